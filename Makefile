@@ -1,0 +1,40 @@
+# Two commands on a fresh machine (Python 3.11, Java 17, Maven):
+#   make up    set up, then run the embedded Kafka broker and every service; Ctrl-C stops all
+#   make test  set up, then the whole pytest suite against a real broker
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: setup up test lint jars chromium clean
+
+$(STAMP): pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --disable-pip-version-check -c constraints.txt -e ".[test]"
+	touch $@
+
+jars: $(STAMP)
+	$(VENV)/bin/timex-stream broker --fetch-only
+
+# Debian's Chromium + ChromeDriver for the browser tests (dash_duo).
+chromium:
+	@if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then \
+		$(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; \
+	fi
+
+setup: $(STAMP) jars
+
+up: setup
+	$(VENV)/bin/timex-stream up
+
+test: setup chromium
+	$(VENV)/bin/ruff check .
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+
+clean:
+	rm -rf $(VENV)

@@ -1,0 +1,49 @@
+"""The topic catalogue: the one list of topics that code, docker-compose and Strimzi are checked against.
+
+Keys: configs, best-models, failures, progress by request_id; datasets and predictions by
+request_id/series, so all units of a series meet in one validator partition.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+DAY_MS = 24 * 60 * 60 * 1000
+
+
+@dataclass(frozen=True)
+class Topic:
+    name: str
+    partitions: int
+    key: str  # what the key holds
+    value: str | None  # Avro record name; None: raw bytes (dead letters)
+    retention_ms: int
+    doc: str
+    cleanup_policy: str = "delete"
+
+    @property
+    def config(self) -> dict[str, str]:
+        """Kafka topic configs, as given to AdminClient, docker-compose and Strimzi KafkaTopic."""
+        return {"cleanup.policy": self.cleanup_policy, "retention.ms": str(self.retention_ms)}
+
+
+# Partitions bound the parallelism of a consumer group: 4 lets two predictors (or four) share work.
+CONFIGS = Topic("configs", 4, "request_id", "ForecastRequest", 90 * DAY_MS,
+                "TIMEX configs to forecast (Avro ForecastRequest or plain JSON); kept 90 days for replay")
+DATASETS = Topic("datasets", 4, "request_id/series", "Dataset", 30 * DAY_MS,
+                 "one record per unit of predictor work, carrying the series; kept 30 days for replay")
+PREDICTIONS = Topic("predictions", 4, "request_id/series", "Prediction", 7 * DAY_MS,
+                    "one record per unit result")
+BEST_MODELS = Topic("best-models", 4, "request_id", "BestModel", 90 * DAY_MS,
+                    "the answer per series: best model, forecast and comparison")
+FAILURES = Topic("failures", 4, "request_id", "Failure", 90 * DAY_MS, "every error, in words a user can act on")
+PROGRESS = Topic("progress", 4, "request_id", "Progress", 7 * DAY_MS, "status of each request as it moves")
+DEAD_LETTERS = Topic("dead-letters", 1, "source topic", None, 30 * DAY_MS,
+                     "input records no service could decode, with the reason in headers")
+
+CATALOGUE: tuple[Topic, ...] = (CONFIGS, DATASETS, PREDICTIONS, BEST_MODELS, FAILURES, PROGRESS, DEAD_LETTERS)
+BY_NAME: dict[str, Topic] = {t.name: t for t in CATALOGUE}
+
+
+def series_key(request_id: str, series: str) -> str:
+    return f"{request_id}/{series}"

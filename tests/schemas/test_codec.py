@@ -1,0 +1,129 @@
+"""Codec: round trips of every record, schema evolution (old writer → new reader), typed decode errors."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import json
+from pathlib import Path
+
+import pytest
+from fastavro import schemaless_writer
+from fastavro.schema import load_schema
+
+from schemas.codec import (
+    CODEC,
+    MAGIC,
+    SCHEMA_DIR,
+    CorruptPayloadError,
+    DecodeError,
+    NotAvroError,
+    UnknownSchemaError,
+    WrongRecordError,
+)
+
+NOW = dt.datetime(2026, 11, 24, 7, 0, tzinfo=dt.UTC)
+UNIT = {"model": "arima", "transformation": "log", "window": 40, "index": 3, "total": 12}
+FORECAST = {"timestamps": ["1700-01-01T00:00:00", "1701-01-01T00:00:00"], "yhat": [1.5, 2.5],
+            "lower_80": [1.0, 2.0], "upper_80": [2.0, 3.0], "lower_95": None, "upper_95": None}
+METRICS = {"MAE": 0.5, "MSE": 0.25, "RMSE": 0.5, "AM": 0.1, "SD": 0.2}
+
+SAMPLES: dict[str, dict] = {
+    "ForecastRequest": {"request_id": "r1", "submitted_at": NOW, "origin": "cli", "config_json": '{"a": 1}',
+                        "csv_data": b"date,x\n2020-01-01,1\n", "replay_of": "r0"},
+    "Dataset": {"request_id": "r1", "series": "x", "series_total": 2, "unit": UNIT, "frequency": "YS-JAN",
+                "timestamps": ["1700-01-01T00:00:00"], "values": [1.0], "config_json": "{}", "created_at": NOW},
+    "Prediction": {"request_id": "r1", "series": "x", "series_total": 2, "unit": UNIT, "error": None,
+                   "metrics": METRICS, "test_forecast": [1.0, 2.0], "forecast": FORECAST, "fit_seconds": 0.01,
+                   "params": {"order": "(1,1,0)"}, "main_accuracy_estimator": "MAE",
+                   "history_timestamps": ["2020-01-01T00:00:00"], "history_values": [3.0], "worker": "h/1"},
+    "BestModel": {"request_id": "r1", "series": "x", "series_total": 2, "model": "arima", "transformation": "log",
+                  "window": 40, "main_accuracy_estimator": "MAE", "metrics": METRICS, "forecast": FORECAST,
+                  "per_model": {"arima": FORECAST},
+                  "comparison": [{"model": "arima", "transformation": "log", "window": 40, "metrics": METRICS,
+                                  "fit_seconds": 0.2, "params": {}, "error": None, "best_of_model": True}],
+                  "history_timestamps": ["2020-01-01T00:00:00"], "history_values": [3.0], "units_done": 12,
+                  "units_total": 12, "complete": True, "decided_at": NOW},
+    "Failure": {"request_id": "r1", "stage": "config", "message": "model_parameters.models: unknown model 'x'",
+                "series": None, "model": "x", "fatal": True, "detail": None, "occurred_at": NOW},
+    "Progress": {"request_id": "r1", "stage": "accepted", "message": "", "series": None,
+                 "series_names": ["x", "y"], "units_done": 0, "units_total": 24, "current_best": None,
+                 "title": "demo", "replay_of": None, "at": NOW},
+}
+
+
+def test_every_top_level_record_has_a_sample() -> None:
+    nested = {"Forecast", "Unit", "ModelResult"}
+    assert set(CODEC.current) - nested == set(SAMPLES)
+
+
+@pytest.mark.parametrize("name", sorted(SAMPLES))
+def test_round_trip(name: str) -> None:
+    data = CODEC.encode(name, SAMPLES[name])
+    assert data[:2] == MAGIC
+    got_name, record = CODEC.decode(data)
+    assert got_name == name
+    assert record == SAMPLES[name]
+
+
+def test_fingerprint_is_crc64_avro_of_canonical_form() -> None:
+    # The Avro spec's example: the CRC-64-AVRO fingerprint of "int" is 0x7275d51a3f395c8f (little-endian).
+    from fastavro.schema import fingerprint
+
+    assert fingerprint('"int"', "CRC-64-AVRO") == "8f5c393f1ad57572"
+    data = CODEC.encode("Failure", SAMPLES["Failure"])
+    assert data[2:10] == CODEC.current["Failure"].fingerprint
+
+
+def test_old_writer_new_reader() -> None:
+    """A ForecastRequest written with the v1 schema (no origin/csv/replay_of) reads with today's defaults."""
+    v1 = load_schema(str(SCHEMA_DIR / "history" / "timex.ForecastRequest.v1.avsc"), _write_hint=False)
+    old = next(s for s in CODEC.by_fingerprint.values() if s.name == "ForecastRequest" and s is not
+               CODEC.current["ForecastRequest"])
+    buf = io.BytesIO()
+    buf.write(MAGIC + old.fingerprint)
+    schemaless_writer(buf, v1, {"request_id": "old", "submitted_at": NOW, "config_json": "{}"})
+    name, record = CODEC.decode(buf.getvalue())
+    assert name == "ForecastRequest"
+    assert record == {"request_id": "old", "submitted_at": NOW, "config_json": "{}", "origin": "kafka",
+                      "csv_data": None, "replay_of": None}
+
+
+def test_history_schemas_are_self_contained_and_distinct() -> None:
+    for path in (SCHEMA_DIR / "history").glob("*.avsc"):
+        doc = json.loads(path.read_text())
+        assert doc["name"] in CODEC.current, path.name
+    assert len(CODEC.by_fingerprint) == len(CODEC.current) + len(list((SCHEMA_DIR / "history").glob("*.avsc")))
+
+
+@pytest.mark.parametrize("payload, error", [
+    (b'{"input_parameters": {}}', NotAvroError),
+    (b"", NotAvroError),
+    (None, NotAvroError),
+    (MAGIC + b"\x00\x01", CorruptPayloadError),
+    (MAGIC + b"\xde\xad\xbe\xef\x00\x00\x00\x00" + b"body", UnknownSchemaError),
+])
+def test_foreign_payloads_give_typed_errors(payload: bytes | None, error: type[DecodeError]) -> None:
+    with pytest.raises(error):
+        CODEC.decode(payload)
+
+
+def test_corrupted_body_gives_typed_error() -> None:
+    data = bytearray(CODEC.encode("Prediction", SAMPLES["Prediction"]))
+    truncated = bytes(data[: len(data) // 2])
+    with pytest.raises(CorruptPayloadError):
+        CODEC.decode(truncated)
+    with pytest.raises(CorruptPayloadError):
+        CODEC.decode(bytes(data) + b"\x00extra")
+
+
+def test_wrong_record_type_is_refused() -> None:
+    data = CODEC.encode("Failure", SAMPLES["Failure"])
+    with pytest.raises(WrongRecordError, match="expected a Prediction record, got Failure"):
+        CODEC.decode_as("Prediction", data)
+    assert CODEC.decode_as("Failure", data)["stage"] == "config"
+
+
+def test_schema_files_parse_as_json_with_docs() -> None:
+    for path in Path(SCHEMA_DIR).glob("*.avsc"):
+        assert json.loads(path.read_text())["doc"], path.name

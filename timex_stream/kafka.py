@@ -1,0 +1,69 @@
+"""confluent-kafka helpers: topic creation from the catalogue, producers and consumers with our defaults."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from typing import Any
+
+from confluent_kafka import Consumer, KafkaException, Producer
+from confluent_kafka.admin import AdminClient, NewTopic
+
+from schemas import CATALOGUE, Topic, encode
+
+
+def admin(bootstrap: str) -> AdminClient:
+    return AdminClient({"bootstrap.servers": bootstrap})
+
+
+def ensure_topics(bootstrap: str, topics: Iterable[Topic] = CATALOGUE, replication_factor: int = 1,
+                  timeout: float = 30.0) -> list[str]:
+    """Create the catalogue topics that do not exist yet (idempotent); returns the names created."""
+    client = admin(bootstrap)
+    existing = set(client.list_topics(timeout=timeout).topics)
+    wanted = [t for t in topics if t.name not in existing]
+    created: list[str] = []
+    if wanted:
+        futures = client.create_topics(
+            [NewTopic(t.name, t.partitions, replication_factor, config=t.config) for t in wanted],
+            operation_timeout=timeout)
+        for name, fut in futures.items():
+            try:
+                fut.result()
+                created.append(name)
+            except KafkaException as exc:
+                if exc.args[0].name() != "TOPIC_ALREADY_EXISTS":  # another process raced us: fine
+                    raise
+    _wait_for_leaders(client, [t.name for t in topics], timeout)
+    return created
+
+
+def _wait_for_leaders(client: AdminClient, names: list[str], timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        meta = client.list_topics(timeout=timeout).topics
+        if all(n in meta and meta[n].partitions and all(p.leader >= 0 for p in meta[n].partitions.values())
+               for n in names):
+            return
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"topics without leaders after {timeout} s: {names}")
+        time.sleep(0.1)
+
+
+def producer(bootstrap: str, **overrides: Any) -> Producer:
+    # Idempotent producer: broker-side dedup of retried sends, so a retry never duplicates a record.
+    conf = {"bootstrap.servers": bootstrap, "enable.idempotence": True, "acks": "all", "linger.ms": 5,
+            "compression.type": "zstd"}
+    return Producer({**conf, **overrides})
+
+
+def consumer(bootstrap: str, group: str, **overrides: Any) -> Consumer:
+    conf = {"bootstrap.servers": bootstrap, "group.id": group, "auto.offset.reset": "earliest",
+            "enable.auto.commit": False}
+    return Consumer({**conf, **overrides})
+
+
+def send(prod: Producer, topic: Topic, key: str, record: dict[str, Any]) -> None:
+    """Encode `record` with the topic's value schema and produce it (call prod.flush() to wait)."""
+    assert topic.value is not None, f"{topic.name} carries raw bytes"
+    prod.produce(topic.name, key=key.encode(), value=encode(topic.value, record))

@@ -1,0 +1,62 @@
+"""Settings from environment variables: the one place a service reads its configuration.
+
+Every variable is documented in the README; deployments (docker-compose, strimzi) set the same names.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+def _cache_home() -> Path:
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+
+
+@dataclass(frozen=True)
+class Settings:
+    # None means "no cluster given": the CLI starts the embedded broker.
+    bootstrap_servers: str | None = None
+    cache_dir: Path = field(default_factory=lambda: _cache_home() / "timex-stream")
+    data_dir: Path = field(default_factory=lambda: _cache_home() / "timex-stream" / "data")
+    log_level: str = "INFO"
+    url_allowlist: tuple[str, ...] = ()
+    download_max_bytes: int = 50 * 1024 * 1024
+    download_timeout_s: float = 30.0
+    predictor_concurrency: int = max(1, os.cpu_count() or 1)
+    validator_deadline_s: float = 900.0
+    gateway_host: str = "127.0.0.1"
+    gateway_port: int = 8000
+    webapp_host: str = "127.0.0.1"
+    webapp_port: int = 5000
+    gateway_url: str = "http://127.0.0.1:8000"
+    # Faust web server (health + metrics) of a stream service; 0 picks a free port.
+    web_port: int = 0
+    web_host: str = "127.0.0.1"
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None) -> Settings:
+        e = os.environ if env is None else env
+        d = cls()
+        gateway_host = e.get("TIMEX_GATEWAY_HOST", d.gateway_host)
+        gateway_port = int(e.get("TIMEX_GATEWAY_PORT", d.gateway_port))
+        cache_dir = Path(e["TIMEX_CACHE_DIR"]) if e.get("TIMEX_CACHE_DIR") else d.cache_dir
+        return cls(
+            bootstrap_servers=e.get("KAFKA_BOOTSTRAP_SERVERS") or None,
+            cache_dir=cache_dir,
+            data_dir=Path(e["TIMEX_DATA_DIR"]) if e.get("TIMEX_DATA_DIR") else cache_dir / "data",
+            log_level=e.get("TIMEX_LOG_LEVEL", d.log_level).upper(),
+            url_allowlist=tuple(x.strip() for x in e.get("TIMEX_URL_ALLOWLIST", "").split(",") if x.strip()),
+            download_max_bytes=int(e.get("TIMEX_DOWNLOAD_MAX_BYTES", d.download_max_bytes)),
+            download_timeout_s=float(e.get("TIMEX_DOWNLOAD_TIMEOUT_S", d.download_timeout_s)),
+            predictor_concurrency=int(e.get("TIMEX_PREDICTOR_CONCURRENCY", d.predictor_concurrency)),
+            validator_deadline_s=float(e.get("TIMEX_VALIDATOR_DEADLINE_S", d.validator_deadline_s)),
+            gateway_host=gateway_host,
+            gateway_port=gateway_port,
+            webapp_host=e.get("TIMEX_WEBAPP_HOST", d.webapp_host),
+            webapp_port=int(e.get("TIMEX_WEBAPP_PORT", d.webapp_port)),
+            gateway_url=e.get("TIMEX_GATEWAY_URL", f"http://{gateway_host}:{gateway_port}"),
+            web_port=int(e.get("TIMEX_WEB_PORT", d.web_port)),
+            web_host=e.get("TIMEX_WEB_HOST", d.web_host),
+        )

@@ -1,0 +1,160 @@
+"""The local stack behind `make up`: embedded broker (unless KAFKA_BOOTSTRAP_SERVERS), topics, every
+service as a child process; prints `ready:` once each accepts work; Ctrl-C/SIGTERM stops everything."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass
+
+from confluent_kafka import ConsumerGroupState
+from confluent_kafka.admin import AdminClient
+
+from timex_stream.broker import EmbeddedKafka
+from timex_stream.kafka import admin, ensure_topics
+from timex_stream.settings import Settings
+
+
+@dataclass(frozen=True)
+class ServiceSpec:
+    name: str
+    module: str  # imported by `timex-stream service NAME`
+    group: str | None = None  # Kafka consumer group: ready once it is stable with members
+    health_url: str | None = None  # HTTP services: ready once this answers 200
+
+    def available(self) -> bool:
+        return importlib.util.find_spec(self.module.split(".")[0]) is not None and \
+            importlib.util.find_spec(self.module) is not None
+
+
+def service_specs(settings: Settings) -> list[ServiceSpec]:
+    return [
+        ServiceSpec("ingestion", "ingestion.service", group="timex-ingestion"),
+        ServiceSpec("predictor", "predictor.service", group="timex-predictor"),
+        ServiceSpec("validator", "validator.service", group="timex-validator"),
+        ServiceSpec("gateway", "gateway.service",
+                    health_url=f"http://{settings.gateway_host}:{settings.gateway_port}/health"),
+        ServiceSpec("webapp", "webapp.service",
+                    health_url=f"http://{settings.webapp_host}:{settings.webapp_port}/health"),
+    ]
+
+
+def _group_ready(client: AdminClient, group: str) -> bool:
+    futures = client.describe_consumer_groups([group], request_timeout=5)
+    try:
+        desc = futures[group].result()
+    except Exception:
+        return False
+    return desc.state == ConsumerGroupState.STABLE and any(m.assignment.topic_partitions for m in desc.members)
+
+
+def _http_ready(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as resp:  # noqa: S310 - our own loopback service
+            return resp.status == 200
+    except OSError:
+        return False
+
+
+def is_ready(spec: ServiceSpec, client: AdminClient) -> bool:
+    if spec.group is not None:
+        return _group_ready(client, spec.group)
+    return spec.health_url is not None and _http_ready(spec.health_url)
+
+
+class Stack:
+    def __init__(self, settings: Settings, only: list[str] | None = None) -> None:
+        self.settings = settings
+        self.broker: EmbeddedKafka | None = None
+        self.children: dict[str, subprocess.Popen[bytes]] = {}
+        self.specs = [s for s in service_specs(settings)
+                      if s.available() and (only is None or s.name in only)]
+        self.log_dir = settings.data_dir / "logs"
+
+    def start_broker(self) -> str:
+        if self.settings.bootstrap_servers:
+            return self.settings.bootstrap_servers
+        port = int(os.environ.get("TIMEX_KAFKA_PORT", "9092"))
+        controller_port = int(os.environ.get("TIMEX_KAFKA_CONTROLLER_PORT", port + 1))
+        self.broker = EmbeddedKafka(self.settings.cache_dir, self.settings.data_dir / "kafka", port=port,
+                                    controller_port=controller_port)
+        return self.broker.start()
+
+    def start(self, timeout: float = 180.0) -> str:
+        t0 = time.monotonic()
+        bootstrap = self.start_broker()
+        where = f"embedded, log {self.broker.log_file}" if self.broker else "external"
+        print(f"kafka: {bootstrap} ({where})", flush=True)
+        ensure_topics(bootstrap)
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": bootstrap}
+        for spec in self.specs:
+            log_path = self.log_dir / f"{spec.name}.log"
+            with open(log_path, "ab") as fh:
+                self.children[spec.name] = subprocess.Popen(
+                    [sys.executable, "-m", "timex_stream.cli", "service", spec.name],
+                    stdout=fh, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env)
+            print(f"{spec.name}: pid {self.children[spec.name].pid}, log {log_path}", flush=True)
+        pending = list(self.specs)
+        client = admin(bootstrap)
+        deadline = time.monotonic() + timeout
+        while pending:
+            for name, proc in self.children.items():
+                if proc.poll() is not None:
+                    log_path = self.log_dir / f"{name}.log"
+                    raise RuntimeError(f"{name} exited with {proc.returncode}; see {log_path}")
+            pending = [s for s in pending if not is_ready(s, client)]
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"not ready after {timeout:.0f} s: {', '.join(s.name for s in pending)}")
+            if pending:
+                time.sleep(0.5)
+        names = ", ".join(s.name for s in self.specs) or "no services yet"
+        urls = "".join(f", {s.name} {s.health_url.rsplit('/', 1)[0]}" for s in self.specs if s.health_url)
+        return f"ready: kafka {bootstrap}; {names}{urls} (in {time.monotonic() - t0:.1f} s)"
+
+    def stop(self) -> None:
+        for proc in self.children.values():
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        for proc in self.children.values():
+            try:
+                proc.wait(20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        self.children.clear()
+        if self.broker is not None:
+            self.broker.stop()
+            self.broker = None
+
+
+def run_up(settings: Settings) -> int:
+    stack = Stack(settings)
+    stopping = False
+
+    def _stop(signum: int, _frame: object) -> None:
+        nonlocal stopping
+        if not stopping:
+            stopping = True
+            raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, _stop)
+    try:
+        print(stack.start(), flush=True)
+        while True:
+            for name, proc in stack.children.items():
+                if proc.poll() is not None:
+                    print(f"{name} exited with {proc.returncode}; stopping", file=sys.stderr, flush=True)
+                    return 1
+            time.sleep(1)
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        print("stopping...", flush=True)
+        stack.stop()
+        print("stopped", flush=True)
