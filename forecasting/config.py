@@ -1,0 +1,301 @@
+"""TIMEX-compatible JSON configuration, validated with pydantic v2.
+
+Accepts the `timexseries` 1.2.x format as users already have it: comma-separated strings for lists
+(`"models": "fbprophet,arima"`), the deprecated aliases TIMEX still reads (`validation_values`,
+`datetime_column_name`, ...), `selection_parameters` at top level (TIMEX) or inside `input_parameters`.
+Unknown keys are kept (round-trip) and reported as warnings. `TimexConfig.to_json()` gives a normalized
+config that is still a valid TIMEX config and parses back to an equal `TimexConfig`.
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from dataclasses import dataclass, field
+from typing import Annotated, Any
+
+from pydantic import (
+    AliasChoices,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from forecasting.models.names import KNOWN_MODELS, UNAVAILABLE_MODELS
+
+TRANSFORMATIONS: tuple[str, ...] = ("none", "log", "log_modified", "yeo-johnson")
+# TIMEX's docs say `yeo-johnson`, its code only understands `yeo_johnson`: accept both.
+_TRANSFORMATION_ALIASES: dict[str, str] = {"yeo_johnson": "yeo-johnson", "yeojohnson": "yeo-johnson"}
+ACCURACY_ESTIMATORS: tuple[str, ...] = ("mae", "mse", "rmse", "am", "sd", "mape", "smape", "mase")
+_DATEPARSER_KEYS = ("date_formats", "languages", "locales", "region", "settings")
+# Sections TIMEX knows that this core does not compute (multivariate / historical / regressors).
+_IGNORED_SECTIONS = ("xcorr_parameters", "historical_prediction_parameters", "additional_regressors")
+# Marker that lets a model-level validator name the sub-field it is about (see _to_field_errors).
+_FIELD_SEP = " :: "
+
+
+@dataclass(frozen=True)
+class FieldError:
+    field: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.field}: {self.message}" if self.field else self.message
+
+
+class ConfigError(ValueError):
+    """Invalid configuration; `.errors` names every offending field and what was expected."""
+
+    def __init__(self, errors: list[FieldError]) -> None:
+        self.errors = errors
+        super().__init__("invalid configuration:\n" + "\n".join(f"- {e}" for e in errors))
+
+
+def _field_error(name: str, message: str) -> ValueError:
+    return ValueError(f"{name}{_FIELD_SEP}{message}")
+
+
+def _split_commas(value: Any) -> Any:
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return value
+
+
+# A list that TIMEX writes as "a,b,c"; serialized back the same way so the output stays TIMEX-valid.
+CommaList = Annotated[
+    list[str],
+    BeforeValidator(_split_commas),
+    PlainSerializer(lambda v: ",".join(v), return_type=str),
+]
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="allow", populate_by_name=True, frozen=True)
+
+
+class SelectionParameters(_Section):
+    column_name_selection: str | None = None
+    value_selection: str | int | float | None = None
+    init_datetime: str | None = None
+    end_datetime: str | None = None
+
+    @model_validator(mode="after")
+    def _pair(self) -> SelectionParameters:
+        if (self.column_name_selection is None) != (self.value_selection is None):
+            missing = "value_selection" if self.value_selection is None else "column_name_selection"
+            raise _field_error(missing, "column_name_selection and value_selection must be given together")
+        return self
+
+
+class InputParameters(_Section):
+    source_data_url: str = Field(min_length=1)
+    columns_to_load_from_url: CommaList | None = None
+    datetime_column_name: str | None = None
+    index_column_name: str | None = None
+    frequency: str | None = None
+    dateparser_options: dict[str, Any] | None = None
+    add_diff_column: CommaList | None = None
+    timeseries_names: dict[str, str] | None = None
+    selection_parameters: SelectionParameters | None = None
+
+    @field_validator("frequency")
+    @classmethod
+    def _known_frequency(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        from pandas.tseries.frequencies import to_offset
+
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # deprecated aliases ('M', 'H') still work in pandas 2
+                to_offset(value)
+        except ValueError:
+            raise ValueError(
+                f"'{value}' is not a pandas frequency (e.g. D, W-SUN, MS, QS, YS, h, 15min)"
+            ) from None
+        return value
+
+    @field_validator("dateparser_options")
+    @classmethod
+    def _dateparser_keys(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        if value is not None:
+            unknown = sorted(set(value) - set(_DATEPARSER_KEYS))
+            if unknown:
+                raise ValueError(
+                    f"unknown dateparser.parse option(s) {unknown}; expected some of "
+                    f"{', '.join(_DATEPARSER_KEYS)}"
+                )
+        return value
+
+    @model_validator(mode="after")
+    def _one_date_column(self) -> InputParameters:
+        a, b = self.datetime_column_name, self.index_column_name
+        if a is not None and b is not None and a != b:
+            raise _field_error(
+                "index_column_name", f"'{b}' differs from datetime_column_name '{a}'; give one date column"
+            )
+        return self
+
+    @property
+    def date_column(self) -> str | None:
+        return self.index_column_name or self.datetime_column_name
+
+
+def _normalize_models(value: list[str]) -> list[str]:
+    names = [v.lower() for v in value]
+    for name in names:
+        if name in UNAVAILABLE_MODELS:
+            raise ValueError(f"model '{name}' is not available in this build ({UNAVAILABLE_MODELS[name]})")
+        if name not in KNOWN_MODELS:
+            raise ValueError(f"unknown model '{name}'; known: {', '.join(KNOWN_MODELS)}")
+    return list(dict.fromkeys(names))
+
+
+class ModelParameters(_Section):
+    models: CommaList = Field(min_length=1)
+    possible_transformations: CommaList = Field(default_factory=lambda: ["none"], min_length=1)
+    main_accuracy_estimator: str = "mae"
+    test_values: int | None = Field(
+        default=None, ge=1, validation_alias=AliasChoices("test_values", "validation_values")
+    )
+    test_percentage: float | None = Field(
+        default=None, gt=0, lt=100, validation_alias=AliasChoices("test_percentage", "validation_percentage")
+    )
+    delta_training_percentage: float = Field(default=20, gt=0, le=100)
+    prediction_lags: int = Field(
+        default=10, ge=1, validation_alias=AliasChoices("prediction_lags", "forecast_horizon")
+    )
+    min_values: dict[str, float] | None = None
+    max_values: dict[str, float] | None = None
+    round_to_integer: CommaList | None = None
+
+    @field_validator("models")
+    @classmethod
+    def _known_models(cls, value: list[str]) -> list[str]:
+        return _normalize_models(value)
+
+    @field_validator("possible_transformations")
+    @classmethod
+    def _known_transformations(cls, value: list[str]) -> list[str]:
+        names = [_TRANSFORMATION_ALIASES.get(v.lower(), v.lower()) for v in value]
+        for name in names:
+            if name not in TRANSFORMATIONS:
+                raise ValueError(f"unknown transformation '{name}'; known: {', '.join(TRANSFORMATIONS)}")
+        return list(dict.fromkeys(names))
+
+    @field_validator("main_accuracy_estimator")
+    @classmethod
+    def _known_estimator(cls, value: str) -> str:
+        if value.lower() not in ACCURACY_ESTIMATORS:
+            raise ValueError(f"unknown accuracy estimator '{value}'; known: {', '.join(ACCURACY_ESTIMATORS)}")
+        return value.lower()
+
+    @model_validator(mode="after")
+    def _default_test_size(self) -> ModelParameters:
+        # TIMEX: test_values has precedence; neither given -> 10 % of the series.
+        if self.test_values is not None and self.test_percentage is not None:
+            object.__setattr__(self, "test_percentage", None)
+        elif self.test_values is None and self.test_percentage is None:
+            object.__setattr__(self, "test_percentage", 10.0)
+        return self
+
+    def test_size(self, n_points: int) -> int:
+        """Held-out points for a series of `n_points` (TIMEX rounds the percentage, at least one)."""
+        if self.test_values is not None:
+            return self.test_values
+        return max(1, int(round(n_points * (self.test_percentage or 0) / 100)))
+
+
+class TimexConfig(_Section):
+    activity_title: str | None = None
+    verbose: str | None = None
+    input_parameters: InputParameters
+    selection_parameters: SelectionParameters | None = None
+    model_parameters: ModelParameters
+    max_threads: int | None = Field(default=None, ge=1)
+    visualization_parameters: dict[str, Any] | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _hoist_selection(cls, data: Any) -> Any:
+        # TIMEX reads selection_parameters at top level; the issue text puts it in input_parameters.
+        if isinstance(data, dict) and isinstance(data.get("input_parameters"), dict):
+            inner = data["input_parameters"].get("selection_parameters")
+            if inner is not None and data.get("selection_parameters") is None:
+                data = dict(data)
+                data["input_parameters"] = {
+                    k: v for k, v in data["input_parameters"].items() if k != "selection_parameters"
+                }
+                data["selection_parameters"] = inner
+        return data
+
+    @property
+    def model_names(self) -> list[str]:
+        return list(self.model_parameters.models)
+
+    @property
+    def transformations(self) -> list[str]:
+        return list(self.model_parameters.possible_transformations)
+
+    def to_json(self) -> str:
+        return self.model_dump_json(exclude_none=True)
+
+
+@dataclass
+class ParsedConfig:
+    config: TimexConfig
+    warnings: list[str] = field(default_factory=list)
+
+
+def _to_field_errors(err: ValidationError) -> list[FieldError]:
+    out: list[FieldError] = []
+    for item in err.errors():
+        loc = [str(part) for part in item["loc"]]
+        message = item["msg"].removeprefix("Value error, ")
+        if _FIELD_SEP in message:
+            sub, message = message.split(_FIELD_SEP, 1)
+            loc.append(sub)
+        if item["type"] == "missing":
+            message = "required field is missing"
+        out.append(FieldError(".".join(loc), message))
+    return out
+
+
+def _unknown_key_warnings(section: BaseModel, prefix: str) -> list[str]:
+    found: list[str] = []
+    for key in sorted(section.model_extra or {}):
+        where = f"{prefix}{key}"
+        if key in _IGNORED_SECTIONS:
+            found.append(f"{where}: not supported by the forecasting core; kept but ignored")
+        else:
+            found.append(f"{where}: unknown key; kept but not used")
+    for name in type(section).model_fields:
+        child = getattr(section, name)
+        if isinstance(child, BaseModel):
+            found += _unknown_key_warnings(child, f"{prefix}{name}.")
+    return found
+
+
+def parse_config(raw: dict[str, Any] | str | bytes) -> ParsedConfig:
+    """Validate a TIMEX JSON config; raise `ConfigError` listing every problem."""
+    if isinstance(raw, (str, bytes)):
+        try:
+            raw = json.loads(raw)
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise ConfigError([FieldError("", f"not valid JSON: {exc}")]) from None
+    if not isinstance(raw, dict):
+        raise ConfigError([FieldError("", f"expected a JSON object, got {type(raw).__name__}")])
+    notes: list[str] = []
+    mp = raw.get("model_parameters")
+    if isinstance(mp, dict) and mp.get("test_values") is not None and mp.get("test_percentage") is not None:
+        notes.append("model_parameters.test_percentage: ignored because test_values is given")
+    try:
+        config = TimexConfig.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(_to_field_errors(exc)) from None
+    return ParsedConfig(config=config, warnings=notes + _unknown_key_warnings(config, ""))

@@ -1,0 +1,262 @@
+"""From CSV bytes to regular series, one per value column (TIMEX's data ingestion, hardened).
+
+Order of steps: read (all cells as text), keep the rows of `column_name_selection == value_selection`,
+parse dates (pandas fast path; dateparser only when `dateparser_options` is given or pandas cannot),
+sort, average duplicate timestamps, force (resample) or infer the frequency, interpolate gaps in time,
+keep `init_datetime`..`end_datetime`, add `<col>_diff` columns (dropping the first row, as TIMEX),
+rename (`timeseries_names`). Problems of one column become `SeriesSet.errors[name]`; problems of the
+whole request raise `DataError`.
+"""
+
+from __future__ import annotations
+
+import io
+import warnings
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from pandas.errors import OutOfBoundsDatetime
+
+from forecasting.config import InputParameters, SelectionParameters, TimexConfig
+from forecasting.ns_range import best_unit
+
+# The smallest training window worth fitting; a series needs test points + this many.
+MIN_TRAIN_POINTS = 5
+_FREQ_VOTE_WINDOWS = 200
+
+
+class DataError(ValueError):
+    """The data as a whole cannot be used (not a CSV, no date column, no usable series)."""
+
+
+@dataclass
+class SeriesSet:
+    series: dict[str, pd.Series] = field(default_factory=dict)
+    errors: dict[str, str] = field(default_factory=dict)
+    frequency: str = ""
+
+
+def _read_csv(csv_bytes: bytes, ip: InputParameters) -> pd.DataFrame:
+    if not csv_bytes or not csv_bytes.strip():
+        raise DataError("the data are empty")
+    if b"\x00" in csv_bytes[:4096]:
+        raise DataError("the data are not a CSV text file (binary content)")
+    try:
+        frame = pd.read_csv(io.BytesIO(csv_bytes), dtype=str, skipinitialspace=True)
+    except (UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+        raise DataError(f"the data are not a readable CSV: {exc}") from None
+    frame.columns = [str(c).strip() for c in frame.columns]
+    if ip.columns_to_load_from_url:
+        missing = [c for c in ip.columns_to_load_from_url if c not in frame.columns]
+        if missing:
+            raise DataError(
+                f"input_parameters.columns_to_load_from_url: column(s) {missing} not in the CSV; "
+                f"it has {list(frame.columns)}"
+            )
+        frame = frame[list(ip.columns_to_load_from_url)]
+    if frame.shape[1] < 2:
+        raise DataError(
+            f"the CSV needs a date column and at least one value column; found columns {list(frame.columns)}"
+        )
+    return frame
+
+
+def _select_rows(frame: pd.DataFrame, sel: SelectionParameters | None) -> pd.DataFrame:
+    if sel is None or sel.column_name_selection is None:
+        return frame
+    col = sel.column_name_selection
+    if col not in frame.columns:
+        raise DataError(f"selection_parameters.column_name_selection: no column '{col}' in the CSV")
+    if isinstance(sel.value_selection, (int, float)):
+        mask = pd.to_numeric(frame[col], errors="coerce") == sel.value_selection
+    else:
+        mask = frame[col].str.strip() == str(sel.value_selection).strip()
+    if not mask.any():
+        raise DataError(f"selection_parameters.value_selection: no row has {col} == {sel.value_selection!r}")
+    return frame.loc[mask].drop(columns=[col])
+
+
+def _dateparser_parse(values: list[str], options: dict[str, Any] | None, column: str) -> list[Any]:
+    import dateparser
+
+    # TIMEX's default: a bare month ("2020-03") means its first day.
+    opts = dict(options or {})
+    opts["settings"] = {"PREFER_DAY_OF_MONTH": "first", **(opts.get("settings") or {})}
+    parsed = {v: dateparser.parse(v, **opts) for v in set(values)}
+    bad = [v for v, d in parsed.items() if d is None]
+    if bad:
+        raise DataError(
+            f"column '{column}': cannot parse {len(bad)} value(s) as dates, e.g. {sorted(bad)[0]!r}"
+        )
+    return [parsed[v].replace(tzinfo=None) for v in values]
+
+
+def parse_dates(raw: pd.Series, options: dict[str, Any] | None, column: str) -> pd.DatetimeIndex:
+    values = [str(v).strip() for v in raw]
+    if options is not None:
+        return best_unit(
+            pd.DatetimeIndex(np.array(_dateparser_parse(values, options, column), dtype="datetime64[us]"))
+        )
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            index = pd.DatetimeIndex(pd.to_datetime(values))
+        if index.tz is not None:
+            index = index.tz_convert("UTC").tz_localize(None)
+        return index
+    except OutOfBoundsDatetime:
+        try:  # ISO dates outside the ns range: numpy parses them at microsecond resolution
+            return best_unit(pd.DatetimeIndex(np.array(values, dtype="datetime64[us]")))
+        except ValueError:
+            pass
+    except (ValueError, TypeError):
+        pass
+    return best_unit(
+        pd.DatetimeIndex(np.array(_dateparser_parse(values, None, column), dtype="datetime64[us]"))
+    )
+
+
+def _numeric_columns(frame: pd.DataFrame, errors: dict[str, str]) -> pd.DataFrame:
+    out = {}
+    for col in frame.columns:
+        text = frame[col].str.strip()
+        numbers = pd.to_numeric(text, errors="coerce")
+        bad = text[numbers.isna() & text.notna() & (text != "")]
+        if len(bad):
+            errors[col] = f"non-numeric values, e.g. {bad.iloc[0]!r} ({len(bad)} of {len(text)} rows)"
+        elif numbers.isna().all():
+            errors[col] = "no values (all empty/NaN)"
+        else:
+            out[col] = numbers.astype(float)
+    return pd.DataFrame(out, index=frame.index)
+
+
+def _vote_frequency(index: pd.DatetimeIndex) -> str | None:
+    """infer_freq fails on any gap; vote among short runs of consecutive points, then check the grid."""
+    starts = np.unique(
+        np.linspace(0, len(index) - 4, num=min(_FREQ_VOTE_WINDOWS, len(index) - 3)).astype(int)
+    )
+    votes = Counter(f for i in starts if (f := pd.infer_freq(index[i : i + 4])) is not None)
+    for freq, _ in votes.most_common(3):
+        grid = pd.date_range(index[0], index[-1], freq=freq, unit=index.unit)
+        if index.isin(grid).all():
+            return freq
+    return None
+
+
+def _regularize(frame: pd.DataFrame, forced: str | None) -> tuple[pd.DataFrame, str]:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        if forced:
+            regular = frame.resample(forced).mean()
+            return regular, regular.index.freqstr
+        index = pd.DatetimeIndex(frame.index)
+        if len(index) < 3:
+            raise DataError(f"only {len(index)} distinct timestamps: too few to infer a frequency")
+        freq = pd.infer_freq(index)
+        if freq is None and not (index == index.normalize()).all():
+            normalized = index.normalize()
+            if normalized.is_unique:
+                frame, index = frame.set_axis(normalized), normalized
+                freq = pd.infer_freq(index)
+        if freq is None and len(index) >= 4:
+            freq = _vote_frequency(index)
+        if freq is None:
+            raise DataError(
+                "cannot infer a regular frequency from the dates; set input_parameters.frequency "
+                "(e.g. D, W-SUN, MS, h)"
+            )
+        regular = frame.asfreq(freq)
+        return regular, regular.index.freqstr
+
+
+def _parse_bound(text: str, options: dict[str, Any] | None, name: str) -> pd.Timestamp:
+    try:
+        return pd.Timestamp(parse_dates(pd.Series([text]), options, name)[0])
+    except DataError:
+        raise DataError(f"selection_parameters.{name}: cannot parse {text!r} as a date") from None
+
+
+def _select_dates(
+    frame: pd.DataFrame, sel: SelectionParameters | None, options: dict[str, Any] | None
+) -> pd.DataFrame:
+    if sel is None:
+        return frame
+    if sel.init_datetime:
+        frame = frame.loc[frame.index >= _parse_bound(sel.init_datetime, options, "init_datetime")]
+    if sel.end_datetime:
+        frame = frame.loc[frame.index <= _parse_bound(sel.end_datetime, options, "end_datetime")]
+    if frame.empty:
+        raise DataError("selection_parameters: no rows left between init_datetime and end_datetime")
+    return frame
+
+
+def _add_diffs(frame: pd.DataFrame, targets: list[str] | None, errors: dict[str, str]) -> pd.DataFrame:
+    if not targets:
+        return frame
+    frame = frame.copy()
+    for target in targets:
+        if target in frame.columns:
+            frame[f"{target}_diff"] = frame[target].diff()
+        elif target not in errors:
+            errors[f"{target}_diff"] = f"input_parameters.add_diff_column: no numeric column '{target}'"
+    return frame.iloc[1:]
+
+
+def _usable(series: pd.Series, config: TimexConfig) -> tuple[pd.Series | None, str | None]:
+    valid = series.dropna()
+    if valid.empty:
+        return None, "no values left after selection (all NaN)"
+    trimmed = series.loc[valid.index[0] : valid.index[-1]]
+    trimmed.index.freq = series.index.freq
+    test = config.model_parameters.test_size(len(trimmed))
+    if len(trimmed) < test + MIN_TRAIN_POINTS:
+        return None, (
+            f"only {len(trimmed)} points; needs test_values ({test}) + at least {MIN_TRAIN_POINTS} "
+            "training points"
+        )
+    return trimmed, None
+
+
+def load_series(config: TimexConfig, csv_bytes: bytes) -> SeriesSet:
+    ip = config.input_parameters
+    frame = _read_csv(csv_bytes, ip)
+    date_col = ip.date_column or frame.columns[0]
+    if date_col not in frame.columns:
+        raise DataError(
+            f"input_parameters.index_column_name: no date column '{date_col}' in the CSV; "
+            f"it has {list(frame.columns)}"
+        )
+    frame = _select_rows(frame, config.selection_parameters)
+    frame = frame.loc[frame[date_col].notna() & (frame[date_col].str.strip() != "")]
+    if frame.empty:
+        raise DataError(f"column '{date_col}' has no dates")
+    index = parse_dates(frame[date_col], ip.dateparser_options, date_col)
+    errors: dict[str, str] = {}
+    values = _numeric_columns(frame.drop(columns=[date_col]), errors).set_axis(index)
+    if values.shape[1] == 0:
+        raise DataError(f"no usable series: {errors}")
+    # Duplicate timestamps are averaged; groupby also sorts (stable) by time.
+    values = values.groupby(level=0, sort=True).mean()
+    values, frequency = _regularize(values, ip.frequency)
+    values = values.interpolate(method="time", limit_area="inside")
+    values = _select_dates(values, config.selection_parameters, ip.dateparser_options)
+    values = _add_diffs(values, ip.add_diff_column, errors)
+    names = ip.timeseries_names or {}
+    result = SeriesSet(frequency=frequency)
+    for col in values.columns:
+        name = names.get(col, col)
+        if name in result.series or name in result.errors:
+            raise DataError(f"input_parameters.timeseries_names: two series would be named '{name}'")
+        series, problem = _usable(values[col].rename(name), config)
+        if series is None:
+            result.errors[name] = problem or "unusable"
+        else:
+            result.series[name] = series
+    result.errors.update({names.get(k, k): v for k, v in errors.items()})
+    if not result.series:
+        raise DataError(f"no usable series: {result.errors}")
+    return result

@@ -1,0 +1,65 @@
+"""TIMEX `fbprophet`: Prophet with its default settings, as TIMEX uses it.
+
+Prophet needs ns datetimes, so series outside that range are shifted by a multiple of 400 years
+(see forecasting.ns_range). Both interval levels come from one set of predictive samples."""
+
+from __future__ import annotations
+
+import logging
+from typing import Self
+
+import numpy as np
+import pandas as pd
+
+from forecasting.models.base import LEVELS, ForecastModel, Prediction
+from forecasting.ns_range import future_index, ns_shift_years, shift_years
+
+_SAMPLES = 1000  # Prophet's default uncertainty_samples
+
+
+def _quiet() -> None:
+    for name in ("cmdstanpy", "prophet"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+        logging.getLogger(name).disabled = True  # cmdstanpy resets its level on each run
+
+
+class FBProphet(ForecastModel):
+    name = "fbprophet"
+    min_points = 3
+
+    def fit(self, y: pd.Series) -> Self:
+        from prophet import Prophet
+
+        _quiet()
+        self._check_length(y)
+        self._index = pd.DatetimeIndex(y.index)
+        self._h_max = 0
+        ds = self._index
+        self._model = Prophet(uncertainty_samples=0)
+        # The shift must also hold the future dates; a generous margin of 100 periods past the end.
+        future_end = future_index(ds, 100)[-1]
+        self._shift = ns_shift_years(ds[0], future_end)
+        frame = pd.DataFrame(
+            {"ds": shift_years(ds, self._shift).as_unit("ns"), "y": np.asarray(y, dtype=float)}
+        )
+        self._model.fit(frame)
+        return self
+
+    def predict(self, h: int, levels: tuple[int, ...] = LEVELS) -> Prediction:
+        future = shift_years(future_index(self._index, h), self._shift).as_unit("ns")
+        frame = pd.DataFrame({"ds": future})
+        if not levels:
+            self._model.uncertainty_samples = 0
+            return Prediction(np.asarray(self._model.predict(frame)["yhat"], dtype=float))
+        self._model.uncertainty_samples = _SAMPLES
+        mean = np.asarray(self._model.predict(frame)["yhat"], dtype=float)
+        samples = self._model.predictive_samples(frame)["yhat"]  # shape (h, samples)
+        intervals = {}
+        for lv in levels:
+            tail = (100 - lv) / 2
+            lo, hi = np.percentile(samples, [tail, 100 - tail], axis=1)
+            intervals[lv] = (lo, hi)
+        return Prediction(mean, intervals)
+
+    def params(self) -> dict[str, str]:
+        return {"calendar_shift_years": str(self._shift)} if self._shift else {}

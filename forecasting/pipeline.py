@@ -1,0 +1,60 @@
+"""All series, all units, in a process pool: what the bench (and a single-machine run) uses.
+
+Two phases keep the work at TIMEX's level: validate every unit, then refit only each model's best unit
+on window + test points for the final forecast (run_unit's default does both for one unit)."""
+
+from __future__ import annotations
+
+import os
+from concurrent.futures import Executor, ProcessPoolExecutor
+
+import pandas as pd
+
+from forecasting.config import TimexConfig
+from forecasting.data import load_series
+from forecasting.selection import SeriesChoice, choose_best
+from forecasting.units import UnitResult, UnitSpec, plan_units, refit_unit, run_unit
+
+_CHUNK = 4  # units per task: small units (naive, theta) would otherwise pay more in IPC than in work
+
+
+def _validate(config: TimexConfig, series: pd.Series, specs: list[UnitSpec]) -> list[UnitResult]:
+    return [run_unit(config, series, spec, with_forecast=False) for spec in specs]
+
+
+def _run(config: TimexConfig, all_series: dict[str, pd.Series], pool: Executor) -> dict[str, SeriesChoice]:
+    futures = []
+    for name, series in all_series.items():
+        specs = plan_units(config, series)
+        # Expensive models first, so the pool's tail is made of cheap units.
+        specs.sort(key=lambda s: s.model not in ("fbprophet", "arima", "exponentialsmoothing"))
+        for i in range(0, len(specs), _CHUNK):
+            futures.append((name, pool.submit(_validate, config, series, specs[i : i + _CHUNK])))
+    results: dict[str, list[UnitResult]] = {name: [] for name in all_series}
+    for name, future in futures:
+        results[name].extend(future.result())
+    refits = {
+        (name, model): pool.submit(refit_unit, config, all_series[name], unit)
+        for name in all_series
+        for model, unit in choose_best(config, results[name]).per_model.items()
+    }
+    choices = {}
+    for name in all_series:
+        final = {
+            unit.spec: refits[(name, unit.spec.model)].result()
+            for unit in choose_best(config, results[name]).per_model.values()
+        }
+        choices[name] = choose_best(config, [final.get(r.spec, r) for r in results[name]])
+    return choices
+
+
+def forecast_all(
+    config: TimexConfig, csv_bytes: bytes, max_workers: int | None = None
+) -> dict[str, SeriesChoice]:
+    """Load, validate every unit, pick the best; series with data problems are left out (see load_series)."""
+    series_set = load_series(config, csv_bytes)
+    workers = max_workers or config.max_threads or os.cpu_count() or 1
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        choices = _run(config, series_set.series, pool)
+    choices.update({name: SeriesChoice(data_error=problem) for name, problem in series_set.errors.items()})
+    return choices

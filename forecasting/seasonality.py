@@ -1,0 +1,68 @@
+"""Season length implied by a pandas frequency (the usual one cycle: a year, a week, a day, an hour)."""
+
+from __future__ import annotations
+
+import warnings
+
+import pandas as pd
+from pandas.tseries.frequencies import to_offset
+
+# Periods per natural cycle for the base rule of a frequency string (before its multiple).
+_CYCLE_BY_RULE: dict[str, int] = {
+    "Y": 1,
+    "A": 1,
+    "BY": 1,
+    "BA": 1,
+    "YS": 1,
+    "AS": 1,
+    "BYS": 1,
+    "BAS": 1,
+    "YE": 1,
+    "BYE": 1,
+    "Q": 4,
+    "QS": 4,
+    "BQ": 4,
+    "BQS": 4,
+    "QE": 4,
+    "BQE": 4,
+    "M": 12,
+    "MS": 12,
+    "BM": 12,
+    "BMS": 12,
+    "ME": 12,
+    "BME": 12,
+    "SM": 24,
+    "SMS": 24,
+    "SME": 24,
+    "W": 52,
+    "D": 7,
+    "C": 5,
+    "B": 5,
+    "H": 24,
+    "h": 24,
+    "BH": 8,
+    "bh": 8,
+}
+_SECONDS_PER_CYCLE: dict[str, int] = {"min": 3600 * 24, "T": 3600 * 24, "s": 3600, "S": 3600}
+
+
+def season_length(freq: str | None) -> int:
+    """1 means no seasonality; multiples shorten the cycle (2h -> 12, 15min -> 96 a day)."""
+    if not freq:
+        return 1
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        offset = to_offset(freq)
+    rule = offset.name.split("-")[0]
+    multiple = max(1, offset.n)
+    if rule in _SECONDS_PER_CYCLE:
+        unit_seconds = pd.Timedelta(1, unit="min" if rule in ("min", "T") else "s").total_seconds()
+        per_cycle = _SECONDS_PER_CYCLE[rule] / (unit_seconds * multiple)
+        return max(1, int(round(per_cycle)))
+    base = _CYCLE_BY_RULE.get(rule, 1)
+    return max(1, base // multiple) if base % multiple == 0 else 1
+
+
+def usable_season(m: int, n_points: int) -> int:
+    """A seasonal model needs at least two full seasons of data; otherwise fall back to none."""
+    return m if m > 1 and n_points >= 2 * m else 1

@@ -1,0 +1,236 @@
+"""Independent units of work: one (model, transformation, training window) on one series.
+
+`run_unit` is pure (config, series, spec -> UnitResult) and never raises for a model failure, so the
+predictor can spread units over processes and machines and combine the results in any order.
+
+TIMEX semantics: the last `test_values` points are held out; training windows are the last
+k × delta points before them, delta = round(len × delta_training_percentage / 100), for k = 1, 2, ...
+until the whole training part is used. Each unit fits on its window, forecasts the held-out points and
+is scored on them (after min/max clipping and rounding, as TIMEX scores). The final forecast refits
+the same window extended by the test points and forecasts `prediction_lags` steps.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+import warnings
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from forecasting.config import TimexConfig
+from forecasting.data import MIN_TRAIN_POINTS
+from forecasting.metrics import compute_metrics
+from forecasting.models import LEVELS, Prediction, get_model_class
+from forecasting.ns_range import future_index
+from forecasting.seasonality import season_length
+from forecasting.series import to_wire
+from forecasting.transformations import make_transformation
+
+
+@dataclass(frozen=True, order=True)
+class UnitSpec:
+    model: str
+    transformation: str
+    window: int  # training points before the held-out test points
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> UnitSpec:
+        return cls(model=str(d["model"]), transformation=str(d["transformation"]), window=int(d["window"]))
+
+
+@dataclass
+class Forecast:
+    timestamps: list[str]
+    yhat: list[float]
+    lower_80: list[float] | None = None
+    upper_80: list[float] | None = None
+    lower_95: list[float] | None = None
+    upper_95: list[float] | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Forecast:
+        return cls(**{k: (list(v) if v is not None else None) for k, v in d.items()})
+
+
+@dataclass
+class UnitResult:
+    spec: UnitSpec
+    metrics: dict[str, float] = field(default_factory=dict)
+    test_forecast: list[float] = field(default_factory=list)
+    forecast: Forecast | None = None
+    fit_seconds: float = 0.0
+    params: dict[str, str] = field(default_factory=dict)
+    error: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        # NaN stays a float NaN; JSON encoders that reject it should map it to null.
+        return {
+            "spec": self.spec.to_dict(),
+            "metrics": dict(self.metrics),
+            "test_forecast": list(self.test_forecast),
+            "forecast": self.forecast.to_dict() if self.forecast else None,
+            "fit_seconds": self.fit_seconds,
+            "params": dict(self.params),
+            "error": self.error,
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> UnitResult:
+        return cls(
+            spec=UnitSpec.from_dict(d["spec"]),
+            metrics={k: (math.nan if v is None else float(v)) for k, v in d.get("metrics", {}).items()},
+            test_forecast=[float(v) for v in d.get("test_forecast", [])],
+            forecast=Forecast.from_dict(d["forecast"]) if d.get("forecast") else None,
+            fit_seconds=float(d.get("fit_seconds", 0.0)),
+            params=dict(d.get("params", {})),
+            error=d.get("error"),
+        )
+
+
+def training_windows(n_points: int, test_values: int, delta_percentage: float) -> list[int]:
+    n_train = n_points - test_values
+    delta = max(1, int(round(n_points * delta_percentage / 100)))
+    windows = {min((k + 1) * delta, n_train) for k in range(math.ceil(n_train / delta))}
+    return sorted(w for w in windows if w >= MIN_TRAIN_POINTS)
+
+
+def plan_units(config: TimexConfig, series: pd.Series) -> list[UnitSpec]:
+    """Every (model, transformation, window), in config order then growing windows."""
+    mp = config.model_parameters
+    test = mp.test_size(len(series))
+    windows = training_windows(len(series), test, mp.delta_training_percentage)
+    if not windows:
+        raise ValueError(
+            f"series '{series.name}' has {len(series)} points: too few for {test} test points "
+            f"and {MIN_TRAIN_POINTS} training points"
+        )
+    return [UnitSpec(m, t, w) for m in config.model_names for t in config.transformations for w in windows]
+
+
+def _bounds(config: TimexConfig, name: str) -> tuple[float | None, float | None, bool]:
+    mp = config.model_parameters
+
+    def pick(values: dict[str, float] | None) -> float | None:
+        if not values:
+            return None
+        return values.get("_all", values.get(name))
+
+    rounding = bool(mp.round_to_integer) and ("_all" in mp.round_to_integer or name in mp.round_to_integer)
+    return pick(mp.min_values), pick(mp.max_values), rounding
+
+
+def _adjust(values: np.ndarray, config: TimexConfig, name: str) -> np.ndarray:
+    low, high, rounding = _bounds(config, name)
+    out = np.clip(values, low, high) if (low is not None or high is not None) else values
+    return np.round(out) if rounding else out
+
+
+def _fit_predict(
+    config: TimexConfig, train: pd.Series, spec: UnitSpec, h: int, levels: tuple[int, ...]
+) -> tuple[Prediction, dict[str, str]]:
+    """Fit model+transformation on `train`, predict `h` steps, back in the original scale."""
+    transformation = make_transformation(spec.transformation).fit(train.to_numpy())
+    model_cls = get_model_class(spec.model)
+    model = model_cls(season_length=season_length(train.index.freqstr))
+    transformed = pd.Series(transformation.apply(train.to_numpy()), index=train.index, name=train.name)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model.fit(transformed)
+        raw = model.predict(h, levels)
+    mean = transformation.inverse(raw.mean)
+    if not np.all(np.isfinite(mean)):
+        raise ValueError(
+            "the forecast is not finite (the model diverged, or the inverse transformation "
+            "overflowed); try another transformation"
+        )
+    intervals = None
+    if raw.intervals:
+        intervals = {
+            lv: (transformation.inverse(lo), transformation.inverse(hi))
+            for lv, (lo, hi) in raw.intervals.items()
+        }
+    params = dict(model.params())
+    if spec.transformation != "none":
+        params["transformation"] = transformation.describe()
+    return Prediction(mean, intervals), params
+
+
+def _final_forecast(
+    config: TimexConfig, series: pd.Series, spec: UnitSpec
+) -> tuple[Forecast, dict[str, str]]:
+    test = config.model_parameters.test_size(len(series))
+    lags = config.model_parameters.prediction_lags
+    data = series.iloc[-(spec.window + test) :]
+    pred, params = _fit_predict(config, data, spec, lags, LEVELS)
+    name = str(series.name)
+    stamps = to_wire(pd.Series(np.zeros(lags), index=future_index(pd.DatetimeIndex(series.index), lags)))[0]
+    bands: dict[str, list[float] | None] = {}
+    for lv in LEVELS:
+        lo_hi = (pred.intervals or {}).get(lv)
+        bands[f"lower_{lv}"] = _adjust(lo_hi[0], config, name).tolist() if lo_hi else None
+        bands[f"upper_{lv}"] = _adjust(lo_hi[1], config, name).tolist() if lo_hi else None
+    forecast = Forecast(timestamps=stamps, yhat=_adjust(pred.mean, config, name).tolist(), **bands)
+    return forecast, params
+
+
+def _describe_failure(spec: UnitSpec, exc: Exception) -> str:
+    return (
+        f"model '{spec.model}' with transformation '{spec.transformation}' on {spec.window} training "
+        f"points failed: {exc}"
+    )
+
+
+def run_unit(
+    config: TimexConfig, series: pd.Series, spec: UnitSpec, with_forecast: bool = True
+) -> UnitResult:
+    """Validate one unit; with `with_forecast` also refit on window + test points and forecast."""
+    started = time.perf_counter()
+    try:
+        test = config.model_parameters.test_size(len(series))
+        train_all, actual = series.iloc[:-test], series.iloc[-test:]
+        if not MIN_TRAIN_POINTS <= spec.window <= len(train_all):
+            raise ValueError(
+                f"window {spec.window} is outside {MIN_TRAIN_POINTS}..{len(train_all)} training points"
+            )
+        train = train_all.iloc[-spec.window :]
+        pred, params = _fit_predict(config, train, spec, test, ())
+        predicted = _adjust(pred.mean, config, str(series.name))
+        metrics = compute_metrics(
+            actual.to_numpy(), predicted, train.to_numpy(), season_length(train.index.freqstr)
+        )
+        params["train_start"] = to_wire(train.iloc[:1])[0][0]
+        result = UnitResult(spec=spec, metrics=metrics, test_forecast=predicted.tolist(), params=params)
+    except Exception as exc:  # a unit reports, never raises: other units go on
+        return UnitResult(
+            spec=spec, error=_describe_failure(spec, exc), fit_seconds=time.perf_counter() - started
+        )
+    result.fit_seconds = time.perf_counter() - started
+    return refit_unit(config, series, result) if with_forecast else result
+
+
+def refit_unit(config: TimexConfig, series: pd.Series, result: UnitResult) -> UnitResult:
+    """Add the final forecast to a validated unit (the pipeline does this only for each model's best)."""
+    if result.error is not None or result.forecast is not None:
+        return result
+    started = time.perf_counter()
+    try:
+        forecast, params = _final_forecast(config, series, result.spec)
+    except Exception as exc:
+        return replace(result, error=f"final refit: {_describe_failure(result.spec, exc)}")
+    merged = {**result.params, **{f"final_{k}": v for k, v in params.items() if result.params.get(k) != v}}
+    return replace(
+        result,
+        forecast=forecast,
+        params=merged,
+        fit_seconds=result.fit_seconds + time.perf_counter() - started,
+    )
