@@ -6,13 +6,21 @@ TIMEX_TESTCONTAINERS=1) where a Docker engine exists; else the embedded KRaft br
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from timex_stream.kafka import ensure_topics
 from timex_stream.settings import Settings
+
+if TYPE_CHECKING:
+    from confluent_kafka import Producer
+
+    from timex_stream.stack import Stack
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -40,3 +48,47 @@ def kafka_bootstrap(request: pytest.FixtureRequest) -> Iterator[str]:
     with EmbeddedKafka(Settings.from_env().cache_dir) as broker:
         ensure_topics(broker.bootstrap_servers)
         yield broker.bootstrap_servers
+
+
+@pytest.fixture(scope="session")
+def csv_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
+    """A local HTTP server on 127.0.0.1 serving a temp folder: (base URL, folder). Tests drop CSVs in it."""
+    import functools
+    import http.server
+    import threading
+
+    root = tmp_path_factory.mktemp("csv")
+
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *args: object) -> None:
+            pass
+
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Quiet, directory=str(root)))
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}", root
+    httpd.shutdown()
+
+
+@pytest.fixture(scope="session")
+def stack(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    """ingestion, predictor and validator as real processes on the session broker."""
+    from timex_stream.stack import Stack
+
+    data_dir = tmp_path_factory.mktemp("stack")
+    os.environ["TIMEX_URL_ALLOWLIST"] = "127.0.0.0/8"  # the tests' CSV server is on loopback
+    settings = dataclasses.replace(Settings.from_env(), bootstrap_servers=kafka_bootstrap, data_dir=data_dir)
+    s = Stack(settings, only=["ingestion", "predictor", "validator"])
+    try:
+        s.start()
+        yield s
+    finally:
+        s.stop()
+        for log in sorted((data_dir / "logs").glob("*.log")):  # shown by pytest when a test failed
+            print(f"--- {log.name} (tail)\n{log.read_text(errors='replace')[-3000:]}")
+
+
+@pytest.fixture
+def producer_(kafka_bootstrap: str) -> Producer:
+    from timex_stream.kafka import producer
+
+    return producer(kafka_bootstrap)

@@ -51,9 +51,11 @@ def _wait_for_leaders(client: AdminClient, names: list[str], timeout: float) -> 
 
 
 def producer(bootstrap: str, **overrides: Any) -> Producer:
-    # Idempotent producer: broker-side dedup of retried sends, so a retry never duplicates a record.
+    # Idempotent: a retried send is deduplicated by the broker. gzip: a codec Faust (aiokafka) reads without
+    # extra libraries. murmur2: the Java/aiokafka partitioner, so a key lands on the same partition whether
+    # Faust or this producer sent it (Faust tables rely on that).
     conf = {"bootstrap.servers": bootstrap, "enable.idempotence": True, "acks": "all", "linger.ms": 5,
-            "compression.type": "zstd"}
+            "compression.type": "gzip", "partitioner": "murmur2_random"}
     return Producer({**conf, **overrides})
 
 

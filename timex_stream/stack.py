@@ -75,6 +75,7 @@ class Stack:
         self.specs = [s for s in service_specs(settings)
                       if s.available() and (only is None or s.name in only)]
         self.log_dir = settings.data_dir / "logs"
+        self.bootstrap = settings.bootstrap_servers or ""
 
     def start_broker(self) -> str:
         if self.settings.bootstrap_servers:
@@ -87,35 +88,43 @@ class Stack:
 
     def start(self, timeout: float = 180.0) -> str:
         t0 = time.monotonic()
-        bootstrap = self.start_broker()
+        self.bootstrap = self.start_broker()
         where = f"embedded, log {self.broker.log_file}" if self.broker else "external"
-        print(f"kafka: {bootstrap} ({where})", flush=True)
-        ensure_topics(bootstrap)
-        self.log_dir.mkdir(parents=True, exist_ok=True)
-        env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": bootstrap}
+        print(f"kafka: {self.bootstrap} ({where})", flush=True)
+        ensure_topics(self.bootstrap)
         for spec in self.specs:
-            log_path = self.log_dir / f"{spec.name}.log"
-            with open(log_path, "ab") as fh:
-                self.children[spec.name] = subprocess.Popen(
-                    [sys.executable, "-m", "timex_stream.cli", "service", spec.name],
-                    stdout=fh, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env)
-            print(f"{spec.name}: pid {self.children[spec.name].pid}, log {log_path}", flush=True)
+            proc = self.launch(spec.name)
+            print(f"{spec.name}: pid {proc.pid}, log {self.log_dir / (spec.name + '.log')}", flush=True)
+        self.wait_ready(timeout)
+        names = ", ".join(s.name for s in self.specs) or "no services yet"
+        urls = "".join(f", {s.name} {s.health_url.rsplit('/', 1)[0]}" for s in self.specs if s.health_url)
+        return f"ready: kafka {self.bootstrap}; {names}{urls} (in {time.monotonic() - t0:.1f} s)"
+
+    def launch(self, name: str, instance: str | None = None, **env: str) -> subprocess.Popen[bytes]:
+        """Start one service process (`instance` names a second copy, e.g. "predictor-2")."""
+        instance = instance or name
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        with open(self.log_dir / f"{instance}.log", "ab") as fh:
+            proc = subprocess.Popen([sys.executable, "-m", "timex_stream.cli", "service", name],
+                                    stdout=fh, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                    env={**os.environ, "KAFKA_BOOTSTRAP_SERVERS": self.bootstrap,
+                                         "TIMEX_DATA_DIR": str(self.settings.data_dir), **env})
+        self.children[instance] = proc
+        return proc
+
+    def wait_ready(self, timeout: float = 180.0) -> None:
         pending = list(self.specs)
-        client = admin(bootstrap)
+        client = admin(self.bootstrap)
         deadline = time.monotonic() + timeout
         while pending:
             for name, proc in self.children.items():
                 if proc.poll() is not None:
-                    log_path = self.log_dir / f"{name}.log"
-                    raise RuntimeError(f"{name} exited with {proc.returncode}; see {log_path}")
+                    raise RuntimeError(f"{name} exited with {proc.returncode}; see {self.log_dir / (name + '.log')}")
             pending = [s for s in pending if not is_ready(s, client)]
             if time.monotonic() > deadline:
                 raise TimeoutError(f"not ready after {timeout:.0f} s: {', '.join(s.name for s in pending)}")
             if pending:
                 time.sleep(0.5)
-        names = ", ".join(s.name for s in self.specs) or "no services yet"
-        urls = "".join(f", {s.name} {s.health_url.rsplit('/', 1)[0]}" for s in self.specs if s.health_url)
-        return f"ready: kafka {bootstrap}; {names}{urls} (in {time.monotonic() - t0:.1f} s)"
 
     def stop(self) -> None:
         for proc in self.children.values():

@@ -35,7 +35,7 @@ SAMPLES: dict[str, dict] = {
                 "timestamps": ["1700-01-01T00:00:00"], "values": [1.0], "config_json": "{}", "created_at": NOW},
     "Prediction": {"request_id": "r1", "series": "x", "series_total": 2, "unit": UNIT, "error": None,
                    "metrics": METRICS, "test_forecast": [1.0, 2.0], "forecast": FORECAST, "fit_seconds": 0.01,
-                   "params": {"order": "(1,1,0)"}, "main_accuracy_estimator": "MAE",
+                   "params": {"order": "(1,1,0)"}, "main_accuracy_estimator": "MAE", "config_json": "{}",
                    "history_timestamps": ["2020-01-01T00:00:00"], "history_values": [3.0], "worker": "h/1"},
     "BestModel": {"request_id": "r1", "series": "x", "series_total": 2, "model": "arima", "transformation": "log",
                   "window": 40, "main_accuracy_estimator": "MAE", "metrics": METRICS, "forecast": FORECAST,

@@ -1,0 +1,1 @@
+"""Ingestion service: configs → validated config + downloaded data → one Dataset per unit of work."""

@@ -1,0 +1,63 @@
+"""Ingestion service: consume `configs` → ingest (validate, download, prepare, plan units) → produce
+`datasets`, `failures`, `progress`. Undecodable records go to `dead-letters`."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import faust
+
+from ingestion.ingest import fetcher, ingest_safely
+from ingestion.intake import read_request
+from schemas import DecodeError, encode
+from schemas.topics import CONFIGS, DATASETS, FAILURES, PROGRESS
+from timex_stream.faust_app import create_app, raw_topic, run_worker, send_dead_letter
+from timex_stream.logs import request_id_var
+from timex_stream.records import failure
+from timex_stream.settings import Settings
+
+log = logging.getLogger("ingestion")
+settings = Settings.from_env()
+app = create_app("ingestion", settings)
+metrics = app.timex_metrics  # type: ignore[attr-defined]
+configs, datasets = raw_topic(app, CONFIGS), raw_topic(app, DATASETS)
+failures, progress = raw_topic(app, FAILURES), raw_topic(app, PROGRESS)
+fetch = fetcher(settings)
+
+
+@app.agent(configs)
+async def ingest_configs(stream: faust.StreamT) -> None:
+    async for event in stream.events():
+        metrics.consumed.labels(CONFIGS.name).inc()
+        try:
+            request = read_request(event.key, event.value)
+        except DecodeError as exc:
+            await send_dead_letter(app, event, str(exc))
+            if event.key:  # the sender named a request id: answer it too
+                rid = event.key.decode("utf-8", "replace")
+                await failures.send(key=event.key, value=encode("Failure", failure(
+                    rid, "decode", f"the record on 'configs' is not a TIMEX config: {exc}", fatal=True)))
+            continue
+        rid = request["request_id"]
+        request_id_var.set(rid)
+        with metrics.seconds.time():
+            # Download and CSV parsing block: off the event loop, in a thread.
+            outcome = await asyncio.get_running_loop().run_in_executor(None, ingest_safely, request, fetch)
+        key = rid.encode()
+        # "accepted" before the datasets, "ingested" (with the series list) after them.
+        for record in outcome.progress[:1]:
+            await progress.send(key=key, value=encode("Progress", record))
+        for skey, dataset in outcome.datasets:
+            await datasets.send(key=skey.encode(), value=encode("Dataset", dataset))
+        for record in outcome.failures:
+            await failures.send(key=key, value=encode("Failure", record))
+            metrics.failures.labels(record["stage"]).inc()
+        for record in outcome.progress[1:]:
+            await progress.send(key=key, value=encode("Progress", record))
+        metrics.produced.labels(DATASETS.name).inc(len(outcome.datasets))
+        log.info("ingested: %d units, %d failures", len(outcome.datasets), len(outcome.failures))
+
+
+def main(s: Settings) -> int:
+    return run_worker(app, "ingestion", s)

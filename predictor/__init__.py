@@ -1,0 +1,1 @@
+"""Predictor service: datasets → run one unit of work each, in a process pool → predictions."""

@@ -1,0 +1,50 @@
+"""Run the unit a Dataset record names and build its Prediction record. Runs in a pool process."""
+
+from __future__ import annotations
+
+import functools
+import os
+import socket
+from typing import Any
+
+from forecasting.config import TimexConfig, parse_config
+from forecasting.series import from_wire
+from forecasting.units import UnitSpec, run_unit
+
+
+@functools.lru_cache(maxsize=64)
+def _config(config_json: str) -> TimexConfig:
+    # The units of one request share a config: parse it once per process.
+    return parse_config(config_json).config
+
+
+def predict(dataset: dict[str, Any]) -> dict[str, Any]:
+    """Dataset → Prediction. A model failure is carried in `error`, never raised."""
+    config = _config(dataset["config_json"])
+    series = from_wire(dataset["timestamps"], dataset["values"], dataset["frequency"], name=dataset["series"])
+    unit = dataset["unit"]
+    result = run_unit(config, series, UnitSpec(unit["model"], unit["transformation"], unit["window"]))
+    return prediction_record(
+        dataset, config.model_parameters.main_accuracy_estimator, error=result.error, metrics=dict(result.metrics),
+        test_forecast=list(result.test_forecast), forecast=result.forecast.to_dict() if result.forecast else None,
+        fit_seconds=result.fit_seconds, params={k: str(v) for k, v in result.params.items()})
+
+
+def prediction_record(dataset: dict[str, Any], estimator: str = "mae", **result: Any) -> dict[str, Any]:
+    """The Prediction for `dataset`'s unit; `result` holds what the unit produced (or just `error`)."""
+    unit = dataset["unit"]
+    return {
+        "request_id": dataset["request_id"], "series": dataset["series"], "series_total": dataset["series_total"],
+        "unit": unit, "error": None, "metrics": {}, "test_forecast": [], "forecast": None, "fit_seconds": 0.0,
+        "params": {}, "main_accuracy_estimator": estimator, "config_json": dataset["config_json"],
+        # The validator needs the history once per series to plot it; unit 0 carries it.
+        "history_timestamps": dataset["timestamps"] if unit["index"] == 0 else [],
+        "history_values": dataset["values"] if unit["index"] == 0 else [],
+        "worker": f"{socket.gethostname()}/{os.getpid()}",
+        **result,
+    }
+
+
+def warm_up() -> None:
+    """Imported in the pool's fork server so every worker starts with the model libraries loaded."""
+    import forecasting.models  # noqa: F401

@@ -1,0 +1,107 @@
+"""The Faust app factory: one app (= one consumer group) per service, with health and metrics pages.
+
+Records are bytes on every topic (`raw` serializers): the services decode with `schemas.codec` themselves,
+so a payload that does not decode becomes a dead letter instead of crashing the agent.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from typing import Any
+
+import faust
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
+
+from schemas import BY_NAME, Topic
+from schemas.topics import DEAD_LETTERS
+from timex_stream.broker.embedded import free_port
+from timex_stream.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+class Metrics:
+    """Prometheus metrics of one service (a registry of its own: one process, one service)."""
+
+    def __init__(self, service: str) -> None:
+        self.registry = CollectorRegistry()
+        self.consumed = Counter("timex_records_consumed", "records consumed", ["topic"], registry=self.registry)
+        self.produced = Counter("timex_records_produced", "records produced", ["topic"], registry=self.registry)
+        self.failures = Counter("timex_failures", "failures published", ["stage"], registry=self.registry)
+        self.dead_letters = Counter("timex_dead_letters", "undecodable records", ["topic"], registry=self.registry)
+        self.seconds = Histogram("timex_processing_seconds", "time to process one record", registry=self.registry,
+                                 buckets=(0.01, 0.05, 0.1, 0.5, 1, 2, 5, 10, 30, 60, 300))
+
+
+def create_app(service: str, settings: Settings, **overrides: Any) -> faust.App:
+    if not settings.bootstrap_servers:
+        raise RuntimeError("KAFKA_BOOTSTRAP_SERVERS is not set (`timex-stream up` sets it for its services)")
+    # Per process: two predictors on one host must not share it (memory tables keep nothing there anyway).
+    datadir = settings.data_dir / "faust" / f"{service}-{os.getpid()}"
+    datadir.mkdir(parents=True, exist_ok=True)
+    conf: dict[str, Any] = dict(
+        broker=f"kafka://{settings.bootstrap_servers}",
+        store="memory://",  # tables live in memory, rebuilt from their changelog topics on start
+        datadir=str(datadir),
+        web_enabled=True,
+        web_host=settings.web_host,
+        web_port=settings.web_port or free_port(),
+        web_in_thread=False,
+        topic_partitions=BY_NAME["predictions"].partitions,  # changelogs co-partitioned with the sources
+        topic_allow_declare=True,
+        consumer_auto_offset_reset="earliest",  # a new group starts from what was produced before it joined
+        producer_acks=-1,
+        broker_commit_every=1,
+        # A killed worker's partitions move to the others after 10 s, not Faust's default 60 s.
+        broker_session_timeout=10.0,
+        broker_heartbeat_interval=2.0,
+        broker_commit_interval=1.0,
+        stream_wait_empty=False,
+        autodiscover=False,
+        logging_config=None,
+    )
+    conf.update(overrides)
+    app = faust.App(f"timex-{service}", **conf)
+    app.timex_metrics = Metrics(service)  # type: ignore[attr-defined]
+    app.timex_started = time.time()  # type: ignore[attr-defined]
+
+    @app.page("/health")
+    async def health(web: faust.web.View, request: faust.web.Request) -> faust.web.Response:
+        assigned = sorted(f"{tp.topic}:{tp.partition}" for tp in app.consumer.assignment()) if app.consumer else []
+        return web.json({"status": "ok", "service": service, "assigned": assigned,
+                         "uptime_s": round(time.time() - app.timex_started, 1)})  # type: ignore[attr-defined]
+
+    @app.page("/metrics")
+    async def metrics(web: faust.web.View, request: faust.web.Request) -> faust.web.Response:
+        return web.bytes(generate_latest(app.timex_metrics.registry),  # type: ignore[attr-defined]
+                         content_type=CONTENT_TYPE_LATEST.split(";")[0])
+
+    return app
+
+
+def raw_topic(app: faust.App, topic: Topic) -> faust.TopicT:
+    return app.topic(topic.name, key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw",
+                     partitions=topic.partitions, internal=False)
+
+
+async def send_dead_letter(app: faust.App, event: faust.EventT, reason: str) -> None:
+    """Park an undecodable record on the dead-letter topic with where it came from and why."""
+    msg = event.message
+    headers = {"source.topic": msg.topic.encode(), "source.partition": str(msg.partition).encode(),
+               "source.offset": str(msg.offset).encode(), "error": reason.encode()[:2000]}
+    await raw_topic(app, DEAD_LETTERS).send(key=msg.topic.encode(), value=msg.value, headers=headers)
+    app.timex_metrics.dead_letters.labels(msg.topic).inc()  # type: ignore[attr-defined]
+    log.warning("dead letter from %s[%s]@%s: %s", msg.topic, msg.partition, msg.offset, reason)
+
+
+def run_worker(app: faust.App, service: str, settings: Settings) -> int:
+    """Run the app until SIGTERM/SIGINT (graceful: Faust commits offsets and stops the agents)."""
+    from timex_stream.logs import configure_logging
+
+    configure_logging(service, settings.log_level)
+    # override_logging=False: keep our JSON log lines instead of mode's own logging set-up.
+    worker = faust.Worker(app, quiet=True, redirect_stdouts=False, override_logging=False)
+    worker.execute_from_commandline()
+    return 0

@@ -1,0 +1,33 @@
+"""Submit a TIMEX config straight to the `configs` topic (CLI, gateway, replay and tests share this)."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Any
+
+from confluent_kafka import Producer
+
+from schemas.topics import CONFIGS
+from timex_stream.kafka import send
+from timex_stream.records import now_ms
+
+
+def new_request_id() -> str:
+    return uuid.uuid4().hex[:16]
+
+
+def forecast_request(config: dict[str, Any] | str, *, request_id: str | None = None, csv: bytes | None = None,
+                     origin: str = "cli", replay_of: str | None = None) -> dict[str, Any]:
+    config_json = config if isinstance(config, str) else json.dumps(config)
+    return {"request_id": request_id or new_request_id(), "submitted_at": now_ms(), "origin": origin,
+            "config_json": config_json, "csv_data": csv, "replay_of": replay_of}
+
+
+def submit(producer: Producer, config: dict[str, Any] | str, **kwargs: Any) -> str:
+    """Produce a ForecastRequest and wait for the broker's ack; returns the request id."""
+    request = forecast_request(config, **kwargs)
+    send(producer, CONFIGS, request["request_id"], request)
+    if producer.flush(30) != 0:
+        raise TimeoutError("the broker did not acknowledge the request within 30 s")
+    return request["request_id"]

@@ -1,0 +1,1 @@
+"""Validator service: predictions → per-series state (changelog-backed table) → best-models."""

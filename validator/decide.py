@@ -1,0 +1,102 @@
+"""Per-series state of the validator and the decision, free of Kafka.
+
+The state is a plain JSON-able dict (it lives in a Faust table and its changelog). Units are keyed by
+their index in the series' plan, so a redelivered Prediction replaces itself: at-least-once input, one
+answer. Once decided, a series keeps only a marker, so late duplicates cannot decide it twice.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from forecasting.config import parse_config
+from forecasting.selection import SeriesChoice, choose_best
+from forecasting.units import UnitResult
+from timex_stream.records import failure, now_ms, progress
+
+State = dict[str, Any]
+
+
+def new_state(prediction: dict[str, Any]) -> State:
+    return {"units": {}, "total": prediction["unit"]["total"], "series_total": prediction["series_total"],
+            "config_json": prediction["config_json"], "estimator": prediction["main_accuracy_estimator"],
+            "history": [[], []], "first_at": now_ms(), "decided": False}
+
+
+def add(state: State, prediction: dict[str, Any]) -> bool:
+    """Record one unit's result; False when it was already there (a redelivery) or the series is decided."""
+    if state["decided"]:
+        return False
+    index = str(prediction["unit"]["index"])
+    fresh = index not in state["units"]
+    state["units"][index] = {k: prediction[k] for k in ("unit", "error", "metrics", "forecast", "fit_seconds",
+                                                        "params")}
+    if prediction["history_timestamps"]:
+        state["history"] = [prediction["history_timestamps"], prediction["history_values"]]
+    return fresh
+
+
+def is_complete(state: State) -> bool:
+    return len(state["units"]) >= state["total"]
+
+
+def _results(state: State) -> list[UnitResult]:
+    return [UnitResult.from_dict({"spec": u["unit"], "metrics": u["metrics"], "forecast": u["forecast"],
+                                  "fit_seconds": u["fit_seconds"], "params": u["params"], "error": u["error"]})
+            for u in state["units"].values()]
+
+
+def choose(state: State) -> SeriesChoice:
+    return choose_best(parse_config(state["config_json"]).config, _results(state))
+
+
+def _row(r: UnitResult, best_of_model: bool) -> dict[str, Any]:
+    return {"model": r.spec.model, "transformation": r.spec.transformation, "window": r.spec.window,
+            "metrics": dict(r.metrics), "fit_seconds": r.fit_seconds, "params": dict(r.params), "error": r.error,
+            "best_of_model": best_of_model}
+
+
+def decide(request_id: str, series: str, state: State, deadline_s: float | None = None
+           ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """→ (BestModel record, Failures). `deadline_s` set: decided early, with the units that arrived."""
+    choice = choose(state)
+    best = choice.best
+    winners = {id(r) for r in choice.per_model.values()}
+    rows = [_row(r, id(r) in winners) for r in choice.comparison] + [_row(r, False) for r in choice.errors]
+    record = {
+        "request_id": request_id, "series": series, "series_total": state["series_total"],
+        "model": best.spec.model if best else None, "transformation": best.spec.transformation if best else None,
+        "window": best.spec.window if best else None, "main_accuracy_estimator": state["estimator"],
+        "metrics": dict(best.metrics) if best else {}, "forecast": best.forecast.to_dict() if best and best.forecast
+        else None,
+        "per_model": {m: r.forecast.to_dict() for m, r in choice.per_model.items() if r.forecast},
+        "comparison": rows, "history_timestamps": state["history"][0], "history_values": state["history"][1],
+        "units_done": len(state["units"]), "units_total": state["total"], "complete": deadline_s is None,
+        "decided_at": now_ms(),
+    }
+    failures = []
+    if deadline_s is not None:
+        failures.append(failure(request_id, "deadline", f"only {len(state['units'])} of {state['total']} units "
+                                f"arrived within {deadline_s:.0f} s; decided with those", series=series))
+    failed_models = sorted({r.spec.model for r in choice.errors} - set(choice.per_model))
+    for model in failed_models:
+        first = next(r for r in choice.errors if r.spec.model == model)
+        failures.append(failure(request_id, "model", f"{model} failed on every unit: {first.error}",
+                                series=series, model=model))
+    if best is None:
+        failures.append(failure(request_id, "model", "no model produced a forecast for this series",
+                                series=series))
+    return record, failures
+
+
+def progress_of(request_id: str, series: str, state: State, done: bool = False) -> dict[str, Any]:
+    """Units done for this series and, once there is one, the best model so far."""
+    best = choose(state).best if state["units"] else None
+    return progress(request_id, "series_done" if done else "predicting", series=series,
+                    units_done=len(state["units"]), units_total=state["total"],
+                    current_best=best.spec.model if best else None)
+
+
+def mark_decided(state: State) -> State:
+    """Keep a small marker: late or duplicate predictions must not decide this series again."""
+    return {**state, "units": {}, "history": [[], []], "decided": True, "decided_units": len(state["units"])}

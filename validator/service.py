@@ -1,0 +1,78 @@
+"""Validator service: consume `predictions` → collect each series' units in a changelog-backed table →
+once all have arrived (or the deadline passed) choose the best model → produce `best-models`,
+`failures`, `progress`."""
+
+from __future__ import annotations
+
+import logging
+
+import faust
+
+from schemas import DecodeError, decode_as, encode
+from schemas.topics import BEST_MODELS, FAILURES, PREDICTIONS, PROGRESS
+from timex_stream.faust_app import create_app, raw_topic, run_worker, send_dead_letter
+from timex_stream.logs import request_id_var
+from timex_stream.records import now_ms
+from timex_stream.settings import Settings
+from validator.decide import add, decide, is_complete, mark_decided, new_state, progress_of
+
+log = logging.getLogger("validator")
+settings = Settings.from_env()
+app = create_app("validator", settings)
+metrics = app.timex_metrics  # type: ignore[attr-defined]
+predictions, best_models = raw_topic(app, PREDICTIONS), raw_topic(app, BEST_MODELS)
+failures, progress = raw_topic(app, FAILURES), raw_topic(app, PROGRESS)
+# Key request_id/series, like the predictions. use_partitioner: the deadline timer writes outside a stream
+# event, so the changelog partition comes from the key (all our producers use Kafka's murmur2 partitioner).
+series_states = app.Table("series-states", key_type=str, value_type=dict, partitions=PREDICTIONS.partitions,
+                          use_partitioner=True)
+
+
+@app.agent(predictions)
+async def collect(stream: faust.StreamT) -> None:
+    async for event in stream.events():
+        metrics.consumed.labels(PREDICTIONS.name).inc()
+        try:
+            prediction = decode_as("Prediction", event.value)
+        except DecodeError as exc:
+            await send_dead_letter(app, event, str(exc))
+            continue
+        rid, series = prediction["request_id"], prediction["series"]
+        request_id_var.set(rid)
+        key = event.key.decode()
+        state = series_states.get(key) or new_state(prediction)
+        if not add(state, prediction):
+            continue  # a redelivered unit, or the series is already decided
+        if is_complete(state):
+            await _publish_decision(key, rid, series, state)
+        else:
+            series_states[key] = state
+            await progress.send(key=rid.encode(), value=encode("Progress", progress_of(rid, series, state)))
+
+
+@app.timer(interval=5.0)
+async def enforce_deadlines() -> None:
+    """Series whose units stopped arriving are decided with what came, so every request gets an answer."""
+    cutoff = now_ms() - settings.validator_deadline_s * 1000
+    for key, state in list(series_states.items()):
+        if not state["decided"] and state["first_at"] < cutoff:
+            rid, _, series = key.partition("/")
+            log.warning("deadline passed for %s: %d/%d units", key, len(state["units"]), state["total"])
+            await _publish_decision(key, rid, series, state, deadline_s=settings.validator_deadline_s)
+
+
+async def _publish_decision(key: str, rid: str, series: str, state: dict, deadline_s: float | None = None) -> None:
+    # Marker first: if we crash after it the changelog knows, and a redelivery cannot decide twice.
+    series_states[key] = mark_decided(state)
+    record, series_failures = decide(rid, series, state, deadline_s)
+    await best_models.send(key=rid.encode(), value=encode("BestModel", record))
+    for f in series_failures:
+        await failures.send(key=rid.encode(), value=encode("Failure", f))
+        metrics.failures.labels(f["stage"]).inc()
+    await progress.send(key=rid.encode(), value=encode("Progress", progress_of(rid, series, state, done=True)))
+    metrics.produced.labels(BEST_MODELS.name).inc()
+    log.info("%s decided: %s (%d/%d units)", series, record["model"], record["units_done"], record["units_total"])
+
+
+def main(s: Settings) -> int:
+    return run_worker(app, "validator", s)
