@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: setup up test lint jars chromium clean
+.PHONY: setup up test lint jars chromium clean images
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -35,6 +35,16 @@ test: setup chromium
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
+
+# Container images (where a Docker engine exists): the shared base, then one small image per service.
+IMAGE_TAG := $(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)
+IMAGE_SERVICES := ingestion predictor validator gateway webapp
+images:
+	docker build -f docker/base.Dockerfile -t timex-stream-base:$(IMAGE_TAG) .
+	for s in $(IMAGE_SERVICES); do \
+		docker build -f docker/$$s.Dockerfile --build-arg BASE_IMAGE=timex-stream-base:$(IMAGE_TAG) \
+			-t timex-stream-$$s:$(IMAGE_TAG) . || exit 1; \
+	done
 
 clean:
 	rm -rf $(VENV)

@@ -9,6 +9,7 @@ config that is still a valid TIMEX config and parses back to an equal `TimexConf
 
 from __future__ import annotations
 
+import functools
 import json
 import warnings
 from dataclasses import dataclass, field
@@ -299,3 +300,10 @@ def parse_config(raw: dict[str, Any] | str | bytes) -> ParsedConfig:
     except ValidationError as exc:
         raise ConfigError(_to_field_errors(exc)) from None
     return ParsedConfig(config=config, warnings=notes + _unknown_key_warnings(config, ""))
+
+
+@functools.lru_cache(maxsize=128)
+def config_from_json(config_json: str) -> TimexConfig:
+    """A normalized config shipped between services (`TimexConfig.to_json()`), parsed once per process:
+    every unit of a request carries the same text. Treat the result as read-only: it is shared."""
+    return parse_config(config_json).config

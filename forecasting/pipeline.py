@@ -14,6 +14,7 @@ from forecasting.config import TimexConfig
 from forecasting.data import load_series
 from forecasting.selection import SeriesChoice, choose_best
 from forecasting.units import UnitResult, UnitSpec, plan_units, refit_unit, run_unit
+from forecasting.workers import init_worker
 
 _CHUNK = 4  # units per task: small units (naive, theta) would otherwise pay more in IPC than in work
 
@@ -54,7 +55,7 @@ def forecast_all(
     """Load, validate every unit, pick the best; series with data problems are left out (see load_series)."""
     series_set = load_series(config, csv_bytes)
     workers = max_workers or config.max_threads or os.cpu_count() or 1
-    with ProcessPoolExecutor(max_workers=workers) as pool:
+    with ProcessPoolExecutor(max_workers=workers, initializer=init_worker) as pool:
         choices = _run(config, series_set.series, pool)
     choices.update({name: SeriesChoice(data_error=problem) for name, problem in series_set.errors.items()})
     return choices

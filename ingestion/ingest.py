@@ -9,12 +9,15 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from forecasting.config import ConfigError, TimexConfig, parse_config
+import pandas as pd
+
+from forecasting.config import ConfigError, ParsedConfig, TimexConfig, parse_config
 from forecasting.data import DataError, load_series
 from forecasting.series import to_wire
 from forecasting.units import plan_units
 from ingestion.download import Allowlist, DownloadError, download
-from schemas import series_key
+from schemas import Topic
+from schemas.topics import DATASETS, FAILURES, PROGRESS, unit_key
 from timex_stream.records import failure, now_ms, progress
 from timex_stream.settings import Settings
 
@@ -23,9 +26,17 @@ Fetch = Callable[[str], bytes]
 
 @dataclass
 class Outcome:
+    request_id: str
     datasets: list[tuple[str, dict[str, Any]]] = field(default_factory=list)  # (key, Dataset)
     failures: list[dict[str, Any]] = field(default_factory=list)
     progress: list[dict[str, Any]] = field(default_factory=list)
+
+    def records(self) -> list[tuple[Topic, str, dict[str, Any]]]:
+        """(topic, key, record) in the order followers expect: "accepted", the datasets, the failures,
+        then "ingested" with the series list."""
+        rid = self.request_id
+        return ([(PROGRESS, rid, p) for p in self.progress[:1]] + [(DATASETS, k, d) for k, d in self.datasets]
+                + [(FAILURES, rid, f) for f in self.failures] + [(PROGRESS, rid, p) for p in self.progress[1:]])
 
 
 def fetcher(settings: Settings) -> Fetch:
@@ -35,23 +46,19 @@ def fetcher(settings: Settings) -> Fetch:
 
 def ingest(request: dict[str, Any], fetch: Fetch) -> Outcome:
     rid = request["request_id"]
-    out = Outcome()
+    out = Outcome(rid)
     try:
-        raw = json.loads(request["config_json"])
-        parsed = parse_config(raw)
+        parsed = parse_config(json.loads(request["config_json"]))
     except json.JSONDecodeError as exc:
         out.failures.append(failure(rid, "config", f"the config is not valid JSON: {exc}", fatal=True))
         return out
     except ConfigError as exc:
         out.failures.append(failure(rid, "config", str(exc), fatal=True))
         return out
-    config = parsed.config
-    title = raw.get("activity_title") if isinstance(raw, dict) else None
-    out.progress.append(progress(rid, "accepted", "; ".join(f"warning: {w}" for w in parsed.warnings),
-                                 title=title, replay_of=request.get("replay_of")))
+    out.progress.append(accepted(rid, parsed, request.get("replay_of")))
     try:
-        csv = request.get("csv_data") or _fetch_source(config, fetch)
-        series_set = load_series(config, csv)
+        csv = request.get("csv_data") or _fetch_source(parsed.config, fetch)
+        series_set = load_series(parsed.config, csv)
     except DownloadError as exc:
         out.failures.append(failure(rid, "download", str(exc), fatal=True))
         return out
@@ -60,24 +67,36 @@ def ingest(request: dict[str, Any], fetch: Fetch) -> Outcome:
         return out
     for name, message in series_set.errors.items():
         out.failures.append(failure(rid, "data", message, series=name))
-    planned = _plan(config, series_set.series, out, rid)
+    return fan_out(out, parsed.config, series_set.series, request.get("replay_of"))
+
+
+def accepted(rid: str, parsed: ParsedConfig, replay_of: str | None) -> dict[str, Any]:
+    return progress(rid, "accepted", "; ".join(f"warning: {w}" for w in parsed.warnings),
+                    title=parsed.config.activity_title, replay_of=replay_of)
+
+
+def fan_out(out: Outcome, config: TimexConfig, series: dict[str, pd.Series], replay_of: str | None,
+            note: str = "") -> Outcome:
+    """Plan every series' units and add one Dataset per unit, then the "ingested" progress record."""
+    rid = out.request_id
+    planned = _plan(config, series, out, rid)
     if not planned:
         out.failures.append(failure(rid, "data", "no series can be forecast (see the other errors)", fatal=True))
         return out
     config_json = config.to_json()
     created = now_ms()
     for name, units in planned.items():
-        timestamps, values, freq = to_wire(series_set.series[name])
+        timestamps, values, freq = to_wire(series[name])
         for index, unit in enumerate(units):
-            out.datasets.append((series_key(rid, name), {
+            out.datasets.append((unit_key(rid, name, index), {
                 "request_id": rid, "series": name, "series_total": len(planned),
                 "unit": {"model": unit.model, "transformation": unit.transformation, "window": unit.window,
                          "index": index, "total": len(units)},
                 "frequency": freq, "timestamps": timestamps, "values": values,
                 "config_json": config_json, "created_at": created}))
-    out.progress.append(progress(rid, "ingested", f"{len(planned)} series, {len(out.datasets)} units",
-                                 series_names=sorted(planned), units_total=len(out.datasets), title=title,
-                                 replay_of=request.get("replay_of")))
+    out.progress.append(progress(rid, "ingested", f"{len(planned)} series, {len(out.datasets)} units{note}",
+                                 series_names=sorted(planned), units_total=len(out.datasets),
+                                 title=config.activity_title, replay_of=replay_of))
     return out
 
 
@@ -88,7 +107,7 @@ def _fetch_source(config: TimexConfig, fetch: Fetch) -> bytes:
     return fetch(url)
 
 
-def _plan(config: TimexConfig, series: dict, out: Outcome, rid: str) -> dict[str, list]:
+def _plan(config: TimexConfig, series: dict[str, pd.Series], out: Outcome, rid: str) -> dict[str, list]:
     planned = {}
     for name, s in series.items():
         try:
@@ -109,4 +128,5 @@ def ingest_safely(request: dict[str, Any], fetch: Fetch) -> Outcome:
         return ingest(request, fetch)
     except Exception as exc:
         logging.getLogger("ingestion").exception("ingestion failed")
-        return Outcome(failures=[failure(request["request_id"], "internal", f"ingestion failed: {exc}", fatal=True)])
+        rid = request["request_id"]
+        return Outcome(rid, failures=[failure(rid, "internal", f"ingestion failed: {exc}", fatal=True)])

@@ -23,6 +23,7 @@ app = create_app("ingestion", settings)
 metrics = app.timex_metrics  # type: ignore[attr-defined]
 configs, datasets = raw_topic(app, CONFIGS), raw_topic(app, DATASETS)
 failures, progress = raw_topic(app, FAILURES), raw_topic(app, PROGRESS)
+topics = {t.get_topic_name(): t for t in (datasets, failures, progress)}
 fetch = fetcher(settings)
 
 
@@ -44,17 +45,10 @@ async def ingest_configs(stream: faust.StreamT) -> None:
         with metrics.seconds.time():
             # Download and CSV parsing block: off the event loop, in a thread.
             outcome = await asyncio.get_running_loop().run_in_executor(None, ingest_safely, request, fetch)
-        key = rid.encode()
-        # "accepted" before the datasets, "ingested" (with the series list) after them.
-        for record in outcome.progress[:1]:
-            await progress.send(key=key, value=encode("Progress", record))
-        for skey, dataset in outcome.datasets:
-            await datasets.send(key=skey.encode(), value=encode("Dataset", dataset))
+        for topic, key, record in outcome.records():
+            await topics[topic.name].send(key=key.encode(), value=encode(topic.value, record))
         for record in outcome.failures:
-            await failures.send(key=key, value=encode("Failure", record))
             metrics.failures.labels(record["stage"]).inc()
-        for record in outcome.progress[1:]:
-            await progress.send(key=key, value=encode("Progress", record))
         metrics.produced.labels(DATASETS.name).inc(len(outcome.datasets))
         log.info("ingested: %d units, %d failures", len(outcome.datasets), len(outcome.failures))
 

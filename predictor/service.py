@@ -11,8 +11,9 @@ from concurrent.futures.process import BrokenProcessPool
 
 import faust
 
-from predictor.work import predict, prediction_record, warm_up
-from schemas import DecodeError, decode_as, encode
+from forecasting.workers import init_worker
+from predictor.work import predict, prediction_record
+from schemas import DecodeError, decode_as, encode, series_key
 from schemas.topics import DATASETS, PREDICTIONS
 from timex_stream.faust_app import create_app, raw_topic, run_worker, send_dead_letter
 from timex_stream.logs import request_id_var
@@ -30,7 +31,7 @@ _ctx.set_forkserver_preload(["predictor.work"])
 
 def _new_pool() -> ProcessPoolExecutor:
     return ProcessPoolExecutor(max_workers=settings.predictor_concurrency, mp_context=_ctx,
-                               initializer=warm_up)
+                               initializer=init_worker)
 
 
 pool = _new_pool()
@@ -48,7 +49,9 @@ async def run_units(stream: faust.StreamT) -> None:
         request_id_var.set(dataset["request_id"])
         with metrics.seconds.time():
             prediction = await _run(dataset)
-        await predictions.send(key=event.key, value=encode("Prediction", prediction))
+        # Re-keyed by series: every unit of a series meets the others in one validator partition.
+        key = series_key(dataset["request_id"], dataset["series"]).encode()
+        await predictions.send(key=key, value=encode("Prediction", prediction))
         metrics.produced.labels(PREDICTIONS.name).inc()
         log.info("unit %s/%s %s done: %s", dataset["series"], dataset["unit"]["index"], dataset["unit"]["model"],
                  prediction["error"] or "ok")

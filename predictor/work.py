@@ -2,25 +2,18 @@
 
 from __future__ import annotations
 
-import functools
 import os
 import socket
 from typing import Any
 
-from forecasting.config import TimexConfig, parse_config
+from forecasting.config import config_from_json
 from forecasting.series import from_wire
 from forecasting.units import UnitSpec, run_unit
 
 
-@functools.lru_cache(maxsize=64)
-def _config(config_json: str) -> TimexConfig:
-    # The units of one request share a config: parse it once per process.
-    return parse_config(config_json).config
-
-
 def predict(dataset: dict[str, Any]) -> dict[str, Any]:
     """Dataset → Prediction. A model failure is carried in `error`, never raised."""
-    config = _config(dataset["config_json"])
+    config = config_from_json(dataset["config_json"])
     series = from_wire(dataset["timestamps"], dataset["values"], dataset["frequency"], name=dataset["series"])
     unit = dataset["unit"]
     result = run_unit(config, series, UnitSpec(unit["model"], unit["transformation"], unit["window"]))
@@ -43,8 +36,3 @@ def prediction_record(dataset: dict[str, Any], estimator: str = "mae", **result:
         "worker": f"{socket.gethostname()}/{os.getpid()}",
         **result,
     }
-
-
-def warm_up() -> None:
-    """Imported in the pool's fork server so every worker starts with the model libraries loaded."""
-    import forecasting.models  # noqa: F401

@@ -1,7 +1,9 @@
 """The topic catalogue: the one list of topics that code, docker-compose and Strimzi are checked against.
 
-Keys: configs, best-models, failures, progress by request_id; datasets and predictions by
-request_id/series, so all units of a series meet in one validator partition.
+Keys: configs, best-models, failures, progress by request_id; predictions by request_id/series, so all
+units of a series meet in one validator partition; datasets by request_id/series/unit, so the units of
+one series spread over every predictor (DESIGN.md keys datasets by series: that would put a whole series,
+and a one-series request, on one predictor process).
 """
 
 from __future__ import annotations
@@ -30,14 +32,15 @@ class Topic:
 # Partitions bound the parallelism of a consumer group: 4 lets two predictors (or four) share work.
 CONFIGS = Topic("configs", 4, "request_id", "ForecastRequest", 90 * DAY_MS,
                 "TIMEX configs to forecast (Avro ForecastRequest or plain JSON); kept 90 days for replay")
-DATASETS = Topic("datasets", 4, "request_id/series", "Dataset", 30 * DAY_MS,
+DATASETS = Topic("datasets", 4, "request_id/series/unit", "Dataset", 30 * DAY_MS,
                  "one record per unit of predictor work, carrying the series; kept 30 days for replay")
 PREDICTIONS = Topic("predictions", 4, "request_id/series", "Prediction", 7 * DAY_MS,
                     "one record per unit result")
 BEST_MODELS = Topic("best-models", 4, "request_id", "BestModel", 90 * DAY_MS,
                     "the answer per series: best model, forecast and comparison")
 FAILURES = Topic("failures", 4, "request_id", "Failure", 90 * DAY_MS, "every error, in words a user can act on")
-PROGRESS = Topic("progress", 4, "request_id", "Progress", 7 * DAY_MS, "status of each request as it moves")
+PROGRESS = Topic("progress", 4, "request_id", "Progress", 90 * DAY_MS,
+                 "status of each request as it moves; kept as long as the answers, which need it to be complete")
 DEAD_LETTERS = Topic("dead-letters", 1, "source topic", None, 30 * DAY_MS,
                      "input records no service could decode, with the reason in headers")
 
@@ -47,3 +50,7 @@ BY_NAME: dict[str, Topic] = {t.name: t for t in CATALOGUE}
 
 def series_key(request_id: str, series: str) -> str:
     return f"{request_id}/{series}"
+
+
+def unit_key(request_id: str, series: str, index: int) -> str:
+    return f"{request_id}/{series}/{index}"

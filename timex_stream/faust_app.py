@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+import ssl
 import time
 from typing import Any
 
@@ -62,6 +63,12 @@ def create_app(service: str, settings: Settings, **overrides: Any) -> faust.App:
         autodiscover=False,
         logging_config=None,
     )
+    if settings.kafka_security_protocol == "SASL_SSL":
+        cafile = settings.kafka_ssl_ca_location
+        conf["broker_credentials"] = faust.SASLCredentials(
+            username=settings.kafka_sasl_username, password=settings.kafka_sasl_password,
+            mechanism=settings.kafka_sasl_mechanism or "SCRAM-SHA-512",
+            ssl_context=ssl.create_default_context(cafile=cafile))
     conf.update(overrides)
     app = faust.App(f"timex-{service}", **conf)
     app.timex_metrics = Metrics(service)  # type: ignore[attr-defined]

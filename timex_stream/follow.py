@@ -1,4 +1,5 @@
-"""Follow requests from the result topics with a plain consumer (CLI, tests, scripts)."""
+"""Follow requests from the result topics with a plain consumer (CLI, tests, scripts), or take a snapshot of
+what those topics say now without waiting."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from collections.abc import Callable
 
 from schemas import DecodeError, decode_as
 from schemas.topics import BY_NAME
+from timex_stream.history import read_range
 from timex_stream.kafka import consumer
 from timex_stream.request_view import TOPICS, RequestView
 
@@ -41,3 +43,24 @@ def follow(bootstrap: str, request_ids: list[str], timeout: float = 300.0,
     finally:
         cons.close()
     return views
+
+
+def snapshot(bootstrap: str, request_ids: list[str] | None = None,
+             since_ms: int | None = None) -> dict[str, RequestView]:
+    """The views of `request_ids` (None: of every request seen since `since_ms`) as the result topics hold
+    them right now: reads each topic up to its current end and never waits for a request to finish."""
+    wanted = set(request_ids) if request_ids is not None else None
+    views: dict[str, RequestView] = {}
+    for topic in TOPICS:
+        for msg in read_range(bootstrap, topic, since_ms):
+            rid = (msg.key() or b"").decode("utf-8", "replace")
+            if not rid or (wanted is not None and rid not in wanted):
+                continue
+            try:
+                record = decode_as(BY_NAME[topic].value, msg.value())  # type: ignore[arg-type]
+            except DecodeError:
+                continue
+            views.setdefault(rid, RequestView(rid)).apply(topic, record)
+    if request_ids is None:
+        return views
+    return {rid: views.get(rid) or RequestView(rid) for rid in request_ids}

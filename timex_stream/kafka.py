@@ -10,10 +10,16 @@ from confluent_kafka import Consumer, KafkaException, Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from schemas import CATALOGUE, Topic, encode
+from timex_stream.settings import Settings
+
+
+def _security() -> dict[str, str]:
+    # SASL/TLS from the environment (Strimzi); every client below gets it, so no call site can forget.
+    return Settings.from_env().kafka_client_config()
 
 
 def admin(bootstrap: str) -> AdminClient:
-    return AdminClient({"bootstrap.servers": bootstrap})
+    return AdminClient({"bootstrap.servers": bootstrap, **_security()})
 
 
 def ensure_topics(bootstrap: str, topics: Iterable[Topic] = CATALOGUE, replication_factor: int = 1,
@@ -56,13 +62,13 @@ def producer(bootstrap: str, **overrides: Any) -> Producer:
     # Faust or this producer sent it (Faust tables rely on that).
     conf = {"bootstrap.servers": bootstrap, "enable.idempotence": True, "acks": "all", "linger.ms": 5,
             "compression.type": "gzip", "partitioner": "murmur2_random"}
-    return Producer({**conf, **overrides})
+    return Producer({**conf, **_security(), **overrides})
 
 
 def consumer(bootstrap: str, group: str, **overrides: Any) -> Consumer:
     conf = {"bootstrap.servers": bootstrap, "group.id": group, "auto.offset.reset": "earliest",
             "enable.auto.commit": False}
-    return Consumer({**conf, **overrides})
+    return Consumer({**conf, **_security(), **overrides})
 
 
 def send(prod: Producer, topic: Topic, key: str, record: dict[str, Any]) -> None:

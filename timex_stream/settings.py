@@ -18,6 +18,15 @@ def _cache_home() -> Path:
 class Settings:
     # None means "no cluster given": the CLI starts the embedded broker.
     bootstrap_servers: str | None = None
+    # Authentication (Strimzi: SCRAM-SHA-512 over TLS); PLAINTEXT for the embedded broker and compose.
+    kafka_security_protocol: str = "PLAINTEXT"
+    kafka_sasl_mechanism: str | None = None
+    kafka_sasl_username: str | None = None
+    kafka_sasl_password: str | None = None
+    kafka_ssl_ca_location: str | None = None
+    # The embedded broker of `make up` (a persistent data dir needs fixed ports: KRaft records them).
+    kafka_port: int = 9092
+    kafka_controller_port: int = 9093
     cache_dir: Path = field(default_factory=lambda: _cache_home() / "timex-stream")
     data_dir: Path = field(default_factory=lambda: _cache_home() / "timex-stream" / "data")
     log_level: str = "INFO"
@@ -42,8 +51,16 @@ class Settings:
         gateway_host = e.get("TIMEX_GATEWAY_HOST", d.gateway_host)
         gateway_port = int(e.get("TIMEX_GATEWAY_PORT", d.gateway_port))
         cache_dir = Path(e["TIMEX_CACHE_DIR"]) if e.get("TIMEX_CACHE_DIR") else d.cache_dir
+        kafka_port = int(e.get("TIMEX_KAFKA_PORT", d.kafka_port))
         return cls(
             bootstrap_servers=e.get("KAFKA_BOOTSTRAP_SERVERS") or None,
+            kafka_security_protocol=e.get("KAFKA_SECURITY_PROTOCOL", d.kafka_security_protocol).upper(),
+            kafka_sasl_mechanism=e.get("KAFKA_SASL_MECHANISM") or None,
+            kafka_sasl_username=e.get("KAFKA_SASL_USERNAME") or None,
+            kafka_sasl_password=e.get("KAFKA_SASL_PASSWORD") or None,
+            kafka_ssl_ca_location=e.get("KAFKA_SSL_CA_LOCATION") or None,
+            kafka_port=kafka_port,
+            kafka_controller_port=int(e.get("TIMEX_KAFKA_CONTROLLER_PORT", kafka_port + 1)),
             cache_dir=cache_dir,
             data_dir=Path(e["TIMEX_DATA_DIR"]) if e.get("TIMEX_DATA_DIR") else cache_dir / "data",
             log_level=e.get("TIMEX_LOG_LEVEL", d.log_level).upper(),
@@ -60,3 +77,13 @@ class Settings:
             web_port=int(e.get("TIMEX_WEB_PORT", d.web_port)),
             web_host=e.get("TIMEX_WEB_HOST", d.web_host),
         )
+
+    def kafka_client_config(self) -> dict[str, str]:
+        """librdkafka (confluent-kafka) security settings; empty for PLAINTEXT."""
+        if self.kafka_security_protocol == "PLAINTEXT":
+            return {}
+        conf = {"security.protocol": self.kafka_security_protocol}
+        optional = {"sasl.mechanism": self.kafka_sasl_mechanism, "sasl.username": self.kafka_sasl_username,
+                    "sasl.password": self.kafka_sasl_password, "ssl.ca.location": self.kafka_ssl_ca_location}
+        return conf | {k: v for k, v in optional.items() if v}
+

@@ -16,6 +16,7 @@ from confluent_kafka import ConsumerGroupState
 from confluent_kafka.admin import AdminClient
 
 from timex_stream.broker import EmbeddedKafka
+from timex_stream.broker.embedded import free_port
 from timex_stream.kafka import admin, ensure_topics
 from timex_stream.settings import Settings
 
@@ -76,14 +77,13 @@ class Stack:
                       if s.available() and (only is None or s.name in only)]
         self.log_dir = settings.data_dir / "logs"
         self.bootstrap = settings.bootstrap_servers or ""
+        self.web_ports: dict[str, int] = {}
 
     def start_broker(self) -> str:
         if self.settings.bootstrap_servers:
             return self.settings.bootstrap_servers
-        port = int(os.environ.get("TIMEX_KAFKA_PORT", "9092"))
-        controller_port = int(os.environ.get("TIMEX_KAFKA_CONTROLLER_PORT", port + 1))
-        self.broker = EmbeddedKafka(self.settings.cache_dir, self.settings.data_dir / "kafka", port=port,
-                                    controller_port=controller_port)
+        self.broker = EmbeddedKafka(self.settings.cache_dir, self.settings.data_dir / "kafka",
+                                    port=self.settings.kafka_port, controller_port=self.settings.kafka_controller_port)
         return self.broker.start()
 
     def start(self, timeout: float = 180.0) -> str:
@@ -94,7 +94,9 @@ class Stack:
         ensure_topics(self.bootstrap)
         for spec in self.specs:
             proc = self.launch(spec.name)
-            print(f"{spec.name}: pid {proc.pid}, log {self.log_dir / (spec.name + '.log')}", flush=True)
+            health = spec.health_url or f"http://127.0.0.1:{self.web_ports[spec.name]}/health"
+            print(f"{spec.name}: pid {proc.pid}, health {health}, log {self.log_dir / (spec.name + '.log')}",
+                  flush=True)
         self.wait_ready(timeout)
         names = ", ".join(s.name for s in self.specs) or "no services yet"
         urls = "".join(f", {s.name} {s.health_url.rsplit('/', 1)[0]}" for s in self.specs if s.health_url)
@@ -104,6 +106,9 @@ class Stack:
         """Start one service process (`instance` names a second copy, e.g. "predictor-2")."""
         instance = instance or name
         self.log_dir.mkdir(parents=True, exist_ok=True)
+        if name in ("ingestion", "predictor", "validator"):  # Faust web server: health + metrics
+            env.setdefault("TIMEX_WEB_PORT", str(free_port()))
+            self.web_ports[instance] = int(env["TIMEX_WEB_PORT"])
         with open(self.log_dir / f"{instance}.log", "ab") as fh:
             proc = subprocess.Popen([sys.executable, "-m", "timex_stream.cli", "service", name],
                                     stdout=fh, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,

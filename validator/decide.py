@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from forecasting.config import parse_config
+from forecasting.config import config_from_json
 from forecasting.selection import SeriesChoice, choose_best
 from forecasting.units import UnitResult
 from timex_stream.records import failure, now_ms, progress
@@ -47,7 +47,7 @@ def _results(state: State) -> list[UnitResult]:
 
 
 def choose(state: State) -> SeriesChoice:
-    return choose_best(parse_config(state["config_json"]).config, _results(state))
+    return choose_best(config_from_json(state["config_json"]), _results(state))
 
 
 def _row(r: UnitResult, best_of_model: bool) -> dict[str, Any]:

@@ -24,8 +24,8 @@ predictions, best_models = raw_topic(app, PREDICTIONS), raw_topic(app, BEST_MODE
 failures, progress = raw_topic(app, FAILURES), raw_topic(app, PROGRESS)
 # Key request_id/series, like the predictions. use_partitioner: the deadline timer writes outside a stream
 # event, so the changelog partition comes from the key (all our producers use Kafka's murmur2 partitioner).
-series_states = app.Table("series-states", key_type=str, value_type=dict, partitions=PREDICTIONS.partitions,
-                          use_partitioner=True)
+# No value_type: values are plain JSON dicts (a value_type must be a faust Record, `dict` breaks recovery).
+series_states = app.Table("series-states", key_type=str, partitions=PREDICTIONS.partitions, use_partitioner=True)
 
 
 @app.agent(predictions)
@@ -62,14 +62,15 @@ async def enforce_deadlines() -> None:
 
 
 async def _publish_decision(key: str, rid: str, series: str, state: dict, deadline_s: float | None = None) -> None:
-    # Marker first: if we crash after it the changelog knows, and a redelivery cannot decide twice.
-    series_states[key] = mark_decided(state)
     record, series_failures = decide(rid, series, state, deadline_s)
+    # Answer first, marker after: a stop in between means this series is decided again on redelivery (the
+    # readers keep one answer per series), never that the marker exists without the answer having gone out.
     await best_models.send(key=rid.encode(), value=encode("BestModel", record))
     for f in series_failures:
         await failures.send(key=rid.encode(), value=encode("Failure", f))
         metrics.failures.labels(f["stage"]).inc()
     await progress.send(key=rid.encode(), value=encode("Progress", progress_of(rid, series, state, done=True)))
+    series_states[key] = mark_decided(state)
     metrics.produced.labels(BEST_MODELS.name).inc()
     log.info("%s decided: %s (%d/%d units)", series, record["model"], record["units_done"], record["units_total"])
 

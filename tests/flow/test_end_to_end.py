@@ -126,11 +126,11 @@ def test_kill_9_predictor_mid_request_then_restart_answers_once(stack: Stack, pr
     view = follow(stack.bootstrap, [rid], TIMEOUT)[rid]
     assert view.status == "done" and set(view.results) == {"seasonal", "walk", "trend", "bumpy"}
     time.sleep(3)  # let any duplicate decision surface before counting
-    assert Counter(_best_models_for(stack.bootstrap, rid)) == Counter({"seasonal": 1, "walk": 1, "trend": 1,
+    assert Counter(best_models_for(stack.bootstrap, rid)) == Counter({"seasonal": 1, "walk": 1, "trend": 1,
                                                                         "bumpy": 1})
 
 
-def _best_models_for(bootstrap: str, rid: str) -> list[str]:
+def best_models_for(bootstrap: str, rid: str) -> list[str]:
     cons = consumer(bootstrap, f"count-{uuid.uuid4().hex[:8]}")
     cons.subscribe([BEST_MODELS.name])
     series: list[str] = []

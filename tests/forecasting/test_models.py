@@ -5,7 +5,9 @@ import pandas as pd
 import pytest
 
 from forecasting.models import MODELS, get_model_class
+from forecasting.models.exponential_smoothing import candidate_periods
 from forecasting.models.names import KNOWN_MODELS
+from forecasting.models.statsforecast_models import kpss_differences
 from forecasting.selection import choose_best
 from forecasting.units import UnitSpec, plan_units, run_unit
 
@@ -66,15 +68,55 @@ def test_random_walk_is_won_by_naive_or_arima() -> None:
     }
 
 
-def test_seasonal_period_comes_from_the_frequency() -> None:
-    fitted = get_model_class("exponentialsmoothing")(season_length=12).fit(seasonal_series(96))
-    assert fitted.params()["seasonal_periods"] == "12"
+def test_autoets_season_comes_from_the_frequency() -> None:
+    assert get_model_class("autoets")(season_length=12).fit(seasonal_series(96)).params()["season_length"] == "12"
     short = get_model_class("autoets")(season_length=12).fit(seasonal_series(20))
     assert short.params()["season_length"] == "1"  # fewer than two seasons: non-seasonal
 
 
+def test_exponential_smoothing_takes_its_period_from_the_autocorrelation() -> None:
+    # As TIMEX: a period-7 cycle in monthly data is found in the ACF, whatever the frequency says.
+    assert candidate_periods(seasonal_series(96, period=7).to_numpy())[0] % 7 == 0
+    fitted = get_model_class("exponentialsmoothing")(season_length=12).fit(seasonal_series(96, period=7))
+    assert int(fitted.params()["seasonal_periods"]) % 7 == 0
+    noise = pd.Series(np.random.default_rng(1).normal(0, 1, 80), index=seasonal_series(80).index)
+    assert candidate_periods(noise.to_numpy()) == []
+    plain = get_model_class("exponentialsmoothing")(season_length=12).fit(noise)
+    assert plain.params() == {"trend": "none", "seasonal_periods": "none"}
+
+
+def test_exponential_smoothing_intervals_are_reproducible() -> None:
+    a = get_model_class("exponentialsmoothing")(season_length=12).fit(seasonal_series(60)).predict(6)
+    b = get_model_class("exponentialsmoothing")(season_length=12).fit(seasonal_series(60)).predict(6)
+    assert a.intervals is not None and b.intervals is not None
+    assert np.array_equal(a.intervals[95][0], b.intervals[95][0])
+    assert np.all(a.intervals[95][1] - a.intervals[95][0] > 0)
+
+
+def test_exponential_smoothing_on_five_points_forecasts_without_intervals() -> None:
+    five = pd.Series([1.0, 2.5, 2.0, 3.7, 4.1], index=pd.date_range("2000-01-01", periods=5, freq="MS"))
+    pred = get_model_class("exponentialsmoothing")(season_length=12).fit(five).predict(3)
+    assert np.all(np.isfinite(pred.mean)) and pred.intervals is None  # no residual variance to simulate
+
+
 def test_arima_reports_its_order() -> None:
     assert get_model_class("arima")().fit(random_walk()).params()["order"].startswith("ARIMA(")
+
+
+def test_arima_adds_seasonal_terms_only_to_seasonal_data() -> None:
+    seasonal = get_model_class("arima")(season_length=12).fit(seasonal_series(96))
+    assert seasonal.params()["order"].endswith("[12]")
+    walk = random_walk(96)
+    walk.index = seasonal_series(96).index  # monthly, so a season of 12 is on offer
+    assert "[12]" not in get_model_class("arima")(season_length=12).fit(walk).params()["order"]
+
+
+def test_kpss_differences_counts_unit_roots() -> None:
+    noise = np.random.default_rng(2).normal(0, 1, 120)
+    assert kpss_differences(noise) == 0
+    assert kpss_differences(np.cumsum(noise)) == 1
+    assert kpss_differences(np.cumsum(np.cumsum(noise))) == 2
+    assert kpss_differences(np.ones(30)) == 0
 
 
 def test_prophet_captures_seasonality_and_gives_intervals() -> None:

@@ -45,7 +45,12 @@ def test_up_prints_ready_lists_topics_and_stops_clean(tmp_path: Path) -> None:
         assert (tmp_path / "kafka" / "broker.log").exists()
     finally:
         proc.send_signal(signal.SIGINT)
-        out, _ = proc.communicate(timeout=90)
+        try:
+            out, _ = proc.communicate(timeout=120)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            out = "".join(lines) + proc.communicate()[0]
+            raise AssertionError(f"`up` did not stop within 120 s after SIGINT:\n{out}") from None
     assert proc.returncode == 0, out
     assert "stopped" in out
     assert _java_pids() <= before, "the broker JVM of `up` is still running"

@@ -1,0 +1,112 @@
+"""End-to-end benchmark of the streaming system: `python bench/stream_e2e.py [CONFIG.json] [options]`.
+
+Starts an embedded broker, the ingestion, the validator and `--predictors` predictor processes (each with
+`--concurrency` pool workers), serves the config's CSV on 127.0.0.1, submits the config twice (cold: pool
+processes and model libraries load; warm: what a running service costs) and prints ONE JSON line: wall
+seconds of each request, units, the fit seconds summed over all units, and per series the best model.
+Compare with `python bench/forecast_core.py CONFIG.json` (the core alone, same process-pool width).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import functools
+import http.server
+import json
+import os
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from schemas.topics import DATASETS  # noqa: E402
+from timex_stream.broker import EmbeddedKafka  # noqa: E402
+from timex_stream.follow import follow  # noqa: E402
+from timex_stream.kafka import admin, ensure_topics, producer  # noqa: E402
+from timex_stream.settings import Settings  # noqa: E402
+from timex_stream.stack import Stack  # noqa: E402
+from timex_stream.submit import submit  # noqa: E402
+
+
+def serve(folder: Path) -> tuple[http.server.ThreadingHTTPServer, str]:
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *args: object) -> None:
+            pass
+
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Quiet, directory=str(folder)))
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    return httpd, f"http://127.0.0.1:{httpd.server_address[1]}"
+
+
+def wait_members(bootstrap: str, group: str, n: int, timeout: float = 120) -> None:
+    client = admin(bootstrap)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        desc = client.describe_consumer_groups([group])[group].result()
+        assigned = [m for m in desc.members if any(tp.topic == DATASETS.name for tp in m.assignment.topic_partitions)]
+        if len(assigned) == n:
+            return
+        time.sleep(0.5)
+    raise TimeoutError(f"{group}: not {n} members with datasets partitions after {timeout} s")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("config", nargs="?", default=str(ROOT / "bench" / "configs" / "monthly.json"))
+    parser.add_argument("--predictors", type=int, default=1)
+    parser.add_argument("--concurrency", type=int, default=os.cpu_count() or 1, help="pool workers per predictor")
+    parser.add_argument("--columns", help="comma list: forecast only these series")
+    args = parser.parse_args()
+
+    config = json.loads(Path(args.config).read_text())
+    csv = Path(config["input_parameters"]["source_data_url"])
+    csv = csv if csv.is_absolute() else ROOT / csv
+    httpd, base = serve(csv.parent)
+    config["input_parameters"]["source_data_url"] = f"{base}/{csv.name}"
+    if args.columns:
+        index = config["input_parameters"]["index_column_name"]
+        config["input_parameters"]["columns_to_load_from_url"] = f"{index},{args.columns}"
+
+    os.environ.update(TIMEX_URL_ALLOWLIST="127.0.0.0/8", TIMEX_PREDICTOR_CONCURRENCY=str(args.concurrency),
+                      TIMEX_LOG_LEVEL="WARNING")
+    cache = Settings.from_env().cache_dir
+    with tempfile.TemporaryDirectory(prefix="timex-bench-") as tmp, EmbeddedKafka(cache) as kafka:
+        ensure_topics(kafka.bootstrap_servers)
+        settings = dataclasses.replace(Settings.from_env(), bootstrap_servers=kafka.bootstrap_servers,
+                                       data_dir=Path(tmp))
+        stack = Stack(settings, only=["ingestion", "predictor", "validator"])
+        try:
+            stack.start()
+            for i in range(2, args.predictors + 1):
+                stack.launch("predictor", instance=f"predictor-{i}")
+            wait_members(kafka.bootstrap_servers, "timex-predictor", args.predictors)
+            prod = producer(kafka.bootstrap_servers)
+            runs = []
+            for _ in ("cold", "warm"):
+                t0 = time.perf_counter()
+                rid = submit(prod, config, origin="bench")
+                view = follow(kafka.bootstrap_servers, [rid], timeout=1800)[rid]
+                runs.append((time.perf_counter() - t0, view))
+        finally:
+            stack.stop()
+            httpd.shutdown()
+    (cold_s, _), (warm_s, view) = runs
+    results = view.results
+    print(json.dumps({
+        "config": Path(args.config).name, "predictors": args.predictors, "concurrency": args.concurrency,
+        "status": view.status, "cold_wall_s": round(cold_s, 2), "wall_s": round(warm_s, 2),
+        "units": sum(r["units_total"] for r in results.values()),
+        "fit_s": round(sum(row["fit_seconds"] for r in results.values() for row in r["comparison"]), 2),
+        "series": {name: {"best": r["model"], "transformation": r["transformation"],
+                          "MAE": round(r["metrics"].get("MAE", float("nan")), 4)}
+                   for name, r in sorted(results.items())},
+    }))
+
+
+if __name__ == "__main__":
+    main()

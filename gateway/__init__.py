@@ -1,0 +1,1 @@
+"""Gateway: the HTTP API in front of Kafka (submit configs, follow requests, fetch results)."""

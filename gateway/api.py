@@ -1,0 +1,214 @@
+"""The gateway's HTTP API (aiohttp): submit, status, server-sent events, results, listing, re-forecast."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiohttp import web
+from confluent_kafka import KafkaException, Producer
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, generate_latest
+
+from gateway.events import EventDiff, encode_event
+from gateway.inputs import MAX_BODY_BYTES, ApiError, Submission, origin_of, read_submission, validate
+from gateway.openapi import openapi_document
+from gateway.results import results_csv, results_json
+from gateway.state import RequestStore, read_config_record
+from timex_stream.submit import forecast_request, submit
+
+log = logging.getLogger(__name__)
+STORE = web.AppKey("store", RequestStore)
+PRODUCER = web.AppKey("producer", Producer)
+METRICS = web.AppKey("metrics", "GatewayMetrics")
+HEARTBEAT_S = 15.0  # an SSE comment line now and then keeps proxies from closing an idle stream
+
+
+class GatewayMetrics:
+    def __init__(self, store: RequestStore) -> None:
+        self.registry = CollectorRegistry()
+        self.http = Counter("timex_gateway_http_requests", "HTTP requests answered", ["route", "status"],
+                            registry=self.registry)
+        self.submitted = Counter("timex_gateway_submitted", "requests produced to configs", ["origin"],
+                                 registry=self.registry)
+        known = Gauge("timex_gateway_requests_known", "requests this gateway can answer", registry=self.registry)
+        known.set_function(store.count)
+        folded = Gauge("timex_gateway_records_folded", "records read from the topics", ["topic"],
+                       registry=self.registry)
+        for topic in store.folded:
+            folded.labels(topic).set_function(functools.partial(store.folded.get, topic, 0))
+
+
+def json_response(doc: Any, status: int = 200) -> web.Response:
+    return web.Response(text=json.dumps(doc, allow_nan=False), status=status, content_type="application/json")
+
+
+@web.middleware
+async def errors_as_json(request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+                         ) -> web.StreamResponse:
+    """Every error is `{"error": ..., "field": ...}`: 4xx for what the client sent, 5xx only for our faults."""
+    route = request.match_info.route.resource.canonical if request.match_info.route.resource else "unmatched"
+    try:
+        response = await handler(request)
+    except ApiError as exc:
+        response = json_response(exc.body(), exc.status)
+    except web.HTTPRequestEntityTooLarge:
+        response = json_response({"error": f"the body is larger than {MAX_BODY_BYTES} bytes", "field": "body"}, 413)
+    except web.HTTPException as exc:  # aiohttp's own 404/405 for unknown paths and methods
+        response = json_response({"error": exc.reason, "field": None}, exc.status)
+    except Exception:
+        log.exception("unexpected error on %s %s", request.method, request.path)
+        response = json_response({"error": "internal error (logged by the gateway)", "field": None}, 500)
+    request.app[METRICS].http.labels(route, str(response.status)).inc()
+    return response
+
+
+def _request_id(request: web.Request) -> str:
+    rid = request.match_info["request_id"]
+    if not request.app[STORE].known(rid):
+        raise ApiError(404, f"unknown request id '{rid}'", "request_id")
+    return rid
+
+
+def _snapshot(request: web.Request) -> dict[str, Any]:
+    snap = request.app[STORE].snapshot(_request_id(request))
+    assert snap is not None  # known ids always have one
+    return snap
+
+
+async def health(request: web.Request) -> web.Response:
+    store = request.app[STORE]
+    if store.error:
+        return json_response({"status": "error", "error": store.error}, 503)
+    if not store.caught_up.is_set():
+        return json_response({"status": "catching up", "requests": store.count()}, 503)
+    return json_response({"status": "ok", "service": "gateway", "requests": store.count()})
+
+
+async def metrics(request: web.Request) -> web.Response:
+    return web.Response(body=generate_latest(request.app[METRICS].registry),
+                        content_type=CONTENT_TYPE_LATEST.split(";")[0])
+
+
+async def openapi(request: web.Request) -> web.Response:
+    return json_response(openapi_document())
+
+
+async def _produce(request: web.Request, sub: Submission, origin: str, replay_of: str | None) -> str:
+    record = forecast_request(sub.config, csv=sub.csv, origin=origin, replay_of=replay_of)
+    produce = functools.partial(submit, request.app[PRODUCER], record["config_json"], request_id=record["request_id"],
+                                csv=sub.csv, origin=origin, replay_of=replay_of)
+    try:
+        rid = await asyncio.get_running_loop().run_in_executor(None, produce)
+    except (KafkaException, BufferError, TimeoutError) as exc:
+        log.error("produce failed: %s", exc)
+        raise ApiError(503, f"Kafka did not take the request, try again: {exc}") from None
+    request.app[STORE].note_submitted(record)
+    request.app[METRICS].submitted.labels(origin).inc()
+    return rid
+
+
+def _accepted(rid: str, sub: Submission, replay_of: str | None = None) -> web.Response:
+    base = f"/api/requests/{rid}"
+    return json_response({"request_id": rid, "title": sub.title, "warnings": sub.warnings, "replay_of": replay_of,
+                          "status_url": base, "events_url": f"{base}/events"}, 202)
+
+
+async def create_request(request: web.Request) -> web.Response:
+    origin = origin_of(request)
+    sub = await read_submission(request)
+    if request.query.get("dry_run", "").lower() in ("1", "true", "yes"):
+        return json_response({"valid": True, "title": sub.title, "warnings": sub.warnings})
+    rid = await _produce(request, sub, origin, None)
+    return _accepted(rid, sub)
+
+
+async def reforecast(request: web.Request) -> web.Response:
+    old = _request_id(request)
+    origin = origin_of(request)
+    where = request.app[STORE].submitted(old)
+    if where is None:
+        raise ApiError(409, f"the config of '{old}' is not on the configs topic (expired, or sent without a key)",
+                       "request_id")
+    if where.offset is None:  # produced by this gateway a moment ago and not read back yet
+        raise ApiError(409, f"'{old}' was submitted a moment ago; try again in a second", "request_id")
+    record = await asyncio.get_running_loop().run_in_executor(
+        None, read_config_record, request.app[STORE].bootstrap, where.partition, where.offset)
+    sub = validate(record["config_json"], record["csv_data"], None)
+    rid = await _produce(request, sub, origin, old)
+    return _accepted(rid, sub, replay_of=old)
+
+
+async def list_requests(request: web.Request) -> web.Response:
+    try:
+        limit = int(request.query.get("limit", "50"))
+    except ValueError:
+        raise ApiError(400, "limit must be an integer", "limit") from None
+    if not 1 <= limit <= 1000:
+        raise ApiError(400, "limit must be between 1 and 1000", "limit")
+    return json_response({"requests": request.app[STORE].listing(limit)})
+
+
+async def get_request(request: web.Request) -> web.Response:
+    return json_response(_snapshot(request))
+
+
+async def results_as_json(request: web.Request) -> web.Response:
+    snap = _snapshot(request)
+    response = json_response(results_json(snap))
+    response.headers["Content-Disposition"] = f'attachment; filename="{snap["request_id"]}-results.json"'
+    return response
+
+
+async def results_as_csv(request: web.Request) -> web.Response:
+    snap = _snapshot(request)
+    return web.Response(text=results_csv(snap), content_type="text/csv", headers={
+        "Content-Disposition": f'attachment; filename="{snap["request_id"]}-results.csv"'})
+
+
+async def events(request: web.Request) -> web.StreamResponse:
+    rid = _request_id(request)
+    store = request.app[STORE]
+    changed = asyncio.Event()
+    unsubscribe = store.subscribe(rid, asyncio.get_running_loop(), lambda _rid: changed.set())
+    response = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache",
+                                           "X-Accel-Buffering": "no"})
+    diff = EventDiff()
+    try:
+        await response.prepare(request)
+        while True:
+            changed.clear()
+            snap = store.snapshot(rid)
+            assert snap is not None  # known ids stay known
+            for name, data in diff.events(snap):
+                await response.write(encode_event(name, data))
+            if diff.finished:
+                break
+            try:
+                await asyncio.wait_for(changed.wait(), HEARTBEAT_S)
+            except TimeoutError:
+                await response.write(b": keep-alive\n\n")
+    except ConnectionResetError:
+        pass  # the client went away
+    finally:
+        unsubscribe()
+    return response
+
+
+def create_app(store: RequestStore, producer: Producer) -> web.Application:
+    app = web.Application(middlewares=[errors_as_json], client_max_size=MAX_BODY_BYTES)
+    app[STORE], app[PRODUCER], app[METRICS] = store, producer, GatewayMetrics(store)
+    app.router.add_get("/health", health)
+    app.router.add_get("/metrics", metrics)
+    app.router.add_get("/openapi.json", openapi)
+    app.router.add_post("/api/requests", create_request)
+    app.router.add_get("/api/requests", list_requests)
+    app.router.add_get("/api/requests/{request_id}", get_request)
+    app.router.add_get("/api/requests/{request_id}/events", events)
+    app.router.add_get("/api/requests/{request_id}/results.json", results_as_json)
+    app.router.add_get("/api/requests/{request_id}/results.csv", results_as_csv)
+    app.router.add_post("/api/requests/{request_id}/reforecast", reforecast)
+    return app

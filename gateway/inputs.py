@@ -1,0 +1,106 @@
+"""What a client sends: a TIMEX config as a JSON body, or multipart with `config` (file or text) and an
+optional `csv` file. Every problem becomes an ApiError naming the field, never a 500."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+from multidict import MultiDictProxy
+
+from forecasting.config import ConfigError, parse_config
+
+# Kafka's default largest record is 1 MiB; an uploaded CSV travels inside one ForecastRequest (gzip helps).
+MAX_BODY_BYTES = 1024 * 1024
+ORIGINS = ("gateway", "webapp")
+
+
+class ApiError(Exception):
+    """A 4xx answer: `{"error": ..., "field": ...}` (plus `errors` listing every invalid config field)."""
+
+    def __init__(self, status: int, error: str, field: str | None = None,
+                 errors: list[dict[str, str]] | None = None) -> None:
+        super().__init__(error)
+        self.status, self.error, self.field, self.errors = status, error, field, errors
+
+    def body(self) -> dict[str, Any]:
+        doc: dict[str, Any] = {"error": self.error, "field": self.field}
+        if self.errors:
+            doc["errors"] = self.errors
+        return doc
+
+
+@dataclass
+class Submission:
+    config: dict[str, Any]
+    csv: bytes | None = None
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def title(self) -> str | None:
+        title = self.config.get("activity_title")
+        return title if isinstance(title, str) else None
+
+
+async def read_submission(request: web.Request) -> Submission:
+    if request.content_type == "multipart/form-data":
+        form = await request.post()  # bounded by the app's client_max_size
+        config_text = _text(form, "config")
+        csv_field = form.get("csv")
+        csv = _bytes(form, "csv") if csv_field is not None else None
+        filename = getattr(csv_field, "filename", None) or "upload.csv"
+        return validate(config_text, csv or None, filename)
+    if request.content_type in ("application/json", "text/plain", "application/octet-stream"):
+        return validate(await request.read(), None, None)
+    raise ApiError(415, f"send the config as application/json or multipart/form-data, not "
+                        f"'{request.content_type}'", "Content-Type")
+
+
+def validate(config_text: str | bytes, csv: bytes | None, csv_name: str | None) -> Submission:
+    try:
+        doc = json.loads(config_text)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ApiError(400, f"the config is not valid JSON: {exc}", "config") from None
+    except RecursionError:
+        raise ApiError(400, "the config is nested too deeply to be a TIMEX config", "config") from None
+    if not isinstance(doc, dict):
+        raise ApiError(400, f"the config must be a JSON object, not {type(doc).__name__}", "config")
+    if csv is not None:
+        inputs = doc.get("input_parameters")
+        # The uploaded CSV replaces the download; the config still needs a source to be a valid TIMEX config.
+        if isinstance(inputs, dict) and not inputs.get("source_data_url"):
+            inputs["source_data_url"] = f"upload:{csv_name or 'upload.csv'}"
+    try:
+        parsed = parse_config(doc)
+    except ConfigError as exc:
+        first = exc.errors[0]
+        raise ApiError(400, str(first), f"config.{first.field}" if first.field else "config",
+                       [{"field": e.field, "message": e.message} for e in exc.errors]) from None
+    return Submission(doc, csv, parsed.warnings)
+
+
+def origin_of(request: web.Request) -> str:
+    origin = request.query.get("origin", "gateway")
+    if origin not in ORIGINS:
+        raise ApiError(400, f"origin must be one of {', '.join(ORIGINS)}", "origin")
+    return origin
+
+
+def _text(form: MultiDictProxy[Any], name: str) -> str:
+    if name not in form:
+        raise ApiError(400, f"the multipart body has no '{name}' part", name)
+    try:
+        return _bytes(form, name).decode("utf-8")
+    except UnicodeDecodeError:
+        raise ApiError(400, f"'{name}' is not UTF-8 text", name) from None
+
+
+def _bytes(form: MultiDictProxy[Any], name: str) -> bytes:
+    value = form[name]
+    if isinstance(value, str):
+        return value.encode()
+    if isinstance(value, bytes | bytearray):
+        return bytes(value)
+    return value.file.read()  # aiohttp FileField

@@ -1,0 +1,132 @@
+"""Replay on the real broker: a time range of `configs` re-forecasts exactly the configs in it (with
+lineage and `--set` edits); replaying `datasets` re-runs predictions on the same data with no download."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from confluent_kafka import Producer, TopicPartition
+
+from schemas.topics import CONFIGS
+from tests.flow.conftest import make_config, synthetic_frame
+from tests.timex_stream.test_cli import FAST, TIMEOUT, Run, cli_fixture  # noqa: F401  (cli_fixture: `cli`)
+from timex_stream.follow import follow
+from timex_stream.history import parse_time
+from timex_stream.kafka import consumer
+from timex_stream.records import now_ms
+from timex_stream.replay import apply_sets
+from timex_stream.stack import Stack
+from timex_stream.submit import submit
+
+
+def iso(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, UTC).isoformat(timespec="milliseconds")
+
+
+def boundary() -> int:
+    """A millisecond strictly after every record acknowledged so far and before any produced next."""
+    t = now_ms() + 1
+    while now_ms() < t:
+        pass
+    return t
+
+
+def configs_end_offsets(bootstrap: str) -> int:
+    cons = consumer(bootstrap, f"t-{uuid.uuid4().hex[:6]}")
+    try:
+        return sum(cons.get_watermark_offsets(TopicPartition(CONFIGS.name, p), timeout=10)[1] for p in range(4))
+    finally:
+        cons.close()
+
+
+def test_parse_time_absolute_relative_and_offsets() -> None:
+    now = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
+    ms = int(now.timestamp() * 1000)
+    assert parse_time("2026-11-24T12:00", now) == ms  # no offset: UTC
+    assert parse_time("2026-11-24T14:00+02:00", now) == ms
+    assert parse_time("2026-11-24", now) == ms - 12 * 3600_000
+    assert parse_time("-2h", now) == ms - 2 * 3600_000
+    assert parse_time("-30m", now) == ms - 30 * 60_000
+    assert parse_time("-7d", now) == ms - 7 * 86400_000
+    assert parse_time("now", now) == ms
+    with pytest.raises(ValueError, match="not a time"):
+        parse_time("last tuesday", now)
+
+
+def test_apply_sets_edits_dotted_paths_and_keeps_strings() -> None:
+    config = {"model_parameters": {"models": "naive", "test_values": 6}}
+    edited = apply_sets(config, ["model_parameters.models=arima,fbprophet", "input_parameters.frequency=D"])
+    assert edited == {"model_parameters": {"models": "arima,fbprophet", "test_values": 6},
+                      "input_parameters": {"frequency": "D"}}
+    assert config["model_parameters"]["models"] == "naive"  # the original is untouched
+    with pytest.raises(ValueError, match="dotted.path=value"):
+        apply_sets(config, ["model_parameters.models"])
+    with pytest.raises(ValueError, match="not a section"):
+        apply_sets(config, ["model_parameters.models.first=x"])
+
+
+def test_replay_configs_of_a_time_range_reforecasts_exactly_those_with_lineage(
+        cli: Run, stack: Stack, producer_: Producer, csv_server: tuple[str, Path]) -> None:
+    base, root = csv_server
+    synthetic_frame().to_csv(root / "replay.csv", index=False)
+    config = make_config(f"{base}/replay.csv", ["trend"], models=FAST)
+    before = submit(producer_, config)
+    start = boundary()
+    inside = [submit(producer_, config | {"activity_title": "inside-avro"})]
+    plain_id = f"plain-{uuid.uuid4().hex[:8]}"  # plain JSON configs are replayed too, with a key or without
+    producer_.produce(CONFIGS.name, key=plain_id.encode(), value=json.dumps(config).encode())
+    producer_.produce(CONFIGS.name, value=json.dumps(config | {"activity_title": "no key"}).encode())
+    assert producer_.flush(10) == 0
+    inside += [plain_id, None]  # a key-less config's id was made up by the ingestion: no lineage possible
+    end = boundary()
+    after = submit(producer_, config)
+
+    offsets = configs_end_offsets(stack.bootstrap)
+    code, out, err = cli("replay", "--from", iso(start), "--to", iso(end), "--dry-run", "--output", "json")
+    assert code == 0, err
+    listed = json.loads(out)
+    assert sorted(map(str, (r["original_id"] for r in listed))) == sorted(map(str, inside))
+    assert "has no key" in err
+    assert all(r["new_id"] is None for r in listed)
+    assert configs_end_offsets(stack.bootstrap) == offsets, "a dry run produced something"
+
+    code, out, err = cli("replay", "--from", iso(start), "--to", iso(end), "--set", "model_parameters.models=naive",
+                         "--output", "json")
+    assert code == 0, err
+    lineage = {r["new_id"]: r["original_id"] for r in json.loads(out)}
+    assert sorted(map(str, lineage.values())) == sorted(map(str, inside)) and before not in lineage.values()
+    assert after not in lineage.values()
+    views = follow(stack.bootstrap, list(lineage), TIMEOUT)
+    for new_id, view in views.items():
+        assert view.status == "done" and view.replay_of == lineage[new_id], view.to_dict()
+        assert {row["model"] for row in view.results["trend"]["comparison"]} == {"naive"}  # --set applied
+
+
+def test_replay_datasets_reruns_on_the_same_data_without_downloading(
+        cli: Run, stack: Stack, producer_: Producer, csv_server: tuple[str, Path]) -> None:
+    base, root = csv_server
+    synthetic_frame().to_csv(root / "once.csv", index=False)
+    start = boundary()
+    original = submit(producer_, make_config(f"{base}/once.csv", ["seasonal", "walk"], models=FAST))
+    old = follow(stack.bootstrap, [original], TIMEOUT)[original]
+    assert old.status == "done"
+    (root / "once.csv").unlink()  # any download of it now fails with HTTP 404
+
+    code, out, err = cli("replay", "--topic", "datasets", "--from", iso(start), "--request", original,
+                         "--set", "model_parameters.models=naive", "--output", "json")
+    assert code == 0, err
+    [replayed] = json.loads(out)
+    assert replayed["original_id"] == original and replayed["series"] == ["seasonal", "walk"]
+    new = follow(stack.bootstrap, [replayed["new_id"]], TIMEOUT)[replayed["new_id"]]
+    assert new.status == "done" and new.replay_of == original and new.failures == [], new.to_dict()
+    assert set(new.results) == {"seasonal", "walk"}
+    for name, best in new.results.items():
+        assert best["model"] == "naive" and {r["model"] for r in best["comparison"]} == {"naive"}
+        assert best["history_values"] == old.results[name]["history_values"]
+    # And nothing went through `configs` (where the ingestion would have tried the download).
+    code, _, err = cli("replay", "--from", iso(start), "--request", replayed["new_id"], "--dry-run")
+    assert code == 1 and "nothing on 'configs'" in err

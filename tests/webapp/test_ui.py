@@ -1,0 +1,166 @@
+"""The Dash webapp in headless Chromium against a real gateway, broker and services: upload → progress →
+charts and comparison tables; a broken file → a clear error; the bundled example; re-forecast; layouts at
+1280×800 and on a phone-sized screen (screenshots in test-artifacts/)."""
+
+from __future__ import annotations
+
+import json
+import signal
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import requests
+from selenium.webdriver.common.by import By
+
+from tests.flow.conftest import make_config, synthetic_frame
+from timex_stream.broker.embedded import free_port
+from timex_stream.stack import Stack, _http_ready
+from webapp.app import create_app
+
+TIMEOUT = 90
+
+
+def wait_until(check: Callable[[], Any], timeout: float = TIMEOUT, what: str = "condition") -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{what} not met within {timeout} s")
+        time.sleep(0.2)
+
+
+def upload(dash_duo: Any, component_id: str, path: Path) -> None:
+    """dcc.Upload hides an <input type=file>: give it the path as a user's file pick would."""
+    dash_duo.find_element(f"#{component_id} input[type=file]").send_keys(str(path))
+
+
+def texts(dash_duo: Any, selector: str) -> list[str]:
+    return [e.text for e in dash_duo.driver.find_elements(By.CSS_SELECTOR, selector)]
+
+
+OVERFLOW_JS = "return document.documentElement.scrollWidth - document.documentElement.clientWidth"
+
+
+def full_page_screenshot(dash_duo: Any, path: Path, width: int) -> None:
+    """Resize to `width`, wait until nothing sticks out sideways (plotly redraws its charts), grow to the
+    page's height and save a screenshot; fails if the page does not fit the width."""
+    driver = dash_duo.driver
+    driver.set_window_size(width, 800)
+    wait_until(lambda: driver.execute_script(OVERFLOW_JS) <= 0, timeout=10,
+               what=f"page fits {width}px (overflow {driver.execute_script(OVERFLOW_JS)}px)")
+    height = driver.execute_script("return document.documentElement.scrollHeight")
+    driver.set_window_size(width, max(800, height))
+    driver.save_screenshot(str(path))
+
+
+def test_upload_config_and_csv_then_watch_the_forecast(dash_duo: Any, gateway_url: str, tmp_path: Path,
+                                                       artifacts: Path) -> None:
+    config = make_config("", ["seasonal", "trend"], models="naive,seasonal_naive")
+    config["activity_title"] = "UI upload"
+    del config["input_parameters"]["source_data_url"]  # the CSV comes with the upload
+    (tmp_path / "shop.json").write_text(json.dumps(config))
+    synthetic_frame().to_csv(tmp_path / "shop.csv", index=False)
+
+    dash_duo.driver.set_window_size(1280, 800)
+    dash_duo.start_server(create_app(gateway_url))
+    assert dash_duo.driver.title == "TIMEX Stream"
+    assert dash_duo.driver.find_element(By.CSS_SELECTOR, "link[rel=icon]").get_attribute("href").endswith(
+        "/assets/favicon.svg")
+
+    upload(dash_duo, "upload-config", tmp_path / "shop.json")  # no data yet: the gateway says what is missing
+    dash_duo.wait_for_contains_text("#staged-message", "Upload the CSV too", timeout=20)
+    assert "input_parameters.source_data_url" in dash_duo.find_element("#staged-message").text
+    upload(dash_duo, "upload-csv", tmp_path / "shop.csv")
+    dash_duo.wait_for_contains_text("#staged-message", "Ready: “UI upload” with data shop.csv", timeout=20)
+    dash_duo.find_element("#submit").click()
+    dash_duo.wait_for_contains_text("#action-message", "Submitted as", timeout=20)
+    rid = dash_duo.find_element("#action-message").text.split("Submitted as ")[1].rstrip(".")
+
+    dash_duo.wait_for_contains_text("#progress", "units done", timeout=30)
+    dash_duo.wait_for_contains_text("#status", "Done", timeout=TIMEOUT)
+    wait_until(lambda: texts(dash_duo, ".series-name") == ["seasonal", "trend"], what="both series rendered")
+    assert "re-forecast" not in dash_duo.find_element("#status").text and rid in dash_duo.find_element("#status").text
+    progress = dash_duo.find_element("#progress").text
+    assert "seasonal" in progress and "trend" in progress
+    wait_until(lambda: len(dash_duo.driver.find_elements(By.CSS_SELECTOR, ".forecast-chart .main-svg")) >= 2,
+               what="two plotly charts drawn")
+    for card in dash_duo.driver.find_elements(By.CSS_SELECTOR, ".series-card"):
+        legend = card.find_element(By.CSS_SELECTOR, ".legend").text
+        assert "history" in legend and "forecast (" in legend, legend
+        rows = card.find_elements(By.CSS_SELECTOR, "table.comparison tbody tr")
+        models = {r.find_element(By.CSS_SELECTOR, "td").text.lstrip("★ ") for r in rows}
+        assert models == {"naive", "seasonal_naive"}
+        best = card.find_elements(By.CSS_SELECTOR, "table.comparison tr.best")
+        assert len(best) == 1 and best[0].text.startswith("★ ")
+    # The seasonal series is won by the seasonal model, and its row is the highlighted one.
+    seasonal = dash_duo.driver.find_elements(By.CSS_SELECTOR, ".series-card")[0]
+    assert seasonal.find_element(By.CSS_SELECTOR, "tr.best td").text == "★ seasonal_naive"
+    links = [a.get_attribute("href") for a in dash_duo.driver.find_elements(By.CSS_SELECTOR, ".downloads a")]
+    assert links[0].endswith(f"/download/{rid}.csv")
+    csv_text = dash_duo.driver.execute_script(f"return fetch('{links[0]}').then(r => r.text())")
+    assert csv_text.startswith("series,timestamp,kind,value") and "seasonal" in csv_text
+
+    dash_duo.driver.save_screenshot(str(artifacts / "webapp-1280x800.png"))
+    full_page_screenshot(dash_duo, artifacts / "webapp-1280-full.png", 1280)
+    full_page_screenshot(dash_duo, artifacts / "webapp-narrow-390.png", 390)
+
+    # Re-forecast from the list of past requests: a new request, linked to the old one.
+    dash_duo.driver.set_window_size(1280, 800)
+    button = wait_until(lambda: [b for b in dash_duo.driver.find_elements(By.CSS_SELECTOR, ".history-row")
+                                 if rid in b.text], what="request in the history list")[0]
+    button.find_element(By.XPATH, ".//button[text()='Re-forecast']").click()
+    dash_duo.wait_for_contains_text("#status", f"re-forecast of {rid}", timeout=30)
+    dash_duo.wait_for_contains_text("#status", "Done", timeout=TIMEOUT)
+    wait_until(lambda: texts(dash_duo, ".series-name") == ["seasonal", "trend"], what="re-forecast rendered")
+    assert dash_duo.get_logs() == []  # no errors in the browser console
+
+
+def test_broken_files_get_a_clear_message(dash_duo: Any, gateway_url: str, tmp_path: Path, artifacts: Path) -> None:
+    dash_duo.driver.set_window_size(1280, 800)
+    dash_duo.start_server(create_app(gateway_url))
+    (tmp_path / "broken.json").write_text("this is { not JSON")
+    upload(dash_duo, "upload-config", tmp_path / "broken.json")
+    dash_duo.wait_for_contains_text("#staged-message", "broken.json is not a valid TIMEX config", timeout=20)
+    assert "not valid JSON" in dash_duo.find_element("#staged-message").text
+    assert dash_duo.find_element("#submit").get_attribute("disabled")
+    dash_duo.driver.save_screenshot(str(artifacts / "webapp-broken-file.png"))
+
+    typo = make_config("http://127.0.0.1/x.csv", ["a"], models="naive,prophett")
+    (tmp_path / "typo.json").write_text(json.dumps(typo))
+    upload(dash_duo, "upload-config", tmp_path / "typo.json")
+    dash_duo.wait_for_contains_text("#staged-message", "typo.json is not a valid TIMEX config", timeout=20)
+    message = dash_duo.find_element("#staged-message").text
+    assert "prophett" in message and "model_parameters.models" in message
+    assert dash_duo.find_element("#submit").get_attribute("disabled")
+
+
+def test_bundled_example_runs(dash_duo: Any, gateway_url: str) -> None:
+    dash_duo.driver.set_window_size(1280, 800)
+    dash_duo.start_server(create_app(gateway_url))
+    dash_duo.find_element("#use-example").click()
+    dash_duo.wait_for_contains_text("#staged-message", "Ready: “Monthly shop: sales and visitors”", timeout=20)
+    dash_duo.find_element("#submit").click()
+    dash_duo.wait_for_contains_text("#status", "Done", timeout=TIMEOUT)
+    wait_until(lambda: texts(dash_duo, ".series-name") == ["sales", "visitors"], what="example series rendered")
+    assert dash_duo.driver.find_elements(By.CSS_SELECTOR, ".failures") == []
+
+
+def test_webapp_service_runs_under_gunicorn(stack: Stack, gateway_url: str) -> None:
+    """What `make up` runs: gunicorn workers serving the app, /health for readiness, SIGTERM stops it."""
+    port = free_port()
+    proc = stack.launch("webapp", "webapp-gunicorn", TIMEX_WEBAPP_PORT=str(port), TIMEX_GATEWAY_URL=gateway_url)
+    try:
+        wait_until(lambda: proc.poll() is not None or _http_ready(f"http://127.0.0.1:{port}/health"), timeout=60,
+                   what="webapp healthy")
+        assert proc.poll() is None, f"webapp exited with {proc.returncode}"
+        page = requests.get(f"http://127.0.0.1:{port}/", timeout=10)
+        assert page.headers["Server"].startswith("gunicorn") and "<title>TIMEX Stream</title>" in page.text
+        assert requests.get(f"http://127.0.0.1:{port}/health", timeout=10).json()["gateway"] == gateway_url
+        assert requests.get(f"http://127.0.0.1:{port}/assets/favicon.svg", timeout=10).status_code == 200
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(30) == 0

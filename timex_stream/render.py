@@ -1,0 +1,115 @@
+"""How the CLI shows requests: one JSON document, plain-text tables and a progress bar (CSV: the gateway's
+`results_csv`, so the CLI and the HTTP download give the same file)."""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any
+
+from tqdm import tqdm
+
+from timex_stream.history import format_ms
+from timex_stream.request_view import RequestView
+
+
+def plain(value: Any) -> Any:
+    """JSON-safe copy: NaN/inf → null (strict JSON has no NaN), datetimes → ISO text, bytes dropped."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, dict):
+        return {k: plain(v) for k, v in value.items() if not isinstance(v, bytes)}
+    if isinstance(value, (list, tuple)):
+        return [plain(v) for v in value]
+    return value
+
+
+def dumps(value: Any) -> str:
+    return json.dumps(plain(value), indent=2, allow_nan=False)
+
+
+def result_document(view: RequestView) -> dict[str, Any]:
+    """Request id, status, and per series the best model, its transformation, test metrics, forecast with
+    intervals and the failures of that series; failures of the whole request at top level."""
+    names = sorted(set(view.series_names or []) | set(view.results)
+                   | {f["series"] for f in view.failures if f.get("series")})
+    series: dict[str, Any] = {}
+    for name in names:
+        best = view.results.get(name) or {}
+        series[name] = {
+            "model": best.get("model"), "transformation": best.get("transformation"), "window": best.get("window"),
+            "main_accuracy_estimator": best.get("main_accuracy_estimator"), "metrics": best.get("metrics") or {},
+            "forecast": best.get("forecast"), "complete": best.get("complete"),
+            "failures": [_failure(f) for f in view.failures if f.get("series") == name],
+        }
+    return plain({"request_id": view.request_id, "status": view.status, "title": view.title,
+                  "replay_of": view.replay_of, "units_done": view.units_done, "units_total": view.units_total,
+                  "series": series, "failures": [_failure(f) for f in view.failures if not f.get("series")],
+                  "warnings": view.warnings})
+
+
+def _failure(f: dict[str, Any]) -> dict[str, Any]:
+    return {k: f.get(k) for k in ("stage", "series", "model", "message", "fatal")}
+
+
+def table(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
+    """Plain-text columns, left-aligned, two spaces apart."""
+    cells = [[str(h) for h in headers]] + [["-" if c is None else str(c) for c in row] for row in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
+    return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in cells)
+
+
+def number(value: float | None) -> str:
+    if value is None or not math.isfinite(value):
+        return "-"
+    return f"{value:.4g}"
+
+
+def results_table(view: RequestView) -> str:
+    doc = result_document(view)
+    head = f"request {view.request_id}: {view.status}" + (f" ({view.title})" if view.title else "")
+    if view.replay_of:
+        head += f", replay of {view.replay_of}"
+    rows = []
+    for name, s in doc["series"].items():
+        estimator = (s["main_accuracy_estimator"] or "").upper()
+        metric = s["metrics"].get(estimator) if estimator else None
+        fc = s["forecast"] or {}
+        stamps = fc.get("timestamps") or []
+        horizon = f"{len(stamps)} points {stamps[0][:10]}..{stamps[-1][:10]}" if stamps else "-"
+        note = "; ".join(f["message"] for f in s["failures"]) if not s["model"] else ""
+        rows.append([name, s["model"] or "failed", s["transformation"],
+                     f"{estimator} {number(metric)}" if estimator else None, horizon, note])
+    lines = [head, table(["series", "best model", "transformation", "test error", "forecast", "note"], rows)]
+    lines += [f"failure ({f['stage']}): {f['message']}" for f in doc["failures"]]
+    lines += [f"warning: {w}" for w in doc["warnings"]]
+    return "\n".join(lines)
+
+
+def requests_table(views: Iterable[RequestView]) -> str:
+    rows = [[v.request_id, format_ms(v.first_at), v.status, len(v.series_names or []) or None, v.replay_of,
+             v.title] for v in views]
+    return table(["request", "accepted (UTC)", "status", "series", "replay of", "title"], rows)
+
+
+class ProgressBar:
+    """A tqdm bar on stderr fed with every update of a followed request (`on_update` of `follow`)."""
+
+    def __init__(self, request_id: str) -> None:
+        self.bar = tqdm(total=None, desc=request_id, unit="unit", file=sys.stderr, dynamic_ncols=True,
+                        mininterval=0.2)
+
+    def update(self, view: RequestView) -> None:
+        if view.units_total and self.bar.total != view.units_total:
+            self.bar.total = view.units_total
+        self.bar.n = view.units_done
+        self.bar.set_postfix_str(view.status, refresh=False)
+        self.bar.refresh()
+
+    def close(self) -> None:
+        self.bar.close()

@@ -1,0 +1,148 @@
+"""Re-forecast from topic history.
+
+`configs`: every config produced in a time range is submitted again as a new request (`replay_of` = the
+original id), after optional `--set` edits; the ingestion downloads the data again (it may have grown).
+`datasets`: every request's prepared series are re-planned under the edited config and produced straight
+to `datasets` as a new request, so nothing is downloaded again (e.g. other models on the same data).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from confluent_kafka import Producer
+
+from forecasting.config import ConfigError, ParsedConfig, parse_config
+from forecasting.series import from_wire
+from ingestion.ingest import Outcome, accepted, fan_out
+from ingestion.intake import read_request
+from schemas import DecodeError, decode_as
+from schemas.codec import MAGIC
+from schemas.topics import CONFIGS, DATASETS
+from timex_stream.history import read_range
+from timex_stream.kafka import send
+from timex_stream.submit import new_request_id, submit
+
+Warn = Callable[[str], None]
+
+
+def _stderr(message: str) -> None:
+    print(f"warning: {message}", file=sys.stderr)
+
+
+@dataclass
+class Replayed:
+    original_id: str | None  # None: a key-less plain JSON config, whose id only the ingestion knew
+    new_id: str | None  # None on a dry run
+    title: str | None
+    at: int  # timestamp of the original record (ms)
+    series: list[str] = field(default_factory=list)  # datasets only
+
+
+def apply_sets(config: dict[str, Any], assignments: list[str]) -> dict[str, Any]:
+    """`model_parameters.models=arima,fbprophet` → config["model_parameters"]["models"] = "arima,fbprophet".
+    Values stay strings, as TIMEX configs write them; the config is validated by whoever reads it."""
+    out = json.loads(json.dumps(config))
+    for assignment in assignments:
+        path, sep, value = assignment.partition("=")
+        keys = [k for k in path.strip().split(".") if k]
+        if not sep or not keys:
+            raise ValueError(f"--set {assignment!r}: expected dotted.path=value")
+        node = out
+        for key in keys[:-1]:
+            child = node.setdefault(key, {})
+            if not isinstance(child, dict):
+                raise ValueError(f"--set {assignment!r}: '{key}' is not a section of the config")
+            node = child
+        node[keys[-1]] = value
+    return out
+
+
+def replay_configs(bootstrap: str, prod: Producer, start_ms: int, end_ms: int | None = None,
+                   request_ids: list[str] | None = None, sets: list[str] | None = None, dry_run: bool = False,
+                   warn: Warn = _stderr) -> list[Replayed]:
+    done: list[Replayed] = []
+    for msg in read_range(bootstrap, CONFIGS.name, start_ms, end_ms):
+        key, value = msg.key(), msg.value()
+        try:
+            request = read_request(key, value)
+        except DecodeError as exc:
+            warn(f"configs offset {msg.partition()}/{msg.offset()} skipped: {exc}")
+            continue
+        # A key-less plain JSON config got its id from the ingestion; read_request just made up another one.
+        original = request["request_id"] if key or (value or b"")[:2] == MAGIC else None
+        if request_ids is not None and original not in request_ids:
+            continue
+        try:
+            config = json.loads(request["config_json"])
+            if not isinstance(config, dict):
+                raise ValueError("not a JSON object")
+            config = apply_sets(config, sets or [])
+        except ValueError as exc:
+            warn(f"request {original or '(no key)'} skipped: {exc}")
+            continue
+        if original is None:
+            warn(f"configs offset {msg.partition()}/{msg.offset()} has no key: its replay cannot name the original")
+        new_id = None if dry_run else submit(prod, config, csv=request.get("csv_data"), origin="replay",
+                                             replay_of=original)
+        done.append(Replayed(original, new_id, config.get("activity_title"), msg.timestamp()[1]))
+    return done
+
+
+def _series_by_request(bootstrap: str, start_ms: int, end_ms: int | None, request_ids: list[str] | None,
+                       warn: Warn) -> dict[str, tuple[int, dict[str, dict[str, Any]]]]:
+    """original request id → (first record time, series → one Dataset record carrying its data)."""
+    found: dict[str, tuple[int, dict[str, dict[str, Any]]]] = {}
+    for msg in read_range(bootstrap, DATASETS.name, start_ms, end_ms):
+        try:
+            record = decode_as("Dataset", msg.value() or b"")
+        except DecodeError as exc:
+            warn(f"datasets offset {msg.partition()}/{msg.offset()} skipped: {exc}")
+            continue
+        rid = record["request_id"]
+        if request_ids is not None and rid not in request_ids:
+            continue
+        at, series = found.setdefault(rid, (msg.timestamp()[1], {}))
+        series.setdefault(record["series"], record)  # every unit of a series carries the same data
+    for rid, (_, series) in found.items():
+        total = next(iter(series.values()))["series_total"]
+        if len(series) < total:
+            warn(f"request {rid}: only {len(series)} of its {total} series are in the time range")
+    return found
+
+
+def replay_datasets(bootstrap: str, prod: Producer, start_ms: int, end_ms: int | None = None,
+                    request_ids: list[str] | None = None, sets: list[str] | None = None, dry_run: bool = False,
+                    warn: Warn = _stderr) -> list[Replayed]:
+    done: list[Replayed] = []
+    for original, (at, series) in sorted(_series_by_request(bootstrap, start_ms, end_ms, request_ids, warn).items(),
+                                         key=lambda item: item[1][0]):
+        try:
+            parsed = parse_config(apply_sets(json.loads(next(iter(series.values()))["config_json"]), sets or []))
+        except (ConfigError, ValueError) as exc:
+            warn(f"request {original} skipped: {exc}")
+            continue
+        title = parsed.config.activity_title
+        if dry_run:
+            done.append(Replayed(original, None, title, at, sorted(series)))
+            continue
+        new_id = new_request_id()
+        _produce_request(prod, new_id, original, parsed, series)
+        done.append(Replayed(original, new_id, title, at, sorted(series)))
+    return done
+
+
+def _produce_request(prod: Producer, rid: str, original: str, parsed: ParsedConfig,
+                     series: dict[str, dict[str, Any]]) -> None:
+    """What the ingestion would publish for this request, from data already prepared (no download)."""
+    data = {name: from_wire(r["timestamps"], r["values"], r["frequency"], name=name) for name, r in series.items()}
+    out = fan_out(Outcome(rid, progress=[accepted(rid, parsed, original)]), parsed.config, data, original,
+                  note=f" (replay of {original}'s data, not downloaded)")
+    for topic, key, record in out.records():
+        send(prod, topic, key, record)
+    if prod.flush(30) != 0:
+        raise TimeoutError("the broker did not acknowledge the replayed datasets within 30 s")

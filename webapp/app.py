@@ -1,0 +1,206 @@
+"""The Dash app: upload a TIMEX config (and optionally its CSV) or start from an example, watch the request,
+see the forecasts; past requests can be opened or re-forecast. Every call goes to the gateway."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from pathlib import Path
+from typing import Any
+
+import dash
+import flask
+from dash import ALL, Input, Output, State, ctx, dcc, html
+from dash.exceptions import PreventUpdate
+
+from webapp.gateway_client import GatewayClient
+from webapp.views import history_rows, progress_table, results_panel, status_line
+
+HERE = Path(__file__).parent
+EXAMPLES = HERE / "examples"
+POLL_MS = 1000
+HISTORY_POLL_MS = 3000
+
+INDEX = """<!DOCTYPE html>
+<html lang="en">
+<head>
+{%metas%}
+<title>{%title%}</title>
+<link rel="icon" type="image/svg+xml" href="/assets/favicon.svg">
+{%css%}
+</head>
+<body>
+{%app_entry%}
+<footer>{%config%}{%scripts%}{%renderer%}</footer>
+</body>
+</html>"""
+
+
+def examples() -> dict[str, Path]:
+    """Bundled example configs; each ships its CSV next to it (same name), uploaded with the config."""
+    return {p.stem: p for p in sorted(EXAMPLES.glob("*.json"))}
+
+
+def layout() -> html.Div:
+    upload_style = {"className": "upload"}
+    return html.Div([
+        html.Header([html.H1("TIMEX Stream"), html.P("Forecasting as a service on Kafka", className="muted")]),
+        html.Main([
+            html.Aside([
+                html.H2("New forecast"),
+                dcc.Upload(id="upload-config", children=html.Div(["Drop a TIMEX config (.json) here, or ",
+                                                                    html.A("choose a file")]),
+                           accept=".json,application/json", **upload_style),
+                dcc.Upload(id="upload-csv", children=html.Div(["Optional: drop the CSV data here, or ",
+                                                                html.A("choose a file")]),
+                           accept=".csv,text/csv", **upload_style),
+                html.Div([dcc.Dropdown(id="example", options=list(examples()), value=next(iter(examples()), None),
+                                       clearable=False, className="example-pick"),
+                          html.Button("Use example", id="use-example", className="secondary")],
+                         className="example-row"),
+                html.Div(id="staged-message", className="message"),
+                html.Button("Forecast", id="submit", disabled=True, className="primary"),
+                html.Div(id="action-message", className="message"),
+                html.H2("Past requests"),
+                html.Div(id="history"),
+            ], className="side"),
+            html.Section([
+                html.Div(id="status", children=html.P("Upload a config or pick an example to start.",
+                                                      className="muted")),
+                html.Div(id="downloads"),
+                html.Div(id="progress"),
+                html.Div(id="results"),
+            ], className="content"),
+        ]),
+        dcc.Store(id="staged"),
+        dcc.Store(id="current"),
+        dcc.Store(id="results-key"),
+        dcc.Store(id="history-key"),
+        dcc.Interval(id="poll", interval=POLL_MS, disabled=True),
+        dcc.Interval(id="history-poll", interval=HISTORY_POLL_MS),
+    ], className="page")
+
+
+def _decode_upload(contents: str) -> bytes:
+    try:
+        return base64.b64decode(contents.split(",", 1)[1], validate=True)
+    except (IndexError, binascii.Error):
+        raise ValueError("the upload could not be read") from None
+
+
+def _message(text: str, kind: str) -> html.Div:
+    return html.Div(text, className=f"message-{kind}", id=f"message-{kind}")
+
+
+def create_app(gateway_url: str) -> dash.Dash:
+    gateway = GatewayClient(gateway_url)
+    app = dash.Dash(__name__, title="TIMEX Stream", assets_folder=str(HERE / "assets"), update_title=None,
+                    suppress_callback_exceptions=True, index_string=INDEX)
+    app.layout = layout
+
+    @app.server.route("/health")
+    def health() -> flask.Response:
+        return flask.jsonify({"status": "ok", "service": "webapp", "gateway": gateway.base_url})
+
+    @app.server.route("/download/<rid>.<fmt>")
+    def download(rid: str, fmt: str) -> flask.Response:
+        if fmt not in ("csv", "json"):
+            flask.abort(404)
+        resp = gateway.download(rid, fmt)
+        return flask.Response(resp.content, status=resp.status_code, content_type=resp.headers.get("Content-Type"),
+                              headers={"Content-Disposition": resp.headers.get("Content-Disposition", "")})
+
+    @app.callback(Output("staged", "data"), Output("staged-message", "children"), Output("submit", "disabled"),
+                  Input("upload-config", "contents"), Input("upload-csv", "contents"), Input("use-example", "n_clicks"),
+                  State("upload-config", "filename"), State("upload-csv", "filename"), State("example", "value"),
+                  State("staged", "data"), prevent_initial_call=True)
+    def stage(config_contents: str | None, csv_contents: str | None, _clicks: int | None, config_name: str | None,
+              csv_name: str | None, example: str | None, staged: dict[str, Any] | None) -> tuple[Any, Any, bool]:
+        staged = dict(staged or {})
+        try:
+            if ctx.triggered_id == "use-example" and example in examples():
+                path = examples()[example]
+                staged = {"config": path.read_text(), "config_name": path.name,
+                          "csv": base64.b64encode(path.with_suffix(".csv").read_bytes()).decode(),
+                          "csv_name": path.with_suffix(".csv").name}
+            elif ctx.triggered_id == "upload-config" and config_contents:
+                staged["config"] = _decode_upload(config_contents).decode("utf-8")
+                staged["config_name"] = config_name
+            elif ctx.triggered_id == "upload-csv" and csv_contents:
+                staged["csv"] = base64.b64encode(_decode_upload(csv_contents)).decode()
+                staged["csv_name"] = csv_name
+        except (ValueError, UnicodeDecodeError) as exc:
+            return staged, _message(f"{config_name or csv_name or 'The file'}: {exc}", "error"), True
+        if not staged.get("config"):
+            return staged, _message(f"Data {staged.get('csv_name')} ready; now upload a config.", "info"), True
+        csv = base64.b64decode(staged["csv"]) if staged.get("csv") else None
+        status, doc = gateway.validate(staged["config"], csv, staged.get("csv_name"))
+        name = staged.get("config_name") or "the config"
+        if status != 200:
+            hint = " Upload the CSV too, or give a source_data_url." \
+                if doc.get("field") == "config.input_parameters.source_data_url" else ""
+            where = f" (field {doc['field']})" if doc.get("field") else ""
+            return staged, _message(f"{name} is not a valid TIMEX config: {doc['error']}{where}.{hint}", "error"), True
+        data = f" with data {staged['csv_name']}" if staged.get("csv") else ""
+        warnings = [html.Li(w) for w in doc.get("warnings", [])]
+        text = f"Ready: “{doc.get('title') or name}”{data}. Press Forecast."
+        return staged, html.Div([_message(text, "ok"), html.Ul(warnings) if warnings else None]), False
+
+    @app.callback(Output("current", "data"), Output("action-message", "children"),
+                  Input("submit", "n_clicks"), Input({"type": "open", "rid": ALL}, "n_clicks"),
+                  Input({"type": "reforecast", "rid": ALL}, "n_clicks"), State("staged", "data"),
+                  prevent_initial_call=True)
+    def choose(_submit: int | None, _open: list[int | None], _again: list[int | None],
+               staged: dict[str, Any] | None) -> tuple[Any, Any]:
+        if not ctx.triggered or not ctx.triggered[0]["value"]:
+            raise PreventUpdate  # a re-rendered history list, not a click
+        trigger = ctx.triggered_id
+        if trigger == "submit":
+            if not staged or not staged.get("config"):
+                raise PreventUpdate
+            csv = base64.b64decode(staged["csv"]) if staged.get("csv") else None
+            status, doc = gateway.submit(staged["config"], csv, staged.get("csv_name"))
+        elif trigger["type"] == "open":
+            return trigger["rid"], None
+        else:
+            status, doc = gateway.reforecast(trigger["rid"])
+        if status != 202:
+            return dash.no_update, _message(f"Not submitted: {doc['error']}", "error")
+        return doc["request_id"], _message(f"Submitted as {doc['request_id']}.", "ok")
+
+    @app.callback(Output("status", "children"), Output("progress", "children"), Output("results", "children"),
+                  Output("downloads", "children"), Output("results-key", "data"), Output("poll", "disabled"),
+                  Input("poll", "n_intervals"), Input("current", "data"), State("results-key", "data"),
+                  prevent_initial_call=True)
+    def follow(_n: int | None, rid: str | None, shown: str | None) -> tuple[Any, ...]:
+        if not rid:
+            raise PreventUpdate
+        status, snap = gateway.request(rid)
+        if status == 404:  # just submitted through another gateway replica: it appears within a moment
+            return _message(f"Waiting for {rid} to appear…", "info"), None, None, None, None, False
+        if status != 200:
+            return _message(snap["error"], "error"), dash.no_update, dash.no_update, None, shown, False
+        # Charts are rebuilt only when a result or failure arrives, so they do not flicker on every poll.
+        key = json.dumps([rid, sorted((s, r["decided_at"]) for s, r in snap["results"].items()),
+                          len(snap["failures"])])
+        results = results_panel(snap) if key != shown else dash.no_update
+        downloads = html.Div([html.A("Download results (CSV)", href=f"/download/{rid}.csv", className="button"),
+                              html.A("JSON", href=f"/download/{rid}.json", className="button")],
+                             className="downloads") if snap["results"] else None
+        return status_line(snap), progress_table(snap), results, downloads, key, snap["done"]
+
+    @app.callback(Output("history", "children"), Output("history-key", "data"),
+                  Input("history-poll", "n_intervals"), Input("current", "data"), Input("results-key", "data"),
+                  State("history-key", "data"))
+    def history(_n: int | None, _rid: str | None, _results: str | None, shown: str | None) -> tuple[Any, Any]:
+        status, doc = gateway.listing(20)
+        if status != 200:
+            return _message(doc["error"], "error"), None
+        rows = doc["requests"]
+        key = json.dumps([(r["request_id"], r["status"]) for r in rows])
+        if key == shown:
+            raise PreventUpdate  # unchanged: keep the buttons (and any click in flight)
+        return history_rows(rows), key
+
+    return app
