@@ -91,7 +91,7 @@ def fan_out(out: Outcome, config: TimexConfig, series: dict[str, pd.Series], rep
             out.datasets.append((unit_key(rid, name, index), {
                 "request_id": rid, "series": name, "series_total": len(planned),
                 "unit": {"model": unit.model, "transformation": unit.transformation, "window": unit.window,
-                         "index": index, "total": len(units)},
+                         "index": index, "total": len(units), "refit": False},
                 "frequency": freq, "timestamps": timestamps, "values": values,
                 "config_json": config_json, "created_at": created}))
     out.progress.append(progress(rid, "ingested", f"{len(planned)} series, {len(out.datasets)} units{note}",

@@ -13,9 +13,9 @@ import faust
 
 from forecasting.workers import init_worker
 from predictor.work import predict, prediction_record
-from schemas import DecodeError, decode_as, encode, series_key
+from schemas import encode, series_key
 from schemas.topics import DATASETS, PREDICTIONS
-from timex_stream.faust_app import create_app, raw_topic, run_worker, send_dead_letter
+from timex_stream.faust_app import create_app, decoded, raw_topic, run_worker
 from timex_stream.logs import request_id_var
 from timex_stream.settings import Settings
 
@@ -39,13 +39,7 @@ pool = _new_pool()
 
 @app.agent(datasets, concurrency=settings.predictor_concurrency)
 async def run_units(stream: faust.StreamT) -> None:
-    async for event in stream.events():
-        metrics.consumed.labels(DATASETS.name).inc()
-        try:
-            dataset = decode_as("Dataset", event.value)
-        except DecodeError as exc:
-            await send_dead_letter(app, event, str(exc))
-            continue
+    async for _event, dataset in decoded(app, stream, DATASETS):
         request_id_var.set(dataset["request_id"])
         with metrics.seconds.time():
             prediction = await _run(dataset)

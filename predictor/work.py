@@ -8,7 +8,7 @@ from typing import Any
 
 from forecasting.config import config_from_json
 from forecasting.series import from_wire
-from forecasting.units import UnitSpec, run_unit
+from forecasting.units import UnitResult, UnitSpec, refit_unit, run_unit
 
 
 def predict(dataset: dict[str, Any]) -> dict[str, Any]:
@@ -16,7 +16,10 @@ def predict(dataset: dict[str, Any]) -> dict[str, Any]:
     config = config_from_json(dataset["config_json"])
     series = from_wire(dataset["timestamps"], dataset["values"], dataset["frequency"], name=dataset["series"])
     unit = dataset["unit"]
-    result = run_unit(config, series, UnitSpec(unit["model"], unit["transformation"], unit["window"]))
+    spec = UnitSpec(unit["model"], unit["transformation"], unit["window"])
+    # Validation units are scored only; the validator sends each model's best back for its final refit.
+    result = (refit_unit(config, series, UnitResult(spec)) if unit["refit"]
+              else run_unit(config, series, spec, with_forecast=False))
     return prediction_record(
         dataset, config.model_parameters.main_accuracy_estimator, error=result.error, metrics=dict(result.metrics),
         test_forecast=list(result.test_forecast), forecast=result.forecast.to_dict() if result.forecast else None,
@@ -30,6 +33,7 @@ def prediction_record(dataset: dict[str, Any], estimator: str = "mae", **result:
         "request_id": dataset["request_id"], "series": dataset["series"], "series_total": dataset["series_total"],
         "unit": unit, "error": None, "metrics": {}, "test_forecast": [], "forecast": None, "fit_seconds": 0.0,
         "params": {}, "main_accuracy_estimator": estimator, "config_json": dataset["config_json"],
+        "frequency": dataset["frequency"],
         # The validator needs the history once per series to plot it; unit 0 carries it.
         "history_timestamps": dataset["timestamps"] if unit["index"] == 0 else [],
         "history_values": dataset["values"] if unit["index"] == 0 else [],

@@ -10,12 +10,13 @@ import logging
 import os
 import ssl
 import time
+from collections.abc import AsyncIterator
 from typing import Any
 
 import faust
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
 
-from schemas import BY_NAME, Topic
+from schemas import BY_NAME, DecodeError, Topic, decode_as
 from schemas.topics import DEAD_LETTERS
 from timex_stream.broker.embedded import free_port
 from timex_stream.settings import Settings
@@ -101,6 +102,19 @@ async def send_dead_letter(app: faust.App, event: faust.EventT, reason: str) -> 
     await raw_topic(app, DEAD_LETTERS).send(key=msg.topic.encode(), value=msg.value, headers=headers)
     app.timex_metrics.dead_letters.labels(msg.topic).inc()  # type: ignore[attr-defined]
     log.warning("dead letter from %s[%s]@%s: %s", msg.topic, msg.partition, msg.offset, reason)
+
+
+async def decoded(app: faust.App, stream: faust.StreamT, topic: Topic) -> AsyncIterator[tuple[faust.EventT, dict]]:
+    """The stream's events with their records decoded as the topic's schema; what does not decode goes to
+    the dead-letter topic and the stream goes on."""
+    async for event in stream.events():
+        app.timex_metrics.consumed.labels(topic.name).inc()  # type: ignore[attr-defined]
+        try:
+            record = decode_as(topic.value, event.value)  # type: ignore[arg-type]
+        except DecodeError as exc:
+            await send_dead_letter(app, event, str(exc))
+            continue
+        yield event, record
 
 
 def run_worker(app: faust.App, service: str, settings: Settings) -> int:

@@ -3,15 +3,21 @@
 The state is a plain JSON-able dict (it lives in a Faust table and its changelog). Units are keyed by
 their index in the series' plan, so a redelivered Prediction replaces itself: at-least-once input, one
 answer. Once decided, a series keeps only a marker, so late duplicates cannot decide it twice.
+
+Two phases, as the core's pipeline: every unit is validated (scored on the held-out points); once all
+are in, each model's best unit is refitted on window + test points for its final forecast (one refit
+Dataset per model, run by the predictors); when those are in, the series is decided.
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from forecasting.config import config_from_json
 from forecasting.selection import SeriesChoice, choose_best
-from forecasting.units import UnitResult
+from forecasting.units import Forecast, UnitResult, UnitSpec
+from schemas.topics import unit_key
 from timex_stream.records import failure, now_ms, progress
 
 State = dict[str, Any]
@@ -20,13 +26,19 @@ State = dict[str, Any]
 def new_state(prediction: dict[str, Any]) -> State:
     return {"units": {}, "total": prediction["unit"]["total"], "series_total": prediction["series_total"],
             "config_json": prediction["config_json"], "estimator": prediction["main_accuracy_estimator"],
-            "history": [[], []], "first_at": now_ms(), "decided": False}
+            "frequency": prediction["frequency"], "history": [[], []], "first_at": now_ms(), "decided": False,
+            "refits": {}, "refits_expected": None}
 
 
 def add(state: State, prediction: dict[str, Any]) -> bool:
     """Record one unit's result; False when it was already there (a redelivery) or the series is decided."""
     if state["decided"]:
         return False
+    if prediction["unit"]["refit"]:
+        model = prediction["unit"]["model"]
+        fresh = model not in state["refits"]
+        state["refits"][model] = {k: prediction[k] for k in ("unit", "error", "forecast", "fit_seconds", "params")}
+        return fresh
     index = str(prediction["unit"]["index"])
     fresh = index not in state["units"]
     state["units"][index] = {k: prediction[k] for k in ("unit", "error", "metrics", "forecast", "fit_seconds",
@@ -36,14 +48,41 @@ def add(state: State, prediction: dict[str, Any]) -> bool:
     return fresh
 
 
-def is_complete(state: State) -> bool:
+def validated(state: State) -> bool:
     return len(state["units"]) >= state["total"]
 
 
+def is_complete(state: State) -> bool:
+    expected = state["refits_expected"]
+    return validated(state) and expected is not None and len(state["refits"]) >= expected
+
+
+def plan_refits(request_id: str, series: str, state: State) -> list[tuple[str, dict[str, Any]]]:
+    """(key, Dataset) for the final refit of each model's best unit; records how many to expect."""
+    bests = list(choose(state).per_model.values())
+    state["refits_expected"] = len(bests)
+    timestamps, values = state["history"]
+    return [(unit_key(request_id, series, state["total"] + i), {
+        "request_id": request_id, "series": series, "series_total": state["series_total"],
+        "unit": {"model": r.spec.model, "transformation": r.spec.transformation, "window": r.spec.window,
+                 "index": state["total"] + i, "total": len(bests), "refit": True},
+        "frequency": state["frequency"], "timestamps": timestamps, "values": values,
+        "config_json": state["config_json"], "created_at": now_ms()}) for i, r in enumerate(bests)]
+
+
 def _results(state: State) -> list[UnitResult]:
-    return [UnitResult.from_dict({"spec": u["unit"], "metrics": u["metrics"], "forecast": u["forecast"],
+    """Validated units, each model's best carrying its final refit (forecast, final params, its time)."""
+    results = []
+    for u in state["units"].values():
+        r = UnitResult.from_dict({"spec": u["unit"], "metrics": u["metrics"], "forecast": u["forecast"],
                                   "fit_seconds": u["fit_seconds"], "params": u["params"], "error": u["error"]})
-            for u in state["units"].values()]
+        refit = state["refits"].get(r.spec.model)
+        if refit and r.error is None and UnitSpec.from_dict(refit["unit"]) == r.spec:
+            r = replace(r, forecast=Forecast.from_dict(refit["forecast"]) if refit["forecast"] else None,
+                        params={**r.params, **refit["params"]}, fit_seconds=r.fit_seconds + refit["fit_seconds"],
+                        error=f"final refit: {refit['error']}" if refit["error"] else None)
+        results.append(r)
+    return results
 
 
 def choose(state: State) -> SeriesChoice:
@@ -92,11 +131,14 @@ def decide(request_id: str, series: str, state: State, deadline_s: float | None 
 def progress_of(request_id: str, series: str, state: State, done: bool = False) -> dict[str, Any]:
     """Units done for this series and, once there is one, the best model so far."""
     best = choose(state).best if state["units"] else None
-    return progress(request_id, "series_done" if done else "predicting", series=series,
+    expected = state["refits_expected"]
+    message = f"final forecasts {len(state['refits'])}/{expected}" if expected is not None and not done else ""
+    return progress(request_id, "series_done" if done else "predicting", message, series=series,
                     units_done=len(state["units"]), units_total=state["total"],
                     current_best=best.spec.model if best else None)
 
 
 def mark_decided(state: State) -> State:
     """Keep a small marker: late or duplicate predictions must not decide this series again."""
-    return {**state, "units": {}, "history": [[], []], "decided": True, "decided_units": len(state["units"])}
+    return {**state, "units": {}, "refits": {}, "history": [[], []], "decided": True,
+            "decided_units": len(state["units"])}

@@ -143,8 +143,8 @@ def _raw_topic_assignments(tree: ast.Module) -> dict[str, str]:
 def faust_service_use(service: str) -> KafkaUse:
     """Read `<service>/service.py`: its app id (`create_app("<service>", ...)` -> `timex-<service>`), the
     topics its agents consume (`@app.agent(var)`), the ones it sends to (`var.send(...)` or
-    `mapping[...].send(...)` over a dict of topic variables, plus dead-letters
-    when it calls `send_dead_letter`) and the internal topics Faust creates (assignor leader, table
+    `mapping[...].send(...)` over a dict of topic variables, plus dead-letters when it calls `decoded` or
+    `send_dead_letter`) and the internal topics Faust creates (assignor leader, table
     changelogs `<app id>-<table>-changelog`)."""
     tree = ast.parse((REPO / service / "service.py").read_text())
     app_ids = [f"timex-{n.args[0].value}" for n in ast.walk(tree)
@@ -174,7 +174,7 @@ def faust_service_use(service: str) -> KafkaUse:
         elif (isinstance(func, ast.Attribute) and func.attr == "send" and isinstance(func.value, ast.Subscript)
               and isinstance(func.value.value, ast.Name) and func.value.value.id in mappings):
             produced |= mappings[func.value.value.id]
-        elif isinstance(func, ast.Name) and func.id == "send_dead_letter":
+        elif isinstance(func, ast.Name) and func.id in ("send_dead_letter", "decoded"):  # both park dead letters
             produced.add(catalogue.DEAD_LETTERS.name)
         elif isinstance(func, ast.Attribute) and func.attr == "Table":
             internal.add(f"{app_id}-{node.args[0].value}-changelog")  # type: ignore[attr-defined]

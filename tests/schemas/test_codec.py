@@ -23,7 +23,7 @@ from schemas.codec import (
 )
 
 NOW = dt.datetime(2026, 11, 24, 7, 0, tzinfo=dt.UTC)
-UNIT = {"model": "arima", "transformation": "log", "window": 40, "index": 3, "total": 12}
+UNIT = {"model": "arima", "transformation": "log", "window": 40, "index": 3, "total": 12, "refit": False}
 FORECAST = {"timestamps": ["1700-01-01T00:00:00", "1701-01-01T00:00:00"], "yhat": [1.5, 2.5],
             "lower_80": [1.0, 2.0], "upper_80": [2.0, 3.0], "lower_95": None, "upper_95": None}
 METRICS = {"MAE": 0.5, "MSE": 0.25, "RMSE": 0.5, "AM": 0.1, "SD": 0.2}
@@ -35,7 +35,7 @@ SAMPLES: dict[str, dict] = {
                 "timestamps": ["1700-01-01T00:00:00"], "values": [1.0], "config_json": "{}", "created_at": NOW},
     "Prediction": {"request_id": "r1", "series": "x", "series_total": 2, "unit": UNIT, "error": None,
                    "metrics": METRICS, "test_forecast": [1.0, 2.0], "forecast": FORECAST, "fit_seconds": 0.01,
-                   "params": {"order": "(1,1,0)"}, "main_accuracy_estimator": "MAE", "config_json": "{}",
+                   "params": {"order": "(1,1,0)"}, "main_accuracy_estimator": "MAE", "config_json": "{}", "frequency": "MS",
                    "history_timestamps": ["2020-01-01T00:00:00"], "history_values": [3.0], "worker": "h/1"},
     "BestModel": {"request_id": "r1", "series": "x", "series_total": 2, "model": "arima", "transformation": "log",
                   "window": 40, "main_accuracy_estimator": "MAE", "metrics": METRICS, "forecast": FORECAST,

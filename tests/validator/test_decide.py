@@ -1,0 +1,84 @@
+"""The validator's state and decision without Kafka: the stream's two phases (validate every unit, refit
+each model's best) give the core pipeline's answer, in any arrival order, with redeliveries."""
+
+from __future__ import annotations
+
+import json
+import random
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from forecasting.config import parse_config
+from forecasting.pipeline import forecast_all
+from ingestion.ingest import ingest
+from predictor.work import predict
+from validator.decide import add, decide, is_complete, mark_decided, new_state, plan_refits, validated
+
+CONFIG = {"input_parameters": {"source_data_url": "upload:wave.csv", "index_column_name": "date", "frequency": "MS"},
+          "model_parameters": {"models": "naive,seasonal_naive,exponentialsmoothing",
+                               "possible_transformations": "none,log_modified", "main_accuracy_estimator": "mae",
+                               "test_values": 6, "delta_training_percentage": 25, "prediction_lags": 4}}
+
+
+def _csv() -> bytes:
+    t = np.arange(60)
+    rng = np.random.default_rng(3)
+    frame = pd.DataFrame({"date": pd.date_range("2001-01-01", periods=60, freq="MS").strftime("%Y-%m-%d"),
+                          "wave": 50 + 10 * np.sin(2 * np.pi * t / 12) + rng.normal(0, 0.5, 60)})
+    return frame.to_csv(index=False).encode()
+
+
+@pytest.fixture(scope="module")
+def predictions() -> list[dict]:
+    out = ingest({"request_id": "r1", "config_json": json.dumps(CONFIG), "csv_data": _csv(), "replay_of": None},
+                 fetch=lambda url: pytest.fail("no download expected"))
+    assert not out.failures
+    return [predict(dataset) for _, dataset in out.datasets]
+
+
+def _run(predictions: list[dict], seed: int) -> dict:
+    order = predictions + predictions[:5]  # redeliveries
+    random.Random(seed).shuffle(order)
+    state = new_state(order[0])
+    for p in order:
+        add(state, p)
+    assert validated(state) and not is_complete(state)
+    refits = plan_refits("r1", "wave", state)
+    assert {d["unit"]["model"] for _, d in refits} == {"naive", "seasonal_naive", "exponentialsmoothing"}
+    assert all(d["unit"]["refit"] and d["values"] for _, d in refits)
+    refit_predictions = [predict(d) for _, d in refits]
+    for p in refit_predictions + refit_predictions[:1]:
+        add(state, p)
+    assert is_complete(state)
+    record, failures = decide("r1", "wave", state)
+    assert failures == []
+    return record
+
+
+def test_stream_decision_equals_the_core_pipeline_in_any_order(predictions: list[dict]) -> None:
+    first, second = _run(predictions, 1), _run(predictions, 2)
+    for key in ("model", "transformation", "window", "metrics", "forecast"):
+        assert first[key] == second[key], key
+    core = forecast_all(parse_config(CONFIG).config, _csv(), max_workers=1)["wave"]
+    assert (first["model"], first["transformation"], first["window"]) == (
+        core.best.spec.model, core.best.spec.transformation, core.best.spec.window)
+    assert first["forecast"]["yhat"] == pytest.approx(core.best.forecast.yhat)
+    assert len(first["forecast"]["yhat"]) == 4 and first["complete"]
+    assert first["units_done"] == first["units_total"] == len(predictions)
+    assert {m for m in first["per_model"]} == {"naive", "seasonal_naive", "exponentialsmoothing"}
+
+
+def test_decided_series_ignores_late_duplicates(predictions: list[dict]) -> None:
+    state = mark_decided(new_state(predictions[0]))
+    assert add(state, predictions[0]) is False and state["units"] == {}
+
+
+def test_deadline_decides_with_what_arrived(predictions: list[dict]) -> None:
+    state = new_state(predictions[0])
+    for p in predictions[:4]:
+        add(state, p)
+    record, failures = decide("r1", "wave", state, deadline_s=60)
+    assert record["complete"] is False and record["units_done"] == 4
+    assert [f["stage"] for f in failures] == ["deadline"] and "4 of" in failures[0]["message"]
