@@ -16,8 +16,8 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, G
 from gateway.events import EventDiff, encode_event
 from gateway.inputs import MAX_BODY_BYTES, ApiError, Submission, origin_of, read_submission, validate
 from gateway.openapi import openapi_document
-from gateway.results import results_csv, results_json
 from gateway.state import RequestStore, read_config_record
+from timex_stream.results import results_csv, results_json
 from timex_stream.submit import forecast_request, submit
 
 log = logging.getLogger(__name__)

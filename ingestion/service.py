@@ -12,7 +12,7 @@ from ingestion.ingest import fetcher, ingest_safely
 from ingestion.intake import read_request
 from schemas import DecodeError, encode
 from schemas.topics import CONFIGS, DATASETS, FAILURES, PROGRESS
-from timex_stream.faust_app import create_app, raw_topic, run_worker, send_dead_letter
+from timex_stream.faust_app import create_app, decoded, raw_topic, run_worker
 from timex_stream.logs import request_id_var
 from timex_stream.records import failure
 from timex_stream.settings import Settings
@@ -29,17 +29,8 @@ fetch = fetcher(settings)
 
 @app.agent(configs)
 async def ingest_configs(stream: faust.StreamT) -> None:
-    async for event in stream.events():
-        metrics.consumed.labels(CONFIGS.name).inc()
-        try:
-            request = read_request(event.key, event.value)
-        except DecodeError as exc:
-            await send_dead_letter(app, event, str(exc))
-            if event.key:  # the sender named a request id: answer it too
-                rid = event.key.decode("utf-8", "replace")
-                await failures.send(key=event.key, value=encode("Failure", failure(
-                    rid, "decode", f"the record on 'configs' is not a TIMEX config: {exc}", fatal=True)))
-            continue
+    async for _event, request in decoded(app, stream, CONFIGS, decode=lambda e: read_request(e.key, e.value),
+                                         on_poison=tell_sender):
         rid = request["request_id"]
         request_id_var.set(rid)
         with metrics.seconds.time():
@@ -51,6 +42,14 @@ async def ingest_configs(stream: faust.StreamT) -> None:
             metrics.failures.labels(record["stage"]).inc()
         metrics.produced.labels(DATASETS.name).inc(len(outcome.datasets))
         log.info("ingested: %d units, %d failures", len(outcome.datasets), len(outcome.failures))
+
+
+async def tell_sender(event: faust.EventT, exc: DecodeError) -> None:
+    """A record on `configs` that is no config: if the sender named a request id (the key), answer it."""
+    if event.key:
+        rid = event.key.decode("utf-8", "replace")
+        await failures.send(key=event.key, value=encode("Failure", failure(
+            rid, "decode", f"the record on 'configs' is not a TIMEX config: {exc}", fatal=True)))
 
 
 def main(s: Settings) -> int:

@@ -34,9 +34,9 @@ def prediction_record(dataset: dict[str, Any], estimator: str = "mae", **result:
         "unit": unit, "error": None, "metrics": {}, "test_forecast": [], "forecast": None, "fit_seconds": 0.0,
         "params": {}, "main_accuracy_estimator": estimator, "config_json": dataset["config_json"],
         "frequency": dataset["frequency"],
-        # The validator needs the history once per series to plot it; unit 0 carries it.
-        "history_timestamps": dataset["timestamps"] if unit["index"] == 0 else [],
-        "history_values": dataset["values"] if unit["index"] == 0 else [],
+        # Every unit carries the history: the validator plots it and, if units get lost, re-plans them.
+        "history_timestamps": dataset["timestamps"],
+        "history_values": dataset["values"],
         "worker": f"{socket.gethostname()}/{os.getpid()}",
         **result,
     }

@@ -137,8 +137,8 @@ def _cmd_watch(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _cmd_results(args: argparse.Namespace, settings: Settings) -> int:
-    from gateway.results import results_csv
     from timex_stream.follow import snapshot
+    from timex_stream.results import results_csv
 
     view = snapshot(_bootstrap(settings), [args.request_id])[args.request_id]
     if view.first_at is None:

@@ -46,6 +46,7 @@ def configure_logging(service: str, level: str = "INFO", log_file: Path | None =
         h.setFormatter(JsonFormatter(service))
         root.addHandler(h)
     root.setLevel(level)
-    # Chatty libraries: their INFO lines are noise in a service log.
+    # Chatty libraries: their INFO lines are noise in a service log, unless we are debugging.
+    library_level = logging.INFO if level == "DEBUG" else max(logging.WARNING, logging.getLevelName(level))
     for noisy in ("aiokafka", "faust", "mode", "cmdstanpy", "prophet", "urllib3"):
-        logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLevelName(level)))
+        logging.getLogger(noisy).setLevel(library_level)

@@ -1,5 +1,5 @@
-"""How the CLI shows requests: one JSON document, plain-text tables and a progress bar (CSV: the gateway's
-`results_csv`, so the CLI and the HTTP download give the same file)."""
+"""How the CLI shows requests: one JSON document, plain-text tables and a progress bar (the CSV comes from
+`timex_stream.results`, so the CLI and the HTTP download give the same file)."""
 
 from __future__ import annotations
 

@@ -35,6 +35,8 @@ class Settings:
     download_timeout_s: float = 30.0
     predictor_concurrency: int = max(1, os.cpu_count() or 1)
     validator_deadline_s: float = 900.0
+    # A series with no new unit for this long gets its missing units sent to the predictors again.
+    validator_stall_s: float = 60.0
     gateway_host: str = "127.0.0.1"
     gateway_port: int = 8000
     webapp_host: str = "127.0.0.1"
@@ -69,6 +71,7 @@ class Settings:
             download_timeout_s=float(e.get("TIMEX_DOWNLOAD_TIMEOUT_S", d.download_timeout_s)),
             predictor_concurrency=int(e.get("TIMEX_PREDICTOR_CONCURRENCY", d.predictor_concurrency)),
             validator_deadline_s=float(e.get("TIMEX_VALIDATOR_DEADLINE_S", d.validator_deadline_s)),
+            validator_stall_s=float(e.get("TIMEX_VALIDATOR_STALL_S", d.validator_stall_s)),
             gateway_host=gateway_host,
             gateway_port=gateway_port,
             webapp_host=e.get("TIMEX_WEBAPP_HOST", d.webapp_host),

@@ -16,7 +16,8 @@ from typing import Any
 
 from forecasting.config import config_from_json
 from forecasting.selection import SeriesChoice, choose_best
-from forecasting.units import Forecast, UnitResult, UnitSpec
+from forecasting.series import from_wire
+from forecasting.units import Forecast, UnitResult, UnitSpec, plan_units
 from schemas.topics import unit_key
 from timex_stream.records import failure, now_ms, progress
 
@@ -26,7 +27,8 @@ State = dict[str, Any]
 def new_state(prediction: dict[str, Any]) -> State:
     return {"units": {}, "total": prediction["unit"]["total"], "series_total": prediction["series_total"],
             "config_json": prediction["config_json"], "estimator": prediction["main_accuracy_estimator"],
-            "frequency": prediction["frequency"], "history": [[], []], "first_at": now_ms(), "decided": False,
+            "frequency": prediction["frequency"], "history": [[], []], "first_at": now_ms(), "last_at": now_ms(),
+            "decided": False,
             "refits": {}, "refits_expected": None}
 
 
@@ -41,11 +43,27 @@ def add(state: State, prediction: dict[str, Any]) -> bool:
         return fresh
     index = str(prediction["unit"]["index"])
     fresh = index not in state["units"]
+    state["last_at"] = now_ms() if fresh else state["last_at"]
     state["units"][index] = {k: prediction[k] for k in ("unit", "error", "metrics", "forecast", "fit_seconds",
                                                         "params")}
-    if prediction["history_timestamps"]:
+    if prediction["history_timestamps"] and not state["history"][0]:
         state["history"] = [prediction["history_timestamps"], prediction["history_values"]]
     return fresh
+
+
+def deadline_marker(key: str, state: State) -> dict[str, Any]:
+    """A Prediction that tells the validator's agent to decide `key` now (unit index -1)."""
+    rid, _, series = key.partition("/")
+    return {"request_id": rid, "series": series, "series_total": state["series_total"],
+            "unit": {"model": "", "transformation": "", "window": 0, "index": -1, "total": state["total"],
+                     "refit": False},
+            "error": "deadline", "metrics": {}, "test_forecast": [], "forecast": None, "fit_seconds": 0.0,
+            "params": {}, "main_accuracy_estimator": state["estimator"], "config_json": state["config_json"],
+            "frequency": state["frequency"], "history_timestamps": [], "history_values": [], "worker": "validator"}
+
+
+def is_deadline_marker(prediction: dict[str, Any]) -> bool:
+    return prediction["unit"]["index"] == -1
 
 
 def validated(state: State) -> bool:
@@ -68,6 +86,25 @@ def plan_refits(request_id: str, series: str, state: State) -> list[tuple[str, d
                  "index": state["total"] + i, "total": len(bests), "refit": True},
         "frequency": state["frequency"], "timestamps": timestamps, "values": values,
         "config_json": state["config_json"], "created_at": now_ms()}) for i, r in enumerate(bests)]
+
+
+def missing_units(request_id: str, series: str, state: State) -> list[tuple[str, dict[str, Any]]]:
+    """(key, Dataset) for every unit that has not arrived: the plan is deterministic, so the validator
+    re-plans it from the history and asks the predictors again (a lost record must not stall a series)."""
+    if not state["history"][0]:
+        return []
+    if state["refits_expected"] is not None:
+        return [(k, d) for k, d in plan_refits(request_id, series, state) if d["unit"]["model"] not in state["refits"]]
+    config = config_from_json(state["config_json"])
+    data = from_wire(*state["history"], state["frequency"], name=series)
+    units = plan_units(config, data)
+    return [(unit_key(request_id, series, i), {
+        "request_id": request_id, "series": series, "series_total": state["series_total"],
+        "unit": {"model": u.model, "transformation": u.transformation, "window": u.window, "index": i,
+                 "total": len(units), "refit": False},
+        "frequency": state["frequency"], "timestamps": state["history"][0], "values": state["history"][1],
+        "config_json": state["config_json"], "created_at": now_ms()})
+        for i, u in enumerate(units) if str(i) not in state["units"]]
 
 
 def _results(state: State) -> list[UnitResult]:

@@ -16,9 +16,12 @@ from timex_stream.records import now_ms
 from timex_stream.settings import Settings
 from validator.decide import (
     add,
+    deadline_marker,
     decide,
     is_complete,
+    is_deadline_marker,
     mark_decided,
+    missing_units,
     new_state,
     plan_refits,
     progress_of,
@@ -32,10 +35,11 @@ metrics = app.timex_metrics  # type: ignore[attr-defined]
 predictions, best_models = raw_topic(app, PREDICTIONS), raw_topic(app, BEST_MODELS)
 datasets = raw_topic(app, DATASETS)  # the final refits of each model's best unit go back to the predictors
 failures, progress = raw_topic(app, FAILURES), raw_topic(app, PROGRESS)
-# Key request_id/series, like the predictions. use_partitioner: the deadline timer writes outside a stream
-# event, so the changelog partition comes from the key (all our producers use Kafka's murmur2 partitioner).
+# Key request_id/series, like the predictions. Every write happens while processing a prediction, so the
+# changelog partition is that prediction's partition: state and input stay co-partitioned across restarts
+# and rebalances (the deadline timer therefore sends a marker through the stream instead of writing).
 # No value_type: values are plain JSON dicts (a value_type must be a faust Record, `dict` breaks recovery).
-series_states = app.Table("series-states", key_type=str, partitions=PREDICTIONS.partitions, use_partitioner=True)
+series_states = app.Table("series-states", key_type=str, partitions=PREDICTIONS.partitions)
 
 
 @app.agent(predictions)
@@ -45,6 +49,11 @@ async def collect(stream: faust.StreamT) -> None:
         request_id_var.set(rid)
         key = event.key.decode()
         state = series_states.get(key)
+        if is_deadline_marker(prediction):
+            if state is not None and not state["decided"]:
+                log.warning("deadline passed for %s: %d/%d units", key, len(state["units"]), state["total"])
+                await _publish_decision(key, rid, series, state, deadline_s=settings.validator_deadline_s)
+            continue
         if state is None:
             if prediction["unit"]["refit"]:  # a refit this validator never asked for (state lost): ignore
                 log.warning("refit of %s for an unknown series", key)
@@ -67,14 +76,27 @@ async def collect(stream: faust.StreamT) -> None:
 
 
 @app.timer(interval=5.0)
-async def enforce_deadlines() -> None:
-    """Series whose units stopped arriving are decided with what came, so every request gets an answer."""
-    cutoff = now_ms() - settings.validator_deadline_s * 1000
+async def watch_stalled_series() -> None:
+    """A series whose units stopped arriving gets its missing units sent again after a stall (a record can
+    be lost, e.g. when Faust skips fetched records on a rebalance), and is decided with what came at the
+    deadline, so every request gets an answer. The decision itself goes through the stream as a marker on
+    the series' own partition: tables are written while processing an event."""
+    now = now_ms()
     for key, state in list(series_states.items()):
-        if not state["decided"] and state["first_at"] < cutoff:
+        if state["decided"]:
+            continue
+        if now - state["first_at"] > settings.validator_deadline_s * 1000:
+            if not state.get("deadline_sent"):  # in memory only: after a restart it is simply sent again
+                state["deadline_sent"] = True
+                await predictions.send(key=key.encode(), value=encode("Prediction", deadline_marker(key, state)))
+        elif now - max(state["last_at"], state.get("repaired_at", 0)) > settings.validator_stall_s * 1000:
+            state["repaired_at"] = now
             rid, _, series = key.partition("/")
-            log.warning("deadline passed for %s: %d/%d units", key, len(state["units"]), state["total"])
-            await _publish_decision(key, rid, series, state, deadline_s=settings.validator_deadline_s)
+            missing = missing_units(rid, series, state)
+            log.warning("%s stalled at %d/%d units: sending %d again", key, len(state["units"]), state["total"],
+                        len(missing))
+            for unit_key, dataset in missing:
+                await datasets.send(key=unit_key.encode(), value=encode("Dataset", dataset))
 
 
 async def _publish_decision(key: str, rid: str, series: str, state: dict, deadline_s: float | None = None) -> None:

@@ -82,3 +82,13 @@ def test_deadline_decides_with_what_arrived(predictions: list[dict]) -> None:
     record, failures = decide("r1", "wave", state, deadline_s=60)
     assert record["complete"] is False and record["units_done"] == 4
     assert [f["stage"] for f in failures] == ["deadline"] and "4 of" in failures[0]["message"]
+
+
+def test_deadline_marker_is_a_valid_prediction_for_its_series(predictions: list[dict]) -> None:
+    from schemas import decode_as, encode
+    from validator.decide import deadline_marker, is_deadline_marker
+
+    state = new_state(predictions[0])
+    marker = decode_as("Prediction", encode("Prediction", deadline_marker("r1/wave", state)))
+    assert is_deadline_marker(marker) and (marker["request_id"], marker["series"]) == ("r1", "wave")
+    assert not any(is_deadline_marker(p) for p in predictions)
