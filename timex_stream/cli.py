@@ -8,6 +8,7 @@ import contextlib
 import dataclasses
 import importlib
 import json
+import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -28,7 +29,12 @@ EXIT_FAILED, EXIT_USAGE, EXIT_PENDING = 1, 2, 3
 def _cmd_up(args: argparse.Namespace, settings: Settings) -> int:
     from timex_stream.stack import run_up
 
-    return run_up(settings)
+    code = run_up(settings)
+    # Everything `up` started is stopped by now. Exit at once: a librdkafka handle left over from the
+    # readiness checks can block interpreter shutdown for minutes once the broker is gone.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 def _cmd_service(args: argparse.Namespace, settings: Settings) -> int:
