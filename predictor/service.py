@@ -11,8 +11,7 @@ from concurrent.futures.process import BrokenProcessPool
 
 import faust
 
-from forecasting.workers import init_worker
-from predictor.work import predict, prediction_record
+from predictor.work import predict, prediction_record, start_worker
 from schemas import encode, series_key
 from schemas.topics import DATASETS, PREDICTIONS
 from timex_stream.faust_app import create_app, decoded, raw_topic, run_worker
@@ -26,12 +25,12 @@ metrics = app.timex_metrics  # type: ignore[attr-defined]
 datasets, predictions = raw_topic(app, DATASETS), raw_topic(app, PREDICTIONS)
 # forkserver: workers fork from a clean process that preloaded the model libraries, not from the event loop.
 _ctx = multiprocessing.get_context("forkserver")
-_ctx.set_forkserver_preload(["predictor.work"])
+_ctx.set_forkserver_preload(["predictor.orphan_guard", "predictor.work"])
 
 
 def _new_pool() -> ProcessPoolExecutor:
     return ProcessPoolExecutor(max_workers=settings.predictor_concurrency, mp_context=_ctx,
-                               initializer=init_worker)
+                               initializer=start_worker)
 
 
 pool = _new_pool()

@@ -9,6 +9,8 @@ from typing import Any
 from forecasting.config import config_from_json
 from forecasting.series import from_wire
 from forecasting.units import UnitResult, UnitSpec, refit_unit, run_unit
+from forecasting.workers import init_worker
+from timex_stream.processes import die_with_parent
 
 
 def predict(dataset: dict[str, Any]) -> dict[str, Any]:
@@ -40,3 +42,9 @@ def prediction_record(dataset: dict[str, Any], estimator: str = "mae", **result:
         "worker": f"{socket.gethostname()}/{os.getpid()}",
         **result,
     }
+
+
+def start_worker() -> None:
+    """Pool initializer: die with the fork server (and so with the predictor), then the core's set-up."""
+    die_with_parent()
+    init_worker()

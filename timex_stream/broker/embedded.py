@@ -8,16 +8,16 @@ parent even when that parent is killed: no orphan broker after an interrupted te
 from __future__ import annotations
 
 import base64
-import ctypes
 import logging
 import shutil
-import signal
 import socket
 import subprocess
 import tempfile
 import time
 import uuid
 from pathlib import Path
+
+from timex_stream.processes import die_with_parent
 
 KAFKA_VERSION = "4.3.1"
 _HERE = Path(__file__).resolve().parent
@@ -49,12 +49,6 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-def _die_with_parent() -> None:
-    # Linux only: the kernel sends SIGKILL to the JVM when the Python process that started it exits.
-    libc = ctypes.CDLL("libc.so.6", use_errno=True)
-    libc.prctl(1, signal.SIGKILL)  # 1 = PR_SET_PDEATHSIG
 
 
 class EmbeddedKafka:
@@ -128,7 +122,7 @@ class EmbeddedKafka:
         offset = self.log_file.stat().st_size
         self.proc = subprocess.Popen(self._java(jars, "kafka.Kafka", str(config)), stdout=log_fh,
                                      stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                     preexec_fn=_die_with_parent)
+                                     preexec_fn=die_with_parent)
         log_fh.close()
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
