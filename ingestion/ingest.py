@@ -17,8 +17,8 @@ from forecasting.series import to_wire
 from forecasting.units import plan_units
 from ingestion.download import Allowlist, DownloadError, download
 from schemas import Topic
-from schemas.topics import DATASETS, FAILURES, PROGRESS, unit_key
-from timex_stream.records import failure, now_ms, progress
+from schemas.topics import DATASETS, FAILURES, PROGRESS
+from timex_stream.records import dataset, failure, progress
 from timex_stream.settings import Settings
 
 Fetch = Callable[[str], bytes]
@@ -84,16 +84,10 @@ def fan_out(out: Outcome, config: TimexConfig, series: dict[str, pd.Series], rep
         out.failures.append(failure(rid, "data", "no series can be forecast (see the other errors)", fatal=True))
         return out
     config_json = config.to_json()
-    created = now_ms()
     for name, units in planned.items():
         timestamps, values, freq = to_wire(series[name])
-        for index, unit in enumerate(units):
-            out.datasets.append((unit_key(rid, name, index), {
-                "request_id": rid, "series": name, "series_total": len(planned),
-                "unit": {"model": unit.model, "transformation": unit.transformation, "window": unit.window,
-                         "index": index, "total": len(units), "refit": False},
-                "frequency": freq, "timestamps": timestamps, "values": values,
-                "config_json": config_json, "created_at": created}))
+        out.datasets.extend(dataset(rid, name, len(planned), unit, index, len(units), freq, timestamps, values,
+                                    config_json) for index, unit in enumerate(units))
     out.progress.append(progress(rid, "ingested", f"{len(planned)} series, {len(out.datasets)} units{note}",
                                  series_names=sorted(planned), units_total=len(out.datasets),
                                  title=config.activity_title, replay_of=replay_of))

@@ -1,9 +1,11 @@
-"""Builders for the records every service publishes (Failure, Progress), so each is made one way."""
+"""Builders for records more than one service publishes (Failure, Progress, Dataset), so each is made one way."""
 
 from __future__ import annotations
 
 import time
 from typing import Any
+
+from schemas.topics import unit_key
 
 
 def now_ms() -> int:
@@ -20,3 +22,16 @@ def progress(request_id: str, stage: str, message: str = "", **fields: Any) -> d
     return {"request_id": request_id, "stage": stage, "message": message, "series": None, "series_names": [],
             "units_done": 0, "units_total": 0, "current_best": None, "title": None, "replay_of": None,
             "at": now_ms(), **fields}
+
+
+def dataset(request_id: str, series: str, series_total: int, spec: Any, index: int, total: int, frequency: str,
+            timestamps: list[str], values: list[float], config_json: str, *, refit: bool = False
+            ) -> tuple[str, dict[str, Any]]:
+    """(key, Dataset) for one unit (`spec`: model, transformation, window): the ingestion's plan, the
+    validator's final refits and the units it asks for again."""
+    return unit_key(request_id, series, index), {
+        "request_id": request_id, "series": series, "series_total": series_total,
+        "unit": {"model": spec.model, "transformation": spec.transformation, "window": spec.window,
+                 "index": index, "total": total, "refit": refit},
+        "frequency": frequency, "timestamps": timestamps, "values": values, "config_json": config_json,
+        "created_at": now_ms()}

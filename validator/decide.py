@@ -18,8 +18,7 @@ from forecasting.config import config_from_json
 from forecasting.selection import SeriesChoice, choose_best
 from forecasting.series import from_wire
 from forecasting.units import Forecast, UnitResult, UnitSpec, plan_units
-from schemas.topics import unit_key
-from timex_stream.records import failure, now_ms, progress
+from timex_stream.records import dataset, failure, now_ms, progress
 
 State = dict[str, Any]
 
@@ -79,13 +78,8 @@ def plan_refits(request_id: str, series: str, state: State) -> list[tuple[str, d
     """(key, Dataset) for the final refit of each model's best unit; records how many to expect."""
     bests = list(choose(state).per_model.values())
     state["refits_expected"] = len(bests)
-    timestamps, values = state["history"]
-    return [(unit_key(request_id, series, state["total"] + i), {
-        "request_id": request_id, "series": series, "series_total": state["series_total"],
-        "unit": {"model": r.spec.model, "transformation": r.spec.transformation, "window": r.spec.window,
-                 "index": state["total"] + i, "total": len(bests), "refit": True},
-        "frequency": state["frequency"], "timestamps": timestamps, "values": values,
-        "config_json": state["config_json"], "created_at": now_ms()}) for i, r in enumerate(bests)]
+    return [_dataset(request_id, series, state, r.spec, state["total"] + i, len(bests), refit=True)
+            for i, r in enumerate(bests)]
 
 
 def missing_units(request_id: str, series: str, state: State) -> list[tuple[str, dict[str, Any]]]:
@@ -95,16 +89,16 @@ def missing_units(request_id: str, series: str, state: State) -> list[tuple[str,
         return []
     if state["refits_expected"] is not None:
         return [(k, d) for k, d in plan_refits(request_id, series, state) if d["unit"]["model"] not in state["refits"]]
-    config = config_from_json(state["config_json"])
     data = from_wire(*state["history"], state["frequency"], name=series)
-    units = plan_units(config, data)
-    return [(unit_key(request_id, series, i), {
-        "request_id": request_id, "series": series, "series_total": state["series_total"],
-        "unit": {"model": u.model, "transformation": u.transformation, "window": u.window, "index": i,
-                 "total": len(units), "refit": False},
-        "frequency": state["frequency"], "timestamps": state["history"][0], "values": state["history"][1],
-        "config_json": state["config_json"], "created_at": now_ms()})
-        for i, u in enumerate(units) if str(i) not in state["units"]]
+    units = plan_units(config_from_json(state["config_json"]), data)
+    return [_dataset(request_id, series, state, u, i, len(units)) for i, u in enumerate(units)
+            if str(i) not in state["units"]]
+
+
+def _dataset(request_id: str, series: str, state: State, spec: Any, index: int, total: int,
+             refit: bool = False) -> tuple[str, dict[str, Any]]:
+    return dataset(request_id, series, state["series_total"], spec, index, total, state["frequency"],
+                   *state["history"], state["config_json"], refit=refit)
 
 
 def _results(state: State) -> list[UnitResult]:

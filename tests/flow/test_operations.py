@@ -47,34 +47,29 @@ def test_sigterm_validator_mid_request_then_restart_answers_once(stack: Stack, p
                                                                  serve_csv: Callable, config_for: Callable,
                                                                  frame_: pd.DataFrame) -> None:
     """The validator's table is rebuilt from its changelog: units that arrived before the stop count."""
-    config = config_for(serve_csv("sigterm.csv", frame_), ["seasonal", "walk", "trend"],
-                        models="exponentialsmoothing,theta,naive", possible_transformations="none,log_modified",
-                        delta_training_percentage=8)
-    rid = submit(producer_, config)
-    follow(stack.bootstrap, [rid], TIMEOUT, until=lambda v: v[rid].units_done >= 3)
-    validator = stack.children["validator"]
-    validator.send_signal(signal.SIGTERM)
-    assert validator.wait(60) == 0, "the validator did not stop cleanly on SIGTERM"
-    stack.launch("validator")
-    view = follow(stack.bootstrap, [rid], TIMEOUT)[rid]
-    assert view.status == "done" and set(view.results) == {"seasonal", "walk", "trend"}
-    assert all(r["complete"] and r["units_done"] == r["units_total"] for r in view.results.values())
-    assert Counter(best_models_for(stack.bootstrap, rid)) == Counter({"seasonal": 1, "walk": 1, "trend": 1})
+    _sigterm_mid_request_then_restart(stack, producer_, serve_csv("sigterm.csv", frame_), config_for, "validator",
+                                      ["seasonal", "walk", "trend"])
 
 
 def test_sigterm_predictor_mid_request_then_restart_answers_once(stack: Stack, producer_: Producer,
                                                                  serve_csv: Callable, config_for: Callable,
                                                                  frame_: pd.DataFrame) -> None:
-    config = config_for(serve_csv("sigterm-p.csv", frame_), ["seasonal", "walk"],
-                        models="exponentialsmoothing,theta,naive", possible_transformations="none,log_modified",
-                        delta_training_percentage=8)
+    _sigterm_mid_request_then_restart(stack, producer_, serve_csv("sigterm-p.csv", frame_), config_for, "predictor",
+                                      ["seasonal", "walk"])
+
+
+def _sigterm_mid_request_then_restart(stack: Stack, producer_: Producer, url: str, config_for: Callable,
+                                      service: str, series: list[str]) -> None:
+    """SIGTERM `service` once units are flowing, start it again: every series answered, exactly once."""
+    config = config_for(url, series, models="exponentialsmoothing,theta,naive",
+                        possible_transformations="none,log_modified", delta_training_percentage=8)
     rid = submit(producer_, config)
     follow(stack.bootstrap, [rid], TIMEOUT, until=lambda v: v[rid].units_done >= 3)
-    predictor = stack.children["predictor"]
-    predictor.send_signal(signal.SIGTERM)
-    assert predictor.wait(60) == 0, "the predictor did not stop cleanly on SIGTERM"
-    stack.launch("predictor")
+    process = stack.children[service]
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(60) == 0, f"the {service} did not stop cleanly on SIGTERM"
+    stack.launch(service)
     view = follow(stack.bootstrap, [rid], TIMEOUT)[rid]
-    assert view.status == "done" and set(view.results) == {"seasonal", "walk"}
+    assert view.status == "done" and set(view.results) == set(series)
     assert all(r["complete"] and r["units_done"] == r["units_total"] for r in view.results.values())
-    assert Counter(best_models_for(stack.bootstrap, rid)) == Counter({"seasonal": 1, "walk": 1})
+    assert Counter(best_models_for(stack.bootstrap, rid)) == Counter(dict.fromkeys(series, 1))
