@@ -24,9 +24,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from schemas.topics import DATASETS  # noqa: E402
+from schemas import decode_as  # noqa: E402
+from schemas.topics import DATASETS, PREDICTIONS  # noqa: E402
 from timex_stream.broker import EmbeddedKafka  # noqa: E402
 from timex_stream.follow import follow  # noqa: E402
+from timex_stream.history import read_range  # noqa: E402
 from timex_stream.kafka import admin, ensure_topics, producer  # noqa: E402
 from timex_stream.settings import Settings  # noqa: E402
 from timex_stream.stack import Stack  # noqa: E402
@@ -53,6 +55,18 @@ def wait_members(bootstrap: str, group: str, n: int, timeout: float = 120) -> No
             return
         time.sleep(0.5)
     raise TimeoutError(f"{group}: not {n} members with datasets partitions after {timeout} s")
+
+
+def per_worker(bootstrap: str, rid: str, since_ms: int) -> dict[str, dict[str, float]]:
+    """Units and fit seconds per predictor pool process for request `rid`, from the predictions topic."""
+    workers: dict[str, dict[str, float]] = {}
+    for msg in read_range(bootstrap, PREDICTIONS.name, since_ms):
+        if msg.key().startswith(f"{rid}/".encode()):
+            p = decode_as("Prediction", msg.value())
+            w = workers.setdefault(p["worker"].rsplit("/", 1)[-1], {"units": 0, "fit_s": 0.0})
+            w["units"] += 1
+            w["fit_s"] = round(w["fit_s"] + p["fit_seconds"], 2)
+    return workers
 
 
 def main() -> None:
@@ -88,10 +102,11 @@ def main() -> None:
             prod = producer(kafka.bootstrap_servers)
             runs = []
             for _ in ("cold", "warm"):
-                t0 = time.perf_counter()
+                t0, since_ms = time.perf_counter(), int(time.time() * 1000)
                 rid = submit(prod, config, origin="bench")
                 view = follow(kafka.bootstrap_servers, [rid], timeout=1800)[rid]
                 runs.append((time.perf_counter() - t0, view))
+            workers = per_worker(kafka.bootstrap_servers, rid, since_ms)
         finally:
             stack.stop()
             httpd.shutdown()
@@ -102,6 +117,7 @@ def main() -> None:
         "status": view.status, "cold_wall_s": round(cold_s, 2), "wall_s": round(warm_s, 2),
         "units": sum(r["units_total"] for r in results.values()),
         "fit_s": round(sum(row["fit_seconds"] for r in results.values() for row in r["comparison"]), 2),
+        "workers": workers,  # units and fit seconds each pool process ran: how evenly the work was shared
         "series": {name: {"best": r["model"], "transformation": r["transformation"],
                           "MAE": round(r["metrics"].get("MAE", float("nan")), 4)}
                    for name, r in sorted(results.items())},

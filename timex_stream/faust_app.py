@@ -19,6 +19,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, H
 from schemas import BY_NAME, DecodeError, Topic, decode_as
 from schemas.topics import DEAD_LETTERS
 from timex_stream.broker.embedded import free_port
+from timex_stream.faust_delivery import AtLeastOnceApp
 from timex_stream.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -73,7 +74,7 @@ def create_app(service: str, settings: Settings, **overrides: Any) -> faust.App:
             mechanism=settings.kafka_sasl_mechanism or "SCRAM-SHA-512",
             ssl_context=ssl.create_default_context(cafile=cafile))
     conf.update(overrides)
-    app = faust.App(f"timex-{service}", **conf)
+    app = AtLeastOnceApp(f"timex-{service}", **conf)
     app.timex_metrics = Metrics(service)  # type: ignore[attr-defined]
     app.timex_started = time.time()  # type: ignore[attr-defined]
 

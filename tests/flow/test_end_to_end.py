@@ -4,11 +4,8 @@ predictor → predictions → validator → best-models, with failures and dead 
 from __future__ import annotations
 
 import json
-import os
-import signal
 import time
 import uuid
-from collections import Counter
 from collections.abc import Callable
 
 import pandas as pd
@@ -109,25 +106,6 @@ def test_poison_bytes_go_to_dead_letters_and_service_goes_on(stack: Stack, produ
     # The config producer who named a key gets told.
     view = follow(stack.bootstrap, [f"poison-json-{marker.decode()}"], 30)[f"poison-json-{marker.decode()}"]
     assert view.failures[0]["stage"] == "decode"
-
-
-def test_kill_9_predictor_mid_request_then_restart_answers_once(stack: Stack, producer_: Producer,
-                                                                serve_csv: Callable, config_for: Callable,
-                                                                frame_: pd.DataFrame) -> None:
-    url = serve_csv("kill.csv", frame_)
-    config = config_for(url, ["seasonal", "walk", "trend", "bumpy"], models="exponentialsmoothing,theta,naive",
-                        possible_transformations="none,log_modified", delta_training_percentage=8)
-    rid = submit(producer_, config)
-    follow(stack.bootstrap, [rid], TIMEOUT, until=lambda v: v[rid].units_done >= 3)
-    predictor = stack.children["predictor"]
-    os.kill(predictor.pid, signal.SIGKILL)
-    predictor.wait()
-    stack.launch("predictor")
-    view = follow(stack.bootstrap, [rid], TIMEOUT)[rid]
-    assert view.status == "done" and set(view.results) == {"seasonal", "walk", "trend", "bumpy"}
-    time.sleep(3)  # let any duplicate decision surface before counting
-    assert Counter(best_models_for(stack.bootstrap, rid)) == Counter({"seasonal": 1, "walk": 1, "trend": 1,
-                                                                        "bumpy": 1})
 
 
 def best_models_for(bootstrap: str, rid: str) -> list[str]:

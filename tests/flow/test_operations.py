@@ -1,10 +1,12 @@
-"""Operating the services: health and metrics pages, graceful stop on SIGTERM with state recovery."""
+"""Operating the services: health and metrics pages; SIGTERM or kill -9 of any stream service mid-request, then a
+restart, with nothing lost; the validator's repair of units that never arrived."""
 
 from __future__ import annotations
 
 import json
 import signal
 import urllib.request
+import uuid
 from collections import Counter
 from collections.abc import Callable
 
@@ -12,7 +14,12 @@ import pandas as pd
 import pytest
 from confluent_kafka import Producer
 
+from ingestion.ingest import ingest
+from predictor.work import predict
+from schemas import series_key
+from schemas.topics import PREDICTIONS, PROGRESS
 from timex_stream.follow import follow
+from timex_stream.kafka import send
 from timex_stream.stack import Stack
 from timex_stream.submit import submit
 
@@ -39,37 +46,74 @@ def test_health_and_metrics_of_every_stream_service(stack: Stack, producer_: Pro
         assert consumed and any(float(line.rsplit(" ", 1)[1]) >= 1 for line in consumed), metrics[:500]
 
 
-@pytest.mark.xfail(strict=False, reason=(
-    "faust-streaming 0.15.3 can skip, and ack, predictions it fetched while the restarted validator rebalances; "
-    "a series none of whose units reach the new validator is then unknown to it and never answered (the stall "
-    "repair only helps series it has seen). Known gap, see the issue note."))
-def test_sigterm_validator_mid_request_then_restart_answers_once(stack: Stack, producer_: Producer,
-                                                                 serve_csv: Callable, config_for: Callable,
-                                                                 frame_: pd.DataFrame) -> None:
-    """The validator's table is rebuilt from its changelog: units that arrived before the stop count."""
-    _sigterm_mid_request_then_restart(stack, producer_, serve_csv("sigterm.csv", frame_), config_for, "validator",
-                                      ["seasonal", "walk", "trend"])
-
-
-def test_sigterm_predictor_mid_request_then_restart_answers_once(stack: Stack, producer_: Producer,
-                                                                 serve_csv: Callable, config_for: Callable,
-                                                                 frame_: pd.DataFrame) -> None:
-    _sigterm_mid_request_then_restart(stack, producer_, serve_csv("sigterm-p.csv", frame_), config_for, "predictor",
-                                      ["seasonal", "walk"])
-
-
-def _sigterm_mid_request_then_restart(stack: Stack, producer_: Producer, url: str, config_for: Callable,
-                                      service: str, series: list[str]) -> None:
-    """SIGTERM `service` once units are flowing, start it again: every series answered, exactly once."""
-    config = config_for(url, series, models="exponentialsmoothing,theta,naive",
-                        possible_transformations="none,log_modified", delta_training_percentage=8)
+@pytest.mark.parametrize(("service", "stop", "series"), [
+    ("validator", signal.SIGTERM, ["seasonal", "walk", "trend"]),
+    ("validator", signal.SIGKILL, ["seasonal", "walk", "trend"]),
+    ("predictor", signal.SIGTERM, ["seasonal", "walk"]),
+    ("predictor", signal.SIGKILL, ["seasonal", "walk", "trend", "bumpy"]),
+], ids=["sigterm-validator", "kill-9-validator", "sigterm-predictor", "kill-9-predictor"])
+def test_stop_mid_request_then_restart_answers_once_and_loses_nothing(
+        stack: Stack, producer_: Producer, serve_csv: Callable, config_for: Callable, frame_: pd.DataFrame,
+        service: str, stop: signal.Signals, series: list[str]) -> None:
+    """Stop `service` once units are flowing, start it again: every series answered exactly once. The
+    validator's table is rebuilt from its changelog (units that arrived before the stop count), and no unit
+    had to be asked for again: the restarted consumer itself delivered every record."""
+    config = config_for(serve_csv(f"{service}-{stop.name}.csv", frame_), series,
+                        models="exponentialsmoothing,theta,naive", possible_transformations="none,log_modified",
+                        delta_training_percentage=8)
     rid = submit(producer_, config)
     follow(stack.bootstrap, [rid], TIMEOUT, until=lambda v: v[rid].units_done >= 3)
-    process = stack.children[service]
-    process.send_signal(signal.SIGTERM)
-    assert process.wait(60) == 0, f"the {service} did not stop cleanly on SIGTERM"
-    stack.launch(service)
+    _stop_and_restart(stack, service, stop)
     view = follow(stack.bootstrap, [rid], TIMEOUT)[rid]
     assert view.status == "done" and set(view.results) == set(series)
     assert all(r["complete"] and r["units_done"] == r["units_total"] for r in view.results.values())
     assert Counter(best_models_for(stack.bootstrap, rid)) == Counter(dict.fromkeys(series, 1))
+    assert stall_repairs(stack, rid) == []
+
+
+def test_kill_9_ingestion_with_requests_in_flight_then_restart_answers_each_once(
+        stack: Stack, producer_: Producer, serve_csv: Callable, config_for: Callable, frame_: pd.DataFrame) -> None:
+    url = serve_csv("kill-ingestion.csv", frame_)
+    rids = [submit(producer_, config_for(url, ["walk", "trend"], models="naive,theta")) for _ in range(4)]
+    follow(stack.bootstrap, rids, TIMEOUT, until=lambda v: v[rids[0]].accepted)
+    _stop_and_restart(stack, "ingestion", signal.SIGKILL)
+    views = follow(stack.bootstrap, rids, TIMEOUT)
+    for rid in rids:
+        assert views[rid].status == "done" and set(views[rid].results) == {"walk", "trend"}, views[rid].to_dict()
+        assert Counter(best_models_for(stack.bootstrap, rid)) == Counter({"walk": 1, "trend": 1})
+        assert stall_repairs(stack, rid) == []
+
+
+def test_units_that_never_arrive_are_planned_and_sent_again(stack: Stack, producer_: Producer,
+                                                           config_for: Callable, frame_: pd.DataFrame) -> None:
+    """Only the first unit of a series reaches the predictions topic (as if the rest were lost): after
+    TIMEX_VALIDATOR_STALL_S the validator re-plans the missing units from the history that unit carries,
+    the predictor runs them and the series is answered in full."""
+    rid = f"lost-{uuid.uuid4().hex[:8]}"
+    config = config_for("upload:lost.csv", ["walk"], models="naive,theta")
+    out = ingest({"request_id": rid, "config_json": json.dumps(config), "csv_data": frame_.to_csv(index=False).encode(),
+                  "replay_of": None}, fetch=lambda url: pytest.fail("no download expected"))
+    for topic, key, record in out.records():
+        if topic == PROGRESS:
+            send(producer_, PROGRESS, key, record)
+    send(producer_, PREDICTIONS, series_key(rid, "walk"), predict(out.datasets[0][1]))
+    producer_.flush(10)
+    view = follow(stack.bootstrap, [rid], TIMEOUT)[rid]
+    best = view.results["walk"]
+    assert view.status == "done" and best["complete"] and best["units_done"] == best["units_total"] == len(out.datasets)
+    repairs = stall_repairs(stack, rid)
+    assert len(repairs) == 1 and f"sending {len(out.datasets) - 1} again" in repairs[0], repairs
+
+
+def _stop_and_restart(stack: Stack, service: str, stop: signal.Signals) -> None:
+    process = stack.children[service]
+    process.send_signal(stop)
+    code = process.wait(60)
+    assert code == (0 if stop == signal.SIGTERM else -stop), f"the {service} stopped with {code} on {stop.name}"
+    stack.launch(service)
+
+
+def stall_repairs(stack: Stack, rid: str) -> list[str]:
+    """The validator's log lines where it had to ask for lost units of `rid` again."""
+    log = (stack.log_dir / "validator.log").read_text(errors="replace")
+    return [line for line in log.splitlines() if "stalled" in line and f"{rid}/" in line]
