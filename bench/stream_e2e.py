@@ -57,6 +57,12 @@ def wait_members(bootstrap: str, group: str, n: int, timeout: float = 120) -> No
     raise TimeoutError(f"{group}: not {n} members with datasets partitions after {timeout} s")
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of process `pid` so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def per_worker(bootstrap: str, rid: str, since_ms: int) -> dict[str, dict[str, float]]:
     """Units and fit seconds per predictor pool process for request `rid`, from the predictions topic."""
     workers: dict[str, dict[str, float]] = {}
@@ -101,12 +107,16 @@ def main() -> None:
             wait_members(kafka.bootstrap_servers, "timex-predictor", args.predictors)
             prod = producer(kafka.bootstrap_servers)
             runs = []
+            pids = {name: proc.pid for name, proc in stack.children.items() if not name.startswith("predictor")}
+            pids["kafka"] = kafka.proc.pid  # type: ignore[union-attr]
             for _ in ("cold", "warm"):
                 t0, since_ms = time.perf_counter(), int(time.time() * 1000)
+                cpu0 = {name: cpu_seconds(pid) for name, pid in pids.items()}
                 rid = submit(prod, config, origin="bench")
                 view = follow(kafka.bootstrap_servers, [rid], timeout=1800)[rid]
                 runs.append((time.perf_counter() - t0, view))
             workers = per_worker(kafka.bootstrap_servers, rid, since_ms)
+            others_cpu = {name: round(cpu_seconds(pid) - cpu0[name], 2) for name, pid in pids.items()}
         finally:
             stack.stop()
             httpd.shutdown()
@@ -118,6 +128,7 @@ def main() -> None:
         "units": sum(r["units_total"] for r in results.values()),
         "fit_s": round(sum(row["fit_seconds"] for r in results.values() for row in r["comparison"]), 2),
         "workers": workers,  # units and fit seconds each pool process ran: how evenly the work was shared
+        "others_cpu_s": others_cpu,  # CPU the broker and the other services took from the predictors meanwhile
         "series": {name: {"best": r["model"], "transformation": r["transformation"],
                           "MAE": round(r["metrics"].get("MAE", float("nan")), 4)}
                    for name, r in sorted(results.items())},

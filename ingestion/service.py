@@ -37,7 +37,8 @@ async def ingest_configs(stream: faust.StreamT) -> None:
             # Download and CSV parsing block: off the event loop, in a thread.
             outcome = await asyncio.get_running_loop().run_in_executor(None, ingest_safely, request, fetch)
         for topic, key, record in outcome.records():
-            await topics[topic.name].send(key=key.encode(), value=encode(topic.value, record))
+            await topics[topic.name].send(key=key.encode(), value=encode(topic.value, record),
+                                          partition=topic.partition_of(key))
         for record in outcome.failures:
             metrics.failures.labels(record["stage"]).inc()
         metrics.produced.labels(DATASETS.name).inc(len(outcome.datasets))

@@ -3,11 +3,13 @@
 Keys: configs, best-models, failures, progress by request_id; predictions by request_id/series, so all
 units of a series meet in one validator partition; datasets by request_id/series/unit, so the units of
 one series spread over every predictor (DESIGN.md keys datasets by series: that would put a whole series,
-and a one-series request, on one predictor process).
+and a one-series request, on one predictor process). Datasets are not placed by a hash of the key but
+round-robin by unit index (`Topic.partition_of`), so every predictor gets an even share of each model.
 """
 
 from __future__ import annotations
 
+import zlib
 from dataclasses import dataclass
 
 DAY_MS = 24 * 60 * 60 * 1000
@@ -22,6 +24,19 @@ class Topic:
     retention_ms: int
     doc: str
     cleanup_policy: str = "delete"
+    by_unit_index: bool = False  # keys end in "/<unit index>"; records go round-robin by that index
+
+    def partition_of(self, key: str) -> int | None:
+        """The partition a record with `key` must go to; None: the producer's key hash decides.
+
+        By unit index, a series' units go to consecutive partitions from a start of the series' own, so
+        every partition gets the same number of units (±1 per series): the key hash gave one of two
+        predictors up to 26 % more units than the other (98 vs 78 of a 4-series request).
+        """
+        if not self.by_unit_index:
+            return None
+        series, _, index = key.rpartition("/")
+        return (zlib.crc32(series.encode()) + int(index)) % self.partitions
 
     @property
     def config(self) -> dict[str, str]:
@@ -33,7 +48,8 @@ class Topic:
 CONFIGS = Topic("configs", 4, "request_id", "ForecastRequest", 90 * DAY_MS,
                 "TIMEX configs to forecast (Avro ForecastRequest or plain JSON); kept 90 days for replay")
 DATASETS = Topic("datasets", 4, "request_id/series/unit", "Dataset", 30 * DAY_MS,
-                 "one record per unit of predictor work, carrying the series; kept 30 days for replay")
+                 "one record per unit of predictor work, carrying the series; kept 30 days for replay",
+                 by_unit_index=True)
 PREDICTIONS = Topic("predictions", 4, "request_id/series", "Prediction", 7 * DAY_MS,
                     "one record per unit result")
 BEST_MODELS = Topic("best-models", 4, "request_id", "BestModel", 90 * DAY_MS,

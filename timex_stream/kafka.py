@@ -74,4 +74,6 @@ def consumer(bootstrap: str, group: str, **overrides: Any) -> Consumer:
 def send(prod: Producer, topic: Topic, key: str, record: dict[str, Any]) -> None:
     """Encode `record` with the topic's value schema and produce it (call prod.flush() to wait)."""
     assert topic.value is not None, f"{topic.name} carries raw bytes"
-    prod.produce(topic.name, key=key.encode(), value=encode(topic.value, record))
+    partition = topic.partition_of(key)
+    placed = {} if partition is None else {"partition": partition}
+    prod.produce(topic.name, key=key.encode(), value=encode(topic.value, record), **placed)

@@ -67,7 +67,8 @@ async def collect(stream: faust.StreamT) -> None:
         if validated(state) and state["refits_expected"] is None:
             # Every unit scored: ask the predictors for each model's final forecast (refit on window + test).
             for refit_key, dataset in plan_refits(rid, series, state):
-                await datasets.send(key=refit_key.encode(), value=encode("Dataset", dataset))
+                await datasets.send(key=refit_key.encode(), value=encode("Dataset", dataset),
+                                    partition=DATASETS.partition_of(refit_key))
             if is_complete(state):  # no model succeeded: nothing to refit
                 await _publish_decision(key, rid, series, state)
                 continue
@@ -96,7 +97,8 @@ async def watch_stalled_series() -> None:
             log.warning("%s stalled at %d/%d units: sending %d again", key, len(state["units"]), state["total"],
                         len(missing))
             for unit_key, dataset in missing:
-                await datasets.send(key=unit_key.encode(), value=encode("Dataset", dataset))
+                await datasets.send(key=unit_key.encode(), value=encode("Dataset", dataset),
+                                    partition=DATASETS.partition_of(unit_key))
 
 
 async def _publish_decision(key: str, rid: str, series: str, state: dict, deadline_s: float | None = None) -> None:

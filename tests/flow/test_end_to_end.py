@@ -69,6 +69,26 @@ def test_good_and_bad_series_in_one_request(stack: Stack, producer_: Producer, s
     assert [f["series"] for f in view.failures] == ["empty"] and view.failures[0]["stage"] == "data"
 
 
+def test_failing_models_are_reported_and_a_request_with_no_forecast_still_ends(
+        stack: Stack, producer_: Producer, serve_csv: Callable, config_for: Callable, frame_: pd.DataFrame) -> None:
+    """A log transformation cannot fit a series with negative values: every unit of such a series fails in the
+    model. One bad series among good ones → both answers; every series bad → a final "failed" answer."""
+    frame = frame_.copy()
+    frame["below"], frame["deep"] = -frame["walk"], -frame["trend"] - 100
+    url = serve_csv("negative.csv", frame)
+    mixed = submit(producer_, config_for(url, ["walk", "below"], models="naive", possible_transformations="log"))
+    hopeless = submit(producer_, config_for(url, ["below", "deep"], models="naive", possible_transformations="log"))
+    views = follow(stack.bootstrap, [mixed, hopeless], TIMEOUT)
+    assert views[mixed].status == "done" and views[mixed].results["walk"]["model"] == "naive"
+    assert views[mixed].results["below"]["model"] is None
+    assert views[hopeless].done and views[hopeless].status == "failed", views[hopeless].to_dict()
+    for rid, bad in ((mixed, {"below"}), (hopeless, {"below", "deep"})):
+        model_failures = [f for f in views[rid].failures if f["stage"] == "model"]
+        assert {f["series"] for f in model_failures} == bad, views[rid].failures
+        assert any(f["model"] == "naive" and "log" in f["message"] for f in model_failures), model_failures
+        assert any("no model produced a forecast" in f["message"] for f in model_failures), model_failures
+
+
 def test_plain_json_config_with_and_without_key(stack: Stack, producer_: Producer, serve_csv: Callable,
                                                 config_for: Callable, frame_: pd.DataFrame) -> None:
     url = serve_csv("plain.csv", frame_)

@@ -1,3 +1,6 @@
+import itertools
+from collections import Counter
+
 from schemas import CATALOGUE, CODEC, series_key
 from schemas.topics import BY_NAME, unit_key
 
@@ -22,3 +25,14 @@ def test_flow_topics_present_with_design_keys() -> None:
 def test_keys() -> None:
     assert series_key("r1", "sales") == "r1/sales"
     assert unit_key("r1", "sales", 3) == "r1/sales/3"
+
+
+def test_datasets_go_round_robin_by_unit_index_others_by_key_hash() -> None:
+    datasets = BY_NAME["datasets"]
+    for series in ("sales", "visitors", "a/b"):
+        placed = [datasets.partition_of(unit_key("r1", series, i)) for i in range(40)]
+        assert all((b - a) % datasets.partitions == 1 for a, b in itertools.pairwise(placed)), placed
+        assert Counter(placed) == dict.fromkeys(range(datasets.partitions), 40 // datasets.partitions)
+    starts = {datasets.partition_of(unit_key(f"r{n}", "sales", 0)) for n in range(20)}
+    assert len(starts) > 1  # series start at partitions of their own, not all at 0
+    assert all(BY_NAME[name].partition_of("r1/sales") is None for name in ("predictions", "configs"))
