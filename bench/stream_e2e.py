@@ -29,9 +29,9 @@ from schemas.topics import DATASETS, PREDICTIONS  # noqa: E402
 from timex_stream.broker import EmbeddedKafka  # noqa: E402
 from timex_stream.follow import follow  # noqa: E402
 from timex_stream.history import read_range  # noqa: E402
-from timex_stream.kafka import admin, ensure_topics, producer  # noqa: E402
+from timex_stream.kafka import ensure_topics, producer  # noqa: E402
 from timex_stream.settings import Settings  # noqa: E402
-from timex_stream.stack import Stack  # noqa: E402
+from timex_stream.stack import Stack, wait_for_members  # noqa: E402
 from timex_stream.submit import submit  # noqa: E402
 
 
@@ -43,18 +43,6 @@ def serve(folder: Path) -> tuple[http.server.ThreadingHTTPServer, str]:
     httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Quiet, directory=str(folder)))
     threading.Thread(target=httpd.serve_forever, daemon=True).start()
     return httpd, f"http://127.0.0.1:{httpd.server_address[1]}"
-
-
-def wait_members(bootstrap: str, group: str, n: int, timeout: float = 120) -> None:
-    client = admin(bootstrap)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        desc = client.describe_consumer_groups([group])[group].result()
-        assigned = [m for m in desc.members if any(tp.topic == DATASETS.name for tp in m.assignment.topic_partitions)]
-        if len(assigned) == n:
-            return
-        time.sleep(0.5)
-    raise TimeoutError(f"{group}: not {n} members with datasets partitions after {timeout} s")
 
 
 def cpu_seconds(pid: int) -> float:
@@ -104,7 +92,7 @@ def main() -> None:
             stack.start()
             for i in range(2, args.predictors + 1):
                 stack.launch("predictor", instance=f"predictor-{i}")
-            wait_members(kafka.bootstrap_servers, "timex-predictor", args.predictors)
+            wait_for_members(kafka.bootstrap_servers, "timex-predictor", DATASETS.name, args.predictors)
             prod = producer(kafka.bootstrap_servers)
             runs = []
             pids = {name: proc.pid for name, proc in stack.children.items() if not name.startswith("predictor")}

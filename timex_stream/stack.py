@@ -45,6 +45,19 @@ def service_specs(settings: Settings) -> list[ServiceSpec]:
     ]
 
 
+def wait_for_members(bootstrap: str, group: str, topic: str, n: int, timeout: float = 120.0) -> None:
+    """Wait until `n` members of consumer group `group` have partitions of `topic` assigned."""
+    client = admin(bootstrap)
+    deadline = time.monotonic() + timeout
+    while True:
+        desc = client.describe_consumer_groups([group], request_timeout=5)[group].result()
+        if sum(any(tp.topic == topic for tp in m.assignment.topic_partitions) for m in desc.members) == n:
+            return
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{group}: not {n} members with {topic} partitions after {timeout:.0f} s")
+        time.sleep(0.5)
+
+
 def _group_ready(client: AdminClient, group: str) -> bool:
     futures = client.describe_consumer_groups([group], request_timeout=5)
     try:

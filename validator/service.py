@@ -105,10 +105,11 @@ async def _publish_decision(key: str, rid: str, series: str, state: dict, deadli
     record, series_failures = decide(rid, series, state, deadline_s)
     # Answer first, marker after: a stop in between means this series is decided again on redelivery (the
     # readers keep one answer per series), never that the marker exists without the answer having gone out.
-    await best_models.send(key=rid.encode(), value=encode("BestModel", record))
+    # The series' failures go before its answer, so a reader that stops at the answer has most likely seen them.
     for f in series_failures:
         await failures.send(key=rid.encode(), value=encode("Failure", f))
         metrics.failures.labels(f["stage"]).inc()
+    await best_models.send(key=rid.encode(), value=encode("BestModel", record))
     await progress.send(key=rid.encode(), value=encode("Progress", progress_of(rid, series, state, done=True)))
     series_states[key] = mark_decided(state)
     metrics.produced.labels(BEST_MODELS.name).inc()

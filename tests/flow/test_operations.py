@@ -17,10 +17,10 @@ from confluent_kafka import Producer
 from ingestion.ingest import ingest
 from predictor.work import predict
 from schemas import series_key
-from schemas.topics import PREDICTIONS, PROGRESS
+from schemas.topics import DATASETS, PREDICTIONS, PROGRESS
 from timex_stream.follow import follow
 from timex_stream.kafka import send
-from timex_stream.stack import Stack
+from timex_stream.stack import Stack, wait_for_members
 from timex_stream.submit import submit
 
 from .test_end_to_end import TIMEOUT, best_models_for
@@ -44,6 +44,35 @@ def test_health_and_metrics_of_every_stream_service(stack: Stack, producer_: Pro
         assert status == 200
         consumed = [line for line in metrics.splitlines() if line.startswith("timex_records_consumed_total{")]
         assert consumed and any(float(line.rsplit(" ", 1)[1]) >= 1 for line in consumed), metrics[:500]
+
+
+def test_two_predictor_processes_share_one_single_series_request(stack: Stack, producer_: Producer,
+                                                                serve_csv: Callable, config_for: Callable,
+                                                                frame_: pd.DataFrame) -> None:
+    """A second predictor joins the group: one series' units spread over both, each runs about half."""
+    stack.launch("predictor", instance="predictor-2")
+    try:
+        wait_for_members(stack.bootstrap, "timex-predictor", DATASETS.name, 2)
+        before = {p: _datasets_consumed(stack, p) for p in ("predictor", "predictor-2")}
+        config = config_for(serve_csv("shared.csv", frame_), ["seasonal"], models="naive,theta",
+                            possible_transformations="none,log_modified", delta_training_percentage=8)
+        rid = submit(producer_, config)
+        view = follow(stack.bootstrap, [rid], TIMEOUT)[rid]
+        assert view.status == "done"
+        ran = {p: _datasets_consumed(stack, p) - before[p] for p in before}
+        units = view.results["seasonal"]["units_total"] + 2  # + the final refit of each model
+        assert sum(ran.values()) == units and min(ran.values()) >= units // 4, ran
+    finally:
+        second = stack.children.pop("predictor-2")
+        second.send_signal(signal.SIGTERM)
+        assert second.wait(60) == 0
+    wait_for_members(stack.bootstrap, "timex-predictor", DATASETS.name, 1)
+
+
+def _datasets_consumed(stack: Stack, instance: str) -> float:
+    _, metrics = _get(f"http://127.0.0.1:{stack.web_ports[instance]}/metrics")
+    return sum(float(line.rsplit(" ", 1)[1]) for line in metrics.splitlines()
+               if line.startswith('timex_records_consumed_total{topic="datasets"}'))
 
 
 @pytest.mark.parametrize(("service", "stop", "series"), [
