@@ -88,3 +88,28 @@ def test_members_joining_leaving_and_dying_lose_no_record(kafka_bootstrap: str, 
                 proc.wait(60)
     missing = sorted(set(range(sent)) - seen)
     assert not missing, f"{len(missing)} of {sent} records never relayed, e.g. {missing[:10]}"
+
+
+def test_kill_9_never_loses_a_record_still_in_flight_behind_finished_ones(kafka_bootstrap: str,
+                                                                          tmp_path: Path) -> None:
+    """Two records at once, every 25th slow: later records finish (and are acked) while a slow one is still
+    running. A kill -9 then must not lose the slow one: no offset past it may have been committed."""
+    suffix = uuid.uuid4().hex[:8]
+    names = {"RELAY_IN": f"relay-in-{suffix}", "RELAY_OUT": f"relay-out-{suffix}", "RELAY_CONCURRENCY": "2",
+             "RELAY_SLOW_EVERY": "25"}
+    ensure_topics(kafka_bootstrap, [Topic(names["RELAY_IN"], 4, "id", None, 3_600_000, ""),
+                                    Topic(names["RELAY_OUT"], 1, "id", None, 3_600_000, "")])
+    _produce(kafka_bootstrap, names["RELAY_IN"], range(400))
+    proc = _start(kafka_bootstrap, names, tmp_path)
+    try:
+        _relayed(kafka_bootstrap, names["RELAY_OUT"], 60, 60)
+        time.sleep(2)  # a commit (every second) after fast records overtook a slow one
+        proc.kill()
+        proc.wait(30)
+        proc = _start(kafka_bootstrap, names, tmp_path)
+        seen = _relayed(kafka_bootstrap, names["RELAY_OUT"], 400, 120)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(60)
+    missing = sorted(set(range(400)) - seen)
+    assert not missing, f"{len(missing)} of 400 records never relayed: {missing[:10]}"
