@@ -12,7 +12,7 @@ from ingestion.ingest import fetcher, ingest_safely
 from ingestion.intake import read_request
 from schemas import DecodeError, encode
 from schemas.topics import CONFIGS, DATASETS, FAILURES, PROGRESS
-from timex_stream.faust_app import create_app, decoded, raw_topic, run_worker
+from timex_stream.faust_app import create_app, decoded, raw_topic, run_worker, send_record
 from timex_stream.logs import request_id_var
 from timex_stream.records import failure
 from timex_stream.settings import Settings
@@ -37,8 +37,7 @@ async def ingest_configs(stream: faust.StreamT) -> None:
             # Download and CSV parsing block: off the event loop, in a thread.
             outcome = await asyncio.get_running_loop().run_in_executor(None, ingest_safely, request, fetch)
         for topic, key, record in outcome.records():
-            await topics[topic.name].send(key=key.encode(), value=encode(topic.value, record),
-                                          partition=topic.partition_of(key))
+            await send_record(topics[topic.name], key, record)
         for record in outcome.failures:
             metrics.failures.labels(record["stage"]).inc()
         metrics.produced.labels(DATASETS.name).inc(len(outcome.datasets))

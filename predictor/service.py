@@ -12,9 +12,9 @@ from concurrent.futures.process import BrokenProcessPool
 import faust
 
 from predictor.work import predict, prediction_record, start_worker
-from schemas import encode, series_key
+from schemas import series_key
 from schemas.topics import DATASETS, PREDICTIONS
-from timex_stream.faust_app import create_app, decoded, raw_topic, run_worker
+from timex_stream.faust_app import create_app, decoded, raw_topic, run_worker, send_record
 from timex_stream.logs import request_id_var
 from timex_stream.settings import Settings
 
@@ -43,8 +43,7 @@ async def run_units(stream: faust.StreamT) -> None:
         with metrics.seconds.time():
             prediction = await _run(dataset)
         # Re-keyed by series: every unit of a series meets the others in one validator partition.
-        key = series_key(dataset["request_id"], dataset["series"]).encode()
-        await predictions.send(key=key, value=encode("Prediction", prediction))
+        await send_record(predictions, series_key(dataset["request_id"], dataset["series"]), prediction)
         metrics.produced.labels(PREDICTIONS.name).inc()
         log.info("unit %s/%s %s done: %s", dataset["series"], dataset["unit"]["index"], dataset["unit"]["model"],
                  prediction["error"] or "ok")

@@ -16,7 +16,7 @@ from typing import Any
 import faust
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
 
-from schemas import BY_NAME, DecodeError, Topic, decode_as
+from schemas import BY_NAME, DecodeError, Topic, decode_as, encode
 from schemas.topics import DEAD_LETTERS
 from timex_stream.broker.embedded import free_port
 from timex_stream.faust_delivery import AtLeastOnceApp
@@ -95,6 +95,14 @@ def create_app(service: str, settings: Settings, **overrides: Any) -> faust.App:
 def raw_topic(app: faust.App, topic: Topic) -> faust.TopicT:
     return app.topic(topic.name, key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw",
                      partitions=topic.partitions, internal=False)
+
+
+async def send_record(channel: faust.TopicT, key: str, record: dict[str, Any]) -> None:
+    """Encode `record` with its catalogue topic's schema and send it to the partition the catalogue places
+    `key` on (the Faust twin of `timex_stream.kafka.send`)."""
+    topic = BY_NAME[channel.get_topic_name()]
+    assert topic.value is not None, f"{topic.name} carries raw bytes"
+    await channel.send(key=key.encode(), value=encode(topic.value, record), partition=topic.partition_of(key))
 
 
 async def send_dead_letter(app: faust.App, event: faust.EventT, reason: str) -> None:

@@ -8,9 +8,8 @@ import logging
 
 import faust
 
-from schemas import encode
 from schemas.topics import BEST_MODELS, DATASETS, FAILURES, PREDICTIONS, PROGRESS
-from timex_stream.faust_app import create_app, decoded, raw_topic, run_worker
+from timex_stream.faust_app import create_app, decoded, raw_topic, run_worker, send_record
 from timex_stream.logs import request_id_var
 from timex_stream.records import now_ms
 from timex_stream.settings import Settings
@@ -67,19 +66,18 @@ async def collect(stream: faust.StreamT) -> None:
         if validated(state) and state["refits_expected"] is None:
             # Every unit scored: ask the predictors for each model's final forecast (refit on window + test).
             for refit_key, dataset in plan_refits(rid, series, state):
-                await datasets.send(key=refit_key.encode(), value=encode("Dataset", dataset),
-                                    partition=DATASETS.partition_of(refit_key))
+                await send_record(datasets, refit_key, dataset)
             if is_complete(state):  # no model succeeded: nothing to refit
                 await _publish_decision(key, rid, series, state)
                 continue
         series_states[key] = state
-        await progress.send(key=rid.encode(), value=encode("Progress", progress_of(rid, series, state)))
+        await send_record(progress, rid, progress_of(rid, series, state))
 
 
 @app.timer(interval=5.0)
 async def watch_stalled_series() -> None:
     """A series whose units stopped arriving gets its missing units sent again after a stall (a record can
-    be lost, e.g. when Faust skips fetched records on a rebalance), and is decided with what came at the
+    be lost, e.g. by a producer that died before sending it), and is decided with what came at the
     deadline, so every request gets an answer. The decision itself goes through the stream as a marker on
     the series' own partition: tables are written while processing an event."""
     now = now_ms()
@@ -89,7 +87,7 @@ async def watch_stalled_series() -> None:
         if now - state["first_at"] > settings.validator_deadline_s * 1000:
             if not state.get("deadline_sent"):  # in memory only: after a restart it is simply sent again
                 state["deadline_sent"] = True
-                await predictions.send(key=key.encode(), value=encode("Prediction", deadline_marker(key, state)))
+                await send_record(predictions, key, deadline_marker(key, state))
         elif now - max(state["last_at"], state.get("repaired_at", 0)) > settings.validator_stall_s * 1000:
             state["repaired_at"] = now
             rid, _, series = key.partition("/")
@@ -97,8 +95,7 @@ async def watch_stalled_series() -> None:
             log.warning("%s stalled at %d/%d units: sending %d again", key, len(state["units"]), state["total"],
                         len(missing))
             for unit_key, dataset in missing:
-                await datasets.send(key=unit_key.encode(), value=encode("Dataset", dataset),
-                                    partition=DATASETS.partition_of(unit_key))
+                await send_record(datasets, unit_key, dataset)
 
 
 async def _publish_decision(key: str, rid: str, series: str, state: dict, deadline_s: float | None = None) -> None:
@@ -107,10 +104,10 @@ async def _publish_decision(key: str, rid: str, series: str, state: dict, deadli
     # readers keep one answer per series), never that the marker exists without the answer having gone out.
     # The series' failures go before its answer, so a reader that stops at the answer has most likely seen them.
     for f in series_failures:
-        await failures.send(key=rid.encode(), value=encode("Failure", f))
+        await send_record(failures, rid, f)
         metrics.failures.labels(f["stage"]).inc()
-    await best_models.send(key=rid.encode(), value=encode("BestModel", record))
-    await progress.send(key=rid.encode(), value=encode("Progress", progress_of(rid, series, state, done=True)))
+    await send_record(best_models, rid, record)
+    await send_record(progress, rid, progress_of(rid, series, state, done=True))
     series_states[key] = mark_decided(state)
     metrics.produced.labels(BEST_MODELS.name).inc()
     log.info("%s decided: %s (%d/%d units)", series, record["model"], record["units_done"], record["units_total"])

@@ -142,9 +142,9 @@ def _raw_topic_assignments(tree: ast.Module) -> dict[str, str]:
 
 def faust_service_use(service: str) -> KafkaUse:
     """Read `<service>/service.py`: its app id (`create_app("<service>", ...)` -> `timex-<service>`), the
-    topics its agents consume (`@app.agent(var)`), the ones it sends to (`var.send(...)` or
-    `mapping[...].send(...)` over a dict of topic variables, plus dead-letters when it calls `decoded` or
-    `send_dead_letter`) and the internal topics Faust creates (assignor leader, table
+    topics its agents consume (`@app.agent(var)`), the ones it sends to (`var.send(...)`,
+    `send_record(var, ...)`, or either over `mapping[...]`, a dict of topic variables, plus dead-letters when
+    it calls `decoded` or `send_dead_letter`) and the internal topics Faust creates (assignor leader, table
     changelogs `<app id>-<table>-changelog`)."""
     tree = ast.parse((REPO / service / "service.py").read_text())
     app_ids = [f"timex-{n.args[0].value}" for n in ast.walk(tree)
@@ -168,12 +168,14 @@ def faust_service_use(service: str) -> KafkaUse:
         if not isinstance(node, ast.Call):
             continue
         func = node.func
-        if (isinstance(func, ast.Attribute) and func.attr == "send" and isinstance(func.value, ast.Name)
-                and func.value.id in topic_of):
-            produced.add(topic_of[func.value.id])
-        elif (isinstance(func, ast.Attribute) and func.attr == "send" and isinstance(func.value, ast.Subscript)
-              and isinstance(func.value.value, ast.Name) and func.value.value.id in mappings):
-            produced |= mappings[func.value.value.id]
+        # The channel sent to: `channel.send(...)` or `send_record(channel, ...)`.
+        channel = (func.value if isinstance(func, ast.Attribute) and func.attr == "send"
+                   else node.args[0] if isinstance(func, ast.Name) and func.id == "send_record" else None)
+        if isinstance(channel, ast.Name) and channel.id in topic_of:
+            produced.add(topic_of[channel.id])
+        elif (isinstance(channel, ast.Subscript) and isinstance(channel.value, ast.Name)
+              and channel.value.id in mappings):
+            produced |= mappings[channel.value.id]
         elif isinstance(func, ast.Name) and func.id in ("send_dead_letter", "decoded"):  # both park dead letters
             produced.add(catalogue.DEAD_LETTERS.name)
         elif isinstance(func, ast.Attribute) and func.attr == "Table":

@@ -19,6 +19,15 @@ RELAY = Path(__file__).with_name("relay_app.py")
 ROOT = Path(__file__).resolve().parents[2]
 
 
+def _relay_topics(bootstrap: str) -> dict[str, str]:
+    """Fresh input (4 partitions) and output topics for one relay, as the relay's environment."""
+    suffix = uuid.uuid4().hex[:8]
+    names = {"RELAY_IN": f"relay-in-{suffix}", "RELAY_OUT": f"relay-out-{suffix}"}
+    ensure_topics(bootstrap, [Topic(names["RELAY_IN"], 4, "id", None, 3_600_000, ""),
+                              Topic(names["RELAY_OUT"], 1, "id", None, 3_600_000, "")])
+    return names
+
+
 def _start(bootstrap: str, names: dict[str, str], tmp_path: Path) -> subprocess.Popen[bytes]:
     env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": bootstrap, "TIMEX_DATA_DIR": str(tmp_path),
            "PYTHONPATH": str(ROOT), "TIMEX_WEB_PORT": "0", **names}
@@ -53,10 +62,7 @@ def test_members_joining_leaving_and_dying_lose_no_record(kafka_bootstrap: str, 
     """A backlog on partitions with nothing committed, a second member joining mid-stream, a SIGTERM and a
     kill -9 mid-stream, a restart: every record is relayed (Faust alone dropped records fetched while it
     resumed after an assignment: see timex_stream/faust_delivery.py)."""
-    suffix = uuid.uuid4().hex[:8]
-    names = {"RELAY_IN": f"relay-in-{suffix}", "RELAY_OUT": f"relay-out-{suffix}"}
-    ensure_topics(kafka_bootstrap, [Topic(names["RELAY_IN"], 4, "id", None, 3_600_000, ""),
-                                    Topic(names["RELAY_OUT"], 1, "id", None, 3_600_000, "")])
+    names = _relay_topics(kafka_bootstrap)
     sent = 0
     members: dict[str, subprocess.Popen[bytes]] = {}
 
@@ -94,11 +100,7 @@ def test_kill_9_never_loses_a_record_still_in_flight_behind_finished_ones(kafka_
                                                                           tmp_path: Path) -> None:
     """Two records at once, every 25th slow: later records finish (and are acked) while a slow one is still
     running. A kill -9 then must not lose the slow one: no offset past it may have been committed."""
-    suffix = uuid.uuid4().hex[:8]
-    names = {"RELAY_IN": f"relay-in-{suffix}", "RELAY_OUT": f"relay-out-{suffix}", "RELAY_CONCURRENCY": "2",
-             "RELAY_SLOW_EVERY": "25"}
-    ensure_topics(kafka_bootstrap, [Topic(names["RELAY_IN"], 4, "id", None, 3_600_000, ""),
-                                    Topic(names["RELAY_OUT"], 1, "id", None, 3_600_000, "")])
+    names = {**_relay_topics(kafka_bootstrap), "RELAY_CONCURRENCY": "2", "RELAY_SLOW_EVERY": "25"}
     _produce(kafka_bootstrap, names["RELAY_IN"], range(400))
     proc = _start(kafka_bootstrap, names, tmp_path)
     try:
