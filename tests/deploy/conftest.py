@@ -2,12 +2,15 @@
 and the facts the code states (topic use per service, environment variables), read from the source with
 `ast`, never by importing the services (importing one creates its Faust app, which needs a broker).
 
-Offline and Docker-free: the schemas come from ../shared (compose-spec, Strimzi CRDs), beside the repo.
+Offline and Docker-free: the schemas come from ../shared (compose-spec, Strimzi CRDs), beside the repo or
+beside the repo it was cloned from; TIMEX_SHARED_DIR names another place.
 """
 
 from __future__ import annotations
 
 import ast
+import os
+import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,7 +22,6 @@ from dockerfile_parse import DockerfileParser
 from schemas import topics as catalogue
 
 REPO = Path(__file__).resolve().parents[2]
-SHARED = REPO / ".." / "shared"
 STRIMZI = REPO / "strimzi"
 DOCKER = REPO / "docker"
 IMAGE_PREFIX = "timex-stream-"
@@ -32,12 +34,26 @@ KAFKA_SECURITY_VARS = frozenset({"KAFKA_SECURITY_PROTOCOL", "KAFKA_SASL_MECHANIS
                                  "KAFKA_SASL_PASSWORD", "KAFKA_SSL_CA_LOCATION"})
 
 
+def _shared_dir() -> Path:
+    """Where the compose spec and Strimzi CRDs are: $TIMEX_SHARED_DIR, else ../shared beside this repo, else
+    beside the repo it was cloned from (a clone in a temporary directory, as a CI check makes)."""
+    if "TIMEX_SHARED_DIR" in os.environ:
+        candidates = [Path(os.environ["TIMEX_SHARED_DIR"])]
+    else:
+        origin = subprocess.run(["git", "-C", str(REPO), "remote", "get-url", "origin"],
+                                capture_output=True, text=True, check=False).stdout.strip()
+        candidates = [REPO.parent / "shared"] + ([Path(origin).parent / "shared"] if Path(origin).is_dir() else [])
+    found = next((c for c in candidates if (c / "strimzi-crds").is_dir()), None)
+    assert found is not None, f"no shared/ with strimzi-crds in {[str(c) for c in candidates]}: set TIMEX_SHARED_DIR"
+    return found
+
+
 @dataclass(frozen=True)
 class Layout:
     """Where things are and what the deployments consist of (a fixture: test modules cannot import conftest)."""
 
     repo: Path = REPO
-    shared: Path = SHARED
+    shared: Path = field(default_factory=_shared_dir)
     strimzi: Path = STRIMZI
     docker: Path = DOCKER
     image_prefix: str = IMAGE_PREFIX

@@ -42,6 +42,7 @@ def crd_validators(layout) -> dict[tuple[str, str], jsonschema.Draft7Validator]:
             schema = _closed(version["schema"]["openAPIV3Schema"])
             key = (f"{crd['spec']['group']}/{version['name']}", crd["spec"]["names"]["kind"])
             validators[key] = jsonschema.Draft7Validator(schema)
+    assert validators, f"no CRDs in {layout.shared / 'strimzi-crds'}"
     return validators
 
 
