@@ -17,6 +17,7 @@ from typing import Any
 from confluent_kafka import Producer
 
 from forecasting.config import ConfigError, ParsedConfig, parse_config
+from forecasting.limits import RequestLimits
 from forecasting.series import from_wire
 from ingestion.ingest import Outcome, accepted, fan_out
 from ingestion.intake import read_request
@@ -141,7 +142,7 @@ def _produce_request(prod: Producer, rid: str, original: str, parsed: ParsedConf
     """What the ingestion would publish for this request, from data already prepared (no download)."""
     data = {name: from_wire(r["timestamps"], r["values"], r["frequency"], name=name) for name, r in series.items()}
     out = fan_out(Outcome(rid, progress=[accepted(rid, parsed, original)]), parsed.config, data, original,
-                  note=f" (replay of {original}'s data, not downloaded)")
+                  note=f" (replay of {original}'s data, not downloaded)", limits=RequestLimits.from_env())
     for topic, key, record in out.records():
         send(prod, topic, key, record)
     if prod.flush(30) != 0:
