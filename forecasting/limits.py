@@ -26,10 +26,11 @@ if TYPE_CHECKING:
     from forecasting.config import FieldError, TimexConfig
 
 # Upper bounds, in bytes of the validator's JSON state (tests/validator/test_record_bound.py checks them on
-# real records). A point: a quoted ISO timestamp (26 characters) and the longest float repr (24), commas.
-HISTORY_POINT_BYTES = 54
+# real records). A point: a quoted ISO timestamp (26 characters, 27 past the year 9999) and the longest float
+# repr (24), with commas.
+HISTORY_POINT_BYTES = 56
 # One forecast step of one model: its timestamp, yhat and four interval bounds.
-FORECAST_STEP_BYTES = 155
+FORECAST_STEP_BYTES = 160
 # One scored unit (spec, metrics, params: 450-680 bytes measured), with room for an error text.
 UNIT_BYTES = 1_000
 # Keys, counters and names around them; the config is carried JSON-escaped (at most 3 bytes per byte).
@@ -58,7 +59,7 @@ class RequestLimits:
     max_horizon_ratio: float = 10.0
     max_test_values: int = 10_000
     max_series: int = 5_000
-    # 10,000 points are at most 540 kB of history in the validator's state, half of a Kafka record.
+    # 10,000 points are at most 560 kB of history in the validator's state, about half of a Kafka record.
     max_points_per_series: int = 10_000
     # Units = series × models × transformations × training windows (a small delta_training_percentage
     # means many windows).
@@ -90,8 +91,13 @@ def _positive(var: str, raw: str, kind: type[int] | type[float]) -> int | float:
 
 
 def over(value: float, limit: float, env_var: str, unit: str = "") -> str:
-    """`1000000000 is over the limit of 10000 (TIMEX_MAX_PREDICTION_LAGS)`: the wording of every limit."""
+    """`1000000000 is over the limit of 10000 (TIMEX_MAX_PREDICTION_LAGS)`: the wording of a field's limit."""
     return f"{_number(value)} is over the limit of {_number(limit)}{' ' + unit if unit else ''} ({env_var})"
+
+
+def _counted(count: int, what: str, limit: int, per: str, env_var: str) -> str:
+    """`4 series, over the limit of 3 series per request (TIMEX_MAX_SERIES)`: the wording of a counted limit."""
+    return f"{count} {what}, over the limit of {limit} {what} per {per} ({env_var})"
 
 
 def result_bytes(points: int, models: int, lags: int, units: int, config_bytes: int) -> int:
@@ -135,7 +141,8 @@ def check_data(config: TimexConfig, series: Mapping[str, pd.Series], limits: Req
              for name, n in lengths.items()}
     total = sum(units.values())
     if total > limits.max_units_per_request:
-        count = over(total, limits.max_units_per_request, ENV_VARS["max_units_per_request"], "units of work")
+        count = _counted(total, "units of work", limits.max_units_per_request, "request",
+                         ENV_VARS["max_units_per_request"])
         errors.append(_error("model_parameters", f"the request needs {count} "
             "(series × models × transformations × training windows); use fewer series, models or "
             "transformations, or a larger delta_training_percentage"))
@@ -147,14 +154,14 @@ def _size_errors(config: TimexConfig, lengths: dict[str, int], limits: RequestLi
     """Series count, points per series and the horizon against each series' length."""
     errors = []
     if len(lengths) > limits.max_series:
-        count = over(len(lengths), limits.max_series, ENV_VARS["max_series"], "series per request")
+        count = _counted(len(lengths), "series", limits.max_series, "request", ENV_VARS["max_series"])
         errors.append(_error("data", f"the data have {count}; load fewer "
             "columns with input_parameters.columns_to_load_from_url"))
     long = {name: n for name, n in lengths.items() if n > limits.max_points_per_series}
     if long:
         name = max(long, key=long.__getitem__)
-        count = over(long[name], limits.max_points_per_series, ENV_VARS["max_points_per_series"],
-                     "points per series")
+        count = _counted(long[name], "points", limits.max_points_per_series, "series",
+                         ENV_VARS["max_points_per_series"])
         errors.append(_error("data", f"series '{name}' has {count}{_others(long, name)}; keep fewer rows "
                                  "with selection_parameters.init_datetime / end_datetime"))
     lags, ratio = config.model_parameters.prediction_lags, limits.max_horizon_ratio
