@@ -15,7 +15,6 @@ from above; the Dataset, Prediction and BestModel records (Avro) are smaller.
 from __future__ import annotations
 
 import math
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING
@@ -68,12 +67,13 @@ class RequestLimits:
     max_record_bytes: int = 1_000_000
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> RequestLimits:
-        e = os.environ if env is None else env
+    def from_env(cls, env: Mapping[str, str]) -> RequestLimits:
+        """From the variables in `env` (unset or blank: the default). The caller passes the environment:
+        `timex_stream.settings.Settings.from_env` is the one reader of os.environ."""
         values: dict[str, int | float] = {}
         for f in fields(cls):
             var = ENV_VARS[f.name]
-            raw = e.get(var, "").strip()
+            raw = env.get(var, "").strip()
             if raw:
                 values[f.name] = _positive(var, raw, float if f.type == "float" else int)
         return cls(**values)  # type: ignore[arg-type]
