@@ -90,9 +90,9 @@ def _positive(var: str, raw: str, kind: type[int] | type[float]) -> int | float:
     return value
 
 
-def over(value: float, limit: float, env_var: str, unit: str = "") -> str:
+def over(value: float, limit: float, env_var: str, context: str = "") -> str:
     """`1000000000 is over the limit of 10000 (TIMEX_MAX_PREDICTION_LAGS)`: the wording of a field's limit."""
-    return f"{_number(value)} is over the limit of {_number(limit)}{' ' + unit if unit else ''} ({env_var})"
+    return f"{_number(value)} is over the limit of {_number(limit)}{' ' + context if context else ''} ({env_var})"
 
 
 def _counted(count: int, what: str, limit: int, per: str, env_var: str) -> str:
