@@ -31,6 +31,7 @@ _FREQ_VOTE_WINDOWS = 200
 MAX_COLUMNS = 1000
 MAX_CELLS = 10_000_000
 _HEADER_BYTES = 1 << 20
+_FIRST_DATE, _LAST_DATE = np.datetime64("0001-01-01", "us"), np.datetime64("9999-12-31T23:59:59", "us")
 _UTF8_BOM = b"\xef\xbb\xbf"
 _COMPRESSED = ((b"\x1f\x8b", "gzip"), (b"PK\x03\x04", "zip"), (b"BZh", "bzip2"),
                (b"\xfd7zXZ\x00", "xz"), (b"\x28\xb5\x2f\xfd", "zstd"), (b"7z\xbc\xaf\x27\x1c", "7z"))
@@ -305,6 +306,17 @@ def _listed(errors: dict[str, str], most: int = 10) -> str:
 
 
 def load_series(config: TimexConfig, csv_bytes: bytes) -> SeriesSet:
+    try:
+        return _load_series(config, csv_bytes)
+    except DataError:
+        raise
+    except (ValueError, TypeError, OverflowError) as exc:
+        # pandas/numpy refusing something in the data that no check here anticipated: still a problem of
+        # these data, said as plainly as we can, rather than an "internal error" of the service.
+        raise DataError(f"the data could not be prepared ({type(exc).__name__}: {exc})") from exc
+
+
+def _load_series(config: TimexConfig, csv_bytes: bytes) -> SeriesSet:
     ip = config.input_parameters
     frame = _read_csv(csv_bytes, ip)
     date_col = ip.date_column or frame.columns[0]
@@ -318,6 +330,9 @@ def load_series(config: TimexConfig, csv_bytes: bytes) -> SeriesSet:
     if frame.empty:
         raise DataError(f"column '{date_col}' has no dates")
     index = parse_dates(frame[date_col], ip.dateparser_options, date_col)
+    outside = index[(index < _FIRST_DATE) | (index > _LAST_DATE)]
+    if len(outside):  # pandas' calendar arithmetic (frequencies, offsets) stops at Python's datetime range
+        raise DataError(f"column '{date_col}': dates must lie between the years 1 and 9999; found {outside[0]}")
     errors: dict[str, str] = {}
     values = _numeric_columns(frame.drop(columns=[date_col]), errors).set_axis(index)
     if values.shape[1] == 0:
