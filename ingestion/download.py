@@ -10,6 +10,7 @@ answers with a Content-Encoding other than identity is refused.
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import http.client
 import socket
@@ -91,7 +92,7 @@ def download(url: str, allowlist: Allowlist, max_bytes: int, timeout: float,
     watchdog = _Watchdog(total)
     try:
         for _ in range(MAX_REDIRECTS + 1):
-            target = check_url(url, allowlist, resolve)
+            target = check_url(url, allowlist, _bounded(resolve, watchdog, url, total))
             try:
                 location = _get(url, target, max_bytes, timeout, watchdog)
             except DownloadError:
@@ -109,6 +110,19 @@ def download(url: str, allowlist: Allowlist, max_bytes: int, timeout: float,
                             f"(a redirect loop?), last to {url}")
     finally:
         watchdog.cancel()
+
+
+def _bounded(resolve: Resolver, watchdog: _Watchdog, url: str, total: float) -> Resolver:
+    """`resolve`, but given up at the deadline (a lookup cannot be interrupted; its thread ends on its own)."""
+    def bounded(host: str, port: int) -> list[str]:
+        pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="resolve")
+        try:
+            return pool.submit(resolve, host, port).result(timeout=watchdog.remaining())
+        except concurrent.futures.TimeoutError:
+            raise _too_slow(url, total) from None
+        finally:
+            pool.shutdown(wait=False)
+    return bounded
 
 
 def _get(url: str, target: Target, max_bytes: int, timeout: float, watchdog: _Watchdog) -> bytes | str:

@@ -3,8 +3,10 @@ answers: each hostile one ends in a DownloadError or DataError with a plain mess
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
+from collections.abc import Iterator
 
 import pytest
 
@@ -115,3 +117,75 @@ def test_hostile_content_becomes_one_fatal_failure(hostile_server: str, path: st
 def test_the_gzip_bomb_is_never_inflated(hostile_server: str) -> None:
     body = fetch(hostile_server, "/bomb.csv.gz", max_bytes=1_000_000)
     assert body[:2] == b"\x1f\x8b" and len(body) < BOMB_OUTPUT_BYTES // 100  # the bytes as sent
+
+
+def test_a_resolver_that_hangs_is_cut_by_the_total_time(hostile_server: str) -> None:
+    import threading
+
+    release = threading.Event()
+
+    def hanging(host: str, port: int) -> list[str]:
+        release.wait(30)
+        return ["127.0.0.1"]
+
+    started = time.monotonic()
+    try:
+        with pytest.raises(DownloadError, match=f"took longer than the limit of {TOTAL:g} s"):
+            download("http://slow-dns.example/data.csv", Allowlist.parse(["127.0.0.0/8"]), 1000, TIMEOUT,
+                     resolve=hanging, total_timeout=TOTAL)
+        assert time.monotonic() - started < TOTAL + SLACK
+    finally:
+        release.set()
+
+
+@pytest.fixture(scope="module")
+def self_signed_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """`127.0.0.1:PORT` of an HTTPS server whose certificate no authority signed."""
+    import datetime
+    import ipaddress
+    import socket
+    import ssl
+    import threading
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(1).not_valid_before(now).not_valid_after(now + datetime.timedelta(days=1))
+            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+                           critical=False)
+            .sign(key, hashes.SHA256()))
+    folder = tmp_path_factory.mktemp("tls")
+    (folder / "cert.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    (folder / "key.pem").write_bytes(key.private_bytes(serialization.Encoding.PEM,
+                                                       serialization.PrivateFormat.PKCS8,
+                                                       serialization.NoEncryption()))
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(folder / "cert.pem", folder / "key.pem")
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(4)
+
+    def serve() -> None:
+        while True:
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return
+            with conn, contextlib.suppress(OSError):
+                context.wrap_socket(conn, server_side=True).close()  # the client gives up in the handshake
+
+    threading.Thread(target=serve, daemon=True).start()
+    yield f"127.0.0.1:{listener.getsockname()[1]}"
+    listener.close()
+
+
+def test_an_https_certificate_no_authority_signed_is_refused(self_signed_server: str) -> None:
+    with pytest.raises(DownloadError, match="the HTTPS certificate of 127.0.0.1 is not valid"):
+        download(f"https://{self_signed_server}/data.csv", Allowlist.parse([self_signed_server]), 1000, TIMEOUT,
+                 total_timeout=TOTAL)
