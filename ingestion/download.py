@@ -135,7 +135,8 @@ def _get(url: str, target: Target, max_bytes: int, timeout: float, watchdog: _Wa
         if resp.status in _REDIRECTS and resp.getheader("Location"):
             return urljoin(url, resp.getheader("Location", ""))
         if resp.status != 200:
-            raise DownloadError(f"downloading {url} failed: the server answered HTTP {resp.status} {resp.reason}")
+            raise DownloadError(f"downloading {url} failed: the server answered HTTP {resp.status} "
+                                f"{resp.reason[:100]}")
         encoding = (resp.getheader("Content-Encoding") or "identity").strip().lower()
         if encoding != "identity":
             raise DownloadError(f"downloading {url} failed: the server sent compressed data (Content-Encoding: "

@@ -16,7 +16,7 @@ import re
 import socket
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 Resolver = Callable[[str, int], list[str]]
@@ -33,6 +33,7 @@ _GLOBAL_V6 = ipaddress.ip_network("2000::/3")
 _NAT64 = (ipaddress.ip_network("64:ff9b::/96"), ipaddress.ip_network("64:ff9b:1::/48"))
 _V4_TRANSLATED = ipaddress.ip_network("::ffff:0:0:0/96")
 _HOST_CHARS = re.compile(r"[a-z0-9._-]+")
+_PRINTABLE_ASCII = "".join(map(chr, range(0x21, 0x7F)))  # kept as written; anything else is %-encoded
 _NUMERIC_LABEL = re.compile(r"(0x[0-9a-f]*|[0-9]+)")
 
 
@@ -185,7 +186,7 @@ def _split(url: str) -> tuple[str, str, bool, int, str]:
         raise _refuse(f"bad port in '{url}'") from None
     if not 0 < port < 65536:
         raise _refuse(f"bad port in '{url}'")
-    path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    path = quote((parts.path or "/") + (f"?{parts.query}" if parts.query else ""), safe=_PRINTABLE_ASCII)
     return parts.scheme, parts.hostname, parts.netloc.startswith("["), port, path
 
 

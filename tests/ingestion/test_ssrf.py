@@ -173,8 +173,9 @@ def test_the_allow_listed_server_is_reached_in_any_spelling(hostile_server: str,
 def test_checked_address_is_the_connected_address() -> None:
     target = check_url("https://0x5d.0xb8.0xd8.0x22/x.csv?y=1", Allowlist.parse([]), fake_resolve)
     assert (target.ip, target.host, target.port, target.path) == ("93.184.216.34", "93.184.216.34", 443, "/x.csv?y=1")
-    target = check_url("http://public.example:8080/a", Allowlist.parse([]), fake_resolve)
+    target = check_url("http://public.example:8080/donn\u00e9es/a%20b.csv?q=\u00e9", Allowlist.parse([]), fake_resolve)
     assert (target.ip, target.host_header) == ("93.184.216.34", "public.example:8080")
+    assert target.path == "/donn%C3%A9es/a%20b.csv?q=%C3%A9"  # what http.client can send, as a browser would
 
 
 def test_allowlist_by_name_port_and_network() -> None:
