@@ -31,6 +31,7 @@ _FREQ_VOTE_WINDOWS = 200
 MAX_COLUMNS = 1000
 MAX_CELLS = 10_000_000
 _HEADER_BYTES = 1 << 20
+_DATEPARSER_MAX, _DATEPARSER_MAX_WITH_FORMATS = 5_000, 100_000
 _FIRST_DATE, _LAST_DATE = np.datetime64("0001-01-01", "us"), np.datetime64("9999-12-31T23:59:59", "us")
 _UTF8_BOM = b"\xef\xbb\xbf"
 _COMPRESSED = ((b"\x1f\x8b", "gzip"), (b"PK\x03\x04", "zip"), (b"BZh", "bzip2"),
@@ -153,6 +154,14 @@ def _dateparser_parse(values: list[str], options: dict[str, Any] | None, column:
     # TIMEX's default: a bare month ("2020-03") means its first day.
     opts = dict(options or {})
     opts["settings"] = {"PREFER_DAY_OF_MONTH": "first", **(opts.get("settings") or {})}
+    distinct = len(set(values))
+    most = _DATEPARSER_MAX_WITH_FORMATS if opts.get("date_formats") else _DATEPARSER_MAX
+    if distinct > most:  # ~9 ms a value without date_formats: a hostile file would hold the service for minutes
+        raise DataError(
+            f"column '{column}': {distinct:,} distinct dates are in a format only dateparser reads, which is slow "
+            f"(at most {most:,}); write them as YYYY-MM-DD or give input_parameters.dateparser_options "
+            "date_formats, e.g. [\"%d/%m/%Y\"]"
+        )
     parsed = {}
     for label, value in zip(labels, values, strict=True):  # stops at the first failure: dateparser is slow
         if value not in parsed:

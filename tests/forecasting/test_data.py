@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+import gzip
+import time
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -188,7 +191,7 @@ HOSTILE_CSV = [
     ("UTF-16 text", "date,a\n2020-01-01,1\n".encode("utf-16"), {}, "the data are UTF-16 text; save the CSV as UTF-8"),
     ("HTML page", b"\n  <!DOCTYPE html><html><body>Sign in</body></html>", {},
      "the data are an HTML page (a login or error page?), not a CSV"),
-    ("gzip file", __import__("gzip").compress(lines("date,a", good_rows())), {},
+    ("gzip file", gzip.compress(lines("date,a", good_rows())), {},
      "the data are a gzip-compressed file, not a CSV"),
     ("zip file", b"PK\x03\x04" + b"\x14" * 40, {}, "the data are a zip-compressed file, not a CSV"),
     ("NUL bytes", b"date,a\n2020-01-01,\x00\x01\x02\n", {}, "not a CSV text file (binary content)"),
@@ -250,3 +253,12 @@ def test_duplicate_dates_are_averaged_in_a_hostile_file_too() -> None:
     rows = [*good_rows(), f"{DATES[3]},103", f"{DATES[3]},203"]
     series = load_series(make_config(), lines("date,a", rows)).series["a"]
     assert len(series) == 24 and series.loc[DATES[3]] == pytest.approx((3 + 103 + 203) / 3)
+
+
+def test_too_many_dates_for_dateparser_is_refused_before_parsing_any() -> None:
+    dates = [d.strftime("%Y-%m-%d") for d in pd.date_range("1990-01-01", periods=6000, freq="D")]
+    rows = [f"{d},1" for d in dates] + ["5 zz 2020,1"]  # one odd value: pandas gives up, dateparser would be next
+    started = time.monotonic()
+    with pytest.raises(DataError, match="column 'date': 6,001 distinct dates are in a format only dateparser reads"):
+        load_series(make_config(), lines("date,a", rows))
+    assert time.monotonic() - started < 10  # not the ~50 s dateparser would take
