@@ -60,8 +60,8 @@ def _sniff(csv_bytes: bytes) -> None:
             raise DataError(f"the data are a {kind}-compressed file, not a CSV: link or upload the uncompressed CSV")
     head = csv_bytes[:512].removeprefix(_UTF8_BOM).lstrip().lower()
     if head.startswith((b"<!doctype html", b"<html", b"<head", b"<body", b"<?xml", b"<!--")):
-        raise DataError("the data are an HTML page (a login or error page?), not a CSV: check that the URL "
-                        "points at the raw CSV file")
+        raise DataError("the data are a web page (HTML/XML: a login or error page?), not a CSV: check that "
+                        "the URL points at the raw CSV file")
     if b"\x00" in csv_bytes[:4096]:
         raise DataError("the data are not a CSV text file (binary content)")
 
@@ -84,8 +84,7 @@ def _header(csv_bytes: bytes) -> tuple[str, list[str]]:
 
 def _check_shape(csv_bytes: bytes, names: list[str]) -> None:
     if len(names) > MAX_COLUMNS:
-        raise DataError(f"the CSV has {len(names):,} columns; at most {MAX_COLUMNS:,} are supported "
-                        "(use input_parameters.columns_to_load_from_url on a narrower file)")
+        raise DataError(f"the CSV has {len(names):,} columns; at most {MAX_COLUMNS:,} are supported")
     rows = csv_bytes.count(b"\n") + 1
     if rows * len(names) > MAX_CELLS:
         raise DataError(f"the CSV has about {rows:,} rows x {len(names):,} columns; at most {MAX_CELLS:,} "

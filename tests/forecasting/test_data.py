@@ -190,7 +190,7 @@ HOSTILE_CSV = [
      "the data are not UTF-8 text (byte 0xe9 at position 8): save the CSV as UTF-8"),
     ("UTF-16 text", "date,a\n2020-01-01,1\n".encode("utf-16"), {}, "the data are UTF-16 text; save the CSV as UTF-8"),
     ("HTML page", b"\n  <!DOCTYPE html><html><body>Sign in</body></html>", {},
-     "the data are an HTML page (a login or error page?), not a CSV"),
+     "the data are a web page (HTML/XML: a login or error page?), not a CSV"),
     ("gzip file", gzip.compress(lines("date,a", good_rows())), {},
      "the data are a gzip-compressed file, not a CSV"),
     ("zip file", b"PK\x03\x04" + b"\x14" * 40, {}, "the data are a zip-compressed file, not a CSV"),

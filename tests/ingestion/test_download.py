@@ -97,7 +97,7 @@ def _ingest_failure(server: str, path: str) -> dict:
 
 
 CONTENT = [
-    ("/html", "data", "an HTML page (a login or error page?), not a CSV"),
+    ("/html", "data", "a web page (HTML/XML: a login or error page?), not a CSV"),
     ("/empty", "data", "the data are empty"),
     ("/binary", "data", "not a CSV text file (binary content)"),
     ("/bomb.csv.gz", "data", "a gzip-compressed file, not a CSV"),
