@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 import warnings
 from collections import Counter
 from dataclasses import dataclass, field
@@ -106,7 +107,7 @@ def _read_csv(csv_bytes: bytes, ip: InputParameters) -> pd.DataFrame:
         raise DataError(f"the data are not UTF-8 text (byte 0x{csv_bytes[exc.start]:02x} at position "
                         f"{exc.start}): save the CSV as UTF-8") from None
     except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
-        raise DataError(f"the data are not a readable CSV: {exc}") from None
+        raise DataError(f"the data are not a readable CSV: {_parser_problem(str(exc))}") from None
     frame.columns = [str(c).strip() for c in frame.columns]
     if ip.columns_to_load_from_url:
         missing = [c for c in ip.columns_to_load_from_url if c not in frame.columns]
@@ -123,6 +124,16 @@ def _read_csv(csv_bytes: bytes, ip: InputParameters) -> pd.DataFrame:
     if frame.empty:
         raise DataError(f"the CSV has a header ({_shown(frame.columns)}) but no data rows")
     return frame
+
+
+def _parser_problem(text: str) -> str:
+    """pandas' tokenizer message in plain words where we know it."""
+    if fields := re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", text):
+        expected, line, saw = fields.groups()
+        return f"line {line} has {saw} fields but the header has {expected}"
+    if "EOF inside string" in text:
+        return "a quote (\") is opened and never closed"
+    return text.strip()
 
 
 def _shown(columns: Any, most: int = 20) -> str:
