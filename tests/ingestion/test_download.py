@@ -189,3 +189,24 @@ def test_an_https_certificate_no_authority_signed_is_refused(self_signed_server:
     with pytest.raises(DownloadError, match="the HTTPS certificate of 127.0.0.1 is not valid"):
         download(f"https://{self_signed_server}/data.csv", Allowlist.parse([self_signed_server]), 1000, TIMEOUT,
                  total_timeout=TOTAL)
+
+
+def test_the_service_fetcher_reads_the_allowlist_and_limits_from_the_environment(
+        hostile_server: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    from ingestion.ingest import fetcher
+    from timex_stream.settings import Settings
+
+    monkeypatch.setenv("TIMEX_URL_ALLOWLIST", f"10.0.0.0/8, {hostile_server}")
+    monkeypatch.setenv("TIMEX_DOWNLOAD_MAX_BYTES", "1000")
+    monkeypatch.setenv("TIMEX_DOWNLOAD_TIMEOUT_S", "0.5")
+    fetch_ = fetcher(Settings.from_env())
+    assert fetch_(f"http://{hostile_server}/data.csv") == CSV
+    with pytest.raises(DownloadError, match="larger than the limit of 1000 bytes"):
+        fetch_(f"http://{hostile_server}/big.csv")
+    started = time.monotonic()
+    with pytest.raises(DownloadError, match="took longer than the limit of 2 s"):  # 4 x 0.5 s, < 1000 bytes
+        fetch_(f"http://{hostile_server}/drip")
+    assert time.monotonic() - started < 2 + SLACK
+    port = hostile_server.rsplit(":", 1)[1]
+    with pytest.raises(DownloadError, match="loopback addresses are not allowed"):
+        fetch_(f"http://127.0.0.2:{port}/data.csv")  # only the exact host:port is allowed
