@@ -96,8 +96,7 @@ def forbidden_reason(addr: IPAddress) -> str | None:
     if addr in _METADATA_ADDRESSES:
         return "cloud metadata"
     if isinstance(addr, ipaddress.IPv6Address) and (embedded := _embedded_v4(addr)) is not None:
-        reason = forbidden_reason(embedded)
-        return f"{reason} (IPv4 {embedded} inside IPv6)" if reason else None
+        return forbidden_reason(embedded)
     if addr.is_unspecified:
         return "unspecified"
     if addr.is_loopback:
@@ -190,6 +189,14 @@ def _split(url: str) -> tuple[str, str, bool, int, str]:
     return parts.scheme, parts.hostname, parts.netloc.startswith("["), port, path
 
 
+def _shown(raw_host: str, addr: IPAddress) -> str:
+    """The host as the user wrote it, then what it stands for: `0x7f.1 (127.0.0.1)`."""
+    meanings = [] if raw_host == str(addr) else [str(addr)]
+    if isinstance(addr, ipaddress.IPv6Address) and (embedded := _embedded_v4(addr)) is not None:
+        meanings.append(f"IPv4 {embedded}")
+    return f"{raw_host} ({', which is '.join(meanings)})" if meanings else raw_host
+
+
 def check_url(url: str, allowlist: Allowlist, resolve: Resolver = system_resolver) -> Target:
     """Validate scheme and address of `url`; returns where to connect. Opens no connection."""
     scheme, raw_host, bracketed, port, path = _split(url)
@@ -210,7 +217,6 @@ def check_url(url: str, allowlist: Allowlist, resolve: Resolver = system_resolve
     for addr in addrs:  # every address must pass: the client could connect to any of them
         reason = forbidden_reason(addr)
         if reason and not allowlist.allows(host, port, addr):
-            shown = raw_host if raw_host == str(addr) else f"{raw_host} ({addr})"
-            raise DownloadError(f"refusing to download from {shown}: {reason} addresses are not allowed "
-                                f"(operators can allow it with TIMEX_URL_ALLOWLIST)")
+            raise DownloadError(f"refusing to download from {_shown(raw_host, addr)}: {reason} addresses are not "
+                                f"allowed (operators can allow it with TIMEX_URL_ALLOWLIST)")
     return Target(scheme, host, port, str(addrs[0]), path)
