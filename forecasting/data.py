@@ -35,7 +35,7 @@ _HEADER_BYTES = 1 << 20
 _DATEPARSER_MAX, _DATEPARSER_MAX_WITH_FORMATS = 5_000, 100_000
 _FIRST_DATE, _LAST_DATE = np.datetime64("0001-01-01", "us"), np.datetime64("9999-12-31T23:59:59", "us")
 _UTF8_BOM = b"\xef\xbb\xbf"
-_COMPRESSED = ((b"\x1f\x8b", "gzip"), (b"PK\x03\x04", "zip"), (b"BZh", "bzip2"),
+_COMPRESSED = ((b"\x1f\x8b", "gzip"), (b"PK\x03\x04", "zip"),
                (b"\xfd7zXZ\x00", "xz"), (b"\x28\xb5\x2f\xfd", "zstd"), (b"7z\xbc\xaf\x27\x1c", "7z"))
 
 
@@ -90,8 +90,7 @@ def _check_shape(csv_bytes: bytes, names: list[str]) -> None:
     if rows * len(names) > MAX_CELLS:
         raise DataError(f"the CSV has about {rows:,} rows x {len(names):,} columns; at most {MAX_CELLS:,} "
                         "values are supported")
-    stripped = [n.strip() for n in names]
-    twice = sorted({n for n in stripped if stripped.count(n) > 1}) if len(set(stripped)) < len(stripped) else []
+    twice = sorted(name for name, count in Counter(n.strip() for n in names).items() if count > 1)
     if twice:
         raise DataError(f"the CSV has more than one column named {twice[0]!r}; column names must be unique")
 
