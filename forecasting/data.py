@@ -4,8 +4,10 @@ Order of steps: read (all cells as text), keep the rows of `column_name_selectio
 parse dates (pandas fast path; dateparser only when `dateparser_options` is given or pandas cannot),
 sort, average duplicate timestamps, force (resample) or infer the frequency, interpolate gaps in time,
 keep `init_datetime`..`end_datetime`, add `<col>_diff` columns (dropping the first row, as TIMEX),
-rename (`timeseries_names`). Problems of one column become `SeriesSet.errors[name]`; problems of the
-whole request raise `DataError`.
+rename (`timeseries_names`). Before pandas reads anything, what is plainly not CSV text (empty, a web page,
+a compressed file, UTF-16, binary) is refused and the header is read alone, so the number of columns and
+values is bounded first (pandas needs minutes for one line of 100,000 columns). Problems of one column
+become `SeriesSet.errors[name]`; problems of the whole request raise `DataError`.
 """
 
 from __future__ import annotations
