@@ -170,4 +170,6 @@ def _plain(exc: BaseException, target: Target, timeout: float) -> str:
         return f"the HTTPS certificate of {target.host} is not valid ({exc.verify_message})"
     if isinstance(exc, (http.client.RemoteDisconnected, http.client.IncompleteRead, ConnectionResetError)):
         return f"the server at {where} closed the connection before sending everything"
+    if isinstance(exc, http.client.HTTPException):
+        return f"the answer of the server at {where} is not valid HTTP ({type(exc).__name__}: {exc})"
     return f"{type(exc).__name__}: {exc}"

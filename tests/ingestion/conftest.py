@@ -158,6 +158,17 @@ class _Hostile(http.server.BaseHTTPRequestHandler):
         self.end_headers()
         self.close_connection = True
 
+    def route_many_headers(self, _: str) -> None:
+        self.send_response(200)
+        for i in range(500):
+            self.send_header(f"X-Header-{i}", "x")
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def route_not_http(self, _: str) -> None:
+        self.wfile.write(b"SSH-2.0-OpenSSH_9.6\r\n")
+        self.close_connection = True
+
     def route_endless(self, _: str) -> None:  # chunked, never a last chunk
         self.send_response(200)
         self.send_header("Transfer-Encoding", "chunked")

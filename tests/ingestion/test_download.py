@@ -49,6 +49,8 @@ HOSTILE = [
     ("/huge-length", 100_000, "is 1000000000000 bytes; the limit is 100000"),
     ("/endless", 1_000_000, "larger than the limit of 1000000 bytes"),  # chunked, never ends
     ("/gzip", 100_000, r"compressed data \(Content-Encoding: gzip\); only uncompressed CSV"),
+    ("/many-headers", 100_000, "is not valid HTTP \\(HTTPException: got more than 100 headers\\)"),
+    ("/not-http", 100_000, "is not valid HTTP \\(BadStatusLine"),
     ("/drip", 100_000, f"took longer than the limit of {TOTAL:g} s"),  # a byte every 50 ms, forever
     ("/drip-headers", 100_000, f"took longer than the limit of {TOTAL:g} s"),
 ]
