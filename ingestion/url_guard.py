@@ -5,7 +5,7 @@ The host is brought to one canonical form before anything is checked, and the ad
 the address the downloader connects to: IPv4 spellings the C library would accept (`127.1`, `0x7f.1`,
 `2130706433`, `0177.0.0.1`) are parsed here rather than handed to a resolver; Unicode names are IDNA-encoded
 (NFKC, so `ⓛⓞⓒⓐⓛⓗⓞⓢⓣ` is `localhost`) before resolving; IPv6 forms that embed an IPv4 address (mapped,
-compatible, NAT64, 6to4) are judged by that IPv4 address. URLs that parsers disagree on (user info before
+compatible, translated, NAT64, 6to4) are judged by that IPv4 address. URLs that parsers disagree on (user info before
 `@`, backslashes, spaces and control characters, percent-encoded host names) are refused outright.
 """
 
