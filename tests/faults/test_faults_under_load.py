@@ -148,8 +148,9 @@ def run_scenario(fs: FaultStack, name: str, fault: Callable[[], None],
         wrong = _judge(rid, view.status, view.results, plan[rid], fs.expected)
         tally.wrong += wrong
         tally.answered += not wrong
-    # Every best-models record, duplicates included, must be the fault-free answer: a reader keeps one per
-    # series, whichever copy it is.
+    tally.wrong += _judge_gateway(fs, plan)
+    # Read last (late duplicates count too). Every best-models record, duplicates included, must be the
+    # fault-free answer: a reader keeps one per series, whichever copy it is.
     records = [decode_as("BestModel", m.value()) for m in read_range(fs.bootstrap, BEST_MODELS.name, since)
                if m.key() is not None and m.key().decode() in plan]
     on_topic = [(r["request_id"], r["series"]) for r in records]
@@ -160,7 +161,6 @@ def run_scenario(fs: FaultStack, name: str, fault: Callable[[], None],
     tally.resent = _stall_repairs(fs, plan)
     tally.wrong += [f"{r['request_id']}/{r['series']} on {BEST_MODELS.name}: {d}" for r in records
                     for d in differences(r, fs.expected[r["series"]])]
-    tally.wrong += _judge_gateway(fs, plan)
     tally.seconds = time.monotonic() - t0
     fs.tallies.append(tally)
     print(f"\n{Tally.HEADER}\n{tally.row()}")
