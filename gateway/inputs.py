@@ -21,9 +21,10 @@ class ApiError(Exception):
     """A 4xx answer: `{"error": ..., "field": ...}` (plus `errors` listing every invalid config field)."""
 
     def __init__(self, status: int, error: str, field: str | None = None,
-                 errors: list[dict[str, str]] | None = None) -> None:
+                 errors: list[dict[str, str]] | None = None, headers: dict[str, str] | None = None) -> None:
         super().__init__(error)
         self.status, self.error, self.field, self.errors = status, error, field, errors
+        self.headers = headers or {}  # e.g. WWW-Authenticate on a 401, Retry-After on a 429
 
     def body(self) -> dict[str, Any]:
         doc: dict[str, Any] = {"error": self.error, "field": self.field}
@@ -79,6 +80,10 @@ def validate(config_text: str | bytes, csv: bytes | None, csv_name: str | None) 
         raise ApiError(400, str(first), f"config.{first.field}" if first.field else "config",
                        [{"field": e.field, "message": e.message} for e in exc.errors]) from None
     return Submission(doc, csv, parsed.warnings)
+
+
+def is_dry_run(request: web.Request) -> bool:
+    return request.query.get("dry_run", "").lower() in ("1", "true", "yes")
 
 
 def origin_of(request: web.Request) -> str:
