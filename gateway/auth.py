@@ -1,7 +1,8 @@
 """Bearer tokens for the gateway's `/api/...` routes, from TIMEX_API_TOKENS.
 
-The value is either `user:token,user2:token2` or the path of a file with one `user:token` per line (blank
-lines and `#` comments skipped): a value that names an existing file is read as one. A user may have several
+The value is either `user:token,user2:token2` (commas or newlines between entries: a Kubernetes Secret
+key holding the lines works as is) or the path of a file with one `user:token` per line (blank lines and `#`
+comments skipped): a value that names an existing file is read as one. A user may have several
 tokens (rotation); a token belongs to one user. Errors name the entry and the user, never the token.
 Only SHA-256 digests of the tokens are kept, compared in constant time.
 """
@@ -39,7 +40,7 @@ def parse_tokens(spec: str) -> list[tuple[str, str]]:
         entries = [(f"line {n}", line.strip()) for n, line in enumerate(text.splitlines(), 1)
                    if line.strip() and not line.strip().startswith("#")]
     elif ":" in spec:
-        entries = [(f"entry {n}", item.strip()) for n, item in enumerate(spec.split(","), 1)]
+        entries = [(f"entry {n}", item.strip()) for n, item in enumerate(re.split(r"[,\n]", spec), 1)]
     else:  # a missing file, or a bare token without its user: do not echo it
         raise TokenConfigError("TIMEX_API_TOKENS is neither `user:token,...` nor the path of a readable file "
                                "(value not shown: it may hold a token)")

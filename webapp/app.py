@@ -106,7 +106,7 @@ def _decode_upload(contents: str) -> bytes:
 
 
 def _message(text: str, kind: str) -> html.Div:
-    return html.Div(text, className=f"message-{kind}", id=f"message-{kind}")
+    return html.Div(text, className=f"message-{kind}")  # no id: two messages of a kind can be on the page at once
 
 
 def _refused(status: int, doc: dict[str, Any]) -> str | None:

@@ -20,6 +20,7 @@ BOB = "bob-token-0123456789abcdef:with-colon"
 
 def test_string_form() -> None:
     assert parse_tokens(f" alice:{ALICE} , bob:{BOB}") == [("alice", ALICE), ("bob", BOB)]
+    assert parse_tokens(f"alice:{ALICE}\nbob:{BOB}\n") == [("alice", ALICE), ("bob", BOB)]  # a Secret's lines
 
 
 def test_file_form_skips_blanks_and_comments(tmp_path: Path) -> None:
