@@ -12,13 +12,12 @@ from typing import Any
 
 import pytest
 import requests
-from confluent_kafka import OFFSET_BEGINNING, TopicPartition
 
 from ingestion.intake import read_request
 from schemas.topics import CONFIGS
 from tests.gateway.conftest import Gateway
 from tests.gateway.test_api import fast_config, sse, wait_for
-from timex_stream.kafka import consumer
+from timex_stream.history import read_range
 from timex_stream.stack import Stack
 from timex_stream.submit import submit
 
@@ -107,19 +106,10 @@ def test_a_user_sees_only_their_own_requests(gw: Gateway, alices_request: str) -
     assert set(listed) == {rid, new}
 
 
-def _configs_record(bootstrap: str, rid: str, timeout: float = 30.0) -> dict[str, Any]:
-    cons = consumer(bootstrap, f"test-auth-{uuid.uuid4().hex[:8]}")
-    try:
-        meta = cons.list_topics(CONFIGS.name, timeout=10).topics[CONFIGS.name]
-        cons.assign([TopicPartition(CONFIGS.name, p, OFFSET_BEGINNING) for p in meta.partitions])
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            msg = cons.poll(0.5)
-            if msg is not None and not msg.error() and msg.key() == rid.encode():
-                return read_request(msg.key(), msg.value())
-        raise TimeoutError(f"{rid} not found on {CONFIGS.name}")
-    finally:
-        cons.close()
+def _configs_record(bootstrap: str, rid: str) -> dict[str, Any]:
+    """The ForecastRequest of `rid` as it is on `configs`."""
+    return next(read_request(m.key(), m.value()) for m in read_range(bootstrap, CONFIGS.name)
+                if m.key() == rid.encode())
 
 
 def test_the_owner_is_recorded_on_configs(gw: Gateway, alices_request: str, kafka_bootstrap: str) -> None:
