@@ -61,8 +61,8 @@ def layout() -> html.Div:
                     dcc.Input(id="token-input", type="password", placeholder="token", autoComplete="off",
                               className="token-input"),
                     html.Button("Use token", id="token-submit", className="secondary"),
-                    html.Div(id="token-message", className="message"),
                 ], id="token-box", hidden=True),
+                html.Div(id="token-message", className="message"),  # outside the box: still seen once it hides
                 html.H2("New forecast"),
                 dcc.Upload(id="upload-config", children=html.Div(["Drop a TIMEX config (.json) here, or ",
                                                                     html.A("choose a file")]),

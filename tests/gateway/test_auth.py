@@ -76,6 +76,9 @@ def test_no_token_or_a_wrong_one_gets_401(gw: Gateway) -> None:
             assert body["field"] == "Authorization" and body["error"] and ALICE not in body["error"]
     for open_path in ("/health", "/metrics", "/openapi.json"):  # probes and docs need no token
         assert requests.get(f"{gw.url}{open_path}", timeout=10).status_code == 200
+    doc = requests.get(f"{gw.url}/openapi.json", timeout=10).json()
+    assert doc["components"]["securitySchemes"]["bearer"]["scheme"] == "bearer"
+    assert {"401", "429"} <= set(doc["paths"]["/api/requests"]["post"]["responses"])
 
 
 def test_a_user_sees_only_their_own_requests(gw: Gateway, alices_request: str) -> None:
