@@ -27,4 +27,4 @@ def read_request(key: bytes | None, value: bytes | None) -> dict[str, Any]:
         raise NotAConfigError(f"configs record is JSON but not an object (got {type(doc).__name__})")
     request_id = key.decode("utf-8", "replace").strip() if key else ""
     return {"request_id": request_id or new_request_id(), "submitted_at": now_ms(), "origin": "kafka",
-            "config_json": json.dumps(doc), "csv_data": None, "replay_of": None}
+            "config_json": json.dumps(doc), "csv_data": None, "replay_of": None, "owner": None}

@@ -88,8 +88,9 @@ def replay_configs(bootstrap: str, prod: Producer, start_ms: int, end_ms: int | 
             continue
         if original is None:
             warn(f"configs offset {msg.partition()}/{msg.offset()} has no key: its replay cannot name the original")
+        # The re-forecast belongs to whoever owned the original, so that gateway user sees it too.
         new_id = None if dry_run else submit(prod, config, csv=request.get("csv_data"), origin="replay",
-                                             replay_of=original)
+                                             replay_of=original, owner=request.get("owner"))
         done.append(Replayed(original, new_id, config.get("activity_title"), msg.timestamp()[1]))
     return done
 
