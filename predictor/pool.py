@@ -148,6 +148,7 @@ class UnitPool:
         self._running: dict[str, asyncio.Task[Any]] = {}
         self._workers: set[_Worker] = set()
         self.replaced = 0  # workers replaced after a limit or a crash (for metrics and tests)
+        self._closed = False
 
     async def run(self, key: str, fn: Callable[[Any], R], arg: Any) -> R:
         """fn(arg) in a worker. Raises UnitLimitError (memory, time, crashes) or what fn raised.
@@ -162,6 +163,7 @@ class UnitPool:
     async def _run(self, key: str, fn: Callable[[Any], R], arg: Any) -> R:
         crashes = 0
         while True:
+            await self._unless_closed()
             worker = await self._acquire()
             try:
                 reply = await worker.call(fn, arg, self.limits.timeout_s)
@@ -174,6 +176,7 @@ class UnitPool:
                 self._replace(worker)
                 raise
             if reply is None:
+                await self._unless_closed()  # killed by close(), not by the unit
                 crashes += 1
                 self._replace(worker)  # reaps it, so its exit code is known
                 code = worker.process.exitcode
@@ -236,10 +239,16 @@ class UnitPool:
         worker.kill()  # SIGKILL is not refused, so reaping it takes no time
         self._queue().put_nowait(None)  # a fresh worker starts when the next unit needs it
 
+    async def _unless_closed(self) -> None:
+        """After close(), a unit gets no answer at all: its caller waits until it is stopped itself (the
+        service's shutdown cancels its agents), so nothing is published for the unit and its record, never
+        committed, runs again after the restart. An error here would fail a unit that did nothing wrong."""
+        if self._closed:
+            await asyncio.Event().wait()
+
     def close(self) -> None:
-        """Kill every worker (units in flight are abandoned: at-least-once delivery runs them again)."""
-        for task in list(self._running.values()):
-            task.cancel()
+        """Kill every worker; units in flight stay unanswered (see _unless_closed)."""
+        self._closed = True
         for worker in list(self._workers):
             worker.kill()
         self._workers.clear()

@@ -151,3 +151,24 @@ def test_what_a_unit_raises_reaches_the_caller_and_the_worker_goes_on(make_pool:
 
     before, after = asyncio.run(scenario())
     assert before == after and pool.replaced == 0  # an exception is an answer, not a reason to replace
+
+
+def test_close_kills_the_workers_and_answers_nothing_for_units_in_flight(make_pool: Callable[..., UnitPool],
+                                                                         tmp_path: Path) -> None:
+    """On shutdown a unit in flight must not be answered, not even with an error: its record is not committed
+    and runs again after the restart."""
+    pool = make_pool(size=1)
+    runs = tmp_path / "runs"
+
+    async def scenario() -> tuple[bool, int]:
+        _, pid = await pool.run("warm", hostile.echo, None)
+        unit = asyncio.ensure_future(pool.run("long", hostile.count_and_sleep, (str(runs), 60.0)))
+        while not _lines(runs):
+            await asyncio.sleep(0.1)
+        pool.close()
+        done, _ = await asyncio.wait([unit], timeout=3)
+        unit.cancel()  # what the service's shutdown does to its agents
+        return bool(done), pid
+
+    answered, pid = asyncio.run(scenario())
+    assert not answered and _gone(pid) and len(_lines(runs)) == 1
