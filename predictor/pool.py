@@ -119,16 +119,19 @@ class _Worker:
         loop = asyncio.get_running_loop()
         woken = loop.create_future()
 
-        def wake() -> None:
+        def wake(outcome: BaseException | None = None) -> None:
             if not woken.done():
-                woken.set_result(None)
+                woken.set_exception(outcome) if outcome else woken.set_result(None)
 
+        # Woken by the reply, by the worker's exit (its sentinel) or by the deadline.
         fds = (self.conn.fileno(), self.process.sentinel)
         for fd in fds:
             loop.add_reader(fd, wake)
+        deadline = loop.call_later(timeout, wake, TimeoutError())
         try:
-            await asyncio.wait_for(woken, timeout)
+            await woken
         finally:
+            deadline.cancel()
             for fd in fds:
                 loop.remove_reader(fd)
         try:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import resource
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -75,3 +76,9 @@ def count_and_sleep(args: tuple[str, float]) -> int:
 
 def raise_value_error(message: str) -> None:
     raise ValueError(message)
+
+
+def child_allocates(gib: int) -> tuple[int, str]:
+    """Starts a child (as prophet starts cmdstan) that allocates `gib` GiB: (its exit code, its stderr)."""
+    done = subprocess.run([sys.executable, "-c", f"bytearray({gib} * 1024**3)"], capture_output=True, text=True)
+    return done.returncode, done.stderr[-300:]

@@ -52,6 +52,12 @@ def test_unit_over_the_memory_cap_fails_naming_it_and_its_worker_stays_under_the
     assert after != before and _gone(before)  # the pool answered the next unit on a fresh worker
 
 
+def test_processes_a_unit_starts_inherit_the_memory_cap(make_pool: Callable[..., UnitPool]) -> None:
+    pool = make_pool(size=1, memory_mb=1024)
+    code, stderr = asyncio.run(pool.run("child", hostile.child_allocates, 2))
+    assert code != 0 and "MemoryError" in stderr  # 2 GiB refused to the child of a 1 GiB worker
+
+
 def test_unit_in_an_endless_loop_is_stopped_at_the_time_limit_with_what_it_started(
         make_pool: Callable[..., UnitPool], tmp_path: Path) -> None:
     pool = make_pool(size=1, timeout_s=3)
