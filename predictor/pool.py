@@ -70,8 +70,10 @@ def _serve(conn: Connection, memory_mb: int, initializer: Callable[[], None] | N
             reply: tuple[str, Any] = ("ok", fn(arg))
         except MemoryError:
             reply = ("memory", None)
-        except BaseException as exc:  # noqa: BLE001 - anything a unit raises goes back to the caller
+        except Exception as exc:  # noqa: BLE001 - what a unit raises goes back to the caller
             reply = ("raised", exc)
+        except BaseException as exc:  # noqa: BLE001 - SystemExit must not be raised again in the service
+            reply = ("raised", RuntimeError(f"the unit raised {type(exc).__name__}: {exc}"))
         try:
             conn.send((*reply, _peak_rss_mb()))
         except MemoryError:  # the result itself did not fit
@@ -168,6 +170,9 @@ class UnitPool:
         while True:
             await self._unless_closed()
             worker = await self._acquire()
+            if self._closed:  # closed while this unit waited for a worker
+                worker.kill()
+                await self._unless_closed()
             try:
                 reply = await worker.call(fn, arg, self.limits.timeout_s)
             except TimeoutError:

@@ -82,3 +82,7 @@ def child_allocates(gib: int) -> tuple[int, str]:
     """Starts a child (as prophet starts cmdstan) that allocates `gib` GiB: (its exit code, its stderr)."""
     done = subprocess.run([sys.executable, "-c", f"bytearray({gib} * 1024**3)"], capture_output=True, text=True)
     return done.returncode, done.stderr[-300:]
+
+
+def exit_the_process(_: object) -> None:
+    sys.exit(5)

@@ -152,6 +152,8 @@ def test_what_a_unit_raises_reaches_the_caller_and_the_worker_goes_on(make_pool:
         _, before = await pool.run("a", hostile.echo, None)
         with pytest.raises(ValueError, match="bad unit"):
             await pool.run("b", hostile.raise_value_error, "bad unit")
+        with pytest.raises(RuntimeError, match="the unit raised SystemExit: 5"):  # not a SystemExit here
+            await pool.run("b2", hostile.exit_the_process, None)
         _, after = await pool.run("c", hostile.echo, None)
         return before, after
 
