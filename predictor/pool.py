@@ -57,8 +57,10 @@ def _serve(conn: Connection, memory_mb: int, initializer: Callable[[], None] | N
     os.setpgid(0, 0)
     if initializer is not None:
         initializer()
-    # The address space bounds the resident memory too (RSS <= VmSize), so no allocation, however it is
-    # made, takes this process over the cap; children inherit the limit. Hard limit too: a unit cannot lift it.
+    # RLIMIT_AS, not RLIMIT_DATA: the address space bounds the resident memory (RSS <= VmSize), shared
+    # libraries included, so no allocation, however made, takes this process over the cap; children (cmdstan)
+    # inherit it. Measured: a worker that ran every model uses ~0.7 GiB of address space, ~0.25 GiB resident.
+    # Hard limit too, so a unit cannot lift it.
     cap = memory_mb * 1024 * 1024
     resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
     while True:
