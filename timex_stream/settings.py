@@ -53,6 +53,8 @@ class Settings:
     api_tokens: str | None = field(default=None, repr=False)
     # The token the webapp sends to the gateway (`make up` sets it); None = the webapp asks its user.
     api_token: str | None = field(default=None, repr=False)
+    # Gateway users who also see the requests sent straight to Kafka (no owner); `make up` names its `local`.
+    api_kafka_users: tuple[str, ...] = ()
     # Per-user token buckets of a gateway process (0 turns one off): submissions + re-forecasts, and reads.
     rate_limit_per_s: float = 10.0
     rate_limit_burst: int = 50
@@ -98,6 +100,7 @@ class Settings:
             gateway_url=e.get("TIMEX_GATEWAY_URL", f"http://{gateway_host}:{gateway_port}"),
             api_tokens=e.get("TIMEX_API_TOKENS") or None,
             api_token=e.get("TIMEX_API_TOKEN") or None,
+            api_kafka_users=tuple(x.strip() for x in e.get("TIMEX_API_KAFKA_USERS", "").split(",") if x.strip()),
             rate_limit_per_s=float(e.get("TIMEX_RATE_LIMIT_PER_S", d.rate_limit_per_s)),
             rate_limit_burst=int(e.get("TIMEX_RATE_LIMIT_BURST", d.rate_limit_burst)),
             read_rate_limit_per_s=float(e.get("TIMEX_READ_RATE_LIMIT_PER_S", d.read_rate_limit_per_s)),
