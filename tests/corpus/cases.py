@@ -70,7 +70,8 @@ class Http:
 
 @dataclass(frozen=True)
 class Kafka:
-    config: Callable[[Urls], dict[str, Any] | bytes]  # a dict goes through `submit`; bytes as plain JSON
+    config: Callable[[Urls], dict[str, Any] | str | bytes]  # dict/str: a ForecastRequest from `submit`; bytes:
+    # plain JSON from a bare producer
     expect: Fails | Answers
     key: str | None = None  # plain JSON only: the Kafka key as sent (a request id, maybe a bad one)
     csv: bytes | None = None  # uploaded with the request instead of a download
@@ -226,6 +227,10 @@ HTTP_CASES = [
 KAFKA_CASES = [
     Case("kafka-malformed-json-keyed", Kafka(lambda u: b'{"input_parameters": {"source_data_url":',
                                              Fails("decode", ("not a TIMEX config", "JSON")), key="corpus-malformed")),
+    Case("kafka-deeply-nested-json-keyed", Kafka(lambda u: b"[" * 100_000 + b"]" * 100_000,
+                                                 Fails("decode", ("nested too deeply",)), key="corpus-nested")),
+    Case("kafka-deeply-nested-config-in-avro", Kafka(lambda u: "[" * 100_000 + "]" * 100_000,
+                                                     Fails("config", ("nested too deeply",)))),
     Case("kafka-wrong-types", Kafka(edited("model_parameters.prediction_lags", "soon"),
                                     Fails("config", ("prediction_lags", "integer")))),
     Case("kafka-missing-model-parameters", Kafka(edited("model_parameters", None),

@@ -115,7 +115,7 @@ def sent(stack: Stack, urls: Urls, gateway: Gateway) -> Sent:
         assert isinstance(via, Kafka)
         built = via.config(urls)
         expects[case.id] = via.expect
-        if isinstance(built, dict):
+        if isinstance(built, dict | str):
             out.rids[case.id] = submit(prod, built, csv=via.csv, origin="cli")
             continue
         key = f"{via.key}-{run}" if via.key else None  # unique per run: the topics may hold earlier runs
