@@ -46,7 +46,7 @@ async def ingest_configs(stream: faust.StreamT) -> None:
 def _read(event: faust.EventT) -> dict:
     msg = event.message
     # Faust keeps the broker's timestamp in seconds (ms / 1000): round back to the exact ms.
-    return read_request(event.key, event.value, Position(msg.partition, msg.offset, round(msg.timestamp * 1000)))
+    return read_request(event.key, event.value, Position(msg.partition, msg.offset, round((msg.timestamp or 0) * 1000)))
 
 
 async def tell_sender(event: faust.EventT, exc: DecodeError) -> None:
