@@ -13,6 +13,7 @@ from aiohttp import web
 from confluent_kafka import KafkaException, Producer
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, generate_latest
 
+from forecasting.limits import RequestLimits
 from gateway.events import EventDiff, encode_event
 from gateway.inputs import MAX_BODY_BYTES, ApiError, Submission, origin_of, read_submission, validate
 from gateway.openapi import openapi_document
@@ -25,6 +26,7 @@ log = logging.getLogger(__name__)
 STORE = web.AppKey("store", RequestStore)
 PRODUCER = web.AppKey("producer", Producer)
 METRICS = web.AppKey("metrics", "GatewayMetrics")
+LIMITS = web.AppKey("limits", RequestLimits)
 HEARTBEAT_S = 15.0  # an SSE comment line now and then keeps proxies from closing an idle stream
 
 
@@ -127,7 +129,7 @@ def _accepted(rid: str, sub: Submission, replay_of: str | None = None) -> web.Re
 
 async def create_request(request: web.Request) -> web.Response:
     origin = origin_of(request)
-    sub = await read_submission(request)
+    sub = await read_submission(request, request.app[LIMITS])
     if request.query.get("dry_run", "").lower() in ("1", "true", "yes"):
         return json_response({"valid": True, "title": sub.title, "warnings": sub.warnings})
     rid = await _produce(request, sub, origin, None)
@@ -145,7 +147,9 @@ async def reforecast(request: web.Request) -> web.Response:
         raise ApiError(409, f"'{old}' was submitted a moment ago; try again in a second", "request_id")
     record = await asyncio.get_running_loop().run_in_executor(
         None, read_config_record, request.app[STORE].bootstrap, where.partition, where.offset)
-    sub = validate(record["config_json"], record["csv_data"], None)
+    # The limits may have changed since; an uploaded CSV is loaded to check them: off the event loop.
+    sub = await asyncio.get_running_loop().run_in_executor(
+        None, validate, record["config_json"], record["csv_data"], None, request.app[LIMITS])
     rid = await _produce(request, sub, origin, old)
     return _accepted(rid, sub, replay_of=old)
 
@@ -206,9 +210,10 @@ async def events(request: web.Request) -> web.StreamResponse:
     return response
 
 
-def create_app(store: RequestStore, producer: Producer) -> web.Application:
+def create_app(store: RequestStore, producer: Producer, limits: RequestLimits | None = None) -> web.Application:
     app = web.Application(middlewares=[errors_as_json], client_max_size=MAX_BODY_BYTES)
     app[STORE], app[PRODUCER], app[METRICS] = store, producer, GatewayMetrics(store)
+    app[LIMITS] = limits or RequestLimits()
     app.router.add_get("/health", health)
     app.router.add_get("/metrics", metrics)
     app.router.add_get("/openapi.json", openapi)

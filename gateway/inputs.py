@@ -3,6 +3,7 @@ optional `csv` file. Every problem becomes an ApiError naming the field, never a
 
 from __future__ import annotations
 
+import asyncio
 import json
 from dataclasses import dataclass, field
 from typing import Any
@@ -10,7 +11,9 @@ from typing import Any
 from aiohttp import web
 from multidict import MultiDictProxy
 
-from forecasting.config import ConfigError, parse_config
+from forecasting.config import ConfigError, FieldError, TimexConfig, parse_config
+from forecasting.data import DataError, load_series
+from forecasting.limits import RequestLimits, check_config, check_data
 
 # Kafka's default largest record is 1 MiB; an uploaded CSV travels inside one ForecastRequest (gzip helps).
 MAX_BODY_BYTES = 1024 * 1024
@@ -44,21 +47,25 @@ class Submission:
         return title if isinstance(title, str) else None
 
 
-async def read_submission(request: web.Request) -> Submission:
+async def read_submission(request: web.Request, limits: RequestLimits) -> Submission:
     if request.content_type == "multipart/form-data":
         form = await request.post()  # bounded by the app's client_max_size
         config_text = _text(form, "config")
         csv_field = form.get("csv")
         csv = _bytes(form, "csv") if csv_field is not None else None
         filename = getattr(csv_field, "filename", None) or "upload.csv"
-        return validate(config_text, csv or None, filename)
+        # Parsing the CSV for its limits takes a while: off the event loop.
+        return await asyncio.get_running_loop().run_in_executor(None, validate, config_text, csv or None, filename,
+                                                                limits)
     if request.content_type in ("application/json", "text/plain", "application/octet-stream"):
-        return validate(await request.read(), None, None)
+        return validate(await request.read(), None, None, limits)
     raise ApiError(415, f"send the config as application/json or multipart/form-data, not "
                         f"'{request.content_type}'", "Content-Type")
 
 
-def validate(config_text: str | bytes, csv: bytes | None, csv_name: str | None) -> Submission:
+def validate(config_text: str | bytes, csv: bytes | None, csv_name: str | None,
+             limits: RequestLimits | None = None) -> Submission:
+    """The config, and an uploaded CSV, as the ingestion will see them: invalid or past a request limit → 4xx."""
     try:
         doc = json.loads(config_text)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
@@ -75,10 +82,36 @@ def validate(config_text: str | bytes, csv: bytes | None, csv_name: str | None) 
     try:
         parsed = parse_config(doc)
     except ConfigError as exc:
-        first = exc.errors[0]
-        raise ApiError(400, str(first), f"config.{first.field}" if first.field else "config",
-                       [{"field": e.field, "message": e.message} for e in exc.errors]) from None
+        raise _invalid(exc.errors) from None
+    limits = limits or RequestLimits()
+    if over_limits := check_config(parsed.config, limits) or _check_upload(parsed.config, csv, limits):
+        raise _invalid(over_limits)
     return Submission(doc, csv, parsed.warnings)
+
+
+def _check_upload(config: TimexConfig, csv: bytes | None, limits: RequestLimits) -> list[FieldError]:
+    """The data limits of an uploaded CSV (at most the body limit, so cheap to load). Data that do not load
+    pass: the ingestion reports what is wrong with them, as for a download."""
+    if csv is None:
+        return []
+    try:
+        series = load_series(config, csv).series
+    except (DataError, ValueError):
+        return []
+    return check_data(config, series, limits)
+
+
+def _invalid(errors: list[FieldError]) -> ApiError:
+    """400 naming the first field (the upload is `csv`, a config field `config.<field>`) and listing all."""
+    first = errors[0]
+    return ApiError(400, str(first), _api_field(first.field),
+                    [{"field": e.field, "message": e.message} for e in errors])
+
+
+def _api_field(name: str) -> str:
+    if name == "data":
+        return "csv"
+    return f"config.{name}" if name else "config"
 
 
 def origin_of(request: web.Request) -> str:

@@ -28,7 +28,7 @@ def main(settings: Settings) -> int:
     log.info("gateway on http://%s:%d", settings.gateway_host, settings.gateway_port)
     try:
         # SIGTERM/SIGINT stop the server gracefully; SSE streams are cut after shutdown_timeout.
-        web.run_app(create_app(store, prod), host=settings.gateway_host, port=settings.gateway_port,
+        web.run_app(create_app(store, prod, settings.limits), host=settings.gateway_host, port=settings.gateway_port,
                     print=None, access_log=None, shutdown_timeout=5)
     finally:
         prod.flush(10)

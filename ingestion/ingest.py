@@ -13,6 +13,7 @@ import pandas as pd
 
 from forecasting.config import ConfigError, ParsedConfig, TimexConfig, parse_config
 from forecasting.data import DataError, load_series
+from forecasting.limits import RequestLimits, check_config, check_data, describe
 from forecasting.series import to_wire
 from forecasting.units import plan_units
 from ingestion.download import Allowlist, DownloadError, download
@@ -44,7 +45,10 @@ def fetcher(settings: Settings) -> Fetch:
     return lambda url: download(url, allow, settings.download_max_bytes, settings.download_timeout_s)
 
 
-def ingest(request: dict[str, Any], fetch: Fetch) -> Outcome:
+def ingest(request: dict[str, Any], fetch: Fetch, limits: RequestLimits | None = None) -> Outcome:
+    """Validate, download and plan; the request's limits are checked before downloading (the config) and
+    before planning (the data): past one, the request ends with one fatal "limits" Failure and no Dataset."""
+    limits = limits or RequestLimits()
     rid = request["request_id"]
     out = Outcome(rid)
     try:
@@ -60,6 +64,9 @@ def ingest(request: dict[str, Any], fetch: Fetch) -> Outcome:
         out.failures.append(failure(rid, "config", str(exc), fatal=True))
         return out
     out.progress.append(accepted(rid, parsed, request.get("replay_of")))
+    if over_limits := check_config(parsed.config, limits):
+        out.failures.append(failure(rid, "limits", describe(over_limits), fatal=True))
+        return out
     try:
         csv = request.get("csv_data") or _fetch_source(parsed.config, fetch)
         series_set = load_series(parsed.config, csv)
@@ -71,7 +78,7 @@ def ingest(request: dict[str, Any], fetch: Fetch) -> Outcome:
         return out
     for name, message in series_set.errors.items():
         out.failures.append(failure(rid, "data", message, series=name))
-    return fan_out(out, parsed.config, series_set.series, request.get("replay_of"))
+    return fan_out(out, parsed.config, series_set.series, request.get("replay_of"), limits=limits)
 
 
 def accepted(rid: str, parsed: ParsedConfig, replay_of: str | None) -> dict[str, Any]:
@@ -80,9 +87,14 @@ def accepted(rid: str, parsed: ParsedConfig, replay_of: str | None) -> dict[str,
 
 
 def fan_out(out: Outcome, config: TimexConfig, series: dict[str, pd.Series], replay_of: str | None,
-            note: str = "") -> Outcome:
-    """Plan every series' units and add one Dataset per unit, then the "ingested" progress record."""
+            note: str = "", limits: RequestLimits | None = None) -> Outcome:
+    """Check the request's limits, plan every series' units and add one Dataset per unit, then the
+    "ingested" progress record. Past a limit: one fatal "limits" Failure and no Dataset."""
     rid = out.request_id
+    limits = limits or RequestLimits()
+    if over_limits := check_config(config, limits) or check_data(config, series, limits):
+        out.failures.append(failure(rid, "limits", describe(over_limits), fatal=True))
+        return out
     planned = _plan(config, series, out, rid)
     if not planned:
         out.failures.append(failure(rid, "data", "no series can be forecast (see the other errors)", fatal=True))
@@ -120,10 +132,10 @@ def _plan(config: TimexConfig, series: dict[str, pd.Series], out: Outcome, rid: 
     return planned
 
 
-def ingest_safely(request: dict[str, Any], fetch: Fetch) -> Outcome:
+def ingest_safely(request: dict[str, Any], fetch: Fetch, limits: RequestLimits | None = None) -> Outcome:
     """`ingest`, but a bug becomes a Failure for this request instead of killing the service."""
     try:
-        return ingest(request, fetch)
+        return ingest(request, fetch, limits)
     except Exception as exc:
         logging.getLogger("ingestion").exception("ingestion failed")
         rid = request["request_id"]

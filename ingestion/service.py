@@ -34,7 +34,8 @@ async def ingest_configs(stream: faust.StreamT) -> None:
         request_id_var.set(rid)
         with metrics.seconds.time():
             # Download and CSV parsing block: off the event loop, in a thread.
-            outcome = await asyncio.get_running_loop().run_in_executor(None, ingest_safely, request, fetch)
+            outcome = await asyncio.get_running_loop().run_in_executor(None, ingest_safely, request, fetch,
+                                                                         settings.limits)
         for topic, key, record in outcome.records():
             await send_record(topics[topic.name], key, record)
         for record in outcome.failures:

@@ -24,6 +24,7 @@ from schemas.topics import CONFIGS, DATASETS
 from timex_stream.history import read_range
 from timex_stream.intake import Position, read_request
 from timex_stream.kafka import send
+from timex_stream.settings import Settings
 from timex_stream.submit import new_request_id, submit
 
 Warn = Callable[[str], None]
@@ -137,7 +138,7 @@ def _produce_request(prod: Producer, rid: str, original: str, parsed: ParsedConf
     """What the ingestion would publish for this request, from data already prepared (no download)."""
     data = {name: from_wire(r["timestamps"], r["values"], r["frequency"], name=name) for name, r in series.items()}
     out = fan_out(Outcome(rid, progress=[accepted(rid, parsed, original)]), parsed.config, data, original,
-                  note=f" (replay of {original}'s data, not downloaded)")
+                  note=f" (replay of {original}'s data, not downloaded)", limits=Settings.from_env().limits)
     for topic, key, record in out.records():
         send(prod, topic, key, record)
     if prod.flush(30) != 0:

@@ -9,6 +9,8 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from forecasting.limits import RequestLimits
+
 
 def _cache_home() -> Path:
     return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
@@ -45,6 +47,8 @@ class Settings:
     # Faust web server (health + metrics) of a stream service; 0 picks a free port.
     web_port: int = 0
     web_host: str = "127.0.0.1"
+    # What one request may cost (TIMEX_MAX_*, read by the pure core's RequestLimits.from_env).
+    limits: RequestLimits = field(default_factory=RequestLimits)
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -79,6 +83,7 @@ class Settings:
             gateway_url=e.get("TIMEX_GATEWAY_URL", f"http://{gateway_host}:{gateway_port}"),
             web_port=int(e.get("TIMEX_WEB_PORT", d.web_port)),
             web_host=e.get("TIMEX_WEB_HOST", d.web_host),
+            limits=RequestLimits.from_env(e),
         )
 
     def kafka_client_config(self) -> dict[str, str]:

@@ -42,9 +42,9 @@ def wait_healthy(gw: Gateway, timeout: float = 60.0) -> None:
 def launch_gateway(stack: Stack) -> Iterator[Callable[..., Gateway]]:
     started: list[Gateway] = []
 
-    def launch(instance: str, port: int | None = None) -> Gateway:
+    def launch(instance: str, port: int | None = None, **env: str) -> Gateway:
         port = port or free_port()
-        gw = Gateway(stack.launch("gateway", instance, TIMEX_GATEWAY_PORT=str(port)), port)
+        gw = Gateway(stack.launch("gateway", instance, TIMEX_GATEWAY_PORT=str(port), **env), port)
         started.append(gw)
         wait_healthy(gw)
         return gw

@@ -1,0 +1,92 @@
+"""`forecasting.limits.result_bytes` bounds every record a series produces: the validator's state (JSON, in its
+table's changelog), the BestModel, the Datasets and the Predictions, built by the services' own functions from
+real unit results, with the longest timestamps and float reprs, at sizes near the default record limit."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from faust.serializers import codecs
+
+from forecasting.config import parse_config
+from forecasting.limits import RequestLimits, result_bytes
+from forecasting.models.names import KNOWN_MODELS
+from forecasting.series import to_wire
+from forecasting.units import UnitSpec
+from predictor.work import predict, prediction_record
+from schemas import encode
+from timex_stream.records import dataset
+from validator.decide import add, decide, new_state
+
+POINTS, LAGS, UNITS = 10_000, 100, 270  # near 1,000,000 bytes with every model
+LONGEST_FLOAT = -2.2250738585072014e-308  # repr is 24 characters, the most a double takes
+
+
+def _config(models: str, lags: int) -> str:
+    return parse_config({"activity_title": "a title of some length for the record",
+                         "input_parameters": {"source_data_url": "http://127.0.0.1:1/data.csv"},
+                         "model_parameters": {"models": models, "test_values": 6, "prediction_lags": lags,
+                                              "possible_transformations": "none,yeo-johnson"}}).config.to_json()
+
+
+@pytest.fixture(scope="module")
+def real_units() -> list[dict]:
+    """A real validation Prediction of every model (yeo-johnson: the longest params) and a real failure."""
+    rng = np.random.default_rng(1)
+    small = pd.Series(50 + rng.normal(0, 3, 60), index=pd.date_range("2000-01-01", periods=60, freq="D"))
+    stamps, values, freq = to_wire(small)
+    config_json = _config(",".join(KNOWN_MODELS), 4)
+    specs = [UnitSpec(m, "yeo-johnson", 40) for m in KNOWN_MODELS] + [UnitSpec("arima", "none", 3)]  # 3: too few
+    done = [predict(dataset("r", "s", 1, spec, i, len(specs), freq, stamps, values, config_json)[1])
+            for i, spec in enumerate(specs)]
+    assert done[-1]["error"] and all(not p["error"] for p in done[:-1])
+    return done
+
+
+def _worst_forecast(last: pd.Timestamp, lags: int) -> dict:
+    future = pd.date_range(last, periods=lags + 1, freq="D", unit="us")[1:]
+    stamps = to_wire(pd.Series(np.zeros(lags), index=future))[0]
+    return {"timestamps": stamps, **{k: [LONGEST_FLOAT] * lags for k in
+                                     ("yhat", "lower_80", "upper_80", "lower_95", "upper_95")}}
+
+
+def test_every_record_of_a_series_stays_under_the_bound(real_units: list[dict]) -> None:
+    config_json = _config(",".join(KNOWN_MODELS), LAGS)
+    models = len(KNOWN_MODELS)
+    bound = result_bytes(POINTS, models, LAGS, UNITS, len(config_json.encode()))
+    assert 0.9 * RequestLimits().max_record_bytes < bound <= RequestLimits().max_record_bytes
+    index = pd.date_range("9990-01-01", periods=POINTS, freq="D", unit="us")  # past 9999: 27-character stamps
+    stamps, _, freq = to_wire(pd.Series(np.zeros(POINTS), index=index))
+    values = [LONGEST_FLOAT] * POINTS
+    key, first = dataset("r" * 16, "a series name", 1, UnitSpec("arima", "yeo-johnson", 9000), 0, UNITS, freq,
+                         stamps, values, config_json)
+
+    state: dict = {}
+    predictions = []
+    for i in range(UNITS):
+        model = real_units[i % len(real_units)]
+        unit = {**first["unit"], "model": model["unit"]["model"], "index": 10_000 + i}
+        result = {k: model[k] for k in ("error", "metrics", "test_forecast", "fit_seconds", "params")}
+        predictions.append(prediction_record({**first, "unit": unit}, **result))
+        state = state or new_state(predictions[0])
+        add(state, predictions[-1])
+    for i, model in enumerate(KNOWN_MODELS):
+        best = next(p for p in predictions if p["unit"]["model"] == model and not p["error"])
+        refit = {**best["unit"], "index": UNITS + i, "refit": True}
+        predictions.append(prediction_record({**first, "unit": refit}, forecast=_worst_forecast(index[-1], LAGS),
+                                             params=best["params"], fit_seconds=1.0))
+        add(state, predictions[-1])
+    answer, _ = decide("r" * 16, "a series name", state)
+    assert answer["model"] in KNOWN_MODELS and len(answer["per_model"]) == models
+
+    sizes = {"validator state (JSON)": len(codecs.dumps("json", state)),
+             "BestModel": len(encode("BestModel", answer)),
+             "Dataset": len(encode("Dataset", first)),
+             "Prediction": max(len(encode("Prediction", p)) for p in predictions)}
+    print(json.dumps({"bound": bound, **sizes}))
+    assert all(size <= bound for size in sizes.values()), (bound, sizes)
+    # The bound follows the real size (the state is the largest record): not a guess that refuses too much.
+    assert sizes["validator state (JSON)"] == max(sizes.values()) > 0.7 * bound, (bound, sizes)
