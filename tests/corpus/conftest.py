@@ -140,12 +140,21 @@ def sent(stack: Stack, urls: Urls, gateway: Gateway) -> Sent:
 
     soft_deadline = time.monotonic() + TIMEOUT - 30  # then assert on what there is: each case says what is missing
     by_rid = {out.rids[c]: e for c, e in expects.items()}
-    out.views = follow(stack.bootstrap, list(by_rid), TIMEOUT, until=lambda vs: time.monotonic() > soft_deadline or all(
-        satisfied(e, vs[r]) or final(e, vs[r]) for r, e in by_rid.items()))
+    answered_at: dict[str, float] = {}
+
+    def until(views: dict[str, RequestView]) -> bool:
+        for r, e in by_rid.items():
+            if r not in answered_at and (satisfied(e, views[r]) or final(e, views[r])):
+                answered_at[r] = time.monotonic() - t0
+        return len(answered_at) == len(by_rid) or time.monotonic() > soft_deadline
+
+    out.views = follow(stack.bootstrap, list(by_rid), TIMEOUT, until=until)
     out.dead_letters = read_dead_letters(stack.bootstrap, set(out.placed.values()))
     out.seconds = time.monotonic() - t0
     print(f"\ncorpus: {len(KAFKA_CASES)} Kafka-path cases and {len(POISON_CASES)} poison records answered in "
-          f"{out.seconds:.1f} s")
+          f"{out.seconds:.1f} s; the last ones: " + ", ".join(
+              f"{case} {answered_at.get(out.rids[case], -1):.0f} s" for case in sorted(
+                  expects, key=lambda c: answered_at.get(out.rids[c], 1e9), reverse=True)[:6]))
     return out
 
 

@@ -50,7 +50,11 @@ def check(expect: Fails | Answers, view: RequestView) -> None:
     doc = json.dumps(view.to_dict(), default=str)[:3000]
     if isinstance(expect, Fails):
         blocker = f" (needs branch '{expect.depends_on}')" if expect.depends_on else ""
-        assert matching_failures(view, expect), f"no {expect.stage} failure saying {expect.words}{blocker}: {doc}"
+        found = matching_failures(view, expect)
+        assert found, f"no {expect.stage} failure saying {expect.words}{blocker}: {doc}"
+        if expect.within_s is not None:  # accepted (before the download) → the failure
+            took = (_ms(found[0]["occurred_at"]) - (view.first_at or 0)) / 1000
+            assert took <= expect.within_s, f"the failure came {took:.0f} s after the request was accepted{blocker}"
         if expect.series is None:
             assert view.status == "failed" and not view.results, doc
         return
@@ -155,6 +159,10 @@ def test_after_the_corpus_every_service_is_up_and_a_good_request_is_answered(
             peaks = [_peak_kib(p) for p in workers]
             print(f"  {'':16} {len(workers)} child processes: max {max(peaks) / 1024:.1f} MiB, "
                   f"sum {sum(peaks) / 1024:.1f} MiB")
+
+
+def _ms(value: object) -> int:
+    return value if isinstance(value, int) else int(value.timestamp() * 1000)  # type: ignore[attr-defined]
 
 
 def _peak_kib(pid: int) -> int:
