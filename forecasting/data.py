@@ -4,13 +4,17 @@ Order of steps: read (all cells as text), keep the rows of `column_name_selectio
 parse dates (pandas fast path; dateparser only when `dateparser_options` is given or pandas cannot),
 sort, average duplicate timestamps, force (resample) or infer the frequency, interpolate gaps in time,
 keep `init_datetime`..`end_datetime`, add `<col>_diff` columns (dropping the first row, as TIMEX),
-rename (`timeseries_names`). Problems of one column become `SeriesSet.errors[name]`; problems of the
-whole request raise `DataError`.
+rename (`timeseries_names`). Before pandas reads anything, what is plainly not CSV text (empty, a web page,
+a compressed file, UTF-16, binary) is refused and the header is read alone, so the number of columns and
+values is bounded first (pandas needs minutes for one line of 100,000 columns). Problems of one column
+become `SeriesSet.errors[name]`; problems of the whole request raise `DataError`.
 """
 
 from __future__ import annotations
 
+import csv
 import io
+import re
 import warnings
 from collections import Counter
 from dataclasses import dataclass, field
@@ -26,6 +30,15 @@ from forecasting.ns_range import best_unit
 # The smallest training window worth fitting; a series needs test points + this many.
 MIN_TRAIN_POINTS = 5
 _FREQ_VOTE_WINDOWS = 200
+# Bounds on what one request's CSV may hold, so a hostile file costs seconds, not minutes or gigabytes.
+MAX_COLUMNS = 1000
+MAX_CELLS = 10_000_000
+_HEADER_BYTES = 1 << 20
+_DATEPARSER_MAX, _DATEPARSER_MAX_WITH_FORMATS = 5_000, 100_000
+_FIRST_DATE, _LAST_DATE = np.datetime64("0001-01-01", "us"), np.datetime64("9999-12-31T23:59:59", "us")
+_UTF8_BOM = b"\xef\xbb\xbf"
+_COMPRESSED = ((b"\x1f\x8b", "gzip"), (b"PK\x03\x04", "zip"),
+               (b"\xfd7zXZ\x00", "xz"), (b"\x28\xb5\x2f\xfd", "zstd"), (b"7z\xbc\xaf\x27\x1c", "7z"))
 
 
 class DataError(ValueError):
@@ -39,29 +52,95 @@ class SeriesSet:
     frequency: str = ""
 
 
-def _read_csv(csv_bytes: bytes, ip: InputParameters) -> pd.DataFrame:
+def _sniff(csv_bytes: bytes) -> None:
+    """Refuse, in plain words, what is clearly not a CSV text: before pandas sees it."""
     if not csv_bytes or not csv_bytes.strip():
         raise DataError("the data are empty")
+    if csv_bytes.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise DataError("the data are UTF-16 text; save the CSV as UTF-8")
+    for magic, kind in _COMPRESSED:
+        if csv_bytes.startswith(magic):  # never inflated here: no decompression bomb
+            raise DataError(f"the data are a {kind}-compressed file, not a CSV: link or upload the uncompressed CSV")
+    head = csv_bytes[:512].removeprefix(_UTF8_BOM).lstrip().lower()
+    if head.startswith((b"<!doctype html", b"<html", b"<head", b"<body", b"<?xml", b"<!--")):
+        raise DataError("the data are a web page (HTML/XML: a login or error page?), not a CSV: check that "
+                        "the URL points at the raw CSV file")
     if b"\x00" in csv_bytes[:4096]:
         raise DataError("the data are not a CSV text file (binary content)")
+
+
+def _header(csv_bytes: bytes) -> tuple[str, list[str]]:
+    """(delimiter, column names) from the first line, read without pandas: pandas takes minutes on a
+    line of 100,000 columns, so their number is checked first."""
+    text = csv_bytes[:_HEADER_BYTES].decode("utf-8-sig", errors="replace")
     try:
-        frame = pd.read_csv(io.BytesIO(csv_bytes), dtype=str, skipinitialspace=True)
-    except (UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
-        raise DataError(f"the data are not a readable CSV: {exc}") from None
+        names = next(csv.reader(io.StringIO(text)), [])
+        if len(names) == 1:  # ';', tab or '|' instead of ','
+            counts = {sep: names[0].count(sep) for sep in ";\t|"}
+            sep = max(counts, key=lambda k: counts[k])
+            if counts[sep]:
+                return sep, next(csv.reader(io.StringIO(text), delimiter=sep))
+    except csv.Error as exc:
+        raise DataError(f"the first line of the CSV is not a readable header: {exc}") from None
+    return ",", names
+
+
+def _check_shape(csv_bytes: bytes, names: list[str]) -> None:
+    if len(names) > MAX_COLUMNS:
+        raise DataError(f"the CSV has {len(names):,} columns; at most {MAX_COLUMNS:,} are supported")
+    rows = csv_bytes.count(b"\n") + 1
+    if rows * len(names) > MAX_CELLS:
+        raise DataError(f"the CSV has about {rows:,} rows x {len(names):,} columns; at most {MAX_CELLS:,} "
+                        "values are supported")
+    twice = sorted(name for name, count in Counter(n.strip() for n in names).items() if count > 1)
+    if twice:
+        raise DataError(f"the CSV has more than one column named {twice[0]!r}; column names must be unique")
+
+
+def _read_csv(csv_bytes: bytes, ip: InputParameters) -> pd.DataFrame:
+    _sniff(csv_bytes)
+    sep, names = _header(csv_bytes)
+    _check_shape(csv_bytes, names)
+    try:
+        frame = pd.read_csv(io.BytesIO(csv_bytes), sep=sep, dtype=str, skipinitialspace=True,
+                            encoding="utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise DataError(f"the data are not UTF-8 text (byte 0x{csv_bytes[exc.start]:02x} at position "
+                        f"{exc.start}): save the CSV as UTF-8") from None
+    except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+        raise DataError(f"the data are not a readable CSV: {_parser_problem(str(exc))}") from None
     frame.columns = [str(c).strip() for c in frame.columns]
     if ip.columns_to_load_from_url:
         missing = [c for c in ip.columns_to_load_from_url if c not in frame.columns]
         if missing:
             raise DataError(
                 f"input_parameters.columns_to_load_from_url: column(s) {missing} not in the CSV; "
-                f"it has {list(frame.columns)}"
+                f"it has {_shown(frame.columns)}"
             )
         frame = frame[list(ip.columns_to_load_from_url)]
     if frame.shape[1] < 2:
         raise DataError(
-            f"the CSV needs a date column and at least one value column; found columns {list(frame.columns)}"
+            f"the CSV needs a date column and at least one value column; found columns {_shown(frame.columns)}"
         )
+    if frame.empty:
+        raise DataError(f"the CSV has a header ({_shown(frame.columns)}) but no data rows")
     return frame
+
+
+def _parser_problem(text: str) -> str:
+    """pandas' tokenizer message in plain words where we know it."""
+    if fields := re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", text):
+        expected, line, saw = fields.groups()
+        return f"line {line} has {saw} fields but the header has {expected}"
+    if "EOF inside string" in text:
+        return "a quote (\") is opened and never closed"
+    return text.strip()
+
+
+def _shown(columns: Any, most: int = 20) -> str:
+    """Column names for a message, shortened when there are many."""
+    names = list(columns)
+    return str(names) if len(names) <= most else f"{names[:most]} and {len(names) - most} more"
 
 
 def _select_rows(frame: pd.DataFrame, sel: SelectionParameters | None) -> pd.DataFrame:
@@ -79,26 +158,37 @@ def _select_rows(frame: pd.DataFrame, sel: SelectionParameters | None) -> pd.Dat
     return frame.loc[mask].drop(columns=[col])
 
 
-def _dateparser_parse(values: list[str], options: dict[str, Any] | None, column: str) -> list[Any]:
+def _dateparser_parse(values: list[str], options: dict[str, Any] | None, column: str,
+                      labels: list[Any]) -> list[Any]:
     import dateparser
 
     # TIMEX's default: a bare month ("2020-03") means its first day.
     opts = dict(options or {})
     opts["settings"] = {"PREFER_DAY_OF_MONTH": "first", **(opts.get("settings") or {})}
-    parsed = {v: dateparser.parse(v, **opts) for v in set(values)}
-    bad = [v for v, d in parsed.items() if d is None]
-    if bad:
+    distinct = len(set(values))
+    most = _DATEPARSER_MAX_WITH_FORMATS if opts.get("date_formats") else _DATEPARSER_MAX
+    if distinct > most:  # ~9 ms a value without date_formats: a hostile file would hold the service for minutes
         raise DataError(
-            f"column '{column}': cannot parse {len(bad)} value(s) as dates, e.g. {sorted(bad)[0]!r}"
+            f"column '{column}': {distinct:,} distinct dates are in a format only dateparser reads, which is slow "
+            f"(at most {most:,}); write them as YYYY-MM-DD or give input_parameters.dateparser_options "
+            "date_formats, e.g. [\"%d/%m/%Y\"]"
         )
+    parsed = {}
+    for label, value in zip(labels, values, strict=True):  # stops at the first failure: dateparser is slow
+        if value not in parsed:
+            # A value without a digit is no date of a time series ("today", "n/a"); refused without
+            # dateparser, whose first call spends seconds loading every language.
+            parsed[value] = dateparser.parse(value, **opts) if any(c.isdigit() for c in value) else None
+            if parsed[value] is None:
+                raise DataError(f"column '{column}': cannot parse {value!r} (data row {_row(label)}) as a date")
     return [parsed[v].replace(tzinfo=None) for v in values]
 
 
 def parse_dates(raw: pd.Series, options: dict[str, Any] | None, column: str) -> pd.DatetimeIndex:
-    values = [str(v).strip() for v in raw]
+    values, labels = [str(v).strip() for v in raw], list(raw.index)
     if options is not None:
         return best_unit(
-            pd.DatetimeIndex(np.array(_dateparser_parse(values, options, column), dtype="datetime64[us]"))
+            pd.DatetimeIndex(np.array(_dateparser_parse(values, options, column, labels), dtype="datetime64[us]"))
         )
     try:
         with warnings.catch_warnings():
@@ -115,7 +205,7 @@ def parse_dates(raw: pd.Series, options: dict[str, Any] | None, column: str) -> 
     except (ValueError, TypeError):
         pass
     return best_unit(
-        pd.DatetimeIndex(np.array(_dateparser_parse(values, None, column), dtype="datetime64[us]"))
+        pd.DatetimeIndex(np.array(_dateparser_parse(values, None, column, labels), dtype="datetime64[us]"))
     )
 
 
@@ -125,13 +215,22 @@ def _numeric_columns(frame: pd.DataFrame, errors: dict[str, str]) -> pd.DataFram
         text = frame[col].str.strip()
         numbers = pd.to_numeric(text, errors="coerce")
         bad = text[numbers.isna() & text.notna() & (text != "")]
+        infinite = numbers[np.isinf(numbers)]
         if len(bad):
-            errors[col] = f"non-numeric values, e.g. {bad.iloc[0]!r} ({len(bad)} of {len(text)} rows)"
+            errors[col] = (f"non-numeric values, e.g. {bad.iloc[0]!r} at data row {_row(bad.index[0])} "
+                           f"({len(bad)} of {len(text)} rows)")
+        elif len(infinite):
+            errors[col] = f"infinite value {text[infinite.index[0]]!r} at data row {_row(infinite.index[0])}"
         elif numbers.isna().all():
             errors[col] = "no values (all empty/NaN)"
         else:
             out[col] = numbers.astype(float)
     return pd.DataFrame(out, index=frame.index)
+
+
+def _row(label: Any) -> int:
+    """1-based data row (the line after the header is row 1) of an index label of the CSV as read."""
+    return int(label) + 1
 
 
 def _vote_frequency(index: pd.DatetimeIndex) -> str | None:
@@ -221,7 +320,23 @@ def _usable(series: pd.Series, config: TimexConfig) -> tuple[pd.Series | None, s
     return trimmed, None
 
 
+def _listed(errors: dict[str, str], most: int = 10) -> str:
+    shown = "; ".join(f"column {name!r}: {problem}" for name, problem in list(errors.items())[:most])
+    return shown + (f"; and {len(errors) - most} more" if len(errors) > most else "")
+
+
 def load_series(config: TimexConfig, csv_bytes: bytes) -> SeriesSet:
+    try:
+        return _load_series(config, csv_bytes)
+    except DataError:
+        raise
+    except (ValueError, TypeError, OverflowError) as exc:
+        # pandas/numpy refusing something in the data that no check here anticipated: still a problem of
+        # these data, said as plainly as we can, rather than an "internal error" of the service.
+        raise DataError(f"the data could not be prepared ({type(exc).__name__}: {exc})") from exc
+
+
+def _load_series(config: TimexConfig, csv_bytes: bytes) -> SeriesSet:
     ip = config.input_parameters
     frame = _read_csv(csv_bytes, ip)
     date_col = ip.date_column or frame.columns[0]
@@ -235,10 +350,13 @@ def load_series(config: TimexConfig, csv_bytes: bytes) -> SeriesSet:
     if frame.empty:
         raise DataError(f"column '{date_col}' has no dates")
     index = parse_dates(frame[date_col], ip.dateparser_options, date_col)
+    outside = index[(index < _FIRST_DATE) | (index > _LAST_DATE)]
+    if len(outside):  # pandas' calendar arithmetic (frequencies, offsets) stops at Python's datetime range
+        raise DataError(f"column '{date_col}': dates must lie between the years 1 and 9999; found {outside[0]}")
     errors: dict[str, str] = {}
     values = _numeric_columns(frame.drop(columns=[date_col]), errors).set_axis(index)
     if values.shape[1] == 0:
-        raise DataError(f"no usable series: {errors}")
+        raise DataError(f"no usable series: {_listed(errors)}")
     # Duplicate timestamps are averaged; groupby also sorts (stable) by time.
     values = values.groupby(level=0, sort=True).mean()
     values, frequency = _regularize(values, ip.frequency)
@@ -258,5 +376,5 @@ def load_series(config: TimexConfig, csv_bytes: bytes) -> SeriesSet:
             result.series[name] = series
     result.errors.update({names.get(k, k): v for k, v in errors.items()})
     if not result.series:
-        raise DataError(f"no usable series: {result.errors}")
+        raise DataError(f"no usable series: {_listed(result.errors)}")
     return result

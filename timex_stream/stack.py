@@ -91,6 +91,7 @@ class Stack:
         self.log_dir = settings.data_dir / "logs"
         self.bootstrap = settings.bootstrap_servers or ""
         self.web_ports: dict[str, int] = {}
+        self.launched: dict[str, tuple[str, dict[str, str]]] = {}  # instance → (service, env): to restart it
 
     def start_broker(self) -> str:
         if self.settings.bootstrap_servers:
@@ -118,6 +119,9 @@ class Stack:
     def launch(self, name: str, instance: str | None = None, **env: str) -> subprocess.Popen[bytes]:
         """Start one service process (`instance` names a second copy, e.g. "predictor-2")."""
         instance = instance or name
+        self.launched[instance] = (name, dict(env))
+        if name == "gateway":  # the port this stack's readiness check asks, not whatever the environment says
+            env.setdefault("TIMEX_GATEWAY_PORT", str(self.settings.gateway_port))
         self.log_dir.mkdir(parents=True, exist_ok=True)
         if name in ("ingestion", "predictor", "validator"):  # Faust web server: health + metrics
             env.setdefault("TIMEX_WEB_PORT", str(free_port()))
@@ -129,6 +133,16 @@ class Stack:
                                          "TIMEX_DATA_DIR": str(self.settings.data_dir), **env})
         self.children[instance] = proc
         return proc
+
+    def restart(self, instance: str, sig: signal.Signals = signal.SIGTERM, timeout: float = 60.0) -> int:
+        """Stop one service process with `sig`, wait for it to exit, start it again as it was launched
+        (same env; a fresh health port); → the exit code of the stopped process."""
+        process = self.children[instance]
+        process.send_signal(sig)
+        code = process.wait(timeout)
+        name, env = self.launched[instance]
+        self.launch(name, instance, **env)
+        return code
 
     def wait_ready(self, timeout: float = 180.0) -> None:
         pending = list(self.specs)

@@ -135,11 +135,8 @@ def test_units_that_never_arrive_are_planned_and_sent_again(stack: Stack, produc
 
 
 def _stop_and_restart(stack: Stack, service: str, stop: signal.Signals) -> None:
-    process = stack.children[service]
-    process.send_signal(stop)
-    code = process.wait(60)
+    code = stack.restart(service, stop)
     assert code == (0 if stop == signal.SIGTERM else -stop), f"the {service} stopped with {code} on {stop.name}"
-    stack.launch(service)
 
 
 def stall_repairs(stack: Stack, rid: str) -> list[str]:

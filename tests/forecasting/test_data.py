@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+import gzip
+import time
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -148,3 +151,115 @@ def test_missing_date_column_and_no_usable_series() -> None:
         load_series(make_config(), to_csv(frame))
     with pytest.raises(DataError, match="too short|no usable series"):
         load_series(make_config(), to_csv(monthly_frame(8)))
+
+
+# Hostile CSV content: each ends in a correct series set or a DataError that names the problem.
+
+DATES = [d.strftime("%Y-%m-%d") for d in pd.date_range("2020-01-01", periods=24, freq="MS")]
+
+
+def lines(header: str, rows: list[str], end: str = "\n") -> bytes:
+    return end.join([header, *rows, ""]).encode()
+
+
+def good_rows(sep: str = ",") -> list[str]:
+    return [f"{d}{sep}{i}" for i, d in enumerate(DATES)]
+
+
+HOSTILE_CSV = [
+    ("no date column", lines("when,a", good_rows()), {"index_column_name": "date"},
+     "input_parameters.index_column_name: no date column 'date' in the CSV; it has ['when', 'a']"),
+    ("unparseable dates", lines("date,a", [f"2020-13-{40 + i},{i}" for i in range(24)]), {},
+     "column 'date': cannot parse '2020-13-40' (data row 1) as a date"),
+    ("words as dates", lines("date,a", [f"soon,{i}" for i in range(24)]), {},
+     "column 'date': cannot parse 'soon' (data row 1) as a date"),
+    ("all-NaN values", lines("date,a", [f"{d},NaN" for d in DATES]), {},
+     "no usable series: column 'a': no values (all empty/NaN)"),
+    ("one row", lines("date,a", ["2020-01-01,1"]), {},
+     "only 1 distinct timestamps: too few to infer a frequency"),
+    ("one row, frequency given", lines("date,a", ["2020-01-01,1"]), {"frequency": "MS"},
+     "no usable series: column 'a': only 1 points; needs test_values (6) + at least 5 training points"),
+    ("header only", b"date,a\n", {}, "the CSV has a header (['date', 'a']) but no data rows"),
+    ("only blank dates", lines("date,a", [f",{i}" for i in range(24)]), {}, "column 'date' has no dates"),
+    ("100,000 columns", lines("date," + ",".join(f"c{i}" for i in range(100_000)),
+                              [DATES[0] + ",1" * 100_000]), {},
+     "the CSV has 100,001 columns; at most 1,000 are supported"),
+    ("duplicate column names", lines("date,a,a", [f"{d},1,2" for d in DATES]), {},
+     "the CSV has more than one column named 'a'; column names must be unique"),
+    ("latin-1 text", lines("date,caf\xe9", good_rows()).replace(b"\xc3\xa9", b"\xe9"), {},
+     "the data are not UTF-8 text (byte 0xe9 at position 8): save the CSV as UTF-8"),
+    ("UTF-16 text", "date,a\n2020-01-01,1\n".encode("utf-16"), {}, "the data are UTF-16 text; save the CSV as UTF-8"),
+    ("HTML page", b"\n  <!DOCTYPE html><html><body>Sign in</body></html>", {},
+     "the data are a web page (HTML/XML: a login or error page?), not a CSV"),
+    ("gzip file", gzip.compress(lines("date,a", good_rows())), {},
+     "the data are a gzip-compressed file, not a CSV"),
+    ("zip file", b"PK\x03\x04" + b"\x14" * 40, {}, "the data are a zip-compressed file, not a CSV"),
+    ("NUL bytes", b"date,a\n2020-01-01,\x00\x01\x02\n", {}, "not a CSV text file (binary content)"),
+    ("whitespace only", b" \r\n\t\n", {}, "the data are empty"),
+    ("row with too many fields", lines("date,a", [*good_rows()[:3], "2020-04-01,1,2"]), {},
+     "the data are not a readable CSV: line 5 has 3 fields but the header has 2"),
+    ("unclosed quote", lines('date,"a', good_rows()), {},
+     'the data are not a readable CSV: a quote (") is opened and never closed'),
+    ("years after 9999", lines("date,a", [f"{9999 + i}-01-01,{i}" for i in range(24)]), {},
+     "column 'date': dates must lie between the years 1 and 9999; found 10000-01-01"),
+    ("only text values", lines("date,t", [f"{d},word" for d in DATES]), {},
+     "no usable series: column 't': non-numeric values, e.g. 'word' at data row 1 (24 of 24 rows)"),
+]
+
+
+@pytest.mark.parametrize(("payload", "inputs", "message"), [c[1:] for c in HOSTILE_CSV],
+                         ids=[c[0] for c in HOSTILE_CSV])
+def test_hostile_csv_is_a_plain_data_error(payload: bytes, inputs: dict, message: str) -> None:
+    with pytest.raises(DataError) as caught:
+        load_series(make_config(input_parameters=inputs), payload)
+    assert message in str(caught.value)
+
+
+def test_mixed_and_infinite_values_fail_only_their_column_and_name_the_row() -> None:
+    rows = [f"{d},{i},{'x' if i == 5 else i},{'inf' if i == 3 else i}" for i, d in enumerate(DATES)]
+    result = load_series(make_config(), lines("date,a,mixed,inf", rows))
+    assert list(result.series) == ["a"]
+    assert result.errors == {"mixed": "non-numeric values, e.g. 'x' at data row 6 (1 of 24 rows)",
+                             "inf": "infinite value 'inf' at data row 4"}
+
+
+ODD_NAMES = ["\U0001f600 rocket", "\u05e2\u05d1\u05e8\u05d9\u05ea \u200f", "e\u0301te\u0301",
+             "a/b\\c", "two  inner spaces", "L" * 1000, "\u0645\u0628\u064a\u0639\u0627\u062a"]
+
+
+def test_odd_unicode_column_names_load_and_are_kept_exactly() -> None:
+    header = ",".join(["date", *[f'"{n}"' for n in ODD_NAMES]])
+    rows = [",".join([d, *[str(i + k) for k in range(len(ODD_NAMES))]]) for i, d in enumerate(DATES)]
+    result = load_series(make_config(), lines(header, rows))
+    assert list(result.series) == ODD_NAMES and result.errors == {}
+    assert result.series[ODD_NAMES[2]].iloc[4] == 6.0
+
+
+@pytest.mark.parametrize(("name", "payload"), [
+    ("semicolon", lines("date;a", good_rows(";"))),
+    ("tab", lines("date\ta", good_rows("\t"))),
+    ("pipe", lines("date|a", good_rows("|"))),
+    ("BOM", b"\xef\xbb\xbf" + lines("date,a", good_rows())),
+    ("CRLF", lines("date,a", good_rows(), end="\r\n")),
+    ("BOM, semicolon and CRLF", b"\xef\xbb\xbf" + lines("date;a", good_rows(";"), end="\r\n")),
+])
+def test_other_delimiters_bom_and_crlf_load_the_same_series(name: str, payload: bytes) -> None:
+    result = load_series(make_config(), payload)
+    assert list(result.series) == ["a"], name
+    np.testing.assert_array_equal(result.series["a"].to_numpy(), np.arange(24.0))
+    assert result.series["a"].index[0] == pd.Timestamp("2020-01-01") and result.frequency == "MS"
+
+
+def test_duplicate_dates_are_averaged_in_a_hostile_file_too() -> None:
+    rows = [*good_rows(), f"{DATES[3]},103", f"{DATES[3]},203"]
+    series = load_series(make_config(), lines("date,a", rows)).series["a"]
+    assert len(series) == 24 and series.loc[DATES[3]] == pytest.approx((3 + 103 + 203) / 3)
+
+
+def test_too_many_dates_for_dateparser_is_refused_before_parsing_any() -> None:
+    dates = [d.strftime("%Y-%m-%d") for d in pd.date_range("1990-01-01", periods=6000, freq="D")]
+    rows = [f"{d},1" for d in dates] + ["5 zz 2020,1"]  # one odd value: pandas gives up, dateparser would be next
+    started = time.monotonic()
+    with pytest.raises(DataError, match="column 'date': 6,001 distinct dates are in a format only dateparser reads"):
+        load_series(make_config(), lines("date,a", rows))
+    assert time.monotonic() - started < 10  # not the ~50 s dateparser would take

@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import logging
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -137,10 +138,11 @@ class EmbeddedKafka:
         self.stop()
         raise RuntimeError(f"Kafka broker did not start within {timeout:.0f} s; log tail:\n{tail}")
 
-    def stop(self, timeout: float = 20.0) -> None:
-        """SIGTERM (controlled shutdown), then SIGKILL if it lingers; removes a temp data dir."""
+    def stop(self, timeout: float = 20.0, sig: signal.Signals = signal.SIGTERM) -> None:
+        """SIGTERM (controlled shutdown; `sig` another signal, e.g. SIGKILL for a crash), then SIGKILL if it
+        lingers; removes a temp data dir. A given data dir is kept: `start` again resumes from it."""
         if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
+            self.proc.send_signal(sig)
             try:
                 self.proc.wait(timeout)
             except subprocess.TimeoutExpired:
