@@ -33,7 +33,6 @@ class Fails:
     stage: str | tuple[str, ...]  # a tuple: any of these stages (the wording is what matters to the user)
     words: tuple[str, ...]
     series: str | None = None  # the failure is about this series (None: the whole request, fatal)
-    depends_on: str | None = None  # branch whose work this expectation needs (until it is merged)
     within_s: float | None = None  # the failure comes at most this long after the request was accepted
 
 
@@ -157,8 +156,6 @@ FILES: dict[str, bytes] = {
 # --- the cases -------------------------------------------------------------------------------------------
 
 TEN_MB = {"activity_title": "big", "padding": "x" * (10 * 1024 * 1024)}
-LIMITS = "limits"  # the branch that adds request limits
-INPUTS = "inputs"  # the branch that hardens downloads and CSV parsing
 
 HTTP_CASES = [
     Case("http-malformed-json", Http("POST", "/api/requests", lambda u: {
@@ -247,19 +244,19 @@ KAFKA_CASES = [
     Case("kafka-negative-prediction-lags", Kafka(edited("model_parameters.prediction_lags", 0),
                                                  Fails("config", ("prediction_lags", "greater than or equal to 1")))),
     Case("kafka-huge-prediction-lags", Kafka(edited("model_parameters.prediction_lags", 10**9),
-                                             Fails("limits", ("prediction_lags",), depends_on=LIMITS))),
+                                             Fails("limits", ("prediction_lags",)))),
     Case("kafka-huge-test-values", Kafka(edited("model_parameters.test_values", 10**9),
-                                         Fails("limits", ("test_values",), depends_on=LIMITS))),
+                                         Fails("limits", ("test_values",)))),
     Case("kafka-url-404", Kafka(on("missing.csv"), Fails("download", ("HTTP 404",)))),
     # The test stack's download timeout is 5 s (TIMEX_DOWNLOAD_TIMEOUT_S); the hostile server holds on for 60 s
     # (never answers) or drips for 120 s: the download must give up long before.
     Case("kafka-url-never-answers", Kafka(on("hang"), Fails("download", ("did not answer within",), within_s=45))),
-    Case("kafka-html-page", Kafka(on("html"), Fails("data", ("web page", "HTML", "not a CSV"), depends_on=INPUTS))),
+    Case("kafka-html-page", Kafka(on("html"), Fails("data", ("web page", "HTML", "not a CSV")))),
     Case("kafka-empty-file", Kafka(on("empty"), Fails("data", ("empty",)))),
     Case("kafka-binary-data", Kafka(on("binary"), Fails("data", ("binary",)))),
     Case("kafka-endless-body", Kafka(on("endless"), Fails("download", ("larger than", "limit")))),
-    Case("kafka-slow-drip", Kafka(on("drip"), Fails("download", ("longer than", "too slow"), depends_on=INPUTS, within_s=45))),
-    Case("kafka-gzip-bomb", Kafka(on("bomb"), Fails("download", ("compressed",), depends_on=INPUTS))),
+    Case("kafka-slow-drip", Kafka(on("drip"), Fails("download", ("longer than", "too slow"), within_s=45))),
+    Case("kafka-gzip-bomb", Kafka(on("bomb"), Fails("download", ("compressed",)))),
     Case("kafka-csv-no-date-column", Kafka(lambda u: config(u, "no-date.csv") | {"input_parameters": {
         "source_data_url": u("no-date.csv"), "index_column_name": "date", "frequency": "MS"}},
         Fails("data", ("no date column", "date")))),
