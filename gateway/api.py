@@ -14,9 +14,11 @@ from confluent_kafka import KafkaException, Producer
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, generate_latest
 
 from forecasting.limits import RequestLimits
+from gateway.auth import TokenTable, bearer_auth, user_of
 from gateway.events import EventDiff, encode_event
-from gateway.inputs import MAX_BODY_BYTES, ApiError, Submission, origin_of, read_submission, validate
+from gateway.inputs import MAX_BODY_BYTES, ApiError, Submission, is_dry_run, origin_of, read_submission, validate
 from gateway.openapi import openapi_document
+from gateway.ratelimit import RateLimiter, rate_limited
 from gateway.state import RequestStore, read_config_record
 from schemas.keys import request_id_problem
 from timex_stream.results import results_csv, results_json
@@ -62,6 +64,7 @@ async def errors_as_json(request: web.Request, handler: Callable[[web.Request], 
         response = await handler(request)
     except ApiError as exc:
         response = json_response(exc.body(), exc.status)
+        response.headers.update(exc.headers)
     except web.HTTPRequestEntityTooLarge:
         response = json_response({"error": f"the body is larger than {MAX_BODY_BYTES} bytes", "field": "body"}, 413)
     except web.HTTPException as exc:  # aiohttp's own 404/405 for unknown paths and methods
@@ -74,11 +77,12 @@ async def errors_as_json(request: web.Request, handler: Callable[[web.Request], 
 
 
 def _request_id(request: web.Request) -> str:
+    """The path's request id, if the caller may see it: another user's id is as unknown as a made-up one."""
     rid = request.match_info["request_id"]
     problem = request_id_problem(rid)
     if problem:
         raise ApiError(400, problem, "request_id")
-    if not request.app[STORE].known(rid):
+    if not request.app[STORE].visible(rid, user_of(request)):
         raise ApiError(404, f"unknown request id '{rid}'", "request_id")
     return rid
 
@@ -108,9 +112,10 @@ async def openapi(request: web.Request) -> web.Response:
 
 
 async def _produce(request: web.Request, sub: Submission, origin: str, replay_of: str | None) -> str:
-    record = forecast_request(sub.config, csv=sub.csv, origin=origin, replay_of=replay_of)
+    owner = user_of(request)
+    record = forecast_request(sub.config, csv=sub.csv, origin=origin, replay_of=replay_of, owner=owner)
     produce = functools.partial(submit, request.app[PRODUCER], record["config_json"], request_id=record["request_id"],
-                                csv=sub.csv, origin=origin, replay_of=replay_of)
+                                csv=sub.csv, origin=origin, replay_of=replay_of, owner=owner)
     try:
         rid = await asyncio.get_running_loop().run_in_executor(None, produce)
     except (KafkaException, BufferError, TimeoutError) as exc:
@@ -130,7 +135,7 @@ def _accepted(rid: str, sub: Submission, replay_of: str | None = None) -> web.Re
 async def create_request(request: web.Request) -> web.Response:
     origin = origin_of(request)
     sub = await read_submission(request, request.app[LIMITS])
-    if request.query.get("dry_run", "").lower() in ("1", "true", "yes"):
+    if is_dry_run(request):
         return json_response({"valid": True, "title": sub.title, "warnings": sub.warnings})
     rid = await _produce(request, sub, origin, None)
     return _accepted(rid, sub)
@@ -161,7 +166,7 @@ async def list_requests(request: web.Request) -> web.Response:
         raise ApiError(400, "limit must be an integer", "limit") from None
     if not 1 <= limit <= 1000:
         raise ApiError(400, "limit must be between 1 and 1000", "limit")
-    return json_response({"requests": request.app[STORE].listing(limit)})
+    return json_response({"requests": request.app[STORE].listing(limit, user_of(request))})
 
 
 async def get_request(request: web.Request) -> web.Response:
@@ -210,8 +215,13 @@ async def events(request: web.Request) -> web.StreamResponse:
     return response
 
 
-def create_app(store: RequestStore, producer: Producer, limits: RequestLimits | None = None) -> web.Application:
-    app = web.Application(middlewares=[errors_as_json], client_max_size=MAX_BODY_BYTES)
+def create_app(store: RequestStore, producer: Producer, tokens: TokenTable | None = None,
+               writes: RateLimiter | None = None, reads: RateLimiter | None = None,
+               limits: RequestLimits | None = None) -> web.Application:
+    """`tokens` None: no auth (every request is everyone's); rate limits off unless given; `limits`: the
+    request limits (defaults unless given)."""
+    rates = rate_limited(writes or RateLimiter(0, 1), reads or RateLimiter(0, 1))
+    app = web.Application(middlewares=[errors_as_json, bearer_auth(tokens), rates], client_max_size=MAX_BODY_BYTES)
     app[STORE], app[PRODUCER], app[METRICS] = store, producer, GatewayMetrics(store)
     app[LIMITS] = limits or RequestLimits()
     app.router.add_get("/health", health)

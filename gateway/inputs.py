@@ -24,9 +24,10 @@ class ApiError(Exception):
     """A 4xx answer: `{"error": ..., "field": ...}` (plus `errors` listing every invalid config field)."""
 
     def __init__(self, status: int, error: str, field: str | None = None,
-                 errors: list[dict[str, str]] | None = None) -> None:
+                 errors: list[dict[str, str]] | None = None, headers: dict[str, str] | None = None) -> None:
         super().__init__(error)
         self.status, self.error, self.field, self.errors = status, error, field, errors
+        self.headers = headers or {}  # e.g. WWW-Authenticate on a 401, Retry-After on a 429
 
     def body(self) -> dict[str, Any]:
         doc: dict[str, Any] = {"error": self.error, "field": self.field}
@@ -112,6 +113,10 @@ def _api_field(name: str) -> str:
     if name == "data":
         return "csv"
     return f"config.{name}" if name else "config"
+
+
+def is_dry_run(request: web.Request) -> bool:
+    return request.query.get("dry_run", "").lower() in ("1", "true", "yes")
 
 
 def origin_of(request: web.Request) -> str:

@@ -27,6 +27,17 @@ def _get(summary: str, content_type: str = "application/json", with_id: bool = T
 
 
 def openapi_document() -> dict[str, Any]:
+    doc = _document()
+    for path, ops in doc["paths"].items():
+        if path.startswith("/api/"):  # with TIMEX_API_TOKENS set: a bearer token, and a per-user rate limit
+            for op in ops.values():
+                op["security"] = [{"bearer": []}, {}]
+                op["responses"] |= {"401": _ERROR, "429": {**_ERROR, "description": "over the per-user rate limit; "
+                                                                                     "see the Retry-After header"}}
+    return doc
+
+
+def _document() -> dict[str, Any]:
     return {
         "openapi": "3.1.0",
         "info": {"title": "TIMEX Stream gateway", "version": "1.0.0",
@@ -63,7 +74,10 @@ def openapi_document() -> dict[str, Any]:
                 "parameters": [_ID, _ORIGIN],
                 "responses": {"202": _ACCEPTED, "400": _ERROR, "404": _ERROR, "409": _ERROR}}},
         },
-        "components": {"schemas": {
+        "components": {"securitySchemes": {"bearer": {
+            "type": "http", "scheme": "bearer",
+            "description": "needed on /api/... when the gateway runs with TIMEX_API_TOKENS; each user sees only "
+                           "the requests they submitted"}}, "schemas": {
             "Error": {"type": "object", "required": ["error", "field"], "properties": {
                 "error": {"type": "string"}, "field": {"type": ["string", "null"]},
                 "errors": {"type": "array", "items": {"type": "object"}}}},

@@ -1,4 +1,5 @@
-"""`timex-stream service gateway`: the HTTP API on TIMEX_GATEWAY_HOST:TIMEX_GATEWAY_PORT (default 127.0.0.1:8000)."""
+"""`timex-stream service gateway`: the HTTP API on TIMEX_GATEWAY_HOST:TIMEX_GATEWAY_PORT (default 127.0.0.1:8000),
+with bearer tokens when TIMEX_API_TOKENS is set and per-user rate limits."""
 
 from __future__ import annotations
 
@@ -8,9 +9,11 @@ import sys
 from aiohttp import web
 
 from gateway.api import create_app
+from gateway.auth import TokenConfigError, TokenTable, parse_tokens
+from gateway.ratelimit import RateLimiter
 from gateway.state import RequestStore
 from timex_stream.kafka import ensure_topics, producer
-from timex_stream.logs import configure_logging
+from timex_stream.logs import configure_logging, redact_in_logs
 from timex_stream.settings import Settings
 
 log = logging.getLogger("gateway")
@@ -21,6 +24,18 @@ def main(settings: Settings) -> int:
     if not settings.bootstrap_servers:
         print("KAFKA_BOOTSTRAP_SERVERS is not set (`timex-stream up` sets it for its services)", file=sys.stderr)
         return 2
+    tokens = None
+    if settings.api_tokens:
+        try:
+            pairs = parse_tokens(settings.api_tokens)
+        except TokenConfigError as exc:  # names the bad entry, never the token
+            print(f"gateway: {exc}", file=sys.stderr)
+            return 2
+        redact_in_logs(*(token for _, token in pairs))
+        tokens = TokenTable(pairs)
+        log.info("API tokens on: %d users", len({user for user, _ in pairs}))
+    else:
+        log.info("API tokens off (TIMEX_API_TOKENS unset): every request is everyone's")
     ensure_topics(settings.bootstrap_servers)  # a gateway started first must not wait for topics forever
     store = RequestStore(settings.bootstrap_servers)
     store.start()
@@ -28,7 +43,11 @@ def main(settings: Settings) -> int:
     log.info("gateway on http://%s:%d", settings.gateway_host, settings.gateway_port)
     try:
         # SIGTERM/SIGINT stop the server gracefully; SSE streams are cut after shutdown_timeout.
-        web.run_app(create_app(store, prod, settings.limits), host=settings.gateway_host, port=settings.gateway_port,
+        app = create_app(store, prod, tokens,
+                         writes=RateLimiter(settings.rate_limit_per_s, settings.rate_limit_burst),
+                         reads=RateLimiter(settings.read_rate_limit_per_s, int(2 * settings.read_rate_limit_per_s)),
+                         limits=settings.limits)
+        web.run_app(app, host=settings.gateway_host, port=settings.gateway_port,
                     print=None, access_log=None, shutdown_timeout=5)
     finally:
         prod.flush(10)

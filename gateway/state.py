@@ -22,7 +22,7 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, Message,
 from gateway.plain import plain
 from schemas import DecodeError, decode_as
 from schemas.topics import BY_NAME, CONFIGS
-from timex_stream.intake import Position, read_request
+from timex_stream.intake import position_of, read_request
 from timex_stream.kafka import consumer
 from timex_stream.request_view import TOPICS, RequestView
 
@@ -40,6 +40,7 @@ class Submitted:
     replay_of: str | None
     title: str | None
     has_csv: bool
+    owner: str | None = None  # the gateway user who submitted it; None when it came straight to Kafka
     partition: int | None = None  # None until the consumer has read the record back
     offset: int | None = None
 
@@ -105,7 +106,7 @@ class RequestStore:
         topic = msg.topic()
         try:
             if topic == CONFIGS.name:
-                request = read_request(msg.key(), msg.value(), _position(msg))
+                request = read_request(msg.key(), msg.value(), position_of(msg))
             else:
                 request = decode_as(BY_NAME[topic].value, msg.value())  # type: ignore[arg-type]
         except DecodeError as exc:
@@ -147,9 +148,12 @@ class RequestStore:
         submitted_at = plain(request["submitted_at"])
         if request["origin"] == "kafka" and timestamp_ms:  # plain JSON: the broker's time, not ours
             submitted_at = timestamp_ms
+        earlier = self._submitted.get(request["request_id"])
+        # Once an id has an owner it keeps it: a later record reusing the id cannot hand it to someone else.
+        owner = earlier.owner if earlier is not None and earlier.owner is not None else request.get("owner")
         self._submitted[request["request_id"]] = Submitted(
             request["request_id"], submitted_at, request["origin"], request.get("replay_of"),
-            title if isinstance(title, str) else None, bool(request.get("csv_data")), partition, offset)
+            title if isinstance(title, str) else None, bool(request.get("csv_data")), owner, partition, offset)
 
     # --- called from the web handlers ------------------------------------------------------------------
     def note_submitted(self, request: dict[str, Any]) -> None:
@@ -162,6 +166,15 @@ class RequestStore:
         with self._lock:
             return rid in self._views or rid in self._submitted
 
+    def visible(self, rid: str, user: str | None) -> bool:
+        """Without auth (user None) every known request; with auth only the user's own. Requests with no
+        owner (sent straight to Kafka, whose ACLs guard them) or whose configs record is gone are nobody's."""
+        if user is None:
+            return self.known(rid)
+        with self._lock:
+            sub = self._submitted.get(rid)
+            return sub is not None and sub.owner == user
+
     def submitted(self, rid: str) -> Submitted | None:
         with self._lock:
             return self._submitted.get(rid)
@@ -173,9 +186,13 @@ class RequestStore:
                 return None
             return plain(self._describe(rid, full=True))
 
-    def listing(self, limit: int) -> list[dict[str, Any]]:
+    def listing(self, limit: int, user: str | None = None) -> list[dict[str, Any]]:
         with self._lock:
-            rows = [self._describe(rid, full=False) for rid in self._views.keys() | self._submitted.keys()]
+            if user is None:
+                rids = self._views.keys() | self._submitted.keys()
+            else:
+                rids = {rid for rid, sub in self._submitted.items() if sub.owner == user}
+            rows = [self._describe(rid, full=False) for rid in rids]
         rows.sort(key=lambda r: r["submitted_at"] or r["first_at"] or 0, reverse=True)
         return plain(rows[:limit])
 
@@ -194,7 +211,7 @@ class RequestStore:
         doc["title"] = doc["title"] or (sub.title if sub else None)
         doc["replay_of"] = doc["replay_of"] or (sub.replay_of if sub else None)
         doc.update(submitted_at=sub.submitted_at if sub else None, origin=sub.origin if sub else None,
-                   has_csv=sub.has_csv if sub else False)
+                   has_csv=sub.has_csv if sub else False, owner=sub.owner if sub else None)
         return doc
 
     def subscribe(self, rid: str, loop: asyncio.AbstractEventLoop,
@@ -223,10 +240,6 @@ def read_config_record(bootstrap: str, partition: int, offset: int, timeout: flo
         msgs = cons.consume(1, timeout)
         if not msgs or msgs[0].error() or msgs[0].offset() != offset:
             raise LookupError(f"configs[{partition}]@{offset} could not be read back")
-        return read_request(msgs[0].key(), msgs[0].value(), _position(msgs[0]))
+        return read_request(msgs[0].key(), msgs[0].value(), position_of(msgs[0]))
     finally:
         cons.close()
-
-
-def _position(msg: Message) -> Position:
-    return Position(msg.partition(), msg.offset(), msg.timestamp()[1])

@@ -38,8 +38,10 @@ def _cmd_up(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _cmd_service(args: argparse.Namespace, settings: Settings) -> int:
+    from timex_stream.logs import redact_in_logs
     from timex_stream.stack import service_specs
 
+    redact_in_logs(settings.kafka_sasl_password, settings.api_token)  # the gateway adds its API tokens
     specs = {s.name: s for s in service_specs(settings)}
     module = importlib.import_module(specs[args.name].module)
     return int(module.main(settings) or 0)

@@ -12,6 +12,8 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from confluent_kafka import Message
+
 from schemas.codec import MAGIC, DecodeError, decode_as
 from schemas.keys import request_id_problem
 from schemas.topics import CONFIGS
@@ -32,6 +34,11 @@ class Position:
     partition: int
     offset: int
     timestamp_ms: int
+
+
+def position_of(msg: Message) -> Position:
+    """Where a confluent-kafka message sits (the gateway, replay and tests read `configs` with that client)."""
+    return Position(msg.partition(), msg.offset(), msg.timestamp()[1])
 
 
 def derived_request_id(where: Position) -> str:
@@ -58,7 +65,8 @@ def read_request(key: bytes | None, value: bytes | None, where: Position) -> dic
     if request_id:
         _check_id(request_id)
     return {"request_id": request_id or derived_request_id(where), "submitted_at": where.timestamp_ms,
-            "origin": "kafka", "config_json": json.dumps(doc), "csv_data": None, "replay_of": None}
+            "origin": "kafka", "config_json": json.dumps(doc), "csv_data": None, "replay_of": None,
+            "owner": None}
 
 
 def _check_id(request_id: str) -> None:

@@ -10,6 +10,19 @@ import time
 from pathlib import Path
 
 request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar("request_id", default=None)
+REDACTED = "[redacted]"
+_secrets: set[str] = set()  # tokens and passwords this process knows: never written to a log line
+
+
+def redact_in_logs(*secrets: str | None) -> None:
+    """Replace these strings by [redacted] in every log line from now on (message and traceback)."""
+    _secrets.update(s for s in secrets if s)
+
+
+def redact(text: str) -> str:
+    for secret in sorted(_secrets, key=len, reverse=True):  # longest first: one secret may contain another
+        text = text.replace(secret, REDACTED)
+    return text
 
 
 class JsonFormatter(logging.Formatter):
@@ -23,13 +36,13 @@ class JsonFormatter(logging.Formatter):
             "level": record.levelname,
             "service": self.service,
             "logger": record.name,
-            "msg": record.getMessage(),
+            "msg": redact(record.getMessage()),
         }
         rid = getattr(record, "request_id", None) or request_id_var.get()
         if rid:
-            doc["request_id"] = rid
+            doc["request_id"] = redact(str(rid))
         if record.exc_info:
-            doc["exc"] = self.formatException(record.exc_info)
+            doc["exc"] = redact(self.formatException(record.exc_info))
         return json.dumps(doc, default=str)
 
 

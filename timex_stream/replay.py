@@ -22,7 +22,7 @@ from ingestion.ingest import Outcome, accepted, fan_out
 from schemas import DecodeError, decode_as
 from schemas.topics import CONFIGS, DATASETS
 from timex_stream.history import read_range
-from timex_stream.intake import Position, read_request
+from timex_stream.intake import position_of, read_request
 from timex_stream.kafka import send
 from timex_stream.settings import Settings
 from timex_stream.submit import new_request_id, submit
@@ -69,7 +69,7 @@ def replay_configs(bootstrap: str, prod: Producer, start_ms: int, end_ms: int | 
     for msg in read_range(bootstrap, CONFIGS.name, start_ms, end_ms):
         key, value = msg.key(), msg.value()
         try:
-            request = read_request(key, value, Position(msg.partition(), msg.offset(), msg.timestamp()[1]))
+            request = read_request(key, value, position_of(msg))
         except DecodeError as exc:
             warn(f"configs offset {msg.partition()}/{msg.offset()} skipped: {exc}")
             continue
@@ -84,8 +84,9 @@ def replay_configs(bootstrap: str, prod: Producer, start_ms: int, end_ms: int | 
         except ValueError as exc:
             warn(f"request {original} skipped: {exc}")
             continue
+        # The re-forecast belongs to whoever owned the original, so that gateway user sees it too.
         new_id = None if dry_run else submit(prod, config, csv=request.get("csv_data"), origin="replay",
-                                             replay_of=original)
+                                             replay_of=original, owner=request.get("owner"))
         done.append(Replayed(original, new_id, config.get("activity_title"), msg.timestamp()[1]))
     return done
 

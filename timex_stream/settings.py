@@ -24,7 +24,7 @@ class Settings:
     kafka_security_protocol: str = "PLAINTEXT"
     kafka_sasl_mechanism: str | None = None
     kafka_sasl_username: str | None = None
-    kafka_sasl_password: str | None = None
+    kafka_sasl_password: str | None = field(default=None, repr=False)
     kafka_ssl_ca_location: str | None = None
     # The embedded broker of `make up` (a persistent data dir needs fixed ports: KRaft records them).
     kafka_port: int = 9092
@@ -44,6 +44,14 @@ class Settings:
     webapp_host: str = "127.0.0.1"
     webapp_port: int = 5000
     gateway_url: str = "http://127.0.0.1:8000"
+    # Gateway bearer auth: `user:token,...` or the path of a file with one `user:token` per line; None = no auth.
+    api_tokens: str | None = field(default=None, repr=False)
+    # The token the webapp sends to the gateway (`make up` sets it); None = the webapp asks its user.
+    api_token: str | None = field(default=None, repr=False)
+    # Per-user token buckets of a gateway process (0 turns one off): submissions + re-forecasts, and reads.
+    rate_limit_per_s: float = 10.0
+    rate_limit_burst: int = 50
+    read_rate_limit_per_s: float = 100.0
     # Faust web server (health + metrics) of a stream service; 0 picks a free port.
     web_port: int = 0
     web_host: str = "127.0.0.1"
@@ -81,6 +89,11 @@ class Settings:
             webapp_host=e.get("TIMEX_WEBAPP_HOST", d.webapp_host),
             webapp_port=int(e.get("TIMEX_WEBAPP_PORT", d.webapp_port)),
             gateway_url=e.get("TIMEX_GATEWAY_URL", f"http://{gateway_host}:{gateway_port}"),
+            api_tokens=e.get("TIMEX_API_TOKENS") or None,
+            api_token=e.get("TIMEX_API_TOKEN") or None,
+            rate_limit_per_s=float(e.get("TIMEX_RATE_LIMIT_PER_S", d.rate_limit_per_s)),
+            rate_limit_burst=int(e.get("TIMEX_RATE_LIMIT_BURST", d.rate_limit_burst)),
+            read_rate_limit_per_s=float(e.get("TIMEX_READ_RATE_LIMIT_PER_S", d.read_rate_limit_per_s)),
             web_port=int(e.get("TIMEX_WEB_PORT", d.web_port)),
             web_host=e.get("TIMEX_WEB_HOST", d.web_host),
             limits=RequestLimits.from_env(e),

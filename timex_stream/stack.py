@@ -1,16 +1,19 @@
 """The local stack behind `make up`: embedded broker (unless KAFKA_BOOTSTRAP_SERVERS), topics, every
-service as a child process; prints `ready:` once each accepts work; Ctrl-C/SIGTERM stops everything."""
+service as a child process; prints `ready:` once each accepts work (then the gateway's API token);
+Ctrl-C/SIGTERM stops everything."""
 
 from __future__ import annotations
 
 import importlib.util
 import os
+import secrets
 import signal
 import subprocess
 import sys
 import time
 import urllib.request
 from dataclasses import dataclass
+from pathlib import Path
 
 from confluent_kafka import ConsumerGroupState
 from confluent_kafka.admin import AdminClient
@@ -43,6 +46,28 @@ def service_specs(settings: Settings) -> list[ServiceSpec]:
         ServiceSpec("webapp", "webapp.service",
                     health_url=f"http://{settings.webapp_host}:{settings.webapp_port}/health"),
     ]
+
+
+API_TOKEN_FILE = "api-token"
+LOCAL_USER = "local"
+
+
+def local_api_token(data_dir: Path) -> tuple[str, Path]:
+    """The gateway token of `make up` when TIMEX_API_TOKENS is unset: made once, kept in
+    `data_dir/api-token` (mode 0600, only its owner reads it) and reused by every later `make up`."""
+    path = data_dir / API_TOKEN_FILE
+    try:
+        token = path.read_text().strip()
+    except FileNotFoundError:
+        token = ""
+    if len(token) < 16 or any(c.isspace() for c in token):  # missing or spoilt: make a new one
+        token = secrets.token_urlsafe(32)
+        data_dir.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(token + "\n")
+    os.chmod(path, 0o600)  # also tightens a file made by hand or under another umask
+    return token, path
 
 
 def wait_for_members(bootstrap: str, group: str, topic: str, n: int, timeout: float = 120.0) -> None:
@@ -92,6 +117,8 @@ class Stack:
         self.bootstrap = settings.bootstrap_servers or ""
         self.web_ports: dict[str, int] = {}
         self.launched: dict[str, tuple[str, dict[str, str]]] = {}  # instance → (service, env): to restart it
+        self.api_token: str | None = None  # made by start() when TIMEX_API_TOKENS is unset
+        self.api_token_file: Path | None = None
 
     def start_broker(self) -> str:
         if self.settings.bootstrap_servers:
@@ -106,8 +133,10 @@ class Stack:
         where = f"embedded, log {self.broker.log_file}" if self.broker else "external"
         print(f"kafka: {self.bootstrap} ({where})", flush=True)
         ensure_topics(self.bootstrap)
+        if not self.settings.api_tokens and any(s.name in ("gateway", "webapp") for s in self.specs):
+            self.api_token, self.api_token_file = local_api_token(self.settings.data_dir)
         for spec in self.specs:
-            proc = self.launch(spec.name)
+            proc = self.launch(spec.name, **self.auth_env(spec.name))
             health = spec.health_url or f"http://127.0.0.1:{self.web_ports[spec.name]}/health"
             print(f"{spec.name}: pid {proc.pid}, health {health}, log {self.log_dir / (spec.name + '.log')}",
                   flush=True)
@@ -115,6 +144,22 @@ class Stack:
         names = ", ".join(s.name for s in self.specs) or "no services yet"
         urls = "".join(f", {s.name} {s.health_url.rsplit('/', 1)[0]}" for s in self.specs if s.health_url)
         return f"ready: kafka {self.bootstrap}; {names}{urls} (in {time.monotonic() - t0:.1f} s)"
+
+    def auth_env(self, name: str) -> dict[str, str]:
+        """The local token for the gateway (its only user, `local`) and for the webapp (sent on every call)."""
+        if self.api_token is None:
+            return {}
+        if name == "gateway":
+            return {"TIMEX_API_TOKENS": f"{LOCAL_USER}:{self.api_token}"}
+        return {"TIMEX_API_TOKEN": self.api_token} if name == "webapp" else {}
+
+    def token_line(self) -> str | None:
+        """Printed right after `ready:` (stdout of `make up`, not a log)."""
+        if self.api_token is not None:
+            return f"token: {self.api_token} (also in {self.api_token_file}; send `Authorization: Bearer <token>`)"
+        if self.settings.api_tokens:
+            return "token: the gateway takes the tokens of TIMEX_API_TOKENS"
+        return None
 
     def launch(self, name: str, instance: str | None = None, **env: str) -> subprocess.Popen[bytes]:
         """Start one service process (`instance` names a second copy, e.g. "predictor-2")."""
@@ -187,6 +232,8 @@ def run_up(settings: Settings) -> int:
     signal.signal(signal.SIGTERM, _stop)
     try:
         print(stack.start(), flush=True)
+        if line := stack.token_line():
+            print(line, flush=True)
         while True:
             for name, proc in stack.children.items():
                 if proc.poll() is not None:

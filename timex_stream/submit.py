@@ -19,12 +19,13 @@ def new_request_id() -> str:
 
 
 def forecast_request(config: dict[str, Any] | str, *, request_id: str | None = None, csv: bytes | None = None,
-                     origin: str = "cli", replay_of: str | None = None) -> dict[str, Any]:
-    """A ForecastRequest record; a request id given by the caller must be valid (InvalidRequestIdError)."""
+                     origin: str = "cli", replay_of: str | None = None, owner: str | None = None) -> dict[str, Any]:
+    """A ForecastRequest record; a request id given by the caller must be valid (InvalidRequestIdError).
+    `owner`: the gateway's authenticated user; None for what reaches Kafka without the gateway."""
     config_json = config if isinstance(config, str) else json.dumps(config)
     rid = check_request_id(request_id) if request_id is not None else new_request_id()
     return {"request_id": rid, "submitted_at": now_ms(), "origin": origin,
-            "config_json": config_json, "csv_data": csv, "replay_of": replay_of}
+            "config_json": config_json, "csv_data": csv, "replay_of": replay_of, "owner": owner}
 
 
 def submit(producer: Producer, config: dict[str, Any] | str, **kwargs: Any) -> str:

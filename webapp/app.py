@@ -1,5 +1,9 @@
 """The Dash app: upload a TIMEX config (and optionally its CSV) or start from an example, watch the request,
-see the forecasts; past requests can be opened or re-forecast. Every call goes to the gateway."""
+see the forecasts; past requests can be opened or re-forecast. Every call goes to the gateway.
+
+A gateway with tokens: the webapp sends the token it was given (TIMEX_API_TOKEN, set by `make up`), or, when
+the gateway answers 401, asks its user once and keeps the token in an HttpOnly session cookie (the download
+links are plain GETs, so a token only the page's JavaScript knew could not reach them)."""
 
 from __future__ import annotations
 
@@ -21,6 +25,8 @@ HERE = Path(__file__).parent
 EXAMPLES = HERE / "examples"
 POLL_MS = 1000
 HISTORY_POLL_MS = 3000
+TOKEN_COOKIE = "timex_api_token"
+NEEDS_TOKEN = "The gateway needs an API token: enter it under “API token” (`make up` prints it after `ready:`)."
 
 INDEX = """<!DOCTYPE html>
 <html lang="en">
@@ -48,6 +54,15 @@ def layout() -> html.Div:
         html.Header([html.H1("TIMEX Stream"), html.P("Forecasting as a service on Kafka", className="muted")]),
         html.Main([
             html.Aside([
+                html.Div([
+                    html.H2("API token"),
+                    html.P("This gateway serves only its users: paste your token (kept for this browser session).",
+                           className="muted"),
+                    dcc.Input(id="token-input", type="password", placeholder="token", autoComplete="off",
+                              className="token-input"),
+                    html.Button("Use token", id="token-submit", className="secondary"),
+                ], id="token-box", hidden=True),
+                html.Div(id="token-message", className="message"),  # outside the box: still seen once it hides
                 html.H2("New forecast"),
                 dcc.Upload(id="upload-config", children=html.Div(["Drop a TIMEX config (.json) here, or ",
                                                                     html.A("choose a file")]),
@@ -77,6 +92,7 @@ def layout() -> html.Div:
         dcc.Store(id="current"),
         dcc.Store(id="results-key"),
         dcc.Store(id="history-key"),
+        dcc.Store(id="auth-changed"),
         dcc.Interval(id="poll", interval=POLL_MS, disabled=True),
         dcc.Interval(id="history-poll", interval=HISTORY_POLL_MS),
     ], className="page")
@@ -90,24 +106,38 @@ def _decode_upload(contents: str) -> bytes:
 
 
 def _message(text: str, kind: str) -> html.Div:
-    return html.Div(text, className=f"message-{kind}", id=f"message-{kind}")
+    return html.Div(text, className=f"message-{kind}")  # no id: two messages of a kind can be on the page at once
 
 
-def create_app(gateway_url: str) -> dash.Dash:
-    gateway = GatewayClient(gateway_url)
+def _refused(status: int, doc: dict[str, Any]) -> str | None:
+    """The plain words for an answer that is about the caller, not the config: no token, or too many calls."""
+    if status == 401:
+        return NEEDS_TOKEN
+    if status == 429:
+        return f"Too many requests for now: {doc['error']}."
+    return None
+
+
+def create_app(gateway_url: str, token: str | None = None) -> dash.Dash:
+    """`token`: sent to the gateway on every call, unless the browser's user entered their own."""
+    configured = GatewayClient(gateway_url, token)
+
+    def gateway_for_caller() -> GatewayClient:
+        return configured.for_token(flask.request.cookies.get(TOKEN_COOKIE))
     app = dash.Dash(__name__, title="TIMEX Stream", assets_folder=str(HERE / "assets"), update_title=None,
                     suppress_callback_exceptions=True, index_string=INDEX)
     app.layout = layout
 
     @app.server.route("/health")
     def health() -> flask.Response:
-        return flask.jsonify({"status": "ok", "service": "webapp", "gateway": gateway.base_url})
+        return flask.jsonify({"status": "ok", "service": "webapp", "gateway": configured.base_url,
+                              "api_token": "configured" if configured.has_token else "asked from the user"})
 
     @app.server.route("/download/<rid>.<fmt>")
     def download(rid: str, fmt: str) -> flask.Response:
         if fmt not in ("csv", "json"):
             flask.abort(404)
-        resp = gateway.download(rid, fmt)
+        resp = gateway_for_caller().download(rid, fmt)
         return flask.Response(resp.content, status=resp.status_code, content_type=resp.headers.get("Content-Type"),
                               headers={"Content-Disposition": resp.headers.get("Content-Disposition", "")})
 
@@ -135,8 +165,10 @@ def create_app(gateway_url: str) -> dash.Dash:
         if not staged.get("config"):
             return staged, _message(f"Data {staged.get('csv_name')} ready; now upload a config.", "info"), True
         csv = base64.b64decode(staged["csv"]) if staged.get("csv") else None
-        status, doc = gateway.validate(staged["config"], csv, staged.get("csv_name"))
+        status, doc = gateway_for_caller().validate(staged["config"], csv, staged.get("csv_name"))
         name = staged.get("config_name") or "the config"
+        if refused := _refused(status, doc):
+            return staged, _message(refused, "error"), True
         if status != 200:
             hint = " Upload the CSV too, or give a source_data_url." \
                 if doc.get("field") == "config.input_parameters.source_data_url" else ""
@@ -160,13 +192,13 @@ def create_app(gateway_url: str) -> dash.Dash:
             if not staged or not staged.get("config"):
                 raise PreventUpdate
             csv = base64.b64decode(staged["csv"]) if staged.get("csv") else None
-            status, doc = gateway.submit(staged["config"], csv, staged.get("csv_name"))
+            status, doc = gateway_for_caller().submit(staged["config"], csv, staged.get("csv_name"))
         elif trigger["type"] == "open":
             return trigger["rid"], None
         else:
-            status, doc = gateway.reforecast(trigger["rid"])
+            status, doc = gateway_for_caller().reforecast(trigger["rid"])
         if status != 202:
-            return dash.no_update, _message(f"Not submitted: {doc['error']}", "error")
+            return dash.no_update, _message(_refused(status, doc) or f"Not submitted: {doc['error']}", "error")
         return doc["request_id"], _message(f"Submitted as {doc['request_id']}.", "ok")
 
     @app.callback(Output("status", "children"), Output("progress", "children"), Output("results", "children"),
@@ -176,11 +208,12 @@ def create_app(gateway_url: str) -> dash.Dash:
     def follow(_n: int | None, rid: str | None, shown: str | None) -> tuple[Any, ...]:
         if not rid:
             raise PreventUpdate
-        status, snap = gateway.request(rid)
+        status, snap = gateway_for_caller().request(rid)
         if status == 404:  # just submitted through another gateway replica: it appears within a moment
             return _message(f"Waiting for {rid} to appear…", "info"), None, None, None, None, False
         if status != 200:
-            return _message(snap["error"], "error"), dash.no_update, dash.no_update, None, shown, False
+            return (_message(_refused(status, snap) or snap["error"], "error"), dash.no_update, dash.no_update, None,
+                    shown, False)
         # Charts are rebuilt only when a result or failure arrives, so they do not flicker on every poll.
         key = json.dumps([rid, sorted((s, r["decided_at"]) for s, r in snap["results"].items()),
                           len(snap["failures"])])
@@ -190,17 +223,37 @@ def create_app(gateway_url: str) -> dash.Dash:
                              className="downloads") if snap["results"] else None
         return status_line(snap), progress_table(snap), results, downloads, key, snap["done"]
 
-    @app.callback(Output("history", "children"), Output("history-key", "data"),
+    @app.callback(Output("history", "children"), Output("history-key", "data"), Output("token-box", "hidden"),
                   Input("history-poll", "n_intervals"), Input("current", "data"), Input("results-key", "data"),
-                  State("history-key", "data"))
-    def history(_n: int | None, _rid: str | None, _results: str | None, shown: str | None) -> tuple[Any, Any]:
-        status, doc = gateway.listing(20)
+                  Input("auth-changed", "data"), State("history-key", "data"))
+    def history(_n: int | None, _rid: str | None, _results: str | None, _auth: int | None,
+                shown: str | None) -> tuple[Any, Any, bool]:
+        status, doc = gateway_for_caller().listing(20)
+        if status == 401:  # the listing runs on page load: a token-protected gateway asks for the token at once
+            return _message(NEEDS_TOKEN, "error"), None, False
         if status != 200:
-            return _message(doc["error"], "error"), None
+            return _message(_refused(status, doc) or doc["error"], "error"), None, dash.no_update
         rows = doc["requests"]
         key = json.dumps([(r["request_id"], r["status"]) for r in rows])
         if key == shown:
             raise PreventUpdate  # unchanged: keep the buttons (and any click in flight)
-        return history_rows(rows), key
+        return history_rows(rows), key, True
+
+    @app.callback(Output("token-message", "children"), Output("token-input", "value"),
+                  Output("auth-changed", "data"), Input("token-submit", "n_clicks"), Input("token-input", "n_submit"),
+                  State("token-input", "value"), State("auth-changed", "data"), prevent_initial_call=True)
+    def use_token(_clicks: int | None, _enter: int | None, token: str | None, changed: int | None
+                  ) -> tuple[Any, str, Any]:
+        token = (token or "").strip()
+        if not token:
+            return _message("Paste the token first.", "error"), "", dash.no_update
+        status, doc = configured.for_token(token).listing(1)  # checked before it is kept
+        if status == 401:
+            return _message("The gateway did not accept this token.", "error"), "", dash.no_update
+        if status != 200:
+            return _message(_refused(status, doc) or doc["error"], "error"), "", dash.no_update
+        ctx.response.set_cookie(TOKEN_COOKIE, token, httponly=True, samesite="Strict",
+                                secure=flask.request.is_secure)  # no max_age: gone when the browser closes
+        return _message("Token accepted.", "ok"), "", (changed or 0) + 1
 
     return app

@@ -1,4 +1,5 @@
-"""The webapp's only way to Kafka: the gateway's HTTP API. Every call → (HTTP status, JSON document)."""
+"""The webapp's only way to Kafka: the gateway's HTTP API. Every call → (HTTP status, JSON document).
+With a token, every call carries `Authorization: Bearer <token>`."""
 
 from __future__ import annotations
 
@@ -11,17 +12,30 @@ Answer = tuple[int, dict[str, Any]]
 
 
 class GatewayClient:
-    def __init__(self, base_url: str, timeout: float = 15.0) -> None:
+    def __init__(self, base_url: str, token: str | None = None, timeout: float = 15.0,
+                 session: requests.Session | None = None) -> None:
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
-        self.session = requests.Session()
+        self.session = session or requests.Session()
+        self._headers = {"Authorization": f"Bearer {token}"} if token else {}
+
+    @property
+    def has_token(self) -> bool:
+        return bool(self._headers)
+
+    def for_token(self, token: str | None) -> GatewayClient:
+        """The same gateway (and connection pool) with another user's token; None keeps this one's."""
+        if not token:
+            return self
+        return GatewayClient(self.base_url, token, self.timeout, self.session)
 
     def url(self, path: str) -> str:
         return f"{self.base_url}{path}"
 
     def _call(self, method: str, path: str, **kwargs: Any) -> Answer:
         try:
-            resp = self.session.request(method, self.url(path), timeout=self.timeout, **kwargs)
+            resp = self.session.request(method, self.url(path), timeout=self.timeout, headers=self._headers,
+                                        **kwargs)
         except requests.RequestException as exc:
             return 503, {"error": f"the gateway at {self.base_url} is not reachable ({type(exc).__name__})",
                          "field": None}
@@ -52,4 +66,5 @@ class GatewayClient:
         return self._call("POST", f"/api/requests/{quote(rid, safe='')}/reforecast", params={"origin": "webapp"})
 
     def download(self, rid: str, fmt: str) -> requests.Response:
-        return self.session.get(self.url(f"/api/requests/{quote(rid, safe='')}/results.{fmt}"), timeout=self.timeout)
+        return self.session.get(self.url(f"/api/requests/{quote(rid, safe='')}/results.{fmt}"), timeout=self.timeout,
+                                headers=self._headers)

@@ -25,7 +25,7 @@ class _Gunicorn(BaseApplication):  # type: ignore[misc]  # gunicorn ships no typ
 
 
 def main(settings: Settings) -> int:
-    app = create_app(settings.gateway_url)
+    app = create_app(settings.gateway_url, settings.api_token)
     # Threads: every browser polls once a second and each poll waits on the gateway; 2 workers x 8 threads.
     _Gunicorn(app.server, {"bind": f"{settings.webapp_host}:{settings.webapp_port}", "workers": 2,
                            "worker_class": "gthread", "threads": 8, "timeout": 60, "graceful_timeout": 10,

@@ -31,7 +31,7 @@ from tests.corpus.hostile import hostile_server
 from tests.corpus.poison import payload
 from tests.gateway.conftest import Gateway, launch_gateway  # noqa: F401  (fixture)
 from timex_stream.follow import follow
-from timex_stream.intake import Position, derived_request_id
+from timex_stream.intake import derived_request_id, position_of
 from timex_stream.kafka import consumer, producer
 from timex_stream.request_view import RequestView
 from timex_stream.stack import Stack
@@ -136,7 +136,7 @@ def sent(stack: Stack, urls: Urls, gateway: Gateway) -> Sent:
         if case_id.startswith("poison-"):
             out.placed[case_id] = (msg.topic(), msg.partition(), msg.offset())
         elif case_id not in out.rids:  # key-less plain JSON: the id the ingestion derives
-            out.rids[case_id] = derived_request_id(Position(msg.partition(), msg.offset(), msg.timestamp()[1]))
+            out.rids[case_id] = derived_request_id(position_of(msg))
 
     soft_deadline = time.monotonic() + TIMEOUT - 30  # then assert on what there is: each case says what is missing
     by_rid = {out.rids[c]: e for c, e in expects.items()}

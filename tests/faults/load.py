@@ -101,17 +101,22 @@ def _close(a: float | None, b: float) -> bool:
     return math.isclose(a, b, rel_tol=TOLERANCE, abs_tol=TOLERANCE)
 
 
-def submit_to_gateway(gateway_url: str, body: dict[str, Any]) -> str:
+def _auth(token: str | None) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"} if token else {}
+
+
+def submit_to_gateway(gateway_url: str, body: dict[str, Any], token: str | None) -> str:
     req = urllib.request.Request(f"{gateway_url}/api/requests", data=json.dumps(body).encode(), method="POST",
-                                 headers={"Content-Type": "application/json"})
+                                 headers={"Content-Type": "application/json", **_auth(token)})
     with urllib.request.urlopen(req, timeout=30) as resp:  # noqa: S310 - our own loopback gateway
         assert resp.status == 202, resp.status
         return json.loads(resp.read())["request_id"]
 
 
-def gateway_view(gateway_url: str, rid: str) -> dict[str, Any] | None:
+def gateway_view(gateway_url: str, rid: str, token: str | None) -> dict[str, Any] | None:
+    req = urllib.request.Request(f"{gateway_url}/api/requests/{rid}", headers=_auth(token))
     try:
-        with urllib.request.urlopen(f"{gateway_url}/api/requests/{rid}", timeout=10) as resp:  # noqa: S310
+        with urllib.request.urlopen(req, timeout=10) as resp:  # noqa: S310
             return json.loads(resp.read())
     except OSError:  # 404 (not read yet), or the gateway is restarting
         return None

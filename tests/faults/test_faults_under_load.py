@@ -128,7 +128,7 @@ def run_scenario(fs: FaultStack, name: str, fault: Callable[[], None],
     plan: dict[str, list[str]] = {}
     for i, columns in enumerate(request_columns()):
         body = config(fs.url, columns, title=f"{name}-{i}")
-        rid = submit(fs.producer, body) if i < N_KAFKA else submit_to_gateway(fs.gateway_url, body)
+        rid = submit(fs.producer, body) if i < N_KAFKA else submit_to_gateway(fs.gateway_url, body, fs.stack.api_token)
         plan[rid] = columns
     tally.sent = len(plan)
     rids = list(plan)
@@ -193,7 +193,7 @@ def _judge_gateway(fs: FaultStack, plan: dict[str, list[str]]) -> list[str]:
     wrong: list[str] = []
     while pending and time.monotonic() < deadline:
         for rid in list(pending):
-            doc = gateway_view(fs.gateway_url, rid)
+            doc = gateway_view(fs.gateway_url, rid, fs.stack.api_token)
             if doc is not None and doc["done"]:
                 wrong += [f"gateway {w}" for w in _judge(rid, doc["status"], doc["results"], pending.pop(rid),
                                                          fs.expected)]

@@ -18,7 +18,7 @@ from schemas import decode_as
 from schemas.topics import CONFIGS, DATASETS, PREDICTIONS, PROGRESS
 from tests.gateway.conftest import Gateway, launch_gateway  # noqa: F401  (fixture)
 from timex_stream.follow import follow
-from timex_stream.intake import Position, derived_request_id
+from timex_stream.intake import derived_request_id, position_of
 from timex_stream.kafka import admin, consumer
 from timex_stream.stack import Stack, wait_for_members
 
@@ -35,7 +35,7 @@ def test_keyless_config_consumed_twice_is_one_request_with_one_answer_per_series
     bare = Producer({"bootstrap.servers": stack.bootstrap})  # any Kafka client: plain JSON, no key
     bare.produce(CONFIGS.name, value=json.dumps(config).encode(), on_delivery=lambda err, msg: delivered.append(msg))
     assert bare.flush(10) == 0 and delivered[0].error() is None
-    where = Position(delivered[0].partition(), delivered[0].offset(), delivered[0].timestamp()[1])
+    where = position_of(delivered[0])
     rid = derived_request_id(where)
 
     view = follow(stack.bootstrap, [rid], TIMEOUT)[rid]

@@ -36,9 +36,10 @@ def fast_config(url: str, columns: list[str]) -> dict[str, Any]:
     return make_config(url, columns, models="naive,seasonal_naive")
 
 
-def sse(url: str, timeout: float = TIMEOUT) -> Iterator[tuple[str, dict[str, Any]]]:
+def sse(url: str, timeout: float = TIMEOUT, headers: dict[str, str] | None = None
+        ) -> Iterator[tuple[str, dict[str, Any]]]:
     """(event, data) pairs of a server-sent event stream until the server closes it."""
-    with requests.get(url, stream=True, timeout=timeout) as resp:
+    with requests.get(url, stream=True, timeout=timeout, headers=headers) as resp:
         assert resp.status_code == 200 and resp.headers["Content-Type"].startswith("text/event-stream")
         name, data = None, []
         for line in resp.iter_lines(decode_unicode=True):
@@ -51,10 +52,11 @@ def sse(url: str, timeout: float = TIMEOUT) -> Iterator[tuple[str, dict[str, Any
                 name, data = None, []
 
 
-def wait_for(url: str, check: Callable[[requests.Response], bool], timeout: float = TIMEOUT) -> requests.Response:
+def wait_for(url: str, check: Callable[[requests.Response], bool], timeout: float = TIMEOUT,
+             headers: dict[str, str] | None = None) -> requests.Response:
     deadline = time.monotonic() + timeout
     while True:
-        resp = requests.get(url, timeout=10)
+        resp = requests.get(url, timeout=10, headers=headers)
         if check(resp):
             return resp
         if time.monotonic() > deadline:

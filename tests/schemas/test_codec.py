@@ -30,7 +30,7 @@ METRICS = {"MAE": 0.5, "MSE": 0.25, "RMSE": 0.5, "AM": 0.1, "SD": 0.2}
 
 SAMPLES: dict[str, dict] = {
     "ForecastRequest": {"request_id": "r1", "submitted_at": NOW, "origin": "cli", "config_json": '{"a": 1}',
-                        "csv_data": b"date,x\n2020-01-01,1\n", "replay_of": "r0"},
+                        "csv_data": b"date,x\n2020-01-01,1\n", "replay_of": "r0", "owner": "alice"},
     "Dataset": {"request_id": "r1", "series": "x", "series_total": 2, "unit": UNIT, "frequency": "YS-JAN",
                 "timestamps": ["1700-01-01T00:00:00"], "values": [1.0], "config_json": "{}", "created_at": NOW},
     "Prediction": {"request_id": "r1", "series": "x", "series_total": 2, "unit": UNIT, "error": None,
@@ -76,18 +76,34 @@ def test_fingerprint_is_crc64_avro_of_canonical_form() -> None:
     assert data[2:10] == CODEC.current["Failure"].fingerprint
 
 
-def test_old_writer_new_reader() -> None:
-    """A ForecastRequest written with the v1 schema (no origin/csv/replay_of) reads with today's defaults."""
-    v1 = load_schema(str(SCHEMA_DIR / "history" / "timex.ForecastRequest.v1.avsc"), _write_hint=False)
-    old = next(s for s in CODEC.by_fingerprint.values() if s.name == "ForecastRequest" and s is not
-               CODEC.current["ForecastRequest"])
+def _written_with_history(version: str, record: dict) -> bytes:
+    """`record` single-object encoded by schemas/history/timex.ForecastRequest.<version>.avsc, as an old
+    producer wrote it (its own fingerprint in the header)."""
+    from fastavro.schema import fingerprint, to_parsing_canonical_form
+
+    old = load_schema(str(SCHEMA_DIR / "history" / f"timex.ForecastRequest.{version}.avsc"), _write_hint=False)
     buf = io.BytesIO()
-    buf.write(MAGIC + old.fingerprint)
-    schemaless_writer(buf, v1, {"request_id": "old", "submitted_at": NOW, "config_json": "{}"})
-    name, record = CODEC.decode(buf.getvalue())
+    buf.write(MAGIC + bytes.fromhex(fingerprint(to_parsing_canonical_form(old), "CRC-64-AVRO")))
+    schemaless_writer(buf, old, record)
+    return buf.getvalue()
+
+
+def test_old_writer_new_reader() -> None:
+    """A ForecastRequest written with the v1 schema (no origin/csv/replay_of/owner) reads with today's defaults."""
+    data = _written_with_history("v1", {"request_id": "old", "submitted_at": NOW, "config_json": "{}"})
+    assert data[2:10] in CODEC.by_fingerprint and data[2:10] != CODEC.current["ForecastRequest"].fingerprint
+    name, record = CODEC.decode(data)
     assert name == "ForecastRequest"
     assert record == {"request_id": "old", "submitted_at": NOW, "config_json": "{}", "origin": "kafka",
-                      "csv_data": None, "replay_of": None}
+                      "csv_data": None, "replay_of": None, "owner": None}
+
+
+def test_v2_writer_without_owner_reads_as_ownerless() -> None:
+    """Records on `configs` from before the owner field (v2) stay readable: no owner, everything else kept."""
+    v2 = {k: v for k, v in SAMPLES["ForecastRequest"].items() if k != "owner"}
+    data = _written_with_history("v2", v2)
+    assert data[2:10] != CODEC.current["ForecastRequest"].fingerprint
+    assert CODEC.decode_as("ForecastRequest", data) == {**v2, "owner": None}
 
 
 def test_history_schemas_are_self_contained_and_distinct() -> None:

@@ -15,8 +15,8 @@ from schemas.topics import CONFIGS
 from tests.flow.conftest import make_config, synthetic_frame
 from tests.timex_stream.test_cli import FAST, TIMEOUT, Run, cli_fixture  # noqa: F401  (cli_fixture: `cli`)
 from timex_stream.follow import follow
-from timex_stream.history import parse_time
-from timex_stream.intake import Position, derived_request_id
+from timex_stream.history import parse_time, read_range
+from timex_stream.intake import derived_request_id, position_of, read_request
 from timex_stream.kafka import consumer
 from timex_stream.records import now_ms
 from timex_stream.replay import apply_sets
@@ -77,7 +77,7 @@ def test_replay_configs_of_a_time_range_reforecasts_exactly_those_with_lineage(
     config = make_config(f"{base}/replay.csv", ["trend"], models=FAST)
     before = submit(producer_, config)
     start = boundary()
-    inside = [submit(producer_, config | {"activity_title": "inside-avro"})]
+    inside = [submit(producer_, config | {"activity_title": "inside-avro"}, owner="alice")]
     plain_id = f"plain-{uuid.uuid4().hex[:8]}"  # plain JSON configs are replayed too, with a key or without
     producer_.produce(CONFIGS.name, key=plain_id.encode(), value=json.dumps(config).encode())
     delivered = []
@@ -86,7 +86,7 @@ def test_replay_configs_of_a_time_range_reforecasts_exactly_those_with_lineage(
     assert producer_.flush(10) == 0
     # A key-less config's id is derived from where it sits, as the ingestion derived it: lineage works too.
     where = delivered[0]
-    inside += [plain_id, derived_request_id(Position(where.partition(), where.offset(), where.timestamp()[1]))]
+    inside += [plain_id, derived_request_id(position_of(where))]
     end = boundary()
     after = submit(producer_, config)
 
@@ -108,6 +108,10 @@ def test_replay_configs_of_a_time_range_reforecasts_exactly_those_with_lineage(
     for new_id, view in views.items():
         assert view.status == "done" and view.replay_of == lineage[new_id], view.to_dict()
         assert {row["model"] for row in view.results["trend"]["comparison"]} == {"naive"}  # --set applied
+    owned = next(new for new, old in lineage.items() if old == inside[0])
+    record = next(read_request(m.key(), m.value(), position_of(m)) for m in read_range(stack.bootstrap, CONFIGS.name)
+                  if m.key() == owned.encode())
+    assert record["owner"] == "alice"  # the original's gateway user sees it too
 
 
 def test_replay_datasets_reruns_on_the_same_data_without_downloading(
