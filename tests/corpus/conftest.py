@@ -4,6 +4,7 @@ at once (then followed together), so the corpus takes about as long as its slowe
 from __future__ import annotations
 
 import re
+import subprocess
 import time
 import urllib.request
 import uuid
@@ -95,12 +96,14 @@ class Sent:
     placed: dict[str, tuple[str, int, int]] = field(default_factory=dict)  # poison case → (topic, partition, offset)
     dead_letters: dict[tuple[str, int, int], dict[str, str]] = field(default_factory=dict)  # → headers
     skipped_before: dict[str, float] = field(default_factory=dict)  # the gateway's counters before the poison
+    processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)  # the services running the corpus
     seconds: float = 0.0
 
 
 @pytest.fixture(scope="module")
 def sent(stack: Stack, urls: Urls, gateway: Gateway) -> Sent:
-    out = Sent(skipped_before=gateway_skipped(gateway))
+    out = Sent(skipped_before=gateway_skipped(gateway), processes={
+        name: proc for name, proc in stack.children.items() if proc.poll() is None})
     run = uuid.uuid4().hex[:6]
     prod = producer(stack.bootstrap)
     t0 = time.monotonic()

@@ -142,7 +142,8 @@ def _configs_end(bootstrap: str) -> int:
 def test_after_the_corpus_every_service_is_up_and_a_good_request_is_answered(
         stack: Stack, gateway: Gateway, sent: Sent, urls: Urls) -> None:
     """Last in this module: all of the above went through these processes."""
-    processes = {**stack.children, "gateway-corpus": gateway.proc}
+    processes = sent.processes  # every service process that was up when the corpus began (its gateway too)
+    assert {"ingestion", "predictor", "validator", "gateway-corpus"} <= set(processes)
     dead = {name: p.returncode for name, p in processes.items() if p.poll() is not None}
     assert not dead, f"exited during the corpus: {dead}"
     resp = requests.post(f"{gateway.url}/api/requests", json=config(urls, "good.csv", ["walk", "trend"]), timeout=30)
