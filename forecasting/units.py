@@ -1,7 +1,9 @@
 """Independent units of work: one (model, transformation, training window) on one series.
 
 `run_unit` is pure (config, series, spec -> UnitResult) and never raises for a model failure, so the
-predictor can spread units over processes and machines and combine the results in any order.
+predictor can spread units over processes and machines and combine the results in any order. A MemoryError
+is raised, not reported: running out of memory says nothing about the model (the predictor's pool names
+its memory cap).
 
 TIMEX semantics: the last `test_values` points are held out; training windows are the last
 k × delta points before them, delta = round(len × delta_training_percentage / 100), for k = 1, 2, ...
@@ -210,6 +212,8 @@ def run_unit(
         )
         params["train_start"] = to_wire(train.iloc[:1])[0][0]
         result = UnitResult(spec=spec, metrics=metrics, test_forecast=predicted.tolist(), params=params)
+    except MemoryError:  # the process hit its memory cap: not the model's answer, the caller's to report
+        raise
     except Exception as exc:  # a unit reports, never raises: other units go on
         return UnitResult(
             spec=spec, error=_describe_failure(spec, exc), fit_seconds=time.perf_counter() - started
@@ -225,6 +229,8 @@ def refit_unit(config: TimexConfig, series: pd.Series, result: UnitResult) -> Un
     started = time.perf_counter()
     try:
         forecast, params = _final_forecast(config, series, result.spec)
+    except MemoryError:
+        raise
     except Exception as exc:
         return replace(result, error=f"final refit: {_describe_failure(result.spec, exc)}")
     merged = {**result.params, **{f"final_{k}": v for k, v in params.items() if result.params.get(k) != v}}

@@ -49,8 +49,10 @@ Listener = tuple[asyncio.AbstractEventLoop, Callable[[str], None]]
 
 
 class RequestStore:
-    def __init__(self, bootstrap: str) -> None:
+    def __init__(self, bootstrap: str, kafka_users: tuple[str, ...] = ()) -> None:
         self.bootstrap = bootstrap
+        # Users who also see requests with no owner (sent straight to Kafka): TIMEX_API_KAFKA_USERS.
+        self.kafka_users = frozenset(kafka_users)
         self.caught_up = threading.Event()
         self.folded: dict[str, int] = dict.fromkeys(WATCHED, 0)  # records folded per topic (metrics)
         self.skipped: dict[str, int] = dict.fromkeys(WATCHED, 0)  # undecodable records skipped (metrics)
@@ -168,12 +170,16 @@ class RequestStore:
 
     def visible(self, rid: str, user: str | None) -> bool:
         """Without auth (user None) every known request; with auth only the user's own. Requests with no
-        owner (sent straight to Kafka, whose ACLs guard them) or whose configs record is gone are nobody's."""
+        owner (sent straight to Kafka, whose ACLs guard them) are only the `kafka_users`'; requests whose
+        configs record is gone are nobody's."""
         if user is None:
             return self.known(rid)
         with self._lock:
             sub = self._submitted.get(rid)
-            return sub is not None and sub.owner == user
+            return sub is not None and self._owns(user, sub)
+
+    def _owns(self, user: str, sub: Submitted) -> bool:
+        return sub.owner == user or (sub.owner is None and user in self.kafka_users)
 
     def submitted(self, rid: str) -> Submitted | None:
         with self._lock:
@@ -191,7 +197,7 @@ class RequestStore:
             if user is None:
                 rids = self._views.keys() | self._submitted.keys()
             else:
-                rids = {rid for rid, sub in self._submitted.items() if sub.owner == user}
+                rids = {rid for rid, sub in self._submitted.items() if self._owns(user, sub)}
             rows = [self._describe(rid, full=False) for rid in rids]
         rows.sort(key=lambda r: r["submitted_at"] or r["first_at"] or 0, reverse=True)
         return plain(rows[:limit])

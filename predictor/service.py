@@ -1,17 +1,17 @@
-"""Predictor service: consume `datasets` → run the unit in a process pool (never on the event loop) →
-produce `predictions`. Several predictor processes share the work through the consumer group."""
+"""Predictor service: consume `datasets` → run the unit in a bounded worker pool (never on the event loop;
+each unit under a memory cap and a time limit) → produce `predictions`. Several predictor processes share
+the work through the consumer group."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import multiprocessing
-from concurrent.futures import ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
 
 import faust
+from prometheus_client import Counter
 
-from predictor.work import predict, prediction_record, start_worker
+from predictor.answer import answer
+from predictor.pool import Limits, UnitPool, forkserver_context
+from predictor.work import start_worker
 from schemas import series_key
 from schemas.topics import DATASETS, PREDICTIONS
 from timex_stream.faust_app import create_app, decoded, raw_topic, run_worker, send_record
@@ -22,18 +22,12 @@ log = logging.getLogger("predictor")
 settings = Settings.from_env()
 app = create_app("predictor", settings)
 metrics = app.timex_metrics  # type: ignore[attr-defined]
+stopped = Counter("timex_units_stopped", "units stopped by a limit (their worker was replaced)", ["limit"],
+                  registry=metrics.registry)
 datasets, predictions = raw_topic(app, DATASETS), raw_topic(app, PREDICTIONS)
-# forkserver: workers fork from a clean process that preloaded the model libraries, not from the event loop.
-_ctx = multiprocessing.get_context("forkserver")
-_ctx.set_forkserver_preload(["predictor.orphan_guard", "predictor.work"])
-
-
-def _new_pool() -> ProcessPoolExecutor:
-    return ProcessPoolExecutor(max_workers=settings.predictor_concurrency, mp_context=_ctx,
-                               initializer=start_worker)
-
-
-pool = _new_pool()
+pool = UnitPool(settings.predictor_concurrency,
+                Limits(memory_mb=settings.unit_memory_mb, timeout_s=settings.unit_timeout_s),
+                forkserver_context(["predictor.orphan_guard", "predictor.pool", "predictor.work"]), start_worker)
 
 
 @app.agent(datasets, concurrency=settings.predictor_concurrency)
@@ -41,7 +35,7 @@ async def run_units(stream: faust.StreamT) -> None:
     async for _event, dataset in decoded(app, stream, DATASETS):
         request_id_var.set(dataset["request_id"])
         with metrics.seconds.time():
-            prediction = await _run(dataset)
+            prediction = await answer(pool, dataset, stopped)
         # Re-keyed by series: every unit of a series meets the others in one validator partition.
         await send_record(predictions, series_key(dataset["request_id"], dataset["series"]), prediction)
         metrics.produced.labels(PREDICTIONS.name).inc()
@@ -49,23 +43,17 @@ async def run_units(stream: faust.StreamT) -> None:
                  prediction["error"] or "ok")
 
 
-async def _run(dataset: dict) -> dict:
-    global pool
-    try:
-        return await asyncio.get_running_loop().run_in_executor(pool, predict, dataset)
-    except BrokenProcessPool:
-        # A model took its worker process down (e.g. out of memory): report it, start a fresh pool.
-        log.error("a pool process died running %s; restarting the pool", dataset["unit"])
-        pool = _new_pool()
-        return prediction_record(dataset, error="the model crashed its worker process (out of memory?)")
-    except Exception as exc:  # a bug in the core: this unit fails, the service goes on
-        log.exception("unit failed")
-        return prediction_record(dataset, error=f"internal error: {type(exc).__name__}: {exc}")
+@app.task
+async def _start_pool() -> None:
+    if settings.unit_timeout_s >= settings.validator_deadline_s:
+        log.warning("TIMEX_UNIT_TIMEOUT_S (%g) is not below TIMEX_VALIDATOR_DEADLINE_S (%g): a slow unit's "
+                    "series may be decided without it", settings.unit_timeout_s, settings.validator_deadline_s)
+    await pool.start()
 
 
 @app.on_before_shutdown.connect
 def _stop_pool(*_: object, **__: object) -> None:
-    pool.shutdown(wait=False, cancel_futures=True)
+    pool.close()
 
 
 def main(s: Settings) -> int:

@@ -36,6 +36,11 @@ class Settings:
     download_max_bytes: int = 50 * 1024 * 1024
     download_timeout_s: float = 30.0
     predictor_concurrency: int = max(1, os.cpu_count() or 1)
+    # Caps of one unit (one worker process): address space in MiB and wall-clock time. 2 workers x 4 GiB
+    # leave most of a 24 GiB machine to the broker and the other services; a unit of a few hundred points
+    # needs ~0.7 GiB of address space (~0.3 GiB resident). The time limit stays below the validator deadline.
+    unit_memory_mb: int = 4096
+    unit_timeout_s: float = 300.0
     validator_deadline_s: float = 900.0
     # A series with no new unit for this long gets its missing units sent to the predictors again.
     validator_stall_s: float = 60.0
@@ -48,6 +53,8 @@ class Settings:
     api_tokens: str | None = field(default=None, repr=False)
     # The token the webapp sends to the gateway (`make up` sets it); None = the webapp asks its user.
     api_token: str | None = field(default=None, repr=False)
+    # Gateway users who also see the requests sent straight to Kafka (no owner); `make up` names its `local`.
+    api_kafka_users: tuple[str, ...] = ()
     # Per-user token buckets of a gateway process (0 turns one off): submissions + re-forecasts, and reads.
     rate_limit_per_s: float = 10.0
     rate_limit_burst: int = 50
@@ -82,6 +89,8 @@ class Settings:
             download_max_bytes=int(e.get("TIMEX_DOWNLOAD_MAX_BYTES", d.download_max_bytes)),
             download_timeout_s=float(e.get("TIMEX_DOWNLOAD_TIMEOUT_S", d.download_timeout_s)),
             predictor_concurrency=int(e.get("TIMEX_PREDICTOR_CONCURRENCY", d.predictor_concurrency)),
+            unit_memory_mb=int(e.get("TIMEX_UNIT_MEMORY_MB", d.unit_memory_mb)),
+            unit_timeout_s=float(e.get("TIMEX_UNIT_TIMEOUT_S", d.unit_timeout_s)),
             validator_deadline_s=float(e.get("TIMEX_VALIDATOR_DEADLINE_S", d.validator_deadline_s)),
             validator_stall_s=float(e.get("TIMEX_VALIDATOR_STALL_S", d.validator_stall_s)),
             gateway_host=gateway_host,
@@ -91,6 +100,7 @@ class Settings:
             gateway_url=e.get("TIMEX_GATEWAY_URL", f"http://{gateway_host}:{gateway_port}"),
             api_tokens=e.get("TIMEX_API_TOKENS") or None,
             api_token=e.get("TIMEX_API_TOKEN") or None,
+            api_kafka_users=tuple(x.strip() for x in e.get("TIMEX_API_KAFKA_USERS", "").split(",") if x.strip()),
             rate_limit_per_s=float(e.get("TIMEX_RATE_LIMIT_PER_S", d.rate_limit_per_s)),
             rate_limit_burst=int(e.get("TIMEX_RATE_LIMIT_BURST", d.rate_limit_burst)),
             read_rate_limit_per_s=float(e.get("TIMEX_READ_RATE_LIMIT_PER_S", d.read_rate_limit_per_s)),

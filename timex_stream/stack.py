@@ -150,7 +150,8 @@ class Stack:
         if self.api_token is None:
             return {}
         if name == "gateway":
-            return {"TIMEX_API_TOKENS": f"{LOCAL_USER}:{self.api_token}"}
+            # The local user also sees what `timex-stream submit` sent straight to Kafka (no owner).
+            return {"TIMEX_API_TOKENS": f"{LOCAL_USER}:{self.api_token}", "TIMEX_API_KAFKA_USERS": LOCAL_USER}
         return {"TIMEX_API_TOKEN": self.api_token} if name == "webapp" else {}
 
     def token_line(self) -> str | None:

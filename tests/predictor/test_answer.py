@@ -1,0 +1,78 @@
+"""The real unit (predictor.work.predict) on real Dataset records in the real pool: the models run under the
+default caps, and a unit over a limit is answered with a valid Prediction whose error names the limit."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+
+import numpy as np
+import pandas as pd
+
+from forecasting.config import parse_config
+from forecasting.series import to_wire
+from forecasting.units import UnitSpec
+from predictor.answer import answer
+from predictor.pool import UnitPool
+from schemas.codec import CODEC
+from tests.predictor import hostile
+from timex_stream.records import dataset
+from timex_stream.settings import Settings
+
+MODELS = ["fbprophet", "arima", "exponentialsmoothing", "theta", "autoets", "naive", "seasonal_naive"]
+
+
+def _datasets(n: int, models: list[str], freq: str = "D") -> list[dict]:
+    """One validation Dataset per model on an `n`-point weekly-seasonal series, as the ingestion builds them."""
+    t = np.arange(n)
+    rng = np.random.default_rng(5)
+    series = pd.Series(100 + 10 * np.sin(2 * np.pi * t / 7) + 0.05 * t + rng.normal(0, 1, n),
+                       index=pd.date_range("2020-01-01", periods=n, freq=freq), name="load")
+    config = parse_config({
+        "input_parameters": {"source_data_url": "upload:load.csv", "index_column_name": "date"},
+        "model_parameters": {"models": ",".join(models), "test_values": 14, "delta_training_percentage": 100,
+                             "prediction_lags": 7, "main_accuracy_estimator": "mae"}}).config
+    timestamps, values, frequency = to_wire(series)
+    return [dataset("r1", "load", 1, UnitSpec(model, "none", n - 14), i, len(models), frequency, timestamps,
+                    values, config.to_json())[1] for i, model in enumerate(models)]
+
+
+def test_every_model_runs_under_the_default_caps(make_pool: Callable[..., UnitPool]) -> None:
+    defaults = Settings()
+    pool = make_pool(size=1, memory_mb=defaults.unit_memory_mb, timeout_s=defaults.unit_timeout_s)
+
+    async def scenario() -> tuple[list[dict], float]:
+        predictions = [await answer(pool, d) for d in _datasets(300, MODELS)]
+        return predictions, await pool.run("peak", hostile.peak_rss_mb, None)
+
+    predictions, peak_mb = asyncio.run(scenario())
+    assert [(p["unit"]["model"], p["error"]) for p in predictions] == [(m, None) for m in MODELS]
+    assert all(np.isfinite(p["metrics"]["MAE"]) for p in predictions)
+    assert pool.replaced == 0 and peak_mb < defaults.unit_memory_mb
+    for p in predictions:
+        CODEC.encode("Prediction", p)
+
+
+def test_a_unit_over_the_time_limit_gets_a_prediction_naming_it(make_pool: Callable[..., UnitPool]) -> None:
+    pool = make_pool(size=1, timeout_s=1)
+    (arima,) = _datasets(300, ["arima"])  # an ARIMA search on 300 points takes several seconds
+    prediction = asyncio.run(answer(pool, arima))
+    assert prediction["error"] == ("unit exceeded the time limit of 1 s (TIMEX_UNIT_TIMEOUT_S); "
+                                   "its worker was replaced")
+    assert prediction["unit"] == arima["unit"] and prediction["request_id"] == "r1"
+    CODEC.encode("Prediction", prediction)  # a valid record the validator reads as a failed unit
+
+
+def test_a_model_over_the_memory_cap_gets_a_prediction_naming_it(make_pool: Callable[..., UnitPool]) -> None:
+    pool = make_pool(size=1, memory_mb=700)
+    # Holt-Winters on 300,000 hourly points allocates (n, 88) float arrays: far over 700 MB of address space.
+    (big,) = _datasets(300_000, ["exponentialsmoothing"], freq="h")
+
+    async def scenario() -> tuple[dict, dict]:
+        return await answer(pool, big), await answer(pool, _datasets(60, ["naive"])[0])
+
+    prediction, after = asyncio.run(scenario())
+    assert prediction["error"].startswith("unit exceeded the memory limit of 700 MB (TIMEX_UNIT_MEMORY_MB); "
+                                          "its worker was replaced")
+    assert after["error"] is None and pool.replaced == 1
+    CODEC.encode("Prediction", prediction)
