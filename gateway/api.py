@@ -20,6 +20,7 @@ from gateway.inputs import MAX_BODY_BYTES, ApiError, Submission, is_dry_run, ori
 from gateway.openapi import openapi_document
 from gateway.ratelimit import RateLimiter, rate_limited
 from gateway.state import RequestStore, read_config_record
+from schemas.keys import request_id_problem
 from timex_stream.results import results_csv, results_json
 from timex_stream.submit import forecast_request, submit
 
@@ -44,6 +45,10 @@ class GatewayMetrics:
                        registry=self.registry)
         for topic in store.folded:
             folded.labels(topic).set_function(functools.partial(store.folded.get, topic, 0))
+        skipped = Gauge("timex_gateway_records_skipped", "records skipped: undecodable or unreadable", ["topic"],
+                        registry=self.registry)
+        for topic in store.skipped:
+            skipped.labels(topic).set_function(functools.partial(store.skipped.get, topic, 0))
 
 
 def json_response(doc: Any, status: int = 200) -> web.Response:
@@ -74,6 +79,9 @@ async def errors_as_json(request: web.Request, handler: Callable[[web.Request], 
 def _request_id(request: web.Request) -> str:
     """The path's request id, if the caller may see it: another user's id is as unknown as a made-up one."""
     rid = request.match_info["request_id"]
+    problem = request_id_problem(rid)
+    if problem:
+        raise ApiError(400, problem, "request_id")
     if not request.app[STORE].visible(rid, user_of(request)):
         raise ApiError(404, f"unknown request id '{rid}'", "request_id")
     return rid

@@ -5,10 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from gateway.inputs import MAX_BODY_BYTES
+from schemas.keys import REQUEST_ID_MAX, REQUEST_ID_PATTERN, REQUEST_ID_RULE
 
 _ERROR = {"description": "what was wrong and which field", "content": {"application/json": {"schema": {
     "$ref": "#/components/schemas/Error"}}}}
-_ID = {"name": "request_id", "in": "path", "required": True, "schema": {"type": "string"}}
+_ID = {"name": "request_id", "in": "path", "required": True, "description": REQUEST_ID_RULE,
+       "schema": {"type": "string", "pattern": REQUEST_ID_PATTERN, "maxLength": REQUEST_ID_MAX}}
 _ORIGIN = {"name": "origin", "in": "query", "schema": {"type": "string", "enum": ["gateway", "webapp"],
                                                          "default": "gateway"}}
 _ACCEPTED = {"description": "produced to `configs`; follow it with the URLs given",
@@ -20,7 +22,7 @@ def _get(summary: str, content_type: str = "application/json", with_id: bool = T
         content_type: {}}}}}
     if with_id:
         op["parameters"] = [_ID]
-        op["responses"]["404"] = _ERROR
+        op["responses"]["400"] = op["responses"]["404"] = _ERROR
     return {"get": op}
 
 
@@ -69,7 +71,8 @@ def _document() -> dict[str, Any]:
                                                            "text/csv"),
             "/api/requests/{request_id}/reforecast": {"post": {
                 "summary": "submit the same config (and uploaded CSV) again, as a new request linked to this one",
-                "parameters": [_ID, _ORIGIN], "responses": {"202": _ACCEPTED, "404": _ERROR, "409": _ERROR}}},
+                "parameters": [_ID, _ORIGIN],
+                "responses": {"202": _ACCEPTED, "400": _ERROR, "404": _ERROR, "409": _ERROR}}},
         },
         "components": {"securitySchemes": {"bearer": {
             "type": "http", "scheme": "bearer",

@@ -20,9 +20,9 @@ from typing import Any
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, Message, TopicPartition
 
 from gateway.plain import plain
-from ingestion.intake import read_request
 from schemas import DecodeError, decode_as
 from schemas.topics import BY_NAME, CONFIGS
+from timex_stream.intake import position_of, read_request
 from timex_stream.kafka import consumer
 from timex_stream.request_view import TOPICS, RequestView
 
@@ -55,6 +55,7 @@ class RequestStore:
         self.kafka_users = frozenset(kafka_users)
         self.caught_up = threading.Event()
         self.folded: dict[str, int] = dict.fromkeys(WATCHED, 0)  # records folded per topic (metrics)
+        self.skipped: dict[str, int] = dict.fromkeys(WATCHED, 0)  # undecodable records skipped (metrics)
         self._lock = threading.Lock()
         self._views: dict[str, RequestView] = {}
         self._submitted: dict[str, Submitted] = {}
@@ -104,33 +105,47 @@ class RequestStore:
         return ends
 
     def _fold(self, msg: Message) -> None:
-        topic, key = msg.topic(), msg.key()
-        if not key:  # keyless plain JSON on configs: only the ingestion knows the id it gets
-            return
+        topic = msg.topic()
         try:
             if topic == CONFIGS.name:
-                request = read_request(key, msg.value())
+                request = read_request(msg.key(), msg.value(), position_of(msg))
             else:
                 request = decode_as(BY_NAME[topic].value, msg.value())  # type: ignore[arg-type]
-        except DecodeError:
-            return  # the services report undecodable records (dead letters); nothing for a user here
+        except DecodeError as exc:
+            # The services park undecodable records on dead-letters (and tell a sender who gave a key).
+            self._skip(msg, str(exc))
+            return
+        except Exception as exc:  # a reader bug on one record must not stop every other answer
+            log.exception("reading %s failed", topic)
+            self._skip(msg, f"{type(exc).__name__}: {exc}")
+            return
         rid = request["request_id"]
         with self._lock:
-            if topic == CONFIGS.name:
-                self._remember(request, msg.partition(), msg.offset(), msg.timestamp()[1])
-            else:
-                self._views.setdefault(rid, RequestView(rid)).apply(topic, request)
+            try:
+                if topic == CONFIGS.name:
+                    self._remember(request, msg.partition(), msg.offset(), msg.timestamp()[1])
+                else:
+                    self._views.setdefault(rid, RequestView(rid)).apply(topic, request)
+            except Exception:  # a record no reader expected must not stop every other answer
+                self.skipped[topic] += 1
+                log.exception("skipped %s[%d]@%d", topic, msg.partition(), msg.offset())
+                return
             self.folded[topic] += 1
             listeners = list(self._listeners.get(rid, ()))
         for loop, callback in listeners:
             loop.call_soon_threadsafe(callback, rid)
+
+    def _skip(self, msg: Message, reason: str) -> None:
+        with self._lock:
+            self.skipped[msg.topic()] += 1
+        log.warning("skipped %s[%d]@%d: %s", msg.topic(), msg.partition(), msg.offset(), reason)
 
     def _remember(self, request: dict[str, Any], partition: int | None, offset: int | None,
                   timestamp_ms: int | None = None) -> None:
         try:
             doc = json.loads(request["config_json"])
             title = doc.get("activity_title") if isinstance(doc, dict) else None
-        except json.JSONDecodeError:
+        except (json.JSONDecodeError, RecursionError):
             title = None
         submitted_at = plain(request["submitted_at"])
         if request["origin"] == "kafka" and timestamp_ms:  # plain JSON: the broker's time, not ours
@@ -231,6 +246,6 @@ def read_config_record(bootstrap: str, partition: int, offset: int, timeout: flo
         msgs = cons.consume(1, timeout)
         if not msgs or msgs[0].error() or msgs[0].offset() != offset:
             raise LookupError(f"configs[{partition}]@{offset} could not be read back")
-        return read_request(msgs[0].key(), msgs[0].value())
+        return read_request(msgs[0].key(), msgs[0].value(), position_of(msgs[0]))
     finally:
         cons.close()

@@ -56,6 +56,10 @@ def ingest(request: dict[str, Any], fetch: Fetch, limits: RequestLimits | None =
     except json.JSONDecodeError as exc:
         out.failures.append(failure(rid, "config", f"the config is not valid JSON: {exc}", fatal=True))
         return out
+    except RecursionError:
+        out.failures.append(failure(rid, "config", "the config is JSON nested too deeply to be a TIMEX config",
+                                    fatal=True))
+        return out
     except ConfigError as exc:
         out.failures.append(failure(rid, "config", str(exc), fatal=True))
         return out

@@ -9,10 +9,10 @@ import logging
 import faust
 
 from ingestion.ingest import fetcher, ingest_safely
-from ingestion.intake import read_request
 from schemas import DecodeError, encode
 from schemas.topics import CONFIGS, DATASETS, FAILURES, PROGRESS
 from timex_stream.faust_app import create_app, decoded, raw_topic, run_worker, send_record
+from timex_stream.intake import BadRequestIdError, Position, read_request
 from timex_stream.logs import request_id_var
 from timex_stream.records import failure
 from timex_stream.settings import Settings
@@ -29,8 +29,7 @@ fetch = fetcher(settings)
 
 @app.agent(configs)
 async def ingest_configs(stream: faust.StreamT) -> None:
-    async for _event, request in decoded(app, stream, CONFIGS, decode=lambda e: read_request(e.key, e.value),
-                                         on_poison=tell_sender):
+    async for _event, request in decoded(app, stream, CONFIGS, decode=_read, on_poison=tell_sender):
         rid = request["request_id"]
         request_id_var.set(rid)
         with metrics.seconds.time():
@@ -45,12 +44,22 @@ async def ingest_configs(stream: faust.StreamT) -> None:
         log.info("ingested: %d units, %d failures", len(outcome.datasets), len(outcome.failures))
 
 
+def _read(event: faust.EventT) -> dict:
+    msg = event.message
+    # Faust keeps the broker's timestamp in seconds (ms / 1000): round back to the exact ms.
+    return read_request(event.key, event.value, Position(msg.partition, msg.offset, round((msg.timestamp or 0) * 1000)))
+
+
 async def tell_sender(event: faust.EventT, exc: DecodeError) -> None:
-    """A record on `configs` that is no config: if the sender named a request id (the key), answer it."""
-    if event.key:
-        rid = event.key.decode("utf-8", "replace")
-        await failures.send(key=event.key, value=encode("Failure", failure(
-            rid, "decode", f"the record on 'configs' is not a TIMEX config: {exc}", fatal=True)))
+    """A record on `configs` that is no config, or names an unsafe request id: if the sender named a
+    request id (the key), answer it there, under the key exactly as sent."""
+    if not event.key:
+        return
+    rid = event.key.decode("utf-8", "replace")
+    stage, message = (("request_id", str(exc)) if isinstance(exc, BadRequestIdError)
+                      else ("decode", f"the record on 'configs' is not a TIMEX config: {exc}"))
+    await failures.send(key=event.key, value=encode("Failure", failure(rid, stage, message, fatal=True)))
+    metrics.failures.labels(stage).inc()
 
 
 def main(s: Settings) -> int:

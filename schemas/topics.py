@@ -1,16 +1,21 @@
 """The topic catalogue: the one list of topics that code, docker-compose and Strimzi are checked against.
 
-Keys: configs, best-models, failures, progress by request_id; predictions by request_id/series, so all
-units of a series meet in one validator partition; datasets by request_id/series/unit, so the units of
-one series spread over every predictor (DESIGN.md keys datasets by series: that would put a whole series,
-and a one-series request, on one predictor process). Datasets are not placed by a hash of the key but
-round-robin by unit index (`Topic.partition_of`), so every predictor gets an even share of each model.
+Keys (built by `schemas.keys`, series names escaped): configs, best-models, failures, progress by
+request_id; predictions by request_id/series, so all units of a series meet in one validator partition;
+datasets by request_id/series/unit, so the units of one series spread over every predictor (DESIGN.md keys
+datasets by series: that would put a whole series, and a one-series request, on one predictor process).
+Datasets are not placed by a hash of the key but round-robin by unit index (`Topic.partition_of`), so
+every predictor gets an even share of each model.
 """
 
 from __future__ import annotations
 
 import zlib
 from dataclasses import dataclass
+
+from schemas.keys import series_key, unit_key
+
+__all__ = ["BY_NAME", "CATALOGUE", "Topic", "series_key", "unit_key"]
 
 DAY_MS = 24 * 60 * 60 * 1000
 
@@ -35,7 +40,7 @@ class Topic:
         """
         if not self.by_unit_index:
             return None
-        series, _, index = key.rpartition("/")
+        series, _, index = key.rpartition("/")  # series names are escaped: the last "/" is the index's
         return (zlib.crc32(series.encode()) + int(index)) % self.partitions
 
     @property
@@ -63,10 +68,3 @@ DEAD_LETTERS = Topic("dead-letters", 1, "source topic", None, 30 * DAY_MS,
 CATALOGUE: tuple[Topic, ...] = (CONFIGS, DATASETS, PREDICTIONS, BEST_MODELS, FAILURES, PROGRESS, DEAD_LETTERS)
 BY_NAME: dict[str, Topic] = {t.name: t for t in CATALOGUE}
 
-
-def series_key(request_id: str, series: str) -> str:
-    return f"{request_id}/{series}"
-
-
-def unit_key(request_id: str, series: str, index: int) -> str:
-    return f"{request_id}/{series}/{index}"

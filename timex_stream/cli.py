@@ -101,9 +101,13 @@ def _wait(bootstrap: str, request_id: str, timeout: float) -> RequestView:
 
 
 def _cmd_submit(args: argparse.Namespace, settings: Settings) -> int:
+    from schemas.keys import request_id_problem
     from timex_stream.kafka import producer
     from timex_stream.submit import submit
 
+    if args.request_id is not None and request_id_problem(args.request_id):
+        print(f"--request-id: {request_id_problem(args.request_id)}", file=sys.stderr)
+        return EXIT_USAGE
     text = sys.stdin.read() if args.config == "-" else Path(args.config).read_text(encoding="utf-8")
     try:
         config = json.loads(text)
@@ -115,7 +119,7 @@ def _cmd_submit(args: argparse.Namespace, settings: Settings) -> int:
         return EXIT_USAGE
     csv = Path(args.csv).read_bytes() if args.csv else None
     bootstrap = _bootstrap(settings)
-    rid = submit(producer(bootstrap), config, csv=csv, origin="cli")
+    rid = submit(producer(bootstrap), config, csv=csv, origin="cli", request_id=args.request_id)
     if not args.wait:
         print(json.dumps({"request_id": rid}) if args.output == "json" else rid)
         return 0
@@ -189,7 +193,7 @@ def _cmd_replay(args: argparse.Namespace, settings: Settings) -> int:
     if args.output == "json":
         print(dumps([dataclasses.asdict(r) for r in done]))
     elif done:
-        rows = [[r.original_id or "(no key)", r.new_id, format_ms(r.at), r.title] for r in done]
+        rows = [[r.original_id, r.new_id, format_ms(r.at), r.title] for r in done]
         if args.dry_run:
             print(table(["would replay", "at (UTC)", "title"], [[row[0], *row[2:]] for row in rows]))
         else:
@@ -266,6 +270,8 @@ def _request_commands(sub: argparse._SubParsersAction) -> None:
     s = sub.add_parser("submit", help="produce a TIMEX config to 'configs'; prints the request id")
     s.add_argument("config", help="TIMEX JSON config file, or - for stdin")
     s.add_argument("--csv", help="send this CSV with the request instead of downloading source_data_url")
+    s.add_argument("--request-id", help="the request id to use (default: a new random one); letters, digits "
+                   "and . _ : - only, at most 128")
     s.add_argument("--wait", action="store_true", help="show progress, then the best model per series")
     s.add_argument("--timeout", type=float, default=3600, help="seconds --wait waits (default 3600)")
     _add_output(s)

@@ -7,8 +7,6 @@ import time
 import uuid
 from collections.abc import Callable
 
-from schemas import DecodeError, decode_as
-from schemas.topics import BY_NAME
 from timex_stream.history import read_range
 from timex_stream.kafka import consumer
 from timex_stream.request_view import TOPICS, RequestView
@@ -32,13 +30,8 @@ def follow(bootstrap: str, request_ids: list[str], timeout: float = 300.0,
             msg = cons.poll(0.2)
             if msg is None or msg.error() or msg.key() not in keys:
                 continue
-            try:
-                record = decode_as(BY_NAME[msg.topic()].value, msg.value())  # type: ignore[arg-type]
-            except DecodeError:
-                continue
             view = views[keys[msg.key()]]
-            view.apply(msg.topic(), record)
-            if on_update:
+            if view.fold(msg.topic(), msg.value()) and on_update:
                 on_update(view)
     finally:
         cons.close()
@@ -56,11 +49,7 @@ def snapshot(bootstrap: str, request_ids: list[str] | None = None,
             rid = (msg.key() or b"").decode("utf-8", "replace")
             if not rid or (wanted is not None and rid not in wanted):
                 continue
-            try:
-                record = decode_as(BY_NAME[topic].value, msg.value())  # type: ignore[arg-type]
-            except DecodeError:
-                continue
-            views.setdefault(rid, RequestView(rid)).apply(topic, record)
+            views.setdefault(rid, RequestView(rid)).fold(topic, msg.value())
     if request_ids is None:
         return views
     return {rid: views.get(rid) or RequestView(rid) for rid in request_ids}

@@ -19,11 +19,10 @@ from confluent_kafka import Producer
 from forecasting.config import ConfigError, ParsedConfig, parse_config
 from forecasting.series import from_wire
 from ingestion.ingest import Outcome, accepted, fan_out
-from ingestion.intake import read_request
 from schemas import DecodeError, decode_as
-from schemas.codec import MAGIC
 from schemas.topics import CONFIGS, DATASETS
 from timex_stream.history import read_range
+from timex_stream.intake import position_of, read_request
 from timex_stream.kafka import send
 from timex_stream.settings import Settings
 from timex_stream.submit import new_request_id, submit
@@ -37,7 +36,7 @@ def _stderr(message: str) -> None:
 
 @dataclass
 class Replayed:
-    original_id: str | None  # None: a key-less plain JSON config, whose id only the ingestion knew
+    original_id: str
     new_id: str | None  # None on a dry run
     title: str | None
     at: int  # timestamp of the original record (ms)
@@ -70,12 +69,11 @@ def replay_configs(bootstrap: str, prod: Producer, start_ms: int, end_ms: int | 
     for msg in read_range(bootstrap, CONFIGS.name, start_ms, end_ms):
         key, value = msg.key(), msg.value()
         try:
-            request = read_request(key, value)
+            request = read_request(key, value, position_of(msg))
         except DecodeError as exc:
             warn(f"configs offset {msg.partition()}/{msg.offset()} skipped: {exc}")
             continue
-        # A key-less plain JSON config got its id from the ingestion; read_request just made up another one.
-        original = request["request_id"] if key or (value or b"")[:2] == MAGIC else None
+        original = request["request_id"]  # a key-less config's too: derived from its offset, as the ingestion did
         if request_ids is not None and original not in request_ids:
             continue
         try:
@@ -84,10 +82,8 @@ def replay_configs(bootstrap: str, prod: Producer, start_ms: int, end_ms: int | 
                 raise ValueError("not a JSON object")
             config = apply_sets(config, sets or [])
         except ValueError as exc:
-            warn(f"request {original or '(no key)'} skipped: {exc}")
+            warn(f"request {original} skipped: {exc}")
             continue
-        if original is None:
-            warn(f"configs offset {msg.partition()}/{msg.offset()} has no key: its replay cannot name the original")
         # The re-forecast belongs to whoever owned the original, so that gateway user sees it too.
         new_id = None if dry_run else submit(prod, config, csv=request.get("csv_data"), origin="replay",
                                              replay_of=original, owner=request.get("owner"))

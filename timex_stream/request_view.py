@@ -6,10 +6,14 @@ twice (at-least-once delivery, a replayed topic) changes nothing.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from typing import Any
 
-from schemas.topics import BEST_MODELS, FAILURES, PROGRESS
+from schemas import DecodeError, decode_as
+from schemas.topics import BEST_MODELS, BY_NAME, FAILURES, PROGRESS
+
+log = logging.getLogger(__name__)
 
 TOPICS = (PROGRESS.name, BEST_MODELS.name, FAILURES.name)
 
@@ -28,6 +32,18 @@ class RequestView:
     warnings: list[str] = field(default_factory=list)
     first_at: int | None = None
     last_at: int | None = None
+    skipped: int = 0  # records under this request id that could not be read (poison, too-new schema)
+
+    def fold(self, topic: str, value: bytes | None) -> bool:
+        """Decode one record of `topic` and apply it; an unreadable one is counted and skipped, never raised
+        (the services park such records on dead-letters; a reader only has to survive them)."""
+        try:
+            self.apply(topic, decode_as(BY_NAME[topic].value, value))  # type: ignore[arg-type]
+        except DecodeError as exc:
+            self.skipped += 1
+            log.warning("%s: a %s record skipped: %s", self.request_id, topic, exc)
+            return False
+        return True
 
     def apply(self, topic: str, record: dict[str, Any]) -> None:
         at = _ms(record.get("at") or record.get("decided_at") or record.get("occurred_at"))
@@ -90,7 +106,8 @@ class RequestView:
                 "status": self.status, "done": self.done, "series": self.series_names,
                 "units_done": self.units_done, "units_total": self.units_total,
                 "progress": self.series_progress, "results": self.results, "failures": self.failures,
-                "warnings": self.warnings, "first_at": self.first_at, "last_at": self.last_at}
+                "warnings": self.warnings, "first_at": self.first_at, "last_at": self.last_at,
+                "skipped_records": self.skipped}
 
 
 def _ms(value: Any) -> int | None:

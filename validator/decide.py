@@ -18,13 +18,16 @@ from forecasting.config import config_from_json
 from forecasting.selection import SeriesChoice, choose_best
 from forecasting.series import from_wire
 from forecasting.units import Forecast, UnitResult, UnitSpec, plan_units
+from schemas.keys import split_series_key
 from timex_stream.records import dataset, failure, now_ms, progress
 
 State = dict[str, Any]
 
 
 def new_state(prediction: dict[str, Any]) -> State:
-    return {"units": {}, "total": prediction["unit"]["total"], "series_total": prediction["series_total"],
+    # The ids travel in the state: keys are never parsed back (a series name may hold any character).
+    return {"request_id": prediction["request_id"], "series": prediction["series"],
+            "units": {}, "total": prediction["unit"]["total"], "series_total": prediction["series_total"],
             "config_json": prediction["config_json"], "estimator": prediction["main_accuracy_estimator"],
             "frequency": prediction["frequency"], "history": [[], []], "first_at": now_ms(), "last_at": now_ms(),
             "decided": False,
@@ -50,9 +53,16 @@ def add(state: State, prediction: dict[str, Any]) -> bool:
     return fresh
 
 
+def identity(key: str, state: State) -> tuple[str, str]:
+    """(request id, series) of a state; states written before they carried them are told by their key."""
+    if "request_id" in state:
+        return state["request_id"], state["series"]
+    return split_series_key(key)
+
+
 def deadline_marker(key: str, state: State) -> dict[str, Any]:
     """A Prediction that tells the validator's agent to decide `key` now (unit index -1)."""
-    rid, _, series = key.partition("/")
+    rid, series = identity(key, state)
     return {"request_id": rid, "series": series, "series_total": state["series_total"],
             "unit": {"model": "", "transformation": "", "window": 0, "index": -1, "total": state["total"],
                      "refit": False},

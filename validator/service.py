@@ -8,6 +8,7 @@ import logging
 
 import faust
 
+from schemas.keys import series_key
 from schemas.topics import BEST_MODELS, DATASETS, FAILURES, PREDICTIONS, PROGRESS
 from timex_stream.faust_app import create_app, decoded, raw_topic, run_worker, send_record
 from timex_stream.logs import request_id_var
@@ -17,6 +18,7 @@ from validator.decide import (
     add,
     deadline_marker,
     decide,
+    identity,
     is_complete,
     is_deadline_marker,
     mark_decided,
@@ -43,10 +45,10 @@ series_states = app.Table("series-states", key_type=str, partitions=PREDICTIONS.
 
 @app.agent(predictions)
 async def collect(stream: faust.StreamT) -> None:
-    async for event, prediction in decoded(app, stream, PREDICTIONS):
+    async for _event, prediction in decoded(app, stream, PREDICTIONS):
         rid, series = prediction["request_id"], prediction["series"]
         request_id_var.set(rid)
-        key = event.key.decode()
+        key = series_key(rid, series)  # from the record: the event's key bytes are the producer's business
         state = series_states.get(key)
         if is_deadline_marker(prediction):
             if state is not None and not state["decided"]:
@@ -90,7 +92,7 @@ async def watch_stalled_series() -> None:
                 await send_record(predictions, key, deadline_marker(key, state))
         elif now - max(state["last_at"], state.get("repaired_at", 0)) > settings.validator_stall_s * 1000:
             state["repaired_at"] = now
-            rid, _, series = key.partition("/")
+            rid, series = identity(key, state)
             missing = missing_units(rid, series, state)
             log.warning("%s stalled at %d/%d units: sending %d again", key, len(state["units"]), state["total"],
                         len(missing))

@@ -13,11 +13,11 @@ from typing import Any
 import pytest
 import requests
 
-from ingestion.intake import read_request
 from schemas.topics import CONFIGS
 from tests.gateway.conftest import Gateway
 from tests.gateway.test_api import fast_config, sse, wait_for
 from timex_stream.history import read_range
+from timex_stream.intake import position_of, read_request
 from timex_stream.stack import Stack
 from timex_stream.submit import submit
 
@@ -114,7 +114,7 @@ def test_a_user_sees_only_their_own_requests(gw: Gateway, alices_request: str) -
 
 def _configs_record(bootstrap: str, rid: str) -> dict[str, Any]:
     """The ForecastRequest of `rid` as it is on `configs`."""
-    return next(read_request(m.key(), m.value()) for m in read_range(bootstrap, CONFIGS.name)
+    return next(read_request(m.key(), m.value(), position_of(m)) for m in read_range(bootstrap, CONFIGS.name)
                 if m.key() == rid.encode())
 
 

@@ -25,11 +25,12 @@ def test_flow_topics_present_with_design_keys() -> None:
 def test_keys() -> None:
     assert series_key("r1", "sales") == "r1/sales"
     assert unit_key("r1", "sales", 3) == "r1/sales/3"
+    assert unit_key("r1", "a/b%2F c", 3) == "r1/a%2Fb%252F c/3"  # series names escaped: one "/" per part
 
 
 def test_datasets_go_round_robin_by_unit_index_others_by_key_hash() -> None:
     datasets = BY_NAME["datasets"]
-    for series in ("sales", "visitors", "a/b"):
+    for series in ("sales", "visitors", "a/b", "7", "x/1/2", "é 100%"):
         placed = [datasets.partition_of(unit_key("r1", series, i)) for i in range(40)]
         assert all((b - a) % datasets.partitions == 1 for a, b in itertools.pairwise(placed)), placed
         assert Counter(placed) == dict.fromkeys(range(datasets.partitions), 40 // datasets.partitions)
