@@ -41,6 +41,15 @@ class GatewayMetrics:
                                  registry=self.registry)
         known = Gauge("timex_gateway_requests_known", "requests this gateway can answer", registry=self.registry)
         known.set_function(store.count)
+        cached = Gauge("timex_gateway_requests_cached", "requests whose answers are in memory (at most "
+                       "TIMEX_GATEWAY_MAX_REQUESTS)", registry=self.registry)
+        cached.set_function(store.cached)
+        loads = Gauge("timex_gateway_request_loads", "requests read back from the topics on demand",
+                      registry=self.registry)
+        loads.set_function(lambda: store.loads)
+        evictions = Gauge("timex_gateway_request_evictions", "requests evicted from memory (least recently used)",
+                          registry=self.registry)
+        evictions.set_function(lambda: store.evictions)
         folded = Gauge("timex_gateway_records_folded", "records read from the topics", ["topic"],
                        registry=self.registry)
         for topic in store.folded:
@@ -87,8 +96,10 @@ def _request_id(request: web.Request) -> str:
     return rid
 
 
-def _snapshot(request: web.Request) -> dict[str, Any]:
-    snap = request.app[STORE].snapshot(_request_id(request))
+async def _snapshot(request: web.Request, rid: str | None = None) -> dict[str, Any]:
+    """The request's data; read back from the topics when the gateway no longer holds it: off the loop."""
+    store = request.app[STORE]
+    snap = await asyncio.get_running_loop().run_in_executor(None, store.snapshot, rid or _request_id(request))
     assert snap is not None  # known ids always have one
     return snap
 
@@ -166,22 +177,24 @@ async def list_requests(request: web.Request) -> web.Response:
         raise ApiError(400, "limit must be an integer", "limit") from None
     if not 1 <= limit <= 1000:
         raise ApiError(400, "limit must be between 1 and 1000", "limit")
-    return json_response({"requests": request.app[STORE].listing(limit, user_of(request))})
+    store = request.app[STORE]
+    rows = await asyncio.get_running_loop().run_in_executor(None, store.listing, limit, user_of(request))
+    return json_response({"requests": rows})
 
 
 async def get_request(request: web.Request) -> web.Response:
-    return json_response(_snapshot(request))
+    return json_response(await _snapshot(request))
 
 
 async def results_as_json(request: web.Request) -> web.Response:
-    snap = _snapshot(request)
+    snap = await _snapshot(request)
     response = json_response(results_json(snap))
     response.headers["Content-Disposition"] = f'attachment; filename="{snap["request_id"]}-results.json"'
     return response
 
 
 async def results_as_csv(request: web.Request) -> web.Response:
-    snap = _snapshot(request)
+    snap = await _snapshot(request)
     return web.Response(text=results_csv(snap), content_type="text/csv", headers={
         "Content-Disposition": f'attachment; filename="{snap["request_id"]}-results.csv"'})
 
@@ -198,8 +211,7 @@ async def events(request: web.Request) -> web.StreamResponse:
         await response.prepare(request)
         while True:
             changed.clear()
-            snap = store.snapshot(rid)
-            assert snap is not None  # known ids stay known
+            snap = await _snapshot(request, rid)
             for name, data in diff.events(snap):
                 await response.write(encode_event(name, data))
             if diff.finished:

@@ -37,7 +37,7 @@ def main(settings: Settings) -> int:
     else:
         log.info("API tokens off (TIMEX_API_TOKENS unset): every request is everyone's")
     ensure_topics(settings.bootstrap_servers)  # a gateway started first must not wait for topics forever
-    store = RequestStore(settings.bootstrap_servers, settings.api_kafka_users)
+    store = RequestStore(settings.bootstrap_servers, settings.api_kafka_users, settings.gateway_max_requests)
     store.start()
     prod = producer(settings.bootstrap_servers)
     log.info("gateway on http://%s:%d", settings.gateway_host, settings.gateway_port)

@@ -1,19 +1,24 @@
-"""Every request a gateway can answer, rebuilt from the topics by a background consumer thread.
+"""What a gateway knows of the requests: the request index in full (small), the answers of a bounded set.
 
-Each gateway process reads ALL partitions of `configs`, `progress`, `best-models` and `failures` from the
-beginning (its own group id, no commits), so a restarted gateway answers every earlier request and any
-number of gateways answer any request id without routing. Readiness waits until the consumer has read
-up to the end offsets present at start.
+A background consumer thread reads the request index (`requests`, compacted: one small record per request,
+no configs, no results) from the beginning, and tails `progress`, `best-models` and `failures` from where
+they ended when the gateway started. The answers of a request (its `RequestView`) are built on demand by
+seeking those topics to the time the request began (`timex_stream.lookup`), kept fresh by the tail while
+cached, and evicted least recently used past `max_requests` (TIMEX_GATEWAY_MAX_REQUESTS). So a restarted
+gateway answers every earlier request, any number of gateways answer any request id without routing, and
+a gateway's memory holds the index plus `max_requests` answers, whatever the topics hold. Readiness waits
+until the index has been read up to the end offsets present at start.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import threading
+import time
 import uuid
-from collections.abc import Callable
+from collections import OrderedDict
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,18 +26,22 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, Message,
 
 from gateway.plain import plain
 from schemas import DecodeError, decode_as
-from schemas.topics import BY_NAME, CONFIGS
-from timex_stream.intake import position_of, read_request
+from schemas.topics import BY_NAME, CONFIGS, REQUESTS
+from timex_stream.intake import Position, position_of, read_request
 from timex_stream.kafka import consumer
+from timex_stream.lookup import LOOKBACK_MS, read_views
+from timex_stream.request_index import as_ms, index_record, merged
 from timex_stream.request_view import TOPICS, RequestView
 
 log = logging.getLogger(__name__)
-WATCHED = (CONFIGS.name, *TOPICS)
+TAILED = (REQUESTS.name, *TOPICS)
+WATCHED = (CONFIGS.name, *TAILED)  # every topic a gateway reads: configs only at a re-forecast's position
 
 
 @dataclass
 class Submitted:
-    """What `configs` says about a request: shown in the listing, and where to re-read it for a re-forecast."""
+    """A request's index entry: shown in the listing, who may see it, and where to re-read it for a
+    re-forecast."""
 
     request_id: str
     submitted_at: int
@@ -41,25 +50,41 @@ class Submitted:
     title: str | None
     has_csv: bool
     owner: str | None = None  # the gateway user who submitted it; None when it came straight to Kafka
-    partition: int | None = None  # None until the consumer has read the record back
+    partition: int | None = None  # None until the ingestion has indexed it
     offset: int | None = None
+    began_at: int | None = None  # the configs record's Kafka time: where its answers start
+
+    @classmethod
+    def of(cls, record: dict[str, Any], indexed: bool = True) -> Submitted:
+        return cls(record["request_id"], record["submitted_at"], record["origin"], record.get("replay_of"),
+                   record.get("title"), record["has_csv"], record.get("owner"),
+                   record["configs_partition"] if indexed else None, record["configs_offset"] if indexed else None,
+                   record["configs_at"] if indexed else None)
+
+    def as_record(self) -> dict[str, Any]:
+        return {"owner": self.owner}
 
 
 Listener = tuple[asyncio.AbstractEventLoop, Callable[[str], None]]
 
 
 class RequestStore:
-    def __init__(self, bootstrap: str, kafka_users: tuple[str, ...] = ()) -> None:
+    def __init__(self, bootstrap: str, kafka_users: tuple[str, ...] = (), max_requests: int = 500) -> None:
         self.bootstrap = bootstrap
         # Users who also see requests with no owner (sent straight to Kafka): TIMEX_API_KAFKA_USERS.
         self.kafka_users = frozenset(kafka_users)
+        self.max_requests = max(1, max_requests)
         self.caught_up = threading.Event()
-        self.folded: dict[str, int] = dict.fromkeys(WATCHED, 0)  # records folded per topic (metrics)
-        self.skipped: dict[str, int] = dict.fromkeys(WATCHED, 0)  # undecodable records skipped (metrics)
+        self.folded: dict[str, int] = dict.fromkeys(TAILED, 0)  # records folded per topic (metrics)
+        self.skipped: dict[str, int] = dict.fromkeys(TAILED, 0)  # undecodable records skipped (metrics)
+        self.loads = 0  # requests whose answers were read back from the topics on demand (metrics)
+        self.evictions = 0
         self._lock = threading.Lock()
-        self._views: dict[str, RequestView] = {}
+        self._views: OrderedDict[str, RequestView] = OrderedDict()  # least recently used first
+        self._loading: dict[str, threading.Event] = {}
         self._submitted: dict[str, Submitted] = {}
         self._listeners: dict[str, list[Listener]] = {}
+        self._tail_from_ms = int(time.time() * 1000)  # answers after this are read by the tail
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="gateway-consumer", daemon=True)
         self.error: str | None = None
@@ -75,7 +100,7 @@ class RequestStore:
     def _run(self) -> None:
         cons = consumer(self.bootstrap, f"timex-gateway-{uuid.uuid4().hex[:8]}")
         try:
-            pending = self._assign_all(cons)
+            pending, answers = self._assign(cons)
             while not self._stop.is_set():
                 msg = cons.poll(0.2)
                 if msg is not None and not msg.error():
@@ -84,7 +109,10 @@ class RequestStore:
                     if tp in pending and msg.offset() + 1 >= pending[tp]:
                         del pending[tp]
                 if not pending and not self.caught_up.is_set():
-                    log.info("caught up: %d requests", len(self._views))
+                    # The answers are tailed once the index is complete: a record of a request the index
+                    # does not know is then a new request's, whose answers all come after the tail's start.
+                    cons.resume(answers)
+                    log.info("caught up: %d requests in the index", len(self._submitted))
                     self.caught_up.set()
         except KafkaException as exc:  # the broker is gone for good: /health says so instead of hanging
             self.error = str(exc)
@@ -92,40 +120,44 @@ class RequestStore:
         finally:
             cons.close()
 
-    def _assign_all(self, cons: Consumer) -> dict[tuple[str, int], int]:
-        """Assign every partition from the beginning; → the end offsets to reach before being ready."""
+    def _assign(self, cons: Consumer) -> tuple[dict[tuple[str, int], int], list[TopicPartition]]:
+        """The index from the beginning, the answer topics from their ends now (paused until the index is
+        read); → the index's end offsets to reach before being ready, and the answer partitions."""
         meta = cons.list_topics(timeout=30).topics
-        tps = [TopicPartition(t, p, OFFSET_BEGINNING) for t in WATCHED for p in sorted(meta[t].partitions)]
-        cons.assign(tps)
+        index = [TopicPartition(REQUESTS.name, p, OFFSET_BEGINNING) for p in sorted(meta[REQUESTS.name].partitions)]
+        answers = []
+        for topic in TOPICS:
+            for p in sorted(meta[topic].partitions):
+                _, high = cons.get_watermark_offsets(TopicPartition(topic, p), timeout=10)
+                answers.append(TopicPartition(topic, p, high))
+        self._tail_from_ms = int(time.time() * 1000)
+        cons.assign(index + answers)
+        cons.pause(answers)
         ends = {}
-        for tp in tps:
+        for tp in index:
             low, high = cons.get_watermark_offsets(tp, timeout=10)
             if high > low:
                 ends[(tp.topic, tp.partition)] = high
-        return ends
+        return ends, answers
 
     def _fold(self, msg: Message) -> None:
         topic = msg.topic()
         try:
-            if topic == CONFIGS.name:
-                request = read_request(msg.key(), msg.value(), position_of(msg))
-            else:
-                request = decode_as(BY_NAME[topic].value, msg.value())  # type: ignore[arg-type]
+            record = decode_as(BY_NAME[topic].value, msg.value())  # type: ignore[arg-type]
         except DecodeError as exc:
             # The services park undecodable records on dead-letters (and tell a sender who gave a key).
             self._skip(msg, str(exc))
             return
-        except Exception as exc:  # a reader bug on one record must not stop every other answer
-            log.exception("reading %s failed", topic)
-            self._skip(msg, f"{type(exc).__name__}: {exc}")
-            return
-        rid = request["request_id"]
+        rid = record["request_id"]
         with self._lock:
             try:
-                if topic == CONFIGS.name:
-                    self._remember(request, msg.partition(), msg.offset(), msg.timestamp()[1])
+                if topic == REQUESTS.name:
+                    self._index(record)
                 else:
-                    self._views.setdefault(rid, RequestView(rid)).apply(topic, request)
+                    view = self._views.get(rid) or self._fresh_view(rid)
+                    if view is None:  # an older request nobody asked for: read on demand when asked
+                        return
+                    view.apply(topic, record)
             except Exception:  # a record no reader expected must not stop every other answer
                 self.skipped[topic] += 1
                 log.exception("skipped %s[%d]@%d", topic, msg.partition(), msg.offset())
@@ -135,34 +167,42 @@ class RequestStore:
         for loop, callback in listeners:
             loop.call_soon_threadsafe(callback, rid)
 
+    def _fresh_view(self, rid: str) -> RequestView | None:
+        """A view the tail can build alone: a request that began after the tail's start (or that the
+        complete index does not know yet, so whose index record is still on its way)."""
+        sub = self._submitted.get(rid)
+        if sub is not None and sub.began_at is not None and sub.began_at < self._tail_from_ms - LOOKBACK_MS:
+            return None
+        return self._cache(rid, RequestView(rid))
+
     def _skip(self, msg: Message, reason: str) -> None:
         with self._lock:
             self.skipped[msg.topic()] += 1
         log.warning("skipped %s[%d]@%d: %s", msg.topic(), msg.partition(), msg.offset(), reason)
 
-    def _remember(self, request: dict[str, Any], partition: int | None, offset: int | None,
-                  timestamp_ms: int | None = None) -> None:
-        try:
-            doc = json.loads(request["config_json"])
-            title = doc.get("activity_title") if isinstance(doc, dict) else None
-        except (json.JSONDecodeError, RecursionError):
-            title = None
-        submitted_at = plain(request["submitted_at"])
-        if request["origin"] == "kafka" and timestamp_ms:  # plain JSON: the broker's time, not ours
-            submitted_at = timestamp_ms
-        earlier = self._submitted.get(request["request_id"])
-        # Once an id has an owner it keeps it: a later record reusing the id cannot hand it to someone else.
-        owner = earlier.owner if earlier is not None and earlier.owner is not None else request.get("owner")
-        self._submitted[request["request_id"]] = Submitted(
-            request["request_id"], submitted_at, request["origin"], request.get("replay_of"),
-            title if isinstance(title, str) else None, bool(request.get("csv_data")), owner, partition, offset)
+    def _index(self, record: dict[str, Any]) -> None:
+        record = {**record, "submitted_at": as_ms(record["submitted_at"]), "configs_at": as_ms(record["configs_at"])}
+        earlier = self._submitted.get(record["request_id"])
+        self._submitted[record["request_id"]] = Submitted.of(merged(earlier and earlier.as_record(), record))
+
+    def _cache(self, rid: str, view: RequestView) -> RequestView:
+        self._views[rid] = view
+        self._views.move_to_end(rid)
+        while len(self._views) > self.max_requests:
+            self._views.popitem(last=False)
+            self.evictions += 1
+        return view
 
     # --- called from the web handlers ------------------------------------------------------------------
     def note_submitted(self, request: dict[str, Any]) -> None:
-        """A request this gateway just produced: known at once, before the consumer reads it back."""
+        """A request this gateway just produced: known at once, before the ingestion indexes it; all its
+        answers are still to come, so the tail alone builds its view."""
+        record = index_record(request["request_id"], Position(-1, -1, 0), request)
         with self._lock:
             if request["request_id"] not in self._submitted:
-                self._remember(request, None, None)
+                self._submitted[request["request_id"]] = Submitted.of(record, indexed=False)
+            if request["request_id"] not in self._views:
+                self._cache(request["request_id"], RequestView(request["request_id"]))
 
     def known(self, rid: str) -> bool:
         with self._lock:
@@ -171,7 +211,7 @@ class RequestStore:
     def visible(self, rid: str, user: str | None) -> bool:
         """Without auth (user None) every known request; with auth only the user's own. Requests with no
         owner (sent straight to Kafka, whose ACLs guard them) are only the `kafka_users`'; requests whose
-        configs record is gone are nobody's."""
+        index entry is gone are nobody's."""
         if user is None:
             return self.known(rid)
         with self._lock:
@@ -185,29 +225,86 @@ class RequestStore:
         with self._lock:
             return self._submitted.get(rid)
 
+    def views(self, rids: Iterable[str]) -> dict[str, RequestView]:
+        """The views of `rids`, read back from the topics for those not in memory (one read from the
+        earliest of their starts; blocking: call it off the event loop)."""
+        wanted = list(dict.fromkeys(rids))
+        while True:
+            with self._lock:
+                busy = [self._loading[r] for r in wanted if r in self._loading]
+                if not busy:
+                    found = {r: self._views[r] for r in wanted if r in self._views}
+                    for rid in found:
+                        self._views.move_to_end(rid)
+                    starts = {r: self._start_of(r) for r in wanted if r not in found}
+                    done = threading.Event()
+                    for rid in starts:  # cached before reading: the tail folds new records in meanwhile
+                        found[rid] = self._cache(rid, RequestView(rid))
+                        self._loading[rid] = done
+                    break
+            busy[0].wait(60)
+        if not starts:
+            return found
+        try:
+            read_views(self.bootstrap, starts, into=found, lock=self._lock, group="timex-gateway-lookup")
+            self.loads += len(starts)
+        except BaseException:  # an empty view left cached would look like a request with no answers
+            with self._lock:
+                for rid in starts:
+                    self._views.pop(rid, None)
+            raise
+        finally:
+            with self._lock:
+                for rid in starts:
+                    self._loading.pop(rid, None)
+            done.set()
+        return found
+
+    def _start_of(self, rid: str) -> int:
+        sub = self._submitted.get(rid)
+        if sub is not None and sub.began_at is not None:
+            return sub.began_at
+        return sub.submitted_at if sub is not None else self._tail_from_ms
+
     def snapshot(self, rid: str) -> dict[str, Any] | None:
-        """The request as JSON-ready data (a copy: safe to use while the consumer keeps folding)."""
+        """The request as JSON-ready data (a copy: safe to use while the consumer keeps folding);
+        blocking when its answers have to be read back."""
+        if not self.known(rid):
+            return None
+        view = self.views([rid])[rid]
         with self._lock:
-            if rid not in self._views and rid not in self._submitted:
-                return None
-            return plain(self._describe(rid, full=True))
+            return plain(self._describe(rid, view, full=True))
 
     def listing(self, limit: int, user: str | None = None) -> list[dict[str, Any]]:
+        """The `limit` newest requests `user` may see, newest first (blocking, like `snapshot`)."""
         with self._lock:
             if user is None:
                 rids = self._views.keys() | self._submitted.keys()
             else:
                 rids = {rid for rid, sub in self._submitted.items() if self._owns(user, sub)}
-            rows = [self._describe(rid, full=False) for rid in rids]
+            newest = sorted(rids, key=self._order, reverse=True)[:limit]
+        views = self.views(newest)
+        with self._lock:
+            rows = [self._describe(rid, views[rid], full=False) for rid in newest]
         rows.sort(key=lambda r: r["submitted_at"] or r["first_at"] or 0, reverse=True)
-        return plain(rows[:limit])
+        return plain(rows)
+
+    def _order(self, rid: str) -> int:
+        sub = self._submitted.get(rid)
+        if sub is not None:
+            return sub.submitted_at or 0
+        view = self._views.get(rid)
+        return (view.first_at or 0) if view is not None else 0
 
     def count(self) -> int:
         with self._lock:
             return len(self._views.keys() | self._submitted.keys())
 
-    def _describe(self, rid: str, full: bool) -> dict[str, Any]:
-        view = self._views.get(rid) or RequestView(rid)
+    def cached(self) -> int:
+        with self._lock:
+            return len(self._views)
+
+    def _describe(self, rid: str, view: RequestView, full: bool) -> dict[str, Any]:
         sub = self._submitted.get(rid)
         doc = view.to_dict()
         if not full:

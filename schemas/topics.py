@@ -1,6 +1,6 @@
 """The topic catalogue: the one list of topics that code, docker-compose and Strimzi are checked against.
 
-Keys (built by `schemas.keys`, series names escaped): configs, best-models, failures, progress by
+Keys (built by `schemas.keys`, series names escaped): configs, best-models, failures, progress, requests by
 request_id; predictions by request_id/series, so all units of a series meet in one validator partition;
 datasets by request_id/series/unit, so the units of one series spread over every predictor (DESIGN.md keys
 datasets by series: that would put a whole series, and a one-series request, on one predictor process).
@@ -62,9 +62,15 @@ BEST_MODELS = Topic("best-models", 4, "request_id", "BestModel", 90 * DAY_MS,
 FAILURES = Topic("failures", 4, "request_id", "Failure", 90 * DAY_MS, "every error, in words a user can act on")
 PROGRESS = Topic("progress", 4, "request_id", "Progress", 90 * DAY_MS,
                  "status of each request as it moves; kept as long as the answers, which need it to be complete")
+# One small record per request (owner, title, where its config sits, when it began), compacted so the latest
+# per id stays, deleted with the answers: readers seek the answer topics by time instead of scanning them.
+REQUESTS = Topic("requests", 4, "request_id", "RequestIndex", 90 * DAY_MS,
+                 "the request index: where each request is, so readers never scan the answer topics",
+                 cleanup_policy="compact,delete")
 DEAD_LETTERS = Topic("dead-letters", 1, "source topic", None, 30 * DAY_MS,
                      "input records no service could decode, with the reason in headers")
 
-CATALOGUE: tuple[Topic, ...] = (CONFIGS, DATASETS, PREDICTIONS, BEST_MODELS, FAILURES, PROGRESS, DEAD_LETTERS)
+CATALOGUE: tuple[Topic, ...] = (CONFIGS, DATASETS, PREDICTIONS, BEST_MODELS, FAILURES, PROGRESS, REQUESTS,
+                                DEAD_LETTERS)
 BY_NAME: dict[str, Topic] = {t.name: t for t in CATALOGUE}
 

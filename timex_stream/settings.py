@@ -46,6 +46,8 @@ class Settings:
     validator_stall_s: float = 60.0
     gateway_host: str = "127.0.0.1"
     gateway_port: int = 8000
+    # Requests whose answers a gateway keeps in memory (least recently used go first, reloaded on demand).
+    gateway_max_requests: int = 500
     webapp_host: str = "127.0.0.1"
     webapp_port: int = 5000
     gateway_url: str = "http://127.0.0.1:8000"
@@ -95,6 +97,7 @@ class Settings:
             validator_stall_s=float(e.get("TIMEX_VALIDATOR_STALL_S", d.validator_stall_s)),
             gateway_host=gateway_host,
             gateway_port=gateway_port,
+            gateway_max_requests=max(1, int(e.get("TIMEX_GATEWAY_MAX_REQUESTS", d.gateway_max_requests))),
             webapp_host=e.get("TIMEX_WEBAPP_HOST", d.webapp_host),
             webapp_port=int(e.get("TIMEX_WEBAPP_PORT", d.webapp_port)),
             gateway_url=e.get("TIMEX_GATEWAY_URL", f"http://{gateway_host}:{gateway_port}"),

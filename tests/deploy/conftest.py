@@ -201,8 +201,9 @@ def faust_service_use(service: str) -> KafkaUse:
 
 
 def gateway_use() -> KafkaUse:
-    """The gateway (confluent-kafka, not Faust): it reads every partition of `gateway.state.WATCHED` from the
-    beginning with throw-away group ids `timex-gateway-<random>` (no commits), submits configs through
+    """The gateway (confluent-kafka, not Faust): it reads every partition of `gateway.state.WATCHED` (the
+    index from the beginning, the answers by time, configs at one position) with throw-away group ids
+    `timex-gateway-<random>` (no commits), submits configs through
     `timex_stream.submit.submit`, and at start checks that the whole catalogue exists (`ensure_topics`),
     which needs Describe on every catalogue topic (a topic it cannot describe looks missing)."""
     from gateway.state import WATCHED  # no side effects, unlike the Faust service modules

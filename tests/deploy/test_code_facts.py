@@ -54,6 +54,6 @@ def test_faust_app_id_is_timex_dash_service(layout) -> None:
 
 def test_the_gateway_derivation_follows_its_code(kafka_use: dict) -> None:
     gateway = kafka_use["gateway"]
-    assert gateway.consumed == {"configs", "progress", "best-models", "failures"}
+    assert gateway.consumed == {"configs", "requests", "progress", "best-models", "failures"}
     assert gateway.produced == {"configs"}
     assert (gateway.group, gateway.group_pattern) == ("timex-gateway", "prefix")

@@ -15,7 +15,7 @@ REQUIRED: dict[str, set[str]] = {
     "validator": FAUST | {"TIMEX_VALIDATOR_DEADLINE_S", "TIMEX_VALIDATOR_STALL_S"},
     "gateway": {"KAFKA_BOOTSTRAP_SERVERS", "TIMEX_LOG_LEVEL", "TIMEX_GATEWAY_HOST", "TIMEX_GATEWAY_PORT",
                 "TIMEX_API_TOKENS", "TIMEX_API_KAFKA_USERS", "TIMEX_RATE_LIMIT_PER_S", "TIMEX_RATE_LIMIT_BURST",
-                "TIMEX_READ_RATE_LIMIT_PER_S"},
+                "TIMEX_READ_RATE_LIMIT_PER_S", "TIMEX_GATEWAY_MAX_REQUESTS"},
     "webapp": {"TIMEX_LOG_LEVEL", "TIMEX_WEBAPP_HOST", "TIMEX_WEBAPP_PORT", "TIMEX_GATEWAY_URL", "TIMEX_API_TOKEN"},
 }
 # Read by Settings but meaningless in a deployment: the embedded broker of `make up` (jars, ports).

@@ -199,7 +199,8 @@ def test_openapi_metrics_health(gateways: tuple[Gateway, Gateway]) -> None:
             "/api/requests/{request_id}/reforecast"} <= set(doc["paths"])
     assert requests.get(f"{gw.url}/health", timeout=10).json()["status"] == "ok"
     metrics = requests.get(f"{gw.url}/metrics", timeout=10).text
-    assert "timex_gateway_requests_known" in metrics and 'timex_gateway_records_folded{topic="configs"}' in metrics
+    assert "timex_gateway_requests_known" in metrics and 'timex_gateway_records_folded{topic="requests"}' in metrics
+    assert "timex_gateway_requests_cached" in metrics and "timex_gateway_request_loads" in metrics
 
 
 def test_openapi_document_lists_every_route() -> None:

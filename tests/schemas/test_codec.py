@@ -50,6 +50,9 @@ SAMPLES: dict[str, dict] = {
     "Progress": {"request_id": "r1", "stage": "accepted", "message": "", "series": None,
                  "series_names": ["x", "y"], "units_done": 0, "units_total": 24, "current_best": None,
                  "title": "demo", "replay_of": None, "at": NOW},
+    "RequestIndex": {"request_id": "r1", "owner": "alice", "title": "demo", "replay_of": None, "origin": "gateway",
+                     "has_csv": False, "submitted_at": NOW, "configs_partition": 2, "configs_offset": 17,
+                     "configs_at": NOW},
 }
 
 

@@ -1,0 +1,116 @@
+"""Read the answers of a few requests by time, never from the beginning of the answer topics.
+
+Every progress, best-models and failures record of a request is produced after its config (whose Kafka
+timestamp the request index keeps), so a reader seeks each partition to that time (`offsets_for_times`)
+and reads forward until the requests are done, plus a grace period for records still in flight on other
+partitions, or until the end offsets the topics had when reading started. What it reads is the window
+of the request's own life, whatever the topics hold before it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+import uuid
+from collections.abc import Iterable
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+
+from confluent_kafka import KafkaError, TopicPartition
+
+from timex_stream.kafka import consumer
+from timex_stream.request_index import read_index
+from timex_stream.request_view import TOPICS, RequestView
+
+# The index keeps the broker's time of the config; a service on another host stamps its answers with its
+# own clock, which may run a little behind: seek this much earlier.
+LOOKBACK_MS = 60_000
+# Once every request is done, records of theirs may still sit on other partitions a little later.
+GRACE_MS = 30_000
+
+
+@dataclass
+class ReadStats:
+    """What a read cost: records read from the answer topics, whichever request they belong to."""
+
+    records: int = 0
+
+
+def start_times(bootstrap: str, request_ids: Iterable[str]) -> dict[str, int]:
+    """When each request began, from the index; a request not indexed yet (just submitted) begins now."""
+    wanted = set(request_ids)
+    index = read_index(bootstrap, wanted)
+    now = int(time.time() * 1000)
+    return {rid: index[rid]["configs_at"] if rid in index else now for rid in wanted}
+
+
+def seek_positions(bootstrap: str, start_ms: int, timeout: float = 30.0, group: str = "timex-lookup"
+                   ) -> tuple[list[TopicPartition], dict[tuple[str, int], int]]:
+    """(each answer partition at its first offset at or after `start_ms` - LOOKBACK_MS, end offsets now).
+    `group`: the prefix of the throw-away group ids (Kafka ACLs grant groups by prefix)."""
+    cons = consumer(bootstrap, f"{group}-{uuid.uuid4().hex[:8]}")
+    try:
+        meta = cons.list_topics(timeout=timeout).topics
+        tps = [TopicPartition(t, p, max(0, start_ms - LOOKBACK_MS)) for t in TOPICS for p in sorted(meta[t].partitions)]
+        ends = {(tp.topic, tp.partition): cons.get_watermark_offsets(tp, timeout=timeout)[1] for tp in tps}
+        found = cons.offsets_for_times(tps, timeout=timeout)
+    finally:
+        cons.close()
+    # -1: no record at or after that time on the partition: start at its end.
+    return ([TopicPartition(tp.topic, tp.partition, tp.offset if tp.offset >= 0 else ends[(tp.topic, tp.partition)])
+             for tp in found], ends)
+
+
+def read_views(bootstrap: str, starts: dict[str, int], stats: ReadStats | None = None,
+               idle_timeout: float = 30.0, into: dict[str, RequestView] | None = None,
+               lock: AbstractContextManager[object] | None = None, group: str = "timex-lookup"
+               ) -> dict[str, RequestView]:
+    """The views of the requests in `starts` (request id → when it began, epoch ms) as the answer topics
+    hold them now, read from the earliest start; never waits for a request to finish. `into`: fold into
+    these views (under `lock`: the gateway's consumer thread folds new records into them meanwhile)."""
+    views = into if into is not None else {rid: RequestView(rid) for rid in starts}
+    lock = lock or contextlib.nullcontext()
+    if not starts:
+        return views
+    stats = stats if stats is not None else ReadStats()
+    keys = {rid.encode(): rid for rid in starts}
+    positions, ends = seek_positions(bootstrap, min(starts.values()), idle_timeout, group)
+    pending = {(tp.topic, tp.partition) for tp in positions if tp.offset < ends[(tp.topic, tp.partition)]}
+    if not pending:
+        return views
+    cons = consumer(bootstrap, f"{group}-{uuid.uuid4().hex[:8]}", **{"enable.partition.eof": True})
+    try:
+        cons.assign([tp for tp in positions if (tp.topic, tp.partition) in pending])
+        horizon: int | None = None
+        last_seen = 0
+        last_progress = time.monotonic()
+        while pending:
+            if time.monotonic() - last_progress > idle_timeout:
+                raise TimeoutError(f"reading the answers of {sorted(starts)}: no record for {idle_timeout:.0f} s")
+            for msg in cons.consume(500, 0.5):
+                tp = (msg.topic(), msg.partition())
+                if tp not in pending:
+                    continue
+                last_progress = time.monotonic()
+                if msg.error():
+                    if msg.error().code() == KafkaError._PARTITION_EOF:
+                        pending.discard(tp)
+                    continue
+                stamp = msg.timestamp()[1]
+                if horizon is not None and stamp > horizon:  # timestamps grow along a partition
+                    pending.discard(tp)
+                    continue
+                if msg.offset() >= ends[tp] - 1:
+                    pending.discard(tp)
+                stats.records += 1
+                rid = keys.get(msg.key() or b"")
+                if rid is None:
+                    continue
+                last_seen = max(last_seen, stamp)
+                with lock:
+                    views[rid].fold(msg.topic(), msg.value())
+                    if all(views[r].done for r in starts):
+                        horizon = last_seen + GRACE_MS
+    finally:
+        cons.close()
+    return views
