@@ -44,14 +44,14 @@ def start_times(bootstrap: str, request_ids: Iterable[str]) -> dict[str, int]:
     return {rid: index[rid]["configs_at"] if rid in index else now for rid in wanted}
 
 
-def seek_positions(bootstrap: str, start_ms: int, timeout: float = 30.0, group: str = "timex-lookup"
-                   ) -> tuple[list[TopicPartition], dict[tuple[str, int], int]]:
-    """(each answer partition at its first offset at or after `start_ms` - LOOKBACK_MS, end offsets now).
+def seek_positions(bootstrap: str, start_ms: int, timeout: float = 30.0, group: str = "timex-lookup",
+                   lookback_ms: int = LOOKBACK_MS) -> tuple[list[TopicPartition], dict[tuple[str, int], int]]:
+    """(each answer partition at its first offset at or after `start_ms` - lookback_ms, end offsets now).
     `group`: the prefix of the throw-away group ids (Kafka ACLs grant groups by prefix)."""
     cons = consumer(bootstrap, f"{group}-{uuid.uuid4().hex[:8]}")
     try:
         meta = cons.list_topics(timeout=timeout).topics
-        tps = [TopicPartition(t, p, max(0, start_ms - LOOKBACK_MS)) for t in TOPICS for p in sorted(meta[t].partitions)]
+        tps = [TopicPartition(t, p, max(0, start_ms - lookback_ms)) for t in TOPICS for p in sorted(meta[t].partitions)]
         ends = {(tp.topic, tp.partition): cons.get_watermark_offsets(tp, timeout=timeout)[1] for tp in tps}
         found = cons.offsets_for_times(tps, timeout=timeout)
     finally:
@@ -63,8 +63,8 @@ def seek_positions(bootstrap: str, start_ms: int, timeout: float = 30.0, group: 
 
 def read_views(bootstrap: str, starts: dict[str, int], stats: ReadStats | None = None,
                idle_timeout: float = 30.0, into: dict[str, RequestView] | None = None,
-               lock: AbstractContextManager[object] | None = None, group: str = "timex-lookup"
-               ) -> dict[str, RequestView]:
+               lock: AbstractContextManager[object] | None = None, group: str = "timex-lookup",
+               lookback_ms: int = LOOKBACK_MS) -> dict[str, RequestView]:
     """The views of the requests in `starts` (request id → when it began, epoch ms) as the answer topics
     hold them now, read from the earliest start; never waits for a request to finish. `into`: fold into
     these views (under `lock`: the gateway's consumer thread folds new records into them meanwhile)."""
@@ -74,7 +74,7 @@ def read_views(bootstrap: str, starts: dict[str, int], stats: ReadStats | None =
         return views
     stats = stats if stats is not None else ReadStats()
     keys = {rid.encode(): rid for rid in starts}
-    positions, ends = seek_positions(bootstrap, min(starts.values()), idle_timeout, group)
+    positions, ends = seek_positions(bootstrap, min(starts.values()), idle_timeout, group, lookback_ms)
     pending = {(tp.topic, tp.partition) for tp in positions if tp.offset < ends[(tp.topic, tp.partition)]}
     if not pending:
         return views
