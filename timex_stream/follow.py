@@ -18,7 +18,7 @@ def follow(bootstrap: str, request_ids: list[str], timeout: float = 300.0,
            on_update: Callable[[RequestView], None] | None = None,
            until: Callable[[dict[str, RequestView]], bool] | None = None) -> dict[str, RequestView]:
     """Read progress/best-models/failures from where the requests began until every request is done (or
-    `until`). A request not in the index yet (just submitted) begins now."""
+    `until`). A request not in the index yet (just submitted) is looked for in the last few minutes."""
     views = {rid: RequestView(rid) for rid in request_ids}
     keys = {rid.encode(): rid for rid in request_ids}
     stop = until or (lambda v: all(x.done for x in v.values()))

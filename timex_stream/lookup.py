@@ -25,6 +25,9 @@ from timex_stream.request_view import TOPICS, RequestView
 # The index keeps the broker's time of the config; a service on another host stamps its answers with its
 # own clock, which may run a little behind: seek this much earlier.
 LOOKBACK_MS = 60_000
+# A request the index does not know yet was submitted a moment ago (the ingestion indexes a config as it
+# reads it), or is no request at all (a record keyed by a made-up id): look this far back for it.
+NOT_INDEXED_LOOKBACK_MS = 10 * 60_000
 # Once every request is done, records of theirs may still sit on other partitions a little later.
 GRACE_MS = 30_000
 
@@ -37,11 +40,11 @@ class ReadStats:
 
 
 def start_times(bootstrap: str, request_ids: Iterable[str]) -> dict[str, int]:
-    """When each request began, from the index; a request not indexed yet (just submitted) begins now."""
+    """When each request began, from the index; one not indexed yet began at most NOT_INDEXED_LOOKBACK_MS ago."""
     wanted = set(request_ids)
     index = read_index(bootstrap, wanted)
-    now = int(time.time() * 1000)
-    return {rid: index[rid]["configs_at"] if rid in index else now for rid in wanted}
+    recent = int(time.time() * 1000) - NOT_INDEXED_LOOKBACK_MS
+    return {rid: index[rid]["configs_at"] if rid in index else recent for rid in wanted}
 
 
 def seek_positions(bootstrap: str, start_ms: int, timeout: float = 30.0, group: str = "timex-lookup",
