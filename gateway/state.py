@@ -168,10 +168,11 @@ class RequestStore:
             loop.call_soon_threadsafe(callback, rid)
 
     def _fresh_view(self, rid: str) -> RequestView | None:
-        """A view the tail can build alone: a request that began after the tail's start (or that the
-        complete index does not know yet, so whose index record is still on its way)."""
+        """A view the tail can build alone: a request that began surely after the tail's start (clocks may
+        differ by LOOKBACK_MS), or that the complete index does not know yet (its index record, written
+        before any of its answers, came after the tail's start). Any other is read back when asked."""
         sub = self._submitted.get(rid)
-        if sub is not None and sub.began_at is not None and sub.began_at < self._tail_from_ms - LOOKBACK_MS:
+        if sub is not None and (sub.began_at is None or sub.began_at < self._tail_from_ms + LOOKBACK_MS):
             return None
         return self._cache(rid, RequestView(rid))
 
@@ -197,12 +198,14 @@ class RequestStore:
     def note_submitted(self, request: dict[str, Any]) -> None:
         """A request this gateway just produced: known at once, before the ingestion indexes it; all its
         answers are still to come, so the tail alone builds its view."""
-        record = index_record(request["request_id"], Position(-1, -1, 0), request)
+        rid = request["request_id"]
+        record = index_record(rid, Position(-1, -1, 0), request)
         with self._lock:
-            if request["request_id"] not in self._submitted:
-                self._submitted[request["request_id"]] = Submitted.of(record, indexed=False)
-            if request["request_id"] not in self._views:
-                self._cache(request["request_id"], RequestView(request["request_id"]))
+            if rid in self._submitted:  # indexed already: the tail may have passed answers by, read them back
+                return
+            self._submitted[rid] = Submitted.of(record, indexed=False)
+            if rid not in self._views:  # (the tail may have begun it: nothing indexed it, so it is new)
+                self._cache(rid, RequestView(rid))
 
     def known(self, rid: str) -> bool:
         with self._lock:
