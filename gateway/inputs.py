@@ -14,6 +14,7 @@ from multidict import MultiDictProxy
 from forecasting.config import ConfigError, FieldError, TimexConfig, parse_config
 from forecasting.data import DataError, load_series
 from forecasting.limits import RequestLimits, check_config, check_data
+from timex_stream.submit import name_upload_source
 
 # Kafka's default largest record is 1 MiB; an uploaded CSV travels inside one ForecastRequest (gzip helps).
 MAX_BODY_BYTES = 1024 * 1024
@@ -76,10 +77,7 @@ def validate(config_text: str | bytes, csv: bytes | None, csv_name: str | None,
     if not isinstance(doc, dict):
         raise ApiError(400, f"the config must be a JSON object, not {type(doc).__name__}", "config")
     if csv is not None:
-        inputs = doc.get("input_parameters")
-        # The uploaded CSV replaces the download; the config still needs a source to be a valid TIMEX config.
-        if isinstance(inputs, dict) and not inputs.get("source_data_url"):
-            inputs["source_data_url"] = f"upload:{csv_name or 'upload.csv'}"
+        name_upload_source(doc, csv_name)
     try:
         parsed = parse_config(doc)
     except ConfigError as exc:

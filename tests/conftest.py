@@ -17,6 +17,9 @@ import pytest
 from timex_stream.kafka import ensure_topics
 from timex_stream.settings import Settings
 
+# Fixtures more than one test package uses, shared as plugins (not imported from a conftest).
+pytest_plugins = ["tests.plugins.gateways"]
+
 if TYPE_CHECKING:
     from confluent_kafka import Producer
 

@@ -103,7 +103,7 @@ def _wait(bootstrap: str, request_id: str, timeout: float) -> RequestView:
 def _cmd_submit(args: argparse.Namespace, settings: Settings) -> int:
     from schemas.keys import request_id_problem
     from timex_stream.kafka import producer
-    from timex_stream.submit import submit
+    from timex_stream.submit import name_upload_source, submit
 
     if args.request_id is not None and request_id_problem(args.request_id):
         print(f"--request-id: {request_id_problem(args.request_id)}", file=sys.stderr)
@@ -118,6 +118,8 @@ def _cmd_submit(args: argparse.Namespace, settings: Settings) -> int:
         print(f"{args.config}: a TIMEX config is a JSON object", file=sys.stderr)
         return EXIT_USAGE
     csv = Path(args.csv).read_bytes() if args.csv else None
+    if args.csv:
+        name_upload_source(config, Path(args.csv).name)
     bootstrap = _bootstrap(settings)
     rid = submit(producer(bootstrap), config, csv=csv, origin="cli", request_id=args.request_id)
     if not args.wait:

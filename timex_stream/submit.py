@@ -18,6 +18,14 @@ def new_request_id() -> str:
     return uuid.uuid4().hex[:16]
 
 
+def name_upload_source(config: dict[str, Any], csv_name: str | None) -> None:
+    """An uploaded CSV replaces the download, but a TIMEX config still needs a source: name the upload there
+    when the config has none (the gateway and the CLI's --csv)."""
+    inputs = config.get("input_parameters")
+    if isinstance(inputs, dict) and not inputs.get("source_data_url"):
+        inputs["source_data_url"] = f"upload:{csv_name or 'upload.csv'}"
+
+
 def forecast_request(config: dict[str, Any] | str, *, request_id: str | None = None, csv: bytes | None = None,
                      origin: str = "cli", replay_of: str | None = None, owner: str | None = None) -> dict[str, Any]:
     """A ForecastRequest record; a request id given by the caller must be valid (InvalidRequestIdError).

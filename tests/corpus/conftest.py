@@ -30,7 +30,7 @@ from tests.corpus.cases import (
 )
 from tests.corpus.hostile import hostile_server
 from tests.corpus.poison import payload
-from tests.gateway.conftest import Gateway, launch_gateway  # noqa: F401  (fixture)
+from tests.plugins.gateways import Gateway
 from timex_stream.follow import follow
 from timex_stream.intake import derived_request_id, position_of
 from timex_stream.kafka import consumer, producer
@@ -48,7 +48,7 @@ def urls() -> Iterator[Urls]:
 
 
 @pytest.fixture(scope="module")
-def gateway(launch_gateway: Callable[..., Gateway]) -> Gateway:  # noqa: F811
+def gateway(launch_gateway: Callable[..., Gateway]) -> Gateway:
     return launch_gateway("gateway-corpus")
 
 

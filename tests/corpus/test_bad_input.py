@@ -32,7 +32,7 @@ from tests.corpus.cases import (
     config,
 )
 from tests.corpus.conftest import Sent, gateway_skipped, matching_failures, satisfied
-from tests.gateway.conftest import Gateway
+from tests.plugins.gateways import Gateway
 from timex_stream.follow import follow
 from timex_stream.kafka import consumer
 from timex_stream.request_view import RequestView

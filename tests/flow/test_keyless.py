@@ -16,7 +16,7 @@ from confluent_kafka import ConsumerGroupTopicPartitions, KafkaException, Produc
 
 from schemas import decode_as
 from schemas.topics import CONFIGS, DATASETS, PREDICTIONS, PROGRESS
-from tests.gateway.conftest import Gateway, launch_gateway  # noqa: F401  (fixture)
+from tests.plugins.gateways import Gateway
 from timex_stream.follow import follow
 from timex_stream.intake import derived_request_id, position_of
 from timex_stream.kafka import admin, consumer
@@ -27,7 +27,7 @@ from .test_end_to_end import TIMEOUT, best_models_for
 
 def test_keyless_config_consumed_twice_is_one_request_with_one_answer_per_series(
         stack: Stack, serve_csv: Callable, config_for: Callable, frame_: pd.DataFrame,
-        launch_gateway: Callable[..., Gateway]) -> None:  # noqa: F811
+        launch_gateway: Callable[..., Gateway]) -> None:
     title = f"keyless-once-{uuid.uuid4().hex[:8]}"
     config = config_for(serve_csv("keyless-once.csv", frame_), ["walk", "trend"], models="naive") | {
         "activity_title": title}

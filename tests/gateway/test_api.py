@@ -15,7 +15,7 @@ import pytest
 import requests
 
 from tests.flow.conftest import make_config, synthetic_frame
-from tests.gateway.conftest import Gateway
+from tests.plugins.gateways import Gateway
 
 TIMEOUT = 120
 

@@ -14,8 +14,8 @@ import pytest
 import requests
 
 from schemas.topics import CONFIGS
-from tests.gateway.conftest import Gateway
 from tests.gateway.test_api import fast_config, sse, wait_for
+from tests.plugins.gateways import Gateway
 from timex_stream.history import read_range
 from timex_stream.intake import position_of, read_request
 from timex_stream.stack import Stack

@@ -12,7 +12,7 @@ import pytest
 import requests
 
 from tests.flow.conftest import make_config, synthetic_frame
-from tests.gateway.conftest import Gateway
+from tests.plugins.gateways import Gateway
 
 MAX_SERIES, MAX_POINTS = 2, 60
 

@@ -77,13 +77,14 @@ def test_submit_wait_json_has_best_model_metrics_and_forecast_per_series(
     assert "100%" in err  # the progress bar reached the end
 
 
+@pytest.mark.parametrize("url", ["not-there.csv", None], ids=["url-ignored", "no-url"])
 def test_submit_with_csv_then_watch_and_results_as_csv_and_json(
-        cli: Run, csv_server: tuple[str, Path], tmp_path: Path) -> None:
+        cli: Run, csv_server: tuple[str, Path], tmp_path: Path, url: str | None) -> None:
     data = tmp_path / "upload.csv"
     synthetic_frame().to_csv(data, index=False)
-    # The URL does not exist: the uploaded CSV is used instead of a download.
-    code, out, err = cli("submit", config_file(tmp_path, f"{csv_server[0]}/not-there.csv", ["walk"]),
-                         "--csv", str(data))
+    # The URL does not exist, or there is none (as in the webapp's examples): the uploaded CSV is used.
+    config = config_file(tmp_path, f"{csv_server[0]}/{url}" if url else "", ["walk"])
+    code, out, err = cli("submit", config, "--csv", str(data))
     rid = out.strip()
     assert code == 0 and rid and "\n" not in rid, err
     code, out, err = cli("watch", rid, "--timeout", str(TIMEOUT))

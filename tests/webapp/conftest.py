@@ -5,15 +5,12 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
-import time
-from collections.abc import Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from timex_stream.broker.embedded import free_port
-from timex_stream.stack import Stack, _http_ready
+from tests.plugins.gateways import Gateway
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 
@@ -27,18 +24,8 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 @pytest.fixture(scope="module")
-def gateway_url(stack: Stack) -> Iterator[str]:
-    port = free_port()
-    proc = stack.launch("gateway", "gateway-ui", TIMEX_GATEWAY_PORT=str(port))
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while not _http_ready(f"{url}/health"):
-        assert proc.poll() is None, f"gateway exited with {proc.returncode}"
-        assert time.monotonic() < deadline, "gateway not healthy after 60 s"
-        time.sleep(0.2)
-    yield url
-    proc.send_signal(signal.SIGTERM)
-    proc.wait(20)
+def gateway_url(launch_gateway: Callable[..., Gateway]) -> str:
+    return launch_gateway("gateway-ui").url
 
 
 @pytest.fixture

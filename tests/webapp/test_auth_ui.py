@@ -4,17 +4,14 @@ configured token (what `make up` gives it) it works straight away."""
 
 from __future__ import annotations
 
-import signal
-import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 
+from tests.plugins.gateways import Gateway
 from tests.webapp.test_ui import texts, wait_until
-from timex_stream.broker.embedded import free_port
-from timex_stream.stack import Stack, _http_ready
 from webapp.app import create_app
 
 TOKEN = "carol-" + uuid.uuid4().hex
@@ -22,18 +19,8 @@ TIMEOUT = 90
 
 
 @pytest.fixture(scope="module")
-def guarded_gateway(stack: Stack) -> Iterator[str]:
-    port = free_port()
-    proc = stack.launch("gateway", "gateway-ui-auth", TIMEX_GATEWAY_PORT=str(port), TIMEX_API_TOKENS=f"carol:{TOKEN}")
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while not _http_ready(f"{url}/health"):
-        assert proc.poll() is None, f"gateway exited with {proc.returncode}"
-        assert time.monotonic() < deadline, "gateway not healthy after 60 s"
-        time.sleep(0.2)
-    yield url
-    proc.send_signal(signal.SIGTERM)
-    proc.wait(20)
+def guarded_gateway(launch_gateway: Callable[..., Gateway]) -> str:
+    return launch_gateway("gateway-ui-auth", TIMEX_API_TOKENS=f"carol:{TOKEN}").url
 
 
 def test_asks_for_the_token_once_then_works(dash_duo: Any, guarded_gateway: str) -> None:

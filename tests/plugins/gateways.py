@@ -1,4 +1,5 @@
-"""Gateway processes on the session stack: `launch_gateway` starts one on a free port and waits for /health."""
+"""Gateway processes on the session stack: `launch_gateway` starts one on a free port and waits for /health.
+A plugin (tests/conftest.py `pytest_plugins`): the gateway, webapp, corpus and flow tests share it."""
 
 from __future__ import annotations
 
