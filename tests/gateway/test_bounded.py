@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.gateway.conftest import Gateway
 from tests.gateway.test_api import fast_config, sse, wait_for
+from tests.plugins.gateways import Gateway
 
 
 def metric(gw: Gateway, name: str) -> float:
