@@ -108,12 +108,17 @@ def training_windows(n_points: int, test_values: int, delta_percentage: float) -
 
 def plan_units(config: TimexConfig, series: pd.Series) -> list[UnitSpec]:
     """Every (model, transformation, window), in config order then growing windows."""
+    return plan_units_for(config, len(series), str(series.name))
+
+
+def plan_units_for(config: TimexConfig, points: int, name: str) -> list[UnitSpec]:
+    """`plan_units` from the series' length alone (the plan depends on nothing else)."""
     mp = config.model_parameters
-    test = mp.test_size(len(series))
-    windows = training_windows(len(series), test, mp.delta_training_percentage)
+    test = mp.test_size(points)
+    windows = training_windows(points, test, mp.delta_training_percentage)
     if not windows:
         raise ValueError(
-            f"series '{series.name}' has {len(series)} points: too few for {test} test points "
+            f"series '{name}' has {points} points: too few for {test} test points "
             f"and {MIN_TRAIN_POINTS} training points"
         )
     return [UnitSpec(m, t, w) for m in config.model_names for t in config.transformations for w in windows]

@@ -24,14 +24,13 @@ def progress(request_id: str, stage: str, message: str = "", **fields: Any) -> d
             "at": now_ms(), **fields}
 
 
-def dataset(request_id: str, series: str, series_total: int, spec: Any, index: int, total: int, frequency: str,
-            timestamps: list[str], values: list[float], config_json: str, *, refit: bool = False
-            ) -> tuple[str, dict[str, Any]]:
-    """(key, Dataset) for one unit (`spec`: model, transformation, window): the ingestion's plan, the
-    validator's final refits and the units it asks for again."""
+def dataset(request_id: str, series: str, series_total: int, spec: Any, index: int, total: int,
+            ref: dict[str, Any], *, refit: bool = False) -> tuple[str, dict[str, Any]]:
+    """(key, Dataset) for one unit (`spec`: model, transformation, window) of the series at `ref` (a
+    SeriesRef, see timex_stream.series_store): the ingestion's plan, the validator's final refits and the
+    units it asks for again."""
     return unit_key(request_id, series, index), {
         "request_id": request_id, "series": series, "series_total": series_total,
         "unit": {"model": spec.model, "transformation": spec.transformation, "window": spec.window,
                  "index": index, "total": total, "refit": refit},
-        "frequency": frequency, "timestamps": timestamps, "values": values, "config_json": config_json,
-        "created_at": now_ms()}
+        "ref": ref, "created_at": now_ms()}
