@@ -245,3 +245,22 @@ def refit_unit(config: TimexConfig, series: pd.Series, result: UnitResult) -> Un
         params=merged,
         fit_seconds=result.fit_seconds + time.perf_counter() - started,
     )
+
+
+# Units sized by cost. A fit of these models on a short series takes milliseconds (bench/forecast_core.py:
+# naive 1-2 ms, theta 5-15 ms on 120 points), far less than a record's trip through three services, so the
+# units of a series travel and run together, at most BATCH_UNITS at a time (a batch stays well inside the
+# unit time limit). Anything else (prophet, ARIMA, exponential smoothing, any model on a long series) stays
+# one unit per record, so the predictors share a costly series.
+CHEAP_MODELS = frozenset({"naive", "seasonal_naive", "theta"})
+CHEAP_POINTS = 5_000
+BATCH_UNITS = 64
+
+
+def batches(units: list[UnitSpec], points: int) -> list[list[int]]:
+    """Indexes of `units` grouped into records: cheap ones together (in plan order), costly ones alone."""
+    if points > CHEAP_POINTS:
+        return [[i] for i in range(len(units))]
+    cheap = [i for i, u in enumerate(units) if u.model in CHEAP_MODELS]
+    costly = [[i] for i, u in enumerate(units) if u.model not in CHEAP_MODELS]
+    return [cheap[k:k + BATCH_UNITS] for k in range(0, len(cheap), BATCH_UNITS)] + costly

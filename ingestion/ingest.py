@@ -15,7 +15,7 @@ import pandas as pd
 from forecasting.config import ConfigError, ParsedConfig, TimexConfig, parse_config
 from forecasting.data import DataError, load_series
 from forecasting.limits import RequestLimits, check_config, check_data, describe
-from forecasting.units import UnitSpec, plan_units
+from forecasting.units import UnitSpec, batches, plan_units
 from ingestion.download import Allowlist, DownloadError, download
 from schemas import Topic
 from schemas.topics import FAILURES, PROGRESS, SERIES
@@ -55,7 +55,8 @@ class Outcome:
         return [(PROGRESS, rid, p) for p in self.progress[:1]] + [(SERIES, k, r) for k, r in self.stored]
 
     def datasets(self, positions: list[tuple[int, int]]) -> list[tuple[str, dict[str, Any]]]:
-        """(key, Dataset) of every unit, given where each record of `stored` landed (partition, offset)."""
+        """(key, Dataset) of every unit (cheap ones batched), given where each record of `stored` landed
+        (partition, offset)."""
         if len(positions) != len(self.stored):
             raise ValueError(f"{len(positions)} positions for {len(self.stored)} stored records")
         out, at = [], 1
@@ -63,8 +64,10 @@ class Outcome:
         for p in self.planned:
             ref = series_ref(partition, config_offset, [o for _, o in positions[at:at + p.parts]], p.points)
             at += p.parts
-            out.extend(dataset(self.request_id, p.name, len(self.planned), unit, index, len(p.units), ref)
-                       for index, unit in enumerate(p.units))
+            for group in batches(p.units, p.points):  # cheap units of a series travel together
+                first, *more = group
+                out.append(dataset(self.request_id, p.name, len(self.planned), p.units[first], first, len(p.units),
+                                   ref, more=[(p.units[i], i) for i in more]))
         return out
 
     def after(self) -> list[tuple[Topic, str, dict[str, Any]]]:

@@ -16,7 +16,7 @@ from typing import Any
 
 from forecasting.config import config_from_json
 from forecasting.selection import SeriesChoice, choose_best
-from forecasting.units import Forecast, UnitResult, UnitSpec, plan_units_for
+from forecasting.units import Forecast, UnitResult, UnitSpec, batches, plan_units_for
 from schemas.keys import split_series_key
 from timex_stream.records import dataset, failure, now_ms, progress
 
@@ -87,10 +87,13 @@ def is_complete(state: State) -> bool:
 
 def plan_refits(request_id: str, series: str, state: State) -> list[tuple[str, dict[str, Any]]]:
     """(key, Dataset) for the final refit of each model's best unit; records how many to expect."""
-    bests = list(choose(state).per_model.values())
-    state["refits_expected"] = len(bests)
-    return [_dataset(request_id, series, state, r.spec, state["total"] + i, len(bests), refit=True)
-            for i, r in enumerate(bests)]
+    specs = [r.spec for r in choose(state).per_model.values()]
+    state["refits_expected"] = len(specs)
+    points = state["ref"]["points"] if state["ref"] else len(state["history"][1])
+    # Cheap refits travel together, as the units did (forecasting.units.batches).
+    return [dataset(request_id, series, state["series_total"], specs[first], state["total"] + first, len(specs),
+                    state["ref"], refit=True, more=[(specs[i], state["total"] + i) for i in more])
+            for first, *more in batches(specs, points)]
 
 
 def missing_units(request_id: str, series: str, state: State) -> list[tuple[str, dict[str, Any]]]:
@@ -99,7 +102,8 @@ def missing_units(request_id: str, series: str, state: State) -> list[tuple[str,
     if state["ref"] is None:
         return []
     if state["refits_expected"] is not None:
-        return [(k, d) for k, d in plan_refits(request_id, series, state) if d["unit"]["model"] not in state["refits"]]
+        return [(k, d) for k, d in plan_refits(request_id, series, state)
+                if any(u["model"] not in state["refits"] for u in [d["unit"], *d["more"]])]
     units = plan_units_for(config_from_json(state["config_json"]), state["ref"]["points"], series)
     return [_dataset(request_id, series, state, u, i, len(units)) for i, u in enumerate(units)
             if str(i) not in state["units"]]

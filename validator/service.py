@@ -13,7 +13,7 @@ from schemas.keys import series_key
 from schemas.topics import BEST_MODELS, DATASETS, FAILURES, PREDICTIONS, PROGRESS
 from timex_stream.faust_app import create_app, decoded, raw_topic, run_worker, send_record
 from timex_stream.logs import request_id_var
-from timex_stream.records import now_ms
+from timex_stream.records import now_ms, units_of
 from timex_stream.series_store import SeriesMissingError, SeriesStore
 from timex_stream.settings import Settings
 from validator.decide import (
@@ -71,8 +71,9 @@ async def collect(stream: faust.StreamT) -> None:
                 log.error("config of %s cannot be read: %s", key, exc)
                 continue
             state = new_state(prediction, config_json)
-        if not add(state, prediction):
-            continue  # a redelivered unit, or the series is already decided
+        fresh = [add(state, unit) for unit in units_of(prediction)]  # every unit of a batch, no short cut
+        if not any(fresh):
+            continue  # redelivered units, or the series is already decided
         if is_complete(state):
             await _publish_decision(key, rid, series, state)
             continue

@@ -32,14 +32,17 @@ METRICS = {"MAE": 0.5, "MSE": 0.25, "RMSE": 0.5, "AM": 0.1, "SD": 0.2}
 SAMPLES: dict[str, dict] = {
     "ForecastRequest": {"request_id": "r1", "submitted_at": NOW, "origin": "cli", "config_json": '{"a": 1}',
                         "csv_data": b"date,x\n2020-01-01,1\n", "replay_of": "r0", "owner": "alice"},
-    "Dataset": {"request_id": "r1", "series": "x", "series_total": 2, "unit": UNIT, "ref": REF, "created_at": NOW},
+    "Dataset": {"request_id": "r1", "series": "x", "series_total": 2, "unit": UNIT, "more": [{**UNIT, "index": 4}],
+                "ref": REF, "created_at": NOW},
     "SeriesPart": {"request_id": "r1", "series": "x", "config_json": None, "series_total": 2, "chunk": 1,
                    "chunks": 3, "points": 120_000, "frequency": "YS-JAN", "start_us": -8_520_336_000_000_000,
                    "timestamps_us": None, "values": b"\x00" * 16, "created_at": NOW},
     "Prediction": {"request_id": "r1", "series": "x", "series_total": 2, "unit": UNIT, "error": None,
                    "metrics": METRICS, "test_forecast": [1.0, 2.0], "forecast": FORECAST, "fit_seconds": 0.01,
                    "params": {"order": "(1,1,0)"}, "main_accuracy_estimator": "MAE", "ref": REF,
-                   "history_timestamps": ["2020-01-01T00:00:00"], "history_values": [3.0], "worker": "h/1"},
+                   "history_timestamps": ["2020-01-01T00:00:00"], "history_values": [3.0], "worker": "h/1",
+                   "more": [{"unit": {**UNIT, "index": 4}, "error": "failed", "metrics": {}, "test_forecast": [],
+                             "forecast": None, "fit_seconds": 0.5, "params": {}}]},
     "BestModel": {"request_id": "r1", "series": "x", "series_total": 2, "model": "arima", "transformation": "log",
                   "window": 40, "main_accuracy_estimator": "MAE", "metrics": METRICS, "forecast": FORECAST,
                   "per_model": {"arima": FORECAST},
@@ -57,7 +60,7 @@ SAMPLES: dict[str, dict] = {
 
 
 def test_every_top_level_record_has_a_sample() -> None:
-    nested = {"Forecast", "Unit", "ModelResult", "SeriesRef"}
+    nested = {"Forecast", "Unit", "ModelResult", "SeriesRef", "UnitOutcome"}
     assert set(CODEC.current) - nested == set(SAMPLES)
 
 
@@ -115,11 +118,12 @@ def test_units_from_before_the_claim_check_read_without_a_ref() -> None:
     v1 = {"request_id": "r0", "series": "x", "series_total": 1, "unit": UNIT, "frequency": "MS",
           "timestamps": ["2020-01-01T00:00:00"], "values": [1.0], "config_json": "{}", "created_at": NOW}
     assert CODEC.decode_as("Dataset", _written_with_history("v1", v1, "Dataset")) == {
-        "request_id": "r0", "series": "x", "series_total": 1, "unit": UNIT, "ref": None, "created_at": NOW}
-    old = {k: v for k, v in SAMPLES["Prediction"].items() if k != "ref"}
+        "request_id": "r0", "series": "x", "series_total": 1, "unit": UNIT, "more": [], "ref": None,
+        "created_at": NOW}
+    old = {k: v for k, v in SAMPLES["Prediction"].items() if k not in ("ref", "more")}
     old.update(config_json="{}", frequency="MS")
     new = CODEC.decode_as("Prediction", _written_with_history("v1", old, "Prediction"))
-    assert new["ref"] is None and new["history_values"] == [3.0] and "config_json" not in new
+    assert new["ref"] is None and new["history_values"] == [3.0] and new["more"] == [] and "config_json" not in new
 
 
 def test_answers_from_before_the_claim_check_carry_their_whole_history() -> None:
