@@ -30,6 +30,11 @@ from timex_stream.records import now_ms
 CHUNK_POINTS = 50_000
 # A gap of more records than this between two wanted offsets is skipped by seeking, not read through.
 SEEK_GAP = 200
+# Records read past the last wanted one while they are already fetched: the next units of a request point
+# at the next series (one seek per READ_AHEAD series of a request of many, instead of one per series).
+READ_AHEAD = 256
+# The cache's bound, in bytes of values, timestamps and config (a chunk is at most 800 kB).
+CACHE_BYTES = 64 * 1024 * 1024
 
 
 def config_part(request_id: str, config_json: str) -> tuple[str, dict[str, Any]]:
@@ -84,17 +89,24 @@ def assemble(chunks: Sequence[dict[str, Any]], name: str) -> pd.Series:
                       np.concatenate(values) if values else np.array([]), freq, name=name)
 
 
+def _size(record: dict[str, Any]) -> int:
+    return len(record["values"]) + len(record["timestamps_us"] or b"") + len(record["config_json"] or "")
+
+
 class SeriesMissingError(LookupError):
     """The record a ref points at is not on the topic (any more): past retention, or never written."""
 
 
 class SeriesStore:
-    """Reads SeriesPart records by position, caching the last `cache_records` (thread-safe; blocking: call
-    it from a thread in an event loop)."""
+    """Reads SeriesPart records by position, caching the last ones read (at most `cache_records` records and
+    `cache_bytes` bytes; thread-safe; blocking: call it from a thread in an event loop)."""
 
-    def __init__(self, bootstrap: str, cache_records: int = 256, timeout_s: float = 30.0) -> None:
-        self.bootstrap, self.cache_records, self.timeout_s = bootstrap, cache_records, timeout_s
+    def __init__(self, bootstrap: str, cache_records: int = 4096, cache_bytes: int = CACHE_BYTES,
+                 timeout_s: float = 30.0) -> None:
+        self.bootstrap, self.cache_records, self.cache_bytes = bootstrap, cache_records, cache_bytes
+        self.timeout_s = timeout_s
         self._cache: OrderedDict[tuple[int, int], dict[str, Any]] = OrderedDict()
+        self._cached_bytes = 0
         self._lock = threading.Lock()
         self._consumer: Any = None
         self.reads = 0  # records read from the broker (for tests and benches)
@@ -114,7 +126,9 @@ class SeriesStore:
             missing = sorted({o for o in offsets if (partition, o) not in self._cache})
             if missing:
                 for offset, record in self._read(partition, missing).items():
-                    self._cache[(partition, offset)] = record
+                    if (partition, offset) not in self._cache:
+                        self._cache[(partition, offset)] = record
+                        self._cached_bytes += _size(record)
             found = []
             for o in offsets:
                 record = self._cache.get((partition, o))
@@ -122,8 +136,10 @@ class SeriesStore:
                     raise SeriesMissingError(f"no record at series offset {partition}/{o} (past retention?)")
                 self._cache.move_to_end((partition, o))
                 found.append(record)
-            while len(self._cache) > max(self.cache_records, len(offsets)):
-                self._cache.popitem(last=False)
+            keep = len(offsets)  # the records just asked for are the most recent: never evicted here
+            while len(self._cache) > keep and (len(self._cache) > self.cache_records
+                                               or self._cached_bytes > self.cache_bytes):
+                self._cached_bytes -= _size(self._cache.popitem(last=False)[1])
             return found
 
     def _read(self, partition: int, wanted: list[int]) -> dict[int, dict[str, Any]]:
@@ -157,6 +173,18 @@ class SeriesStore:
                     want.discard(msg.offset())
                 if msg.offset() >= last:
                     break
+            got.update(self._ahead())
+        return got
+
+    def _ahead(self) -> dict[int, dict[str, Any]]:
+        """Up to READ_AHEAD records that follow, as far as they are already fetched (no waiting)."""
+        got: dict[int, dict[str, Any]] = {}
+        for _ in range(READ_AHEAD):
+            msg = self._consumer.poll(0)
+            if msg is None or msg.error():
+                break
+            got[msg.offset()] = decode_as(SERIES.value, msg.value())  # type: ignore[arg-type]
+            self.reads += 1
         return got
 
     def close(self) -> None:
