@@ -33,6 +33,9 @@ SEEK_GAP = 200
 # Records read past the last wanted one while they are already fetched: the next units of a request point
 # at the next series (one seek per READ_AHEAD series of a request of many, instead of one per series).
 READ_AHEAD = 256
+# How long a read waits for the broker (e.g. restarting) before the unit is answered with an error; a record
+# that is not there (the end of the partition is reached first) is an error at once.
+READ_TIMEOUT_S = 300.0
 # The cache's bound, in bytes of values, timestamps and config (a chunk is at most 800 kB).
 CACHE_BYTES = 64 * 1024 * 1024
 
@@ -102,7 +105,7 @@ class SeriesStore:
     `cache_bytes` bytes; thread-safe; blocking: call it from a thread in an event loop)."""
 
     def __init__(self, bootstrap: str, cache_records: int = 4096, cache_bytes: int = CACHE_BYTES,
-                 timeout_s: float = 30.0) -> None:
+                 timeout_s: float = READ_TIMEOUT_S) -> None:
         self.bootstrap, self.cache_records, self.cache_bytes = bootstrap, cache_records, cache_bytes
         self.timeout_s = timeout_s
         self._cache: OrderedDict[tuple[int, int], dict[str, Any]] = OrderedDict()
