@@ -31,7 +31,7 @@ from forecasting.ns_range import best_unit
 MIN_TRAIN_POINTS = 5
 _FREQ_VOTE_WINDOWS = 200
 # Bounds on what one request's CSV may hold, so a hostile file costs seconds, not minutes or gigabytes.
-MAX_COLUMNS = 1000
+MAX_COLUMNS = 5_001  # TIMEX_MAX_SERIES (5,000 by default) series and the index column
 MAX_CELLS = 10_000_000
 _HEADER_BYTES = 1 << 20
 _DATEPARSER_MAX, _DATEPARSER_MAX_WITH_FORMATS = 5_000, 100_000

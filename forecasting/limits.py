@@ -7,9 +7,12 @@ that sets it, in plain words. The CSV itself is bounded elsewhere: `TIMEX_DOWNLO
 the gateway's body limit an upload.
 
 Every record a series produces must stay under Kafka's record limit (1,000,000 bytes for the Faust and
-librdkafka producers by default). The largest is the validator's state of the series (plain JSON in its
-changelog): the history, each model's final forecast and one entry per scored unit. `result_bytes` bounds it
-from above; the Dataset, Prediction and BestModel records (Avro) are smaller.
+librdkafka producers by default). The series itself crosses Kafka once, in chunks of bounded size on the
+`series` topic (timex_stream.series_store), so its length no longer weighs on any other record: units and
+predictions point at it, and the answer carries only its last `HISTORY_TAIL_POINTS` for plots. The largest
+record is the validator's state of the series (plain JSON in its changelog): that tail, each model's final
+forecast and one entry per scored unit. `result_bytes` bounds it from above; the Dataset, Prediction and
+BestModel records (Avro) are smaller.
 """
 
 from __future__ import annotations
@@ -35,6 +38,9 @@ UNIT_BYTES = 1_000
 # Keys, counters and names around them; the config is carried JSON-escaped (at most 3 bytes per byte).
 RECORD_OVERHEAD_BYTES = 4_000
 CONFIG_ESCAPE_FACTOR = 3
+# The end of the history an answer (and the validator's state) carries for plots; the whole history stays on
+# the `series` topic, where the answer points.
+HISTORY_TAIL_POINTS = 5_000
 # Series named in one message at most: a message about 5000 series must not itself be a huge record.
 NAMED_AT_MOST = 3
 
@@ -58,8 +64,8 @@ class RequestLimits:
     max_horizon_ratio: float = 10.0
     max_test_values: int = 10_000
     max_series: int = 5_000
-    # 10,000 points are at most 560 kB of history in the validator's state, about half of a Kafka record.
-    max_points_per_series: int = 10_000
+    # The series crosses Kafka once, chunked; a predictor holds it whole (16 bytes a point: 16 MB here).
+    max_points_per_series: int = 1_000_000
     # Units = series × models × transformations × training windows (a small delta_training_percentage
     # means many windows).
     max_units_per_request: int = 50_000
@@ -102,8 +108,8 @@ def _counted(count: int, what: str, limit: int, per: str, env_var: str) -> str:
 
 def result_bytes(points: int, models: int, lags: int, units: int, config_bytes: int) -> int:
     """Upper bound of the largest record a series produces (see the module docstring)."""
-    return (points * HISTORY_POINT_BYTES + models * lags * FORECAST_STEP_BYTES + units * UNIT_BYTES
-            + config_bytes * CONFIG_ESCAPE_FACTOR + RECORD_OVERHEAD_BYTES)
+    return (min(points, HISTORY_TAIL_POINTS) * HISTORY_POINT_BYTES + models * lags * FORECAST_STEP_BYTES
+            + units * UNIT_BYTES + config_bytes * CONFIG_ESCAPE_FACTOR + RECORD_OVERHEAD_BYTES)
 
 
 def check_config(config: TimexConfig, limits: RequestLimits) -> list[FieldError]:

@@ -23,3 +23,33 @@ def from_wire(timestamps: list[str], values: list[float], freq: str, name: str |
     if freq:
         index = pd.DatetimeIndex(index, freq=freq)
     return pd.Series(np.asarray(values, dtype=float), index=index, name=name)
+
+
+def to_epoch(s: pd.Series) -> tuple[np.ndarray, np.ndarray, str]:
+    """The compact wire form: int64 microseconds since the epoch, float64 values and the frequency."""
+    index = pd.DatetimeIndex(s.index)
+    freq = index.freqstr if index.freq is not None else (pd.infer_freq(index) or "")
+    stamps = np.asarray(index.as_unit("us").values).astype("datetime64[us]").astype(np.int64)
+    return stamps, s.to_numpy(dtype=float), freq
+
+
+def regular_stamps(start_us: int, periods: int, freq: str) -> np.ndarray | None:
+    """The timestamps `start_us` and `freq` generate; None when they cannot (no frequency, out of range)."""
+    if not freq or periods == 0:
+        return None
+    try:
+        start = pd.Timestamp(np.datetime64(int(start_us), "us"))
+        index = pd.date_range(start, periods=periods, freq=freq, unit="us")
+    except (ValueError, OverflowError, pd.errors.OutOfBoundsDatetime):
+        return None
+    return np.asarray(index.values).astype("datetime64[us]").astype(np.int64)
+
+
+def from_epoch(stamps_us: np.ndarray, values: np.ndarray, freq: str, name: str | None = None) -> pd.Series:
+    """`to_epoch`'s inverse (exact, as `from_wire`)."""
+    if len(stamps_us) != len(values):
+        raise ValueError(f"{len(stamps_us)} timestamps but {len(values)} values")
+    index = best_unit(pd.DatetimeIndex(np.asarray(stamps_us, dtype=np.int64).astype("datetime64[us]")))
+    if freq:
+        index = pd.DatetimeIndex(index, freq=freq)
+    return pd.Series(np.asarray(values, dtype=float), index=index, name=name)

@@ -108,12 +108,17 @@ def training_windows(n_points: int, test_values: int, delta_percentage: float) -
 
 def plan_units(config: TimexConfig, series: pd.Series) -> list[UnitSpec]:
     """Every (model, transformation, window), in config order then growing windows."""
+    return plan_units_for(config, len(series), str(series.name))
+
+
+def plan_units_for(config: TimexConfig, points: int, name: str) -> list[UnitSpec]:
+    """`plan_units` from the series' length alone (the plan depends on nothing else)."""
     mp = config.model_parameters
-    test = mp.test_size(len(series))
-    windows = training_windows(len(series), test, mp.delta_training_percentage)
+    test = mp.test_size(points)
+    windows = training_windows(points, test, mp.delta_training_percentage)
     if not windows:
         raise ValueError(
-            f"series '{series.name}' has {len(series)} points: too few for {test} test points "
+            f"series '{name}' has {points} points: too few for {test} test points "
             f"and {MIN_TRAIN_POINTS} training points"
         )
     return [UnitSpec(m, t, w) for m in config.model_names for t in config.transformations for w in windows]
@@ -240,3 +245,22 @@ def refit_unit(config: TimexConfig, series: pd.Series, result: UnitResult) -> Un
         params=merged,
         fit_seconds=result.fit_seconds + time.perf_counter() - started,
     )
+
+
+# Units sized by cost. A fit of these models on a short series takes milliseconds (bench/forecast_core.py:
+# naive 1-2 ms, theta 5-15 ms on 120 points), far less than a record's trip through three services, so the
+# units of a series travel and run together, at most BATCH_UNITS at a time (a batch stays well inside the
+# unit time limit). Anything else (prophet, ARIMA, exponential smoothing, any model on a long series) stays
+# one unit per record, so the predictors share a costly series.
+CHEAP_MODELS = frozenset({"naive", "seasonal_naive", "theta"})
+CHEAP_POINTS = 5_000
+BATCH_UNITS = 64
+
+
+def batches(units: list[UnitSpec], points: int) -> list[list[int]]:
+    """Indexes of `units` grouped into records: cheap ones together (in plan order), costly ones alone."""
+    if points > CHEAP_POINTS:
+        return [[i] for i in range(len(units))]
+    cheap = [i for i, u in enumerate(units) if u.model in CHEAP_MODELS]
+    costly = [[i] for i, u in enumerate(units) if u.model not in CHEAP_MODELS]
+    return [cheap[k:k + BATCH_UNITS] for k in range(0, len(cheap), BATCH_UNITS)] + costly

@@ -1,5 +1,6 @@
-"""One ForecastRequest in → Datasets (one per unit of work), Failures and Progress out. Synchronous and
-free of Kafka: the service runs it in a thread and produces what it returns."""
+"""One ForecastRequest in → the prepared series and config (SeriesParts, published once), Datasets (one per
+unit of work, pointing at them), Failures and Progress out. Synchronous and free of Kafka: the service runs
+it in a thread, produces the SeriesParts first and builds the Datasets from where those landed."""
 
 from __future__ import annotations
 
@@ -14,30 +15,65 @@ import pandas as pd
 from forecasting.config import ConfigError, ParsedConfig, TimexConfig, parse_config
 from forecasting.data import DataError, load_series
 from forecasting.limits import RequestLimits, check_config, check_data, describe
-from forecasting.series import to_wire
-from forecasting.units import plan_units
+from forecasting.units import UnitSpec, batches, plan_units
 from ingestion.download import Allowlist, DownloadError, download
 from schemas import Topic
-from schemas.topics import DATASETS, FAILURES, PROGRESS
+from schemas.topics import FAILURES, PROGRESS, SERIES
 from timex_stream.records import dataset, failure, progress
+from timex_stream.series_store import config_part, parts, series_ref
 from timex_stream.settings import Settings
 
 Fetch = Callable[[str], bytes]
 
 
 @dataclass
+class Planned:
+    """One series' units, waiting for where its SeriesParts land."""
+
+    name: str
+    units: list[UnitSpec]
+    parts: int  # how many SeriesParts (chunks) it has in `Outcome.stored`
+    points: int
+
+
+@dataclass
 class Outcome:
     request_id: str
-    datasets: list[tuple[str, dict[str, Any]]] = field(default_factory=list)  # (key, Dataset)
     failures: list[dict[str, Any]] = field(default_factory=list)
     progress: list[dict[str, Any]] = field(default_factory=list)
+    # (key, SeriesPart): the config first, then each planned series' chunks in `planned` order.
+    stored: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    planned: list[Planned] = field(default_factory=list)
 
-    def records(self) -> list[tuple[Topic, str, dict[str, Any]]]:
-        """(topic, key, record) in the order followers expect: "accepted", the datasets, the failures,
-        then "ingested" with the series list."""
+    @property
+    def units(self) -> int:
+        return sum(len(p.units) for p in self.planned)
+
+    def first(self) -> list[tuple[Topic, str, dict[str, Any]]]:
+        """(topic, key, record) to produce before the datasets: "accepted", then the SeriesParts."""
         rid = self.request_id
-        return ([(PROGRESS, rid, p) for p in self.progress[:1]] + [(DATASETS, k, d) for k, d in self.datasets]
-                + [(FAILURES, rid, f) for f in self.failures] + [(PROGRESS, rid, p) for p in self.progress[1:]])
+        return [(PROGRESS, rid, p) for p in self.progress[:1]] + [(SERIES, k, r) for k, r in self.stored]
+
+    def datasets(self, positions: list[tuple[int, int]]) -> list[tuple[str, dict[str, Any]]]:
+        """(key, Dataset) of every unit (cheap ones batched), given where each record of `stored` landed
+        (partition, offset)."""
+        if len(positions) != len(self.stored):
+            raise ValueError(f"{len(positions)} positions for {len(self.stored)} stored records")
+        out, at = [], 1
+        partition, config_offset = positions[0] if positions else (0, 0)
+        for p in self.planned:
+            ref = series_ref(partition, config_offset, [o for _, o in positions[at:at + p.parts]], p.points)
+            at += p.parts
+            for group in batches(p.units, p.points):  # cheap units of a series travel together
+                first, *more = group
+                out.append(dataset(self.request_id, p.name, len(self.planned), p.units[first], first, len(p.units),
+                                   ref, more=[(p.units[i], i) for i in more]))
+        return out
+
+    def after(self) -> list[tuple[Topic, str, dict[str, Any]]]:
+        """(topic, key, record) to produce after the datasets: the failures, then "ingested"."""
+        rid = self.request_id
+        return [(FAILURES, rid, f) for f in self.failures] + [(PROGRESS, rid, p) for p in self.progress[1:]]
 
 
 def fetcher(settings: Settings) -> Fetch:
@@ -99,13 +135,13 @@ def fan_out(out: Outcome, config: TimexConfig, series: dict[str, pd.Series], rep
     if not planned:
         out.failures.append(failure(rid, "data", "no series can be forecast (see the other errors)", fatal=True))
         return out
-    config_json = config.to_json()
+    out.stored.append(config_part(rid, config.to_json()))
     for name, units in planned.items():
-        timestamps, values, freq = to_wire(series[name])
-        out.datasets.extend(dataset(rid, name, len(planned), unit, index, len(units), freq, timestamps, values,
-                                    config_json) for index, unit in enumerate(units))
-    out.progress.append(progress(rid, "ingested", f"{len(planned)} series, {len(out.datasets)} units{note}",
-                                 series_names=sorted(planned), units_total=len(out.datasets),
+        chunks = parts(rid, name, len(planned), series[name])
+        out.stored.extend(chunks)
+        out.planned.append(Planned(name, units, len(chunks), len(series[name])))
+    out.progress.append(progress(rid, "ingested", f"{len(planned)} series, {out.units} units{note}",
+                                 series_names=sorted(planned), units_total=out.units,
                                  title=config.activity_title, replay_of=replay_of))
     return out
 
@@ -117,7 +153,7 @@ def _fetch_source(config: TimexConfig, fetch: Fetch) -> bytes:
     return fetch(url)
 
 
-def _plan(config: TimexConfig, series: dict[str, pd.Series], out: Outcome, rid: str) -> dict[str, list]:
+def _plan(config: TimexConfig, series: dict[str, pd.Series], out: Outcome, rid: str) -> dict[str, list[UnitSpec]]:
     planned = {}
     for name, s in series.items():
         try:

@@ -11,7 +11,7 @@ import faust
 
 from ingestion.ingest import fetcher, ingest_safely
 from schemas import DecodeError, encode
-from schemas.topics import CONFIGS, DATASETS, FAILURES, PROGRESS, REQUESTS
+from schemas.topics import CONFIGS, DATASETS, FAILURES, PROGRESS, REQUESTS, SERIES
 from timex_stream.faust_app import create_app, decoded, raw_topic, run_worker, send_record
 from timex_stream.intake import BadRequestIdError, Position, read_request
 from timex_stream.logs import request_id_var
@@ -24,9 +24,9 @@ settings = Settings.from_env()
 app = create_app("ingestion", settings)
 metrics = app.timex_metrics  # type: ignore[attr-defined]
 configs, datasets = raw_topic(app, CONFIGS), raw_topic(app, DATASETS)
-failures, progress = raw_topic(app, FAILURES), raw_topic(app, PROGRESS)
+failures, progress, series = raw_topic(app, FAILURES), raw_topic(app, PROGRESS), raw_topic(app, SERIES)
 index = raw_topic(app, REQUESTS)
-topics = {t.get_topic_name(): t for t in (datasets, failures, progress)}
+topics = {t.get_topic_name(): t for t in (datasets, failures, progress, series)}
 fetch = fetcher(settings)
 
 
@@ -40,12 +40,18 @@ async def ingest_configs(stream: faust.StreamT) -> None:
             # Download and CSV parsing block: off the event loop, in a thread.
             outcome = await asyncio.get_running_loop().run_in_executor(None, ingest_safely, request, fetch,
                                                                          settings.limits)
-        for topic, key, record in outcome.records():
+        # The series and config first: the units point at where they landed (the claim check).
+        sent = [await send_record(topics[topic.name], key, record) for topic, key, record in outcome.first()]
+        landed = await asyncio.gather(*sent[len(sent) - len(outcome.stored):])
+        units = outcome.datasets([(md.partition, md.offset) for md in landed])
+        for key, record in units:
+            await send_record(datasets, key, record)
+        for topic, key, record in outcome.after():
             await send_record(topics[topic.name], key, record)
         for record in outcome.failures:
             metrics.failures.labels(record["stage"]).inc()
-        metrics.produced.labels(DATASETS.name).inc(len(outcome.datasets))
-        log.info("ingested: %d units, %d failures", len(outcome.datasets), len(outcome.failures))
+        metrics.produced.labels(DATASETS.name).inc(len(units))
+        log.info("ingested: %d units, %d failures", len(units), len(outcome.failures))
 
 
 def _position(event: faust.EventT) -> Position:

@@ -10,18 +10,19 @@ from typing import Any
 from prometheus_client import Counter
 
 from predictor.pool import UnitLimitError, UnitPool
-from predictor.work import predict, prediction_record
+from predictor.work import Job, predict, prediction_record
 from schemas.topics import unit_key
 
 log = logging.getLogger("predictor")
 
 
-async def answer(pool: UnitPool, dataset: dict[str, Any], stopped: Counter | None = None) -> dict[str, Any]:
-    """The Prediction for `dataset`; `stopped` counts units stopped by a limit, by limit."""
+async def answer(pool: UnitPool, job: Job, stopped: Counter | None = None) -> dict[str, Any]:
+    """The Prediction for `job`'s dataset; `stopped` counts units stopped by a limit, by limit."""
+    dataset = job.dataset
     # Keyed like the record: a unit sent again while it still runs (stall repair, redelivery) runs once.
     key = unit_key(dataset["request_id"], dataset["series"], dataset["unit"]["index"])
     try:
-        return await pool.run(key, predict, dataset)
+        return await pool.run(key, predict, job)
     except UnitLimitError as exc:
         if stopped is not None:
             stopped.labels(exc.limit).inc()

@@ -4,6 +4,7 @@ the work through the consumer group."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 import faust
@@ -11,11 +12,12 @@ from prometheus_client import Counter
 
 from predictor.answer import answer
 from predictor.pool import Limits, UnitPool, forkserver_context
-from predictor.work import start_worker
+from predictor.work import Job, job_for, start_worker
 from schemas import series_key
 from schemas.topics import DATASETS, PREDICTIONS
 from timex_stream.faust_app import create_app, decoded, raw_topic, run_worker, send_record
 from timex_stream.logs import request_id_var
+from timex_stream.series_store import SeriesStore
 from timex_stream.settings import Settings
 
 log = logging.getLogger("predictor")
@@ -28,6 +30,7 @@ datasets, predictions = raw_topic(app, DATASETS), raw_topic(app, PREDICTIONS)
 pool = UnitPool(settings.predictor_concurrency,
                 Limits(memory_mb=settings.unit_memory_mb, timeout_s=settings.unit_timeout_s),
                 forkserver_context(["predictor.orphan_guard", "predictor.pool", "predictor.work"]), start_worker)
+store = SeriesStore(settings.bootstrap_servers or "")  # the series the units point at, read once each
 
 
 @app.agent(datasets, concurrency=settings.predictor_concurrency)
@@ -35,7 +38,8 @@ async def run_units(stream: faust.StreamT) -> None:
     async for _event, dataset in decoded(app, stream, DATASETS):
         request_id_var.set(dataset["request_id"])
         with metrics.seconds.time():
-            prediction = await answer(pool, dataset, stopped)
+            job = await asyncio.to_thread(job_for, store, dataset)
+            prediction = await answer(pool, job, stopped) if isinstance(job, Job) else job
         # Re-keyed by series: every unit of a series meets the others in one validator partition.
         await send_record(predictions, series_key(dataset["request_id"], dataset["series"]), prediction)
         metrics.produced.labels(PREDICTIONS.name).inc()
@@ -54,6 +58,7 @@ async def _start_pool() -> None:
 @app.on_before_shutdown.connect
 def _stop_pool(*_: object, **__: object) -> None:
     pool.close()
+    store.close()
 
 
 def main(s: Settings) -> int:

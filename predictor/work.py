@@ -1,44 +1,85 @@
-"""Run the unit a Dataset record names and build its Prediction record. Runs in a pool process."""
+"""Run the unit a Dataset record names, on the series and config its ref points at, and build its Prediction
+record. Runs in a pool process; the service reads the series (timex_stream.series_store) before."""
 
 from __future__ import annotations
 
 import os
 import socket
+from dataclasses import dataclass
 from typing import Any
 
+import pandas as pd
+
 from forecasting.config import config_from_json
-from forecasting.series import from_wire
+from forecasting.limits import HISTORY_TAIL_POINTS
 from forecasting.units import UnitResult, UnitSpec, refit_unit, run_unit
 from forecasting.workers import init_worker
 from timex_stream.processes import die_with_parent
+from timex_stream.series_store import SeriesMissingError, SeriesStore, tail
 
 
-def predict(dataset: dict[str, Any]) -> dict[str, Any]:
-    """Dataset → Prediction. A model failure is carried in `error`, never raised."""
-    config = config_from_json(dataset["config_json"])
-    series = from_wire(dataset["timestamps"], dataset["values"], dataset["frequency"], name=dataset["series"])
-    unit = dataset["unit"]
+@dataclass(frozen=True)
+class Job:
+    """A Dataset with what its ref points at."""
+
+    dataset: dict[str, Any]
+    series: pd.Series
+    config_json: str
+
+
+def job_for(store: SeriesStore, dataset: dict[str, Any]) -> Job | dict[str, Any]:
+    """The unit with the series and config its ref points at, or its Prediction with the error if they
+    cannot be read (blocking: the service calls it in a thread)."""
+    ref = dataset["ref"]
+    if ref is None:
+        return prediction_record(dataset, error="this unit was written before units pointed at their series "
+                                                "(a Dataset v1 record): its data cannot be read; submit again")
+    try:
+        return Job(dataset, store.series(ref, dataset["series"]), store.config_json(ref))
+    except (SeriesMissingError, ValueError) as exc:
+        return prediction_record(dataset, error=f"the series of this unit cannot be read: {exc}")
+
+
+def predict(job: Job) -> dict[str, Any]:
+    """Dataset → Prediction: every unit of the record (its own and the `more` batched with it), one after the
+    other. A model failure is carried in that unit's `error`, never raised."""
+    dataset, series = job.dataset, job.series
+    config = config_from_json(job.config_json)
+    units = [dataset["unit"], *dataset.get("more", [])]
+    first, *more = [_outcome(config, series, unit) for unit in units]
+    # Unit 0 brings the end of the history for the answer's plot; the whole of it stays on `series`.
+    plotted = any(u["index"] == 0 and not u["refit"] for u in units)
+    stamps, values = tail(series, HISTORY_TAIL_POINTS) if plotted else ([], [])
+    return prediction_record(dataset, config.model_parameters.main_accuracy_estimator,
+                             **{k: v for k, v in first.items() if k != "unit"}, more=more,
+                             history_timestamps=stamps, history_values=values)
+
+
+def _outcome(config: Any, series: pd.Series, unit: dict[str, Any]) -> dict[str, Any]:
+    """One unit's UnitOutcome record."""
     spec = UnitSpec(unit["model"], unit["transformation"], unit["window"])
     # Validation units are scored only; the validator sends each model's best back for its final refit.
     result = (refit_unit(config, series, UnitResult(spec)) if unit["refit"]
               else run_unit(config, series, spec, with_forecast=False))
-    return prediction_record(
-        dataset, config.model_parameters.main_accuracy_estimator, error=result.error, metrics=dict(result.metrics),
-        test_forecast=list(result.test_forecast), forecast=result.forecast.to_dict() if result.forecast else None,
-        fit_seconds=result.fit_seconds, params={k: str(v) for k, v in result.params.items()})
+    return {"unit": unit, "error": result.error, "metrics": dict(result.metrics),
+            "test_forecast": list(result.test_forecast),
+            "forecast": result.forecast.to_dict() if result.forecast else None, "fit_seconds": result.fit_seconds,
+            "params": {k: str(v) for k, v in result.params.items()}}
 
 
 def prediction_record(dataset: dict[str, Any], estimator: str = "mae", **result: Any) -> dict[str, Any]:
-    """The Prediction for `dataset`'s unit; `result` holds what the unit produced (or just `error`)."""
-    unit = dataset["unit"]
+    """The Prediction for `dataset`'s units; `result` holds what they produced, or just an `error`, which is
+    then every unit's (a batch stopped by a limit, a series that cannot be read)."""
+    error = result.get("error")
+    more = result.pop("more", None)
+    if more is None:
+        more = [{"unit": u, "error": error, "metrics": {}, "test_forecast": [], "forecast": None,
+                 "fit_seconds": 0.0, "params": {}} for u in dataset.get("more", [])]
     return {
         "request_id": dataset["request_id"], "series": dataset["series"], "series_total": dataset["series_total"],
-        "unit": unit, "error": None, "metrics": {}, "test_forecast": [], "forecast": None, "fit_seconds": 0.0,
-        "params": {}, "main_accuracy_estimator": estimator, "config_json": dataset["config_json"],
-        "frequency": dataset["frequency"],
-        # Every unit carries the history: the validator plots it and, if units get lost, re-plans them.
-        "history_timestamps": dataset["timestamps"],
-        "history_values": dataset["values"],
+        "unit": dataset["unit"], "error": None, "metrics": {}, "test_forecast": [], "forecast": None,
+        "fit_seconds": 0.0, "params": {}, "main_accuracy_estimator": estimator, "ref": dataset["ref"],
+        "history_timestamps": [], "history_values": [], "more": more,
         "worker": f"{socket.gethostname()}/{os.getpid()}",
         **result,
     }

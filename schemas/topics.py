@@ -6,6 +6,11 @@ datasets by request_id/series/unit, so the units of one series spread over every
 datasets by series: that would put a whole series, and a one-series request, on one predictor process).
 Datasets are not placed by a hash of the key but round-robin by unit index (`Topic.partition_of`), so
 every predictor gets an even share of each model.
+
+`series` is the claim check: a request's prepared series (in chunks) and its config are published there once,
+all on the partition of the request id (`Topic.by_request`), and the units point at them by position
+(`SeriesRef`: partition and offsets) instead of carrying them; predictors and the validator read them back
+by position (`timex_stream.series_store`). Kept as long as `datasets`, so a replayed unit still finds them.
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ class Topic:
     doc: str
     cleanup_policy: str = "delete"
     by_unit_index: bool = False  # keys end in "/<unit index>"; records go round-robin by that index
+    by_request: bool = False  # every record of a request on the partition of its (escaped) request id
 
     def partition_of(self, key: str) -> int | None:
         """The partition a record with `key` must go to; None: the producer's key hash decides.
@@ -38,6 +44,8 @@ class Topic:
         every partition gets the same number of units (±1 per series): the key hash gave one of two
         predictors up to 26 % more units than the other (98 vs 78 of a 4-series request).
         """
+        if self.by_request:
+            return zlib.crc32(key.partition("/")[0].encode()) % self.partitions
         if not self.by_unit_index:
             return None
         series, _, index = key.rpartition("/")  # series names are escaped: the last "/" is the index's
@@ -52,8 +60,11 @@ class Topic:
 # Partitions bound the parallelism of a consumer group: 4 lets two predictors (or four) share work.
 CONFIGS = Topic("configs", 4, "request_id", "ForecastRequest", 90 * DAY_MS,
                 "TIMEX configs to forecast (Avro ForecastRequest or plain JSON); kept 90 days for replay")
+SERIES = Topic("series", 4, "request_id[/series/chunk]", "SeriesPart", 30 * DAY_MS,
+               "each request's prepared series (chunked) and config, once; units point at them; kept as long "
+               "as datasets", by_request=True)
 DATASETS = Topic("datasets", 4, "request_id/series/unit", "Dataset", 30 * DAY_MS,
-                 "one record per unit of predictor work, carrying the series; kept 30 days for replay",
+                 "one record per unit of predictor work, pointing at its series; kept 30 days for replay",
                  by_unit_index=True)
 PREDICTIONS = Topic("predictions", 4, "request_id/series", "Prediction", 7 * DAY_MS,
                     "one record per unit result")
@@ -70,7 +81,7 @@ REQUESTS = Topic("requests", 4, "request_id", "RequestIndex", 90 * DAY_MS,
 DEAD_LETTERS = Topic("dead-letters", 1, "source topic", None, 30 * DAY_MS,
                      "input records no service could decode, with the reason in headers")
 
-CATALOGUE: tuple[Topic, ...] = (CONFIGS, DATASETS, PREDICTIONS, BEST_MODELS, FAILURES, PROGRESS, REQUESTS,
+CATALOGUE: tuple[Topic, ...] = (CONFIGS, SERIES, DATASETS, PREDICTIONS, BEST_MODELS, FAILURES, PROGRESS, REQUESTS,
                                 DEAD_LETTERS)
 BY_NAME: dict[str, Topic] = {t.name: t for t in CATALOGUE}
 

@@ -97,12 +97,13 @@ def raw_topic(app: faust.App, topic: Topic) -> faust.TopicT:
                      partitions=topic.partitions, internal=False)
 
 
-async def send_record(channel: faust.TopicT, key: str, record: dict[str, Any]) -> None:
+async def send_record(channel: faust.TopicT, key: str, record: dict[str, Any]) -> Awaitable[Any]:
     """Encode `record` with its catalogue topic's schema and send it to the partition the catalogue places
-    `key` on (the Faust twin of `timex_stream.kafka.send`)."""
+    `key` on (the Faust twin of `timex_stream.kafka.send`). Returns what resolves to the record's metadata
+    (partition, offset) once the broker has it."""
     topic = BY_NAME[channel.get_topic_name()]
     assert topic.value is not None, f"{topic.name} carries raw bytes"
-    await channel.send(key=key.encode(), value=encode(topic.value, record), partition=topic.partition_of(key))
+    return await channel.send(key=key.encode(), value=encode(topic.value, record), partition=topic.partition_of(key))
 
 
 async def send_dead_letter(app: faust.App, event: faust.EventT, reason: str) -> None:

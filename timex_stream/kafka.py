@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from confluent_kafka import Consumer, KafkaException, Producer
@@ -71,9 +71,13 @@ def consumer(bootstrap: str, group: str, **overrides: Any) -> Consumer:
     return Consumer({**conf, **_security(), **overrides})
 
 
-def send(prod: Producer, topic: Topic, key: str, record: dict[str, Any]) -> None:
-    """Encode `record` with the topic's value schema and produce it (call prod.flush() to wait)."""
+def send(prod: Producer, topic: Topic, key: str, record: dict[str, Any],
+         on_delivery: Callable[[Any, Any], None] | None = None) -> None:
+    """Encode `record` with the topic's value schema and produce it (call prod.flush() to wait);
+    `on_delivery(error, message)` learns where it landed."""
     assert topic.value is not None, f"{topic.name} carries raw bytes"
     partition = topic.partition_of(key)
-    placed = {} if partition is None else {"partition": partition}
+    placed: dict[str, Any] = {} if partition is None else {"partition": partition}
+    if on_delivery is not None:
+        placed["on_delivery"] = on_delivery
     prod.produce(topic.name, key=key.encode(), value=encode(topic.value, record), **placed)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from typing import Any
 
 from schemas.topics import unit_key
@@ -24,14 +25,24 @@ def progress(request_id: str, stage: str, message: str = "", **fields: Any) -> d
             "at": now_ms(), **fields}
 
 
-def dataset(request_id: str, series: str, series_total: int, spec: Any, index: int, total: int, frequency: str,
-            timestamps: list[str], values: list[float], config_json: str, *, refit: bool = False
+def dataset(request_id: str, series: str, series_total: int, spec: Any, index: int, total: int,
+            ref: dict[str, Any], *, refit: bool = False, more: Sequence[tuple[Any, int]] = ()
             ) -> tuple[str, dict[str, Any]]:
-    """(key, Dataset) for one unit (`spec`: model, transformation, window): the ingestion's plan, the
-    validator's final refits and the units it asks for again."""
+    """(key, Dataset) for one unit (`spec`: model, transformation, window) of the series at `ref` (a
+    SeriesRef, see timex_stream.series_store), with `more` (spec, index) units of the same series run
+    with it: the ingestion's plan, the validator's final refits and the units it asks for again."""
+    def unit(s: Any, i: int) -> dict[str, Any]:
+        return {"model": s.model, "transformation": s.transformation, "window": s.window, "index": i,
+                "total": total, "refit": refit}
+
     return unit_key(request_id, series, index), {
-        "request_id": request_id, "series": series, "series_total": series_total,
-        "unit": {"model": spec.model, "transformation": spec.transformation, "window": spec.window,
-                 "index": index, "total": total, "refit": refit},
-        "frequency": frequency, "timestamps": timestamps, "values": values, "config_json": config_json,
-        "created_at": now_ms()}
+        "request_id": request_id, "series": series, "series_total": series_total, "unit": unit(spec, index),
+        "more": [unit(s, i) for s, i in more], "ref": ref, "created_at": now_ms()}
+
+
+def units_of(prediction: dict[str, Any]) -> list[dict[str, Any]]:
+    """A batched Prediction as one Prediction per unit (what the validator folds); the history tail stays
+    with the first."""
+    base = {**prediction, "more": []}
+    return [base] + [{**base, **outcome, "history_timestamps": [], "history_values": []}
+                     for outcome in prediction.get("more", [])]

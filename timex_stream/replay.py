@@ -2,8 +2,9 @@
 
 `configs`: every config produced in a time range is submitted again as a new request (`replay_of` = the
 original id), after optional `--set` edits; the ingestion downloads the data again (it may have grown).
-`datasets`: every request's prepared series are re-planned under the edited config and produced straight
-to `datasets` as a new request, so nothing is downloaded again (e.g. other models on the same data).
+`datasets`: every request's prepared series (read where its units point, on `series`, which keeps them as
+long as `datasets`) are re-planned under the edited config and produced as a new request (series, then
+units), so nothing is downloaded again (e.g. other models on the same data).
 """
 
 from __future__ import annotations
@@ -17,13 +18,13 @@ from typing import Any
 from confluent_kafka import Producer
 
 from forecasting.config import ConfigError, ParsedConfig, parse_config
-from forecasting.series import from_wire
 from ingestion.ingest import Outcome, accepted, fan_out
 from schemas import DecodeError, decode_as
-from schemas.topics import CONFIGS, DATASETS
+from schemas.topics import CONFIGS, DATASETS, SERIES
 from timex_stream.history import read_range
 from timex_stream.intake import position_of, read_request
 from timex_stream.kafka import send
+from timex_stream.series_store import SeriesMissingError, SeriesStore
 from timex_stream.settings import Settings
 from timex_stream.submit import new_request_id, submit
 
@@ -93,7 +94,7 @@ def replay_configs(bootstrap: str, prod: Producer, start_ms: int, end_ms: int | 
 
 def _series_by_request(bootstrap: str, start_ms: int, end_ms: int | None, request_ids: list[str] | None,
                        warn: Warn) -> dict[str, tuple[int, dict[str, dict[str, Any]]]]:
-    """original request id → (first record time, series → one Dataset record carrying its data)."""
+    """original request id → (first record time, series → one Dataset record pointing at its data)."""
     found: dict[str, tuple[int, dict[str, dict[str, Any]]]] = {}
     for msg in read_range(bootstrap, DATASETS.name, start_ms, end_ms):
         try:
@@ -103,6 +104,10 @@ def _series_by_request(bootstrap: str, start_ms: int, end_ms: int | None, reques
             continue
         rid = record["request_id"]
         if request_ids is not None and rid not in request_ids:
+            continue
+        if record["ref"] is None:
+            warn(f"datasets offset {msg.partition()}/{msg.offset()} skipped: written before units pointed at "
+                 "their series, its data cannot be read")
             continue
         at, series = found.setdefault(rid, (msg.timestamp()[1], {}))
         series.setdefault(record["series"], record)  # every unit of a series carries the same data
@@ -117,30 +122,53 @@ def replay_datasets(bootstrap: str, prod: Producer, start_ms: int, end_ms: int |
                     request_ids: list[str] | None = None, sets: list[str] | None = None, dry_run: bool = False,
                     warn: Warn = _stderr) -> list[Replayed]:
     done: list[Replayed] = []
-    for original, (at, series) in sorted(_series_by_request(bootstrap, start_ms, end_ms, request_ids, warn).items(),
-                                         key=lambda item: item[1][0]):
-        try:
-            parsed = parse_config(apply_sets(json.loads(next(iter(series.values()))["config_json"]), sets or []))
-        except (ConfigError, ValueError) as exc:
-            warn(f"request {original} skipped: {exc}")
-            continue
-        title = parsed.config.activity_title
-        if dry_run:
-            done.append(Replayed(original, None, title, at, sorted(series)))
-            continue
-        new_id = new_request_id()
-        _produce_request(prod, new_id, original, parsed, series)
-        done.append(Replayed(original, new_id, title, at, sorted(series)))
+    store = SeriesStore(bootstrap)
+    try:
+        for original, (at, series) in sorted(_series_by_request(bootstrap, start_ms, end_ms, request_ids,
+                                                                warn).items(), key=lambda item: item[1][0]):
+            replayed = _replay_one(store, prod, original, at, series, sets, dry_run, warn)
+            if replayed is not None:
+                done.append(replayed)
+    finally:
+        store.close()
     return done
 
 
+def _replay_one(store: SeriesStore, prod: Producer, original: str, at: int, series: dict[str, dict[str, Any]],
+                sets: list[str] | None, dry_run: bool, warn: Warn) -> Replayed | None:
+    try:
+        config_json = store.config_json(next(iter(series.values()))["ref"])
+        parsed = parse_config(apply_sets(json.loads(config_json), sets or []))
+        data = {} if dry_run else {name: store.series(r["ref"], name) for name, r in series.items()}
+    except (ConfigError, ValueError, SeriesMissingError) as exc:
+        warn(f"request {original} skipped: {exc}")
+        return None
+    title = parsed.config.activity_title
+    if dry_run:
+        return Replayed(original, None, title, at, sorted(series))
+    new_id = new_request_id()
+    _produce_request(prod, new_id, original, parsed, data)
+    return Replayed(original, new_id, title, at, sorted(series))
+
+
 def _produce_request(prod: Producer, rid: str, original: str, parsed: ParsedConfig,
-                     series: dict[str, dict[str, Any]]) -> None:
+                     data: dict[str, Any]) -> None:
     """What the ingestion would publish for this request, from data already prepared (no download)."""
-    data = {name: from_wire(r["timestamps"], r["values"], r["frequency"], name=name) for name, r in series.items()}
     out = fan_out(Outcome(rid, progress=[accepted(rid, parsed, original)]), parsed.config, data, original,
                   note=f" (replay of {original}'s data, not downloaded)", limits=Settings.from_env().limits)
-    for topic, key, record in out.records():
+    landed: dict[int, tuple[int, int]] = {}
+    for i, (topic, key, record) in enumerate(out.first()):
+        def delivered(err: Any, msg: Any, i: int = i) -> None:
+            if err is None:
+                landed[i] = (msg.partition(), msg.offset())
+        send(prod, topic, key, record, on_delivery=delivered if topic is SERIES else None)
+    if prod.flush(30) != 0 or len(landed) != len(out.stored):
+        raise TimeoutError("the broker did not acknowledge the replayed series within 30 s")
+    first_stored = len(out.first()) - len(out.stored)
+    units = out.datasets([landed[first_stored + i] for i in range(len(out.stored))])
+    for key, record in units:
+        send(prod, DATASETS, key, record)
+    for topic, key, record in out.after():
         send(prod, topic, key, record)
     if prod.flush(30) != 0:
         raise TimeoutError("the broker did not acknowledge the replayed datasets within 30 s")

@@ -16,20 +16,21 @@ from typing import Any
 
 from forecasting.config import config_from_json
 from forecasting.selection import SeriesChoice, choose_best
-from forecasting.series import from_wire
-from forecasting.units import Forecast, UnitResult, UnitSpec, plan_units
+from forecasting.units import Forecast, UnitResult, UnitSpec, batches, plan_units_for
 from schemas.keys import split_series_key
 from timex_stream.records import dataset, failure, now_ms, progress
 
 State = dict[str, Any]
 
 
-def new_state(prediction: dict[str, Any]) -> State:
+def new_state(prediction: dict[str, Any], config_json: str) -> State:
+    """`config_json`: the request's config, read from where the prediction's ref points."""
     # The ids travel in the state: keys are never parsed back (a series name may hold any character).
     return {"request_id": prediction["request_id"], "series": prediction["series"],
             "units": {}, "total": prediction["unit"]["total"], "series_total": prediction["series_total"],
-            "config_json": prediction["config_json"], "estimator": prediction["main_accuracy_estimator"],
-            "frequency": prediction["frequency"], "history": [[], []], "first_at": now_ms(), "last_at": now_ms(),
+            "config_json": config_json,
+            "estimator": config_from_json(config_json).model_parameters.main_accuracy_estimator,
+            "ref": prediction["ref"], "history": [[], []], "first_at": now_ms(), "last_at": now_ms(),
             "decided": False,
             "refits": {}, "refits_expected": None}
 
@@ -67,8 +68,8 @@ def deadline_marker(key: str, state: State) -> dict[str, Any]:
             "unit": {"model": "", "transformation": "", "window": 0, "index": -1, "total": state["total"],
                      "refit": False},
             "error": "deadline", "metrics": {}, "test_forecast": [], "forecast": None, "fit_seconds": 0.0,
-            "params": {}, "main_accuracy_estimator": state["estimator"], "config_json": state["config_json"],
-            "frequency": state["frequency"], "history_timestamps": [], "history_values": [], "worker": "validator"}
+            "params": {}, "main_accuracy_estimator": state["estimator"], "ref": state["ref"],
+            "history_timestamps": [], "history_values": [], "worker": "validator"}
 
 
 def is_deadline_marker(prediction: dict[str, Any]) -> bool:
@@ -86,29 +87,31 @@ def is_complete(state: State) -> bool:
 
 def plan_refits(request_id: str, series: str, state: State) -> list[tuple[str, dict[str, Any]]]:
     """(key, Dataset) for the final refit of each model's best unit; records how many to expect."""
-    bests = list(choose(state).per_model.values())
-    state["refits_expected"] = len(bests)
-    return [_dataset(request_id, series, state, r.spec, state["total"] + i, len(bests), refit=True)
-            for i, r in enumerate(bests)]
+    specs = [r.spec for r in choose(state).per_model.values()]
+    state["refits_expected"] = len(specs)
+    points = state["ref"]["points"] if state["ref"] else len(state["history"][1])
+    # Cheap refits travel together, as the units did (forecasting.units.batches).
+    return [dataset(request_id, series, state["series_total"], specs[first], state["total"] + first, len(specs),
+                    state["ref"], refit=True, more=[(specs[i], state["total"] + i) for i in more])
+            for first, *more in batches(specs, points)]
 
 
 def missing_units(request_id: str, series: str, state: State) -> list[tuple[str, dict[str, Any]]]:
     """(key, Dataset) for every unit that has not arrived: the plan is deterministic, so the validator
-    re-plans it from the history and asks the predictors again (a lost record must not stall a series)."""
-    if not state["history"][0]:
+    re-plans it from the series' length and asks the predictors again (a lost record must not stall a series)."""
+    if state["ref"] is None:
         return []
     if state["refits_expected"] is not None:
-        return [(k, d) for k, d in plan_refits(request_id, series, state) if d["unit"]["model"] not in state["refits"]]
-    data = from_wire(*state["history"], state["frequency"], name=series)
-    units = plan_units(config_from_json(state["config_json"]), data)
+        return [(k, d) for k, d in plan_refits(request_id, series, state)
+                if any(u["model"] not in state["refits"] for u in [d["unit"], *d["more"]])]
+    units = plan_units_for(config_from_json(state["config_json"]), state["ref"]["points"], series)
     return [_dataset(request_id, series, state, u, i, len(units)) for i, u in enumerate(units)
             if str(i) not in state["units"]]
 
 
 def _dataset(request_id: str, series: str, state: State, spec: Any, index: int, total: int,
              refit: bool = False) -> tuple[str, dict[str, Any]]:
-    return dataset(request_id, series, state["series_total"], spec, index, total, state["frequency"],
-                   *state["history"], state["config_json"], refit=refit)
+    return dataset(request_id, series, state["series_total"], spec, index, total, state["ref"], refit=refit)
 
 
 def _results(state: State) -> list[UnitResult]:
@@ -151,6 +154,8 @@ def decide(request_id: str, series: str, state: State, deadline_s: float | None 
         else None,
         "per_model": {m: r.forecast.to_dict() for m, r in choice.per_model.items() if r.forecast},
         "comparison": rows, "history_timestamps": state["history"][0], "history_values": state["history"][1],
+        "history_points": state["ref"]["points"] if state["ref"] else len(state["history"][1]),
+        "series_ref": state["ref"],
         "units_done": len(state["units"]), "units_total": state["total"], "complete": deadline_s is None,
         "decided_at": now_ms(),
     }

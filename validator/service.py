@@ -4,6 +4,7 @@ in (or the deadline passed) choose the best model → produce `best-models`, `fa
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 import faust
@@ -12,7 +13,8 @@ from schemas.keys import series_key
 from schemas.topics import BEST_MODELS, DATASETS, FAILURES, PREDICTIONS, PROGRESS
 from timex_stream.faust_app import create_app, decoded, raw_topic, run_worker, send_record
 from timex_stream.logs import request_id_var
-from timex_stream.records import now_ms
+from timex_stream.records import now_ms, units_of
+from timex_stream.series_store import SeriesMissingError, SeriesStore
 from timex_stream.settings import Settings
 from validator.decide import (
     add,
@@ -40,6 +42,7 @@ failures, progress = raw_topic(app, FAILURES), raw_topic(app, PROGRESS)
 # changelog partition is that prediction's partition: state and input stay co-partitioned across restarts
 # and rebalances (the deadline timer therefore sends a marker through the stream instead of writing).
 # No value_type: values are plain JSON dicts (a value_type must be a faust Record, `dict` breaks recovery).
+store = SeriesStore(settings.bootstrap_servers or "", cache_records=64)  # configs, read once per request
 series_states = app.Table("series-states", key_type=str, partitions=PREDICTIONS.partitions)
 
 
@@ -59,9 +62,18 @@ async def collect(stream: faust.StreamT) -> None:
             if prediction["unit"]["refit"]:  # a refit this validator never asked for (state lost): ignore
                 log.warning("refit of %s for an unknown series", key)
                 continue
-            state = new_state(prediction)
-        if not add(state, prediction):
-            continue  # a redelivered unit, or the series is already decided
+            if prediction["ref"] is None:  # from a unit written before the claim check: no config to read
+                log.warning("prediction of %s without a ref: ignored", key)
+                continue
+            try:
+                config_json = await asyncio.to_thread(store.config_json, prediction["ref"])
+            except SeriesMissingError as exc:
+                log.error("config of %s cannot be read: %s", key, exc)
+                continue
+            state = new_state(prediction, config_json)
+        fresh = [add(state, unit) for unit in units_of(prediction)]  # every unit of a batch, no short cut
+        if not any(fresh):
+            continue  # redelivered units, or the series is already decided
         if is_complete(state):
             await _publish_decision(key, rid, series, state)
             continue
@@ -113,6 +125,11 @@ async def _publish_decision(key: str, rid: str, series: str, state: dict, deadli
     series_states[key] = mark_decided(state)
     metrics.produced.labels(BEST_MODELS.name).inc()
     log.info("%s decided: %s (%d/%d units)", series, record["model"], record["units_done"], record["units_total"])
+
+
+@app.on_before_shutdown.connect
+def _close_store(*_: object, **__: object) -> None:
+    store.close()
 
 
 def main(s: Settings) -> int:

@@ -21,7 +21,8 @@ from timex_stream.submit import forecast_request
 
 def sample(record: str, rid: str) -> dict[str, Any]:
     """A valid record of type `record` for request `rid`."""
-    _, ds = dataset(rid, "walk", 1, UnitSpec("naive", "none", 10), 0, 1, "MS", ["2000-01-01T00:00:00"], [1.0], "{}")
+    ref = {"partition": 0, "config_offset": 0, "offsets": [1], "points": 24}
+    _, ds = dataset(rid, "walk", 1, UnitSpec("naive", "none", 10), 0, 1, ref)
     return {
         "ForecastRequest": lambda: forecast_request({"activity_title": "poison"}, request_id=rid),
         "Dataset": lambda: ds,
@@ -31,7 +32,8 @@ def sample(record: str, rid: str) -> dict[str, Any]:
         "BestModel": lambda: {
             "request_id": rid, "series": "walk", "series_total": 1, "model": None, "transformation": None,
             "window": None, "main_accuracy_estimator": "mae", "metrics": {}, "forecast": None, "per_model": {},
-            "comparison": [], "history_timestamps": [], "history_values": [], "units_done": 1, "units_total": 1,
+            "comparison": [], "history_timestamps": [], "history_values": [], "history_points": 0, "series_ref": None,
+            "units_done": 1, "units_total": 1,
             "complete": True, "decided_at": 0},
     }[record]()
 

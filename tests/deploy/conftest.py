@@ -158,10 +158,10 @@ def _raw_topic_assignments(tree: ast.Module) -> dict[str, str]:
 
 def faust_service_use(service: str) -> KafkaUse:
     """Read `<service>/service.py`: its app id (`create_app("<service>", ...)` -> `timex-<service>`), the
-    topics its agents consume (`@app.agent(var)`), the ones it sends to (`var.send(...)`,
-    `send_record(var, ...)`, or either over `mapping[...]`, a dict of topic variables, plus dead-letters when
-    it calls `decoded` or `send_dead_letter`) and the internal topics Faust creates (assignor leader, table
-    changelogs `<app id>-<table>-changelog`)."""
+    topics its agents consume (`@app.agent(var)`; `series` when it makes a `SeriesStore`), the ones it sends
+    to (`var.send(...)`, `send_record(var, ...)`, or either over `mapping[...]`, a dict of topic variables,
+    plus dead-letters when it calls `decoded` or `send_dead_letter`) and the internal topics Faust creates
+    (assignor leader, table changelogs `<app id>-<table>-changelog`)."""
     tree = ast.parse((REPO / service / "service.py").read_text())
     app_ids = [f"timex-{n.args[0].value}" for n in ast.walk(tree)
                if isinstance(n, ast.Call) and isinstance(n.func, ast.Name) and n.func.id == "create_app"]
@@ -194,6 +194,8 @@ def faust_service_use(service: str) -> KafkaUse:
             produced |= mappings[channel.value.id]
         elif isinstance(func, ast.Name) and func.id in ("send_dead_letter", "decoded"):  # both park dead letters
             produced.add(catalogue.DEAD_LETTERS.name)
+        elif isinstance(func, ast.Name) and func.id == "SeriesStore":  # reads the claim check by position
+            consumed.add(catalogue.SERIES.name)
         elif isinstance(func, ast.Attribute) and func.attr == "Table":
             internal.add(f"{app_id}-{node.args[0].value}-changelog")  # type: ignore[attr-defined]
     return KafkaUse(group=app_id, consumed=frozenset(consumed), produced=frozenset(produced),

@@ -39,9 +39,9 @@ def test_faust_services_use_catalogue_topics_only(kafka_use: dict, layout) -> No
 
 def test_the_derivation_follows_the_flow(kafka_use: dict) -> None:
     ingestion, predictor, validator = kafka_use["ingestion"], kafka_use["predictor"], kafka_use["validator"]
-    assert ingestion.consumed == {"configs"} and "datasets" in ingestion.produced
-    assert predictor.consumed == {"datasets"} and "predictions" in predictor.produced
-    assert validator.consumed == {"predictions"} and "best-models" in validator.produced
+    assert ingestion.consumed == {"configs"} and {"series", "datasets"} <= ingestion.produced
+    assert predictor.consumed == {"datasets", "series"} and "predictions" in predictor.produced
+    assert validator.consumed == {"predictions", "series"} and "best-models" in validator.produced
     assert all("dead-letters" in u.produced for u in (ingestion, predictor, validator))
     assert validator.internal == {"timex-validator-__assignor-__leader", "timex-validator-series-states-changelog"}
     assert predictor.group == "timex-predictor"

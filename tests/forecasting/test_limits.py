@@ -38,7 +38,7 @@ def test_defaults_and_every_variable_from_the_environment() -> None:
     assert RequestLimits.from_env({}) == RequestLimits()
     d = RequestLimits()
     assert (d.max_prediction_lags, d.max_horizon_ratio, d.max_test_values, d.max_series, d.max_points_per_series,
-            d.max_units_per_request, d.max_record_bytes) == (10_000, 10.0, 10_000, 5_000, 10_000, 50_000, 1_000_000)
+            d.max_units_per_request, d.max_record_bytes) == (10_000, 10.0, 10_000, 5_000, 1_000_000, 50_000, 1_000_000)
     env = {var: str(i + 2) for i, var in enumerate(ENV_VARS.values())}
     env["TIMEX_MAX_HORIZON_RATIO"] = "2.5"
     limits = RequestLimits.from_env(env)

@@ -94,7 +94,7 @@ def _ingest_failure(server: str, path: str) -> dict:
               "model_parameters": {"models": "mockup", "test_values": 2, "prediction_lags": 2}}
     out = ingest({"request_id": "r1", "config_json": json.dumps(config)},
                  lambda url: download(url, Allowlist.parse([server]), 100_000, TIMEOUT, total_timeout=TOTAL))
-    assert out.datasets == [] and len(out.failures) == 1, out.failures
+    assert out.planned == [] and out.stored == [] and len(out.failures) == 1, out.failures
     return out.failures[0]
 
 

@@ -12,7 +12,7 @@ from forecasting.config import parse_config
 from forecasting.limits import RequestLimits
 from forecasting.series import from_wire
 from ingestion.ingest import Outcome, accepted, fan_out, ingest
-from schemas.topics import DATASETS, FAILURES
+from schemas.topics import DATASETS, FAILURES, SERIES
 from tests.flow.conftest import make_config, synthetic_frame
 
 URL = "http://127.0.0.1:1/data.csv"  # never fetched: the fake fetch answers
@@ -37,15 +37,19 @@ def run(config: dict[str, Any], limits: RequestLimits | None = None) -> tuple[Ou
 def only_failure(out: Outcome) -> dict[str, Any]:
     (fatal,) = out.failures
     assert fatal["stage"] == "limits" and fatal["fatal"] and fatal["request_id"] == "req-1"
-    assert out.datasets == [] and not any(topic == DATASETS for topic, _, _ in out.records())
-    assert [topic for topic, _, _ in out.records()].count(FAILURES) == 1
+    assert out.planned == [] and out.stored == [] and out.datasets([]) == []
+    assert not any(topic in (DATASETS, SERIES) for topic, _, _ in out.first() + out.after())
+    assert [topic for topic, _, _ in out.first() + out.after()].count(FAILURES) == 1
     return fatal
 
 
 def test_a_request_within_the_limits_is_planned() -> None:
     out, fetch = run(make_config(URL, COLUMNS))
     assert fetch.urls == [URL] and out.failures == []
-    assert len(out.datasets) == out.progress[-1]["units_total"] > 0
+    assert out.units == out.progress[-1]["units_total"] > 0
+    # The config once, then each series once (one chunk each here), whatever the number of units.
+    assert [r["series"] for _, r in out.stored] == [None, *[p.name for p in out.planned]]
+    assert len(out.planned) == 3 and out.units > len(out.stored)
 
 
 def test_the_hostile_config_is_refused_before_downloading() -> None:

@@ -10,10 +10,10 @@ import numpy as np
 import pandas as pd
 
 from forecasting.config import parse_config
-from forecasting.series import to_wire
 from forecasting.units import UnitSpec
 from predictor.answer import answer
 from predictor.pool import UnitPool
+from predictor.work import Job
 from schemas.codec import CODEC
 from tests.predictor import hostile
 from timex_stream.records import dataset
@@ -22,8 +22,9 @@ from timex_stream.settings import Settings
 MODELS = ["fbprophet", "arima", "exponentialsmoothing", "theta", "autoets", "naive", "seasonal_naive"]
 
 
-def _datasets(n: int, models: list[str], freq: str = "D") -> list[dict]:
-    """One validation Dataset per model on an `n`-point weekly-seasonal series, as the ingestion builds them."""
+def _datasets(n: int, models: list[str], freq: str = "D") -> list[Job]:
+    """One validation Dataset per model on an `n`-point weekly-seasonal series, as the ingestion builds them,
+    with the series and config it points at."""
     t = np.arange(n)
     rng = np.random.default_rng(5)
     series = pd.Series(100 + 10 * np.sin(2 * np.pi * t / 7) + 0.05 * t + rng.normal(0, 1, n),
@@ -32,9 +33,9 @@ def _datasets(n: int, models: list[str], freq: str = "D") -> list[dict]:
         "input_parameters": {"source_data_url": "upload:load.csv", "index_column_name": "date"},
         "model_parameters": {"models": ",".join(models), "test_values": 14, "delta_training_percentage": 100,
                              "prediction_lags": 7, "main_accuracy_estimator": "mae"}}).config
-    timestamps, values, frequency = to_wire(series)
-    return [dataset("r1", "load", 1, UnitSpec(model, "none", n - 14), i, len(models), frequency, timestamps,
-                    values, config.to_json())[1] for i, model in enumerate(models)]
+    ref = {"partition": 0, "config_offset": 0, "offsets": [1], "points": n}
+    return [Job(dataset("r1", "load", 1, UnitSpec(model, "none", n - 14), i, len(models), ref)[1], series,
+                config.to_json()) for i, model in enumerate(models)]
 
 
 def test_every_model_runs_under_the_default_caps(make_pool: Callable[..., UnitPool]) -> None:
@@ -59,7 +60,7 @@ def test_a_unit_over_the_time_limit_gets_a_prediction_naming_it(make_pool: Calla
     prediction = asyncio.run(answer(pool, arima))
     assert prediction["error"] == ("unit exceeded the time limit of 1 s (TIMEX_UNIT_TIMEOUT_S); "
                                    "its worker was replaced")
-    assert prediction["unit"] == arima["unit"] and prediction["request_id"] == "r1"
+    assert prediction["unit"] == arima.dataset["unit"] and prediction["request_id"] == "r1"
     CODEC.encode("Prediction", prediction)  # a valid record the validator reads as a failed unit
 
 

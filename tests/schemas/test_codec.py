@@ -26,24 +26,30 @@ NOW = dt.datetime(2026, 11, 24, 7, 0, tzinfo=dt.UTC)
 UNIT = {"model": "arima", "transformation": "log", "window": 40, "index": 3, "total": 12, "refit": False}
 FORECAST = {"timestamps": ["1700-01-01T00:00:00", "1701-01-01T00:00:00"], "yhat": [1.5, 2.5],
             "lower_80": [1.0, 2.0], "upper_80": [2.0, 3.0], "lower_95": None, "upper_95": None}
+REF = {"partition": 3, "config_offset": 17, "offsets": [18, 19], "points": 120_000}
 METRICS = {"MAE": 0.5, "MSE": 0.25, "RMSE": 0.5, "AM": 0.1, "SD": 0.2}
 
 SAMPLES: dict[str, dict] = {
     "ForecastRequest": {"request_id": "r1", "submitted_at": NOW, "origin": "cli", "config_json": '{"a": 1}',
                         "csv_data": b"date,x\n2020-01-01,1\n", "replay_of": "r0", "owner": "alice"},
-    "Dataset": {"request_id": "r1", "series": "x", "series_total": 2, "unit": UNIT, "frequency": "YS-JAN",
-                "timestamps": ["1700-01-01T00:00:00"], "values": [1.0], "config_json": "{}", "created_at": NOW},
+    "Dataset": {"request_id": "r1", "series": "x", "series_total": 2, "unit": UNIT, "more": [{**UNIT, "index": 4}],
+                "ref": REF, "created_at": NOW},
+    "SeriesPart": {"request_id": "r1", "series": "x", "config_json": None, "series_total": 2, "chunk": 1,
+                   "chunks": 3, "points": 120_000, "frequency": "YS-JAN", "start_us": -8_520_336_000_000_000,
+                   "timestamps_us": None, "values": b"\x00" * 16, "created_at": NOW},
     "Prediction": {"request_id": "r1", "series": "x", "series_total": 2, "unit": UNIT, "error": None,
                    "metrics": METRICS, "test_forecast": [1.0, 2.0], "forecast": FORECAST, "fit_seconds": 0.01,
-                   "params": {"order": "(1,1,0)"}, "main_accuracy_estimator": "MAE", "config_json": "{}",
-                   "frequency": "MS",
-                   "history_timestamps": ["2020-01-01T00:00:00"], "history_values": [3.0], "worker": "h/1"},
+                   "params": {"order": "(1,1,0)"}, "main_accuracy_estimator": "MAE", "ref": REF,
+                   "history_timestamps": ["2020-01-01T00:00:00"], "history_values": [3.0], "worker": "h/1",
+                   "more": [{"unit": {**UNIT, "index": 4}, "error": "failed", "metrics": {}, "test_forecast": [],
+                             "forecast": None, "fit_seconds": 0.5, "params": {}}]},
     "BestModel": {"request_id": "r1", "series": "x", "series_total": 2, "model": "arima", "transformation": "log",
                   "window": 40, "main_accuracy_estimator": "MAE", "metrics": METRICS, "forecast": FORECAST,
                   "per_model": {"arima": FORECAST},
                   "comparison": [{"model": "arima", "transformation": "log", "window": 40, "metrics": METRICS,
                                   "fit_seconds": 0.2, "params": {}, "error": None, "best_of_model": True}],
-                  "history_timestamps": ["2020-01-01T00:00:00"], "history_values": [3.0], "units_done": 12,
+                  "history_timestamps": ["2020-01-01T00:00:00"], "history_values": [3.0], "history_points": 1,
+                  "series_ref": REF, "units_done": 12,
                   "units_total": 12, "complete": True, "decided_at": NOW},
     "Failure": {"request_id": "r1", "stage": "config", "message": "model_parameters.models: unknown model 'x'",
                 "series": None, "model": "x", "fatal": True, "detail": None, "occurred_at": NOW},
@@ -57,7 +63,7 @@ SAMPLES: dict[str, dict] = {
 
 
 def test_every_top_level_record_has_a_sample() -> None:
-    nested = {"Forecast", "Unit", "ModelResult"}
+    nested = {"Forecast", "Unit", "ModelResult", "SeriesRef", "UnitOutcome"}
     assert set(CODEC.current) - nested == set(SAMPLES)
 
 
@@ -79,12 +85,12 @@ def test_fingerprint_is_crc64_avro_of_canonical_form() -> None:
     assert data[2:10] == CODEC.current["Failure"].fingerprint
 
 
-def _written_with_history(version: str, record: dict) -> bytes:
-    """`record` single-object encoded by schemas/history/timex.ForecastRequest.<version>.avsc, as an old
+def _written_with_history(version: str, record: dict, name: str = "ForecastRequest") -> bytes:
+    """`record` single-object encoded by schemas/history/timex.<name>.<version>.avsc, as an old
     producer wrote it (its own fingerprint in the header)."""
     from fastavro.schema import fingerprint, to_parsing_canonical_form
 
-    old = load_schema(str(SCHEMA_DIR / "history" / f"timex.ForecastRequest.{version}.avsc"), _write_hint=False)
+    old = load_schema(str(SCHEMA_DIR / "history" / f"timex.{name}.{version}.avsc"), _write_hint=False)
     buf = io.BytesIO()
     buf.write(MAGIC + bytes.fromhex(fingerprint(to_parsing_canonical_form(old), "CRC-64-AVRO")))
     schemaless_writer(buf, old, record)
@@ -107,6 +113,26 @@ def test_v2_writer_without_owner_reads_as_ownerless() -> None:
     data = _written_with_history("v2", v2)
     assert data[2:10] != CODEC.current["ForecastRequest"].fingerprint
     assert CODEC.decode_as("ForecastRequest", data) == {**v2, "owner": None}
+
+
+def test_units_from_before_the_claim_check_read_without_a_ref() -> None:
+    """Datasets and Predictions v1 carried the series and config; they read with `ref` null (the predictor
+    answers such a unit with an error saying so, replay skips it with a warning)."""
+    v1 = {"request_id": "r0", "series": "x", "series_total": 1, "unit": UNIT, "frequency": "MS",
+          "timestamps": ["2020-01-01T00:00:00"], "values": [1.0], "config_json": "{}", "created_at": NOW}
+    assert CODEC.decode_as("Dataset", _written_with_history("v1", v1, "Dataset")) == {
+        "request_id": "r0", "series": "x", "series_total": 1, "unit": UNIT, "more": [], "ref": None,
+        "created_at": NOW}
+    old = {k: v for k, v in SAMPLES["Prediction"].items() if k not in ("ref", "more")}
+    old.update(config_json="{}", frequency="MS")
+    new = CODEC.decode_as("Prediction", _written_with_history("v1", old, "Prediction"))
+    assert new["ref"] is None and new["history_values"] == [3.0] and new["more"] == [] and "config_json" not in new
+
+
+def test_answers_from_before_the_claim_check_carry_their_whole_history() -> None:
+    old = {k: v for k, v in SAMPLES["BestModel"].items() if k not in ("series_ref", "history_points")}
+    new = CODEC.decode_as("BestModel", _written_with_history("v1", old, "BestModel"))
+    assert new == {**old, "series_ref": None, "history_points": 0}
 
 
 def test_history_schemas_are_self_contained_and_distinct() -> None:

@@ -13,7 +13,9 @@ import pytest
 from forecasting.config import parse_config
 from forecasting.pipeline import forecast_all
 from ingestion.ingest import ingest
-from predictor.work import predict
+from predictor.work import job_for, predict
+from timex_stream.records import units_of
+from timex_stream.series_store import MemoryStore
 from validator.decide import add, decide, is_complete, mark_decided, new_state, plan_refits, validated
 
 CONFIG = {"input_parameters": {"source_data_url": "upload:wave.csv", "index_column_name": "date", "frequency": "MS"},
@@ -30,25 +32,37 @@ def _csv() -> bytes:
     return frame.to_csv(index=False).encode()
 
 
+STORE = MemoryStore()  # the series topic, in memory
+
+
 @pytest.fixture(scope="module")
 def predictions() -> list[dict]:
     out = ingest({"request_id": "r1", "config_json": json.dumps(CONFIG), "csv_data": _csv(), "replay_of": None},
                  fetch=lambda url: pytest.fail("no download expected"))
     assert not out.failures
-    return [predict(dataset) for _, dataset in out.datasets]
+    records = out.datasets(STORE.add(out.stored))
+    # naive and seasonal_naive units of this short series travel in one record; exponentialsmoothing alone.
+    assert len(records) == 1 + out.units // 3 < out.units
+    return [unit for _, dataset in records for unit in units_of(predict(job_for(STORE, dataset)))]
+
+
+def new_state_of(prediction: dict) -> dict:
+    return new_state(prediction, STORE.config_json(prediction["ref"]))
 
 
 def _run(predictions: list[dict], seed: int) -> dict:
     order = predictions + predictions[:5]  # redeliveries
     random.Random(seed).shuffle(order)
-    state = new_state(order[0])
+    state = new_state_of(order[0])
     for p in order:
         add(state, p)
     assert validated(state) and not is_complete(state)
     refits = plan_refits("r1", "wave", state)
-    assert {d["unit"]["model"] for _, d in refits} == {"naive", "seasonal_naive", "exponentialsmoothing"}
-    assert all(d["unit"]["refit"] and d["values"] for _, d in refits)
-    refit_predictions = [predict(d) for _, d in refits]
+    assert sorted(len(d["more"]) for _, d in refits) == [0, 1]  # the cheap refits together
+    assert {u["model"] for _, d in refits for u in [d["unit"], *d["more"]]} == {"naive", "seasonal_naive",
+                                                                                "exponentialsmoothing"}
+    assert all(d["unit"]["refit"] and d["ref"] == order[0]["ref"] for _, d in refits)
+    refit_predictions = [u for _, d in refits for u in units_of(predict(job_for(STORE, d)))]
     for p in refit_predictions + refit_predictions[:1]:
         add(state, p)
     assert is_complete(state)
@@ -68,15 +82,18 @@ def test_stream_decision_equals_the_core_pipeline_in_any_order(predictions: list
     assert len(first["forecast"]["yhat"]) == 4 and first["complete"]
     assert first["units_done"] == first["units_total"] == len(predictions)
     assert {m for m in first["per_model"]} == {"naive", "seasonal_naive", "exponentialsmoothing"}
+    # The answer points at the whole history and carries its end (all 60 points here) for plots.
+    assert first["history_points"] == 60 and len(first["history_values"]) == 60
+    assert STORE.series(first["series_ref"], "wave").to_numpy().tolist() == first["history_values"]
 
 
 def test_decided_series_ignores_late_duplicates(predictions: list[dict]) -> None:
-    state = mark_decided(new_state(predictions[0]))
+    state = mark_decided(new_state_of(predictions[0]))
     assert add(state, predictions[0]) is False and state["units"] == {}
 
 
 def test_deadline_decides_with_what_arrived(predictions: list[dict]) -> None:
-    state = new_state(predictions[0])
+    state = new_state_of(predictions[0])
     for p in predictions[:4]:
         add(state, p)
     record, failures = decide("r1", "wave", state, deadline_s=60)
@@ -88,7 +105,7 @@ def test_deadline_marker_is_a_valid_prediction_for_its_series(predictions: list[
     from schemas import decode_as, encode
     from validator.decide import deadline_marker, is_deadline_marker
 
-    state = new_state(predictions[0])
+    state = new_state_of(predictions[0])
     marker = decode_as("Prediction", encode("Prediction", deadline_marker("r1/wave", state)))
     assert is_deadline_marker(marker) and (marker["request_id"], marker["series"]) == ("r1", "wave")
     assert not any(is_deadline_marker(p) for p in predictions)

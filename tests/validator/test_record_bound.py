@@ -1,6 +1,8 @@
 """`forecasting.limits.result_bytes` bounds every record a series produces: the validator's state (JSON, in its
 table's changelog), the BestModel, the Datasets and the Predictions, built by the services' own functions from
-real unit results, with the longest timestamps and float reprs, at sizes near the default record limit."""
+real unit results, with the longest timestamps and float reprs, at sizes near the default record limit. The
+series itself is on the `series` topic in chunks (checked in tests/timex_stream/test_series_store.py): a
+series of a million points weighs on these records only through the tail the answer carries."""
 
 from __future__ import annotations
 
@@ -12,16 +14,16 @@ import pytest
 from faust.serializers import codecs
 
 from forecasting.config import parse_config
-from forecasting.limits import RequestLimits, result_bytes
+from forecasting.limits import HISTORY_TAIL_POINTS, RequestLimits, result_bytes
 from forecasting.models.names import KNOWN_MODELS
 from forecasting.series import to_wire
 from forecasting.units import UnitSpec
-from predictor.work import predict, prediction_record
+from predictor.work import Job, predict, prediction_record
 from schemas import encode
 from timex_stream.records import dataset
 from validator.decide import add, decide, new_state
 
-POINTS, LAGS, UNITS = 10_000, 100, 270  # near 1,000,000 bytes with every model
+POINTS, LAGS, UNITS = 1_000_000, 100, 560  # near 1,000,000 bytes with every model
 LONGEST_FLOAT = -2.2250738585072014e-308  # repr is 24 characters, the most a double takes
 
 
@@ -37,10 +39,10 @@ def real_units() -> list[dict]:
     """A real validation Prediction of every model (yeo-johnson: the longest params) and a real failure."""
     rng = np.random.default_rng(1)
     small = pd.Series(50 + rng.normal(0, 3, 60), index=pd.date_range("2000-01-01", periods=60, freq="D"))
-    stamps, values, freq = to_wire(small)
     config_json = _config(",".join(KNOWN_MODELS), 4)
     specs = [UnitSpec(m, "yeo-johnson", 40) for m in KNOWN_MODELS] + [UnitSpec("arima", "none", 3)]  # 3: too few
-    done = [predict(dataset("r", "s", 1, spec, i, len(specs), freq, stamps, values, config_json)[1])
+    ref = {"partition": 0, "config_offset": 0, "offsets": [1], "points": 60}
+    done = [predict(Job(dataset("r", "s", 1, spec, i + 1, len(specs) + 1, ref)[1], small, config_json))
             for i, spec in enumerate(specs)]
     assert done[-1]["error"] and all(not p["error"] for p in done[:-1])
     return done
@@ -58,11 +60,13 @@ def test_every_record_of_a_series_stays_under_the_bound(real_units: list[dict]) 
     models = len(KNOWN_MODELS)
     bound = result_bytes(POINTS, models, LAGS, UNITS, len(config_json.encode()))
     assert 0.9 * RequestLimits().max_record_bytes < bound <= RequestLimits().max_record_bytes
-    index = pd.date_range("9990-01-01", periods=POINTS, freq="D", unit="us")  # past 9999: 27-character stamps
-    stamps, _, freq = to_wire(pd.Series(np.zeros(POINTS), index=index))
-    values = [LONGEST_FLOAT] * POINTS
-    key, first = dataset("r" * 16, "a series name", 1, UnitSpec("arima", "yeo-johnson", 9000), 0, UNITS, freq,
-                         stamps, values, config_json)
+    # The tail unit 0 carries, past the year 9999: 27-character stamps.
+    index = pd.date_range("9990-01-01", periods=HISTORY_TAIL_POINTS, freq="D", unit="us")
+    stamps = to_wire(pd.Series(np.zeros(HISTORY_TAIL_POINTS), index=index))[0]
+    values = [LONGEST_FLOAT] * HISTORY_TAIL_POINTS
+    ref = {"partition": 2**31 - 1, "config_offset": 2**62, "offsets": [2**62 + i for i in range(20)],
+           "points": POINTS}  # a million points: 20 chunks
+    key, first = dataset("r" * 16, "a series name", 1, UnitSpec("arima", "yeo-johnson", 9000), 0, UNITS, ref)
 
     state: dict = {}
     predictions = []
@@ -70,8 +74,9 @@ def test_every_record_of_a_series_stays_under_the_bound(real_units: list[dict]) 
         model = real_units[i % len(real_units)]
         unit = {**first["unit"], "model": model["unit"]["model"], "index": 10_000 + i}
         result = {k: model[k] for k in ("error", "metrics", "test_forecast", "fit_seconds", "params")}
-        predictions.append(prediction_record({**first, "unit": unit}, **result))
-        state = state or new_state(predictions[0])
+        tail = {"history_timestamps": stamps, "history_values": values} if i == 0 else {}
+        predictions.append(prediction_record({**first, "unit": unit}, **result, **tail))
+        state = state or new_state(predictions[0], config_json)
         add(state, predictions[-1])
     for i, model in enumerate(KNOWN_MODELS):
         best = next(p for p in predictions if p["unit"]["model"] == model and not p["error"])

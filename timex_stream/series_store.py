@@ -1,0 +1,235 @@
+"""The claim check: a request's prepared series and config cross Kafka once, on the `series` topic, and
+units point at them (`SeriesRef`: partition, offsets) instead of carrying them.
+
+`parts` cuts a series into records (values float64, timestamps regenerated from start + frequency, or
+int64 epoch microseconds when they cannot be), at most `chunk_points` points each, so a record stays well
+under the broker's 1 MB default whatever the series' length (50,000 points: 400 kB of values, at most
+800 kB with timestamps; no broker, topic or client size setting to keep in step). `SeriesStore` reads them
+back by position, with a bounded LRU cache: a predictor that runs many units of one series, or a
+validator deciding the series of one request, reads each record once.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from confluent_kafka import TopicPartition
+
+from forecasting.series import from_epoch, regular_stamps, to_epoch
+from schemas import decode_as
+from schemas.keys import escape, series_key
+from schemas.topics import SERIES
+from timex_stream.records import now_ms
+
+# Points per record: see the module docstring.
+CHUNK_POINTS = 50_000
+# A gap of more records than this between two wanted offsets is skipped by seeking, not read through.
+SEEK_GAP = 200
+# Records read past the last wanted one while they are already fetched: the next units of a request point
+# at the next series (one seek per READ_AHEAD series of a request of many, instead of one per series).
+READ_AHEAD = 256
+# How long a read waits for the broker (e.g. restarting) before the unit is answered with an error; a record
+# that is not there (the end of the partition is reached first) is an error at once.
+READ_TIMEOUT_S = 300.0
+# The cache's bound, in bytes of values, timestamps and config (a chunk is at most 800 kB).
+CACHE_BYTES = 64 * 1024 * 1024
+
+
+def config_part(request_id: str, config_json: str) -> tuple[str, dict[str, Any]]:
+    """(key, SeriesPart) holding the request's config."""
+    return escape(request_id), _part(request_id, config_json=config_json)
+
+
+def parts(request_id: str, name: str, series_total: int, s: pd.Series, chunk_points: int = CHUNK_POINTS
+          ) -> list[tuple[str, dict[str, Any]]]:
+    """(key, SeriesPart) for each chunk of `s`, in order."""
+    stamps, values, freq = to_epoch(s)
+    regenerated = regular_stamps(int(stamps[0]), len(stamps), freq) if len(stamps) else None
+    regular = regenerated is not None and np.array_equal(regenerated, stamps)
+    chunks = max(1, -(-len(stamps) // chunk_points))
+    out = []
+    for chunk in range(chunks):
+        lo, hi = chunk * chunk_points, min(len(stamps), (chunk + 1) * chunk_points)
+        out.append((f"{series_key(request_id, name)}/{chunk}", _part(
+            request_id, series=name, series_total=series_total, chunk=chunk, chunks=chunks, points=len(stamps),
+            frequency=freq, start_us=int(stamps[lo]) if hi > lo else 0,
+            timestamps_us=None if regular else stamps[lo:hi].astype("<i8").tobytes(),
+            values=values[lo:hi].astype("<f8").tobytes())))
+    return out
+
+
+def _part(request_id: str, **fields: Any) -> dict[str, Any]:
+    return {"request_id": request_id, "series": None, "config_json": None, "series_total": 0, "chunk": 0,
+            "chunks": 0, "points": 0, "frequency": "", "start_us": 0, "timestamps_us": None, "values": b"",
+            "created_at": now_ms(), **fields}
+
+
+def series_ref(partition: int, config_offset: int, offsets: Sequence[int], points: int) -> dict[str, Any]:
+    return {"partition": partition, "config_offset": config_offset, "offsets": list(offsets), "points": points}
+
+
+def assemble(chunks: Sequence[dict[str, Any]], name: str) -> pd.Series:
+    """The series from its SeriesPart chunks, in order."""
+    stamps, values = [], []
+    for part in chunks:
+        v = np.frombuffer(part["values"], dtype="<f8")
+        if part["timestamps_us"] is not None:
+            t = np.frombuffer(part["timestamps_us"], dtype="<i8")
+        else:
+            t = regular_stamps(part["start_us"], len(v), part["frequency"])
+            if t is None:
+                raise ValueError(f"series {name!r}: its timestamps cannot be regenerated from "
+                                 f"{part['frequency']!r}")
+        stamps.append(t)
+        values.append(v)
+    freq = chunks[0]["frequency"] if chunks else ""
+    return from_epoch(np.concatenate(stamps) if stamps else np.array([], dtype=np.int64),
+                      np.concatenate(values) if values else np.array([]), freq, name=name)
+
+
+def _size(record: dict[str, Any]) -> int:
+    return len(record["values"]) + len(record["timestamps_us"] or b"") + len(record["config_json"] or "")
+
+
+class SeriesMissingError(LookupError):
+    """The record a ref points at is not on the topic (any more): past retention, or never written."""
+
+
+class SeriesStore:
+    """Reads SeriesPart records by position, caching the last ones read (at most `cache_records` records and
+    `cache_bytes` bytes; thread-safe; blocking: call it from a thread in an event loop)."""
+
+    def __init__(self, bootstrap: str, cache_records: int = 4096, cache_bytes: int = CACHE_BYTES,
+                 timeout_s: float = READ_TIMEOUT_S) -> None:
+        self.bootstrap, self.cache_records, self.cache_bytes = bootstrap, cache_records, cache_bytes
+        self.timeout_s = timeout_s
+        self._cache: OrderedDict[tuple[int, int], dict[str, Any]] = OrderedDict()
+        self._cached_bytes = 0
+        self._lock = threading.Lock()
+        self._consumer: Any = None
+        self.reads = 0  # records read from the broker (for tests and benches)
+
+    def config_json(self, ref: dict[str, Any]) -> str:
+        part = self.records(ref["partition"], [ref["config_offset"]])[0]
+        if part["config_json"] is None:
+            raise SeriesMissingError(f"series offset {ref['partition']}/{ref['config_offset']} holds no config")
+        return part["config_json"]
+
+    def series(self, ref: dict[str, Any], name: str) -> pd.Series:
+        chunks = self.records(ref["partition"], ref["offsets"])
+        return assemble(chunks, name)
+
+    def records(self, partition: int, offsets: Sequence[int]) -> list[dict[str, Any]]:
+        with self._lock:
+            missing = sorted({o for o in offsets if (partition, o) not in self._cache})
+            if missing:
+                for offset, record in self._read(partition, missing).items():
+                    if (partition, offset) not in self._cache:
+                        self._cache[(partition, offset)] = record
+                        self._cached_bytes += _size(record)
+            found = []
+            for o in offsets:
+                record = self._cache.get((partition, o))
+                if record is None:
+                    raise SeriesMissingError(f"no record at series offset {partition}/{o} (past retention?)")
+                self._cache.move_to_end((partition, o))
+                found.append(record)
+            keep = len(offsets)  # the records just asked for are the most recent: never evicted here
+            while len(self._cache) > keep and (len(self._cache) > self.cache_records
+                                               or self._cached_bytes > self.cache_bytes):
+                self._cached_bytes -= _size(self._cache.popitem(last=False)[1])
+            return found
+
+    def _read(self, partition: int, wanted: list[int]) -> dict[int, dict[str, Any]]:
+        """Wanted offsets (sorted) read in runs: one seek per run of nearby offsets."""
+        from timex_stream.kafka import consumer  # deferred: confluent clients only where reads happen
+
+        if self._consumer is None:
+            self._consumer = consumer(self.bootstrap, "timex-series-store", **{"enable.partition.eof": True})
+        got: dict[int, dict[str, Any]] = {}
+        runs: list[list[int]] = []
+        for o in wanted:
+            if runs and o - runs[-1][-1] <= SEEK_GAP:
+                runs[-1].append(o)
+            else:
+                runs.append([o])
+        for run in runs:
+            self._consumer.assign([TopicPartition(SERIES.name, partition, run[0])])
+            want, last = set(run), run[-1]
+            deadline = now_ms() + self.timeout_s * 1000
+            while want and now_ms() < deadline:
+                msg = self._consumer.poll(1.0)
+                if msg is None:
+                    continue
+                if msg.error():
+                    if msg.error().code() == -191:  # _PARTITION_EOF: nothing more to read
+                        break
+                    continue
+                if msg.offset() in want:
+                    got[msg.offset()] = decode_as(SERIES.value, msg.value())  # type: ignore[arg-type]
+                    self.reads += 1
+                    want.discard(msg.offset())
+                if msg.offset() >= last:
+                    break
+            got.update(self._ahead())
+        return got
+
+    def _ahead(self) -> dict[int, dict[str, Any]]:
+        """Up to READ_AHEAD records that follow, as far as they are already fetched (no waiting)."""
+        got: dict[int, dict[str, Any]] = {}
+        for _ in range(READ_AHEAD):
+            msg = self._consumer.poll(0)
+            if msg is None or msg.error():
+                break
+            got[msg.offset()] = decode_as(SERIES.value, msg.value())  # type: ignore[arg-type]
+            self.reads += 1
+        return got
+
+    def close(self) -> None:
+        with self._lock:
+            if self._consumer is not None:
+                self._consumer.close()
+                self._consumer = None
+
+
+def tail(s: pd.Series, points: int) -> tuple[list[str], list[float]]:
+    """The last `points` of a series on the wire (ISO timestamps), for plots."""
+    from forecasting.series import to_wire
+
+    stamps, values, _ = to_wire(s.iloc[-points:] if points > 0 else s.iloc[:0])
+    return stamps, values
+
+
+def history(store: SeriesStore, best: dict[str, Any]) -> pd.Series:
+    """The whole history of a BestModel's series, read where its `series_ref` points; a record from before
+    the claim check (no ref) carries its whole history itself."""
+    ref = best.get("series_ref")
+    if ref is None:
+        from forecasting.series import from_wire
+
+        return from_wire(best["history_timestamps"], best["history_values"], "", name=best["series"])
+    return store.series(ref, best["series"])
+
+
+class MemoryStore(SeriesStore):
+    """SeriesParts held in memory at (partition 0, their index): what the pure tests use in place of the topic
+    (`Outcome.datasets(MemoryStore.positions(...))`)."""
+
+    def __init__(self, stored: Sequence[tuple[str, dict[str, Any]]] = ()) -> None:
+        super().__init__("")
+        self.held: list[dict[str, Any]] = []
+        self.add(stored)
+
+    def add(self, stored: Sequence[tuple[str, dict[str, Any]]]) -> list[tuple[int, int]]:
+        """Hold `stored` (key, SeriesPart) records; returns their positions."""
+        first = len(self.held)
+        self.held.extend(record for _, record in stored)
+        return [(0, first + i) for i in range(len(stored))]
+
+    def _read(self, partition: int, wanted: list[int]) -> dict[int, dict[str, Any]]:
+        return {o: self.held[o] for o in wanted if partition == 0 and 0 <= o < len(self.held)}
