@@ -121,7 +121,9 @@ class Running:
 
 
 @contextmanager
-def running(concurrency: int, env: dict[str, str] | None = None) -> Iterator[Running]:
+def running(concurrency: int, env: dict[str, str] | None = None, predictors: int = 1) -> Iterator[Running]:
+    """An embedded broker and the stream services (`predictors` predictor processes of `concurrency` pool
+    workers each) in a temp data dir, and a 127.0.0.1 server of `Running.files`; all stopped on exit."""
     os.environ.update(TIMEX_URL_ALLOWLIST="127.0.0.0/8", TIMEX_PREDICTOR_CONCURRENCY=str(concurrency),
                       TIMEX_LOG_LEVEL="WARNING", **(env or {}))
     files: dict[str, bytes] = {}
@@ -134,7 +136,9 @@ def running(concurrency: int, env: dict[str, str] | None = None) -> Iterator[Run
         stack = Stack(settings, only=["ingestion", "predictor", "validator"])
         try:
             stack.start()
-            wait_for_members(kafka.bootstrap_servers, "timex-predictor", DATASETS.name, 1)
+            for i in range(2, predictors + 1):
+                stack.launch("predictor", instance=f"predictor-{i}")
+            wait_for_members(kafka.bootstrap_servers, "timex-predictor", DATASETS.name, predictors)
             yield Running(kafka, stack, base, files)
         finally:
             stack.stop()

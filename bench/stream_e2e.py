@@ -10,39 +10,23 @@ Compare with `python bench/forecast_core.py CONFIG.json` (the core alone, same p
 from __future__ import annotations
 
 import argparse
-import dataclasses
-import functools
-import http.server
 import json
 import os
 import sys
-import tempfile
-import threading
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from scale_common import running  # noqa: E402  (a sibling script: bench/ is on sys.path)
+
 from schemas import decode_as  # noqa: E402
-from schemas.topics import DATASETS, PREDICTIONS  # noqa: E402
-from timex_stream.broker import EmbeddedKafka  # noqa: E402
+from schemas.topics import PREDICTIONS  # noqa: E402
 from timex_stream.follow import follow  # noqa: E402
 from timex_stream.history import read_range  # noqa: E402
-from timex_stream.kafka import ensure_topics, producer  # noqa: E402
-from timex_stream.settings import Settings  # noqa: E402
-from timex_stream.stack import Stack, wait_for_members  # noqa: E402
+from timex_stream.kafka import producer  # noqa: E402
 from timex_stream.submit import submit  # noqa: E402
-
-
-def serve(folder: Path) -> tuple[http.server.ThreadingHTTPServer, str]:
-    class Quiet(http.server.SimpleHTTPRequestHandler):
-        def log_message(self, *args: object) -> None:
-            pass
-
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Quiet, directory=str(folder)))
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    return httpd, f"http://127.0.0.1:{httpd.server_address[1]}"
 
 
 def cpu_seconds(pid: int) -> float:
@@ -74,40 +58,26 @@ def main() -> None:
     config = json.loads(Path(args.config).read_text())
     csv = Path(config["input_parameters"]["source_data_url"])
     csv = csv if csv.is_absolute() else ROOT / csv
-    httpd, base = serve(csv.parent)
-    config["input_parameters"]["source_data_url"] = f"{base}/{csv.name}"
     if args.columns:
         index = config["input_parameters"]["index_column_name"]
         config["input_parameters"]["columns_to_load_from_url"] = f"{index},{args.columns}"
 
-    os.environ.update(TIMEX_URL_ALLOWLIST="127.0.0.0/8", TIMEX_PREDICTOR_CONCURRENCY=str(args.concurrency),
-                      TIMEX_LOG_LEVEL="WARNING")
-    cache = Settings.from_env().cache_dir
-    with tempfile.TemporaryDirectory(prefix="timex-bench-") as tmp, EmbeddedKafka(cache) as kafka:
-        ensure_topics(kafka.bootstrap_servers)
-        settings = dataclasses.replace(Settings.from_env(), bootstrap_servers=kafka.bootstrap_servers,
-                                       data_dir=Path(tmp))
-        stack = Stack(settings, only=["ingestion", "predictor", "validator"])
-        try:
-            stack.start()
-            for i in range(2, args.predictors + 1):
-                stack.launch("predictor", instance=f"predictor-{i}")
-            wait_for_members(kafka.bootstrap_servers, "timex-predictor", DATASETS.name, args.predictors)
-            prod = producer(kafka.bootstrap_servers)
-            runs = []
-            pids = {name: proc.pid for name, proc in stack.children.items() if not name.startswith("predictor")}
-            pids["kafka"] = kafka.proc.pid  # type: ignore[union-attr]
-            for _ in ("cold", "warm"):
-                t0, since_ms = time.perf_counter(), int(time.time() * 1000)
-                cpu0 = {name: cpu_seconds(pid) for name, pid in pids.items()}
-                rid = submit(prod, config, origin="bench")
-                view = follow(kafka.bootstrap_servers, [rid], timeout=1800)[rid]
-                runs.append((time.perf_counter() - t0, view))
-            workers = per_worker(kafka.bootstrap_servers, rid, since_ms)
-            others_cpu = {name: round(cpu_seconds(pid) - cpu0[name], 2) for name, pid in pids.items()}
-        finally:
-            stack.stop()
-            httpd.shutdown()
+    with running(args.concurrency, predictors=args.predictors) as env:
+        kafka, stack = env.kafka, env.stack
+        env.files[csv.name] = csv.read_bytes()
+        config["input_parameters"]["source_data_url"] = f"{env.base_url}/{csv.name}"
+        prod = producer(kafka.bootstrap_servers)
+        runs = []
+        pids = {name: proc.pid for name, proc in stack.children.items() if not name.startswith("predictor")}
+        pids["kafka"] = kafka.proc.pid  # type: ignore[union-attr]
+        for _ in ("cold", "warm"):
+            t0, since_ms = time.perf_counter(), int(time.time() * 1000)
+            cpu0 = {name: cpu_seconds(pid) for name, pid in pids.items()}
+            rid = submit(prod, config, origin="bench")
+            view = follow(kafka.bootstrap_servers, [rid], timeout=1800)[rid]
+            runs.append((time.perf_counter() - t0, view))
+        workers = per_worker(kafka.bootstrap_servers, rid, since_ms)
+        others_cpu = {name: round(cpu_seconds(pid) - cpu0[name], 2) for name, pid in pids.items()}
     (cold_s, _), (warm_s, view) = runs
     results = view.results
     print(json.dumps({
