@@ -28,7 +28,7 @@ from gateway.plain import plain
 from schemas import DecodeError, decode_as
 from schemas.topics import BY_NAME, CONFIGS, REQUESTS
 from timex_stream.intake import Position, position_of, read_request
-from timex_stream.kafka import consumer
+from timex_stream.kafka import consumer, while_transient
 from timex_stream.lookup import LOOKBACK_MS, read_views
 from timex_stream.request_index import as_ms, index_record, merged
 from timex_stream.request_view import TOPICS, RequestView
@@ -123,19 +123,20 @@ class RequestStore:
     def _assign(self, cons: Consumer) -> tuple[dict[tuple[str, int], int], list[TopicPartition]]:
         """The index from the beginning, the answer topics from their ends now (paused until the index is
         read); → the index's end offsets to reach before being ready, and the answer partitions."""
-        meta = cons.list_topics(timeout=30).topics
+        meta = while_transient(lambda: cons.list_topics(timeout=30)).topics
         index = [TopicPartition(REQUESTS.name, p, OFFSET_BEGINNING) for p in sorted(meta[REQUESTS.name].partitions)]
         answers = []
         for topic in TOPICS:
             for p in sorted(meta[topic].partitions):
-                _, high = cons.get_watermark_offsets(TopicPartition(topic, p), timeout=10)
+                tp = TopicPartition(topic, p)
+                _, high = while_transient(lambda tp=tp: cons.get_watermark_offsets(tp, timeout=10))
                 answers.append(TopicPartition(topic, p, high))
         self._tail_from_ms = int(time.time() * 1000)
         cons.assign(index + answers)
         cons.pause(answers)
         ends = {}
         for tp in index:
-            low, high = cons.get_watermark_offsets(tp, timeout=10)
+            low, high = while_transient(lambda tp=tp: cons.get_watermark_offsets(tp, timeout=10))
             if high > low:
                 ends[(tp.topic, tp.partition)] = high
         return ends, answers

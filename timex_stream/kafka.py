@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, TypeVar
 
-from confluent_kafka import Consumer, KafkaException, Producer
+from confluent_kafka import Consumer, KafkaError, KafkaException, Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from schemas import CATALOGUE, Topic, encode
@@ -16,6 +16,27 @@ from timex_stream.settings import Settings
 def _security() -> dict[str, str]:
     # SASL/TLS from the environment (Strimzi); every client below gets it, so no call site can forget.
     return Settings.from_env().kafka_client_config()
+
+
+# Answers a broker gives while it (re)starts or moves leadership: worth asking again, not a failure.
+_TRANSIENT = {KafkaError.NOT_LEADER_FOR_PARTITION, KafkaError.LEADER_NOT_AVAILABLE, KafkaError._TRANSPORT,
+              KafkaError._TIMED_OUT, KafkaError._ALL_BROKERS_DOWN, KafkaError.REQUEST_TIMED_OUT,
+              KafkaError.UNKNOWN_TOPIC_OR_PART, KafkaError.COORDINATOR_LOAD_IN_PROGRESS}
+T = TypeVar("T")
+
+
+def while_transient(call: Callable[[], T], timeout: float = 30.0) -> T:
+    """`call()`, asked again (bounded by `timeout`) while the broker answers with a transient error, e.g.
+    NOT_LEADER_FOR_PARTITION from a metadata or offset query just after a broker restart."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return call()
+        except KafkaException as exc:
+            err = exc.args[0] if exc.args and isinstance(exc.args[0], KafkaError) else None
+            if err is None or not (err.retriable() or err.code() in _TRANSIENT) or time.monotonic() > deadline:
+                raise
+        time.sleep(0.5)
 
 
 def admin(bootstrap: str) -> AdminClient:

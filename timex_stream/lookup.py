@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 from confluent_kafka import KafkaError, TopicPartition
 
-from timex_stream.kafka import consumer
+from timex_stream.kafka import consumer, while_transient
 from timex_stream.request_index import read_index
 from timex_stream.request_view import TOPICS, RequestView
 
@@ -53,10 +53,11 @@ def seek_positions(bootstrap: str, start_ms: int, timeout: float = 30.0, group: 
     `group`: the prefix of the throw-away group ids (Kafka ACLs grant groups by prefix)."""
     cons = consumer(bootstrap, f"{group}-{uuid.uuid4().hex[:8]}")
     try:
-        meta = cons.list_topics(timeout=timeout).topics
+        meta = while_transient(lambda: cons.list_topics(timeout=timeout), timeout).topics
         tps = [TopicPartition(t, p, max(0, start_ms - lookback_ms)) for t in TOPICS for p in sorted(meta[t].partitions)]
-        ends = {(tp.topic, tp.partition): cons.get_watermark_offsets(tp, timeout=timeout)[1] for tp in tps}
-        found = cons.offsets_for_times(tps, timeout=timeout)
+        ends = {(tp.topic, tp.partition): while_transient(lambda tp=tp: cons.get_watermark_offsets(tp, timeout=timeout),
+                                                          timeout)[1] for tp in tps}
+        found = while_transient(lambda: cons.offsets_for_times(tps, timeout=timeout), timeout)
     finally:
         cons.close()
     # -1: no record at or after that time on the partition: start at its end.
