@@ -82,6 +82,8 @@ def stack(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Ite
     # Lost units are asked for again within the tests' timeouts, but not before a killed service's partitions
     # have moved (10 s session timeout): the restart tests assert that nothing needed asking for again.
     os.environ["TIMEX_VALIDATOR_STALL_S"] = "20"
+    # Decided markers are forgotten (tombstoned) after a grace window longer than the tests' stall horizon.
+    os.environ["TIMEX_VALIDATOR_FORGET_S"] = "45"
     # The corpus' hostile servers (one that never answers, a slow drip) end in seconds, not minutes.
     os.environ.setdefault("TIMEX_DOWNLOAD_TIMEOUT_S", "5")
     settings = dataclasses.replace(Settings.from_env(), bootstrap_servers=kafka_bootstrap, data_dir=data_dir)

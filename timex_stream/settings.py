@@ -44,6 +44,8 @@ class Settings:
     validator_deadline_s: float = 900.0
     # A series with no new unit for this long gets its missing units sent to the predictors again.
     validator_stall_s: float = 60.0
+    # A decided series' marker is forgotten this long after its answer (≥ the stall/deadline horizon).
+    validator_forget_s: float = 1800.0
     gateway_host: str = "127.0.0.1"
     gateway_port: int = 8000
     # Requests whose answers a gateway keeps in memory (least recently used go first, reloaded on demand).
@@ -95,6 +97,7 @@ class Settings:
             unit_timeout_s=float(e.get("TIMEX_UNIT_TIMEOUT_S", d.unit_timeout_s)),
             validator_deadline_s=float(e.get("TIMEX_VALIDATOR_DEADLINE_S", d.validator_deadline_s)),
             validator_stall_s=float(e.get("TIMEX_VALIDATOR_STALL_S", d.validator_stall_s)),
+            validator_forget_s=float(e.get("TIMEX_VALIDATOR_FORGET_S", d.validator_forget_s)),
             gateway_host=gateway_host,
             gateway_port=gateway_port,
             gateway_max_requests=max(1, int(e.get("TIMEX_GATEWAY_MAX_REQUESTS", d.gateway_max_requests))),

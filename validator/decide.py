@@ -2,7 +2,9 @@
 
 The state is a plain JSON-able dict (it lives in a Faust table and its changelog). Units are keyed by
 their index in the series' plan, so a redelivered Prediction replaces itself: at-least-once input, one
-answer. Once decided, a series keeps only a marker, so late duplicates cannot decide it twice.
+answer. Once decided, a series keeps only a small marker (ids, counts, decided_at: no units, no config), so
+late duplicates cannot decide it twice; the service forgets that marker (a tombstone in the changelog) once
+it is older than TIMEX_VALIDATOR_FORGET_S, so the table holds only live series and recent decisions.
 
 Two phases, as the core's pipeline: every unit is validated (scored on the held-out points); once all
 are in, each model's best unit is refitted on window + test points for its final forecast (one refit
@@ -61,11 +63,15 @@ def identity(key: str, state: State) -> tuple[str, str]:
     return split_series_key(key)
 
 
-def deadline_marker(key: str, state: State) -> dict[str, Any]:
-    """A Prediction that tells the validator's agent to decide `key` now (unit index -1)."""
+DEADLINE, FORGET = -1, -2  # unit indexes of the validator's own markers on `predictions`
+
+
+def deadline_marker(key: str, state: State, index: int = DEADLINE) -> dict[str, Any]:
+    """A Prediction that tells the validator's agent to decide `key` now (unit index -1), or, with
+    index FORGET, to delete the decided marker of `key` (the table is written on the key's own partition)."""
     rid, series = identity(key, state)
     return {"request_id": rid, "series": series, "series_total": state["series_total"],
-            "unit": {"model": "", "transformation": "", "window": 0, "index": -1, "total": state["total"],
+            "unit": {"model": "", "transformation": "", "window": 0, "index": index, "total": state["total"],
                      "refit": False},
             "error": "deadline", "metrics": {}, "test_forecast": [], "forecast": None, "fit_seconds": 0.0,
             "params": {}, "main_accuracy_estimator": state["estimator"], "ref": state["ref"],
@@ -73,7 +79,11 @@ def deadline_marker(key: str, state: State) -> dict[str, Any]:
 
 
 def is_deadline_marker(prediction: dict[str, Any]) -> bool:
-    return prediction["unit"]["index"] == -1
+    return prediction["unit"]["index"] == DEADLINE
+
+
+def is_forget_marker(prediction: dict[str, Any]) -> bool:
+    return prediction["unit"]["index"] == FORGET
 
 
 def validated(state: State) -> bool:
@@ -184,7 +194,16 @@ def progress_of(request_id: str, series: str, state: State, done: bool = False) 
                     current_best=best.spec.model if best else None)
 
 
+_MARKER_FIELDS = ("request_id", "series", "total", "series_total", "estimator", "ref", "first_at", "last_at")
+
+
 def mark_decided(state: State) -> State:
-    """Keep a small marker: late or duplicate predictions must not decide this series again."""
-    return {**state, "units": {}, "refits": {}, "history": [[], []], "decided": True,
-            "decided_units": len(state["units"])}
+    """Keep a small marker of fixed size (no units, no refits, no config, no history): late or duplicate
+    predictions must not decide this series again, and a request must not leave kilobytes behind."""
+    return {**{k: state[k] for k in _MARKER_FIELDS if k in state}, "units": {}, "refits": {}, "history": [[], []],
+            "refits_expected": None, "decided": True, "decided_units": len(state["units"]), "decided_at": now_ms()}
+
+
+def forgettable(state: State, now: int, forget_s: float) -> bool:
+    """A decided marker older than `forget_s` (a grace window longer than any duplicate's delay) may go."""
+    return state["decided"] and now - state.get("decided_at", 0) > forget_s * 1000

@@ -17,12 +17,15 @@ from timex_stream.records import now_ms, units_of
 from timex_stream.series_store import SeriesMissingError, SeriesStore
 from timex_stream.settings import Settings
 from validator.decide import (
+    FORGET,
     add,
     deadline_marker,
     decide,
+    forgettable,
     identity,
     is_complete,
     is_deadline_marker,
+    is_forget_marker,
     mark_decided,
     missing_units,
     new_state,
@@ -44,6 +47,19 @@ failures, progress = raw_topic(app, FAILURES), raw_topic(app, PROGRESS)
 # No value_type: values are plain JSON dicts (a value_type must be a faust Record, `dict` breaks recovery).
 store = SeriesStore(settings.bootstrap_servers or "", cache_records=64)  # configs, read once per request
 series_states = app.Table("series-states", key_type=str, partitions=PREDICTIONS.partitions)
+# The timer's index, in memory: undecided series (stall repair, deadline) and decided markers not yet
+# forgotten. Kept by the agent as it writes and rebuilt from the table after each recovery, so the timer
+# never scans the whole table and its cost follows the live series, not the requests ever served.
+live_keys: set[str] = set()
+decided_keys: set[str] = set()
+
+
+@series_states.on_recover
+async def _index_recovered_states() -> None:
+    live_keys.clear()
+    decided_keys.clear()
+    for key, state in list(series_states.items()):
+        (decided_keys if state["decided"] else live_keys).add(key)
 
 
 @app.agent(predictions)
@@ -53,6 +69,13 @@ async def collect(stream: faust.StreamT) -> None:
         request_id_var.set(rid)
         key = series_key(rid, series)  # from the record: the event's key bytes are the producer's business
         state = series_states.get(key)
+        if is_forget_marker(prediction):
+            # The answer went out more than TIMEX_VALIDATOR_FORGET_S ago: tombstone the marker. Only a decided
+            # marker goes: a series that started again since (a duplicate beyond the grace window) stays.
+            decided_keys.discard(key)
+            if state is not None and state["decided"]:
+                del series_states[key]
+            continue
         if is_deadline_marker(prediction):
             if state is not None and not state["decided"]:
                 log.warning("deadline passed for %s: %d/%d units", key, len(state["units"]), state["total"])
@@ -85,6 +108,7 @@ async def collect(stream: faust.StreamT) -> None:
                 await _publish_decision(key, rid, series, state)
                 continue
         series_states[key] = state
+        live_keys.add(key)
         await send_record(progress, rid, progress_of(rid, series, state))
 
 
@@ -95,8 +119,17 @@ async def watch_stalled_series() -> None:
     deadline, so every request gets an answer. The decision itself goes through the stream as a marker on
     the series' own partition: tables are written while processing an event."""
     now = now_ms()
-    for key, state in list(series_states.items()):
-        if state["decided"]:
+    for key in list(decided_keys):
+        state = series_states.get(key)
+        if state is None or not state["decided"]:
+            decided_keys.discard(key)
+        elif forgettable(state, now, settings.validator_forget_s) and not state.get("forget_sent"):
+            state["forget_sent"] = True  # in memory only, as deadline_sent
+            await send_record(predictions, key, deadline_marker(key, state, FORGET))
+    for key in list(live_keys):
+        state = series_states.get(key)
+        if state is None or state["decided"]:
+            live_keys.discard(key)
             continue
         if now - state["first_at"] > settings.validator_deadline_s * 1000:
             if not state.get("deadline_sent"):  # in memory only: after a restart it is simply sent again
@@ -123,6 +156,8 @@ async def _publish_decision(key: str, rid: str, series: str, state: dict, deadli
     await send_record(best_models, rid, record)
     await send_record(progress, rid, progress_of(rid, series, state, done=True))
     series_states[key] = mark_decided(state)
+    live_keys.discard(key)
+    decided_keys.add(key)
     metrics.produced.labels(BEST_MODELS.name).inc()
     log.info("%s decided: %s (%d/%d units)", series, record["model"], record["units_done"], record["units_total"])
 

@@ -109,3 +109,32 @@ def test_deadline_marker_is_a_valid_prediction_for_its_series(predictions: list[
     marker = decode_as("Prediction", encode("Prediction", deadline_marker("r1/wave", state)))
     assert is_deadline_marker(marker) and (marker["request_id"], marker["series"]) == ("r1", "wave")
     assert not any(is_deadline_marker(p) for p in predictions)
+
+
+def test_decided_marker_is_small_whatever_the_units_and_config(predictions: list[dict]) -> None:
+    """A decided series leaves bytes that do not grow with its units or its config: the +2 KB per request of a
+    marker that kept the config, then only until TIMEX_VALIDATOR_FORGET_S tombstones it."""
+    few, every = new_state_of(predictions[0]), new_state_of(predictions[0])
+    add(few, predictions[0])
+    for p in predictions:
+        add(every, p)
+    every["config_json"] += " " * 5_000  # a long config
+    few_bytes, every_bytes = (len(json.dumps(mark_decided(s))) for s in (few, every))
+    assert len(json.dumps(every)) > 10 * every_bytes
+    assert abs(every_bytes - few_bytes) < 8 and every_bytes < 600
+    marker = mark_decided(every)
+    assert marker["decided_units"] == len(predictions) and add(marker, predictions[1]) is False
+
+
+def test_forget_marker_is_a_valid_prediction_and_only_old_decisions_are_forgettable(predictions: list[dict]) -> None:
+    from schemas import decode_as, encode
+    from validator.decide import FORGET, deadline_marker, forgettable, is_deadline_marker, is_forget_marker
+
+    state = new_state_of(predictions[0])
+    assert not forgettable(state, state["first_at"] + 10**9, forget_s=60)  # live series are never forgotten
+    marker = mark_decided(state)
+    assert not forgettable(marker, marker["decided_at"] + 59_000, forget_s=60)
+    assert forgettable(marker, marker["decided_at"] + 61_000, forget_s=60)
+    forget = decode_as("Prediction", encode("Prediction", deadline_marker("r1/wave", marker, FORGET)))
+    assert is_forget_marker(forget) and not is_deadline_marker(forget)
+    assert not any(is_forget_marker(p) for p in predictions)

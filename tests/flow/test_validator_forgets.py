@@ -1,0 +1,61 @@
+"""The validator forgets a decided series: a late duplicate inside the grace window changes nothing, then the
+series' key is deleted from the table (a tombstone on its changelog), with no second answer and no repair."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import Counter
+from collections.abc import Callable
+
+import pandas as pd
+from confluent_kafka import Producer
+
+from schemas import series_key
+from schemas.topics import PREDICTIONS
+from timex_stream.follow import follow
+from timex_stream.kafka import consumer
+from timex_stream.stack import Stack
+from timex_stream.submit import submit
+
+from .test_end_to_end import TIMEOUT, best_models_for
+from .test_operations import stall_repairs
+
+CHANGELOG = "timex-validator-series-states-changelog"
+
+
+def _records(bootstrap: str, topic: str, key: str, until: Callable[[list], bool], timeout: float
+             ) -> list[tuple[bytes | None]]:
+    """Values of `topic` whose key holds `key`, read from the start until `until(values)` or `timeout`."""
+    cons = consumer(bootstrap, f"read-{key}-{time.monotonic_ns()}", **{"auto.offset.reset": "earliest"})
+    cons.subscribe([topic])
+    values: list = []
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline and not until(values):
+            msg = cons.poll(0.5)
+            if msg is not None and not msg.error() and key.encode() in (msg.key() or b""):
+                values.append(msg.value())
+    finally:
+        cons.close()
+    return values
+
+
+def test_decided_series_is_tombstoned_and_a_late_duplicate_gives_no_second_answer(
+        stack: Stack, producer_: Producer, serve_csv: Callable, config_for: Callable, frame_: pd.DataFrame) -> None:
+    rid = submit(producer_, config_for(serve_csv("forget.csv", frame_), ["walk"], models="naive,theta"))
+    view = follow(stack.bootstrap, [rid], TIMEOUT)[rid]
+    assert view.status == "done" and set(view.results) == {"walk"}
+    key = series_key(rid, "walk")
+    predictions = _records(stack.bootstrap, PREDICTIONS.name, key, until=bool, timeout=60)
+    assert predictions, "the series' predictions are on the topic"
+    producer_.produce(PREDICTIONS.name, key=key.encode(), value=predictions[0])  # a late duplicate
+    assert producer_.flush(10) == 0
+    # TIMEX_VALIDATOR_FORGET_S is 45 s in the tests' stack; the timer ticks every 5 s.
+    values = _records(stack.bootstrap, CHANGELOG, key, until=lambda v: bool(v) and v[-1] is None, timeout=240)
+    assert values and values[-1] is None, f"no tombstone for {key}: {len(values)} changelog records"
+    marker = json.loads(next(v for v in reversed(values) if v is not None))
+    assert marker["decided"] and marker["units"] == {} and "config_json" not in marker
+    assert len(json.dumps(marker)) < 1000
+    assert Counter(best_models_for(stack.bootstrap, rid)) == Counter({"walk": 1})
+    assert stall_repairs(stack, rid) == []
