@@ -35,7 +35,7 @@ _TRANSFORMATION_ALIASES: dict[str, str] = {"yeo_johnson": "yeo-johnson", "yeojoh
 ACCURACY_ESTIMATORS: tuple[str, ...] = ("mae", "mse", "rmse", "am", "sd", "mape", "smape", "mase")
 _DATEPARSER_KEYS = ("date_formats", "languages", "locales", "region", "settings")
 # Sections TIMEX knows that this core does not compute (multivariate / historical / regressors).
-_IGNORED_SECTIONS = ("xcorr_parameters", "historical_prediction_parameters", "additional_regressors")
+_IGNORED_SECTIONS = ("historical_prediction_parameters", "additional_regressors")
 # Marker that lets a model-level validator name the sub-field it is about (see _to_field_errors).
 _FIELD_SEP = " :: "
 
@@ -212,6 +212,48 @@ class ModelParameters(_Section):
         return max(1, int(round(n_points * (self.test_percentage or 0) / 100)))
 
 
+XCORR_MODES: tuple[str, ...] = ("pearson", "kendall", "spearman", "matlab_normalized")
+
+
+class XcorrParameters(_Section):
+    """TIMEX's cross-correlation section. Its code reads `xcorr_mode` (comma-separated), its docs say
+    `xcorr_modes`: both are accepted (the same list if both are given)."""
+
+    xcorr_max_lags: int = Field(ge=1)
+    xcorr_extra_regressor_threshold: float = Field(ge=0, le=1)
+    xcorr_mode: CommaList = Field(default_factory=lambda: ["pearson"], min_length=1)
+    xcorr_mode_target: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _modes_alias(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "xcorr_modes" in data:
+            data = dict(data)
+            modes = data.pop("xcorr_modes")
+            if "xcorr_mode" in data and _split_commas(data["xcorr_mode"]) != _split_commas(modes):
+                raise _field_error("xcorr_modes", "differs from xcorr_mode; give one list of modes")
+            data["xcorr_mode"] = modes
+        return data
+
+    @field_validator("xcorr_mode")
+    @classmethod
+    def _known_modes(cls, value: list[str]) -> list[str]:
+        names = [v.lower() for v in value]
+        for name in names:
+            if name not in XCORR_MODES:
+                raise ValueError(f"unknown cross-correlation mode '{name}'; known: {', '.join(XCORR_MODES)}")
+        return list(dict.fromkeys(names))
+
+    @model_validator(mode="after")
+    def _target_is_computed(self) -> XcorrParameters:
+        target = (self.xcorr_mode_target or self.xcorr_mode[0]).lower()
+        if target not in self.xcorr_mode:
+            raise _field_error("xcorr_mode_target", f"'{target}' is not one of the computed modes "
+                               f"({', '.join(self.xcorr_mode)})")
+        object.__setattr__(self, "xcorr_mode_target", target)
+        return self
+
+
 class TimexConfig(_Section):
     activity_title: str | None = None
     verbose: str | None = None
@@ -220,6 +262,7 @@ class TimexConfig(_Section):
     model_parameters: ModelParameters
     max_threads: int | None = Field(default=None, ge=1)
     visualization_parameters: dict[str, Any] | None = None
+    xcorr_parameters: XcorrParameters | None = None
 
     @model_validator(mode="before")
     @classmethod
