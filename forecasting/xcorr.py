@@ -18,6 +18,7 @@ history over the target's dates, and its own forecast over the future.
 
 from __future__ import annotations
 
+import json
 import math
 import warnings
 from dataclasses import dataclass, field
@@ -132,16 +133,27 @@ class SeriesXcorr:
     modes: dict[str, dict[str, list[float]]]
     lags: dict[str, list[int]]
     regressors: list[str] = field(default_factory=list)
+    used_by: list[str] = field(default_factory=list)  # the series this one is an extra regressor of
 
-    def to_dict(self) -> dict[str, Any]:
+    def answer(self) -> dict[str, Any]:
+        """The answer's "xcorr" (BestModel.xcorr)."""
         return {"max_lags": self.max_lags, "threshold": self.threshold, "modes": self.modes, "lags": self.lags,
                 "regressors": list(self.regressors)}
 
+    def to_json(self) -> str:
+        # NaN (a constant series) becomes null: the text stays strict JSON.
+        modes = {m: {o: [v if math.isfinite(v) else None for v in vs] for o, vs in row.items()}
+                 for m, row in self.modes.items()}
+        return json.dumps({**self.answer(), "modes": modes, "used_by": self.used_by}, allow_nan=False)
+
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> SeriesXcorr:
-        return cls(max_lags=int(d["max_lags"]), threshold=float(d["threshold"]), modes=d["modes"],
+    def from_json(cls, text: str) -> SeriesXcorr:
+        d = json.loads(text)
+        modes = {m: {o: [math.nan if v is None else float(v) for v in vs] for o, vs in row.items()}
+                 for m, row in d["modes"].items()}
+        return cls(max_lags=int(d["max_lags"]), threshold=float(d["threshold"]), modes=modes,
                    lags={k: [int(v) for v in vs] for k, vs in d["lags"].items()},
-                   regressors=list(d.get("regressors", [])))
+                   regressors=list(d.get("regressors", [])), used_by=list(d.get("used_by", [])))
 
 
 def xcorr_per_series(series: dict[str, pd.Series], settings: XcorrSettings) -> dict[str, SeriesXcorr]:
@@ -156,4 +168,23 @@ def xcorr_per_series(series: dict[str, pd.Series], settings: XcorrSettings) -> d
         lags = {m: lags_of(m, settings.max_lags, len(frame)) for m in settings.modes}
         regressors = choose_regressors(modes[settings.mode_target], lags[settings.mode_target], settings.threshold)
         out[str(name)] = SeriesXcorr(settings.max_lags, settings.threshold, modes, lags, regressors)
+    for name, found in out.items():
+        for regressor in found.regressors:
+            out[regressor].used_by.append(name)
     return out
+
+
+# Every pair of series at every lag in every mode: O(series² × lags) correlations, computed once per request
+# at the ingestion (kendall on 200 points takes ~1 ms), so the number of series is bounded.
+MAX_SERIES = 25
+
+
+def request_xcorr(config: TimexConfig, series: dict[str, pd.Series]) -> tuple[dict[str, SeriesXcorr], str | None]:
+    """(per-series xcorr, a warning in plain words when it is not computed although asked for)."""
+    found = settings_of(config)
+    if found is None or len(series) < 2:
+        return {}, None
+    if len(series) > MAX_SERIES:
+        return {}, (f"xcorr_parameters: cross-correlation is computed for at most {MAX_SERIES} series and this "
+                    f"request has {len(series)}; the series are forecast without extra regressors")
+    return xcorr_per_series(series, found), None

@@ -16,6 +16,7 @@ from forecasting.config import ConfigError, ParsedConfig, TimexConfig, parse_con
 from forecasting.data import DataError, load_series
 from forecasting.limits import RequestLimits, check_config, check_data, describe
 from forecasting.units import UnitSpec, batches, plan_units
+from forecasting.xcorr import request_xcorr
 from ingestion.download import Allowlist, DownloadError, download
 from schemas import Topic
 from schemas.topics import FAILURES, PROGRESS, SERIES
@@ -136,8 +137,13 @@ def fan_out(out: Outcome, config: TimexConfig, series: dict[str, pd.Series], rep
         out.failures.append(failure(rid, "data", "no series can be forecast (see the other errors)", fatal=True))
         return out
     out.stored.append(config_part(rid, config.to_json()))
+    # Where every series is known, once per request: each series' share travels with its prepared data.
+    xcorr, xcorr_warning = request_xcorr(config, {name: series[name] for name in planned})
+    if xcorr_warning:
+        out.failures.append(failure(rid, "xcorr", xcorr_warning))
     for name, units in planned.items():
-        chunks = parts(rid, name, len(planned), series[name])
+        chunks = parts(rid, name, len(planned), series[name],
+                       xcorr_json=xcorr[name].to_json() if name in xcorr else None)
         out.stored.extend(chunks)
         out.planned.append(Planned(name, units, len(chunks), len(series[name])))
     out.progress.append(progress(rid, "ingested", f"{len(planned)} series, {out.units} units{note}",

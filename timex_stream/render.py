@@ -46,6 +46,7 @@ def result_document(view: RequestView) -> dict[str, Any]:
             "main_accuracy_estimator": best.get("main_accuracy_estimator"), "metrics": best.get("metrics") or {},
             "forecast": best.get("forecast"), "complete": best.get("complete"),
             "failures": [_failure(f) for f in view.failures if f.get("series") == name],
+            **{k: best.get(k) for k in ("xcorr", "univariate", "multivariate", "kept")},
         }
     return plain({"request_id": view.request_id, "status": view.status, "title": view.title,
                   "replay_of": view.replay_of, "units_done": view.units_done, "units_total": view.units_total,

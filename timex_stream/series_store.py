@@ -45,9 +45,9 @@ def config_part(request_id: str, config_json: str) -> tuple[str, dict[str, Any]]
     return escape(request_id), _part(request_id, config_json=config_json)
 
 
-def parts(request_id: str, name: str, series_total: int, s: pd.Series, chunk_points: int = CHUNK_POINTS
-          ) -> list[tuple[str, dict[str, Any]]]:
-    """(key, SeriesPart) for each chunk of `s`, in order."""
+def parts(request_id: str, name: str, series_total: int, s: pd.Series, chunk_points: int = CHUNK_POINTS,
+          xcorr_json: str | None = None) -> list[tuple[str, dict[str, Any]]]:
+    """(key, SeriesPart) for each chunk of `s`, in order; `xcorr_json` goes with chunk 0."""
     stamps, values, freq = to_epoch(s)
     regenerated = regular_stamps(int(stamps[0]), len(stamps), freq) if len(stamps) else None
     regular = regenerated is not None and np.array_equal(regenerated, stamps)
@@ -59,14 +59,14 @@ def parts(request_id: str, name: str, series_total: int, s: pd.Series, chunk_poi
             request_id, series=name, series_total=series_total, chunk=chunk, chunks=chunks, points=len(stamps),
             frequency=freq, start_us=int(stamps[lo]) if hi > lo else 0,
             timestamps_us=None if regular else stamps[lo:hi].astype("<i8").tobytes(),
-            values=values[lo:hi].astype("<f8").tobytes())))
+            values=values[lo:hi].astype("<f8").tobytes(), xcorr_json=xcorr_json if chunk == 0 else None)))
     return out
 
 
 def _part(request_id: str, **fields: Any) -> dict[str, Any]:
     return {"request_id": request_id, "series": None, "config_json": None, "series_total": 0, "chunk": 0,
             "chunks": 0, "points": 0, "frequency": "", "start_us": 0, "timestamps_us": None, "values": b"",
-            "created_at": now_ms(), **fields}
+            "xcorr_json": None, "created_at": now_ms(), **fields}
 
 
 def series_ref(partition: int, config_offset: int, offsets: Sequence[int], points: int) -> dict[str, Any]:

@@ -33,6 +33,7 @@ from validator.decide import (
     progress_of,
     validated,
 )
+from validator.multivariate import answer_fields, read_xcorr
 
 log = logging.getLogger("validator")
 settings = Settings.from_env()
@@ -94,6 +95,7 @@ async def collect(stream: faust.StreamT) -> None:
                 log.error("config of %s cannot be read: %s", key, exc)
                 continue
             state = new_state(prediction, config_json)
+            state["xcorr"] = await asyncio.to_thread(read_xcorr, store, prediction["ref"])
         fresh = [add(state, unit) for unit in units_of(prediction)]  # every unit of a batch, no short cut
         if not any(fresh):
             continue  # redelivered units, or the series is already decided
@@ -147,6 +149,7 @@ async def watch_stalled_series() -> None:
 
 async def _publish_decision(key: str, rid: str, series: str, state: dict, deadline_s: float | None = None) -> None:
     record, series_failures = decide(rid, series, state, deadline_s)
+    record.update(answer_fields(state, record))
     # Answer first, marker after: a stop in between means this series is decided again on redelivery (the
     # readers keep one answer per series), never that the marker exists without the answer having gone out.
     # The series' failures go before its answer, so a reader that stops at the answer has most likely seen them.

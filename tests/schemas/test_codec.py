@@ -36,7 +36,7 @@ SAMPLES: dict[str, dict] = {
                 "ref": REF, "created_at": NOW},
     "SeriesPart": {"request_id": "r1", "series": "x", "config_json": None, "series_total": 2, "chunk": 1,
                    "chunks": 3, "points": 120_000, "frequency": "YS-JAN", "start_us": -8_520_336_000_000_000,
-                   "timestamps_us": None, "values": b"\x00" * 16, "created_at": NOW},
+                   "timestamps_us": None, "values": b"\x00" * 16, "created_at": NOW, "xcorr_json": None},
     "Prediction": {"request_id": "r1", "series": "x", "series_total": 2, "unit": UNIT, "error": None,
                    "metrics": METRICS, "test_forecast": [1.0, 2.0], "forecast": FORECAST, "fit_seconds": 0.01,
                    "params": {"order": "(1,1,0)"}, "main_accuracy_estimator": "MAE", "ref": REF,
@@ -50,7 +50,14 @@ SAMPLES: dict[str, dict] = {
                                   "fit_seconds": 0.2, "params": {}, "error": None, "best_of_model": True}],
                   "history_timestamps": ["2020-01-01T00:00:00"], "history_values": [3.0], "history_points": 1,
                   "series_ref": REF, "units_done": 12,
-                  "units_total": 12, "complete": True, "decided_at": NOW},
+                  "units_total": 12, "complete": True, "decided_at": NOW,
+                  "xcorr": {"max_lags": 1, "threshold": 0.5, "modes": {"pearson": {"y": [0.1, 0.2, 0.9]}},
+                            "lags": {"pearson": [-1, 0, 1]}, "regressors": ["y"]},
+                  "univariate": {"model": "arima", "transformation": "log", "metrics": METRICS, "forecast": FORECAST,
+                                 "regressors": []},
+                  "multivariate": {"model": "arima", "transformation": "log", "metrics": METRICS,
+                                   "forecast": FORECAST, "regressors": ["y"]},
+                  "kept": "multivariate"},
     "Failure": {"request_id": "r1", "stage": "config", "message": "model_parameters.models: unknown model 'x'",
                 "series": None, "model": "x", "fatal": True, "detail": None, "occurred_at": NOW},
     "Progress": {"request_id": "r1", "stage": "accepted", "message": "", "series": None,
@@ -63,7 +70,7 @@ SAMPLES: dict[str, dict] = {
 
 
 def test_every_top_level_record_has_a_sample() -> None:
-    nested = {"Forecast", "Unit", "ModelResult", "SeriesRef", "UnitOutcome"}
+    nested = {"Forecast", "Unit", "ModelResult", "SeriesRef", "UnitOutcome", "Xcorr", "Candidate"}
     assert set(CODEC.current) - nested == set(SAMPLES)
 
 
@@ -129,10 +136,22 @@ def test_units_from_before_the_claim_check_read_without_a_ref() -> None:
     assert new["ref"] is None and new["history_values"] == [3.0] and new["more"] == [] and "config_json" not in new
 
 
+_XCORR_KEYS = ("xcorr", "univariate", "multivariate", "kept")
+
+
+def test_answers_from_before_xcorr_decode_without_it() -> None:
+    old = {k: v for k, v in SAMPLES["BestModel"].items() if k not in _XCORR_KEYS}
+    new = CODEC.decode_as("BestModel", _written_with_history("v2", old, "BestModel"))
+    assert new == {**old, "xcorr": None, "univariate": None, "multivariate": None, "kept": None}
+    part = {k: v for k, v in SAMPLES["SeriesPart"].items() if k != "xcorr_json"}
+    assert CODEC.decode_as("SeriesPart", _written_with_history("v1", part, "SeriesPart"))["xcorr_json"] is None
+
+
 def test_answers_from_before_the_claim_check_carry_their_whole_history() -> None:
-    old = {k: v for k, v in SAMPLES["BestModel"].items() if k not in ("series_ref", "history_points")}
+    old = {k: v for k, v in SAMPLES["BestModel"].items() if k not in ("series_ref", "history_points", *_XCORR_KEYS)}
     new = CODEC.decode_as("BestModel", _written_with_history("v1", old, "BestModel"))
-    assert new == {**old, "series_ref": None, "history_points": 0}
+    assert new == {**old, "series_ref": None, "history_points": 0, "xcorr": None, "univariate": None,
+                   "multivariate": None, "kept": None}
 
 
 def test_history_schemas_are_self_contained_and_distinct() -> None:
