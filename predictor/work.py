@@ -25,6 +25,8 @@ class Job:
     dataset: dict[str, Any]
     series: pd.Series
     config_json: str
+    # the regressors' values on the series' index and the horizon (units whose spec names regressors)
+    regressors: pd.DataFrame | None = None
 
 
 def job_for(store: SeriesStore, dataset: dict[str, Any]) -> Job | dict[str, Any]:
@@ -46,7 +48,7 @@ def predict(job: Job) -> dict[str, Any]:
     dataset, series = job.dataset, job.series
     config = config_from_json(job.config_json)
     units = [dataset["unit"], *dataset.get("more", [])]
-    first, *more = [_outcome(config, series, unit) for unit in units]
+    first, *more = [_outcome(config, series, unit, job.regressors) for unit in units]
     # Unit 0 brings the end of the history for the answer's plot; the whole of it stays on `series`.
     plotted = any(u["index"] == 0 and not u["refit"] for u in units)
     stamps, values = tail(series, HISTORY_TAIL_POINTS) if plotted else ([], [])
@@ -55,12 +57,13 @@ def predict(job: Job) -> dict[str, Any]:
                              history_timestamps=stamps, history_values=values)
 
 
-def _outcome(config: Any, series: pd.Series, unit: dict[str, Any]) -> dict[str, Any]:
+def _outcome(config: Any, series: pd.Series, unit: dict[str, Any], regressors: pd.DataFrame | None
+             ) -> dict[str, Any]:
     """One unit's UnitOutcome record."""
-    spec = UnitSpec(unit["model"], unit["transformation"], unit["window"])
+    spec = UnitSpec.from_dict(unit)
     # Validation units are scored only; the validator sends each model's best back for its final refit.
-    result = (refit_unit(config, series, UnitResult(spec)) if unit["refit"]
-              else run_unit(config, series, spec, with_forecast=False))
+    result = (refit_unit(config, series, UnitResult(spec), regressors) if unit["refit"]
+              else run_unit(config, series, spec, with_forecast=False, regressors=regressors))
     return {"unit": unit, "error": result.error, "metrics": dict(result.metrics),
             "test_forecast": list(result.test_forecast),
             "forecast": result.forecast.to_dict() if result.forecast else None, "fit_seconds": result.fit_seconds,

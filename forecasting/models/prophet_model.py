@@ -27,15 +27,24 @@ def _quiet() -> None:
         logging.getLogger(name).disabled = True  # cmdstanpy resets its level on each run
 
 
+def _regressor_names(count: int) -> list[str]:
+    """Prophet's own names for the regressors: a user's column may be any string, Prophet reserves some
+    ('ds', 'trend', holiday names...)."""
+    return [f"extra_regressor_{i}" for i in range(count)]
+
+
 class FBProphet(ForecastModel):
     name = "fbprophet"
     min_points = 3
+    takes_regressors = True  # add_regressor, as TIMEX does (values not transformed, Prophet standardizes them)
 
-    def fit(self, y: pd.Series) -> Self:
+    def fit(self, y: pd.Series, X: pd.DataFrame | None = None) -> Self:
         from prophet import Prophet
 
         _quiet()
         self._check_length(y)
+        X = self._check_regressors(y, X)
+        self._columns = [] if X is None else list(X.columns)
         self._index = pd.DatetimeIndex(y.index)
         self._h_max = 0
         ds = self._index
@@ -46,12 +55,20 @@ class FBProphet(ForecastModel):
         frame = pd.DataFrame(
             {"ds": shift_years(ds, self._shift).as_unit("ns"), "y": np.asarray(y, dtype=float)}
         )
+        if X is not None:
+            for column in _regressor_names(len(self._columns)):
+                self._model.add_regressor(column)
+            frame[_regressor_names(len(self._columns))] = X.to_numpy(dtype=float)
         self._model.fit(frame, iter=_MAX_ITERATIONS)
         return self
 
-    def predict(self, h: int, levels: tuple[int, ...] = LEVELS) -> Prediction:
+    def predict(self, h: int, levels: tuple[int, ...] = LEVELS, X_future: pd.DataFrame | None = None
+                ) -> Prediction:
+        regressors = self._check_future(h, self._columns, X_future)
         future = shift_years(future_index(self._index, h), self._shift).as_unit("ns")
         frame = pd.DataFrame({"ds": future})
+        if regressors is not None:
+            frame[_regressor_names(len(self._columns))] = regressors
         if not levels:
             self._model.uncertainty_samples = 0
             return Prediction(np.asarray(self._model.predict(frame)["yhat"], dtype=float))
