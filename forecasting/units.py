@@ -19,9 +19,11 @@ regressors are not transformed, as in TIMEX).
 
 from __future__ import annotations
 
+import json
 import math
 import time
 import warnings
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
@@ -113,13 +115,19 @@ def training_windows(n_points: int, test_values: int, delta_percentage: float) -
     return sorted(w for w in windows if w >= MIN_TRAIN_POINTS)
 
 
-def plan_units(config: TimexConfig, series: pd.Series) -> list[UnitSpec]:
-    """Every (model, transformation, window), in config order then growing windows."""
-    return plan_units_for(config, len(series), str(series.name))
+def plan_units(config: TimexConfig, series: pd.Series, regressors: Sequence[str] = ()) -> list[UnitSpec]:
+    """Every (model, transformation, window), in config order then growing windows. With `regressors`
+    (the series' additional regressors), each model that takes them also gets every (transformation,
+    window) with them, right after its univariate units: the validator keeps a model's best unit, so the
+    regressors are used where they make the model better and not otherwise (TIMEX keeps the
+    multivariate result only when its error is lower)."""
+    return plan_units_for(config, len(series), str(series.name), regressors)
 
 
-def plan_units_for(config: TimexConfig, points: int, name: str) -> list[UnitSpec]:
-    """`plan_units` from the series' length alone (the plan depends on nothing else)."""
+def plan_units_for(config: TimexConfig, points: int, name: str, regressors: Sequence[str] = ()
+                   ) -> list[UnitSpec]:
+    """`plan_units` from the series' length and its regressors' names alone (the plan depends on nothing
+    else)."""
     mp = config.model_parameters
     test = mp.test_size(points)
     windows = training_windows(points, test, mp.delta_training_percentage)
@@ -128,7 +136,12 @@ def plan_units_for(config: TimexConfig, points: int, name: str) -> list[UnitSpec
             f"series '{name}' has {points} points: too few for {test} test points "
             f"and {MIN_TRAIN_POINTS} training points"
         )
-    return [UnitSpec(m, t, w) for m in config.model_names for t in config.transformations for w in windows]
+    plan = []
+    for m in config.model_names:
+        plan += [UnitSpec(m, t, w) for t in config.transformations for w in windows]
+        if regressors and get_model_class(m).takes_regressors:
+            plan += [UnitSpec(m, t, w, tuple(regressors)) for t in config.transformations for w in windows]
+    return plan
 
 
 def _bounds(config: TimexConfig, name: str) -> tuple[float | None, float | None, bool]:
@@ -147,6 +160,12 @@ def _adjust(values: np.ndarray, config: TimexConfig, name: str) -> np.ndarray:
     low, high, rounding = _bounds(config, name)
     out = np.clip(values, low, high) if (low is not None or high is not None) else values
     return np.round(out) if rounding else out
+
+
+def model_options(config: TimexConfig, model: str) -> dict[str, Any]:
+    """What a model reads from model_parameters besides the common settings."""
+    holidays = config.model_parameters.holidays
+    return {"holidays": holidays} if model == "fbprophet" and holidays is not None else {}
 
 
 def _regressor_rows(spec: UnitSpec, regressors: pd.DataFrame | None, index: pd.DatetimeIndex) -> pd.DataFrame:
@@ -172,7 +191,7 @@ def _fit_predict(
     original scale."""
     transformation = make_transformation(spec.transformation).fit(train.to_numpy())
     model_cls = get_model_class(spec.model)
-    model = model_cls(season_length=season_length(train.index.freqstr))
+    model = model_cls(season_length=season_length(train.index.freqstr), options=model_options(config, spec.model))
     transformed = pd.Series(transformation.apply(train.to_numpy()), index=train.index, name=train.name)
     X = X_future = None
     if spec.regressors:
@@ -199,7 +218,7 @@ def _fit_predict(
         }
     params = dict(model.params())
     if spec.regressors:
-        params["regressors"] = ", ".join(spec.regressors)
+        params["regressors"] = json.dumps(list(spec.regressors), ensure_ascii=False)
     if spec.transformation != "none":
         params["transformation"] = transformation.describe()
     return Prediction(mean, intervals), params

@@ -12,6 +12,7 @@ import pandas as pd
 
 from forecasting.config import config_from_json
 from forecasting.limits import HISTORY_TAIL_POINTS
+from forecasting.regressors import align
 from forecasting.units import UnitResult, UnitSpec, refit_unit, run_unit
 from forecasting.workers import init_worker
 from timex_stream.processes import die_with_parent
@@ -37,9 +38,17 @@ def job_for(store: SeriesStore, dataset: dict[str, Any]) -> Job | dict[str, Any]
         return prediction_record(dataset, error="this unit was written before units pointed at their series "
                                                 "(a Dataset v1 record): its data cannot be read; submit again")
     try:
-        return Job(dataset, store.series(ref, dataset["series"]), store.config_json(ref))
+        series, config_json = store.series(ref, dataset["series"]), store.config_json(ref)
     except (SeriesMissingError, ValueError) as exc:
         return prediction_record(dataset, error=f"the series of this unit cannot be read: {exc}")
+    if not ref.get("regressors"):
+        return Job(dataset, series, config_json)
+    try:
+        horizon = config_from_json(config_json).model_parameters.prediction_lags
+        regressors = align(store.regressors(ref), pd.DatetimeIndex(series.index), horizon)
+    except (SeriesMissingError, ValueError) as exc:
+        return prediction_record(dataset, error=f"the additional regressors of this unit cannot be read: {exc}")
+    return Job(dataset, series, config_json, regressors)
 
 
 def predict(job: Job) -> dict[str, Any]:

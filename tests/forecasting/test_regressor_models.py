@@ -53,7 +53,7 @@ def test_final_forecast_uses_the_regressors_future_values() -> None:
     assert result.error is None and result.forecast is not None
     expected = 3 * frame["signal"].iloc[N:].to_numpy() + 10
     assert np.max(np.abs(np.array(result.forecast.yhat) - expected)) < 1.0
-    assert result.params["regressors"] == "signal"
+    assert result.params["regressors"] == "[\"signal\"]"
 
 
 def test_mockup_forecasts_the_number_of_regressors_as_timex() -> None:
