@@ -33,7 +33,8 @@ def shifted_frame() -> pd.DataFrame:
 
 def test_shifted_series_get_their_lag_and_regressor(stack: Stack, producer_: Producer, serve_csv: Callable,
                                                     config_for: Callable) -> None:
-    config = config_for(serve_csv("shifted.csv", shifted_frame()), ["a", "b"], models="naive,arima")
+    config = config_for(serve_csv("shifted.csv", shifted_frame()), ["a", "b"], models="naive,arima",
+                        delta_training_percentage=50)
     config["xcorr_parameters"] = {"xcorr_max_lags": LAGS, "xcorr_extra_regressor_threshold": 0.5,
                                   "xcorr_modes": "pearson,matlab_normalized", "xcorr_mode_target": "pearson"}
     rid = submit(producer_, config)
