@@ -5,7 +5,7 @@ The ingestion computed each series' cross-correlations and extra regressors (for
 them with the series' first chunk; the validator reads them once, with the series' state.
 
 1. A series S that is an extra regressor of others is decided univariately as usual; then its validator
-   stores S's history followed by its forecast on `series` (as the ingestion stores additional regressors)
+   stores S's history followed by its univariate forecast on `series` (as the ingestion stores additional regressors)
    and sends each target T a "regressor ready" marker on `predictions`, keyed to T (as the forget marker),
    naming where that is (or, when S has no forecast, why not).
 2. T's univariate units and refits complete as usual, but T is held until every regressor is ready; then
@@ -90,10 +90,12 @@ def _with_forecast(history: pd.Series, forecast: dict[str, Any]) -> pd.Series:
 
 async def announce(rid: str, series: str, state: State, record: dict[str, Any], store: SeriesStore,
                    send_series: Send, send_prediction: Send) -> None:
-    """After S's answer: store S's history + forecast and tell each target where it is."""
+    """Once S's univariate forecast is known: store S's history + that forecast and tell each target where
+    it is (once per series: the state remembers it)."""
     found = xcorr_of(state)
-    if found is None or not found.used_by:
+    if found is None or not found.used_by or state.get("announced"):
         return
+    state["announced"] = True
     error, where = None, None
     if record["forecast"] is None:
         error = f"'{series}' has no forecast"

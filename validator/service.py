@@ -156,11 +156,14 @@ async def watch_stalled_series() -> None:
 
 
 async def _publish_decision(key: str, rid: str, series: str, state: dict, deadline_s: float | None = None) -> None:
+    record, series_failures = decide(rid, series, state, deadline_s)
+    # The univariate forecast is what the series it is an extra regressor of use (TIMEX's order), sent as
+    # soon as it is known: two series that are each other's regressor never wait for each other.
+    await multivariate.announce(rid, series, state, record, store, _send_series, _send_prediction)
     if deadline_s is None and await multivariate.hold(rid, series, state, _send_dataset):
         series_states[key] = state  # univariate done; the multivariate stage goes on (bounded by the deadline)
         live_keys.add(key)
         return
-    record, series_failures = decide(rid, series, state, deadline_s)
     series_failures += multivariate.answer(rid, series, state, record)
     # Answer first, marker after: a stop in between means this series is decided again on redelivery (the
     # readers keep one answer per series), never that the marker exists without the answer having gone out.
@@ -170,7 +173,6 @@ async def _publish_decision(key: str, rid: str, series: str, state: dict, deadli
         metrics.failures.labels(f["stage"]).inc()
     await send_record(best_models, rid, record)
     await send_record(progress, rid, progress_of(rid, series, state, done=True))
-    await multivariate.announce(rid, series, state, record, store, _send_series, _send_prediction)
     series_states[key] = mark_decided(state)
     live_keys.discard(key)
     decided_keys.add(key)
