@@ -35,7 +35,10 @@ _TRANSFORMATION_ALIASES: dict[str, str] = {"yeo_johnson": "yeo-johnson", "yeojoh
 ACCURACY_ESTIMATORS: tuple[str, ...] = ("mae", "mse", "rmse", "am", "sd", "mape", "smape", "mase")
 _DATEPARSER_KEYS = ("date_formats", "languages", "locales", "region", "settings")
 # Sections TIMEX knows that this core does not compute (multivariate / historical / regressors).
-_IGNORED_SECTIONS = ("xcorr_parameters", "historical_prediction_parameters", "additional_regressors")
+_IGNORED_SECTIONS = ("historical_prediction_parameters",)
+# TIMEX sections of which only a part is read here.
+_PARTLY_USED = {"fbprophet_parameters": "only holiday_country is used (as model_parameters.holidays); the rest is "
+                                        "kept but not used"}
 # Marker that lets a model-level validator name the sub-field it is about (see _to_field_errors).
 _FIELD_SEP = " :: "
 
@@ -157,6 +160,33 @@ def _normalize_models(value: list[str]) -> list[str]:
     return list(dict.fromkeys(names))
 
 
+def _holidays(value: Any) -> str | list[str] | None:
+    """A country code the `holidays` package knows (prophet's add_country_holidays), upper-cased, or a
+    list of dates (YYYY-MM-DD or any form pandas reads), normalized to ISO dates."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        import holidays  # a prophet dependency; imported only for configs that ask for holidays
+
+        code = value.strip().upper()
+        if code not in holidays.list_supported_countries():
+            raise ValueError(f"{value!r} is not a country code the holidays package knows (ISO 3166 codes such "
+                             "as US, GB, IT, DE, FR), nor a list of dates")
+        return code
+    if isinstance(value, list) and value:
+        import pandas as pd
+
+        dates = []
+        for item in value:
+            try:
+                dates.append(pd.Timestamp(str(item).strip()).date().isoformat())
+            except (ValueError, TypeError, OverflowError):
+                raise ValueError(f"{item!r} is not a date; give dates as YYYY-MM-DD") from None
+        return sorted(set(dates))
+    raise ValueError("expected a country code (e.g. \"US\") or a non-empty list of dates (e.g. "
+                     "[\"2023-12-25\", \"2024-12-25\"])")
+
+
 class ModelParameters(_Section):
     models: CommaList = Field(min_length=1)
     possible_transformations: CommaList = Field(default_factory=lambda: ["none"], min_length=1)
@@ -174,6 +204,24 @@ class ModelParameters(_Section):
     min_values: dict[str, float] | None = None
     max_values: dict[str, float] | None = None
     round_to_integer: CommaList | None = None
+    # fbprophet: a country's holidays by code, or a list of dates; TIMEX's fbprophet_parameters.holiday_country
+    # is read as the country code when `holidays` is not given.
+    holidays: str | list[str] | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _timex_holiday_country(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("holidays") is None:
+            country = (data.get("fbprophet_parameters") or {}).get("holiday_country") \
+                if isinstance(data.get("fbprophet_parameters"), dict) else None
+            if country is not None:
+                data = {**data, "holidays": country}
+        return data
+
+    @field_validator("holidays", mode="before")
+    @classmethod
+    def _known_holidays(cls, value: Any) -> str | list[str] | None:
+        return _holidays(value)
 
     @field_validator("models")
     @classmethod
@@ -212,6 +260,48 @@ class ModelParameters(_Section):
         return max(1, int(round(n_points * (self.test_percentage or 0) / 100)))
 
 
+XCORR_MODES: tuple[str, ...] = ("pearson", "kendall", "spearman", "matlab_normalized")
+
+
+class XcorrParameters(_Section):
+    """TIMEX's cross-correlation section. Its code reads `xcorr_mode` (comma-separated), its docs say
+    `xcorr_modes`: both are accepted (the same list if both are given)."""
+
+    xcorr_max_lags: int = Field(ge=1)
+    xcorr_extra_regressor_threshold: float = Field(ge=0, le=1)
+    xcorr_mode: CommaList = Field(default_factory=lambda: ["pearson"], min_length=1)
+    xcorr_mode_target: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _modes_alias(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "xcorr_modes" in data:
+            data = dict(data)
+            modes = data.pop("xcorr_modes")
+            if "xcorr_mode" in data and _split_commas(data["xcorr_mode"]) != _split_commas(modes):
+                raise _field_error("xcorr_modes", "differs from xcorr_mode; give one list of modes")
+            data["xcorr_mode"] = modes
+        return data
+
+    @field_validator("xcorr_mode")
+    @classmethod
+    def _known_modes(cls, value: list[str]) -> list[str]:
+        names = [v.lower() for v in value]
+        for name in names:
+            if name not in XCORR_MODES:
+                raise ValueError(f"unknown cross-correlation mode '{name}'; known: {', '.join(XCORR_MODES)}")
+        return list(dict.fromkeys(names))
+
+    @model_validator(mode="after")
+    def _target_is_computed(self) -> XcorrParameters:
+        target = (self.xcorr_mode_target or self.xcorr_mode[0]).lower()
+        if target not in self.xcorr_mode:
+            raise _field_error("xcorr_mode_target", f"'{target}' is not one of the computed modes "
+                               f"({', '.join(self.xcorr_mode)})")
+        object.__setattr__(self, "xcorr_mode_target", target)
+        return self
+
+
 class TimexConfig(_Section):
     activity_title: str | None = None
     verbose: str | None = None
@@ -220,6 +310,22 @@ class TimexConfig(_Section):
     model_parameters: ModelParameters
     max_threads: int | None = Field(default=None, ge=1)
     visualization_parameters: dict[str, Any] | None = None
+    xcorr_parameters: XcorrParameters | None = None
+    # TIMEX: series name (or "_all", for every series) -> URL of a CSV of regressors known for the past and
+    # the forecast horizon (forecasting.regressors)
+    additional_regressors: dict[str, str] | None = None
+
+    @field_validator("additional_regressors")
+    @classmethod
+    def _regressor_urls(cls, value: dict[str, str] | None) -> dict[str, str] | None:
+        if value is None:
+            return None
+        if not value:
+            raise ValueError("give at least one \"series name\": \"CSV URL\" pair (\"_all\" for every series)")
+        for name, url in value.items():
+            if not url.strip():
+                raise _field_error(name, "the CSV URL is empty")
+        return {name: url.strip() for name, url in value.items()}
 
     @model_validator(mode="before")
     @classmethod
@@ -273,6 +379,8 @@ def _unknown_key_warnings(section: BaseModel, prefix: str) -> list[str]:
         where = f"{prefix}{key}"
         if key in _IGNORED_SECTIONS:
             found.append(f"{where}: not supported by the forecasting core; kept but ignored")
+        elif key in _PARTLY_USED:
+            found.append(f"{where}: {_PARTLY_USED[key]}")
         else:
             found.append(f"{where}: unknown key; kept but not used")
     for name in type(section).model_fields:

@@ -98,6 +98,27 @@ def _check_shape(csv_bytes: bytes, names: list[str]) -> None:
 
 
 def _read_csv(csv_bytes: bytes, ip: InputParameters) -> pd.DataFrame:
+    frame = read_table(csv_bytes)
+    if ip.columns_to_load_from_url:
+        missing = [c for c in ip.columns_to_load_from_url if c not in frame.columns]
+        if missing:
+            raise DataError(
+                f"input_parameters.columns_to_load_from_url: column(s) {missing} not in the CSV; "
+                f"it has {shown(frame.columns)}"
+            )
+        frame = frame[list(ip.columns_to_load_from_url)]
+    if frame.shape[1] < 2:
+        raise DataError(
+            f"the CSV needs a date column and at least one value column; found columns {shown(frame.columns)}"
+        )
+    if frame.empty:
+        raise DataError(f"the CSV has a header ({shown(frame.columns)}) but no data rows")
+    return frame
+
+
+def read_table(csv_bytes: bytes) -> pd.DataFrame:
+    """Every cell as text, after the checks that keep a hostile file cheap (not CSV text, too many
+    columns or values, two columns of one name)."""
     _sniff(csv_bytes)
     sep, names = _header(csv_bytes)
     _check_shape(csv_bytes, names)
@@ -110,20 +131,6 @@ def _read_csv(csv_bytes: bytes, ip: InputParameters) -> pd.DataFrame:
     except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
         raise DataError(f"the data are not a readable CSV: {_parser_problem(str(exc))}") from None
     frame.columns = [str(c).strip() for c in frame.columns]
-    if ip.columns_to_load_from_url:
-        missing = [c for c in ip.columns_to_load_from_url if c not in frame.columns]
-        if missing:
-            raise DataError(
-                f"input_parameters.columns_to_load_from_url: column(s) {missing} not in the CSV; "
-                f"it has {_shown(frame.columns)}"
-            )
-        frame = frame[list(ip.columns_to_load_from_url)]
-    if frame.shape[1] < 2:
-        raise DataError(
-            f"the CSV needs a date column and at least one value column; found columns {_shown(frame.columns)}"
-        )
-    if frame.empty:
-        raise DataError(f"the CSV has a header ({_shown(frame.columns)}) but no data rows")
     return frame
 
 
@@ -137,7 +144,7 @@ def _parser_problem(text: str) -> str:
     return text.strip()
 
 
-def _shown(columns: Any, most: int = 20) -> str:
+def shown(columns: Any, most: int = 20) -> str:
     """Column names for a message, shortened when there are many."""
     names = list(columns)
     return str(names) if len(names) <= most else f"{names[:most]} and {len(names) - most} more"
@@ -209,7 +216,7 @@ def parse_dates(raw: pd.Series, options: dict[str, Any] | None, column: str) -> 
     )
 
 
-def _numeric_columns(frame: pd.DataFrame, errors: dict[str, str]) -> pd.DataFrame:
+def numeric_columns(frame: pd.DataFrame, errors: dict[str, str]) -> pd.DataFrame:
     out = {}
     for col in frame.columns:
         text = frame[col].str.strip()
@@ -354,7 +361,7 @@ def _load_series(config: TimexConfig, csv_bytes: bytes) -> SeriesSet:
     if len(outside):  # pandas' calendar arithmetic (frequencies, offsets) stops at Python's datetime range
         raise DataError(f"column '{date_col}': dates must lie between the years 1 and 9999; found {outside[0]}")
     errors: dict[str, str] = {}
-    values = _numeric_columns(frame.drop(columns=[date_col]), errors).set_axis(index)
+    values = numeric_columns(frame.drop(columns=[date_col]), errors).set_axis(index)
     if values.shape[1] == 0:
         raise DataError(f"no usable series: {_listed(errors)}")
     # Duplicate timestamps are averaged; groupby also sorts (stable) by time.

@@ -10,13 +10,20 @@ k × delta points before them, delta = round(len × delta_training_percentage / 
 until the whole training part is used. Each unit fits on its window, forecasts the held-out points and
 is scored on them (after min/max clipping and rounding, as TIMEX scores). The final forecast refits
 the same window extended by the test points and forecasts `prediction_lags` steps.
+
+Regressors: a unit whose spec names `regressors` fits its model (one that `takes_regressors`) with those
+columns of the `regressors` frame given to `run_unit`/`refit_unit`, whose index holds every timestamp of the
+series and of the forecast horizon (the values at the held-out points are the known ones, as TIMEX uses them;
+regressors are not transformed, as in TIMEX).
 """
 
 from __future__ import annotations
 
+import json
 import math
 import time
 import warnings
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
@@ -38,13 +45,15 @@ class UnitSpec:
     model: str
     transformation: str
     window: int  # training points before the held-out test points
+    regressors: tuple[str, ...] = ()  # regressor columns the model is fitted with; () = univariate
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return {**asdict(self), "regressors": list(self.regressors)}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> UnitSpec:
-        return cls(model=str(d["model"]), transformation=str(d["transformation"]), window=int(d["window"]))
+        return cls(model=str(d["model"]), transformation=str(d["transformation"]), window=int(d["window"]),
+                   regressors=tuple(str(r) for r in d.get("regressors") or ()))
 
 
 @dataclass
@@ -106,13 +115,19 @@ def training_windows(n_points: int, test_values: int, delta_percentage: float) -
     return sorted(w for w in windows if w >= MIN_TRAIN_POINTS)
 
 
-def plan_units(config: TimexConfig, series: pd.Series) -> list[UnitSpec]:
-    """Every (model, transformation, window), in config order then growing windows."""
-    return plan_units_for(config, len(series), str(series.name))
+def plan_units(config: TimexConfig, series: pd.Series, regressors: Sequence[str] = ()) -> list[UnitSpec]:
+    """Every (model, transformation, window), in config order then growing windows. With `regressors`
+    (the series' additional regressors), each model that takes them also gets every (transformation,
+    window) with them, right after its univariate units: the validator keeps a model's best unit, so the
+    regressors are used where they make the model better and not otherwise (TIMEX keeps the
+    multivariate result only when its error is lower)."""
+    return plan_units_for(config, len(series), str(series.name), regressors)
 
 
-def plan_units_for(config: TimexConfig, points: int, name: str) -> list[UnitSpec]:
-    """`plan_units` from the series' length alone (the plan depends on nothing else)."""
+def plan_units_for(config: TimexConfig, points: int, name: str, regressors: Sequence[str] = ()
+                   ) -> list[UnitSpec]:
+    """`plan_units` from the series' length and its regressors' names alone (the plan depends on nothing
+    else)."""
     mp = config.model_parameters
     test = mp.test_size(points)
     windows = training_windows(points, test, mp.delta_training_percentage)
@@ -121,7 +136,12 @@ def plan_units_for(config: TimexConfig, points: int, name: str) -> list[UnitSpec
             f"series '{name}' has {points} points: too few for {test} test points "
             f"and {MIN_TRAIN_POINTS} training points"
         )
-    return [UnitSpec(m, t, w) for m in config.model_names for t in config.transformations for w in windows]
+    plan = []
+    for m in config.model_names:
+        plan += [UnitSpec(m, t, w) for t in config.transformations for w in windows]
+        if regressors and get_model_class(m).takes_regressors:
+            plan += [UnitSpec(m, t, w, tuple(regressors)) for t in config.transformations for w in windows]
+    return plan
 
 
 def _bounds(config: TimexConfig, name: str) -> tuple[float | None, float | None, bool]:
@@ -142,18 +162,48 @@ def _adjust(values: np.ndarray, config: TimexConfig, name: str) -> np.ndarray:
     return np.round(out) if rounding else out
 
 
+def model_options(config: TimexConfig, model: str) -> dict[str, Any]:
+    """What a model reads from model_parameters besides the common settings."""
+    holidays = config.model_parameters.holidays
+    return {"holidays": holidays} if model == "fbprophet" and holidays is not None else {}
+
+
+def _regressor_rows(spec: UnitSpec, regressors: pd.DataFrame | None, index: pd.DatetimeIndex) -> pd.DataFrame:
+    """The spec's regressor columns at `index` (training points or forecast steps)."""
+    if regressors is None:
+        raise ValueError(f"the unit uses the regressors {', '.join(map(repr, spec.regressors))}, "
+                         "but no regressor values reached it")
+    missing = [r for r in spec.regressors if r not in regressors.columns]
+    if missing:
+        raise ValueError(f"no values for the regressors {', '.join(map(repr, missing))}")
+    rows = regressors.loc[:, list(spec.regressors)].reindex(index)
+    if rows.isna().to_numpy().any():
+        gap = index[rows.isna().any(axis=1).to_numpy()]
+        raise ValueError(f"the regressors have no values from {gap[0]} to {gap[-1]}")
+    return rows
+
+
 def _fit_predict(
-    config: TimexConfig, train: pd.Series, spec: UnitSpec, h: int, levels: tuple[int, ...]
+    config: TimexConfig, train: pd.Series, spec: UnitSpec, h: int, levels: tuple[int, ...],
+    regressors: pd.DataFrame | None = None,
 ) -> tuple[Prediction, dict[str, str]]:
-    """Fit model+transformation on `train`, predict `h` steps, back in the original scale."""
+    """Fit model+transformation on `train` (with the spec's regressors), predict `h` steps, back in the
+    original scale."""
     transformation = make_transformation(spec.transformation).fit(train.to_numpy())
     model_cls = get_model_class(spec.model)
-    model = model_cls(season_length=season_length(train.index.freqstr))
+    model = model_cls(season_length=season_length(train.index.freqstr), options=model_options(config, spec.model))
     transformed = pd.Series(transformation.apply(train.to_numpy()), index=train.index, name=train.name)
+    X = X_future = None
+    if spec.regressors:
+        if not model_cls.takes_regressors:
+            raise ValueError(f"model '{spec.model}' takes no regressors")
+        index = pd.DatetimeIndex(train.index)
+        X = _regressor_rows(spec, regressors, index)
+        X_future = _regressor_rows(spec, regressors, future_index(index, h))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        model.fit(transformed)
-        raw = model.predict(h, levels)
+        model.fit(transformed, X)
+        raw = model.predict(h, levels, X_future)
     mean = transformation.inverse(raw.mean)
     if not np.all(np.isfinite(mean)):
         raise ValueError(
@@ -167,18 +217,20 @@ def _fit_predict(
             for lv, (lo, hi) in raw.intervals.items()
         }
     params = dict(model.params())
+    if spec.regressors:
+        params["regressors"] = json.dumps(list(spec.regressors), ensure_ascii=False)
     if spec.transformation != "none":
         params["transformation"] = transformation.describe()
     return Prediction(mean, intervals), params
 
 
 def _final_forecast(
-    config: TimexConfig, series: pd.Series, spec: UnitSpec
+    config: TimexConfig, series: pd.Series, spec: UnitSpec, regressors: pd.DataFrame | None = None
 ) -> tuple[Forecast, dict[str, str]]:
     test = config.model_parameters.test_size(len(series))
     lags = config.model_parameters.prediction_lags
     data = series.iloc[-(spec.window + test) :]
-    pred, params = _fit_predict(config, data, spec, lags, LEVELS)
+    pred, params = _fit_predict(config, data, spec, lags, LEVELS, regressors)
     name = str(series.name)
     stamps = to_wire(pd.Series(np.zeros(lags), index=future_index(pd.DatetimeIndex(series.index), lags)))[0]
     bands: dict[str, list[float] | None] = {}
@@ -198,9 +250,11 @@ def _describe_failure(spec: UnitSpec, exc: Exception) -> str:
 
 
 def run_unit(
-    config: TimexConfig, series: pd.Series, spec: UnitSpec, with_forecast: bool = True
+    config: TimexConfig, series: pd.Series, spec: UnitSpec, with_forecast: bool = True,
+    regressors: pd.DataFrame | None = None,
 ) -> UnitResult:
-    """Validate one unit; with `with_forecast` also refit on window + test points and forecast."""
+    """Validate one unit; with `with_forecast` also refit on window + test points and forecast.
+    `regressors`: the values of the regressors the spec names, on the series' index and the horizon."""
     started = time.perf_counter()
     try:
         test = config.model_parameters.test_size(len(series))
@@ -210,7 +264,7 @@ def run_unit(
                 f"window {spec.window} is outside {MIN_TRAIN_POINTS}..{len(train_all)} training points"
             )
         train = train_all.iloc[-spec.window :]
-        pred, params = _fit_predict(config, train, spec, test, ())
+        pred, params = _fit_predict(config, train, spec, test, (), regressors)
         predicted = _adjust(pred.mean, config, str(series.name))
         metrics = compute_metrics(
             actual.to_numpy(), predicted, train.to_numpy(), season_length(train.index.freqstr)
@@ -224,16 +278,17 @@ def run_unit(
             spec=spec, error=_describe_failure(spec, exc), fit_seconds=time.perf_counter() - started
         )
     result.fit_seconds = time.perf_counter() - started
-    return refit_unit(config, series, result) if with_forecast else result
+    return refit_unit(config, series, result, regressors) if with_forecast else result
 
 
-def refit_unit(config: TimexConfig, series: pd.Series, result: UnitResult) -> UnitResult:
+def refit_unit(config: TimexConfig, series: pd.Series, result: UnitResult,
+               regressors: pd.DataFrame | None = None) -> UnitResult:
     """Add the final forecast to a validated unit (the pipeline does this only for each model's best)."""
     if result.error is not None or result.forecast is not None:
         return result
     started = time.perf_counter()
     try:
-        forecast, params = _final_forecast(config, series, result.spec)
+        forecast, params = _final_forecast(config, series, result.spec, regressors)
     except MemoryError:
         raise
     except Exception as exc:

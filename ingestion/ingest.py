@@ -15,12 +15,15 @@ import pandas as pd
 from forecasting.config import ConfigError, ParsedConfig, TimexConfig, parse_config
 from forecasting.data import DataError, load_series
 from forecasting.limits import RequestLimits, check_config, check_data, describe
+from forecasting.regressors import AdditionalRegressors, RegressorError
+from forecasting.regressors import load as load_regressors
 from forecasting.units import UnitSpec, batches, plan_units
+from forecasting.xcorr import request_xcorr
 from ingestion.download import Allowlist, DownloadError, download
 from schemas import Topic
 from schemas.topics import FAILURES, PROGRESS, SERIES
 from timex_stream.records import dataset, failure, progress
-from timex_stream.series_store import config_part, parts, series_ref
+from timex_stream.series_store import config_part, parts, regressor_parts, series_ref
 from timex_stream.settings import Settings
 
 Fetch = Callable[[str], bytes]
@@ -34,6 +37,7 @@ class Planned:
     units: list[UnitSpec]
     parts: int  # how many SeriesParts (chunks) it has in `Outcome.stored`
     points: int
+    regressors: list[str] = field(default_factory=list)  # keys of its additional regressors in `Outcome.columns`
 
 
 @dataclass
@@ -41,9 +45,12 @@ class Outcome:
     request_id: str
     failures: list[dict[str, Any]] = field(default_factory=list)
     progress: list[dict[str, Any]] = field(default_factory=list)
-    # (key, SeriesPart): the config first, then each planned series' chunks in `planned` order.
+    # (key, SeriesPart): the config first, then each additional regressor's chunks in `columns` order, then
+    # each planned series' chunks in `planned` order.
     stored: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     planned: list[Planned] = field(default_factory=list)
+    # additional regressors, each stored once for all the series that use it: key → (name, chunks)
+    columns: dict[str, tuple[str, int]] = field(default_factory=dict)
 
     @property
     def units(self) -> int:
@@ -61,8 +68,13 @@ class Outcome:
             raise ValueError(f"{len(positions)} positions for {len(self.stored)} stored records")
         out, at = [], 1
         partition, config_offset = positions[0] if positions else (0, 0)
+        stored_at: dict[str, tuple[str, list[int]]] = {}
+        for key, (name, chunks) in self.columns.items():
+            stored_at[key] = (name, [o for _, o in positions[at:at + chunks]])
+            at += chunks
         for p in self.planned:
-            ref = series_ref(partition, config_offset, [o for _, o in positions[at:at + p.parts]], p.points)
+            ref = series_ref(partition, config_offset, [o for _, o in positions[at:at + p.parts]], p.points,
+                             [stored_at[key] for key in p.regressors])
             at += p.parts
             for group in batches(p.units, p.points):  # cheap units of a series travel together
                 first, *more = group
@@ -114,7 +126,15 @@ def ingest(request: dict[str, Any], fetch: Fetch, limits: RequestLimits | None =
         return out
     for name, message in series_set.errors.items():
         out.failures.append(failure(rid, "data", message, series=name))
-    return fan_out(out, parsed.config, series_set.series, request.get("replay_of"), limits=limits)
+    regressors = None
+    if parsed.config.additional_regressors:
+        try:
+            regressors = load_regressors(parsed.config, series_set.series, fetch)
+        except RegressorError as exc:
+            out.failures.append(failure(rid, "regressors", str(exc), fatal=True))
+            return out
+    return fan_out(out, parsed.config, series_set.series, request.get("replay_of"), limits=limits,
+                   regressors=regressors)
 
 
 def accepted(rid: str, parsed: ParsedConfig, replay_of: str | None) -> dict[str, Any]:
@@ -123,23 +143,40 @@ def accepted(rid: str, parsed: ParsedConfig, replay_of: str | None) -> dict[str,
 
 
 def fan_out(out: Outcome, config: TimexConfig, series: dict[str, pd.Series], replay_of: str | None,
-            note: str = "", limits: RequestLimits | None = None) -> Outcome:
+            note: str = "", limits: RequestLimits | None = None, regressors: AdditionalRegressors | None = None
+            ) -> Outcome:
     """Check the request's limits, plan every series' units and add one Dataset per unit, then the
-    "ingested" progress record. Past a limit: one fatal "limits" Failure and no Dataset."""
+    "ingested" progress record. Past a limit: one fatal "limits" Failure and no Dataset. `regressors`:
+    the series' additional regressors (a series whose regressors cannot be used is not forecast)."""
     rid = out.request_id
     limits = limits or RequestLimits()
     if over_limits := check_config(config, limits) or check_data(config, series, limits):
         out.failures.append(failure(rid, "limits", describe(over_limits), fatal=True))
         return out
-    planned = _plan(config, series, out, rid)
+    regressors = regressors or AdditionalRegressors()
+    for name, message in regressors.errors.items():
+        out.failures.append(failure(rid, "regressors", message, series=name))
+    out.failures += [failure(rid, "regressors", note) for note in regressors.notes]
+    usable = {name: s for name, s in series.items() if name not in regressors.errors}
+    planned = _plan(config, usable, out, rid, regressors)
     if not planned:
         out.failures.append(failure(rid, "data", "no series can be forecast (see the other errors)", fatal=True))
         return out
     out.stored.append(config_part(rid, config.to_json()))
-    for name, units in planned.items():
-        chunks = parts(rid, name, len(planned), series[name])
+    # Where every series is known, once per request: each series' share travels with its prepared data.
+    xcorr, xcorr_warning = request_xcorr(config, {name: series[name] for name in planned})
+    if xcorr_warning:
+        out.failures.append(failure(rid, "xcorr", xcorr_warning))
+    used = list(dict.fromkeys(key for name in planned for key in regressors.per_series.get(name, [])))
+    for key in used:
+        chunks = regressor_parts(rid, regressors.columns[key])
         out.stored.extend(chunks)
-        out.planned.append(Planned(name, units, len(chunks), len(series[name])))
+        out.columns[key] = (str(regressors.columns[key].name), len(chunks))
+    for name, units in planned.items():
+        chunks = parts(rid, name, len(planned), series[name],
+                       xcorr_json=xcorr[name].to_json() if name in xcorr else None)
+        out.stored.extend(chunks)
+        out.planned.append(Planned(name, units, len(chunks), len(series[name]), regressors.per_series.get(name, [])))
     out.progress.append(progress(rid, "ingested", f"{len(planned)} series, {out.units} units{note}",
                                  series_names=sorted(planned), units_total=out.units,
                                  title=config.activity_title, replay_of=replay_of))
@@ -153,11 +190,13 @@ def _fetch_source(config: TimexConfig, fetch: Fetch) -> bytes:
     return fetch(url)
 
 
-def _plan(config: TimexConfig, series: dict[str, pd.Series], out: Outcome, rid: str) -> dict[str, list[UnitSpec]]:
+def _plan(config: TimexConfig, series: dict[str, pd.Series], out: Outcome, rid: str,
+          regressors: AdditionalRegressors) -> dict[str, list[UnitSpec]]:
     planned = {}
     for name, s in series.items():
+        names = [str(regressors.columns[key].name) for key in regressors.per_series.get(name, [])]
         try:
-            units = plan_units(config, s)
+            units = plan_units(config, s, names)
         except ValueError as exc:
             out.failures.append(failure(rid, "data", str(exc), series=name))
             continue

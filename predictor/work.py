@@ -12,6 +12,7 @@ import pandas as pd
 
 from forecasting.config import config_from_json
 from forecasting.limits import HISTORY_TAIL_POINTS
+from forecasting.regressors import align
 from forecasting.units import UnitResult, UnitSpec, refit_unit, run_unit
 from forecasting.workers import init_worker
 from timex_stream.processes import die_with_parent
@@ -25,6 +26,8 @@ class Job:
     dataset: dict[str, Any]
     series: pd.Series
     config_json: str
+    # the regressors' values on the series' index and the horizon (units whose spec names regressors)
+    regressors: pd.DataFrame | None = None
 
 
 def job_for(store: SeriesStore, dataset: dict[str, Any]) -> Job | dict[str, Any]:
@@ -35,9 +38,17 @@ def job_for(store: SeriesStore, dataset: dict[str, Any]) -> Job | dict[str, Any]
         return prediction_record(dataset, error="this unit was written before units pointed at their series "
                                                 "(a Dataset v1 record): its data cannot be read; submit again")
     try:
-        return Job(dataset, store.series(ref, dataset["series"]), store.config_json(ref))
+        series, config_json = store.series(ref, dataset["series"]), store.config_json(ref)
     except (SeriesMissingError, ValueError) as exc:
         return prediction_record(dataset, error=f"the series of this unit cannot be read: {exc}")
+    if not ref.get("regressors"):
+        return Job(dataset, series, config_json)
+    try:
+        horizon = config_from_json(config_json).model_parameters.prediction_lags
+        regressors = align(store.regressors(ref), pd.DatetimeIndex(series.index), horizon)
+    except (SeriesMissingError, ValueError) as exc:
+        return prediction_record(dataset, error=f"the additional regressors of this unit cannot be read: {exc}")
+    return Job(dataset, series, config_json, regressors)
 
 
 def predict(job: Job) -> dict[str, Any]:
@@ -46,7 +57,7 @@ def predict(job: Job) -> dict[str, Any]:
     dataset, series = job.dataset, job.series
     config = config_from_json(job.config_json)
     units = [dataset["unit"], *dataset.get("more", [])]
-    first, *more = [_outcome(config, series, unit) for unit in units]
+    first, *more = [_outcome(config, series, unit, job.regressors) for unit in units]
     # Unit 0 brings the end of the history for the answer's plot; the whole of it stays on `series`.
     plotted = any(u["index"] == 0 and not u["refit"] for u in units)
     stamps, values = tail(series, HISTORY_TAIL_POINTS) if plotted else ([], [])
@@ -55,12 +66,13 @@ def predict(job: Job) -> dict[str, Any]:
                              history_timestamps=stamps, history_values=values)
 
 
-def _outcome(config: Any, series: pd.Series, unit: dict[str, Any]) -> dict[str, Any]:
+def _outcome(config: Any, series: pd.Series, unit: dict[str, Any], regressors: pd.DataFrame | None
+             ) -> dict[str, Any]:
     """One unit's UnitOutcome record."""
-    spec = UnitSpec(unit["model"], unit["transformation"], unit["window"])
+    spec = UnitSpec.from_dict(unit)
     # Validation units are scored only; the validator sends each model's best back for its final refit.
-    result = (refit_unit(config, series, UnitResult(spec)) if unit["refit"]
-              else run_unit(config, series, spec, with_forecast=False))
+    result = (refit_unit(config, series, UnitResult(spec), regressors) if unit["refit"]
+              else run_unit(config, series, spec, with_forecast=False, regressors=regressors))
     return {"unit": unit, "error": result.error, "metrics": dict(result.metrics),
             "test_forecast": list(result.test_forecast),
             "forecast": result.forecast.to_dict() if result.forecast else None, "fit_seconds": result.fit_seconds,

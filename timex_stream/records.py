@@ -28,12 +28,12 @@ def progress(request_id: str, stage: str, message: str = "", **fields: Any) -> d
 def dataset(request_id: str, series: str, series_total: int, spec: Any, index: int, total: int,
             ref: dict[str, Any], *, refit: bool = False, more: Sequence[tuple[Any, int]] = ()
             ) -> tuple[str, dict[str, Any]]:
-    """(key, Dataset) for one unit (`spec`: model, transformation, window) of the series at `ref` (a
+    """(key, Dataset) for one unit (`spec`: model, transformation, window, regressors) of the series at `ref` (a
     SeriesRef, see timex_stream.series_store), with `more` (spec, index) units of the same series run
     with it: the ingestion's plan, the validator's final refits and the units it asks for again."""
     def unit(s: Any, i: int) -> dict[str, Any]:
         return {"model": s.model, "transformation": s.transformation, "window": s.window, "index": i,
-                "total": total, "refit": refit}
+                "total": total, "refit": refit, "regressors": list(s.regressors)}
 
     return unit_key(request_id, series, index), {
         "request_id": request_id, "series": series, "series_total": series_total, "unit": unit(spec, index),

@@ -14,6 +14,7 @@ from tqdm import tqdm
 
 from timex_stream.history import format_ms
 from timex_stream.request_view import RequestView
+from timex_stream.results import additional_regressors
 
 
 def plain(value: Any) -> Any:
@@ -45,7 +46,9 @@ def result_document(view: RequestView) -> dict[str, Any]:
             "model": best.get("model"), "transformation": best.get("transformation"), "window": best.get("window"),
             "main_accuracy_estimator": best.get("main_accuracy_estimator"), "metrics": best.get("metrics") or {},
             "forecast": best.get("forecast"), "complete": best.get("complete"),
+            "additional_regressors": additional_regressors(best),
             "failures": [_failure(f) for f in view.failures if f.get("series") == name],
+            **{k: best.get(k) for k in ("xcorr", "univariate", "multivariate", "kept")},
         }
     return plain({"request_id": view.request_id, "status": view.status, "title": view.title,
                   "replay_of": view.replay_of, "units_done": view.units_done, "units_total": view.units_total,

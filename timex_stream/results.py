@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 from typing import Any
 
 CSV_COLUMNS = ("series", "timestamp", "kind", "value", "lower_80", "upper_80", "lower_95", "upper_95", "model")
@@ -14,8 +15,21 @@ def results_json(snapshot: dict[str, Any]) -> dict[str, Any]:
             "history_timestamps", "history_values", "history_points", "series_ref", "units_done", "units_total",
             "complete")
     return {"request_id": snapshot["request_id"], "title": snapshot["title"], "status": snapshot["status"],
-            "results": {s: {k: r.get(k) for k in keep} for s, r in sorted(snapshot["results"].items())},
+            "results": {s: {**{k: r.get(k) for k in keep}, "additional_regressors": additional_regressors(r)}
+                        for s, r in sorted(snapshot["results"].items())},
             "failures": snapshot["failures"]}
+
+
+def additional_regressors(best: dict[str, Any]) -> list[str] | None:
+    """The additional regressors the best model's forecast uses, of a BestModel record: [] when the series
+    had some but its best model is better without them (or takes none), None when it had none."""
+    given = [r["name"] for r in (best.get("series_ref") or {}).get("regressors") or ()]
+    if not given:
+        return None
+    row = next((r for r in best.get("comparison") or () if r.get("best_of_model") and r["model"] == best.get("model")),
+               None)
+    used = json.loads((row or {}).get("params", {}).get("regressors") or "[]")
+    return [name for name in used if name in given]
 
 
 def results_csv(snapshot: dict[str, Any]) -> str:

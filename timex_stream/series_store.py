@@ -45,9 +45,11 @@ def config_part(request_id: str, config_json: str) -> tuple[str, dict[str, Any]]
     return escape(request_id), _part(request_id, config_json=config_json)
 
 
-def parts(request_id: str, name: str, series_total: int, s: pd.Series, chunk_points: int = CHUNK_POINTS
-          ) -> list[tuple[str, dict[str, Any]]]:
-    """(key, SeriesPart) for each chunk of `s`, in order."""
+def parts(request_id: str, name: str, series_total: int, s: pd.Series, chunk_points: int = CHUNK_POINTS,
+          key: str | None = None, xcorr_json: str | None = None) -> list[tuple[str, dict[str, Any]]]:
+    """(key, SeriesPart) for each chunk of `s`, in order; `key`: the keys' prefix (default: the series');
+    `xcorr_json` goes with chunk 0."""
+    key = key or series_key(request_id, name)
     stamps, values, freq = to_epoch(s)
     regenerated = regular_stamps(int(stamps[0]), len(stamps), freq) if len(stamps) else None
     regular = regenerated is not None and np.array_equal(regenerated, stamps)
@@ -55,22 +57,38 @@ def parts(request_id: str, name: str, series_total: int, s: pd.Series, chunk_poi
     out = []
     for chunk in range(chunks):
         lo, hi = chunk * chunk_points, min(len(stamps), (chunk + 1) * chunk_points)
-        out.append((f"{series_key(request_id, name)}/{chunk}", _part(
+        out.append((f"{key}/{chunk}", _part(
             request_id, series=name, series_total=series_total, chunk=chunk, chunks=chunks, points=len(stamps),
             frequency=freq, start_us=int(stamps[lo]) if hi > lo else 0,
             timestamps_us=None if regular else stamps[lo:hi].astype("<i8").tobytes(),
-            values=values[lo:hi].astype("<f8").tobytes())))
+            values=values[lo:hi].astype("<f8").tobytes(), xcorr_json=xcorr_json if chunk == 0 else None)))
     return out
+
+
+def regressor_parts(request_id: str, s: pd.Series, chunk_points: int = CHUNK_POINTS
+                    ) -> list[tuple[str, dict[str, Any]]]:
+    """(key, SeriesPart) for each chunk of an additional regressor (`s.name`), stored like a series (its own
+    dates, which need not be regular); the series' refs point at them (`series_ref(regressors=...)`)."""
+    name = str(s.name)
+    return parts(request_id, name, 0, s, chunk_points, key=f"{escape(request_id)}/regressor/{escape(name)}")
 
 
 def _part(request_id: str, **fields: Any) -> dict[str, Any]:
     return {"request_id": request_id, "series": None, "config_json": None, "series_total": 0, "chunk": 0,
             "chunks": 0, "points": 0, "frequency": "", "start_us": 0, "timestamps_us": None, "values": b"",
-            "created_at": now_ms(), **fields}
+            "xcorr_json": None, "created_at": now_ms(), **fields}
 
 
-def series_ref(partition: int, config_offset: int, offsets: Sequence[int], points: int) -> dict[str, Any]:
-    return {"partition": partition, "config_offset": config_offset, "offsets": list(offsets), "points": points}
+def series_ref(partition: int, config_offset: int, offsets: Sequence[int], points: int,
+               regressors: Sequence[tuple[str, Sequence[int]]] = ()) -> dict[str, Any]:
+    """`regressors`: (name, offsets of its chunks) of each additional regressor of the series."""
+    return {"partition": partition, "config_offset": config_offset, "offsets": list(offsets), "points": points,
+            "regressors": [{"name": name, "offsets": list(at)} for name, at in regressors]}
+
+
+def regressor_names(ref: dict[str, Any] | None) -> tuple[str, ...]:
+    """The additional regressors a ref's series has (none on refs written before they existed)."""
+    return tuple(r["name"] for r in (ref or {}).get("regressors") or ())
 
 
 def assemble(chunks: Sequence[dict[str, Any]], name: str) -> pd.Series:
@@ -123,6 +141,12 @@ class SeriesStore:
     def series(self, ref: dict[str, Any], name: str) -> pd.Series:
         chunks = self.records(ref["partition"], ref["offsets"])
         return assemble(chunks, name)
+
+    def regressors(self, ref: dict[str, Any]) -> dict[str, pd.Series]:
+        """The series' additional regressors, each on its own dates (forecasting.regressors.align puts them
+        on the series')."""
+        return {r["name"]: assemble(self.records(ref["partition"], r["offsets"]), r["name"])
+                for r in ref.get("regressors") or ()}
 
     def records(self, partition: int, offsets: Sequence[int]) -> list[dict[str, Any]]:
         with self._lock:

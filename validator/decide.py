@@ -21,6 +21,7 @@ from forecasting.selection import SeriesChoice, choose_best
 from forecasting.units import Forecast, UnitResult, UnitSpec, batches, plan_units_for
 from schemas.keys import split_series_key
 from timex_stream.records import dataset, failure, now_ms, progress
+from timex_stream.series_store import regressor_names
 
 State = dict[str, Any]
 
@@ -114,7 +115,8 @@ def missing_units(request_id: str, series: str, state: State) -> list[tuple[str,
     if state["refits_expected"] is not None:
         return [(k, d) for k, d in plan_refits(request_id, series, state)
                 if any(u["model"] not in state["refits"] for u in [d["unit"], *d["more"]])]
-    units = plan_units_for(config_from_json(state["config_json"]), state["ref"]["points"], series)
+    units = plan_units_for(config_from_json(state["config_json"]), state["ref"]["points"], series,
+                           regressor_names(state["ref"]))
     return [_dataset(request_id, series, state, u, i, len(units)) for i, u in enumerate(units)
             if str(i) not in state["units"]]
 

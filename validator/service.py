@@ -10,12 +10,13 @@ import logging
 import faust
 
 from schemas.keys import series_key
-from schemas.topics import BEST_MODELS, DATASETS, FAILURES, PREDICTIONS, PROGRESS
+from schemas.topics import BEST_MODELS, DATASETS, FAILURES, PREDICTIONS, PROGRESS, SERIES
 from timex_stream.faust_app import create_app, decoded, raw_topic, run_worker, send_record
 from timex_stream.logs import request_id_var
 from timex_stream.records import now_ms, units_of
 from timex_stream.series_store import SeriesMissingError, SeriesStore
 from timex_stream.settings import Settings
+from validator import multivariate
 from validator.decide import (
     FORGET,
     add,
@@ -39,6 +40,7 @@ settings = Settings.from_env()
 app = create_app("validator", settings)
 metrics = app.timex_metrics  # type: ignore[attr-defined]
 predictions, best_models = raw_topic(app, PREDICTIONS), raw_topic(app, BEST_MODELS)
+series_parts = raw_topic(app, SERIES)  # a regressor's history + forecast, for the series it is a regressor of
 datasets = raw_topic(app, DATASETS)  # the final refits of each model's best unit go back to the predictors
 failures, progress = raw_topic(app, FAILURES), raw_topic(app, PROGRESS)
 # Key request_id/series, like the predictions. Every write happens while processing a prediction, so the
@@ -81,6 +83,13 @@ async def collect(stream: faust.StreamT) -> None:
                 log.warning("deadline passed for %s: %d/%d units", key, len(state["units"]), state["total"])
                 await _publish_decision(key, rid, series, state, deadline_s=settings.validator_deadline_s)
             continue
+        if multivariate.is_ours(prediction):  # a regressor's forecast, or a unit fitted with regressors
+            if await multivariate.receive(key, prediction, state, _send_prediction, _send_dataset):
+                if multivariate.finished(state):
+                    await _publish_decision(key, rid, series, state)
+                else:
+                    series_states[key] = state
+            continue
         if state is None:
             if prediction["unit"]["refit"]:  # a refit this validator never asked for (state lost): ignore
                 log.warning("refit of %s for an unknown series", key)
@@ -94,6 +103,7 @@ async def collect(stream: faust.StreamT) -> None:
                 log.error("config of %s cannot be read: %s", key, exc)
                 continue
             state = new_state(prediction, config_json)
+            state["xcorr"] = await asyncio.to_thread(multivariate.read_xcorr, store, prediction["ref"])
         fresh = [add(state, unit) for unit in units_of(prediction)]  # every unit of a batch, no short cut
         if not any(fresh):
             continue  # redelivered units, or the series is already decided
@@ -147,6 +157,14 @@ async def watch_stalled_series() -> None:
 
 async def _publish_decision(key: str, rid: str, series: str, state: dict, deadline_s: float | None = None) -> None:
     record, series_failures = decide(rid, series, state, deadline_s)
+    # The univariate forecast is what the series it is an extra regressor of use (TIMEX's order), sent as
+    # soon as it is known: two series that are each other's regressor never wait for each other.
+    await multivariate.announce(rid, series, state, record, store, _send_series, _send_prediction)
+    if deadline_s is None and await multivariate.hold(rid, series, state, _send_dataset):
+        series_states[key] = state  # univariate done; the multivariate stage goes on (bounded by the deadline)
+        live_keys.add(key)
+        return
+    series_failures += multivariate.answer(rid, series, state, record)
     # Answer first, marker after: a stop in between means this series is decided again on redelivery (the
     # readers keep one answer per series), never that the marker exists without the answer having gone out.
     # The series' failures go before its answer, so a reader that stops at the answer has most likely seen them.
@@ -160,6 +178,18 @@ async def _publish_decision(key: str, rid: str, series: str, state: dict, deadli
     decided_keys.add(key)
     metrics.produced.labels(BEST_MODELS.name).inc()
     log.info("%s decided: %s (%d/%d units)", series, record["model"], record["units_done"], record["units_total"])
+
+
+async def _send_prediction(key: str, record: dict) -> object:
+    return await send_record(predictions, key, record)
+
+
+async def _send_dataset(key: str, record: dict) -> object:
+    return await send_record(datasets, key, record)
+
+
+async def _send_series(key: str, record: dict) -> object:
+    return await send_record(series_parts, key, record)
 
 
 @app.on_before_shutdown.connect

@@ -1,6 +1,10 @@
 """The common model interface, in statsforecast's style: construct with the season length, then
-`fit(y)` and `predict(h, levels)`. Heavy libraries are imported inside the models, so that the registry
-(and the config validator) stay cheap to import."""
+`fit(y, X)` and `predict(h, levels, X_future)`. Heavy libraries are imported inside the models, so that the
+registry (and the config validator) stay cheap to import.
+
+Regressors: a model with `takes_regressors = True` accepts `X` (y's index, one column per regressor) in
+`fit` and then needs `X_future` (exactly `h` rows, the same columns) in `predict`; the others are never
+given any (forecasting.units passes X only to models that take it)."""
 
 from __future__ import annotations
 
@@ -24,22 +28,55 @@ class Prediction:
 class ForecastModel(ABC):
     name: ClassVar[str] = ""
     min_points: ClassVar[int] = 2
+    takes_regressors: ClassVar[bool] = False
 
     def __init__(self, season_length: int = 1, options: dict[str, Any] | None = None) -> None:
         self.season_length = season_length
         self.options = options or {}
 
     @abstractmethod
-    def fit(self, y: pd.Series) -> Self:
-        """`y`: the (transformed) training values with a regular DatetimeIndex."""
+    def fit(self, y: pd.Series, X: pd.DataFrame | None = None) -> Self:
+        """`y`: the (transformed) training values with a regular DatetimeIndex; `X`: regressors on y's index
+        (only for models that take them)."""
 
     @abstractmethod
-    def predict(self, h: int, levels: tuple[int, ...] = LEVELS) -> Prediction:
-        """The next `h` values; `levels=()` when no intervals are needed (cheaper for some models)."""
+    def predict(self, h: int, levels: tuple[int, ...] = LEVELS, X_future: pd.DataFrame | None = None
+                ) -> Prediction:
+        """The next `h` values; `levels=()` when no intervals are needed (cheaper for some models);
+        `X_future`: the regressors' values at those `h` steps, when the fit had regressors."""
 
     def params(self) -> dict[str, str]:
         """Human-readable choices the fit made (order, components, season length)."""
         return {}
+
+    def _check_regressors(self, y: pd.Series, X: pd.DataFrame | None) -> pd.DataFrame | None:
+        """X as the fit uses it: None when empty; an error when the model takes none or X does not match y."""
+        if X is None or X.shape[1] == 0:
+            return None
+        if not self.takes_regressors:
+            raise ValueError(f"model '{self.name}' takes no regressors")
+        if len(X) != len(y):
+            raise ValueError(f"{len(X)} rows of regressors for {len(y)} training points")
+        if not np.all(np.isfinite(X.to_numpy(dtype=float))):
+            raise ValueError("the regressors have missing or infinite values in the training points")
+        return X
+
+    def _check_future(self, h: int, columns: list[str], X_future: pd.DataFrame | None) -> np.ndarray | None:
+        """X_future's values in the fit's column order; an error when the fit had regressors and these do not
+        give them for the `h` steps."""
+        if not columns:
+            return None
+        if X_future is None:
+            raise ValueError(f"model '{self.name}' was fitted with regressors: their future values are needed")
+        missing = [c for c in columns if c not in X_future.columns]
+        if missing:
+            raise ValueError(f"no future values for the regressors {', '.join(map(repr, missing))}")
+        if len(X_future) != h:
+            raise ValueError(f"{len(X_future)} future rows of regressors for {h} steps")
+        values = X_future[columns].to_numpy(dtype=float)
+        if not np.all(np.isfinite(values)):
+            raise ValueError("the regressors have missing or infinite values in the forecast horizon")
+        return values
 
     def _check_length(self, y: pd.Series) -> None:
         if len(y) < self.min_points:

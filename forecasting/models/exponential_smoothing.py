@@ -71,8 +71,9 @@ class ExponentialSmoothing(ForecastModel):
     name = "exponentialsmoothing"
     min_points = 4
 
-    def fit(self, y: pd.Series) -> Self:
+    def fit(self, y: pd.Series, X: pd.DataFrame | None = None) -> Self:
         self._check_length(y)
+        self._check_regressors(y, X)
         values = np.asarray(y, dtype=float)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -100,7 +101,8 @@ class ExponentialSmoothing(ForecastModel):
             return None, not _trend_stationary(values)
         return min(errors, key=lambda p: errors[p]), trend
 
-    def predict(self, h: int, levels: tuple[int, ...] = LEVELS) -> Prediction:
+    def predict(self, h: int, levels: tuple[int, ...] = LEVELS, X_future: pd.DataFrame | None = None
+                ) -> Prediction:
         mean = np.asarray(self._fit.forecast(h), dtype=float)
         if not levels:
             return Prediction(mean)

@@ -18,17 +18,23 @@ class _StatsforecastModel(ForecastModel):
     def _build(self, season: int) -> Any:
         raise NotImplementedError
 
-    def fit(self, y: pd.Series) -> Self:
+    _columns: list[str] = []  # the regressors of the fit (models that take them)
+
+    def fit(self, y: pd.Series, X: pd.DataFrame | None = None) -> Self:
         self._check_length(y)
+        self._check_regressors(y, X)
         values = np.asarray(y, dtype=float)
         self._season = usable_season(self.season_length, len(values)) if self.uses_season else 1
         self._model = self._build(self._season).fit(values)
         return self
 
-    def predict(self, h: int, levels: tuple[int, ...] = LEVELS) -> Prediction:
+    def predict(self, h: int, levels: tuple[int, ...] = LEVELS, X_future: pd.DataFrame | None = None
+                ) -> Prediction:
+        future = self._check_future(h, self._columns, X_future)
+        exog = {} if future is None else {"X": future}
         if not levels:
-            return Prediction(np.asarray(self._model.predict(h=h)["mean"], dtype=float))
-        raw = self._model.predict(h=h, level=list(levels))
+            return Prediction(np.asarray(self._model.predict(h=h, **exog)["mean"], dtype=float))
+        raw = self._model.predict(h=h, level=list(levels), **exog)
         intervals = {
             lv: (np.asarray(raw[f"lo-{lv}"], dtype=float), np.asarray(raw[f"hi-{lv}"], dtype=float))
             for lv in levels
@@ -62,8 +68,9 @@ class SeasonalNaive(_StatsforecastModel):
     name = "seasonal_naive"
     min_points = 1
 
-    def fit(self, y: pd.Series) -> Self:
+    def fit(self, y: pd.Series, X: pd.DataFrame | None = None) -> Self:
         self._check_length(y)
+        self._check_regressors(y, X)
         values = np.asarray(y, dtype=float)
         self._season = self.season_length if 1 < self.season_length <= len(values) else 1
         self._model = self._build(self._season).fit(values)
@@ -89,18 +96,22 @@ class AutoARIMA(_StatsforecastModel):
 
     name = "arima"
     min_points = 4
+    takes_regressors = True  # regression with ARIMA errors (statsforecast's exogenous X)
 
-    def fit(self, y: pd.Series) -> Self:
+    def fit(self, y: pd.Series, X: pd.DataFrame | None = None) -> Self:
         from statsforecast.models import AutoARIMA as SFAutoARIMA
 
         self._check_length(y)
+        X = self._check_regressors(y, X)
+        self._columns = [] if X is None else list(X.columns)
+        exog = None if X is None else X.to_numpy(dtype=float)
         values = np.asarray(y, dtype=float)
         self._season = _arima_season(values, self.season_length)
         if self._season > 1:
             # statsforecast picks D and then d on the seasonally differenced data, as R's auto.arima.
-            self._model = SFAutoARIMA(season_length=self._season, max_P=1, max_Q=1).fit(values)
+            self._model = SFAutoARIMA(season_length=self._season, max_P=1, max_Q=1).fit(values, X=exog)
         else:
-            self._model = SFAutoARIMA(season_length=1, d=kpss_differences(values)).fit(values)
+            self._model = SFAutoARIMA(season_length=1, d=kpss_differences(values)).fit(values, X=exog)
         return self
 
     def params(self) -> dict[str, str]:

@@ -23,10 +23,11 @@ from schemas.codec import (
 )
 
 NOW = dt.datetime(2026, 11, 24, 7, 0, tzinfo=dt.UTC)
-UNIT = {"model": "arima", "transformation": "log", "window": 40, "index": 3, "total": 12, "refit": False}
+OLD_UNIT = {"model": "arima", "transformation": "log", "window": 40, "index": 3, "total": 12, "refit": False}
+UNIT = {**OLD_UNIT, "regressors": ["temperature"]}
 FORECAST = {"timestamps": ["1700-01-01T00:00:00", "1701-01-01T00:00:00"], "yhat": [1.5, 2.5],
             "lower_80": [1.0, 2.0], "upper_80": [2.0, 3.0], "lower_95": None, "upper_95": None}
-REF = {"partition": 3, "config_offset": 17, "offsets": [18, 19], "points": 120_000}
+REF = {"partition": 3, "config_offset": 17, "offsets": [18, 19], "points": 120_000, "regressors": []}
 METRICS = {"MAE": 0.5, "MSE": 0.25, "RMSE": 0.5, "AM": 0.1, "SD": 0.2}
 
 SAMPLES: dict[str, dict] = {
@@ -36,7 +37,7 @@ SAMPLES: dict[str, dict] = {
                 "ref": REF, "created_at": NOW},
     "SeriesPart": {"request_id": "r1", "series": "x", "config_json": None, "series_total": 2, "chunk": 1,
                    "chunks": 3, "points": 120_000, "frequency": "YS-JAN", "start_us": -8_520_336_000_000_000,
-                   "timestamps_us": None, "values": b"\x00" * 16, "created_at": NOW},
+                   "timestamps_us": None, "values": b"\x00" * 16, "created_at": NOW, "xcorr_json": None},
     "Prediction": {"request_id": "r1", "series": "x", "series_total": 2, "unit": UNIT, "error": None,
                    "metrics": METRICS, "test_forecast": [1.0, 2.0], "forecast": FORECAST, "fit_seconds": 0.01,
                    "params": {"order": "(1,1,0)"}, "main_accuracy_estimator": "MAE", "ref": REF,
@@ -50,7 +51,14 @@ SAMPLES: dict[str, dict] = {
                                   "fit_seconds": 0.2, "params": {}, "error": None, "best_of_model": True}],
                   "history_timestamps": ["2020-01-01T00:00:00"], "history_values": [3.0], "history_points": 1,
                   "series_ref": REF, "units_done": 12,
-                  "units_total": 12, "complete": True, "decided_at": NOW},
+                  "units_total": 12, "complete": True, "decided_at": NOW,
+                  "xcorr": {"max_lags": 1, "threshold": 0.5, "modes": {"pearson": {"y": [0.1, 0.2, 0.9]}},
+                            "lags": {"pearson": [-1, 0, 1]}, "regressors": ["y"]},
+                  "univariate": {"model": "arima", "transformation": "log", "metrics": METRICS, "forecast": FORECAST,
+                                 "regressors": []},
+                  "multivariate": {"model": "arima", "transformation": "log", "metrics": METRICS,
+                                   "forecast": FORECAST, "regressors": ["y"]},
+                  "kept": "multivariate"},
     "Failure": {"request_id": "r1", "stage": "config", "message": "model_parameters.models: unknown model 'x'",
                 "series": None, "model": "x", "fatal": True, "detail": None, "occurred_at": NOW},
     "Progress": {"request_id": "r1", "stage": "accepted", "message": "", "series": None,
@@ -63,7 +71,7 @@ SAMPLES: dict[str, dict] = {
 
 
 def test_every_top_level_record_has_a_sample() -> None:
-    nested = {"Forecast", "Unit", "ModelResult", "SeriesRef", "UnitOutcome"}
+    nested = {"Forecast", "Unit", "ModelResult", "SeriesRef", "UnitOutcome", "Xcorr", "Candidate"}
     assert set(CODEC.current) - nested == set(SAMPLES)
 
 
@@ -118,21 +126,43 @@ def test_v2_writer_without_owner_reads_as_ownerless() -> None:
 def test_units_from_before_the_claim_check_read_without_a_ref() -> None:
     """Datasets and Predictions v1 carried the series and config; they read with `ref` null (the predictor
     answers such a unit with an error saying so, replay skips it with a warning)."""
-    v1 = {"request_id": "r0", "series": "x", "series_total": 1, "unit": UNIT, "frequency": "MS",
+    v1 = {"request_id": "r0", "series": "x", "series_total": 1, "unit": OLD_UNIT, "frequency": "MS",
           "timestamps": ["2020-01-01T00:00:00"], "values": [1.0], "config_json": "{}", "created_at": NOW}
     assert CODEC.decode_as("Dataset", _written_with_history("v1", v1, "Dataset")) == {
-        "request_id": "r0", "series": "x", "series_total": 1, "unit": UNIT, "more": [], "ref": None,
-        "created_at": NOW}
+        "request_id": "r0", "series": "x", "series_total": 1, "unit": {**OLD_UNIT, "regressors": []}, "more": [],
+        "ref": None, "created_at": NOW}
     old = {k: v for k, v in SAMPLES["Prediction"].items() if k not in ("ref", "more")}
     old.update(config_json="{}", frequency="MS")
     new = CODEC.decode_as("Prediction", _written_with_history("v1", old, "Prediction"))
     assert new["ref"] is None and new["history_values"] == [3.0] and new["more"] == [] and "config_json" not in new
 
 
+_XCORR_KEYS = ("xcorr", "univariate", "multivariate", "kept")
+
+
+def test_answers_from_before_xcorr_decode_without_it() -> None:
+    old = {k: v for k, v in SAMPLES["BestModel"].items() if k not in _XCORR_KEYS}
+    new = CODEC.decode_as("BestModel", _written_with_history("v3", old, "BestModel"))
+    assert new == {**old, "xcorr": None, "univariate": None, "multivariate": None, "kept": None}
+    part = {k: v for k, v in SAMPLES["SeriesPart"].items() if k != "xcorr_json"}
+    assert CODEC.decode_as("SeriesPart", _written_with_history("v1", part, "SeriesPart"))["xcorr_json"] is None
+
+
+def test_units_from_before_regressors_read_as_univariate() -> None:
+    """Datasets and Predictions v2 (units without `regressors`) read with no regressors."""
+    old = {**SAMPLES["Dataset"], "unit": OLD_UNIT, "more": [{**OLD_UNIT, "index": 4}]}
+    assert CODEC.decode_as("Dataset", _written_with_history("v2", old, "Dataset")) == {
+        **old, "unit": {**OLD_UNIT, "regressors": []}, "more": [{**OLD_UNIT, "index": 4, "regressors": []}]}
+    old = {**SAMPLES["Prediction"], "unit": OLD_UNIT, "more": []}
+    new = CODEC.decode_as("Prediction", _written_with_history("v2", old, "Prediction"))
+    assert new == {**old, "unit": {**OLD_UNIT, "regressors": []}}
+
+
 def test_answers_from_before_the_claim_check_carry_their_whole_history() -> None:
-    old = {k: v for k, v in SAMPLES["BestModel"].items() if k not in ("series_ref", "history_points")}
+    old = {k: v for k, v in SAMPLES["BestModel"].items() if k not in ("series_ref", "history_points", *_XCORR_KEYS)}
     new = CODEC.decode_as("BestModel", _written_with_history("v1", old, "BestModel"))
-    assert new == {**old, "series_ref": None, "history_points": 0}
+    assert new == {**old, "series_ref": None, "history_points": 0, "xcorr": None, "univariate": None,
+                   "multivariate": None, "kept": None}
 
 
 def test_history_schemas_are_self_contained_and_distinct() -> None:
