@@ -23,10 +23,15 @@ from schemas.codec import (
 )
 
 NOW = dt.datetime(2026, 11, 24, 7, 0, tzinfo=dt.UTC)
-UNIT = {"model": "arima", "transformation": "log", "window": 40, "index": 3, "total": 12, "refit": False}
+UNIT = {"model": "arima", "transformation": "log", "window": 40, "index": 3, "total": 12, "refit": False,
+        "historical_end": 0}
 FORECAST = {"timestamps": ["1700-01-01T00:00:00", "1701-01-01T00:00:00"], "yhat": [1.5, 2.5],
             "lower_80": [1.0, 2.0], "upper_80": [2.0, 3.0], "lower_95": None, "upper_95": None}
-REF = {"partition": 3, "config_offset": 17, "offsets": [18, 19], "points": 120_000}
+REF = {"partition": 3, "config_offset": 17, "offsets": [18, 19], "points": 120_000, "historical_from": 0}
+HISTORICAL = {"initial_index": 8, "delta": 2, "best_model": "arima",
+              "models": {"arima": {"timestamps": ["2020-01-01T00:00:00", "2020-02-01T00:00:00"],
+                                   "forecast": [1.0, None], "actual": [1.5, 2.0],
+                                   "metrics": {"mae": 0.5, "rmse": 0.5}, "error": "failed at one step"}}}
 METRICS = {"MAE": 0.5, "MSE": 0.25, "RMSE": 0.5, "AM": 0.1, "SD": 0.2}
 
 SAMPLES: dict[str, dict] = {
@@ -50,7 +55,7 @@ SAMPLES: dict[str, dict] = {
                                   "fit_seconds": 0.2, "params": {}, "error": None, "best_of_model": True}],
                   "history_timestamps": ["2020-01-01T00:00:00"], "history_values": [3.0], "history_points": 1,
                   "series_ref": REF, "units_done": 12,
-                  "units_total": 12, "complete": True, "decided_at": NOW},
+                  "units_total": 12, "complete": True, "historical_predictions": HISTORICAL, "decided_at": NOW},
     "Failure": {"request_id": "r1", "stage": "config", "message": "model_parameters.models: unknown model 'x'",
                 "series": None, "model": "x", "fatal": True, "detail": None, "occurred_at": NOW},
     "Progress": {"request_id": "r1", "stage": "accepted", "message": "", "series": None,
@@ -63,7 +68,7 @@ SAMPLES: dict[str, dict] = {
 
 
 def test_every_top_level_record_has_a_sample() -> None:
-    nested = {"Forecast", "Unit", "ModelResult", "SeriesRef", "UnitOutcome"}
+    nested = {"Forecast", "Unit", "ModelResult", "SeriesRef", "UnitOutcome", "HistoricalPredictions"}
     assert set(CODEC.current) - nested == set(SAMPLES)
 
 
@@ -130,9 +135,21 @@ def test_units_from_before_the_claim_check_read_without_a_ref() -> None:
 
 
 def test_answers_from_before_the_claim_check_carry_their_whole_history() -> None:
-    old = {k: v for k, v in SAMPLES["BestModel"].items() if k not in ("series_ref", "history_points")}
+    old = {k: v for k, v in SAMPLES["BestModel"].items()
+           if k not in ("series_ref", "history_points", "historical_predictions")}
     new = CODEC.decode_as("BestModel", _written_with_history("v1", old, "BestModel"))
-    assert new == {**old, "series_ref": None, "history_points": 0}
+    assert new == {**old, "series_ref": None, "history_points": 0, "historical_predictions": None}
+
+
+def test_records_from_before_historical_predictions_read_with_their_defaults() -> None:
+    """v2 writers knew no historical step (Unit), no historical start (SeriesRef), no historical answer."""
+    unit = {k: v for k, v in UNIT.items() if k != "historical_end"}
+    ref = {k: v for k, v in REF.items() if k != "historical_from"}
+    old = {**SAMPLES["Dataset"], "unit": unit, "more": [], "ref": ref}
+    assert CODEC.decode_as("Dataset", _written_with_history("v2", old, "Dataset")) == {**old, "unit": UNIT, "ref": REF}
+    best = {k: v for k, v in SAMPLES["BestModel"].items() if k != "historical_predictions"}
+    new = CODEC.decode_as("BestModel", _written_with_history("v2", {**best, "series_ref": ref}, "BestModel"))
+    assert new == {**best, "series_ref": REF, "historical_predictions": None}
 
 
 def test_history_schemas_are_self_contained_and_distinct() -> None:
