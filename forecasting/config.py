@@ -35,7 +35,7 @@ _TRANSFORMATION_ALIASES: dict[str, str] = {"yeo_johnson": "yeo-johnson", "yeojoh
 ACCURACY_ESTIMATORS: tuple[str, ...] = ("mae", "mse", "rmse", "am", "sd", "mape", "smape", "mase")
 _DATEPARSER_KEYS = ("date_formats", "languages", "locales", "region", "settings")
 # Sections TIMEX knows that this core does not compute (multivariate / historical / regressors).
-_IGNORED_SECTIONS = ("xcorr_parameters", "historical_prediction_parameters", "additional_regressors")
+_IGNORED_SECTIONS = ("xcorr_parameters", "additional_regressors")
 # Marker that lets a model-level validator name the sub-field it is about (see _to_field_errors).
 _FIELD_SEP = " :: "
 
@@ -212,6 +212,26 @@ class ModelParameters(_Section):
         return max(1, int(round(n_points * (self.test_percentage or 0) / 100)))
 
 
+class HistoricalPredictionParameters(_Section):
+    """TIMEX's historical predictions (forecasting.historical): from `initial_index` on, every `delta` points,
+    what each model would have forecast with the data known then."""
+
+    # A date, as TIMEX reads it (with input_parameters.dateparser_options), or a 0-based position.
+    initial_index: int | str
+    # TIMEX pickles its progress there; here the historical predictions are kept with the results instead.
+    save_path: str | None = None
+    delta: int = Field(default=1, ge=1)
+
+    @field_validator("initial_index")
+    @classmethod
+    def _position_or_date(cls, value: int | str) -> int | str:
+        if isinstance(value, int) and value < 0:
+            raise ValueError("a position must be 0 or more (or give a date, as TIMEX does)")
+        if isinstance(value, str) and not value.strip():
+            raise ValueError("give the date (or the 0-based position) of the first historical step")
+        return value
+
+
 class TimexConfig(_Section):
     activity_title: str | None = None
     verbose: str | None = None
@@ -220,6 +240,7 @@ class TimexConfig(_Section):
     model_parameters: ModelParameters
     max_threads: int | None = Field(default=None, ge=1)
     visualization_parameters: dict[str, Any] | None = None
+    historical_prediction_parameters: HistoricalPredictionParameters | None = None
 
     @model_validator(mode="before")
     @classmethod
@@ -299,6 +320,10 @@ def parse_config(raw: dict[str, Any] | str | bytes) -> ParsedConfig:
         config = TimexConfig.model_validate(raw)
     except ValidationError as exc:
         raise ConfigError(_to_field_errors(exc)) from None
+    hp = config.historical_prediction_parameters
+    if hp is not None and hp.save_path is not None:
+        notes.append("historical_prediction_parameters.save_path: no file is written on the server; the "
+                     "historical predictions are kept with the results")
     return ParsedConfig(config=config, warnings=notes + _unknown_key_warnings(config, ""))
 
 

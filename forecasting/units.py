@@ -38,13 +38,16 @@ class UnitSpec:
     model: str
     transformation: str
     window: int  # training points before the held-out test points
+    # A historical prediction step (forecasting.historical): the points known then; 0 for an ordinary unit.
+    historical_end: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> UnitSpec:
-        return cls(model=str(d["model"]), transformation=str(d["transformation"]), window=int(d["window"]))
+        return cls(model=str(d["model"]), transformation=str(d["transformation"]), window=int(d["window"]),
+                   historical_end=int(d.get("historical_end") or 0))
 
 
 @dataclass

@@ -14,8 +14,9 @@ import pandas as pd
 
 from forecasting.config import ConfigError, ParsedConfig, TimexConfig, parse_config
 from forecasting.data import DataError, load_series
+from forecasting.historical import first_known, plan_all
 from forecasting.limits import RequestLimits, check_config, check_data, describe
-from forecasting.units import UnitSpec, batches, plan_units
+from forecasting.units import UnitSpec, batches
 from ingestion.download import Allowlist, DownloadError, download
 from schemas import Topic
 from schemas.topics import FAILURES, PROGRESS, SERIES
@@ -34,6 +35,7 @@ class Planned:
     units: list[UnitSpec]
     parts: int  # how many SeriesParts (chunks) it has in `Outcome.stored`
     points: int
+    historical_from: int = 0  # points known at the first historical step (0: none asked)
 
 
 @dataclass
@@ -62,7 +64,8 @@ class Outcome:
         out, at = [], 1
         partition, config_offset = positions[0] if positions else (0, 0)
         for p in self.planned:
-            ref = series_ref(partition, config_offset, [o for _, o in positions[at:at + p.parts]], p.points)
+            ref = series_ref(partition, config_offset, [o for _, o in positions[at:at + p.parts]], p.points,
+                             p.historical_from)
             at += p.parts
             for group in batches(p.units, p.points):  # cheap units of a series travel together
                 first, *more = group
@@ -136,10 +139,10 @@ def fan_out(out: Outcome, config: TimexConfig, series: dict[str, pd.Series], rep
         out.failures.append(failure(rid, "data", "no series can be forecast (see the other errors)", fatal=True))
         return out
     out.stored.append(config_part(rid, config.to_json()))
-    for name, units in planned.items():
+    for name, (units, known) in planned.items():
         chunks = parts(rid, name, len(planned), series[name])
         out.stored.extend(chunks)
-        out.planned.append(Planned(name, units, len(chunks), len(series[name])))
+        out.planned.append(Planned(name, units, len(chunks), len(series[name]), known))
     out.progress.append(progress(rid, "ingested", f"{len(planned)} series, {out.units} units{note}",
                                  series_names=sorted(planned), units_total=out.units,
                                  title=config.activity_title, replay_of=replay_of))
@@ -153,16 +156,24 @@ def _fetch_source(config: TimexConfig, fetch: Fetch) -> bytes:
     return fetch(url)
 
 
-def _plan(config: TimexConfig, series: dict[str, pd.Series], out: Outcome, rid: str) -> dict[str, list[UnitSpec]]:
+def _plan(config: TimexConfig, series: dict[str, pd.Series], out: Outcome, rid: str
+          ) -> dict[str, tuple[list[UnitSpec], int]]:
+    """Per series its units (the ordinary ones, then the historical ones) and the points known at the first
+    historical step."""
     planned = {}
     for name, s in series.items():
         try:
-            units = plan_units(config, s)
+            known = first_known(config, s)
+        except ValueError as exc:  # the series is still forecast; its answer says why it has no history
+            out.failures.append(failure(rid, "config", f"no historical predictions: {exc}", series=name))
+            known = 0
+        try:
+            units = plan_all(config, len(s), name, known)
         except ValueError as exc:
             out.failures.append(failure(rid, "data", str(exc), series=name))
             continue
         if units:
-            planned[name] = units
+            planned[name] = (units, known)
         else:
             out.failures.append(failure(rid, "data", "no unit of work could be planned", series=name))
     return planned

@@ -11,6 +11,7 @@ from typing import Any
 import pandas as pd
 
 from forecasting.config import config_from_json
+from forecasting.historical import run_step
 from forecasting.limits import HISTORY_TAIL_POINTS
 from forecasting.units import UnitResult, UnitSpec, refit_unit, run_unit
 from forecasting.workers import init_worker
@@ -57,10 +58,15 @@ def predict(job: Job) -> dict[str, Any]:
 
 def _outcome(config: Any, series: pd.Series, unit: dict[str, Any]) -> dict[str, Any]:
     """One unit's UnitOutcome record."""
-    spec = UnitSpec(unit["model"], unit["transformation"], unit["window"])
+    spec = UnitSpec(unit["model"], unit["transformation"], unit["window"], unit.get("historical_end") or 0)
     # Validation units are scored only; the validator sends each model's best back for its final refit.
-    result = (refit_unit(config, series, UnitResult(spec)) if unit["refit"]
-              else run_unit(config, series, spec, with_forecast=False))
+    # A historical step validates, refits and forecasts in one go (forecasting.historical).
+    if spec.historical_end:
+        result = run_step(config, series, spec)
+    elif unit["refit"]:
+        result = refit_unit(config, series, UnitResult(spec))
+    else:
+        result = run_unit(config, series, spec, with_forecast=False)
     return {"unit": unit, "error": result.error, "metrics": dict(result.metrics),
             "test_forecast": list(result.test_forecast),
             "forecast": result.forecast.to_dict() if result.forecast else None, "fit_seconds": result.fit_seconds,

@@ -45,6 +45,7 @@ def result_document(view: RequestView) -> dict[str, Any]:
             "model": best.get("model"), "transformation": best.get("transformation"), "window": best.get("window"),
             "main_accuracy_estimator": best.get("main_accuracy_estimator"), "metrics": best.get("metrics") or {},
             "forecast": best.get("forecast"), "complete": best.get("complete"),
+            "historical_predictions": best.get("historical_predictions"),
             "failures": [_failure(f) for f in view.failures if f.get("series") == name],
         }
     return plain({"request_id": view.request_id, "status": view.status, "title": view.title,

@@ -69,8 +69,12 @@ def _part(request_id: str, **fields: Any) -> dict[str, Any]:
             "created_at": now_ms(), **fields}
 
 
-def series_ref(partition: int, config_offset: int, offsets: Sequence[int], points: int) -> dict[str, Any]:
-    return {"partition": partition, "config_offset": config_offset, "offsets": list(offsets), "points": points}
+def series_ref(partition: int, config_offset: int, offsets: Sequence[int], points: int,
+               historical_from: int = 0) -> dict[str, Any]:
+    """`historical_from`: points known at the first historical prediction step (0: none); with `points`, what
+    re-plans the series' units (forecasting.historical.plan_all)."""
+    return {"partition": partition, "config_offset": config_offset, "offsets": list(offsets), "points": points,
+            "historical_from": historical_from}
 
 
 def assemble(chunks: Sequence[dict[str, Any]], name: str) -> pd.Series:
