@@ -322,8 +322,9 @@ def parse_config(raw: dict[str, Any] | str | bytes) -> ParsedConfig:
         raise ConfigError(_to_field_errors(exc)) from None
     hp = config.historical_prediction_parameters
     if hp is not None and hp.save_path is not None:
-        notes.append("historical_prediction_parameters.save_path: no file is written on the server; the "
-                     "historical predictions are kept with the results")
+        # No ";": the ingestion joins warnings with "; " and readers split them there.
+        notes.append("historical_prediction_parameters.save_path: the historical predictions are kept with the "
+                     "results (no file is written on the server)")
     return ParsedConfig(config=config, warnings=notes + _unknown_key_warnings(config, ""))
 
 
