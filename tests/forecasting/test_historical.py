@@ -150,3 +150,16 @@ def test_a_step_that_failed_everywhere_leaves_its_points_empty_and_says_why() ->
     kept = [i for i in range(20, N) if not 23 <= i < 26]
     expected = [y[20 + 3 * ((i - 20) // 3) - 1] for i in kept]
     assert naive["metrics"]["mae"] == pytest.approx(np.mean(np.abs(y[kept] - expected)))
+
+
+def test_historical_units_count_toward_the_request_limit() -> None:
+    from forecasting.limits import RequestLimits, check_data
+
+    series = {"sq": _squares()}
+    without = parse_config({**_config(19), "historical_prediction_parameters": None}).config
+    ordinary = len(plan_units_for(without, N, "sq"))  # 2 models × 1 transformation × windows
+    config = parse_config(_config(19, delta=3)).config  # + 4 steps × 2 models
+    assert check_data(config, series, RequestLimits(max_units_per_request=ordinary + 8)) == []
+    (error,) = check_data(config, series, RequestLimits(max_units_per_request=ordinary + 7))
+    assert f"{ordinary + 8} units of work" in error.message and "historical steps" in error.message
+    assert "TIMEX_MAX_UNITS_PER_REQUEST" in error.message
