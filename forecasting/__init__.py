@@ -22,6 +22,7 @@ Validation semantics (as TIMEX 1.2.3):
   ties break by config order, then the smaller window;
 - the final forecast refits the best window extended by the test points and forecasts `prediction_lags`
   steps, with 80 % and 95 % intervals where the model has them, clipped and rounded the same way.
+- historical predictions (`historical_prediction_parameters`): forecasting.historical.
 
 Deviations from TIMEX: `arima` is statsforecast's AutoARIMA, non-seasonal as TIMEX's pmdarima call
 (seasonal AutoARIMA costs 10-40x more; seasonal series have autoets, exponentialsmoothing, fbprophet,

@@ -34,8 +34,6 @@ TRANSFORMATIONS: tuple[str, ...] = ("none", "log", "log_modified", "yeo-johnson"
 _TRANSFORMATION_ALIASES: dict[str, str] = {"yeo_johnson": "yeo-johnson", "yeojohnson": "yeo-johnson"}
 ACCURACY_ESTIMATORS: tuple[str, ...] = ("mae", "mse", "rmse", "am", "sd", "mape", "smape", "mase")
 _DATEPARSER_KEYS = ("date_formats", "languages", "locales", "region", "settings")
-# Sections TIMEX knows that this core does not compute (multivariate / historical / regressors).
-_IGNORED_SECTIONS = ("historical_prediction_parameters",)
 # TIMEX sections of which only a part is read here.
 _PARTLY_USED = {"fbprophet_parameters": "only holiday_country is used (as model_parameters.holidays); the rest is "
                                         "kept but not used"}
@@ -302,6 +300,26 @@ class XcorrParameters(_Section):
         return self
 
 
+class HistoricalPredictionParameters(_Section):
+    """TIMEX's historical predictions (forecasting.historical): from `initial_index` on, every `delta` points,
+    what each model would have forecast with the data known then."""
+
+    # A date, as TIMEX reads it (with input_parameters.dateparser_options), or a 0-based position.
+    initial_index: int | str
+    # TIMEX pickles its progress there; here the historical predictions are kept with the results instead.
+    save_path: str | None = None
+    delta: int = Field(default=1, ge=1)
+
+    @field_validator("initial_index")
+    @classmethod
+    def _position_or_date(cls, value: int | str) -> int | str:
+        if isinstance(value, int) and value < 0:
+            raise ValueError("a position must be 0 or more (or give a date, as TIMEX does)")
+        if isinstance(value, str) and not value.strip():
+            raise ValueError("give the date (or the 0-based position) of the first historical step")
+        return value
+
+
 class TimexConfig(_Section):
     activity_title: str | None = None
     verbose: str | None = None
@@ -314,6 +332,7 @@ class TimexConfig(_Section):
     # TIMEX: series name (or "_all", for every series) -> URL of a CSV of regressors known for the past and
     # the forecast horizon (forecasting.regressors)
     additional_regressors: dict[str, str] | None = None
+    historical_prediction_parameters: HistoricalPredictionParameters | None = None
 
     @field_validator("additional_regressors")
     @classmethod
@@ -377,9 +396,7 @@ def _unknown_key_warnings(section: BaseModel, prefix: str) -> list[str]:
     found: list[str] = []
     for key in sorted(section.model_extra or {}):
         where = f"{prefix}{key}"
-        if key in _IGNORED_SECTIONS:
-            found.append(f"{where}: not supported by the forecasting core; kept but ignored")
-        elif key in _PARTLY_USED:
+        if key in _PARTLY_USED:
             found.append(f"{where}: {_PARTLY_USED[key]}")
         else:
             found.append(f"{where}: unknown key; kept but not used")
@@ -407,6 +424,11 @@ def parse_config(raw: dict[str, Any] | str | bytes) -> ParsedConfig:
         config = TimexConfig.model_validate(raw)
     except ValidationError as exc:
         raise ConfigError(_to_field_errors(exc)) from None
+    hp = config.historical_prediction_parameters
+    if hp is not None and hp.save_path is not None:
+        # No ";": the ingestion joins warnings with "; " and readers split them there.
+        notes.append("historical_prediction_parameters.save_path: the historical predictions are kept with the "
+                     "results (no file is written on the server)")
     return ParsedConfig(config=config, warnings=notes + _unknown_key_warnings(config, ""))
 
 

@@ -35,6 +35,8 @@ HISTORY_POINT_BYTES = 56
 FORECAST_STEP_BYTES = 160
 # One scored unit (spec, metrics, params: 450-680 bytes measured), with room for an error text.
 UNIT_BYTES = 1_000
+# One historically predicted point of one model: its timestamp, forecast and actual value.
+HISTORICAL_POINT_BYTES = 90
 # Keys, counters and names around them; the config is carried JSON-escaped (at most 3 bytes per byte).
 RECORD_OVERHEAD_BYTES = 4_000
 CONFIG_ESCAPE_FACTOR = 3
@@ -139,20 +141,26 @@ def check_data(config: TimexConfig, series: Mapping[str, pd.Series], limits: Req
     errors = _size_errors(config, lengths, limits)
     if errors:  # counting units below is work proportional to the data: not for data already refused
         return errors
-    from forecasting.units import training_windows  # pandas and the models: not for every importer of limits
+    # pandas and the models: not for every importer of limits
+    from forecasting.historical import historical_units
+    from forecasting.units import training_windows
 
     mp = config.model_parameters
     per_window = len(config.model_names) * len(config.transformations)
     units = {name: per_window * len(training_windows(n, mp.test_size(n), mp.delta_training_percentage))
              for name, n in lengths.items()}
+    past = {name: historical_units(config, s) for name, s in series.items()}  # (units, points predicted)
+    units = {name: count + past[name][0] for name, count in units.items()}
     total = sum(units.values())
     if total > limits.max_units_per_request:
         count = _counted(total, "units of work", limits.max_units_per_request, "request",
                          ENV_VARS["max_units_per_request"])
+        steps = " (+ historical steps × models × transformations)" if any(u for u, _ in past.values()) else ""
         errors.append(_error("model_parameters", f"the request needs {count} "
-            "(series × models × transformations × training windows); use fewer series, models or "
-            "transformations, or a larger delta_training_percentage"))
-    record = _record_error(config, lengths, units, limits)
+            f"(series × models × transformations × training windows{steps}); use fewer series, models or "
+            "transformations, or a larger delta_training_percentage"
+            f"{', a later initial_index or a larger delta' if steps else ''}"))
+    record = _record_error(config, lengths, units, limits, {name: p for name, (_, p) in past.items()})
     return errors + ([record] if record else [])
 
 
@@ -181,11 +189,16 @@ def _size_errors(config: TimexConfig, lengths: dict[str, int], limits: RequestLi
 
 
 def _record_error(config: TimexConfig, lengths: dict[str, int], units: dict[str, int],
-                  limits: RequestLimits) -> FieldError | None:
-    """The largest series' record against the limit, blaming the part that weighs most."""
+                  limits: RequestLimits, past: dict[str, int] | None = None) -> FieldError | None:
+    """The largest series' record against the limit, blaming the part that weighs most. `past`: points
+    predicted historically per series (each model's forecast and the actual value of each)."""
     models, lags = len(config.model_names), config.model_parameters.prediction_lags
     config_bytes = _config_bytes(config)
-    sizes = {name: result_bytes(n, models, lags, units[name], config_bytes) for name, n in lengths.items()}
+    past = past or {}
+    # The validator keeps every transformation's step forecasts until the answer; the answer, the chosen ones.
+    per_past_point = models * (HISTORICAL_POINT_BYTES + len(config.transformations) * FORECAST_STEP_BYTES)
+    sizes = {name: result_bytes(n, models, lags, units[name], config_bytes) + past.get(name, 0) * per_past_point
+             for name, n in lengths.items()}
     big = {name: size for name, size in sizes.items() if size > limits.max_record_bytes}
     if not big:
         return None

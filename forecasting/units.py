@@ -46,6 +46,8 @@ class UnitSpec:
     transformation: str
     window: int  # training points before the held-out test points
     regressors: tuple[str, ...] = ()  # regressor columns the model is fitted with; () = univariate
+    # A historical prediction step (forecasting.historical): the points known then; 0 for an ordinary unit.
+    historical_end: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "regressors": list(self.regressors)}
@@ -53,7 +55,8 @@ class UnitSpec:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> UnitSpec:
         return cls(model=str(d["model"]), transformation=str(d["transformation"]), window=int(d["window"]),
-                   regressors=tuple(str(r) for r in d.get("regressors") or ()))
+                   regressors=tuple(str(r) for r in d.get("regressors") or ()),
+                   historical_end=int(d.get("historical_end") or 0))
 
 
 @dataclass

@@ -14,10 +14,11 @@ import pandas as pd
 
 from forecasting.config import ConfigError, ParsedConfig, TimexConfig, parse_config
 from forecasting.data import DataError, load_series
+from forecasting.historical import first_known, plan_all
 from forecasting.limits import RequestLimits, check_config, check_data, describe
 from forecasting.regressors import AdditionalRegressors, RegressorError
 from forecasting.regressors import load as load_regressors
-from forecasting.units import UnitSpec, batches, plan_units
+from forecasting.units import UnitSpec, batches
 from forecasting.xcorr import request_xcorr
 from ingestion.download import Allowlist, DownloadError, download
 from schemas import Topic
@@ -38,6 +39,7 @@ class Planned:
     parts: int  # how many SeriesParts (chunks) it has in `Outcome.stored`
     points: int
     regressors: list[str] = field(default_factory=list)  # keys of its additional regressors in `Outcome.columns`
+    historical_from: int = 0  # points known at the first historical step (0: none asked)
 
 
 @dataclass
@@ -74,7 +76,7 @@ class Outcome:
             at += chunks
         for p in self.planned:
             ref = series_ref(partition, config_offset, [o for _, o in positions[at:at + p.parts]], p.points,
-                             [stored_at[key] for key in p.regressors])
+                             [stored_at[key] for key in p.regressors], p.historical_from)
             at += p.parts
             for group in batches(p.units, p.points):  # cheap units of a series travel together
                 first, *more = group
@@ -172,11 +174,12 @@ def fan_out(out: Outcome, config: TimexConfig, series: dict[str, pd.Series], rep
         chunks = regressor_parts(rid, regressors.columns[key])
         out.stored.extend(chunks)
         out.columns[key] = (str(regressors.columns[key].name), len(chunks))
-    for name, units in planned.items():
+    for name, (units, known) in planned.items():
         chunks = parts(rid, name, len(planned), series[name],
                        xcorr_json=xcorr[name].to_json() if name in xcorr else None)
         out.stored.extend(chunks)
-        out.planned.append(Planned(name, units, len(chunks), len(series[name]), regressors.per_series.get(name, [])))
+        out.planned.append(Planned(name, units, len(chunks), len(series[name]),
+                                   regressors.per_series.get(name, []), known))
     out.progress.append(progress(rid, "ingested", f"{len(planned)} series, {out.units} units{note}",
                                  series_names=sorted(planned), units_total=out.units,
                                  title=config.activity_title, replay_of=replay_of))
@@ -191,17 +194,24 @@ def _fetch_source(config: TimexConfig, fetch: Fetch) -> bytes:
 
 
 def _plan(config: TimexConfig, series: dict[str, pd.Series], out: Outcome, rid: str,
-          regressors: AdditionalRegressors) -> dict[str, list[UnitSpec]]:
+          regressors: AdditionalRegressors) -> dict[str, tuple[list[UnitSpec], int]]:
+    """Per series its units (the ordinary ones, then the historical ones) and the points known at the first
+    historical step."""
     planned = {}
     for name, s in series.items():
         names = [str(regressors.columns[key].name) for key in regressors.per_series.get(name, [])]
         try:
-            units = plan_units(config, s, names)
+            known = first_known(config, s)
+        except ValueError as exc:  # the series is still forecast; its answer says why it has no history
+            out.failures.append(failure(rid, "config", f"no historical predictions: {exc}", series=name))
+            known = 0
+        try:
+            units = plan_all(config, len(s), name, known, names)
         except ValueError as exc:
             out.failures.append(failure(rid, "data", str(exc), series=name))
             continue
         if units:
-            planned[name] = units
+            planned[name] = (units, known)
         else:
             out.failures.append(failure(rid, "data", "no unit of work could be planned", series=name))
     return planned

@@ -11,6 +11,7 @@ from typing import Any
 import pandas as pd
 
 from forecasting.config import config_from_json
+from forecasting.historical import run_step
 from forecasting.limits import HISTORY_TAIL_POINTS
 from forecasting.regressors import align
 from forecasting.units import UnitResult, UnitSpec, refit_unit, run_unit
@@ -71,8 +72,13 @@ def _outcome(config: Any, series: pd.Series, unit: dict[str, Any], regressors: p
     """One unit's UnitOutcome record."""
     spec = UnitSpec.from_dict(unit)
     # Validation units are scored only; the validator sends each model's best back for its final refit.
-    result = (refit_unit(config, series, UnitResult(spec), regressors) if unit["refit"]
-              else run_unit(config, series, spec, with_forecast=False, regressors=regressors))
+    # A historical step validates, refits and forecasts in one go (forecasting.historical); univariate.
+    if spec.historical_end:
+        result = run_step(config, series, spec)
+    elif unit["refit"]:
+        result = refit_unit(config, series, UnitResult(spec), regressors)
+    else:
+        result = run_unit(config, series, spec, with_forecast=False, regressors=regressors)
     return {"unit": unit, "error": result.error, "metrics": dict(result.metrics),
             "test_forecast": list(result.test_forecast),
             "forecast": result.forecast.to_dict() if result.forecast else None, "fit_seconds": result.fit_seconds,

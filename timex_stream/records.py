@@ -33,7 +33,8 @@ def dataset(request_id: str, series: str, series_total: int, spec: Any, index: i
     with it: the ingestion's plan, the validator's final refits and the units it asks for again."""
     def unit(s: Any, i: int) -> dict[str, Any]:
         return {"model": s.model, "transformation": s.transformation, "window": s.window, "index": i,
-                "total": total, "refit": refit, "regressors": list(s.regressors)}
+                "total": total, "refit": refit, "regressors": list(s.regressors),
+                "historical_end": getattr(s, "historical_end", 0)}
 
     return unit_key(request_id, series, index), {
         "request_id": request_id, "series": series, "series_total": series_total, "unit": unit(spec, index),

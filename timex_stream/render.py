@@ -47,6 +47,7 @@ def result_document(view: RequestView) -> dict[str, Any]:
             "main_accuracy_estimator": best.get("main_accuracy_estimator"), "metrics": best.get("metrics") or {},
             "forecast": best.get("forecast"), "complete": best.get("complete"),
             "additional_regressors": additional_regressors(best),
+            "historical_predictions": best.get("historical_predictions"),
             "failures": [_failure(f) for f in view.failures if f.get("series") == name],
             **{k: best.get(k) for k in ("xcorr", "univariate", "multivariate", "kept")},
         }

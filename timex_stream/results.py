@@ -13,7 +13,7 @@ CSV_COLUMNS = ("series", "timestamp", "kind", "value", "lower_80", "upper_80", "
 def results_json(snapshot: dict[str, Any]) -> dict[str, Any]:
     keep = ("model", "transformation", "window", "main_accuracy_estimator", "metrics", "forecast", "comparison",
             "history_timestamps", "history_values", "history_points", "series_ref", "units_done", "units_total",
-            "complete")
+            "complete", "historical_predictions")
     return {"request_id": snapshot["request_id"], "title": snapshot["title"], "status": snapshot["status"],
             "results": {s: {**{k: r.get(k) for k in keep}, "additional_regressors": additional_regressors(r)}
                         for s, r in sorted(snapshot["results"].items())},

@@ -80,10 +80,13 @@ def _part(request_id: str, **fields: Any) -> dict[str, Any]:
 
 
 def series_ref(partition: int, config_offset: int, offsets: Sequence[int], points: int,
-               regressors: Sequence[tuple[str, Sequence[int]]] = ()) -> dict[str, Any]:
-    """`regressors`: (name, offsets of its chunks) of each additional regressor of the series."""
+               regressors: Sequence[tuple[str, Sequence[int]]] = (), historical_from: int = 0) -> dict[str, Any]:
+    """`regressors`: (name, offsets of its chunks) of each additional regressor of the series.
+    `historical_from`: points known at the first historical prediction step (0: none); with `points` and the
+    regressors, what re-plans the series' units (forecasting.historical.plan_all)."""
     return {"partition": partition, "config_offset": config_offset, "offsets": list(offsets), "points": points,
-            "regressors": [{"name": name, "offsets": list(at)} for name, at in regressors]}
+            "regressors": [{"name": name, "offsets": list(at)} for name, at in regressors],
+            "historical_from": historical_from}
 
 
 def regressor_names(ref: dict[str, Any] | None) -> tuple[str, ...]:

@@ -17,11 +17,13 @@ from dataclasses import replace
 from typing import Any
 
 from forecasting.config import config_from_json
+from forecasting.historical import drop_history, plan_all
 from forecasting.selection import SeriesChoice, choose_best
-from forecasting.units import Forecast, UnitResult, UnitSpec, batches, plan_units_for
+from forecasting.units import Forecast, UnitResult, UnitSpec, batches
 from schemas.keys import split_series_key
 from timex_stream.records import dataset, failure, now_ms, progress
 from timex_stream.series_store import regressor_names
+from validator.historical import historical_answer
 
 State = dict[str, Any]
 
@@ -115,8 +117,8 @@ def missing_units(request_id: str, series: str, state: State) -> list[tuple[str,
     if state["refits_expected"] is not None:
         return [(k, d) for k, d in plan_refits(request_id, series, state)
                 if any(u["model"] not in state["refits"] for u in [d["unit"], *d["more"]])]
-    units = plan_units_for(config_from_json(state["config_json"]), state["ref"]["points"], series,
-                           regressor_names(state["ref"]))
+    units = plan_all(config_from_json(state["config_json"]), state["ref"]["points"], series,
+                     state["ref"].get("historical_from") or 0, regressor_names(state["ref"]))
     return [_dataset(request_id, series, state, u, i, len(units)) for i, u in enumerate(units)
             if str(i) not in state["units"]]
 
@@ -142,7 +144,8 @@ def _results(state: State) -> list[UnitResult]:
 
 
 def choose(state: State) -> SeriesChoice:
-    return choose_best(config_from_json(state["config_json"]), _results(state))
+    """The series' model choice, from its ordinary units (historical ones: validator.historical)."""
+    return choose_best(config_from_json(state["config_json"]), drop_history(_results(state))[0])
 
 
 def _row(r: UnitResult, best_of_model: bool) -> dict[str, Any]:
@@ -169,6 +172,7 @@ def decide(request_id: str, series: str, state: State, deadline_s: float | None 
         "history_points": state["ref"]["points"] if state["ref"] else len(state["history"][1]),
         "series_ref": state["ref"],
         "units_done": len(state["units"]), "units_total": state["total"], "complete": deadline_s is None,
+        "historical_predictions": historical_answer(state, best.spec.model if best else None),
         "decided_at": now_ms(),
     }
     failures = []

@@ -24,10 +24,15 @@ from schemas.codec import (
 
 NOW = dt.datetime(2026, 11, 24, 7, 0, tzinfo=dt.UTC)
 OLD_UNIT = {"model": "arima", "transformation": "log", "window": 40, "index": 3, "total": 12, "refit": False}
-UNIT = {**OLD_UNIT, "regressors": ["temperature"]}
+UNIT = {**OLD_UNIT, "regressors": ["temperature"], "historical_end": 0}
 FORECAST = {"timestamps": ["1700-01-01T00:00:00", "1701-01-01T00:00:00"], "yhat": [1.5, 2.5],
             "lower_80": [1.0, 2.0], "upper_80": [2.0, 3.0], "lower_95": None, "upper_95": None}
-REF = {"partition": 3, "config_offset": 17, "offsets": [18, 19], "points": 120_000, "regressors": []}
+REF = {"partition": 3, "config_offset": 17, "offsets": [18, 19], "points": 120_000, "regressors": [],
+       "historical_from": 0}
+HISTORICAL = {"initial_index": 8, "delta": 2, "best_model": "arima",
+              "models": {"arima": {"timestamps": ["2020-01-01T00:00:00", "2020-02-01T00:00:00"],
+                                   "forecast": [1.0, None], "actual": [1.5, 2.0],
+                                   "metrics": {"mae": 0.5, "rmse": 0.5}, "error": "failed at one step"}}}
 METRICS = {"MAE": 0.5, "MSE": 0.25, "RMSE": 0.5, "AM": 0.1, "SD": 0.2}
 
 SAMPLES: dict[str, dict] = {
@@ -51,7 +56,7 @@ SAMPLES: dict[str, dict] = {
                                   "fit_seconds": 0.2, "params": {}, "error": None, "best_of_model": True}],
                   "history_timestamps": ["2020-01-01T00:00:00"], "history_values": [3.0], "history_points": 1,
                   "series_ref": REF, "units_done": 12,
-                  "units_total": 12, "complete": True, "decided_at": NOW,
+                  "units_total": 12, "complete": True, "historical_predictions": HISTORICAL, "decided_at": NOW,
                   "xcorr": {"max_lags": 1, "threshold": 0.5, "modes": {"pearson": {"y": [0.1, 0.2, 0.9]}},
                             "lags": {"pearson": [-1, 0, 1]}, "regressors": ["y"]},
                   "univariate": {"model": "arima", "transformation": "log", "metrics": METRICS, "forecast": FORECAST,
@@ -71,7 +76,8 @@ SAMPLES: dict[str, dict] = {
 
 
 def test_every_top_level_record_has_a_sample() -> None:
-    nested = {"Forecast", "Unit", "ModelResult", "SeriesRef", "UnitOutcome", "Xcorr", "Candidate"}
+    nested = {"Forecast", "Unit", "ModelResult", "SeriesRef", "UnitOutcome", "Xcorr", "Candidate",
+              "HistoricalPredictions"}
     assert set(CODEC.current) - nested == set(SAMPLES)
 
 
@@ -141,9 +147,10 @@ _XCORR_KEYS = ("xcorr", "univariate", "multivariate", "kept")
 
 
 def test_answers_from_before_xcorr_decode_without_it() -> None:
-    old = {k: v for k, v in SAMPLES["BestModel"].items() if k not in _XCORR_KEYS}
+    old = {k: v for k, v in SAMPLES["BestModel"].items() if k not in (*_XCORR_KEYS, "historical_predictions")}
     new = CODEC.decode_as("BestModel", _written_with_history("v3", old, "BestModel"))
-    assert new == {**old, "xcorr": None, "univariate": None, "multivariate": None, "kept": None}
+    assert new == {**old, "xcorr": None, "univariate": None, "multivariate": None, "kept": None,
+                   "historical_predictions": None}
     part = {k: v for k, v in SAMPLES["SeriesPart"].items() if k != "xcorr_json"}
     assert CODEC.decode_as("SeriesPart", _written_with_history("v1", part, "SeriesPart"))["xcorr_json"] is None
 
@@ -152,16 +159,30 @@ def test_units_from_before_regressors_read_as_univariate() -> None:
     """Datasets and Predictions v2 (units without `regressors`) read with no regressors."""
     old = {**SAMPLES["Dataset"], "unit": OLD_UNIT, "more": [{**OLD_UNIT, "index": 4}]}
     assert CODEC.decode_as("Dataset", _written_with_history("v2", old, "Dataset")) == {
-        **old, "unit": {**OLD_UNIT, "regressors": []}, "more": [{**OLD_UNIT, "index": 4, "regressors": []}]}
+        **old, "unit": {**OLD_UNIT, "regressors": [], "historical_end": 0},
+        "more": [{**OLD_UNIT, "index": 4, "regressors": [], "historical_end": 0}]}
     old = {**SAMPLES["Prediction"], "unit": OLD_UNIT, "more": []}
     new = CODEC.decode_as("Prediction", _written_with_history("v2", old, "Prediction"))
-    assert new == {**old, "unit": {**OLD_UNIT, "regressors": []}}
+    assert new == {**old, "unit": {**OLD_UNIT, "regressors": [], "historical_end": 0}}
 
 
 def test_answers_from_before_the_claim_check_carry_their_whole_history() -> None:
-    old = {k: v for k, v in SAMPLES["BestModel"].items() if k not in ("series_ref", "history_points", *_XCORR_KEYS)}
+    old = {k: v for k, v in SAMPLES["BestModel"].items()
+           if k not in ("series_ref", "history_points", "historical_predictions", *_XCORR_KEYS)}
     new = CODEC.decode_as("BestModel", _written_with_history("v1", old, "BestModel"))
     assert new == {**old, "series_ref": None, "history_points": 0, "xcorr": None, "univariate": None,
+                   "multivariate": None, "kept": None, "historical_predictions": None}
+
+
+def test_records_from_before_historical_predictions_read_with_their_defaults() -> None:
+    """v2 writers knew no historical step (Unit), no historical start (SeriesRef), no historical answer."""
+    ref = {k: v for k, v in REF.items() if k not in ("historical_from", "regressors")}
+    old = {**SAMPLES["Dataset"], "unit": OLD_UNIT, "more": [], "ref": ref}
+    assert CODEC.decode_as("Dataset", _written_with_history("v2", old, "Dataset")) == {
+        **old, "unit": {**OLD_UNIT, "regressors": [], "historical_end": 0}, "ref": REF}
+    best = {k: v for k, v in SAMPLES["BestModel"].items() if k not in ("historical_predictions", *_XCORR_KEYS)}
+    new = CODEC.decode_as("BestModel", _written_with_history("v2", {**best, "series_ref": ref}, "BestModel"))
+    assert new == {**best, "series_ref": REF, "historical_predictions": None, "xcorr": None, "univariate": None,
                    "multivariate": None, "kept": None}
 
 
