@@ -185,13 +185,13 @@ def test_error_text_is_readable() -> None:
 def test_unknown_keys_are_kept_and_reported() -> None:
     data = raw(mockup_confidence=True)
     data["colour"] = "blue"
-    data["historical_prediction_parameters"] = {"initial_index": "2000-01-01"}
+    data["fbprophet_parameters"] = {"holiday_country": "IT", "changepoint_prior_scale": 0.1}
     data["input_parameters"]["proxy"] = "p"
     parsed = parse_config(data)
     assert any(w.startswith("colour: unknown key") for w in parsed.warnings)
     assert any(w.startswith("input_parameters.proxy: unknown key") for w in parsed.warnings)
     assert any(w.startswith("model_parameters.mockup_confidence") for w in parsed.warnings)
-    assert any(w.startswith("historical_prediction_parameters: not supported") for w in parsed.warnings)
+    assert any(w.startswith("fbprophet_parameters: only holiday_country is used") for w in parsed.warnings)
     again = json.loads(parsed.config.to_json())
     assert again["colour"] == "blue" and again["input_parameters"]["proxy"] == "p"
 
