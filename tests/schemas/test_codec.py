@@ -135,8 +135,8 @@ def test_units_from_before_the_claim_check_read_without_a_ref() -> None:
     v1 = {"request_id": "r0", "series": "x", "series_total": 1, "unit": OLD_UNIT, "frequency": "MS",
           "timestamps": ["2020-01-01T00:00:00"], "values": [1.0], "config_json": "{}", "created_at": NOW}
     assert CODEC.decode_as("Dataset", _written_with_history("v1", v1, "Dataset")) == {
-        "request_id": "r0", "series": "x", "series_total": 1, "unit": {**OLD_UNIT, "regressors": [], "historical_end": 0}, "more": [],
-        "ref": None, "created_at": NOW}
+        "request_id": "r0", "series": "x", "series_total": 1,
+        "unit": {**OLD_UNIT, "regressors": [], "historical_end": 0}, "more": [], "ref": None, "created_at": NOW}
     old = {k: v for k, v in SAMPLES["Prediction"].items() if k not in ("ref", "more")}
     old.update(config_json="{}", frequency="MS")
     new = CODEC.decode_as("Prediction", _written_with_history("v1", old, "Prediction"))
