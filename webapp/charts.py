@@ -88,7 +88,13 @@ class Chart:
     figure: go.Figure
 
 
-LAYOUT = {"template": "plotly_white", "margin": {"l": 50, "r": 10, "t": 40, "b": 30},
+COLORS = ("#3182ce", "#dd6b20", "#38a169", "#805ad5", "#d53f8c", "#319795", "#b7791f", "#4a5568")
+COLORWAY = list(COLORS)
+# plotly_white's look in a few keys: the full template is copied and validated into every figure (~0.1 s each).
+_AXIS = {"gridcolor": "#ebf0f8", "zerolinecolor": "#ebf0f8", "linecolor": "#ebf0f8", "automargin": True}
+TEMPLATE = go.layout.Template(layout={"plot_bgcolor": "white", "paper_bgcolor": "white", "xaxis": _AXIS,
+                                      "yaxis": _AXIS, "font": {"color": "#2a3f5f"}, "colorway": COLORWAY})
+LAYOUT = {"template": TEMPLATE, "margin": {"l": 50, "r": 10, "t": 40, "b": 30},
           "legend": {"orientation": "h", "y": -0.2}, "title": {"x": 0.01, "font": {"size": 14}}}
 Z95, Z99 = 1.959963984540054, 2.5758293035489004  # the bands of TIMEX's autocorrelation plot
 
@@ -172,9 +178,6 @@ def _lags(lines: dict[str, list[float]], max_lags: int | None) -> list[int]:
     width = max((len(v) for v in lines.values()), default=1)
     half = max_lags if max_lags is not None and 2 * max_lags + 1 == width else (width - 1) // 2
     return list(range(-half, half + 1))
-
-
-COLORS = ("#3182ce", "#dd6b20", "#38a169", "#805ad5", "#d53f8c", "#319795", "#b7791f", "#4a5568")
 
 
 def xcorr_figure(xcorr: dict[str, Any], _: Translate) -> go.Figure:
@@ -286,7 +289,8 @@ def windows_figure(rows: list[dict[str, Any]], main: str, _: Translate) -> go.Fi
                                      mode="lines+markers", name=f"{model} / {transformation}",
                                      legendgroup=f"{model}/{transformation}", showlegend=j == 0,
                                      line={"color": COLORS[i % len(COLORS)]}), row=j + 1, col=1)
-            fig.update_yaxes(title_text=metric, row=j + 1, col=1)
+    for j, metric in enumerate(metrics):
+        fig.update_yaxes(title_text=metric, row=j + 1, col=1)
     fig.update_xaxes(title_text=_("Training window (points)"), row=len(metrics), col=1)
     return _layout(fig, _("Performances with different training windows"), height=200 + 180 * len(metrics))
 
