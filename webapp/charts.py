@@ -95,7 +95,7 @@ _AXIS = {"gridcolor": "#ebf0f8", "zerolinecolor": "#ebf0f8", "linecolor": "#ebf0
 TEMPLATE = go.layout.Template(layout={"plot_bgcolor": "white", "paper_bgcolor": "white", "xaxis": _AXIS,
                                       "yaxis": _AXIS, "font": {"color": "#2a3f5f"}, "colorway": COLORWAY})
 LAYOUT = {"template": TEMPLATE, "margin": {"l": 50, "r": 10, "t": 40, "b": 30},
-          "legend": {"orientation": "h", "y": -0.2}, "title": {"x": 0.01, "font": {"size": 14}}}
+          "legend": {"orientation": "h", "y": -0.28}, "title": {"x": 0.01, "font": {"size": 14}}}
 Z95, Z99 = 1.959963984540054, 2.5758293035489004  # the bands of TIMEX's autocorrelation plot
 
 
