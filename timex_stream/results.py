@@ -6,16 +6,24 @@ import csv
 import io
 from typing import Any
 
+from timex_stream.render import series_entry
+
 CSV_COLUMNS = ("series", "timestamp", "kind", "value", "lower_80", "upper_80", "lower_95", "upper_95", "model")
 
 
 def results_json(snapshot: dict[str, Any]) -> dict[str, Any]:
+    """Per series the BestModel's fields and the entry the CLI's `results --format json` gives (`series_entry`:
+    "history", "comparison", ...), with the request's visualization parameters."""
     keep = ("model", "transformation", "window", "main_accuracy_estimator", "metrics", "forecast", "comparison",
             "history_timestamps", "history_values", "history_points", "series_ref", "units_done", "units_total",
             "complete")
+    failures = snapshot["failures"]
     return {"request_id": snapshot["request_id"], "title": snapshot["title"], "status": snapshot["status"],
-            "results": {s: {k: r.get(k) for k in keep} for s, r in sorted(snapshot["results"].items())},
-            "failures": snapshot["failures"]}
+            "visualization": snapshot.get("visualization"),
+            "results": {s: {**{k: r.get(k) for k in keep},
+                            **series_entry(r, [f for f in failures if f.get("series") == s])}
+                        for s, r in sorted(snapshot["results"].items())},
+            "failures": failures}
 
 
 def results_csv(snapshot: dict[str, Any]) -> str:

@@ -95,7 +95,7 @@ def test_upload_config_and_csv_then_watch_the_forecast(dash_duo: Any, gateway_ur
     wait_until(lambda: len(dash_duo.driver.find_elements(By.CSS_SELECTOR, ".forecast-chart .main-svg")) >= 2,
                what="two plotly charts drawn")
     for card in dash_duo.driver.find_elements(By.CSS_SELECTOR, ".series-card"):
-        legend = card.find_element(By.CSS_SELECTOR, ".legend").text
+        legend = card.find_element(By.CSS_SELECTOR, ".forecast-chart .legend").text
         assert "history" in legend and "forecast (" in legend, legend
         rows = card.find_elements(By.CSS_SELECTOR, "table.comparison tbody tr")
         models = {r.find_element(By.CSS_SELECTOR, "td").text.lstrip("★ ") for r in rows}
