@@ -3,6 +3,9 @@ comparison, and failures in plain words. Pure functions of the gateway's JSON.""
 
 from __future__ import annotations
 
+import json
+import threading
+from collections import OrderedDict
 from typing import Any
 
 from dash import dcc, html
@@ -131,9 +134,31 @@ def failure_list(failures: list[dict[str, Any]]) -> html.Div | None:
     return html.Div([html.H3("What went wrong"), html.Ul(items)], className="failures", id="failures")
 
 
+# Built cards by (request, series, answer's decided_at, visualization): the panel is redrawn whenever one more
+# series is answered, and building a card's plotly figures takes a good part of a second; each card is built once.
+CARDS_KEPT = 256
+_cards: OrderedDict[str, html.Section] = OrderedDict()
+_cards_lock = threading.Lock()
+
+
+def _card(rid: str | None, name: str, best: dict[str, Any], vis: dict[str, Any] | None) -> html.Section:
+    key = json.dumps([rid, name, best.get("decided_at"), vis], sort_keys=True, default=str)
+    with _cards_lock:
+        if key in _cards:
+            _cards.move_to_end(key)
+            return _cards[key]
+    card = series_card(name, series_entry(best), vis)
+    with _cards_lock:
+        _cards[key] = card
+        while len(_cards) > CARDS_KEPT:
+            _cards.popitem(last=False)
+    return card
+
+
 def results_panel(snap: dict[str, Any]) -> list[Any]:
     vis = snap.get("visualization")
-    cards: list[Any] = [series_card(name, series_entry(snap["results"][name]), vis) for name in sorted(snap["results"])]
+    rid = snap.get("request_id")
+    cards: list[Any] = [_card(rid, name, snap["results"][name], vis) for name in sorted(snap["results"])]
     failures = failure_list(snap["failures"])
     return ([failures] if failures else []) + cards
 

@@ -153,3 +153,15 @@ def test_autocorrelation_is_pandas_formula() -> None:
                 / (((values - values.mean()) ** 2).sum() / N) for h in range(1, N + 1)]
     assert autocorrelation(values) == pytest.approx(pandas_r)
     assert list(autocorrelation([2.0, 2.0, 2.0])) == [0.0, 0.0, 0.0]  # a constant series: no correlation, no NaN
+
+
+def test_a_card_is_built_once_per_answer() -> None:
+    """The panel is redrawn each time one more series is answered: the series already drawn are not rebuilt."""
+    best = {"model": "naive", "transformation": "none", "window": 12, "main_accuracy_estimator": "mae",
+            "metrics": {"MAE": 1.0}, "forecast": None, "complete": True, "comparison": [], "decided_at": 1,
+            "history_timestamps": ["2020-01-01T00:00:00"], "history_values": [1.0]}
+    snap = {"request_id": "cached", "results": {"x": best}, "failures": []}
+    first = results_panel(snap)[0]
+    assert results_panel({**snap, "results": {"x": best, "y": best}})[0] is first
+    assert results_panel({**snap, "results": {"x": {**best, "decided_at": 2}}})[0] is not first  # a new answer
+    assert results_panel({**snap, "visualization": {"language": "it"}})[0] is not first

@@ -14,6 +14,7 @@ from typing import Any
 import dash
 import requests
 from dash import html
+from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.common.by import By
 
 import webapp
@@ -182,6 +183,14 @@ def drawn_charts(card: Any) -> list[str]:
             if graph.find_elements(By.CSS_SELECTOR, ".main-svg")]
 
 
+def cards_where(dash_duo: Any, check: Callable[[Any], bool]) -> list[Any]:
+    """The series cards passing `check`; none while the panel is being redrawn (a later answer re-renders it)."""
+    try:
+        return [c for c in dash_duo.driver.find_elements(By.CSS_SELECTOR, ".series-card") if check(c)]
+    except StaleElementReferenceException:
+        return []
+
+
 def test_every_timex_chart_for_a_two_series_config_with_xcorr_and_historical_predictions(
         dash_duo: Any, gateway_url: str, tmp_path: Path, artifacts: Path) -> None:
     """The real stack draws the charts of the keys its answer has, in the config's language (Italian here);
@@ -215,10 +224,8 @@ def test_every_timex_chart_for_a_two_series_config_with_xcorr_and_historical_pre
                 | ({"xcorr", "xcorr-graph"} if e.get("xcorr") else set())
                 | ({"multivariate"} if e.get("multivariate") else set())
                 | ({"historical"} if e.get("historical_predictions") else set()) for name, e in entries.items()}
-    cards = wait_until(lambda: [c for c in dash_duo.driver.find_elements(By.CSS_SELECTOR, ".series-card")
-                                if set(drawn_charts(c)) >= expected[c.find_element(By.CSS_SELECTOR, "h3").text]],
-                       what="every chart of the answer drawn")
-    assert len(cards) == 2
+    cards = wait_until(lambda: len(found := cards_where(dash_duo, lambda c: set(drawn_charts(c)) >= expected[
+        c.find_element(By.CSS_SELECTOR, "h3").text])) == 2 and found, what="every chart of the answer drawn")
     for card in cards:
         assert "Visualizzazione dei dati" in card.text and "Risultati dell'allenamento del modello" in card.text
         forecast = card.find_element(By.CSS_SELECTOR, ".chart-forecast")
@@ -239,9 +246,9 @@ def test_every_timex_chart_for_a_two_series_config_with_xcorr_and_historical_pre
         dash_duo.driver.get("about:blank")  # the results page stops polling before its server stops
         dash_duo.server.stop()
         dash_duo.start_server(page)
-        cards = wait_until(lambda: [c for c in dash_duo.driver.find_elements(By.CSS_SELECTOR, ".series-card")
-                                    if len(drawn_charts(c)) == 11], what="every chart of the document drawn")
-        assert len(cards) == 2 and all(set(drawn_charts(c)) == set(CHART_KINDS) for c in cards)
+        cards = wait_until(lambda: len(found := cards_where(dash_duo, lambda c: len(drawn_charts(c)) == 11)) == 2
+                           and found, what="every chart of the document drawn")
+        assert all(set(drawn_charts(c)) == set(CHART_KINDS) for c in cards)
         assert "Lag: " not in cards[0].text and "Ritardi: -3, corr: " in cards[0].text
         assert "Previsione storica: arima" in cards[0].text
         full_page_screenshot(dash_duo, artifacts / "webapp-charts-document.png", 1280)
