@@ -320,6 +320,29 @@ class HistoricalPredictionParameters(_Section):
         return value
 
 
+LANGUAGES: tuple[str, ...] = ("en", "it")  # the languages TIMEX's charts come in
+
+
+class VisualizationParameters(_Section):
+    """How the charts are drawn. TIMEX also reads `box_plot_frequency` (kept, unused: no box plot here)."""
+
+    language: str = "en"
+    # Edges of the cross-correlation graph: series whose peak |correlation| is above this. TIMEX's graph
+    # function defaults to 0 (every series linked).
+    xcorr_graph_threshold: float = Field(default=0.0, ge=0.0, le=1.0)
+
+    @field_validator("language", mode="before")
+    @classmethod
+    def _known_language(cls, value: Any) -> Any:
+        if isinstance(value, str) and value.strip().lower() in LANGUAGES:
+            return value.strip().lower()
+        raise ValueError(f"{value!r} is not a language the charts come in; use one of {', '.join(LANGUAGES)}")
+
+    def for_charts(self) -> dict[str, Any]:
+        """What the answer carries to the charts (the Avro `VisualizationParameters`)."""
+        return {"language": self.language, "xcorr_graph_threshold": self.xcorr_graph_threshold}
+
+
 class TimexConfig(_Section):
     activity_title: str | None = None
     verbose: str | None = None
@@ -327,7 +350,7 @@ class TimexConfig(_Section):
     selection_parameters: SelectionParameters | None = None
     model_parameters: ModelParameters
     max_threads: int | None = Field(default=None, ge=1)
-    visualization_parameters: dict[str, Any] | None = None
+    visualization_parameters: VisualizationParameters = Field(default_factory=VisualizationParameters)
     xcorr_parameters: XcorrParameters | None = None
     # TIMEX: series name (or "_all", for every series) -> URL of a CSV of regressors known for the past and
     # the forecast horizon (forecasting.regressors)

@@ -62,8 +62,8 @@ def _document() -> dict[str, Any]:
                 "get": {"summary": "recent requests, newest first",
                         "parameters": [{"name": "limit", "in": "query", "schema": {"type": "integer", "default": 50}}],
                         "responses": {"200": {"description": "{requests: [...]}"}, "400": _ERROR}}},
-            "/api/requests/{request_id}": _get("status, progress per series, results (BestModel per series) and "
-                                               "failures"),
+            "/api/requests/{request_id}": _get("status, progress per series, results (BestModel per series), "
+                                               "the config's visualization parameters and failures"),
             "/api/requests/{request_id}/events": _get("server-sent events: progress, result, failure, done",
                                                       "text/event-stream"),
             "/api/requests/{request_id}/results.json": _get("results as a JSON download"),

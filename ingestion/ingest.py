@@ -141,7 +141,8 @@ def ingest(request: dict[str, Any], fetch: Fetch, limits: RequestLimits | None =
 
 def accepted(rid: str, parsed: ParsedConfig, replay_of: str | None) -> dict[str, Any]:
     return progress(rid, "accepted", "; ".join(f"warning: {w}" for w in parsed.warnings),
-                    title=parsed.config.activity_title, replay_of=replay_of)
+                    title=parsed.config.activity_title, replay_of=replay_of,
+                    visualization=parsed.config.visualization_parameters.for_charts())
 
 
 def fan_out(out: Outcome, config: TimexConfig, series: dict[str, pd.Series], replay_of: str | None,

@@ -23,6 +23,7 @@ class RequestView:
     request_id: str
     title: str | None = None
     replay_of: str | None = None
+    visualization: dict[str, Any] | None = None  # the config's visualization_parameters (language, ...)
     accepted: bool = False
     series_names: list[str] | None = None  # known once the ingestion has prepared the data
     units_total: int = 0
@@ -64,6 +65,7 @@ class RequestView:
         self.replay_of = p.get("replay_of") or self.replay_of
         if p["stage"] == "accepted":
             self.accepted = True
+            self.visualization = p.get("visualization") or self.visualization
             self.warnings = [w for w in p.get("message", "").split("; ") if w]
         elif p["stage"] == "ingested":
             self.accepted = True
@@ -103,6 +105,7 @@ class RequestView:
 
     def to_dict(self) -> dict[str, Any]:
         return {"request_id": self.request_id, "title": self.title, "replay_of": self.replay_of,
+                "visualization": self.visualization,
                 "status": self.status, "done": self.done, "series": self.series_names,
                 "units_done": self.units_done, "units_total": self.units_total,
                 "progress": self.series_progress, "results": self.results, "failures": self.failures,

@@ -4,32 +4,26 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 from typing import Any
+
+from timex_stream.render import series_entry
 
 CSV_COLUMNS = ("series", "timestamp", "kind", "value", "lower_80", "upper_80", "lower_95", "upper_95", "model")
 
 
 def results_json(snapshot: dict[str, Any]) -> dict[str, Any]:
+    """Per series the BestModel's fields and the entry the CLI's `results --format json` gives (`series_entry`:
+    "history", "comparison", ...), with the request's visualization parameters."""
     keep = ("model", "transformation", "window", "main_accuracy_estimator", "metrics", "forecast", "comparison",
             "history_timestamps", "history_values", "history_points", "series_ref", "units_done", "units_total",
             "complete", "historical_predictions")
+    failures = snapshot["failures"]
     return {"request_id": snapshot["request_id"], "title": snapshot["title"], "status": snapshot["status"],
-            "results": {s: {**{k: r.get(k) for k in keep}, "additional_regressors": additional_regressors(r)}
+            "visualization": snapshot.get("visualization"),
+            "results": {s: {**{k: r.get(k) for k in keep},
+                            **series_entry(r, [f for f in failures if f.get("series") == s])}
                         for s, r in sorted(snapshot["results"].items())},
-            "failures": snapshot["failures"]}
-
-
-def additional_regressors(best: dict[str, Any]) -> list[str] | None:
-    """The additional regressors the best model's forecast uses, of a BestModel record: [] when the series
-    had some but its best model is better without them (or takes none), None when it had none."""
-    given = [r["name"] for r in (best.get("series_ref") or {}).get("regressors") or ()]
-    if not given:
-        return None
-    row = next((r for r in best.get("comparison") or () if r.get("best_of_model") and r["model"] == best.get("model")),
-               None)
-    used = json.loads((row or {}).get("params", {}).get("regressors") or "[]")
-    return [name for name in used if name in given]
+            "failures": failures}
 
 
 def results_csv(snapshot: dict[str, Any]) -> str:

@@ -1,12 +1,17 @@
-"""How one request looks: progress per series, then per series a forecast chart and the model comparison,
-and failures in plain words. Pure functions of the gateway's JSON."""
+"""How one request looks: progress per series, then per series TIMEX's charts (webapp.charts) and the model
+comparison, and failures in plain words. Pure functions of the gateway's JSON."""
 
 from __future__ import annotations
 
+import json
+import threading
+from collections import OrderedDict
 from typing import Any
 
-import plotly.graph_objects as go
 from dash import dcc, html
+
+from timex_stream.render import series_entry
+from webapp.charts import Translate, series_charts, translator
 
 STAGE_WORDS = {"config": "The config", "download": "Downloading the data", "data": "The data",
                "model": "A model", "deadline": "The time limit", "decode": "The submitted record",
@@ -45,61 +50,74 @@ def progress_table(snap: dict[str, Any]) -> html.Div:
         html.Tbody(rows)], className="progress-table"), className="table-scroll")])
 
 
-def forecast_figure(name: str, best: dict[str, Any]) -> go.Figure:
-    fig = go.Figure()
-    fig.add_trace(go.Scatter(x=best["history_timestamps"], y=best["history_values"], name="history",
-                             mode="lines", line={"color": "#4a5568"}))
-    fc = best.get("forecast")
-    if fc:
-        x = fc["timestamps"]
-        for level, color in (("95", "rgba(49,130,206,0.15)"), ("80", "rgba(49,130,206,0.30)")):
-            lower, upper = fc.get(f"lower_{level}"), fc.get(f"upper_{level}")
-            if lower and upper:
-                fig.add_trace(go.Scatter(x=x + x[::-1], y=upper + lower[::-1], fill="toself", fillcolor=color,
-                                         mode="lines", line={"width": 0}, name=f"{level} % interval", hoverinfo="skip"))
-        fig.add_trace(go.Scatter(x=x, y=fc["yhat"], name=f"forecast ({best['model']})", mode="lines+markers",
-                                 line={"color": "#3182ce", "width": 2}, marker={"size": 4}))
-    fig.update_layout(template="plotly_white", height=340, margin={"l": 40, "r": 10, "t": 30, "b": 30},
-                      legend={"orientation": "h", "y": -0.15}, title={"text": name, "x": 0.01, "font": {"size": 14}},
-                      uirevision=name)
-    return fig
-
-
 def _fmt(value: Any) -> str:
     if isinstance(value, float):
         return f"{value:.4g}"
     return "" if value is None else str(value)
 
 
-def comparison_table(best: dict[str, Any]) -> html.Table:
-    main = best["main_accuracy_estimator"].upper()
-    metrics = sorted({m for row in best["comparison"] for m in row["metrics"]}, key=lambda m: (m != main, m))
-    rows = sorted(best["comparison"], key=lambda r: (r["error"] is not None, r["metrics"].get(main, float("inf"))))
+def comparison_table(entry: dict[str, Any], _: Translate) -> html.Table:
+    main = entry["main_accuracy_estimator"].upper()
+    metrics = sorted({m for row in entry["comparison"] for m in row["metrics"]}, key=lambda m: (m != main, m))
+    rows = sorted(entry["comparison"], key=lambda r: (r["error"] is not None, r["metrics"].get(main, float("inf"))))
     body = []
     for row in rows:
         is_best = (row["model"], row["transformation"], row["window"]) == \
-            (best["model"], best["transformation"], best["window"])
+            (entry["model"], entry["transformation"], entry["window"])
         cells = [html.Td(("★ " if is_best else "") + row["model"]), html.Td(row["transformation"]),
                  html.Td(row["window"]), *[html.Td(_fmt(row["metrics"].get(m))) for m in metrics],
                  html.Td(_fmt(round(row["fit_seconds"], 3))), html.Td(row["error"] or "", className="error-cell")]
         body.append(html.Tr(cells, className="best" if is_best else None))
-    head = ["Model", "Transformation", "Training window", *metrics, "Fit s", "Error"]
+    head = [_("Model"), _("Transformation"), _("Training window"), *metrics, "Fit s", _("Error")]
     return html.Table([html.Thead(html.Tr([html.Th(h) for h in head])), html.Tbody(body)],
                       className="comparison")
 
 
-def series_card(name: str, best: dict[str, Any]) -> html.Section:
-    if not best.get("model"):
+GRAPH_CONFIG = {"displaylogo": False, "responsive": True}
+SECTIONS = {"data": ["Data visualization"],
+            "xcorr": ["Cross-correlation",
+                      "Negative lags (left part) show the correlation between this scenario and the future of the "
+                      "others.",
+                      "Meanwhile, positive lags (right part) shows the correlation between this scenario and the "
+                      "past of the others."],
+            "training": ["Training & Validation results"],
+            "historical": ["Prediction", "For every model the best predictions for each past date are plotted."]}
+
+
+def chart_sections(name: str, entry: dict[str, Any], visualization: dict[str, Any] | None) -> list[Any]:
+    """The charts under TIMEX's headings; the comparison table closes the training section."""
+    _ = translator((visualization or {}).get("language"))
+    charts = series_charts(name, entry, visualization)
+    out: list[Any] = []
+    for section, (heading, *notes) in SECTIONS.items():
+        mine = [c for c in charts if c.section == section]
+        if not mine:
+            continue
+        out += [html.H4(_(heading), className="chart-section"), *[html.P(_(n), className="muted") for n in notes]]
+        for before, chart in zip([None, *mine], mine, strict=False):
+            if chart.kind == "xcorr-graph" and before is not None and before.kind != "xcorr-graph":
+                out.append(html.P(_("The peaks found using each cross-correlation modality are shown in the graphs:"),
+                                  className="muted"))
+            css = f"chart chart-{chart.kind}" + (" forecast-chart" if chart.kind == "forecast" else "")
+            out.append(dcc.Graph(figure=chart.figure, config=GRAPH_CONFIG, className=css))
+        if section == "training" and entry.get("comparison"):
+            out.append(html.Div(comparison_table(entry, _), className="table-scroll"))
+    return out
+
+
+def series_card(name: str, entry: dict[str, Any], visualization: dict[str, Any] | None = None) -> html.Section:
+    """One series: the best model in a sentence, then every chart its entry of the results document has data
+    for (`webapp.charts`), in the config's language."""
+    _ = translator((visualization or {}).get("language"))
+    if not entry.get("model"):
         summary: Any = html.P("No model could forecast this series (see the failures).", className="error")
         content: list[Any] = []
     else:
-        metric = best["main_accuracy_estimator"].upper()
-        summary = html.P([f"Best: {best['model']} ({best['transformation']}, last {best['window']} points), "
-                          f"{metric} {_fmt(best['metrics'].get(metric))}",
-                          "" if best["complete"] else " — decided at the deadline, some units missing"])
-        content = [dcc.Graph(figure=forecast_figure(name, best), config={"displaylogo": False, "responsive": True},
-                             className="forecast-chart"),
-                   html.Div(comparison_table(best), className="table-scroll")]
+        metric = entry["main_accuracy_estimator"].upper()
+        summary = html.P([f"{_('Best')}: {entry['model']} ({entry['transformation']}, {_('last')} {entry['window']} "
+                          f"{_('points')}), {metric} {_fmt(entry['metrics'].get(metric))}",
+                          "" if entry["complete"] else " — decided at the deadline, some units missing"])
+        content = chart_sections(name, entry, visualization)
     return html.Section([html.H3(name, className="series-name"), summary, *content], className="series-card")
 
 
@@ -116,8 +134,31 @@ def failure_list(failures: list[dict[str, Any]]) -> html.Div | None:
     return html.Div([html.H3("What went wrong"), html.Ul(items)], className="failures", id="failures")
 
 
+# Built cards by (request, series, answer's decided_at, visualization): the panel is redrawn whenever one more
+# series is answered, and building a card's plotly figures takes a good part of a second; each card is built once.
+CARDS_KEPT = 256
+_cards: OrderedDict[str, html.Section] = OrderedDict()
+_cards_lock = threading.Lock()
+
+
+def _card(rid: str | None, name: str, best: dict[str, Any], vis: dict[str, Any] | None) -> html.Section:
+    key = json.dumps([rid, name, best.get("decided_at"), vis], sort_keys=True, default=str)
+    with _cards_lock:
+        if key in _cards:
+            _cards.move_to_end(key)
+            return _cards[key]
+    card = series_card(name, series_entry(best), vis)
+    with _cards_lock:
+        _cards[key] = card
+        while len(_cards) > CARDS_KEPT:
+            _cards.popitem(last=False)
+    return card
+
+
 def results_panel(snap: dict[str, Any]) -> list[Any]:
-    cards: list[Any] = [series_card(name, snap["results"][name]) for name in sorted(snap["results"])]
+    vis = snap.get("visualization")
+    rid = snap.get("request_id")
+    cards: list[Any] = [_card(rid, name, snap["results"][name], vis) for name in sorted(snap["results"])]
     failures = failure_list(snap["failures"])
     return ([failures] if failures else []) + cards
 

@@ -230,3 +230,25 @@ def test_normalized_config_round_trips_and_stays_timex_shaped() -> None:
     again = parse_config(text).config
     assert again == cfg
     assert again.to_json() == text
+
+
+def test_visualization_parameters_default_to_english_and_a_zero_graph_threshold() -> None:
+    assert parse_config(raw()).config.visualization_parameters.for_charts() == {
+        "language": "en", "xcorr_graph_threshold": 0.0}
+    data = raw()
+    data["visualization_parameters"] = {"language": "IT", "xcorr_graph_threshold": "0.6", "box_plot_frequency": "1W"}
+    parsed = parse_config(data)
+    assert parsed.config.visualization_parameters.for_charts() == {"language": "it", "xcorr_graph_threshold": 0.6}
+    assert "visualization_parameters.box_plot_frequency: unknown key; kept but not used" in parsed.warnings
+
+
+@pytest.mark.parametrize("section, field, words", [
+    ({"language": "fr"}, "visualization_parameters.language", "use one of en, it"),
+    ({"xcorr_graph_threshold": 1.5}, "visualization_parameters.xcorr_graph_threshold", "less than or equal to 1"),
+])
+def test_bad_visualization_parameters_are_named(section: dict, field: str, words: str) -> None:
+    data = raw()
+    data["visualization_parameters"] = section
+    with pytest.raises(ConfigError) as err:
+        parse_config(data)
+    assert [e.field for e in err.value.errors] == [field] and words in str(err.value)

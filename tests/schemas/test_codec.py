@@ -68,7 +68,8 @@ SAMPLES: dict[str, dict] = {
                 "series": None, "model": "x", "fatal": True, "detail": None, "occurred_at": NOW},
     "Progress": {"request_id": "r1", "stage": "accepted", "message": "", "series": None,
                  "series_names": ["x", "y"], "units_done": 0, "units_total": 24, "current_best": None,
-                 "title": "demo", "replay_of": None, "at": NOW},
+                 "title": "demo", "replay_of": None, "visualization": {"language": "it", "xcorr_graph_threshold": 0.7},
+                 "at": NOW},
     "RequestIndex": {"request_id": "r1", "owner": "alice", "title": "demo", "replay_of": None, "origin": "gateway",
                      "has_csv": False, "submitted_at": NOW, "configs_partition": 2, "configs_offset": 17,
                      "configs_at": NOW},
@@ -184,6 +185,11 @@ def test_records_from_before_historical_predictions_read_with_their_defaults() -
     new = CODEC.decode_as("BestModel", _written_with_history("v2", {**best, "series_ref": ref}, "BestModel"))
     assert new == {**best, "series_ref": REF, "historical_predictions": None, "xcorr": None, "univariate": None,
                    "multivariate": None, "kept": None}
+
+
+def test_progress_from_before_the_charts_reads_without_visualization() -> None:
+    old = {k: v for k, v in SAMPLES["Progress"].items() if k != "visualization"}
+    assert CODEC.decode_as("Progress", _written_with_history("v1", old, "Progress")) == {**old, "visualization": None}
 
 
 def test_history_schemas_are_self_contained_and_distinct() -> None:

@@ -19,6 +19,7 @@ from schemas.topics import CONFIGS
 from tests.flow.conftest import make_config, synthetic_frame
 from timex_stream.cli import _glue_relative_times, main
 from timex_stream.follow import follow
+from timex_stream.render import COMPARISON_KEYS
 from timex_stream.stack import Stack
 
 TIMEOUT = 120
@@ -73,6 +74,12 @@ def test_submit_wait_json_has_best_model_metrics_and_forecast_per_series(
         assert s["metrics"]["MAE"] == pytest.approx(best["metrics"]["MAE"]) and math.isfinite(s["metrics"]["MAE"])
         assert len(s["forecast"]["timestamps"]) == len(s["forecast"]["yhat"]) == 6
         assert s["forecast"]["lower_95"] is None or len(s["forecast"]["lower_95"]) == 6
+        # What the webapp's charts draw: the history the answer carries and every scored unit.
+        assert s["history"]["values"] == best["history_values"] and len(s["history"]["timestamps"]) > 0
+        assert {r["model"] for r in s["comparison"]} == {"naive", "seasonal_naive"}
+        assert all(set(r) == set(COMPARISON_KEYS) for r in s["comparison"])
+        assert sum(r["best_of_model"] for r in s["comparison"]) == 2
+    assert doc["visualization"] == {"language": "en", "xcorr_graph_threshold": 0.0}
     assert doc["series"]["seasonal"]["model"] == "seasonal_naive"
     assert "100%" in err  # the progress bar reached the end
 
