@@ -14,6 +14,7 @@ file copied there).
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import sys
 import time
@@ -21,6 +22,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from confluent_kafka import OFFSET_BEGINNING, TopicPartition  # noqa: E402
 
 from bench.scale_common import print_json, running  # noqa: E402
 from schemas.keys import series_key  # noqa: E402
@@ -36,22 +39,29 @@ def csv(points: int) -> bytes:
 
 
 def changelog_records(bootstrap: str, prefix: str) -> dict[str, list[int]]:
-    """Sizes (key + value bytes) of the records whose key starts with `prefix`, per validator changelog."""
-    topics = [t for t in admin(bootstrap).list_topics(timeout=10).topics
-              if t.startswith("timex-validator-") and t.endswith("-changelog")]
+    """Sizes (key + value bytes) of the records whose key starts with `prefix`, per validator changelog, read
+    from the start of every partition to its end (Faust writes table keys as JSON strings)."""
+    topics = admin(bootstrap).list_topics(timeout=10).topics
+    names = [t for t in topics if t.startswith("timex-validator-") and t.endswith("-changelog")]
     cons = consumer(bootstrap, f"bench-changelog-{time.monotonic_ns()}")
-    cons.subscribe(topics)
-    sizes: dict[str, list[int]] = {t: [] for t in topics}
-    quiet = 0
+    ends = {}
+    for name in names:
+        for p in topics[name].partitions:
+            low, high = cons.get_watermark_offsets(TopicPartition(name, p), timeout=10)
+            if high > low:
+                ends[(name, p)] = high
+    cons.assign([TopicPartition(t, p, OFFSET_BEGINNING) for t, p in ends])
+    sizes: dict[str, list[int]] = {t: [] for t in names}
+    deadline = time.monotonic() + 120
     try:
-        while quiet < 10:  # five seconds without a record once some came: the end
+        while ends and time.monotonic() < deadline:
             msg = cons.poll(0.5)
             if msg is None or msg.error():
-                quiet += any(sizes.values())
                 continue
-            quiet = 0
+            if msg.offset() + 1 >= ends.get((msg.topic(), msg.partition()), 0):
+                ends.pop((msg.topic(), msg.partition()), None)
             key = msg.key() or b""
-            if key.decode().startswith(prefix):
+            if json.loads(key).startswith(prefix):
                 sizes[msg.topic()].append(len(key) + len(msg.value() or b""))
     finally:
         cons.close()

@@ -1,6 +1,6 @@
 """Per-series state of the validator and the decision, free of Kafka.
 
-A series lives under two kinds of keys, both in changelog-backed Faust tables:
+A series lives under two kinds of keys in the service's changelog-backed Faust table:
 - its `SeriesState` (a faust Record of fixed size: ids, ref, counters, times), under the series key;
 - its parts, each under a key of its own (`part_key`): the config and the history tail, written once, and
   one outcome per unit (validation units by plan index, final refits by model).
@@ -34,7 +34,7 @@ from forecasting.units import Forecast, UnitResult, UnitSpec, batches, plan_unit
 from schemas.keys import escape, split_series_key
 from timex_stream.records import dataset, failure, now_ms, progress
 
-Parts = MutableMapping[str, Any]  # the parts table (a plain dict in tests)
+Parts = MutableMapping[str, Any]  # where the parts go: the service's table (a plain dict in tests)
 _UNIT_FIELDS = ("unit", "error", "metrics", "forecast", "fit_seconds", "params")
 _REFIT_FIELDS = ("unit", "error", "forecast", "fit_seconds", "params")
 
@@ -61,6 +61,11 @@ class SeriesState(faust.Record, namespace="timex.validator.SeriesState"):
 def part_key(key: str, part: str) -> str:
     """A part of series `key`: `key` has exactly one `/` (its components are escaped), parts add one more."""
     return f"{key}/{part}"
+
+
+def is_series_key(key: str) -> bool:
+    """A series' own key, not one of its parts'."""
+    return key.count("/") == 1
 
 
 def _unit_part(key: str, index: int) -> str:

@@ -27,6 +27,7 @@ from validator.decide import (
     is_complete,
     is_deadline_marker,
     is_forget_marker,
+    is_series_key,
     mark_decided,
     missing_units,
     new_series,
@@ -43,16 +44,17 @@ metrics = app.timex_metrics  # type: ignore[attr-defined]
 predictions, best_models = raw_topic(app, PREDICTIONS), raw_topic(app, BEST_MODELS)
 datasets = raw_topic(app, DATASETS)  # the final refits of each model's best unit go back to the predictors
 failures, progress = raw_topic(app, FAILURES), raw_topic(app, PROGRESS)
-# Two tables keyed from request_id/series, like the predictions: each series' SeriesState (small, rewritten
-# as its counters move) and its parts (config, history tail, one outcome per unit, each written once), so a
-# unit costs the changelog O(1) bytes. Every write happens while processing a prediction, so the changelog
-# partition is that prediction's partition: state and input stay co-partitioned across restarts and
-# rebalances (the deadline timer therefore sends a marker through the stream instead of writing).
+# One table keyed from request_id/series, like the predictions: under the series key its SeriesState (small,
+# rewritten as its counters move), under `part_key`s its parts (config, history tail, one outcome per unit,
+# each written once), so a unit costs the changelog O(1) bytes. (One table, not two: a second changelog
+# topic is created by Faust at start, and a worker that starts before it exists stalls its agent.)
+# Every write happens while processing a prediction, so the changelog partition is that prediction's
+# partition: state and input stay co-partitioned across restarts and rebalances (the deadline timer
+# therefore sends a marker through the stream instead of writing).
 # No value_type: values are JSON; a SeriesState carries its Faust type tag and comes back as one, while a
 # dict written by the versions before comes back as a dict and is upgraded (`_series`).
 store = SeriesStore(settings.bootstrap_servers or "", cache_records=64)  # configs, read once per request
 series_states = app.Table("series-states", key_type=str, partitions=PREDICTIONS.partitions)
-series_parts = app.Table("series-parts", key_type=str, partitions=PREDICTIONS.partitions)
 # Old-format states read back from the changelog, upgraded in memory until the agent writes them anew.
 upgraded: dict[str, Series] = {}
 # The timer's index, in memory: undecided series (stall repair, deadline) and decided markers not yet
@@ -69,7 +71,7 @@ repaired_at: dict[str, int] = {}
 def _series(key: str) -> Series | None:
     value = series_states.get(key)
     if isinstance(value, SeriesState):
-        return Series(key, value, series_parts)
+        return Series(key, value, series_states)
     if value is None:
         return None
     if key not in upgraded:
@@ -85,10 +87,10 @@ def _series_to_write(key: str) -> Series | None:
     if series is None or upgraded.pop(key, None) is None:
         return series
     for part, value in series.parts.items():
-        series_parts[part] = value
+        series_states[part] = value
     series_states[key] = series.state
     log.info("%s: state of an older version upgraded (%d parts)", key, len(series.parts))
-    return Series(key, series.state, series_parts)
+    return Series(key, series.state, series_states)
 
 
 def _forget_timer_marks(key: str) -> None:
@@ -102,7 +104,7 @@ async def _index_recovered_states() -> None:
     live_keys.clear()
     decided_keys.clear()
     upgraded.clear()
-    for key in list(series_states.keys()):
+    for key in [k for k in series_states if is_series_key(k)]:
         series = _series(key)
         if series is not None:
             (decided_keys if series.state.decided else live_keys).add(key)
@@ -141,7 +143,7 @@ async def collect(stream: faust.StreamT) -> None:
             except SeriesMissingError as exc:
                 log.error("config of %s cannot be read: %s", key, exc)
                 continue
-            series = new_series(key, prediction, config_json, series_parts)
+            series = new_series(key, prediction, config_json, series_states)
         fresh = [add(series, unit) for unit in units_of(prediction)]  # every unit of a batch, no short cut
         if not any(fresh):
             continue  # redelivered units, or the series is already decided

@@ -43,8 +43,7 @@ def test_the_derivation_follows_the_flow(kafka_use: dict) -> None:
     assert predictor.consumed == {"datasets", "series"} and "predictions" in predictor.produced
     assert validator.consumed == {"predictions", "series"} and "best-models" in validator.produced
     assert all("dead-letters" in u.produced for u in (ingestion, predictor, validator))
-    assert validator.internal == {"timex-validator-__assignor-__leader", "timex-validator-series-states-changelog",
-                                  "timex-validator-series-parts-changelog"}
+    assert validator.internal == {"timex-validator-__assignor-__leader", "timex-validator-series-states-changelog"}
     assert predictor.group == "timex-predictor"
 
 

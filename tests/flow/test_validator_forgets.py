@@ -22,12 +22,12 @@ from .test_end_to_end import TIMEOUT, best_models_for
 from .test_operations import stall_repairs
 
 CHANGELOG = "timex-validator-series-states-changelog"
-PARTS_CHANGELOG = "timex-validator-series-parts-changelog"
 
 
 def _records(bootstrap: str, topic: str, key: str, until: Callable[[list], bool], timeout: float
              ) -> list[tuple[bytes | None]]:
-    """Values of `topic` whose key holds `key`, read from the start until `until(values)` or `timeout`."""
+    """Values of `topic` whose key is `key` (raw, or JSON as Faust writes table keys), read from the start until
+    `until(values)` or `timeout`."""
     cons = consumer(bootstrap, f"read-{key}-{time.monotonic_ns()}", **{"auto.offset.reset": "earliest"})
     cons.subscribe([topic])
     values: list = []
@@ -35,7 +35,7 @@ def _records(bootstrap: str, topic: str, key: str, until: Callable[[list], bool]
     try:
         while time.monotonic() < deadline and not until(values):
             msg = cons.poll(0.5)
-            if msg is not None and not msg.error() and key.encode() in (msg.key() or b""):
+            if msg is not None and not msg.error() and msg.key() in (key.encode(), json.dumps(key).encode()):
                 values.append(msg.value())
     finally:
         cons.close()
@@ -76,7 +76,7 @@ def test_decided_series_is_tombstoned_and_a_late_duplicate_gives_no_second_answe
     assert marker["decided"] and "units" not in marker and "config_json" not in marker
     assert len(json.dumps(marker)) < 1000
     # Every part the series wrote (config, history tail, one per unit, one per final refit) is tombstoned too.
-    parts = _keyed_records(stack.bootstrap, PARTS_CHANGELOG, key + "/", timeout=30)
+    parts = _keyed_records(stack.bootstrap, CHANGELOG, json.dumps(key)[:-1] + "/", timeout=30)  # JSON keys
     assert len(parts) >= 2 + 2 * 2, sorted(parts)  # config, history, and two models' units and refits
     assert all(values[-1] is None for values in parts.values()), sorted(parts)
     assert Counter(best_models_for(stack.bootstrap, rid)) == Counter({"walk": 1})
