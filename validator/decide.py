@@ -154,6 +154,17 @@ def add(series: Series, prediction: dict[str, Any]) -> bool:
     return True
 
 
+def recount(series: Series) -> None:
+    """Set the counters from the parts present. A stop between writing a unit's part and the state that
+    counts it leaves a part the redelivered prediction finds (so it is not counted again): after a
+    recovery the parts are the truth."""
+    state = series.state
+    if not state.decided:
+        state.units_done = len(series.units())
+        state.refits_done = len(series.refits()) if part_key(series.key, "config") in series.parts else 0
+        state.has_history = part_key(series.key, "history") in series.parts
+
+
 def identity(state: SeriesState) -> tuple[str, str]:
     return state.request_id, state.series
 

@@ -33,6 +33,7 @@ from validator.decide import (
     new_series,
     plan_refits,
     progress_of,
+    recount,
     upgrade,
     validated,
 )
@@ -107,6 +108,7 @@ async def _index_recovered_states() -> None:
     for key in [k for k in series_states if is_series_key(k)]:
         series = _series(key)
         if series is not None:
+            recount(series)
             (decided_keys if series.state.decided else live_keys).add(key)
 
 

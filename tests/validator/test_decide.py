@@ -31,6 +31,7 @@ from validator.decide import (
     mark_decided,
     new_series,
     plan_refits,
+    recount,
     upgrade,
     validated,
 )
@@ -224,3 +225,16 @@ def test_a_state_of_the_previous_version_is_upgraded_and_decided_as_before(predi
                                           "history": [[], []], "refits_expected": None, "decided": True,
                                           "decided_units": 9, "decided_at": 5})
     assert marker.decided and marker.units_done == 9 and marker.decided_at == 5 and no_parts == {}
+
+
+def test_after_a_stop_between_a_part_and_its_count_the_recovered_parts_are_counted(predictions: list[dict]) -> None:
+    """Each unit's part and the state that counts it are two records: the recovery counts the parts, so a
+    redelivered unit whose part is already there (not counted again) does not leave the series short."""
+    series = new_state_of(predictions[0])
+    for p in predictions:
+        add(series, p)
+    stale = SeriesState.loads(new_state_of(predictions[0]).state.dumps())  # the state as last written
+    recovered = Series(series.key, stale, series.parts)
+    assert not validated(stale) and add(recovered, predictions[-1]) is False  # its part is there
+    recount(recovered)
+    assert validated(stale) and stale.units_done == len(predictions) and stale.has_history
