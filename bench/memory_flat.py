@@ -26,7 +26,7 @@ import requests
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.stream_e2e import serve  # noqa: E402
+from bench.scale_common import serve_bytes  # noqa: E402
 from timex_stream.broker.embedded import free_port  # noqa: E402
 from timex_stream.settings import Settings  # noqa: E402
 from timex_stream.stack import Stack  # noqa: E402
@@ -63,11 +63,8 @@ def main() -> None:
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="timex-memory-") as tmp:
-        data = Path(tmp) / "csv"
-        data.mkdir()
         rows = [f"{1990 + i // 12}-{i % 12 + 1:02d}-01,{100 + (i * 7) % 23 + i}" for i in range(36)]
-        (data / "one.csv").write_text("date,value\n" + "\n".join(rows) + "\n")
-        httpd, base_url = serve(data)
+        httpd, base_url = serve_bytes({"one.csv": ("date,value\n" + "\n".join(rows) + "\n").encode()})
         os.environ.update(TIMEX_URL_ALLOWLIST="127.0.0.0/8", TIMEX_PREDICTOR_CONCURRENCY="1",
                           TIMEX_LOG_LEVEL="WARNING", TIMEX_GATEWAY_MAX_REQUESTS=str(args.cap),
                           TIMEX_RATE_LIMIT_PER_S="0", TIMEX_READ_RATE_LIMIT_PER_S="0")
