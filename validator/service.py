@@ -146,6 +146,9 @@ async def collect(stream: faust.StreamT) -> None:
                 log.error("config of %s cannot be read: %s", key, exc)
                 continue
             series = new_series(key, prediction, config_json, series_states)
+            # Parts left by an attempt cut short (a stop, a rebalance) before this state was stored count.
+            recount(series)
+            series_states[key] = series.state  # stored now: `add` counts into the object the table holds
         fresh = [add(series, unit) for unit in units_of(prediction)]  # every unit of a batch, no short cut
         if not any(fresh):
             continue  # redelivered units, or the series is already decided
