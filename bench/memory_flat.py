@@ -5,7 +5,8 @@ TIMEX_GATEWAY_MAX_REQUESTS=--cap), then sends `--requests` small requests one af
 gateway's HTTP API (one series of 36 monthly points, model naive), each polled until done, with a
 listing now and then. Prints one JSON line per checkpoint (after request 10, 100, 250, 500, ... and the
 last): the resident memory (RSS, MB) of each service (the predictor with its pool processes) and the
-gateway's cache counters. Flat means the figures at 100 and at 1,000 are about the same.
+gateway's cache counters; then a summary line with the validator's and the gateway's RSS at request 100 and at
+the last. Flat means the figures at 100 and at 1,000 are about the same.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ import requests
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.stream_e2e import serve  # noqa: E402
+from bench.scale_common import serve_bytes  # noqa: E402
 from timex_stream.broker.embedded import free_port  # noqa: E402
 from timex_stream.settings import Settings  # noqa: E402
 from timex_stream.stack import Stack  # noqa: E402
@@ -62,11 +63,8 @@ def main() -> None:
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="timex-memory-") as tmp:
-        data = Path(tmp) / "csv"
-        data.mkdir()
         rows = [f"{1990 + i // 12}-{i % 12 + 1:02d}-01,{100 + (i * 7) % 23 + i}" for i in range(36)]
-        (data / "one.csv").write_text("date,value\n" + "\n".join(rows) + "\n")
-        httpd, base_url = serve(data)
+        httpd, base_url = serve_bytes({"one.csv": ("date,value\n" + "\n".join(rows) + "\n").encode()})
         os.environ.update(TIMEX_URL_ALLOWLIST="127.0.0.0/8", TIMEX_PREDICTOR_CONCURRENCY="1",
                           TIMEX_LOG_LEVEL="WARNING", TIMEX_GATEWAY_MAX_REQUESTS=str(args.cap),
                           TIMEX_RATE_LIMIT_PER_S="0", TIMEX_READ_RATE_LIMIT_PER_S="0")
@@ -81,6 +79,7 @@ def main() -> None:
             pids = {name: proc.pid for name, proc in stack.children.items()}
             body = config(f"{base_url}/one.csv")
             t0 = time.perf_counter()
+            seen: dict[int, dict[str, float]] = {}
             for n in range(1, args.requests + 1):
                 resp = requests.post(f"{gateway}/api/requests", json=body, headers=auth, timeout=30)
                 resp.raise_for_status()
@@ -95,10 +94,14 @@ def main() -> None:
                 if n % 50 == 0:
                     requests.get(f"{gateway}/api/requests?limit=50", headers=auth, timeout=30).raise_for_status()
                 if n in CHECKPOINTS or n == args.requests:
+                    seen[n] = {name: rss_mb(pid, with_children=name == "predictor") for name, pid in pids.items()}
                     print(json.dumps({
                         "requests": n, "elapsed_s": round(time.perf_counter() - t0, 1), "cap": args.cap,
-                        "rss_mb": {name: rss_mb(pid, with_children=name == "predictor") for name, pid in pids.items()},
-                        "gateway": metrics(gateway, stack.api_token or "")}), flush=True)
+                        "rss_mb": seen[n], "gateway": metrics(gateway, stack.api_token or "")}), flush=True)
+            first = 100 if 100 in seen else min(seen)
+            print(json.dumps({"summary_rss_mb": {name: {str(first): seen[first][name],
+                                                        str(args.requests): seen[args.requests][name]}
+                                                 for name in ("validator", "gateway")}}), flush=True)
         finally:
             stack.stop()
             httpd.shutdown()

@@ -10,9 +10,9 @@ Every record a series produces must stay under Kafka's record limit (1,000,000 b
 librdkafka producers by default). The series itself crosses Kafka once, in chunks of bounded size on the
 `series` topic (timex_stream.series_store), so its length no longer weighs on any other record: units and
 predictions point at it, and the answer carries only its last `HISTORY_TAIL_POINTS` for plots. The largest
-record is the validator's state of the series (plain JSON in its changelog): that tail, each model's final
-forecast and one entry per scored unit. `result_bytes` bounds it from above; the Dataset, Prediction and
-BestModel records (Avro) are smaller.
+record is the series' answer (BestModel): that tail, each model's final forecast and one row per scored unit.
+`result_bytes` bounds it from above (its constants were sized on the JSON state the validator kept before it
+stored each unit under its own key, so the bound is loose); the Dataset and Prediction records are smaller.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 
     from forecasting.config import FieldError, TimexConfig
 
-# Upper bounds, in bytes of the validator's JSON state (tests/validator/test_record_bound.py checks them on
+# Upper bounds, in bytes of the validator's former JSON state (tests/validator/test_record_bound.py checks them on
 # real records). A point: a quoted ISO timestamp (26 characters, 27 past the year 9999) and the longest float
 # repr (24), with commas.
 HISTORY_POINT_BYTES = 56

@@ -1,83 +1,237 @@
 """Per-series state of the validator and the decision, free of Kafka.
 
-The state is a plain JSON-able dict (it lives in a Faust table and its changelog). Units are keyed by
-their index in the series' plan, so a redelivered Prediction replaces itself: at-least-once input, one
-answer. Once decided, a series keeps only a small marker (ids, counts, decided_at: no units, no config), so
-late duplicates cannot decide it twice; the service forgets that marker (a tombstone in the changelog) once
-it is older than TIMEX_VALIDATOR_FORGET_S, so the table holds only live series and recent decisions.
+A series lives under two kinds of keys in the service's changelog-backed Faust table:
+- its `SeriesState` (a faust Record of fixed size: ids, ref, counters, times), under the series key;
+- its parts, each under a key of its own (`part_key`): the config, the history tail and the series'
+  cross-correlations (xcorr), written once, and one outcome per unit (validation units by plan index, final
+  refits by model); for the multivariate stage (validator.multivariate) one part per extra regressor ready
+  and per multivariate unit, and one for its final refit.
+So a new unit writes its own outcome and the few counters: O(1) bytes on the changelog, whatever came
+before (the state used to carry every unit: O(units²) bytes per series). Units are keyed by their index
+in the series' plan, so a redelivered Prediction finds itself there: at-least-once input, one answer.
+
+Once decided, a series' parts are deleted (tombstones) and it keeps only its state, marked decided, so
+late duplicates cannot decide it twice; the service forgets that marker too (a tombstone) once it is older
+than TIMEX_VALIDATOR_FORGET_S, so the tables hold only live series and recent decisions.
 
 Two phases, as the core's pipeline: every unit is validated (scored on the held-out points); once all
 are in, each model's best unit is refitted on window + test points for its final forecast (one refit
 Dataset per model, run by the predictors); when those are in, the series is decided.
+
+State written by the versions before (one JSON dict per series, units inside) is read by `upgrade`.
 """
 
 from __future__ import annotations
 
-from dataclasses import replace
+from collections.abc import MutableMapping
+from dataclasses import dataclass, replace
+from functools import cached_property
 from typing import Any
 
-from forecasting.config import config_from_json
+import faust
+
+from forecasting.config import TimexConfig, config_from_json
 from forecasting.historical import drop_history, plan_all
 from forecasting.selection import SeriesChoice, choose_best
 from forecasting.units import Forecast, UnitResult, UnitSpec, batches
-from schemas.keys import split_series_key
+from forecasting.xcorr import SeriesXcorr
+from schemas.keys import escape, split_series_key
 from timex_stream.records import dataset, failure, now_ms, progress
 from timex_stream.series_store import regressor_names
 from validator.historical import historical_answer
 
-State = dict[str, Any]
+Parts = MutableMapping[str, Any]  # where the parts go: the service's table (a plain dict in tests)
+_UNIT_FIELDS = ("unit", "error", "metrics", "forecast", "fit_seconds", "params")
+_REFIT_FIELDS = ("unit", "error", "forecast", "fit_seconds", "params")
 
 
-def new_state(prediction: dict[str, Any], config_json: str) -> State:
-    """`config_json`: the request's config, read from where the prediction's ref points."""
+class SeriesState(faust.Record, namespace="timex.validator.SeriesState"):
+    """What the validator keeps of a series under its key: a few ids and counters, never its units."""
+
+    request_id: str
+    series: str
+    total: int  # validation units planned
+    series_total: int
+    estimator: str
+    ref: dict[str, Any] | None  # where the series and the config are (a SeriesRef)
+    first_at: int
+    last_at: int  # when the last new unit arrived (stall repair)
+    units_done: int = 0  # distinct validation units in
+    refits_done: int = 0  # distinct final refits in
+    refits_expected: int | None = None  # set once every unit is in and the refits are asked for
+    has_history: bool = False  # the history tail is among the parts
+    decided: bool = False
+    decided_at: int = 0
+    # The multivariate stage (validator.multivariate); its parts are the truth, these count them.
+    announced: bool = False  # as a regressor of other series: its forecast was stored and they were told
+    mv_total: int | None = None  # multivariate units planned, once the univariate stage is done
+    mv_done: int = 0  # distinct multivariate units in
+    mv_refit_sent: bool = False  # the best multivariate unit's final refit was asked for
+
+
+def part_key(key: str, part: str) -> str:
+    """A part of series `key`: `key` has exactly one `/` (its components are escaped), parts add one more."""
+    return f"{key}/{part}"
+
+
+def is_series_key(key: str) -> bool:
+    """A series' own key, not one of its parts'."""
+    return key.count("/") == 1
+
+
+def _unit_part(key: str, index: int) -> str:
+    return part_key(key, f"u{index}")
+
+
+def _refit_part(key: str, model: str) -> str:
+    return part_key(key, f"r{escape(model)}")
+
+
+def xcorr_part(key: str) -> str:
+    return part_key(key, "xcorr")
+
+
+def ready_part(key: str, regressor: str) -> str:
+    """Where an extra regressor's "ready" marker (its stored forecast, or why there is none) is kept."""
+    return part_key(key, f"e{escape(regressor)}")
+
+
+def mv_unit_part(key: str, index: int) -> str:
+    """A multivariate unit, by its unit index (MV_BASE and up)."""
+    return part_key(key, f"m{index}")
+
+
+def mv_refit_part(key: str) -> str:
+    return part_key(key, "mrefit")
+
+
+@dataclass
+class Series:
+    """A series' state with its parts: what every function below works on."""
+
+    key: str
+    state: SeriesState
+    parts: Parts
+
+    @cached_property
+    def config(self) -> TimexConfig:
+        return config_from_json(self.config_json())
+
+    def config_json(self) -> str:
+        return self.parts[part_key(self.key, "config")]["config_json"]
+
+    def units(self) -> list[dict[str, Any]]:
+        """Validation outcomes in, in plan order."""
+        found = (self.parts.get(_unit_part(self.key, i)) for i in range(self.state.total))
+        return [u for u in found if u is not None]
+
+    def has_unit(self, index: int) -> bool:
+        return _unit_part(self.key, index) in self.parts
+
+    def refits(self) -> dict[str, dict[str, Any]]:
+        """Final refit outcomes in, by model."""
+        found = ((m, self.parts.get(_refit_part(self.key, m))) for m in self.config.model_names)
+        return {m: r for m, r in found if r is not None}
+
+    def history(self) -> tuple[list[Any], list[Any]]:
+        if not self.state.has_history:
+            return [], []
+        tail = self.parts[part_key(self.key, "history")]
+        return tail["timestamps"], tail["values"]
+
+    @cached_property
+    def xcorr(self) -> SeriesXcorr | None:
+        """The series' cross-correlations and extra regressors (None: the request asked for none)."""
+        found = self.parts.get(xcorr_part(self.key))
+        return SeriesXcorr.from_json(found["xcorr_json"]) if found else None
+
+    def mv_units(self) -> list[dict[str, Any]]:
+        """Multivariate outcomes in, in plan order."""
+        total = self.state.mv_total or 0
+        found = (self.parts.get(mv_unit_part(self.key, MV_BASE + i)) for i in range(total))
+        return [u for u in found if u is not None]
+
+    def part_keys(self) -> list[str]:
+        """Every key this series may have written besides its state."""
+        models = self.config.model_names if part_key(self.key, "config") in self.parts else []
+        regressors = self.xcorr.regressors if self.xcorr else []
+        return [part_key(self.key, "config"), part_key(self.key, "history"), xcorr_part(self.key),
+                *(_unit_part(self.key, i) for i in range(self.state.total)),
+                *(_refit_part(self.key, m) for m in models),
+                *(ready_part(self.key, r) for r in regressors),
+                *(mv_unit_part(self.key, MV_BASE + i) for i in range(self.state.mv_total or 0)),
+                mv_refit_part(self.key)]
+
+
+def new_series(key: str, prediction: dict[str, Any], config_json: str, parts: Parts,
+               xcorr_json: str | None = None) -> Series:
+    """`config_json`: the request's config, read from where the prediction's ref points, and `xcorr_json` the
+    series' cross-correlations, when the request asked for them (each written once)."""
     # The ids travel in the state: keys are never parsed back (a series name may hold any character).
-    return {"request_id": prediction["request_id"], "series": prediction["series"],
-            "units": {}, "total": prediction["unit"]["total"], "series_total": prediction["series_total"],
-            "config_json": config_json,
-            "estimator": config_from_json(config_json).model_parameters.main_accuracy_estimator,
-            "ref": prediction["ref"], "history": [[], []], "first_at": now_ms(), "last_at": now_ms(),
-            "decided": False,
-            "refits": {}, "refits_expected": None}
+    parts[part_key(key, "config")] = {"config_json": config_json}
+    if xcorr_json:
+        parts[xcorr_part(key)] = {"xcorr_json": xcorr_json}
+    state = SeriesState(request_id=prediction["request_id"], series=prediction["series"],
+                        total=prediction["unit"]["total"], series_total=prediction["series_total"],
+                        estimator=config_from_json(config_json).model_parameters.main_accuracy_estimator,
+                        ref=prediction["ref"], first_at=now_ms(), last_at=now_ms())
+    return Series(key, state, parts)
 
 
-def add(state: State, prediction: dict[str, Any]) -> bool:
-    """Record one unit's result; False when it was already there (a redelivery) or the series is decided."""
-    if state["decided"]:
+def add(series: Series, prediction: dict[str, Any]) -> bool:
+    """Record one unit's result under its own part; False when it was already there (a redelivery: the
+    first stays, nothing is written) or the series is decided."""
+    state, unit = series.state, prediction["unit"]
+    if state.decided:
         return False
-    if prediction["unit"]["refit"]:
-        model = prediction["unit"]["model"]
-        fresh = model not in state["refits"]
-        state["refits"][model] = {k: prediction[k] for k in ("unit", "error", "forecast", "fit_seconds", "params")}
-        return fresh
-    index = str(prediction["unit"]["index"])
-    fresh = index not in state["units"]
-    state["last_at"] = now_ms() if fresh else state["last_at"]
-    state["units"][index] = {k: prediction[k] for k in ("unit", "error", "metrics", "forecast", "fit_seconds",
-                                                        "params")}
-    if prediction["history_timestamps"] and not state["history"][0]:
-        state["history"] = [prediction["history_timestamps"], prediction["history_values"]]
-    return fresh
+    if unit["refit"]:
+        part, fields = _refit_part(series.key, unit["model"]), _REFIT_FIELDS
+    else:
+        part, fields = _unit_part(series.key, unit["index"]), _UNIT_FIELDS
+    if part in series.parts:
+        return False
+    series.parts[part] = {k: prediction[k] for k in fields}
+    if unit["refit"]:
+        state.refits_done += 1
+        return True
+    state.units_done += 1
+    state.last_at = now_ms()
+    if prediction["history_timestamps"] and not state.has_history:
+        series.parts[part_key(series.key, "history")] = {"timestamps": prediction["history_timestamps"],
+                                                         "values": prediction["history_values"]}
+        state.has_history = True
+    return True
 
 
-def identity(key: str, state: State) -> tuple[str, str]:
-    """(request id, series) of a state; states written before they carried them are told by their key."""
-    if "request_id" in state:
-        return state["request_id"], state["series"]
-    return split_series_key(key)
+def recount(series: Series) -> None:
+    """Set the counters from the parts present. A stop between writing a unit's part and the state that
+    counts it leaves a part the redelivered prediction finds (so it is not counted again): after a
+    recovery the parts are the truth."""
+    state = series.state
+    if not state.decided:
+        state.units_done = len(series.units())
+        state.refits_done = len(series.refits()) if part_key(series.key, "config") in series.parts else 0
+        state.has_history = part_key(series.key, "history") in series.parts
+        state.mv_done = len(series.mv_units())
+
+
+def identity(state: SeriesState) -> tuple[str, str]:
+    return state.request_id, state.series
 
 
 DEADLINE, FORGET = -1, -2  # unit indexes of the validator's own markers on `predictions`
+READY = -3  # unit index of an extra regressor's "ready" marker (validator.multivariate)
+MV_BASE = 1_000_000  # multivariate units' indexes start here: never one of the series' plan or refits
 
 
-def deadline_marker(key: str, state: State, index: int = DEADLINE) -> dict[str, Any]:
-    """A Prediction that tells the validator's agent to decide `key` now (unit index -1), or, with
-    index FORGET, to delete the decided marker of `key` (the table is written on the key's own partition)."""
-    rid, series = identity(key, state)
-    return {"request_id": rid, "series": series, "series_total": state["series_total"],
-            "unit": {"model": "", "transformation": "", "window": 0, "index": index, "total": state["total"],
+def deadline_marker(state: SeriesState, index: int = DEADLINE) -> dict[str, Any]:
+    """A Prediction that tells the validator's agent to decide the series now (unit index -1), or, with
+    index FORGET, to delete its decided marker (the table is written on the key's own partition)."""
+    return {"request_id": state.request_id, "series": state.series, "series_total": state.series_total,
+            "unit": {"model": "", "transformation": "", "window": 0, "index": index, "total": state.total,
                      "refit": False},
             "error": "deadline", "metrics": {}, "test_forecast": [], "forecast": None, "fit_seconds": 0.0,
-            "params": {}, "main_accuracy_estimator": state["estimator"], "ref": state["ref"],
+            "params": {}, "main_accuracy_estimator": state.estimator, "ref": state.ref,
             "history_timestamps": [], "history_values": [], "worker": "validator"}
 
 
@@ -89,52 +243,51 @@ def is_forget_marker(prediction: dict[str, Any]) -> bool:
     return prediction["unit"]["index"] == FORGET
 
 
-def validated(state: State) -> bool:
-    return len(state["units"]) >= state["total"]
+def validated(state: SeriesState) -> bool:
+    return state.units_done >= state.total
 
 
-def is_complete(state: State) -> bool:
-    expected = state["refits_expected"]
-    return validated(state) and expected is not None and len(state["refits"]) >= expected
+def is_complete(state: SeriesState) -> bool:
+    expected = state.refits_expected
+    return validated(state) and expected is not None and state.refits_done >= expected
 
 
-def plan_refits(request_id: str, series: str, state: State) -> list[tuple[str, dict[str, Any]]]:
+def plan_refits(series: Series) -> list[tuple[str, dict[str, Any]]]:
     """(key, Dataset) for the final refit of each model's best unit; records how many to expect."""
-    specs = [r.spec for r in choose(state).per_model.values()]
-    state["refits_expected"] = len(specs)
-    points = state["ref"]["points"] if state["ref"] else len(state["history"][1])
+    state = series.state
+    specs = [r.spec for r in choose(series).per_model.values()]
+    state.refits_expected = len(specs)
+    points = state.ref["points"] if state.ref else len(series.history()[1])
     # Cheap refits travel together, as the units did (forecasting.units.batches).
-    return [dataset(request_id, series, state["series_total"], specs[first], state["total"] + first, len(specs),
-                    state["ref"], refit=True, more=[(specs[i], state["total"] + i) for i in more])
+    return [dataset(state.request_id, state.series, state.series_total, specs[first], state.total + first,
+                    len(specs), state.ref, refit=True, more=[(specs[i], state.total + i) for i in more])
             for first, *more in batches(specs, points)]
 
 
-def missing_units(request_id: str, series: str, state: State) -> list[tuple[str, dict[str, Any]]]:
+def missing_units(series: Series) -> list[tuple[str, dict[str, Any]]]:
     """(key, Dataset) for every unit that has not arrived: the plan is deterministic, so the validator
     re-plans it from the series' length and asks the predictors again (a lost record must not stall a series)."""
-    if state["ref"] is None:
+    state = series.state
+    if state.ref is None:
         return []
-    if state["refits_expected"] is not None:
-        return [(k, d) for k, d in plan_refits(request_id, series, state)
-                if any(u["model"] not in state["refits"] for u in [d["unit"], *d["more"]])]
-    units = plan_all(config_from_json(state["config_json"]), state["ref"]["points"], series,
-                     state["ref"].get("historical_from") or 0, regressor_names(state["ref"]))
-    return [_dataset(request_id, series, state, u, i, len(units)) for i, u in enumerate(units)
-            if str(i) not in state["units"]]
+    if state.refits_expected is not None:
+        refits = series.refits()
+        return [(k, d) for k, d in plan_refits(series)
+                if any(u["model"] not in refits for u in [d["unit"], *d["more"]])]
+    units = plan_all(series.config, state.ref["points"], state.series, state.ref.get("historical_from") or 0,
+                     regressor_names(state.ref))
+    return [dataset(state.request_id, state.series, state.series_total, u, i, len(units), state.ref)
+            for i, u in enumerate(units) if not series.has_unit(i)]
 
 
-def _dataset(request_id: str, series: str, state: State, spec: Any, index: int, total: int,
-             refit: bool = False) -> tuple[str, dict[str, Any]]:
-    return dataset(request_id, series, state["series_total"], spec, index, total, state["ref"], refit=refit)
-
-
-def _results(state: State) -> list[UnitResult]:
+def _results(series: Series) -> list[UnitResult]:
     """Validated units, each model's best carrying its final refit (forecast, final params, its time)."""
+    refits = series.refits()
     results = []
-    for u in state["units"].values():
+    for u in series.units():
         r = UnitResult.from_dict({"spec": u["unit"], "metrics": u["metrics"], "forecast": u["forecast"],
                                   "fit_seconds": u["fit_seconds"], "params": u["params"], "error": u["error"]})
-        refit = state["refits"].get(r.spec.model)
+        refit = refits.get(r.spec.model)
         if refit and r.error is None and UnitSpec.from_dict(refit["unit"]) == r.spec:
             r = replace(r, forecast=Forecast.from_dict(refit["forecast"]) if refit["forecast"] else None,
                         params={**r.params, **refit["params"]}, fit_seconds=r.fit_seconds + refit["fit_seconds"],
@@ -143,9 +296,9 @@ def _results(state: State) -> list[UnitResult]:
     return results
 
 
-def choose(state: State) -> SeriesChoice:
+def choose(series: Series) -> SeriesChoice:
     """The series' model choice, from its ordinary units (historical ones: validator.historical)."""
-    return choose_best(config_from_json(state["config_json"]), drop_history(_results(state))[0])
+    return choose_best(series.config, drop_history(_results(series))[0])
 
 
 def _row(r: UnitResult, best_of_model: bool) -> dict[str, Any]:
@@ -154,62 +307,106 @@ def _row(r: UnitResult, best_of_model: bool) -> dict[str, Any]:
             "best_of_model": best_of_model}
 
 
-def decide(request_id: str, series: str, state: State, deadline_s: float | None = None
-           ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+def decide(series: Series, deadline_s: float | None = None) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """→ (BestModel record, Failures). `deadline_s` set: decided early, with the units that arrived."""
-    choice = choose(state)
+    state = series.state
+    request_id, name = identity(state)
+    choice = choose(series)
     best = choice.best
     winners = {id(r) for r in choice.per_model.values()}
     rows = [_row(r, id(r) in winners) for r in choice.comparison] + [_row(r, False) for r in choice.errors]
+    stamps, values = series.history()
     record = {
-        "request_id": request_id, "series": series, "series_total": state["series_total"],
+        "request_id": request_id, "series": name, "series_total": state.series_total,
         "model": best.spec.model if best else None, "transformation": best.spec.transformation if best else None,
-        "window": best.spec.window if best else None, "main_accuracy_estimator": state["estimator"],
+        "window": best.spec.window if best else None, "main_accuracy_estimator": state.estimator,
         "metrics": dict(best.metrics) if best else {}, "forecast": best.forecast.to_dict() if best and best.forecast
         else None,
         "per_model": {m: r.forecast.to_dict() for m, r in choice.per_model.items() if r.forecast},
-        "comparison": rows, "history_timestamps": state["history"][0], "history_values": state["history"][1],
-        "history_points": state["ref"]["points"] if state["ref"] else len(state["history"][1]),
-        "series_ref": state["ref"],
-        "units_done": len(state["units"]), "units_total": state["total"], "complete": deadline_s is None,
-        "historical_predictions": historical_answer(state, best.spec.model if best else None),
+        "comparison": rows, "history_timestamps": stamps, "history_values": values,
+        "history_points": state.ref["points"] if state.ref else len(values),
+        "series_ref": state.ref,
+        "units_done": state.units_done, "units_total": state.total, "complete": deadline_s is None,
+        "historical_predictions": historical_answer(series, best.spec.model if best else None),
         "decided_at": now_ms(),
     }
     failures = []
     if deadline_s is not None:
-        failures.append(failure(request_id, "deadline", f"only {len(state['units'])} of {state['total']} units "
-                                f"arrived within {deadline_s:.0f} s; decided with those", series=series))
+        failures.append(failure(request_id, "deadline", f"only {state.units_done} of {state.total} units "
+                                f"arrived within {deadline_s:.0f} s; decided with those", series=name))
     failed_models = sorted({r.spec.model for r in choice.errors} - set(choice.per_model))
     for model in failed_models:
         first = next(r for r in choice.errors if r.spec.model == model)
         failures.append(failure(request_id, "model", f"{model} failed on every unit: {first.error}",
-                                series=series, model=model))
+                                series=name, model=model))
     if best is None:
-        failures.append(failure(request_id, "model", "no model produced a forecast for this series",
-                                series=series))
+        failures.append(failure(request_id, "model", "no model produced a forecast for this series", series=name))
     return record, failures
 
 
-def progress_of(request_id: str, series: str, state: State, done: bool = False) -> dict[str, Any]:
+def progress_of(series: Series, done: bool = False) -> dict[str, Any]:
     """Units done for this series and, once there is one, the best model so far."""
-    best = choose(state).best if state["units"] else None
-    expected = state["refits_expected"]
-    message = f"final forecasts {len(state['refits'])}/{expected}" if expected is not None and not done else ""
-    return progress(request_id, "series_done" if done else "predicting", message, series=series,
-                    units_done=len(state["units"]), units_total=state["total"],
+    state = series.state
+    best = choose(series).best if state.units_done else None
+    expected = state.refits_expected
+    message = f"final forecasts {state.refits_done}/{expected}" if expected is not None and not done else ""
+    return progress(state.request_id, "series_done" if done else "predicting", message, series=state.series,
+                    units_done=state.units_done, units_total=state.total,
                     current_best=best.spec.model if best else None)
 
 
-_MARKER_FIELDS = ("request_id", "series", "total", "series_total", "estimator", "ref", "first_at", "last_at")
-
-
-def mark_decided(state: State) -> State:
-    """Keep a small marker of fixed size (no units, no refits, no config, no history): late or duplicate
+def mark_decided(series: Series) -> SeriesState:
+    """Delete every part (tombstones) and keep the state alone, marked decided: late or duplicate
     predictions must not decide this series again, and a request must not leave kilobytes behind."""
-    return {**{k: state[k] for k in _MARKER_FIELDS if k in state}, "units": {}, "refits": {}, "history": [[], []],
-            "refits_expected": None, "decided": True, "decided_units": len(state["units"]), "decided_at": now_ms()}
+    for key in series.part_keys():
+        series.parts.pop(key, None)
+    state = series.state
+    state.decided, state.decided_at = True, now_ms()
+    state.refits_expected, state.refits_done, state.has_history = None, 0, False
+    state.mv_total, state.mv_done, state.mv_refit_sent = None, 0, False
+    return state
 
 
-def forgettable(state: State, now: int, forget_s: float) -> bool:
+def forgettable(state: SeriesState, now: int, forget_s: float) -> bool:
     """A decided marker older than `forget_s` (a grace window longer than any duplicate's delay) may go."""
-    return state["decided"] and now - state.get("decided_at", 0) > forget_s * 1000
+    return state.decided and now - state.decided_at > forget_s * 1000
+
+
+def upgrade(key: str, old: dict[str, Any]) -> tuple[SeriesState, dict[str, Any]]:
+    """A state written by the versions before (one dict per series, every unit inside) → its `SeriesState`
+    and the parts to write under their own keys. Undecided series go on where they were; decided markers
+    (no units, no config) stay decided until forgotten."""
+    rid, name = (old["request_id"], old["series"]) if "request_id" in old else split_series_key(key)
+    units, refits = old.get("units") or {}, old.get("refits") or {}
+    stamps, values = old.get("history") or ([], [])
+    parts: dict[str, Any] = {_unit_part(key, int(i)): u for i, u in units.items()}
+    parts |= {_refit_part(key, m): r for m, r in refits.items()}
+    if "config_json" in old:
+        parts[part_key(key, "config")] = {"config_json": old["config_json"]}
+    if stamps:
+        parts[part_key(key, "history")] = {"timestamps": stamps, "values": values}
+    if old.get("xcorr"):
+        parts[xcorr_part(key)] = {"xcorr_json": old["xcorr"]}
+    mv = old.get("mv") or {}
+    parts |= {ready_part(key, r): v for r, v in (mv.get("ready") or {}).items()}
+    parts |= {mv_unit_part(key, int(i)): u for i, u in (mv.get("units") or {}).items()}
+    if mv.get("refit"):
+        parts[mv_refit_part(key)] = mv["refit"]
+    state = SeriesState(request_id=rid, series=name, total=old["total"], series_total=old["series_total"],
+                        estimator=old["estimator"], ref=old.get("ref"), first_at=old.get("first_at", 0),
+                        last_at=old.get("last_at", 0),
+                        units_done=old.get("decided_units", 0) if old.get("decided") else len(units),
+                        refits_done=len(refits), refits_expected=old.get("refits_expected"),
+                        has_history=bool(stamps), decided=bool(old.get("decided")),
+                        decided_at=old.get("decided_at", 0), announced=bool(old.get("announced")),
+                        mv_total=mv.get("total"), mv_done=len(mv.get("units") or {}),
+                        mv_refit_sent=bool(mv.get("sent_refit")))
+    return state, parts
+
+
+def encoded_size(value: Any) -> int:
+    """Bytes of `value` as the service's tables write it to their changelogs (Faust's json codec; a Record
+    with its type tag)."""
+    return len(faust.serializers.codecs.dumps("json", value.to_representation() if isinstance(value, faust.Record)
+                                              else value))
+

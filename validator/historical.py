@@ -3,21 +3,21 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from forecasting.config import config_from_json
 from forecasting.historical import collect
 from forecasting.units import UnitResult
 
+if TYPE_CHECKING:  # validator.decide imports this module
+    from validator.decide import Series
 
-def historical_answer(state: dict[str, Any], best_model: str | None) -> dict[str, Any] | None:
+
+def historical_answer(series: Series, best_model: str | None) -> dict[str, Any] | None:
     """The BestModel's `historical_predictions` (None when none were asked or the series has no ref)."""
-    ref = state.get("ref")
+    ref = series.state.ref
     if not ref or not ref.get("historical_from"):
         return None
     past = [UnitResult.from_dict({"spec": u["unit"], "metrics": u["metrics"], "forecast": u["forecast"],
                                   "fit_seconds": u["fit_seconds"], "params": u["params"], "error": u["error"]})
-            for u in state["units"].values() if u["unit"].get("historical_end")]
-    history = state.get("history") or [[], []]
-    return collect(config_from_json(state["config_json"]), past, ref["points"], ref["historical_from"],
-                   (history[0], history[1]), best_model)
+            for u in series.units() if u["unit"].get("historical_end")]
+    return collect(series.config, past, ref["points"], ref["historical_from"], series.history(), best_model)

@@ -26,7 +26,8 @@ CHANGELOG = "timex-validator-series-states-changelog"
 
 def _records(bootstrap: str, topic: str, key: str, until: Callable[[list], bool], timeout: float
              ) -> list[tuple[bytes | None]]:
-    """Values of `topic` whose key holds `key`, read from the start until `until(values)` or `timeout`."""
+    """Values of `topic` whose key is `key` (raw, or JSON as Faust writes table keys), read from the start until
+    `until(values)` or `timeout`."""
     cons = consumer(bootstrap, f"read-{key}-{time.monotonic_ns()}", **{"auto.offset.reset": "earliest"})
     cons.subscribe([topic])
     values: list = []
@@ -34,11 +35,28 @@ def _records(bootstrap: str, topic: str, key: str, until: Callable[[list], bool]
     try:
         while time.monotonic() < deadline and not until(values):
             msg = cons.poll(0.5)
-            if msg is not None and not msg.error() and key.encode() in (msg.key() or b""):
+            if msg is not None and not msg.error() and msg.key() in (key.encode(), json.dumps(key).encode()):
                 values.append(msg.value())
     finally:
         cons.close()
     return values
+
+
+def _keyed_records(bootstrap: str, topic: str, prefix: str, timeout: float) -> dict[bytes, list[bytes | None]]:
+    """Values by key of the records of `topic` whose key starts with `prefix`, read to the end."""
+    cons = consumer(bootstrap, f"read-{prefix}-{time.monotonic_ns()}", **{"auto.offset.reset": "earliest"})
+    cons.subscribe([topic])
+    found: dict[bytes, list[bytes | None]] = {}
+    deadline, quiet = time.monotonic() + timeout, 0
+    try:
+        while time.monotonic() < deadline and not (found and quiet >= 6):  # 3 s with nothing new: the end
+            msg = cons.poll(0.5)
+            quiet = quiet + 1 if msg is None else 0
+            if msg is not None and not msg.error() and (msg.key() or b"").startswith(prefix.encode()):
+                found.setdefault(msg.key(), []).append(msg.value())
+    finally:
+        cons.close()
+    return found
 
 
 def test_decided_series_is_tombstoned_and_a_late_duplicate_gives_no_second_answer(
@@ -55,7 +73,11 @@ def test_decided_series_is_tombstoned_and_a_late_duplicate_gives_no_second_answe
     values = _records(stack.bootstrap, CHANGELOG, key, until=lambda v: bool(v) and v[-1] is None, timeout=240)
     assert values and values[-1] is None, f"no tombstone for {key}: {len(values)} changelog records"
     marker = json.loads(next(v for v in reversed(values) if v is not None))
-    assert marker["decided"] and marker["units"] == {} and "config_json" not in marker
+    assert marker["decided"] and "units" not in marker and "config_json" not in marker
     assert len(json.dumps(marker)) < 1000
+    # Every part the series wrote (config, history tail, one per unit, one per final refit) is tombstoned too.
+    parts = _keyed_records(stack.bootstrap, CHANGELOG, json.dumps(key)[:-1] + "/", timeout=30)  # JSON keys
+    assert len(parts) >= 2 + 2 * 2, sorted(parts)  # config, history, and two models' units and refits
+    assert all(values[-1] is None for values in parts.values()), sorted(parts)
     assert Counter(best_models_for(stack.bootstrap, rid)) == Counter({"walk": 1})
     assert stall_repairs(stack, rid) == []

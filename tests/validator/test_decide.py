@@ -16,7 +16,25 @@ from ingestion.ingest import ingest
 from predictor.work import job_for, predict
 from timex_stream.records import units_of
 from timex_stream.series_store import MemoryStore
-from validator.decide import add, decide, is_complete, mark_decided, new_state, plan_refits, validated
+from validator.decide import (
+    FORGET,
+    Series,
+    SeriesState,
+    add,
+    deadline_marker,
+    decide,
+    encoded_size,
+    forgettable,
+    is_complete,
+    is_deadline_marker,
+    is_forget_marker,
+    mark_decided,
+    new_series,
+    plan_refits,
+    recount,
+    upgrade,
+    validated,
+)
 
 CONFIG = {"input_parameters": {"source_data_url": "upload:wave.csv", "index_column_name": "date", "frequency": "MS"},
           "model_parameters": {"models": "naive,seasonal_naive,exponentialsmoothing",
@@ -46,27 +64,27 @@ def predictions() -> list[dict]:
     return [unit for _, dataset in records for unit in units_of(predict(job_for(STORE, dataset)))]
 
 
-def new_state_of(prediction: dict) -> dict:
-    return new_state(prediction, STORE.config_json(prediction["ref"]))
+def new_state_of(prediction: dict, parts: dict | None = None) -> Series:
+    return new_series("r1/wave", prediction, STORE.config_json(prediction["ref"]), {} if parts is None else parts)
 
 
 def _run(predictions: list[dict], seed: int) -> dict:
     order = predictions + predictions[:5]  # redeliveries
     random.Random(seed).shuffle(order)
-    state = new_state_of(order[0])
+    series = new_state_of(order[0])
     for p in order:
-        add(state, p)
-    assert validated(state) and not is_complete(state)
-    refits = plan_refits("r1", "wave", state)
+        add(series, p)
+    assert validated(series.state) and not is_complete(series.state)
+    refits = plan_refits(series)
     assert sorted(len(d["more"]) for _, d in refits) == [0, 1]  # the cheap refits together
     assert {u["model"] for _, d in refits for u in [d["unit"], *d["more"]]} == {"naive", "seasonal_naive",
                                                                                 "exponentialsmoothing"}
     assert all(d["unit"]["refit"] and d["ref"] == order[0]["ref"] for _, d in refits)
     refit_predictions = [u for _, d in refits for u in units_of(predict(job_for(STORE, d)))]
     for p in refit_predictions + refit_predictions[:1]:
-        add(state, p)
-    assert is_complete(state)
-    record, failures = decide("r1", "wave", state)
+        add(series, p)
+    assert is_complete(series.state)
+    record, failures = decide(series)
     assert failures == []
     return record
 
@@ -88,53 +106,135 @@ def test_stream_decision_equals_the_core_pipeline_in_any_order(predictions: list
 
 
 def test_decided_series_ignores_late_duplicates(predictions: list[dict]) -> None:
-    state = mark_decided(new_state_of(predictions[0]))
-    assert add(state, predictions[0]) is False and state["units"] == {}
+    series = new_state_of(predictions[0])
+    mark_decided(series)
+    assert add(series, predictions[0]) is False and series.units() == [] and series.parts == {}
 
 
 def test_deadline_decides_with_what_arrived(predictions: list[dict]) -> None:
-    state = new_state_of(predictions[0])
+    series = new_state_of(predictions[0])
     for p in predictions[:4]:
-        add(state, p)
-    record, failures = decide("r1", "wave", state, deadline_s=60)
+        add(series, p)
+    record, failures = decide(series, deadline_s=60)
     assert record["complete"] is False and record["units_done"] == 4
     assert [f["stage"] for f in failures] == ["deadline"] and "4 of" in failures[0]["message"]
 
 
 def test_deadline_marker_is_a_valid_prediction_for_its_series(predictions: list[dict]) -> None:
     from schemas import decode_as, encode
-    from validator.decide import deadline_marker, is_deadline_marker
 
-    state = new_state_of(predictions[0])
-    marker = decode_as("Prediction", encode("Prediction", deadline_marker("r1/wave", state)))
+    state = new_state_of(predictions[0]).state
+    marker = decode_as("Prediction", encode("Prediction", deadline_marker(state)))
     assert is_deadline_marker(marker) and (marker["request_id"], marker["series"]) == ("r1", "wave")
     assert not any(is_deadline_marker(p) for p in predictions)
 
 
-def test_decided_marker_is_small_whatever_the_units_and_config(predictions: list[dict]) -> None:
-    """A decided series leaves bytes that do not grow with its units or its config: the +2 KB per request of a
-    marker that kept the config, then only until TIMEX_VALIDATOR_FORGET_S tombstones it."""
+def test_decided_series_leaves_a_small_state_and_no_part_whatever_the_units_and_config(
+        predictions: list[dict]) -> None:
+    """A decided series leaves bytes that do not grow with its units or its config: its parts are deleted
+    (tombstones) and its state stays small, then only until TIMEX_VALIDATOR_FORGET_S tombstones it."""
     few, every = new_state_of(predictions[0]), new_state_of(predictions[0])
     add(few, predictions[0])
     for p in predictions:
         add(every, p)
-    every["config_json"] += " " * 5_000  # a long config
-    few_bytes, every_bytes = (len(json.dumps(mark_decided(s))) for s in (few, every))
-    assert len(json.dumps(every)) > 10 * every_bytes
+    every.parts["r1/wave/config"]["config_json"] += " " * 5_000  # a long config
+    assert sum(map(encoded_size, every.parts.values())) > 10 * encoded_size(every.state)
+    few_bytes, every_bytes = (encoded_size(mark_decided(s)) for s in (few, every))
     assert abs(every_bytes - few_bytes) < 8 and every_bytes < 600
-    marker = mark_decided(every)
-    assert marker["decided_units"] == len(predictions) and add(marker, predictions[1]) is False
+    assert few.parts == every.parts == {}  # every key the series wrote besides its state is deleted
+    assert every.state.decided and every.state.units_done == len(predictions)
+    assert add(every, predictions[1]) is False and every.parts == {}
 
 
 def test_forget_marker_is_a_valid_prediction_and_only_old_decisions_are_forgettable(predictions: list[dict]) -> None:
     from schemas import decode_as, encode
-    from validator.decide import FORGET, deadline_marker, forgettable, is_deadline_marker, is_forget_marker
 
-    state = new_state_of(predictions[0])
-    assert not forgettable(state, state["first_at"] + 10**9, forget_s=60)  # live series are never forgotten
-    marker = mark_decided(state)
-    assert not forgettable(marker, marker["decided_at"] + 59_000, forget_s=60)
-    assert forgettable(marker, marker["decided_at"] + 61_000, forget_s=60)
-    forget = decode_as("Prediction", encode("Prediction", deadline_marker("r1/wave", marker, FORGET)))
+    series = new_state_of(predictions[0])
+    state = series.state
+    assert not forgettable(state, state.first_at + 10**9, forget_s=60)  # live series are never forgotten
+    marker = mark_decided(series)
+    assert not forgettable(marker, marker.decided_at + 59_000, forget_s=60)
+    assert forgettable(marker, marker.decided_at + 61_000, forget_s=60)
+    forget = decode_as("Prediction", encode("Prediction", deadline_marker(marker, FORGET)))
     assert is_forget_marker(forget) and not is_deadline_marker(forget)
     assert not any(is_forget_marker(p) for p in predictions)
+
+
+class _Changelog(dict):
+    """The parts table, counting the encoded bytes of every write (what its changelog receives)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.written: list[int] = []
+
+    def __setitem__(self, key: str, value: dict) -> None:
+        self.written.append(len(key) + encoded_size(value))
+        super().__setitem__(key, value)
+
+
+def test_a_units_changelog_write_does_not_grow_with_the_units_already_received(predictions: list[dict]) -> None:
+    """Each new unit writes its own outcome and the series' small state: the bytes of the 300th unit are
+    those of the first (the state used to carry every unit, so each write grew with the units before it)."""
+    validation = [p for p in predictions if p["unit"]["index"] == 0]  # the same unit under many indexes
+    base = validation[0]
+    total = 300
+    parts = _Changelog()
+    series = new_state_of({**base, "unit": {**base["unit"], "total": total}}, parts)
+    per_unit = []
+    for i in range(total):
+        before = len(parts.written)
+        unit = {**base["unit"], "index": i, "total": total}
+        assert add(series, {**base, "unit": unit, "history_timestamps": [], "history_values": []})
+        per_unit.append(sum(parts.written[before:]) + len(series.key) + encoded_size(series.state))
+    assert validated(series.state) and series.state.units_done == total
+    first, last = per_unit[1:11], per_unit[-10:]
+    assert max(last) - min(first) < 16, (first, last)  # a few more digits in the index and the counter
+    assert sum(map(encoded_size, series.units())) > 100 * max(last)  # what the old state wrote each time
+
+
+def test_a_state_of_the_previous_version_is_upgraded_and_decided_as_before(predictions: list[dict]) -> None:
+    """A changelog written by the version that kept one dict per series (units inside) still loads: the
+    state goes on as a SeriesState with its units as parts, and the answer is the same."""
+    old = {"request_id": "r1", "series": "wave", "units": {}, "total": predictions[0]["unit"]["total"],
+           "series_total": 1, "config_json": STORE.config_json(predictions[0]["ref"]), "estimator": "mae",
+           "ref": predictions[0]["ref"], "history": [[], []], "first_at": 1, "last_at": 2, "decided": False,
+           "refits": {}, "refits_expected": None}
+    for p in predictions[:5]:
+        old["units"][str(p["unit"]["index"])] = {k: p[k] for k in ("unit", "error", "metrics", "forecast",
+                                                                  "fit_seconds", "params")}
+        if p["history_timestamps"] and not old["history"][0]:
+            old["history"] = [p["history_timestamps"], p["history_values"]]
+    state, parts = upgrade("r1/wave", json.loads(json.dumps(old)))
+    assert isinstance(state, SeriesState) and state.units_done == 5 and not state.decided
+    upgraded = Series("r1/wave", state, parts)
+    fresh = new_state_of(predictions[0])
+    for p in predictions:
+        add(upgraded, p)
+        add(fresh, p)
+    for series in (upgraded, fresh):
+        for _, d in plan_refits(series):
+            for p in units_of(predict(job_for(STORE, d))):
+                add(series, p)
+    assert is_complete(upgraded.state) and is_complete(fresh.state)
+    (a, _), (b, _) = decide(upgraded), decide(fresh)
+    for key in ("model", "transformation", "window", "metrics", "forecast", "per_model", "history_values",
+                "units_done"):
+        assert a[key] == b[key], key
+    marker, no_parts = upgrade("r1/old", {"request_id": "r1", "series": "old", "total": 9, "series_total": 1,
+                                          "estimator": "mae", "ref": None, "units": {}, "refits": {},
+                                          "history": [[], []], "refits_expected": None, "decided": True,
+                                          "decided_units": 9, "decided_at": 5})
+    assert marker.decided and marker.units_done == 9 and marker.decided_at == 5 and no_parts == {}
+
+
+def test_after_a_stop_between_a_part_and_its_count_the_recovered_parts_are_counted(predictions: list[dict]) -> None:
+    """Each unit's part and the state that counts it are two records: the recovery counts the parts, so a
+    redelivered unit whose part is already there (not counted again) does not leave the series short."""
+    series = new_state_of(predictions[0])
+    for p in predictions:
+        add(series, p)
+    stale = SeriesState.loads(new_state_of(predictions[0]).state.dumps())  # the state as last written
+    recovered = Series(series.key, stale, series.parts)
+    assert not validated(stale) and add(recovered, predictions[-1]) is False  # its part is there
+    recount(recovered)
+    assert validated(stale) and stale.units_done == len(predictions) and stale.has_history
