@@ -198,27 +198,62 @@ async def advance(series: Series, send_dataset: Send) -> bool:
         return False  # the univariate stage goes first: its best transformation per model is needed
     if state.ref is None or any(_ready(series, r) is None for r in wanted(series)):
         return False
-    usable = _usable(series)
-    ref = {**state.ref, "regressors": [{"name": n, "offsets": w["offsets"]} for n, w in usable.items()]}
-    rid, name = state.request_id, state.series
     if state.mv_total is None:
-        specs = _plan(series, list(usable))
+        specs = _plan(series, list(_usable(series)))
         state.mv_total = len(specs)
         state.mv_done = len(series.mv_units())
-        for first, *more in batches(specs, state.ref["points"]):
-            key, record = dataset(rid, name, state.series_total, specs[first], BASE + first, len(specs), ref,
-                                  more=[(specs[i], BASE + i) for i in more])
+        for key, record in _unit_datasets(series, specs):
             await send_dataset(key, record)
         return True
     if state.mv_done >= state.mv_total and not state.mv_refit_sent:
         state.mv_refit_sent = True
-        best = choose_best(series.config, _results(series)).best
-        if best is not None:
-            key, record = dataset(rid, name, state.series_total, best.spec, BASE + state.mv_total, 1, ref,
-                                  refit=True)
+        for key, record in _refit_dataset(series):
             await send_dataset(key, record)
         return True
     return False
+
+
+def _ref(series: Series) -> dict[str, Any]:
+    """The series' ref with its usable extra regressors: what its multivariate units read."""
+    usable = _usable(series)
+    return {**(series.state.ref or {}),
+            "regressors": [{"name": n, "offsets": w["offsets"]} for n, w in usable.items()]}
+
+
+def _unit_datasets(series: Series, specs: list[UnitSpec], only: set[int] | None = None
+                   ) -> list[tuple[str, dict[str, Any]]]:
+    """(key, Dataset) of the multivariate units (those of `only`, by position, when given), cheap ones batched."""
+    state, ref = series.state, _ref(series)
+    chosen = [i for i in range(len(specs)) if only is None or i in only]
+    return [dataset(state.request_id, state.series, state.series_total, specs[first], BASE + first, len(specs),
+                    ref, more=[(specs[i], BASE + i) for i in more])
+            for first, *more in ([chosen[j] for j in batch] for batch in
+                                 batches([specs[i] for i in chosen], (state.ref or {}).get("points", 0)))]
+
+
+def _refit_dataset(series: Series) -> list[tuple[str, dict[str, Any]]]:
+    """(key, Dataset) of the best multivariate unit's final refit (none when every unit failed)."""
+    state = series.state
+    best = choose_best(series.config, _results(series)).best
+    if best is None or state.mv_total is None:
+        return []
+    return [dataset(state.request_id, state.series, state.series_total, best.spec, BASE + state.mv_total, 1,
+                    _ref(series), refit=True)]
+
+
+def missing_units(series: Series) -> list[tuple[str, dict[str, Any]]]:
+    """(key, Dataset) for what the stage sent and did not get back (stall repair, as decide.missing_units:
+    the plan is deterministic, so it is re-planned from the parts)."""
+    state = series.state
+    if state.decided or state.mv_total is None or state.ref is None:
+        return []
+    if state.mv_done < state.mv_total:
+        specs = _plan(series, list(_usable(series)))
+        absent = {i for i in range(len(specs)) if mv_unit_part(series.key, BASE + i) not in series.parts}
+        return _unit_datasets(series, specs, absent) if absent else []
+    if state.mv_refit_sent and mv_refit_part(series.key) not in series.parts:
+        return _refit_dataset(series)
+    return []
 
 
 def _plan(series: Series, regressors: list[str]) -> list[UnitSpec]:

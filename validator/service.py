@@ -208,7 +208,7 @@ async def watch_stalled_series() -> None:
                 await send_record(predictions, key, deadline_marker(state))
         elif now - max(state.last_at, repaired_at.get(key, 0)) > settings.validator_stall_s * 1000:
             repaired_at[key] = now
-            missing = missing_units(series)
+            missing = missing_units(series) + multivariate.missing_units(series)
             log.warning("%s stalled at %d/%d units: sending %d again", key, state.units_done, state.total,
                         len(missing))
             for unit_key, dataset in missing:

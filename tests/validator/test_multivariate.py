@@ -93,6 +93,10 @@ def test_waits_for_its_regressor_then_keeps_the_better_multivariate_model() -> N
         # A restart: everything the stage needs is read back from the table (state and parts).
         s = _restarted(s)
         assert s.state.mv_done == half and not mv.finished(s)
+        # A stall: the units that did not come back are planned and sent again, those alone.
+        repair = mv.missing_units(s)
+        assert sorted(u["index"] for _, d in repair for u in [d["unit"], *d["more"]]) == sorted(
+            u["index"] for u in units[half:])
         again = len(datasets.records)
         assert not await mv.receive("r/a", _prediction(units[0], mae=9.0), s, markers, datasets)  # a redelivery
         assert s.state.mv_done == half and len(datasets.records) == again
@@ -101,8 +105,9 @@ def test_waits_for_its_regressor_then_keeps_the_better_multivariate_model() -> N
         refit = datasets.records[-1][1]["unit"]
         assert refit["refit"] and refit["window"] == units[-1]["window"] and not mv.finished(s)
         s = _restarted(s)
+        assert [d["unit"] for _, d in mv.missing_units(s)] == [refit]
         await mv.receive("r/a", _prediction(refit, forecast={**FORECAST, "yhat": [7.0]}), s, markers, datasets)
-        assert mv.finished(s) and markers.records == []
+        assert mv.finished(s) and markers.records == [] and mv.missing_units(s) == []
         return s
 
     series = asyncio.run(flow())
