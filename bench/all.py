@@ -12,6 +12,7 @@ import argparse
 import os
 import sys
 import time
+import traceback
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -55,10 +56,14 @@ def main() -> None:
             "compute": lambda: compute.measure(env, compute.DEFAULT_CONFIG, args.repeats, args.timex_reference),
             "scaling": lambda: scaling.measure(env, args.repeats, args.full),
         }
-        seconds = {}
+        seconds, errors = {}, {}
         for name, part in parts.items():
             started = time.monotonic()
-            out = part()
+            try:
+                out = part()
+            except Exception as exc:  # one part's error leaves its keys null, never the others unmeasured
+                traceback.print_exc()
+                errors[name] = out = {"error": f"{type(exc).__name__}: {exc}", "summary": {}}
             seconds[name] = round(time.monotonic() - started, 1)
             save(name, {**out, "seconds": seconds[name]})
             summary.update(out["summary"])
@@ -68,6 +73,8 @@ def main() -> None:
                 f"{load0:.1f} at the start, {machine()['load_avg_1m']} at the end, {os.cpu_count()} cores",
                 [{"key": k, "value": summary.get(k), "target": " ".join(map(str, TARGETS[k])),
                   "met": met(k, summary.get(k))} for k in SUMMARY_KEYS])
+    if errors:
+        raise SystemExit(f"failed: {errors}")
 
 
 if __name__ == "__main__":
