@@ -1,7 +1,7 @@
 """`make bench`: latency, throughput, compute and scaling on ONE embedded broker with the services of `make up`
 (ingestion, predictor with a pool worker per core, validator, gateway), one after the other; each prints its
 tables and writes bench/results/NAME.json, and this run writes bench/results/summary.json afresh (every key;
-`timex_wall_ratio` null without `--timex-reference`). Sized to finish in 10 minutes on a quiet 2-core machine:
+`timex_wall_ratio` null without `--timex-reference`). Sized to aim at 10 minutes on a quiet 2-core machine:
 10 s per throughput rate (the issue's protocol: `--throughput-duration 60`), one compute repeat, the series
 count curve up to 100 series (`--full`: up to 2,000). Run one part alone with its own script (same options).
 """
