@@ -129,9 +129,14 @@ def load(config: TimexConfig, series: dict[str, pd.Series], fetch: Callable[[str
     parsed: dict[str, dict[str, pd.Series] | RegressorError] = {}
     for url in urls:
         try:
-            parsed[url] = parse(fetch(url), config, url)
-        except ValueError as exc:  # the downloader's DownloadError is a ValueError
-            parsed[url] = exc if isinstance(exc, RegressorError) else RegressorError(str(exc))
+            data = fetch(url)
+        except ValueError as exc:  # the downloader's DownloadError (its SSRF guard's refusals too)
+            parsed[url] = RegressorError(f"the additional regressors at {url} cannot be downloaded: {exc}")
+            continue
+        try:
+            parsed[url] = parse(data, config, url)
+        except RegressorError as exc:
+            parsed[url] = exc
     if ALL in given and isinstance(parsed[given[ALL]], RegressorError):
         raise parsed[given[ALL]]  # type: ignore[misc]
     keys: dict[tuple[str, str], str] = {}  # (url, column) → key in out.columns, so each is stored once

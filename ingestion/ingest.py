@@ -19,6 +19,7 @@ from forecasting.regressors import AdditionalRegressors, RegressorError
 from forecasting.regressors import load as load_regressors
 from forecasting.units import UnitSpec, batches, plan_units
 from ingestion.download import Allowlist, DownloadError, download
+from ingestion.url_guard import SOURCE_URL_FIELD
 from schemas import Topic
 from schemas.topics import FAILURES, PROGRESS, SERIES
 from timex_stream.records import dataset, failure, progress
@@ -128,7 +129,7 @@ def ingest(request: dict[str, Any], fetch: Fetch, limits: RequestLimits | None =
     regressors = None
     if parsed.config.additional_regressors:
         try:
-            regressors = load_regressors(parsed.config, series_set.series, fetch)
+            regressors = load_regressors(parsed.config, series_set.series, _regressor_fetch(fetch))
         except RegressorError as exc:
             out.failures.append(failure(rid, "regressors", str(exc), fatal=True))
             return out
@@ -175,6 +176,17 @@ def fan_out(out: Outcome, config: TimexConfig, series: dict[str, pd.Series], rep
                                  series_names=sorted(planned), units_total=out.units,
                                  title=config.activity_title, replay_of=replay_of))
     return out
+
+
+def _regressor_fetch(fetch: Fetch) -> Fetch:
+    """`fetch` for additional regressors: the same guard and limits; its refusals name no source_data_url
+    (forecasting.regressors puts the regressor's URL in front)."""
+    def regressor_fetch(url: str) -> bytes:
+        try:
+            return fetch(url)
+        except DownloadError as exc:
+            raise DownloadError(str(exc).removeprefix(f"{SOURCE_URL_FIELD}: ")) from None
+    return regressor_fetch
 
 
 def _fetch_source(config: TimexConfig, fetch: Fetch) -> bytes:
