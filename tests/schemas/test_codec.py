@@ -27,7 +27,8 @@ OLD_UNIT = {"model": "arima", "transformation": "log", "window": 40, "index": 3,
 UNIT = {**OLD_UNIT, "regressors": ["temperature"]}
 FORECAST = {"timestamps": ["1700-01-01T00:00:00", "1701-01-01T00:00:00"], "yhat": [1.5, 2.5],
             "lower_80": [1.0, 2.0], "upper_80": [2.0, 3.0], "lower_95": None, "upper_95": None}
-REF = {"partition": 3, "config_offset": 17, "offsets": [18, 19], "points": 120_000}
+OLD_REF = {"partition": 3, "config_offset": 17, "offsets": [18, 19], "points": 120_000}
+REF = {**OLD_REF, "regressors": [{"name": "temperature", "offsets": [16]}]}
 METRICS = {"MAE": 0.5, "MSE": 0.25, "RMSE": 0.5, "AM": 0.1, "SD": 0.2}
 
 SAMPLES: dict[str, dict] = {
@@ -130,14 +131,19 @@ def test_units_from_before_the_claim_check_read_without_a_ref() -> None:
     assert new["ref"] is None and new["history_values"] == [3.0] and new["more"] == [] and "config_json" not in new
 
 
-def test_units_from_before_regressors_read_as_univariate() -> None:
-    """Datasets and Predictions v2 (units without `regressors`) read with no regressors."""
-    old = {**SAMPLES["Dataset"], "unit": OLD_UNIT, "more": [{**OLD_UNIT, "index": 4}]}
+def test_records_from_before_regressors_read_as_univariate() -> None:
+    """Datasets, Predictions and BestModels v2 (units and refs without `regressors`) read with none."""
+    no_regressors = {**OLD_REF, "regressors": []}
+    old = {**SAMPLES["Dataset"], "unit": OLD_UNIT, "more": [{**OLD_UNIT, "index": 4}], "ref": OLD_REF}
     assert CODEC.decode_as("Dataset", _written_with_history("v2", old, "Dataset")) == {
-        **old, "unit": {**OLD_UNIT, "regressors": []}, "more": [{**OLD_UNIT, "index": 4, "regressors": []}]}
-    old = {**SAMPLES["Prediction"], "unit": OLD_UNIT, "more": []}
+        **old, "unit": {**OLD_UNIT, "regressors": []}, "more": [{**OLD_UNIT, "index": 4, "regressors": []}],
+        "ref": no_regressors}
+    old = {**SAMPLES["Prediction"], "unit": OLD_UNIT, "more": [], "ref": OLD_REF}
     new = CODEC.decode_as("Prediction", _written_with_history("v2", old, "Prediction"))
-    assert new == {**old, "unit": {**OLD_UNIT, "regressors": []}}
+    assert new == {**old, "unit": {**OLD_UNIT, "regressors": []}, "ref": no_regressors}
+    old = {**SAMPLES["BestModel"], "series_ref": OLD_REF}
+    new = CODEC.decode_as("BestModel", _written_with_history("v2", old, "BestModel"))
+    assert new == {**old, "series_ref": no_regressors}
 
 
 def test_answers_from_before_the_claim_check_carry_their_whole_history() -> None:
