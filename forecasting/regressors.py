@@ -173,3 +173,20 @@ def _columns_of(config: TimexConfig, name: str, s: pd.Series, parsed: dict[str, 
         out.columns.setdefault(key, values)
         used.append(key)
     return used
+
+
+def recheck(config: TimexConfig, series: dict[str, pd.Series], columns: dict[str, pd.Series],
+            per_series: dict[str, list[str]]) -> AdditionalRegressors:
+    """Regressors read back from where a request stored them (a replay of its data), checked again against
+    `config`, whose horizon may differ from the original's."""
+    out = AdditionalRegressors(columns=columns)
+    for name, s in series.items():
+        keys = per_series.get(name, [])
+        try:
+            align({str(columns[k].name): columns[k] for k in keys}, pd.DatetimeIndex(s.index),
+                  config.model_parameters.prediction_lags)
+        except RegressorError as exc:
+            out.errors[name] = str(exc)
+        else:
+            out.per_series[name] = keys
+    return out

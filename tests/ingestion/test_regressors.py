@@ -113,3 +113,27 @@ def test_a_request_without_regressors_answers_none() -> None:
     store = MemoryStore()
     ref = out.datasets(store.add(out.stored))[0][1]["ref"]
     assert ref["regressors"] == [] and additional_regressors({"series_ref": ref}) is None
+
+
+def test_a_replay_of_the_data_keeps_the_regressors_without_downloading_them() -> None:
+    from forecasting.config import parse_config
+    from ingestion.ingest import accepted, fan_out
+    from timex_stream.replay import stored_regressors
+
+    out = _ingest({"_all": "http://h/all.csv"})
+    store = MemoryStore()
+    first = {d["series"]: d for _, d in out.datasets(store.add(out.stored))}
+    parsed = parse_config(store.config_json(first["a"]["ref"]))
+    data = {name: store.series(d["ref"], name) for name, d in first.items()}
+    regressors = stored_regressors(store, parsed, data, first)
+    again = fan_out(Outcome("r2", progress=[accepted("r2", parsed, "r1")]), parsed.config, data, "r1",
+                    regressors=regressors)
+    assert again.failures == [] and len(again.columns) == 1  # still stored once
+    refs = {d["series"]: d["ref"] for _, d in again.datasets(store.add(again.stored))}
+    assert regressor_names(refs["a"]) == regressor_names(refs["b"]) == ("temp",)
+    assert store.regressors(refs["b"])["temp"].equals(store.regressors(first["b"]["ref"])["temp"])
+    # A longer horizon than the stored regressors cover fails those series, in words.
+    longer = parse_config({**json.loads(parsed.config.to_json()),
+                           "model_parameters": {**json.loads(parsed.config.to_json())["model_parameters"],
+                                                "prediction_lags": LAGS + 2}})
+    assert "no values for 2 of the 46 dates" in stored_regressors(store, longer, data, first).errors["a"]
