@@ -17,8 +17,9 @@ BestModel records (Avro) are smaller.
 
 from __future__ import annotations
 
+import json
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING
 
@@ -132,19 +133,30 @@ def check_config(config: TimexConfig, limits: RequestLimits) -> list[FieldError]
     return errors
 
 
-def check_data(config: TimexConfig, series: Mapping[str, pd.Series], limits: RequestLimits) -> list[FieldError]:
+def check_data(config: TimexConfig, series: Mapping[str, pd.Series], limits: RequestLimits,
+               regressors: Mapping[str, Sequence[str]] | None = None) -> list[FieldError]:
     """What can be checked once the series are loaded, before any unit is planned. Series too short to be
-    planned count no unit (planning reports them)."""
+    planned count no unit (planning reports them). `regressors`: each series' additional regressors, whose
+    units (forecasting.units.plan_units) count too, each carrying their names twice (unit and params)."""
     lengths = {name: len(s) for name, s in series.items()}
     errors = _size_errors(config, lengths, limits)
     if errors:  # counting units below is work proportional to the data: not for data already refused
         return errors
+    from forecasting.models import get_model_class
     from forecasting.units import training_windows  # pandas and the models: not for every importer of limits
 
     mp = config.model_parameters
-    per_window = len(config.model_names) * len(config.transformations)
-    units = {name: per_window * len(training_windows(n, mp.test_size(n), mp.delta_training_percentage))
-             for name, n in lengths.items()}
+    takers = sum(get_model_class(m).takes_regressors for m in config.model_names)
+    windows = {name: len(training_windows(n, mp.test_size(n), mp.delta_training_percentage))
+               for name, n in lengths.items()}
+    names = {name: list((regressors or {}).get(name) or ()) for name in lengths}
+    with_names = {name: takers * len(config.transformations) * windows[name] if names[name] else 0
+                  for name in lengths}
+    units = {name: len(config.model_names) * len(config.transformations) * windows[name] + with_names[name]
+             for name in lengths}
+    # A unit with regressors carries their names in its spec (a JSON list: json.dumps' ASCII escapes are the
+    # longest form) and in its params (that list as a JSON string: escaped once more, at most twice as long).
+    extra = {name: with_names[name] * 3 * len(json.dumps(names[name])) for name in lengths}
     total = sum(units.values())
     if total > limits.max_units_per_request:
         count = _counted(total, "units of work", limits.max_units_per_request, "request",
@@ -152,7 +164,7 @@ def check_data(config: TimexConfig, series: Mapping[str, pd.Series], limits: Req
         errors.append(_error("model_parameters", f"the request needs {count} "
             "(series × models × transformations × training windows); use fewer series, models or "
             "transformations, or a larger delta_training_percentage"))
-    record = _record_error(config, lengths, units, limits)
+    record = _record_error(config, lengths, units, limits, extra)
     return errors + ([record] if record else [])
 
 
@@ -181,18 +193,19 @@ def _size_errors(config: TimexConfig, lengths: dict[str, int], limits: RequestLi
 
 
 def _record_error(config: TimexConfig, lengths: dict[str, int], units: dict[str, int],
-                  limits: RequestLimits) -> FieldError | None:
+                  limits: RequestLimits, extra: dict[str, int]) -> FieldError | None:
     """The largest series' record against the limit, blaming the part that weighs most."""
     models, lags = len(config.model_names), config.model_parameters.prediction_lags
     config_bytes = _config_bytes(config)
-    sizes = {name: result_bytes(n, models, lags, units[name], config_bytes) for name, n in lengths.items()}
+    sizes = {name: result_bytes(n, models, lags, units[name], config_bytes) + extra[name]
+             for name, n in lengths.items()}
     big = {name: size for name, size in sizes.items() if size > limits.max_record_bytes}
     if not big:
         return None
     name = max(big, key=big.__getitem__)
     parts = {"data": lengths[name] * HISTORY_POINT_BYTES,
              "model_parameters.prediction_lags": models * lags * FORECAST_STEP_BYTES,
-             "model_parameters": units[name] * UNIT_BYTES}
+             "model_parameters": units[name] * UNIT_BYTES, "additional_regressors": extra[name]}
     return _error(max(parts, key=parts.__getitem__), _record_message(
         big[name], limits, f"series '{name}' ({lengths[name]} points, {models} model(s) × {lags} prediction_lags, "
         f"{units[name]} units of work){_others(big, name)}",

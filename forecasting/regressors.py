@@ -49,6 +49,10 @@ class AdditionalRegressors:
     errors: dict[str, str] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
 
+    def names(self, series: str) -> list[str]:
+        """The names of the regressors of `series`, as its units name them."""
+        return [str(self.columns[key].name) for key in self.per_series.get(series, [])]
+
 
 def urls_for(config: TimexConfig, name: str) -> list[str]:
     """The regressor CSV URLs of series `name`: `_all`'s, then its own."""

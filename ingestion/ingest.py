@@ -150,10 +150,11 @@ def fan_out(out: Outcome, config: TimexConfig, series: dict[str, pd.Series], rep
     the series' additional regressors (a series whose regressors cannot be used is not forecast)."""
     rid = out.request_id
     limits = limits or RequestLimits()
-    if over_limits := check_config(config, limits) or check_data(config, series, limits):
+    regressors = regressors or AdditionalRegressors()
+    names = {name: regressors.names(name) for name in series}
+    if over_limits := check_config(config, limits) or check_data(config, series, limits, names):
         out.failures.append(failure(rid, "limits", describe(over_limits), fatal=True))
         return out
-    regressors = regressors or AdditionalRegressors()
     for name, message in regressors.errors.items():
         out.failures.append(failure(rid, "regressors", message, series=name))
     out.failures += [failure(rid, "regressors", note) for note in regressors.notes]
@@ -200,9 +201,8 @@ def _plan(config: TimexConfig, series: dict[str, pd.Series], out: Outcome, rid: 
           regressors: AdditionalRegressors) -> dict[str, list[UnitSpec]]:
     planned = {}
     for name, s in series.items():
-        names = [str(regressors.columns[key].name) for key in regressors.per_series.get(name, [])]
         try:
-            units = plan_units(config, s, names)
+            units = plan_units(config, s, regressors.names(name))
         except ValueError as exc:
             out.failures.append(failure(rid, "data", str(exc), series=name))
             continue

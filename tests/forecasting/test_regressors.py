@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from forecasting.config import ConfigError, parse_config
-from forecasting.regressors import RegressorError, align, load, parse
+from forecasting.regressors import MAX_PER_SERIES, RegressorError, align, load, parse
 from forecasting.units import UnitSpec, plan_units
 
 from .conftest import BASE, make_config, seasonal_series
@@ -143,3 +143,18 @@ def test_models_that_take_regressors_get_units_with_and_without_them() -> None:
     assert len(with_regressors) == len([u for u in plain if u.model == "mockup"])
     assert all(u.regressors == ("temp", "promo") for u in with_regressors)
     assert UnitSpec.from_dict(with_regressors[0].to_dict()) == with_regressors[0]
+
+
+def test_limits_count_the_units_with_regressors_and_the_weight_of_their_names() -> None:
+    from forecasting.limits import RequestLimits, check_data
+
+    config = make_config(model_parameters={"models": "naive,mockup"})
+    series = {"s": seasonal_series(48).rename("s")}
+    plain = len(plan_units(config, series["s"]))
+    with_regressors = len(plan_units(config, series["s"], ["temp"]))
+    assert check_data(config, series, RequestLimits(max_units_per_request=with_regressors)) == []
+    over = check_data(config, series, RequestLimits(max_units_per_request=plain), {"s": ["temp"]})
+    assert len(over) == 1 and f"{with_regressors} units of work" in over[0].message
+    long_names = {"s": [f"regressor {i} " + "x" * 1000 for i in range(MAX_PER_SERIES)]}
+    heavy = check_data(config, series, RequestLimits(), long_names)
+    assert len(heavy) == 1 and heavy[0].field == "additional_regressors", heavy
