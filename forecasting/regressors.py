@@ -141,15 +141,16 @@ def load(config: TimexConfig, series: dict[str, pd.Series], fetch: Callable[[str
             parsed[url] = parse(data, config, url)
         except RegressorError as exc:
             parsed[url] = exc
-    if ALL in given and isinstance(parsed[given[ALL]], RegressorError):
-        raise parsed[given[ALL]]  # type: ignore[misc]
+    shared = parsed.get(given[ALL]) if ALL in given else None
+    if isinstance(shared, RegressorError):
+        raise shared
     keys: dict[tuple[str, str], str] = {}  # (url, column) → key in out.columns, so each is stored once
     for name, s in series.items():
         try:
             out.per_series[name] = _columns_of(config, name, s, parsed, keys, out)
         except RegressorError as exc:
             out.errors[name] = str(exc)
-    out.notes += [f"additional_regressors names {name!r}, which is not a series of this request (series: "
+    out.notes += [f"additional_regressors names {name!r}, which is not a series being forecast (series: "
                   f"{shown(sorted(series))}); its regressors are not used" for name in unknown]
     return out
 

@@ -106,7 +106,7 @@ def test_load_fails_what_cannot_be_used_in_plain_words() -> None:
     got = load(config, series, _fetcher(files))
     assert "no values for 4 of the 52 dates" in got.errors["a"] and "4 forecast steps" in got.errors["a"]
     assert "HTTP 404" in got.errors["b"]
-    assert len(got.notes) == 1 and "'zzz', which is not a series of this request" in got.notes[0]
+    assert len(got.notes) == 1 and "'zzz', which is not a series being forecast" in got.notes[0]
     # `_all` concerns every series: the request cannot go on without it.
     with pytest.raises(RegressorError, match="HTTP 404"):
         load(make_config(additional_regressors={"_all": "http://h/missing.csv"}), series, _fetcher(files))
