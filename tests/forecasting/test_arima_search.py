@@ -10,7 +10,7 @@ from forecasting.models.statsforecast_models import _EXACT_SEARCH_MAX_POINTS
 
 from .conftest import random_walk, seasonal_series
 
-LONG = 240  # 20 years of months: past the exact-search threshold, still quick to fit
+LONG = 180  # 15 years of months: past the exact-search threshold, still quick to fit
 
 
 def _monthly(values: np.ndarray) -> pd.Series:
