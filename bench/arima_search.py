@@ -134,7 +134,7 @@ def main() -> None:
         old = fit_once(values, old=True) if len(values) <= args.skip_old_over else None
         new = fit_once(values, old=False)
         rows.append({"points": len(values), "series": name, "old": old, "new": new})
-        print(f"fitted {len(values)} {name}", file=sys.stderr, flush=True)
+        print(f"fitted {len(values)} {name}: old {old} new {new}", file=sys.stderr, flush=True)
     reference = pmdarima_runs(Path(args.timex_venv), all_values)
     for row, ref in zip(rows, reference or [None] * len(rows), strict=True):
         row["pmdarima"] = ref
