@@ -107,9 +107,9 @@ def fit_once(values: np.ndarray, old: bool) -> dict:
             "order": model.params()["order"]}
 
 
-def pmdarima_runs(timex_venv: Path, series: list[np.ndarray]) -> list[dict] | None:
-    python = timex_venv / "venv" / "bin" / "python"
-    if not python.exists():
+def pmdarima_runs(timex_venv: Path | None, series: list[np.ndarray]) -> list[dict] | None:
+    python = timex_venv / "venv" / "bin" / "python" if timex_venv else None
+    if python is None or not python.exists():
         return None
     payload = json.dumps([{"train": v[:-TEST].tolist(), "test": v[-TEST:].tolist()} for v in series])
     done = subprocess.run([str(python), "-W", "ignore", "-c", PMDARIMA_SCRIPT], input=payload, text=True,
@@ -123,7 +123,8 @@ def pmdarima_runs(timex_venv: Path, series: list[np.ndarray]) -> list[dict] | No
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="100,500,700,2000,5000", help="series lengths, comma separated")
-    parser.add_argument("--timex-venv", default="/tmp/timexref", help="the TIMEX reference venv directory")
+    parser.add_argument("--timex-venv", default=os.environ.get("TIMEX_REFERENCE_DIR", ""),
+                        help="the TIMEX reference directory (timex-reference.sh); default $TIMEX_REFERENCE_DIR")
     parser.add_argument("--skip-old-over", type=int, default=10_000, help="skip the old search beyond N points")
     args = parser.parse_args()
     for old in (True, False):  # compile statsforecast's numba code outside the timings
@@ -135,7 +136,7 @@ def main() -> None:
         new = fit_once(values, old=False)
         rows.append({"points": len(values), "series": name, "old": old, "new": new})
         print(f"fitted {len(values)} {name}: old {old} new {new}", file=sys.stderr, flush=True)
-    reference = pmdarima_runs(Path(args.timex_venv), all_values)
+    reference = pmdarima_runs(Path(args.timex_venv) if args.timex_venv else None, all_values)
     for row, ref in zip(rows, reference or [None] * len(rows), strict=True):
         row["pmdarima"] = ref
     print_table(rows)
