@@ -12,24 +12,12 @@ the last. Flat means the figures at 100 and at 1,000 are about the same.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
-import os
-import sys
-import tempfile
 import time
-from pathlib import Path
 
 import psutil
 import requests
-
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from bench.scale_common import serve_bytes  # noqa: E402
-from timex_stream.broker.embedded import free_port  # noqa: E402
-from timex_stream.settings import Settings  # noqa: E402
-from timex_stream.stack import Stack  # noqa: E402
+from scale_common import running
 
 CHECKPOINTS = (10, 100, 250, 500, 750)
 
@@ -62,50 +50,36 @@ def main() -> None:
     parser.add_argument("--cap", type=int, default=50, help="TIMEX_GATEWAY_MAX_REQUESTS")
     args = parser.parse_args()
 
-    with tempfile.TemporaryDirectory(prefix="timex-memory-") as tmp:
-        rows = [f"{1990 + i // 12}-{i % 12 + 1:02d}-01,{100 + (i * 7) % 23 + i}" for i in range(36)]
-        httpd, base_url = serve_bytes({"one.csv": ("date,value\n" + "\n".join(rows) + "\n").encode()})
-        os.environ.update(TIMEX_URL_ALLOWLIST="127.0.0.0/8", TIMEX_PREDICTOR_CONCURRENCY="1",
-                          TIMEX_LOG_LEVEL="WARNING", TIMEX_GATEWAY_MAX_REQUESTS=str(args.cap),
-                          TIMEX_RATE_LIMIT_PER_S="0", TIMEX_READ_RATE_LIMIT_PER_S="0")
-        settings = dataclasses.replace(Settings.from_env(), data_dir=Path(tmp) / "stack", gateway_port=free_port(),
-                                       bootstrap_servers=None, kafka_port=free_port(),
-                                       kafka_controller_port=free_port())
-        stack = Stack(settings, only=["ingestion", "predictor", "validator", "gateway"])
-        try:
-            print(stack.start(), file=sys.stderr, flush=True)
-            gateway = f"http://{settings.gateway_host}:{settings.gateway_port}"
-            auth = {"Authorization": f"Bearer {stack.api_token}"}
-            pids = {name: proc.pid for name, proc in stack.children.items()}
-            body = config(f"{base_url}/one.csv")
-            t0 = time.perf_counter()
-            seen: dict[int, dict[str, float]] = {}
-            for n in range(1, args.requests + 1):
-                resp = requests.post(f"{gateway}/api/requests", json=body, headers=auth, timeout=30)
-                resp.raise_for_status()
-                status_url = f"{gateway}/api/requests/{resp.json()['request_id']}"
-                deadline = time.monotonic() + 120
-                while not (doc := requests.get(status_url, headers=auth, timeout=30).json())["done"]:
-                    if time.monotonic() > deadline:
-                        raise TimeoutError(f"request {n} not done in 120 s: {doc['status']}")
-                    time.sleep(0.05)
-                if doc["status"] != "done":
-                    raise RuntimeError(f"request {n}: {doc['status']} {doc['failures']}")
-                if n % 50 == 0:
-                    requests.get(f"{gateway}/api/requests?limit=50", headers=auth, timeout=30).raise_for_status()
-                if n in CHECKPOINTS or n == args.requests:
-                    seen[n] = {name: rss_mb(pid, with_children=name == "predictor") for name, pid in pids.items()}
-                    print(json.dumps({
-                        "requests": n, "elapsed_s": round(time.perf_counter() - t0, 1), "cap": args.cap,
-                        "rss_mb": seen[n], "gateway": metrics(gateway, stack.api_token or "")}), flush=True)
-            first = 100 if 100 in seen else min(seen)
-            print(json.dumps({"summary_rss_mb": {name: {str(first): seen[first][name],
-                                                        str(args.requests): seen[args.requests][name]}
-                                                 for name in ("validator", "gateway")}}), flush=True)
-        finally:
-            stack.stop()
-            httpd.shutdown()
-
+    rows = [f"{1990 + i // 12}-{i % 12 + 1:02d}-01,{100 + (i * 7) % 23 + i}" for i in range(36)]
+    with running(1, env={"TIMEX_GATEWAY_MAX_REQUESTS": str(args.cap)}, gateway=True) as env:
+        env.files["one.csv"] = ("date,value\n" + "\n".join(rows) + "\n").encode()
+        auth = {"Authorization": f"Bearer {env.stack.api_token}"}
+        pids = {name: proc.pid for name, proc in env.stack.children.items()}
+        body = config(f"{env.base_url}/one.csv")
+        t0 = time.perf_counter()
+        seen: dict[int, dict[str, float]] = {}
+        for n in range(1, args.requests + 1):
+            resp = requests.post(f"{env.gateway_url}/api/requests", json=body, headers=auth, timeout=30)
+            resp.raise_for_status()
+            status_url = f"{env.gateway_url}/api/requests/{resp.json()['request_id']}"
+            deadline = time.monotonic() + 120
+            while not (doc := requests.get(status_url, headers=auth, timeout=30).json())["done"]:
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"request {n} not done in 120 s: {doc['status']}")
+                time.sleep(0.05)
+            if doc["status"] != "done":
+                raise RuntimeError(f"request {n}: {doc['status']} {doc['failures']}")
+            if n % 50 == 0:
+                requests.get(f"{env.gateway_url}/api/requests?limit=50", headers=auth, timeout=30).raise_for_status()
+            if n in CHECKPOINTS or n == args.requests:
+                seen[n] = {name: rss_mb(pid, with_children=name == "predictor") for name, pid in pids.items()}
+                print(json.dumps({
+                    "requests": n, "elapsed_s": round(time.perf_counter() - t0, 1), "cap": args.cap,
+                    "rss_mb": seen[n], "gateway": metrics(env.gateway_url, env.stack.api_token or "")}), flush=True)
+        first = 100 if 100 in seen else min(seen)
+        print(json.dumps({"summary_rss_mb": {name: {str(first): seen[first][name],
+                                                    str(args.requests): seen[args.requests][name]}
+                                             for name in ("validator", "gateway")}}), flush=True)
 
 if __name__ == "__main__":
     main()

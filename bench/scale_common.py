@@ -1,12 +1,14 @@
-"""What bench/scale_series.py and bench/long_series.py share: a broker and the three stream services, a CSV
-served on 127.0.0.1, one request followed to its end, the core alone on the same config, bytes each topic
-holds on the broker's disk and the peak resident memory of each service."""
+"""What the bench scripts share: a broker and the stream services (and the gateway when asked), a CSV served
+on 127.0.0.1, one request followed to its end, the arrival time of every answer (`AnswerClock`), the core
+alone on the same config, bytes each topic holds on the broker's disk, the peak resident memory of each
+service, CPU seconds of a process tree, and the tables and JSON files under bench/results/."""
 
 from __future__ import annotations
 
 import dataclasses
 import http.server
 import json
+import math
 import os
 import sys
 import tempfile
@@ -20,13 +22,17 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+import psutil  # noqa: E402
+from confluent_kafka import TopicPartition  # noqa: E402
+
 from forecasting.config import parse_config  # noqa: E402
 from forecasting.pipeline import forecast_all  # noqa: E402
 from schemas import CATALOGUE  # noqa: E402
-from schemas.topics import DATASETS  # noqa: E402
+from schemas.topics import BEST_MODELS, DATASETS, FAILURES  # noqa: E402
 from timex_stream.broker import EmbeddedKafka  # noqa: E402
+from timex_stream.broker.embedded import free_port  # noqa: E402
 from timex_stream.follow import follow  # noqa: E402
-from timex_stream.kafka import ensure_topics, producer  # noqa: E402
+from timex_stream.kafka import consumer, ensure_topics, producer  # noqa: E402
 from timex_stream.settings import Settings  # noqa: E402
 from timex_stream.stack import Stack, wait_for_members  # noqa: E402
 from timex_stream.submit import submit  # noqa: E402
@@ -100,12 +106,49 @@ def service_rss(stack: Stack) -> dict[str, float]:
     return out
 
 
+def tree_cpu_seconds(pid: int, children_only: bool = False) -> float:
+    """User + system CPU seconds of a live process and its live descendants (a pool worker that died took
+    its seconds with it)."""
+    try:
+        root = psutil.Process(pid)
+        procs = root.children(recursive=True) + ([] if children_only else [root])
+    except psutil.NoSuchProcess:
+        return 0.0
+    total = 0.0
+    for proc in procs:
+        try:
+            times = proc.cpu_times()
+        except psutil.NoSuchProcess:
+            continue
+        total += times.user + times.system
+    return total
+
+
 @dataclasses.dataclass
 class Running:
     kafka: EmbeddedKafka
     stack: Stack
     base_url: str
     files: dict[str, bytes]
+    gateway_url: str | None = None
+    concurrency: int = 1
+
+    def predictor_pids(self) -> list[int]:
+        return [proc.pid for name, proc in self.stack.children.items() if name.startswith("predictor")]
+
+    def set_predictors(self, count: int, concurrency: int) -> None:
+        """Stop every predictor process, start `count` with `concurrency` pool workers each, and wait until
+        each one holds partitions of `datasets`."""
+        for name in [n for n in self.stack.children if n.startswith("predictor")]:
+            proc = self.stack.children.pop(name)
+            proc.terminate()
+            proc.wait(60)
+        wait_for_members(self.kafka.bootstrap_servers, "timex-predictor", DATASETS.name, 0)
+        for i in range(1, count + 1):
+            self.stack.launch("predictor", instance="predictor" if i == 1 else f"predictor-{i}",
+                              TIMEX_PREDICTOR_CONCURRENCY=str(concurrency))
+        wait_for_members(self.kafka.bootstrap_servers, "timex-predictor", DATASETS.name, count)
+        self.concurrency = concurrency
 
     def run(self, config: dict[str, Any], timeout: float = 3600) -> tuple[float, Any, dict[str, int]]:
         """Submit, follow to the end: (wall seconds, RequestView, bytes each topic gained)."""
@@ -121,25 +164,30 @@ class Running:
 
 
 @contextmanager
-def running(concurrency: int, env: dict[str, str] | None = None, predictors: int = 1) -> Iterator[Running]:
+def running(concurrency: int, env: dict[str, str] | None = None, predictors: int = 1,
+            gateway: bool = False) -> Iterator[Running]:
     """An embedded broker and the stream services (`predictors` predictor processes of `concurrency` pool
-    workers each) in a temp data dir, and a 127.0.0.1 server of `Running.files`; all stopped on exit."""
+    workers each; the gateway too when `gateway`, its rate limits off) in a temp data dir, and a 127.0.0.1
+    server of `Running.files`; all stopped on exit."""
     os.environ.update(TIMEX_URL_ALLOWLIST="127.0.0.0/8", TIMEX_PREDICTOR_CONCURRENCY=str(concurrency),
                       TIMEX_LOG_LEVEL="WARNING", **(env or {}))
+    if gateway:  # a bench sends far more than a user: the per-user limits would measure themselves
+        os.environ.update(TIMEX_RATE_LIMIT_PER_S="0", TIMEX_READ_RATE_LIMIT_PER_S="0")
     files: dict[str, bytes] = {}
     httpd, base = serve_bytes(files)
     cache = Settings.from_env().cache_dir
     with tempfile.TemporaryDirectory(prefix="timex-bench-") as tmp, EmbeddedKafka(cache) as kafka:
         ensure_topics(kafka.bootstrap_servers)
         settings = dataclasses.replace(Settings.from_env(), bootstrap_servers=kafka.bootstrap_servers,
-                                       data_dir=Path(tmp))
-        stack = Stack(settings, only=["ingestion", "predictor", "validator"])
+                                       data_dir=Path(tmp), gateway_host="127.0.0.1", gateway_port=free_port())
+        stack = Stack(settings, only=["ingestion", "predictor", "validator"] + (["gateway"] if gateway else []))
         try:
             stack.start()
             for i in range(2, predictors + 1):
                 stack.launch("predictor", instance=f"predictor-{i}")
             wait_for_members(kafka.bootstrap_servers, "timex-predictor", DATASETS.name, predictors)
-            yield Running(kafka, stack, base, files)
+            gateway_url = f"http://127.0.0.1:{settings.gateway_port}" if gateway else None
+            yield Running(kafka, stack, base, files, gateway_url, concurrency)
         finally:
             stack.stop()
             httpd.shutdown()
@@ -147,3 +195,115 @@ def running(concurrency: int, env: dict[str, str] | None = None, predictors: int
 
 def print_json(data: dict[str, Any]) -> None:
     print(json.dumps(data), flush=True)
+
+
+class AnswerClock:
+    """When each request's answer reached a reader: a consumer thread tails `best-models` and `failures` from
+    their ends at construction (explicit offsets, so nothing produced after that is missed) and notes the
+    first arrival per request id (perf_counter seconds) without decoding: for a one-series request the
+    first best-models record is the whole answer, and any failure counts as one (`failed`)."""
+
+    def __init__(self, bootstrap: str) -> None:
+        self.answered: dict[str, float] = {}
+        self.failed: dict[str, float] = {}
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._cons = consumer(bootstrap, f"timex-bench-clock-{os.getpid()}", **{"fetch.wait.max.ms": 10})
+        positions = []
+        for topic in (BEST_MODELS.name, FAILURES.name):
+            for partition in self._cons.list_topics(topic, timeout=10).topics[topic].partitions:
+                _, high = self._cons.get_watermark_offsets(TopicPartition(topic, partition), timeout=10)
+                positions.append(TopicPartition(topic, partition, high))
+        self._cons.assign(positions)
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            for msg in self._cons.consume(500, 0.1):
+                if msg.error() or msg.key() is None:
+                    continue
+                now = time.perf_counter()
+                into = self.answered if msg.topic() == BEST_MODELS.name else self.failed
+                with self._lock:
+                    into.setdefault(msg.key().decode(), now)
+
+    def at(self, rid: str) -> float | None:
+        with self._lock:
+            return self.failed.get(rid) or self.answered.get(rid)
+
+    def wait(self, rid: str, timeout: float) -> float:
+        """Seconds (perf_counter) when `rid` was answered; TimeoutError after `timeout` s."""
+        deadline = time.monotonic() + timeout
+        while (at := self.at(rid)) is None:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"request {rid}: no answer within {timeout:.0f} s")
+            time.sleep(0.0005)
+        return at
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join()
+        self._cons.close()
+
+
+def quantile_ms(seconds: list[float], q: float) -> float:
+    """The q-quantile (0..1, nearest rank) of `seconds`, in milliseconds."""
+    ordered = sorted(seconds)
+    return round(1000 * ordered[min(len(ordered) - 1, max(0, math.ceil(q * len(ordered)) - 1))], 1)
+
+
+RESULTS = ROOT / "bench" / "results"
+SUMMARY_KEYS = ("latency_p50_ms", "latency_p99_ms", "throughput_rps", "stream_overhead_ratio", "cpu_efficiency",
+                "predictor_scaling_2x", "timex_wall_ratio")
+
+
+def machine() -> dict[str, Any]:
+    """What the figures depend on: cores and the load other processes put on them."""
+    return {"cores": os.cpu_count(), "load_avg_1m": round(os.getloadavg()[0], 2),
+            "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+
+
+def save(name: str, data: dict[str, Any]) -> Path:
+    """Write bench/results/NAME.json (the machine's load included)."""
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    path = RESULTS / f"{name}.json"
+    path.write_text(json.dumps({**data, "machine": machine()}, indent=2))
+    return path
+
+
+def update_summary(figures: dict[str, float | None], fresh: bool = False) -> Path:
+    """bench/results/summary.json: every key of SUMMARY_KEYS, the ones given now replaced (`fresh`: the
+    others null too, as `make bench` does); each key's measuring time under `measured_at`."""
+    path = RESULTS / "summary.json"
+    old = {} if fresh or not path.exists() else json.loads(path.read_text())
+    summary = {k: old.get(k) for k in SUMMARY_KEYS}
+    stamps = {} if fresh else dict(old.get("measured_at", {}))
+    now = machine()["at"]
+    for key, value in figures.items():
+        assert key in SUMMARY_KEYS, key
+        summary[key] = value
+        stamps[key] = now
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({**summary, "measured_at": stamps, "machine": machine()}, indent=2))
+    return path
+
+
+def print_table(title: str, rows: list[dict[str, Any]]) -> None:
+    """A plain-text table: one column per key of the first row."""
+    columns = list(rows[0]) if rows else []
+    cells = [[_cell(row.get(c)) for c in columns] for row in rows]
+    widths = [max(len(c), *(len(r[i]) for r in cells)) for i, c in enumerate(columns)]
+    print(f"\n{title}", flush=True)
+    print("  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True)))
+    print("  ".join("-" * w for w in widths))
+    for r in cells:
+        print("  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)), flush=True)
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.3g}" if abs(value) < 100 else f"{value:.0f}"
+    return str(value)

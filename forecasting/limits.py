@@ -17,8 +17,9 @@ stored each unit under its own key, so the bound is loose); the Dataset and Pred
 
 from __future__ import annotations
 
+import json
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING
 
@@ -134,23 +135,33 @@ def check_config(config: TimexConfig, limits: RequestLimits) -> list[FieldError]
     return errors
 
 
-def check_data(config: TimexConfig, series: Mapping[str, pd.Series], limits: RequestLimits) -> list[FieldError]:
+def check_data(config: TimexConfig, series: Mapping[str, pd.Series], limits: RequestLimits,
+               regressors: Mapping[str, Sequence[str]] | None = None) -> list[FieldError]:
     """What can be checked once the series are loaded, before any unit is planned. Series too short to be
-    planned count no unit (planning reports them)."""
+    planned count no unit (planning reports them). `regressors`: each series' additional regressors, whose
+    units (forecasting.units.plan_units) count too, each carrying their names twice (unit and params)."""
     lengths = {name: len(s) for name, s in series.items()}
     errors = _size_errors(config, lengths, limits)
     if errors:  # counting units below is work proportional to the data: not for data already refused
         return errors
     # pandas and the models: not for every importer of limits
     from forecasting.historical import historical_units
+    from forecasting.models import get_model_class
     from forecasting.units import training_windows
 
     mp = config.model_parameters
-    per_window = len(config.model_names) * len(config.transformations)
-    units = {name: per_window * len(training_windows(n, mp.test_size(n), mp.delta_training_percentage))
-             for name, n in lengths.items()}
+    takers = sum(get_model_class(m).takes_regressors for m in config.model_names)
+    windows = {name: len(training_windows(n, mp.test_size(n), mp.delta_training_percentage))
+               for name, n in lengths.items()}
+    names = {name: list((regressors or {}).get(name) or ()) for name in lengths}
+    with_names = {name: takers * len(config.transformations) * windows[name] if names[name] else 0
+                  for name in lengths}
     past = {name: historical_units(config, s) for name, s in series.items()}  # (units, points predicted)
-    units = {name: count + past[name][0] for name, count in units.items()}
+    units = {name: len(config.model_names) * len(config.transformations) * windows[name] + with_names[name]
+             + past[name][0] for name in lengths}
+    # A unit with regressors carries their names in its spec (a JSON list: json.dumps' ASCII escapes are the
+    # longest form) and in its params (that list as a JSON string: escaped once more, at most twice as long).
+    extra = {name: with_names[name] * 3 * len(json.dumps(names[name])) for name in lengths}
     total = sum(units.values())
     if total > limits.max_units_per_request:
         count = _counted(total, "units of work", limits.max_units_per_request, "request",
@@ -160,7 +171,7 @@ def check_data(config: TimexConfig, series: Mapping[str, pd.Series], limits: Req
             f"(series × models × transformations × training windows{steps}); use fewer series, models or "
             "transformations, or a larger delta_training_percentage"
             f"{', a later initial_index or a larger delta' if steps else ''}"))
-    record = _record_error(config, lengths, units, limits, {name: p for name, (_, p) in past.items()})
+    record = _record_error(config, lengths, units, limits, extra, {name: p for name, (_, p) in past.items()})
     return errors + ([record] if record else [])
 
 
@@ -189,15 +200,18 @@ def _size_errors(config: TimexConfig, lengths: dict[str, int], limits: RequestLi
 
 
 def _record_error(config: TimexConfig, lengths: dict[str, int], units: dict[str, int],
-                  limits: RequestLimits, past: dict[str, int] | None = None) -> FieldError | None:
-    """The largest series' record against the limit, blaming the part that weighs most. `past`: points
-    predicted historically per series (each model's forecast and the actual value of each)."""
+                  limits: RequestLimits, extra: dict[str, int], past: dict[str, int] | None = None
+                  ) -> FieldError | None:
+    """The largest series' record against the limit, blaming the part that weighs most. `extra`: bytes of the
+    regressors' names per series; `past`: points predicted historically per series (each model's forecast and
+    the actual value of each)."""
     models, lags = len(config.model_names), config.model_parameters.prediction_lags
     config_bytes = _config_bytes(config)
     past = past or {}
     # The validator keeps every transformation's step forecasts until the answer; the answer, the chosen ones.
     per_past_point = models * (HISTORICAL_POINT_BYTES + len(config.transformations) * FORECAST_STEP_BYTES)
-    sizes = {name: result_bytes(n, models, lags, units[name], config_bytes) + past.get(name, 0) * per_past_point
+    sizes = {name: result_bytes(n, models, lags, units[name], config_bytes) + extra[name]
+             + past.get(name, 0) * per_past_point
              for name, n in lengths.items()}
     big = {name: size for name, size in sizes.items() if size > limits.max_record_bytes}
     if not big:
@@ -205,7 +219,7 @@ def _record_error(config: TimexConfig, lengths: dict[str, int], units: dict[str,
     name = max(big, key=big.__getitem__)
     parts = {"data": lengths[name] * HISTORY_POINT_BYTES,
              "model_parameters.prediction_lags": models * lags * FORECAST_STEP_BYTES,
-             "model_parameters": units[name] * UNIT_BYTES}
+             "model_parameters": units[name] * UNIT_BYTES, "additional_regressors": extra[name]}
     return _error(max(parts, key=parts.__getitem__), _record_message(
         big[name], limits, f"series '{name}' ({lengths[name]} points, {models} model(s) × {lags} prediction_lags, "
         f"{units[name]} units of work){_others(big, name)}",

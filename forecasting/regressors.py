@@ -49,6 +49,10 @@ class AdditionalRegressors:
     errors: dict[str, str] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
 
+    def names(self, series: str) -> list[str]:
+        """The names of the regressors of `series`, as its units name them."""
+        return [str(self.columns[key].name) for key in self.per_series.get(series, [])]
+
 
 def urls_for(config: TimexConfig, name: str) -> list[str]:
     """The regressor CSV URLs of series `name`: `_all`'s, then its own."""
@@ -129,18 +133,24 @@ def load(config: TimexConfig, series: dict[str, pd.Series], fetch: Callable[[str
     parsed: dict[str, dict[str, pd.Series] | RegressorError] = {}
     for url in urls:
         try:
-            parsed[url] = parse(fetch(url), config, url)
-        except ValueError as exc:  # the downloader's DownloadError is a ValueError
-            parsed[url] = exc if isinstance(exc, RegressorError) else RegressorError(str(exc))
-    if ALL in given and isinstance(parsed[given[ALL]], RegressorError):
-        raise parsed[given[ALL]]  # type: ignore[misc]
+            data = fetch(url)
+        except ValueError as exc:  # the downloader's DownloadError (its SSRF guard's refusals too)
+            parsed[url] = RegressorError(f"the additional regressors at {url} cannot be downloaded: {exc}")
+            continue
+        try:
+            parsed[url] = parse(data, config, url)
+        except RegressorError as exc:
+            parsed[url] = exc
+    shared = parsed.get(given[ALL]) if ALL in given else None
+    if isinstance(shared, RegressorError):
+        raise shared
     keys: dict[tuple[str, str], str] = {}  # (url, column) → key in out.columns, so each is stored once
     for name, s in series.items():
         try:
             out.per_series[name] = _columns_of(config, name, s, parsed, keys, out)
         except RegressorError as exc:
             out.errors[name] = str(exc)
-    out.notes += [f"additional_regressors names {name!r}, which is not a series of this request (series: "
+    out.notes += [f"additional_regressors names {name!r}, which is not a series being forecast (series: "
                   f"{shown(sorted(series))}); its regressors are not used" for name in unknown]
     return out
 
@@ -168,3 +178,20 @@ def _columns_of(config: TimexConfig, name: str, s: pd.Series, parsed: dict[str, 
         out.columns.setdefault(key, values)
         used.append(key)
     return used
+
+
+def recheck(config: TimexConfig, series: dict[str, pd.Series], columns: dict[str, pd.Series],
+            per_series: dict[str, list[str]]) -> AdditionalRegressors:
+    """Regressors read back from where a request stored them (a replay of its data), checked again against
+    `config`, whose horizon may differ from the original's."""
+    out = AdditionalRegressors(columns=columns)
+    for name, s in series.items():
+        keys = per_series.get(name, [])
+        try:
+            align({str(columns[k].name): columns[k] for k in keys}, pd.DatetimeIndex(s.index),
+                  config.model_parameters.prediction_lags)
+        except RegressorError as exc:
+            out.errors[name] = str(exc)
+        else:
+            out.per_series[name] = keys
+    return out

@@ -21,6 +21,7 @@ from forecasting.regressors import load as load_regressors
 from forecasting.units import UnitSpec, batches
 from forecasting.xcorr import request_xcorr
 from ingestion.download import Allowlist, DownloadError, download
+from ingestion.url_guard import SOURCE_URL_FIELD
 from schemas import Topic
 from schemas.topics import FAILURES, PROGRESS, SERIES
 from timex_stream.records import dataset, failure, progress
@@ -131,7 +132,7 @@ def ingest(request: dict[str, Any], fetch: Fetch, limits: RequestLimits | None =
     regressors = None
     if parsed.config.additional_regressors:
         try:
-            regressors = load_regressors(parsed.config, series_set.series, fetch)
+            regressors = load_regressors(parsed.config, series_set.series, _regressor_fetch(fetch))
         except RegressorError as exc:
             out.failures.append(failure(rid, "regressors", str(exc), fatal=True))
             return out
@@ -153,10 +154,11 @@ def fan_out(out: Outcome, config: TimexConfig, series: dict[str, pd.Series], rep
     the series' additional regressors (a series whose regressors cannot be used is not forecast)."""
     rid = out.request_id
     limits = limits or RequestLimits()
-    if over_limits := check_config(config, limits) or check_data(config, series, limits):
+    regressors = regressors or AdditionalRegressors()
+    names = {name: regressors.names(name) for name in series}
+    if over_limits := check_config(config, limits) or check_data(config, series, limits, names):
         out.failures.append(failure(rid, "limits", describe(over_limits), fatal=True))
         return out
-    regressors = regressors or AdditionalRegressors()
     for name, message in regressors.errors.items():
         out.failures.append(failure(rid, "regressors", message, series=name))
     out.failures += [failure(rid, "regressors", note) for note in regressors.notes]
@@ -187,6 +189,17 @@ def fan_out(out: Outcome, config: TimexConfig, series: dict[str, pd.Series], rep
     return out
 
 
+def _regressor_fetch(fetch: Fetch) -> Fetch:
+    """`fetch` for additional regressors: the same guard and limits; its refusals name no source_data_url
+    (forecasting.regressors puts the regressor's URL in front)."""
+    def regressor_fetch(url: str) -> bytes:
+        try:
+            return fetch(url)
+        except DownloadError as exc:
+            raise DownloadError(str(exc).removeprefix(f"{SOURCE_URL_FIELD}: ")) from None
+    return regressor_fetch
+
+
 def _fetch_source(config: TimexConfig, fetch: Fetch) -> bytes:
     url = config.input_parameters.source_data_url
     if not url:
@@ -200,14 +213,13 @@ def _plan(config: TimexConfig, series: dict[str, pd.Series], out: Outcome, rid: 
     historical step."""
     planned = {}
     for name, s in series.items():
-        names = [str(regressors.columns[key].name) for key in regressors.per_series.get(name, [])]
         try:
             known = first_known(config, s)
         except ValueError as exc:  # the series is still forecast; its answer says why it has no history
             out.failures.append(failure(rid, "config", f"no historical predictions: {exc}", series=name))
             known = 0
         try:
-            units = plan_all(config, len(s), name, known, names)
+            units = plan_all(config, len(s), name, known, regressors.names(name))
         except ValueError as exc:
             out.failures.append(failure(rid, "data", str(exc), series=name))
             continue

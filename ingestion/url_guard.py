@@ -21,7 +21,8 @@ from urllib.parse import quote, urlsplit
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 Resolver = Callable[[str, int], list[str]]
 
-_FIELD = "input_parameters.source_data_url"
+SOURCE_URL_FIELD = "input_parameters.source_data_url"  # what a refusal names (see _refuse)
+_FIELD = SOURCE_URL_FIELD
 # Cloud metadata/host services on addresses the generic classes below would not all catch (Azure's wire
 # server is a public address; Alibaba's sits in the shared 100.64/10 space).
 _METADATA_ADDRESSES = frozenset(ipaddress.ip_address(a) for a in (

@@ -18,13 +18,14 @@ from typing import Any
 from confluent_kafka import Producer
 
 from forecasting.config import ConfigError, ParsedConfig, parse_config
+from forecasting.regressors import AdditionalRegressors, recheck
 from ingestion.ingest import Outcome, accepted, fan_out
 from schemas import DecodeError, decode_as
 from schemas.topics import CONFIGS, DATASETS, SERIES
 from timex_stream.history import read_range
 from timex_stream.intake import position_of, read_request
 from timex_stream.kafka import send
-from timex_stream.series_store import SeriesMissingError, SeriesStore
+from timex_stream.series_store import SeriesMissingError, SeriesStore, assemble
 from timex_stream.settings import Settings
 from timex_stream.submit import new_request_id, submit
 
@@ -140,6 +141,7 @@ def _replay_one(store: SeriesStore, prod: Producer, original: str, at: int, seri
         config_json = store.config_json(next(iter(series.values()))["ref"])
         parsed = parse_config(apply_sets(json.loads(config_json), sets or []))
         data = {} if dry_run else {name: store.series(r["ref"], name) for name, r in series.items()}
+        regressors = None if dry_run else stored_regressors(store, parsed, data, series)
     except (ConfigError, ValueError, SeriesMissingError) as exc:
         warn(f"request {original} skipped: {exc}")
         return None
@@ -147,15 +149,32 @@ def _replay_one(store: SeriesStore, prod: Producer, original: str, at: int, seri
     if dry_run:
         return Replayed(original, None, title, at, sorted(series))
     new_id = new_request_id()
-    _produce_request(prod, new_id, original, parsed, data)
+    _produce_request(prod, new_id, original, parsed, data, regressors)
     return Replayed(original, new_id, title, at, sorted(series))
 
 
+def stored_regressors(store: SeriesStore, parsed: ParsedConfig, data: dict[str, Any],
+                       series: dict[str, dict[str, Any]]) -> AdditionalRegressors:
+    """The additional regressors the original request stored, each read once, for the replayed series."""
+    columns: dict[str, Any] = {}
+    per_series: dict[str, list[str]] = {}
+    for name, record in series.items():
+        ref = record["ref"]
+        per_series[name] = []
+        for regressor in ref.get("regressors") or ():
+            key = f"{ref['partition']}:{regressor['offsets']}"
+            if key not in columns:
+                columns[key] = assemble(store.records(ref["partition"], regressor["offsets"]), regressor["name"])
+            per_series[name].append(key)
+    return recheck(parsed.config, data, columns, per_series)
+
+
 def _produce_request(prod: Producer, rid: str, original: str, parsed: ParsedConfig,
-                     data: dict[str, Any]) -> None:
+                     data: dict[str, Any], regressors: AdditionalRegressors | None = None) -> None:
     """What the ingestion would publish for this request, from data already prepared (no download)."""
     out = fan_out(Outcome(rid, progress=[accepted(rid, parsed, original)]), parsed.config, data, original,
-                  note=f" (replay of {original}'s data, not downloaded)", limits=Settings.from_env().limits)
+                  note=f" (replay of {original}'s data, not downloaded)", limits=Settings.from_env().limits,
+                  regressors=regressors)
     landed: dict[int, tuple[int, int]] = {}
     for i, (topic, key, record) in enumerate(out.first()):
         def delivered(err: Any, msg: Any, i: int = i) -> None:

@@ -15,7 +15,7 @@ from webapp.charts import Translate, series_charts, translator
 
 STAGE_WORDS = {"config": "The config", "download": "Downloading the data", "data": "The data",
                "model": "A model", "deadline": "The time limit", "decode": "The submitted record",
-               "internal": "An internal step"}
+               "internal": "An internal step", "xcorr": "The cross-correlation"}
 STATUS_WORDS = {"submitted": "Submitted, waiting for the ingestion", "accepted": "Accepted, preparing the data",
                 "running": "Forecasting", "done": "Done", "failed": "Failed"}
 

@@ -49,7 +49,8 @@ def test_a_regressor_with_signal_improves_the_forecast_and_noise_does_not(model:
 
 def test_final_forecast_uses_the_regressors_future_values() -> None:
     y, frame = _data()
-    result = run_unit(_config("arima"), y, UnitSpec("arima", "none", N - TEST, ("signal",)), regressors=frame)
+    result = run_unit(_config("fbprophet"), y, UnitSpec("fbprophet", "none", N - TEST, ("signal",)),
+                      regressors=frame)
     assert result.error is None and result.forecast is not None
     expected = 3 * frame["signal"].iloc[N:].to_numpy() + 10
     assert np.max(np.abs(np.array(result.forecast.yhat) - expected)) < 1.0

@@ -3,6 +3,9 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -139,3 +142,18 @@ def test_config_errors_name_the_field(xcorr: dict, field: str, expected: str) ->
     with pytest.raises(ConfigError) as info:
         _parse(xcorr)
     assert any(e.field == field and expected in e.message for e in info.value.errors), info.value.errors
+
+
+def test_same_values_and_lags_as_timex_1_2_3() -> None:
+    """timex_xcorr/timex_1_2_3.json: TIMEX's own calc_all_xcorr on timex_xcorr/data.csv (make_reference.py)."""
+    here = Path(__file__).parent / "timex_xcorr"
+    frame = pd.read_csv(here / "data.csv", index_col="date", parse_dates=True)
+    reference = json.loads((here / "timex_1_2_3.json").read_text())
+    for lags, targets in reference.items():
+        mine = xcorr_per_series({c: frame[c] for c in frame.columns}, XcorrSettings(int(lags), MODES, "pearson", 0.5))
+        for target, by_mode in targets.items():
+            for mode, expected in by_mode.items():
+                assert mine[target].lags[mode] == expected.pop("lags"), (lags, target, mode)
+                for other, values in expected.items():
+                    np.testing.assert_allclose(mine[target].modes[mode][other], np.array(values, dtype=float),
+                                               rtol=1e-12, atol=1e-12)

@@ -27,8 +27,8 @@ OLD_UNIT = {"model": "arima", "transformation": "log", "window": 40, "index": 3,
 UNIT = {**OLD_UNIT, "regressors": ["temperature"], "historical_end": 0}
 FORECAST = {"timestamps": ["1700-01-01T00:00:00", "1701-01-01T00:00:00"], "yhat": [1.5, 2.5],
             "lower_80": [1.0, 2.0], "upper_80": [2.0, 3.0], "lower_95": None, "upper_95": None}
-REF = {"partition": 3, "config_offset": 17, "offsets": [18, 19], "points": 120_000, "regressors": [],
-       "historical_from": 0}
+OLD_REF = {"partition": 3, "config_offset": 17, "offsets": [18, 19], "points": 120_000}
+REF = {**OLD_REF, "regressors": [{"name": "temperature", "offsets": [16]}], "historical_from": 0}
 HISTORICAL = {"initial_index": 8, "delta": 2, "best_model": "arima",
               "models": {"arima": {"timestamps": ["2020-01-01T00:00:00", "2020-02-01T00:00:00"],
                                    "forecast": [1.0, None], "actual": [1.5, 2.0],
@@ -145,26 +145,31 @@ def test_units_from_before_the_claim_check_read_without_a_ref() -> None:
 
 
 _XCORR_KEYS = ("xcorr", "univariate", "multivariate", "kept")
+_NEWER = (*_XCORR_KEYS, "historical_predictions")
+_NONE_NEWER = dict.fromkeys(_NEWER)
 
 
 def test_answers_from_before_xcorr_decode_without_it() -> None:
-    old = {k: v for k, v in SAMPLES["BestModel"].items() if k not in (*_XCORR_KEYS, "historical_predictions")}
+    old = {k: v for k, v in SAMPLES["BestModel"].items() if k not in _NEWER}
     new = CODEC.decode_as("BestModel", _written_with_history("v3", old, "BestModel"))
-    assert new == {**old, "xcorr": None, "univariate": None, "multivariate": None, "kept": None,
-                   "historical_predictions": None}
+    assert new == {**old, **_NONE_NEWER}
     part = {k: v for k, v in SAMPLES["SeriesPart"].items() if k != "xcorr_json"}
     assert CODEC.decode_as("SeriesPart", _written_with_history("v1", part, "SeriesPart"))["xcorr_json"] is None
 
 
-def test_units_from_before_regressors_read_as_univariate() -> None:
-    """Datasets and Predictions v2 (units without `regressors`) read with no regressors."""
-    old = {**SAMPLES["Dataset"], "unit": OLD_UNIT, "more": [{**OLD_UNIT, "index": 4}]}
+def test_records_from_before_regressors_read_as_univariate() -> None:
+    """Datasets, Predictions and BestModels v2 (before regressors and historical predictions) read with neither."""
+    no_regressors = {**OLD_REF, "regressors": [], "historical_from": 0}
+    unit = {**OLD_UNIT, "regressors": [], "historical_end": 0}
+    old = {**SAMPLES["Dataset"], "unit": OLD_UNIT, "more": [{**OLD_UNIT, "index": 4}], "ref": OLD_REF}
     assert CODEC.decode_as("Dataset", _written_with_history("v2", old, "Dataset")) == {
-        **old, "unit": {**OLD_UNIT, "regressors": [], "historical_end": 0},
-        "more": [{**OLD_UNIT, "index": 4, "regressors": [], "historical_end": 0}]}
-    old = {**SAMPLES["Prediction"], "unit": OLD_UNIT, "more": []}
+        **old, "unit": unit, "more": [{**unit, "index": 4}], "ref": no_regressors}
+    old = {**SAMPLES["Prediction"], "unit": OLD_UNIT, "more": [], "ref": OLD_REF}
     new = CODEC.decode_as("Prediction", _written_with_history("v2", old, "Prediction"))
-    assert new == {**old, "unit": {**OLD_UNIT, "regressors": [], "historical_end": 0}}
+    assert new == {**old, "unit": unit, "ref": no_regressors}
+    old = {k: v for k, v in SAMPLES["BestModel"].items() if k not in _NEWER}
+    new = CODEC.decode_as("BestModel", _written_with_history("v2", {**old, "series_ref": OLD_REF}, "BestModel"))
+    assert new == {**old, "series_ref": no_regressors, **_NONE_NEWER}
 
 
 def test_answers_from_before_the_claim_check_carry_their_whole_history() -> None:
@@ -173,18 +178,6 @@ def test_answers_from_before_the_claim_check_carry_their_whole_history() -> None
     new = CODEC.decode_as("BestModel", _written_with_history("v1", old, "BestModel"))
     assert new == {**old, "series_ref": None, "history_points": 0, "xcorr": None, "univariate": None,
                    "multivariate": None, "kept": None, "historical_predictions": None}
-
-
-def test_records_from_before_historical_predictions_read_with_their_defaults() -> None:
-    """v2 writers knew no historical step (Unit), no historical start (SeriesRef), no historical answer."""
-    ref = {k: v for k, v in REF.items() if k not in ("historical_from", "regressors")}
-    old = {**SAMPLES["Dataset"], "unit": OLD_UNIT, "more": [], "ref": ref}
-    assert CODEC.decode_as("Dataset", _written_with_history("v2", old, "Dataset")) == {
-        **old, "unit": {**OLD_UNIT, "regressors": [], "historical_end": 0}, "ref": REF}
-    best = {k: v for k, v in SAMPLES["BestModel"].items() if k not in ("historical_predictions", *_XCORR_KEYS)}
-    new = CODEC.decode_as("BestModel", _written_with_history("v2", {**best, "series_ref": ref}, "BestModel"))
-    assert new == {**best, "series_ref": REF, "historical_predictions": None, "xcorr": None, "univariate": None,
-                   "multivariate": None, "kept": None}
 
 
 def test_progress_from_before_the_charts_reads_without_visualization() -> None:

@@ -231,25 +231,26 @@ def test_every_timex_chart_for_a_two_series_config_with_xcorr_and_historical_pre
         forecast = card.find_element(By.CSS_SELECTOR, ".chart-forecast")
         assert "storico" in forecast.find_element(By.CSS_SELECTOR, ".legend").text
         assert "Previsione con intervalli" in forecast.text and "Istogramma" in card.text
-    full_page_screenshot(dash_duo, artifacts / "webapp-charts-stack.png", 1280)
+    dash_duo.driver.save_screenshot(str(artifacts / "webapp-charts-stack.png"))
     assert dash_duo.get_logs() == []
 
     # The keys the answer does not carry yet, from a two-series document of the contract's shape (drawn by the
-    # same cards the results panel uses).
+    # same cards the results panel uses); only their charts: the others were drawn from the answer above.
     missing = [k for k in ("xcorr", "multivariate", "historical_predictions") if not all(e.get(k) for e in
                                                                                        entries.values())]
     if missing:
         doc = document(language="it", threshold=0.5)
+        only = {n: {k: v for k, v in e.items() if k not in ("history", "comparison", "forecast")}
+                for n, e in doc["series"].items()}
         page = dash.Dash(__name__, assets_folder=str(Path(webapp.__file__).parent / "assets"))
-        page.layout = html.Div([series_card(n, e, doc["visualization"]) for n, e in doc["series"].items()],
-                               id="results")
+        page.layout = html.Div([series_card(n, e, doc["visualization"]) for n, e in only.items()], id="results")
         dash_duo.driver.get("about:blank")  # the results page stops polling before its server stops
         dash_duo.server.stop()
         dash_duo.start_server(page)
-        cards = wait_until(lambda: len(found := cards_where(dash_duo, lambda c: len(drawn_charts(c)) == 11)) == 2
-                           and found, what="every chart of the document drawn")
-        assert all(set(drawn_charts(c)) == set(CHART_KINDS) for c in cards)
+        kinds = ["xcorr", "xcorr-graph", "xcorr-graph", "multivariate", "historical", "historical"]
+        cards = wait_until(lambda: len(found := cards_where(dash_duo, lambda c: drawn_charts(c) == kinds)) == 2
+                           and found, what="the document's xcorr, multivariate and historical charts drawn")
         assert "Lag: " not in cards[0].text and "Ritardi: -3, corr: " in cards[0].text
         assert "Previsione storica: arima" in cards[0].text
-        full_page_screenshot(dash_duo, artifacts / "webapp-charts-document.png", 1280)
+        dash_duo.driver.save_screenshot(str(artifacts / "webapp-charts-document.png"))
         assert dash_duo.get_logs() == []

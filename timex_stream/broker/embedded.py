@@ -115,8 +115,10 @@ class EmbeddedKafka:
         config = self._write_config()
         if not (self.data_dir / "kraft-logs" / "meta.properties").exists():
             cluster_id = _cluster_id()
+            # `--cluster-id=ID`, not `-t ID`: an id may start with "-" and would read as an option.
             fmt = subprocess.run(self._java(jars, "kafka.tools.StorageTool", "format", "--standalone",
-                                            "-t", cluster_id, "-c", str(config)), capture_output=True, text=True)
+                                            f"--cluster-id={cluster_id}", "-c", str(config)),
+                                 capture_output=True, text=True)
             if fmt.returncode != 0:
                 raise RuntimeError(f"formatting Kafka storage failed: {fmt.stdout[-1500:]}{fmt.stderr[-1500:]}")
         log_fh = open(self.log_file, "ab")  # noqa: SIM115 - the JVM keeps writing after we return

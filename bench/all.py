@@ -1,0 +1,81 @@
+"""`make bench`: latency, throughput, compute and scaling on ONE embedded broker with the services of `make up`
+(ingestion, predictor with a pool worker per core, validator, gateway), one after the other; each prints its
+tables and writes bench/results/NAME.json, and this run writes bench/results/summary.json afresh (every key;
+`timex_wall_ratio` null without `--timex-reference`). Sized to aim at 10 minutes on a quiet 2-core machine:
+10 s per throughput rate (the issue's protocol: `--throughput-duration 60`), one compute repeat, the series
+count curve up to 100 series (`--full`: up to 2,000). Run one part alone with its own script (same options).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+import traceback
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import compute  # noqa: E402
+import latency  # noqa: E402
+import scaling  # noqa: E402
+import throughput  # noqa: E402
+from scale_common import SUMMARY_KEYS, machine, print_table, running, save, update_summary  # noqa: E402
+
+TARGETS = {"latency_p50_ms": ("≤", 20), "latency_p99_ms": ("≤", 80), "throughput_rps": ("≥", 500),
+           "stream_overhead_ratio": ("≤", 0.10), "cpu_efficiency": ("≥", 0.85), "predictor_scaling_2x": ("≥", 1.7),
+           "timex_wall_ratio": ("≤", 0.2)}
+
+
+def met(key: str, value: float | None) -> str:
+    if value is None:
+        return "not measured"
+    sign, target = TARGETS[key]
+    return "yes" if (value <= target if sign == "≤" else value >= target) else "no"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--timex-reference", type=Path, help="the TIMEX reference dir (venv/ and stub/)")
+    parser.add_argument("--requests", type=int, default=200, help="latency: sequential requests per path")
+    parser.add_argument("--throughput-duration", type=float, default=10.0, help="seconds per rate")
+    parser.add_argument("--throughput-start", type=float, default=8.0, help="first rate, requests/s")
+    parser.add_argument("--repeats", type=int, default=1, help="compute and predictor-scaling repeats (medians)")
+    parser.add_argument("--full", action="store_true", help="scaling: also 1,000 and 2,000 series")
+    args = parser.parse_args()
+    if args.timex_reference and not (args.timex_reference / "venv" / "bin" / "python").exists():
+        raise SystemExit(f"{args.timex_reference} has no venv/bin/python: build it with the shared "
+                         "timex-reference.sh or leave TIMEX_REFERENCE_DIR unset")
+    t0, load0 = time.monotonic(), os.getloadavg()[0]
+    summary: dict[str, float | None] = {}
+    with running(os.cpu_count() or 1, gateway=True) as env:
+        parts = {
+            "latency": lambda: latency.measure(env, args.requests, 1000, args.requests),
+            "throughput": lambda: throughput.measure(env, args.throughput_duration, args.throughput_start),
+            "compute": lambda: compute.measure(env, compute.DEFAULT_CONFIG, args.repeats, args.timex_reference),
+            "scaling": lambda: scaling.measure(env, args.repeats, args.full),
+        }
+        seconds, errors = {}, {}
+        for name, part in parts.items():
+            started = time.monotonic()
+            try:
+                out = part()
+            except Exception as exc:  # one part's error leaves its keys null, never the others unmeasured
+                traceback.print_exc()
+                errors[name] = out = {"error": f"{type(exc).__name__}: {exc}", "summary": {}}
+            seconds[name] = round(time.monotonic() - started, 1)
+            save(name, {**out, "seconds": seconds[name]})
+            summary.update(out["summary"])
+    elapsed = time.monotonic() - t0
+    update_summary(summary, fresh=True)
+    print_table(f"summary (bench/results/summary.json): {elapsed:.0f} s in all {seconds}; load average "
+                f"{load0:.1f} at the start, {machine()['load_avg_1m']} at the end, {os.cpu_count()} cores",
+                [{"key": k, "value": summary.get(k), "target": " ".join(map(str, TARGETS[k])),
+                  "met": met(k, summary.get(k))} for k in SUMMARY_KEYS])
+    if errors:
+        raise SystemExit(f"failed: {errors}")
+
+
+if __name__ == "__main__":
+    main()

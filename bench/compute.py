@@ -1,0 +1,152 @@
+"""Compute: `python bench/compute.py [CONFIG.json] [--repeats 1] [--timex-reference DIR]`.
+
+The multi-series bench config (default bench/configs/monthly.json: five monthly series, TIMEX's models) through
+the whole system (broker, ingestion, one predictor with a pool worker per core, validator; warmed by the same
+config on one series) and through the core alone in this process (`forecasting.pipeline.forecast_all`, the
+same pool width), one after the other in each repeat; the figures are medians over the repeats:
+- overhead = system wall ÷ core wall − 1 (`stream_overhead_ratio`; target ≤ 0.10);
+- CPU efficiency = fit CPU ÷ (wall × cores): the CPU seconds of the pool workers (the system's predictor
+  workers; the core's pool) over the wall time the cores were there for (`cpu_efficiency`, the system's;
+  target ≥ 0.85);
+- with `--timex-reference DIR` (built by the shared timex-reference.sh; `make bench` passes
+  $TIMEX_REFERENCE_DIR), TIMEX 1.2.3 on the same config and CSV (bench/run_timex.py, its ingest + predict
+  wall): `timex_wall_ratio` = system wall ÷ TIMEX wall (target ≤ 0.2); null without it.
+Writes bench/results/compute.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from scale_common import ROOT, Running, core_seconds, print_table, running, save, tree_cpu_seconds, update_summary
+
+from timex_stream.follow import follow
+from timex_stream.kafka import producer
+from timex_stream.submit import submit
+
+DEFAULT_CONFIG = ROOT / "bench" / "configs" / "monthly.json"
+
+
+def load(config_path: Path) -> tuple[dict[str, Any], Path]:
+    config = json.loads(config_path.read_text())
+    csv = Path(config["input_parameters"]["source_data_url"])
+    csv = csv if csv.is_absolute() else ROOT / csv
+    if not csv.exists() and csv == ROOT / "bench" / "data" / "monthly.csv":
+        from forecast_core import make_monthly_data
+        make_monthly_data(csv)
+    return config, csv
+
+
+def with_url(config: dict[str, Any], url: str, columns: str | None = None) -> dict[str, Any]:
+    out = json.loads(json.dumps(config))
+    inputs = out["input_parameters"]
+    inputs["source_data_url"] = url
+    if columns:
+        inputs["columns_to_load_from_url"] = f"{inputs['index_column_name']},{columns}"
+    return out
+
+
+def children_cpu() -> float:
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return kids.ru_utime + kids.ru_stime
+
+
+def core_run(config: dict[str, Any], csv: bytes, workers: int) -> dict[str, float]:
+    cpu0 = children_cpu()
+    wall, _ = core_seconds(config, csv, workers)
+    return {"wall_s": wall, "fit_cpu_s": children_cpu() - cpu0}
+
+
+def system_run(env: Running, config: dict[str, Any]) -> dict[str, Any]:
+    """One request through the system: wall seconds, CPU of the predictors' pool workers, best models."""
+    prod = producer(env.kafka.bootstrap_servers)
+    cpu0 = sum(tree_cpu_seconds(pid, children_only=True) for pid in env.predictor_pids())
+    t0 = time.perf_counter()
+    rid = submit(prod, config, origin="bench")
+    view = follow(env.kafka.bootstrap_servers, [rid], timeout=1800)[rid]
+    wall = time.perf_counter() - t0
+    cpu = sum(tree_cpu_seconds(pid, children_only=True) for pid in env.predictor_pids()) - cpu0
+    if view.status != "done":
+        raise RuntimeError(f"the bench request ended {view.status}: {view.failures}")
+    return {"wall_s": wall, "fit_cpu_s": cpu, "best": {s: r["model"] for s, r in sorted(view.results.items())}}
+
+
+def timex_run(reference: Path, config: dict[str, Any]) -> dict[str, Any]:
+    """TIMEX 1.2.3 on `config` in the reference venv: its JSON line (ingest_s + predict_s is its wall)."""
+    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as fh:
+        json.dump(config, fh)
+    try:
+        done = subprocess.run([str(reference / "venv" / "bin" / "python"), "-W", "ignore",
+                               str(ROOT / "bench" / "run_timex.py"), fh.name], capture_output=True, text=True,
+                              timeout=3600, env={**os.environ, "PYTHONPATH": str(reference / "stub")})
+    finally:
+        os.unlink(fh.name)
+    if done.returncode != 0:
+        raise RuntimeError(f"TIMEX failed ({done.returncode}): {done.stderr[-2000:]}")
+    out = json.loads(done.stdout.strip().splitlines()[-1])
+    out["wall_s"] = out["ingest_s"] + out["predict_s"]
+    return out
+
+
+def measure(env: Running, config_path: Path = DEFAULT_CONFIG, repeats: int = 1,
+            reference: Path | None = None) -> dict[str, Any]:
+    config, csv_path = load(config_path)
+    csv = csv_path.read_bytes()
+    env.files[csv_path.name] = csv
+    url = f"{env.base_url}/{csv_path.name}"
+    served = with_url(config, url)
+    index = config["input_parameters"]["index_column_name"]
+    first = csv.split(b"\n", 1)[0].decode().split(",")
+    system_run(env, with_url(config, url, next(c for c in first if c != index)))  # warm: model libraries load
+    cores, workers = os.cpu_count() or 1, env.concurrency
+    runs = []
+    for _ in range(repeats):
+        runs.append({"core": core_run(with_url(config, f"upload:{csv_path.name}"), csv, workers),
+                     "system": system_run(env, served)})
+    timex = timex_run(reference, served) if reference else None
+    med = {side: {k: statistics.median(r[side][k] for r in runs) for k in ("wall_s", "fit_cpu_s")}
+           for side in ("core", "system")}
+    overhead = statistics.median(r["system"]["wall_s"] / r["core"]["wall_s"] - 1 for r in runs)
+    eff = {side: statistics.median(r[side]["fit_cpu_s"] / (r[side]["wall_s"] * cores) for r in runs)
+           for side in ("core", "system")}
+    rows = [{"run": side, "wall_s": round(med[side]["wall_s"], 2), "fit_cpu_s": round(med[side]["fit_cpu_s"], 1),
+             "cpu_efficiency": round(eff[side], 2)} for side in ("core", "system")]
+    ratio = None
+    if timex:
+        ratio = round(med["system"]["wall_s"] / timex["wall_s"], 3)
+        rows.append({"run": "TIMEX 1.2.3", "wall_s": round(timex["wall_s"], 2),
+                     "fit_cpu_s": round(timex["cpu_self_s"] + timex["cpu_children_s"], 1), "cpu_efficiency": None})
+    print_table(f"compute: {config_path.name}, {workers} pool workers, {cores} cores, median of {repeats}: "
+                f"overhead {overhead:+.1%}, system ÷ TIMEX wall {ratio if ratio is not None else '- (not built)'}",
+                rows)
+    best_system = runs[-1]["system"]["best"]
+    return {"config": config_path.name, "repeats": repeats, "workers": workers, "runs": runs, "rows": rows,
+            "best_system": best_system, "timex": timex,
+            "summary": {"stream_overhead_ratio": round(overhead, 3), "cpu_efficiency": round(eff["system"], 3),
+                        "timex_wall_ratio": ratio}}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("config", nargs="?", type=Path, default=DEFAULT_CONFIG)
+    parser.add_argument("--repeats", type=int, default=1)
+    parser.add_argument("--timex-reference", type=Path, help="the TIMEX reference dir (venv/ and stub/)")
+    args = parser.parse_args()
+    with running(os.cpu_count() or 1) as env:
+        out = measure(env, args.config, args.repeats, args.timex_reference)
+    save("compute", out)
+    update_summary(out["summary"])
+
+
+if __name__ == "__main__":
+    sys.exit(main())

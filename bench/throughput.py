@@ -1,0 +1,145 @@
+"""Throughput of the trivial request: `python bench/throughput.py [--duration 10] [--start 8] [--max 1024]`.
+
+Open-loop arrivals: for `--duration` s the trivial request of bench/latency.py (one series of 1,000 points
+inline, model naive) is produced to `configs` at a fixed rate, whatever the answers do; each latency runs
+from the request's scheduled time to its best-models record (`AnswerClock`), so a producer or system that
+falls behind is charged for it. A rate passes when every request is answered, none with a failure, and the
+p99 is under 1 s. The rates are a step search: `--start`, doubled while it passes, then one step halfway
+(geometric) between the last pass and the first miss, or halved from `--start` down to 1/s while it misses.
+A step stops early once more than 1 % of its requests are unanswered after 1 s (it has missed already),
+and the backlog of a missed step is drained (at most 60 s) before the next. Columns: `late` = not answered
+5 s after the last arrival (percentiles count only the answered), `lost` = still unanswered after the drain.
+`throughput_rps` = the highest rate passed.
+
+The issue's protocol is 60 s per rate (`--duration 60`); `make bench` runs 10 s per rate so the whole run
+fits in 10 minutes. Writes bench/results/throughput.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import time
+from typing import Any
+
+from latency import trivial_config, trivial_csv, via_topic
+from scale_common import AnswerClock, Running, print_table, quantile_ms, running, save, update_summary
+
+from schemas.topics import CONFIGS
+from timex_stream.kafka import producer, send
+from timex_stream.submit import forecast_request
+
+P99_LIMIT_S = 1.0
+GRACE_S = 5.0  # after the last arrival, how long the stragglers may take before they count as lost
+DRAIN_S = 60.0
+
+
+def step(env: Running, clock: AnswerClock, rate: float, duration: float, csv: bytes) -> dict[str, Any]:
+    prod = producer(env.kafka.bootstrap_servers)
+    config, total = trivial_config(), max(1, round(rate * duration))
+    scheduled: dict[str, float] = {}
+    late, aborted = _Late(scheduled), False
+    start = time.perf_counter() + 0.1
+    for i in range(total):
+        at = start + i / rate
+        while (now := time.perf_counter()) < at:
+            prod.poll(min(0.002, at - now))
+        record = forecast_request(config, csv=csv, origin="bench")
+        send(prod, CONFIGS, record["request_id"], record)
+        prod.poll(0)
+        scheduled[record["request_id"]] = at
+        if i % 16 == 0 and late.count(clock, time.perf_counter()) > 0.01 * total:
+            aborted = True
+            break
+    prod.flush(30)
+    last = max(scheduled.values())
+    while time.perf_counter() < last + GRACE_S and any(clock.at(r) is None for r in scheduled):
+        time.sleep(0.05)
+    latencies = [at - scheduled[r] for r in scheduled if (at := clock.at(r)) is not None]
+    failed = sum(r in clock.failed for r in scheduled)
+    late = len(scheduled) - len(latencies)  # not answered GRACE_S after the last arrival
+    p99 = quantile_ms(latencies, 0.99) if latencies else None
+    passed = not aborted and late == 0 and failed == 0 and p99 is not None and p99 < 1000 * P99_LIMIT_S
+    if not passed:
+        _drain(clock, scheduled)
+    return {"rate_rps": round(rate, 1), "planned": total, "sent": len(scheduled), "answered": len(latencies),
+            "failed": failed, "late": late, "lost": sum(clock.at(r) is None for r in scheduled),
+            "p50_ms": quantile_ms(latencies, 0.5) if latencies else None, "p99_ms": p99, "stopped_early": aborted,
+            "pass": passed}
+
+
+class _Late:
+    """Requests unanswered more than P99_LIMIT_S after their scheduled time; skips the answered prefix so a
+    check costs what is in flight, not what was sent."""
+
+    def __init__(self, scheduled: dict[str, float]) -> None:
+        self.scheduled, self.oldest = scheduled, 0
+
+    def count(self, clock: AnswerClock, now: float) -> int:
+        items = list(self.scheduled.items())
+        while self.oldest < len(items) and clock.at(items[self.oldest][0]) is not None:
+            self.oldest += 1
+        late = 0
+        for rid, at in items[self.oldest:]:
+            if now - at <= P99_LIMIT_S:
+                break
+            late += clock.at(rid) is None
+        return late
+
+
+def _drain(clock: AnswerClock, scheduled: dict[str, float]) -> None:
+    """Wait (bounded) for what a missed step left in flight, so the next step starts on an idle system."""
+    deadline = time.monotonic() + DRAIN_S
+    while time.monotonic() < deadline and any(clock.at(r) is None for r in scheduled):
+        time.sleep(0.2)
+
+
+def search(env: Running, duration: float, start: float, ceiling: float) -> list[dict[str, Any]]:
+    clock = AnswerClock(env.kafka.bootstrap_servers)
+    csv, steps = trivial_csv(), []
+    try:
+        via_topic(env, clock, csv, 3)  # warm: the pool workers have loaded the model code
+        rate = start
+        while True:
+            steps.append(step(env, clock, rate, duration, csv))
+            print_table("throughput step", [steps[-1]])
+            passed = steps[-1]["pass"]
+            went_up = all(s["pass"] for s in steps)
+            if went_up and passed and rate * 2 <= ceiling:
+                rate *= 2
+            elif not passed and not any(s["pass"] for s in steps) and rate / 2 >= 1:
+                rate /= 2
+            else:
+                break
+        passes = [s["rate_rps"] for s in steps if s["pass"]]
+        misses = [s["rate_rps"] for s in steps if not s["pass"]]
+        if passes and misses and min(misses) > max(passes):
+            between = math.sqrt(max(passes) * min(misses))
+            steps.append(step(env, clock, between, duration, csv))
+    finally:
+        clock.close()
+    return steps
+
+
+def measure(env: Running, duration: float = 10, start: float = 8, ceiling: float = 1024) -> dict[str, Any]:
+    steps = search(env, duration, start, ceiling)
+    best = max((s["rate_rps"] for s in steps if s["pass"]), default=0.0)
+    print_table(f"throughput: open loop, {duration:g} s per rate, pass = all answered and p99 < 1 s "
+                f"(highest pass: {best:g}/s)", steps)
+    return {"duration_s": duration, "steps": steps, "summary": {"throughput_rps": best}}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--duration", type=float, default=10.0, help="seconds per rate (the issue: 60)")
+    parser.add_argument("--start", type=float, default=8.0, help="first rate, requests/s")
+    parser.add_argument("--max", type=float, default=1024.0, help="highest rate tried")
+    args = parser.parse_args()
+    with running(2) as env:
+        out = measure(env, args.duration, args.start, args.max)
+    save("throughput", out)
+    update_summary(out["summary"])
+
+
+if __name__ == "__main__":
+    main()
