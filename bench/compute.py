@@ -113,6 +113,9 @@ def measure(env: Running, config_path: Path = DEFAULT_CONFIG, repeats: int = 1,
     for _ in range(repeats):
         runs.append({"core": core_run(with_url(config, f"upload:{csv_path.name}"), csv, workers),
                      "system": system_run(env, served)})
+    print_table("compute: system and core (TIMEX next, where built)",
+                [{"run": side, **{k: round(r[side][k], 2) for k in ("wall_s", "fit_cpu_s")}}
+                 for r in runs for side in ("core", "system")])
     timex = timex_run(reference, served) if reference else None
     med = {side: {k: statistics.median(r[side][k] for r in runs) for k in ("wall_s", "fit_cpu_s")}
            for side in ("core", "system")}

@@ -39,7 +39,7 @@ def job_for(store: SeriesStore, dataset: dict[str, Any]) -> Job | dict[str, Any]
         return prediction_record(dataset, error="this unit was written before units pointed at their series "
                                                 "(a Dataset v1 record): its data cannot be read; submit again")
     try:
-        series, config_json = store.series(ref, dataset["series"]), store.config_json(ref)
+        series, config_json = store.series_and_config(ref, dataset["series"])
     except (SeriesMissingError, ValueError) as exc:
         return prediction_record(dataset, error=f"the series of this unit cannot be read: {exc}")
     if not ref.get("regressors"):

@@ -6,6 +6,7 @@ so a payload that does not decode becomes a dead letter instead of crashing the 
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import ssl
@@ -116,6 +117,14 @@ async def send_dead_letter(app: faust.App, event: faust.EventT, reason: str) -> 
     log.warning("dead letter from %s[%s]@%s: %s", msg.topic, msg.partition, msg.offset, reason)
 
 
+# Outputs are flushed and their inputs acked once per batch (a checkpoint, as in Quix Streams): when no
+# further event is waiting, after CHECKPOINT_EVENTS events, and at the latest CHECKPOINT_S after an event
+# was processed. A flush waits for the broker's acknowledgement: once per record it cost a round trip each
+# (the validator handles every unit alone, so that added up over a request of thousands of units).
+CHECKPOINT_EVENTS = 100
+CHECKPOINT_S = 0.2
+
+
 async def decoded(app: faust.App, stream: faust.StreamT, topic: Topic,
                   decode: Callable[[faust.EventT], dict] | None = None,
                   on_poison: Callable[[faust.EventT, DecodeError], Awaitable[None]] | None = None,
@@ -124,22 +133,44 @@ async def decoded(app: faust.App, stream: faust.StreamT, topic: Topic,
     decode goes to the dead-letter topic and the stream goes on.
 
     Acks are manual: an event is acked (so its offset may be committed) only once its processing is over
-    and everything it produced, table changelog included, is flushed to the broker. Faust's own ack would
-    also ack the event in flight when a stop interrupts it, and lose it.
+    and everything it produced, table changelog included, is flushed to the broker (see CHECKPOINT_EVENTS).
+    Faust's own ack would also ack the event in flight when a stop interrupts it, and lose it; events
+    processed but not checkpointed when the stream stops are not acked, so they come again (at least once).
     """
     manual = stream.noack()
-    async for event in manual.events():
-        app.timex_metrics.consumed.labels(topic.name).inc()  # type: ignore[attr-defined]
-        try:
-            record = decode(event) if decode else decode_as(topic.value, event.value)  # type: ignore[arg-type]
-        except DecodeError as exc:
-            await send_dead_letter(app, event, str(exc))
-            if on_poison is not None:
-                await on_poison(event, exc)
-        else:
-            yield event, record
-        await app.producer.flush()
-        await manual.ack(event)
+    queue = getattr(manual.channel, "queue", None)  # the events fetched and waiting for this agent
+    pending: list[faust.EventT] = []
+
+    async def checkpoint() -> None:
+        batch = pending[:]
+        pending.clear()  # no await in between: two checkpoints never ack one event twice
+        if batch:
+            await app.producer.flush()
+            for done in batch:
+                await manual.ack(done)
+
+    async def on_timer() -> None:
+        while True:  # an agent idle with processed events must still let their offsets commit
+            await asyncio.sleep(CHECKPOINT_S)
+            await checkpoint()
+
+    timer = asyncio.ensure_future(on_timer())
+    try:
+        async for event in manual.events():
+            app.timex_metrics.consumed.labels(topic.name).inc()  # type: ignore[attr-defined]
+            try:
+                record = decode(event) if decode else decode_as(topic.value, event.value)  # type: ignore[arg-type]
+            except DecodeError as exc:
+                await send_dead_letter(app, event, str(exc))
+                if on_poison is not None:
+                    await on_poison(event, exc)
+            else:
+                yield event, record
+            pending.append(event)
+            if queue is None or queue.empty() or len(pending) >= CHECKPOINT_EVENTS:
+                await checkpoint()
+    finally:
+        timer.cancel()
 
 
 def run_worker(app: faust.App, service: str, settings: Settings) -> int:

@@ -38,6 +38,11 @@ READ_AHEAD = 256
 READ_TIMEOUT_S = 300.0
 # The cache's bound, in bytes of values, timestamps and config (a chunk is at most 800 kB).
 CACHE_BYTES = 64 * 1024 * 1024
+# librdkafka sends one fetch at a time per broker and the broker holds it up to fetch.wait.max.ms (500 by
+# default) when the partition has nothing new: a read that seeks while such a fetch is out waited up to
+# 500 ms for it (measured: ~0.5 s per unit of a trivial request, twice in the predictor). Short waits, and
+# no partition left assigned between reads, so an idle store sends no fetches at all.
+FETCH_WAIT_MS = 5
 
 
 def config_part(request_id: str, config_json: str) -> tuple[str, dict[str, Any]]:
@@ -151,6 +156,11 @@ class SeriesStore:
         return {r["name"]: assemble(self.records(ref["partition"], r["offsets"]), r["name"])
                 for r in ref.get("regressors") or ()}
 
+    def series_and_config(self, ref: dict[str, Any], name: str) -> tuple[pd.Series, str]:
+        """What a unit needs, read together: one seek when the config lies near the series (most requests)."""
+        self.records(ref["partition"], [ref["config_offset"], *ref["offsets"]])
+        return self.series(ref, name), self.config_json(ref)
+
     def records(self, partition: int, offsets: Sequence[int]) -> list[dict[str, Any]]:
         with self._lock:
             missing = sorted({o for o in offsets if (partition, o) not in self._cache})
@@ -177,7 +187,8 @@ class SeriesStore:
         from timex_stream.kafka import consumer  # deferred: confluent clients only where reads happen
 
         if self._consumer is None:
-            self._consumer = consumer(self.bootstrap, "timex-series-store", **{"enable.partition.eof": True})
+            self._consumer = consumer(self.bootstrap, "timex-series-store", **{"enable.partition.eof": True,
+                                                                               "fetch.wait.max.ms": FETCH_WAIT_MS})
         got: dict[int, dict[str, Any]] = {}
         runs: list[list[int]] = []
         for o in wanted:
@@ -204,6 +215,7 @@ class SeriesStore:
                 if msg.offset() >= last:
                     break
             got.update(self._ahead())
+        self._consumer.unassign()
         return got
 
     def _ahead(self) -> dict[int, dict[str, Any]]:
