@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from compute import load, timex_run, with_url
-from scale_common import ROOT, print_table, running, save
+from scale_common import ROOT, Running, print_table, running, save
 
 from timex_stream.follow import follow
 from timex_stream.kafka import producer
@@ -28,16 +28,14 @@ from timex_stream.submit import submit
 DEFAULT_CONFIG = ROOT / "bench" / "configs" / "parity.json"
 
 
-def ours(config_path: Path, workers: int) -> dict[str, Any]:
+def ours(env: Running, config_path: Path) -> dict[str, Any]:
     config, csv_path = load(config_path)
-    with running(workers) as env:
-        env.files[csv_path.name] = csv_path.read_bytes()
-        served = with_url(config, f"{env.base_url}/{csv_path.name}")
-        t0 = time.perf_counter()
-        rid = submit(producer(env.kafka.bootstrap_servers), served, origin="bench")
-        view = follow(env.kafka.bootstrap_servers, [rid], timeout=3600)[rid]
-        wall = time.perf_counter() - t0
-    return {"wall_s": round(wall, 2), "document": result_document(view)}
+    env.files[csv_path.name] = csv_path.read_bytes()
+    served = with_url(config, f"{env.base_url}/{csv_path.name}")
+    t0 = time.perf_counter()
+    rid = submit(producer(env.kafka.bootstrap_servers), served, origin="bench")
+    view = follow(env.kafka.bootstrap_servers, [rid], timeout=3600)[rid]
+    return {"wall_s": round(time.perf_counter() - t0, 2), "document": result_document(view)}
 
 
 def _best_mae(entry: dict[str, Any]) -> dict[str, float]:
@@ -81,7 +79,12 @@ def main() -> None:
     parser.add_argument("--timex-reference", type=Path, help="directory built by the shared timex-reference.sh")
     parser.add_argument("--timex-json", type=Path, help="a JSON line bench/run_timex.py printed for this config")
     args = parser.parse_args()
-    mine = ours(args.config, args.workers)
+    # Everything inside: a Kafka client left for the garbage collector after the broker stops can hang exit.
+    with running(args.workers) as env:
+        report(ours(env, args.config), args)
+
+
+def report(mine: dict[str, Any], args: argparse.Namespace) -> None:
     timex = None
     if args.timex_json:
         timex = json.loads(args.timex_json.read_text().strip().splitlines()[-1])
