@@ -15,9 +15,9 @@ from ingestion.ingest import Outcome, ingest
 from predictor.work import job_for, predict
 from schemas import decode_as, encode
 from timex_stream.records import units_of
-from timex_stream.results import additional_regressors
+from timex_stream.render import additional_regressors
 from timex_stream.series_store import MemoryStore, regressor_names
-from validator.decide import add, decide, missing_units, new_state, plan_refits
+from validator.decide import add, decide, missing_units, new_series, plan_refits
 
 from .conftest import NetGuard
 
@@ -70,17 +70,17 @@ def test_regressors_are_stored_once_used_by_the_units_and_named_in_the_answer() 
                    for p in units_of(predict(job_for(store, d)))]
     with_temp = [p for p in predictions if p["unit"]["regressors"]]
     assert with_temp and all(p["error"] is None and p["test_forecast"] == [1.0] * 6 for p in with_temp)
-    state = new_state(predictions[0], store.config_json(refs["a"]))
+    series = new_series("r1/a", predictions[0], store.config_json(refs["a"]), {})
     # A lost unit is planned again exactly as the ingestion planned it, regressors included.
-    replanned = [d["unit"] for _, d in missing_units("r1", "a", state)]
+    replanned = [d["unit"] for _, d in missing_units(series)]
     assert sorted(json.dumps(u, sort_keys=True) for u in replanned) == sorted(json.dumps(u, sort_keys=True)
                                                                              for u in units)
     for p in predictions:
-        add(state, p)
-    for _, refit in plan_refits("r1", "a", state):
+        add(series, p)
+    for _, refit in plan_refits(series):
         for p in units_of(predict(job_for(store, _wire(refit, "Dataset")))):
-            add(state, _wire(p, "Prediction"))
-    record, failures = decide("r1", "a", state)
+            add(series, _wire(p, "Prediction"))
+    record, failures = decide(series)
     record = _wire(record, "BestModel")
     assert failures == [] and record["model"] == "mockup"
     assert record["forecast"]["yhat"] == [1.0] * LAGS  # the one regressor reached the final refit
