@@ -16,12 +16,13 @@ from predictor.work import prediction_record
 from schemas import BY_NAME, encode
 from schemas.codec import CODEC, HEADER_LEN, MAGIC
 from timex_stream.records import dataset, failure, progress
+from timex_stream.series_store import series_ref
 from timex_stream.submit import forecast_request
 
 
 def sample(record: str, rid: str) -> dict[str, Any]:
     """A valid record of type `record` for request `rid`."""
-    ref = {"partition": 0, "config_offset": 0, "offsets": [1], "points": 24}
+    ref = series_ref(0, 0, [1], 24)
     _, ds = dataset(rid, "walk", 1, UnitSpec("naive", "none", 10), 0, 1, ref)
     return {
         "ForecastRequest": lambda: forecast_request({"activity_title": "poison"}, request_id=rid),

@@ -17,6 +17,7 @@ from predictor.work import Job
 from schemas.codec import CODEC
 from tests.predictor import hostile
 from timex_stream.records import dataset
+from timex_stream.series_store import series_ref
 from timex_stream.settings import Settings
 
 MODELS = ["fbprophet", "arima", "exponentialsmoothing", "theta", "autoets", "naive", "seasonal_naive"]
@@ -33,7 +34,7 @@ def _datasets(n: int, models: list[str], freq: str = "D") -> list[Job]:
         "input_parameters": {"source_data_url": "upload:load.csv", "index_column_name": "date"},
         "model_parameters": {"models": ",".join(models), "test_values": 14, "delta_training_percentage": 100,
                              "prediction_lags": 7, "main_accuracy_estimator": "mae"}}).config
-    ref = {"partition": 0, "config_offset": 0, "offsets": [1], "points": n}
+    ref = series_ref(0, 0, [1], n)
     return [Job(dataset("r1", "load", 1, UnitSpec(model, "none", n - 14), i, len(models), ref)[1], series,
                 config.to_json()) for i, model in enumerate(models)]
 

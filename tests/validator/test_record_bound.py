@@ -20,6 +20,7 @@ from forecasting.units import UnitSpec
 from predictor.work import Job, predict, prediction_record
 from schemas import encode
 from timex_stream.records import dataset
+from timex_stream.series_store import series_ref
 from validator.decide import add, decide, encoded_size, new_series
 
 POINTS, LAGS, UNITS = 1_000_000, 100, 560  # near 1,000,000 bytes with every model
@@ -40,7 +41,7 @@ def real_units() -> list[dict]:
     small = pd.Series(50 + rng.normal(0, 3, 60), index=pd.date_range("2000-01-01", periods=60, freq="D"))
     config_json = _config(",".join(KNOWN_MODELS), 4)
     specs = [UnitSpec(m, "yeo-johnson", 40) for m in KNOWN_MODELS] + [UnitSpec("arima", "none", 3)]  # 3: too few
-    ref = {"partition": 0, "config_offset": 0, "offsets": [1], "points": 60}
+    ref = series_ref(0, 0, [1], 60)
     done = [predict(Job(dataset("r", "s", 1, spec, i + 1, len(specs) + 1, ref)[1], small, config_json))
             for i, spec in enumerate(specs)]
     assert done[-1]["error"] and all(not p["error"] for p in done[:-1])
