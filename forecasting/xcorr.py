@@ -207,6 +207,11 @@ def xcorr_per_series(series: dict[str, pd.Series], settings: XcorrSettings) -> d
 # Every pair of series at every lag in every mode: O(series² × lags) correlations, computed once per request
 # at the ingestion (kendall on 200 points takes ~1 ms), so the number of series is bounded.
 MAX_SERIES = 25
+# The ingestion computes xcorr inline, so its work is bounded too: ordered pairs × lags × points, per mode,
+# kendall weighted by what it costs here (scipy, one lag at a time: ~20 µs a cell against ~0.3 for pearson).
+# 2e8 is about a minute of one core; past it the series are forecast without extra regressors.
+MAX_CELLS = 200_000_000
+_MODE_COST = {"kendall": 50}
 
 
 def request_xcorr(config: TimexConfig, series: dict[str, pd.Series]) -> tuple[dict[str, SeriesXcorr], str | None]:
@@ -217,4 +222,12 @@ def request_xcorr(config: TimexConfig, series: dict[str, pd.Series]) -> tuple[di
     if len(series) > MAX_SERIES:
         return {}, (f"xcorr_parameters: cross-correlation is computed for at most {MAX_SERIES} series and this "
                     f"request has {len(series)}; the series are forecast without extra regressors")
+    points = max(len(s) for s in series.values())
+    lags = 2 * min(found.max_lags, points) + 1
+    cells = len(series) * (len(series) - 1) * lags * points * sum(_MODE_COST.get(m, 1) for m in found.modes)
+    if cells > MAX_CELLS:
+        return {}, (f"xcorr_parameters: {len(series)} series of up to {points} points at {lags} lags in "
+                    f"{', '.join(found.modes)} is more cross-correlation work than one request may ask for; "
+                    "use fewer series, shorter series, a smaller xcorr_max_lags or cheaper modes (kendall "
+                    "costs most); the series are forecast without extra regressors")
     return xcorr_per_series(series, found), None

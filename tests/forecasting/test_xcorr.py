@@ -12,7 +12,16 @@ import pytest
 from scipy import stats
 
 from forecasting.config import ConfigError, parse_config
-from forecasting.xcorr import MODES, XcorrSettings, best_lag, lags_of, settings_of, xcorr_per_series
+from forecasting.xcorr import (
+    MAX_CELLS,
+    MODES,
+    XcorrSettings,
+    best_lag,
+    lags_of,
+    request_xcorr,
+    settings_of,
+    xcorr_per_series,
+)
 from tests.forecasting.conftest import BASE
 
 K, L, N = 3, 6, 80
@@ -157,3 +166,17 @@ def test_same_values_and_lags_as_timex_1_2_3() -> None:
                 for other, values in expected.items():
                     np.testing.assert_allclose(mine[target].modes[mode][other], np.array(values, dtype=float),
                                                rtol=1e-12, atol=1e-12)
+
+
+def test_cross_correlation_work_is_bounded_per_request() -> None:
+    """Long series × many lags would pin the ingestion: past MAX_CELLS nothing is computed and the warning
+    says why; a small request is computed."""
+    config = _parse({"xcorr_max_lags": 100_000, "xcorr_extra_regressor_threshold": 0.5, "xcorr_mode": "kendall"})
+    n = int((MAX_CELLS / (2 * 50 * 2)) ** 0.5) + 10  # two series just past the budget, lags clipped to n
+    index = pd.date_range("2020-01-01", periods=n, freq="h")
+    long = {name: pd.Series(np.arange(n, dtype=float), index=index, name=name) for name in ("a", "b")}
+    found, warning = request_xcorr(config, long)
+    assert found == {} and warning is not None and "more cross-correlation work" in warning
+    assert "xcorr_max_lags" in warning
+    found, warning = request_xcorr(config, {k: v.iloc[:50] for k, v in long.items()})
+    assert warning is None and set(found) == {"a", "b"}
