@@ -132,6 +132,7 @@ class Running:
     files: dict[str, bytes]
     gateway_url: str | None = None
     concurrency: int = 1
+    last_cpu: dict[str, float] = dataclasses.field(default_factory=dict)
 
     def predictor_pids(self) -> list[int]:
         return [proc.pid for name, proc in self.stack.children.items() if name.startswith("predictor")]
@@ -150,14 +151,27 @@ class Running:
         wait_for_members(self.kafka.bootstrap_servers, "timex-predictor", DATASETS.name, count)
         self.concurrency = concurrency
 
+    def cpu_seconds(self) -> dict[str, float]:
+        """CPU seconds so far of each service process, of its pool workers, and of the broker: where a run's
+        CPU went (on 2 cores every service's CPU is taken from the fits)."""
+        out = {name: tree_cpu_seconds(proc.pid) - tree_cpu_seconds(proc.pid, children_only=True)
+               for name, proc in self.stack.children.items()}
+        out.update({f"{name} workers": tree_cpu_seconds(proc.pid, children_only=True)
+                    for name, proc in self.stack.children.items() if children(proc.pid)})
+        if self.kafka.proc is not None:
+            out["broker"] = tree_cpu_seconds(self.kafka.proc.pid)
+        return out
+
     def run(self, config: dict[str, Any], timeout: float = 3600) -> tuple[float, Any, dict[str, int]]:
-        """Submit, follow to the end: (wall seconds, RequestView, bytes each topic gained)."""
-        before = topic_bytes(self.kafka)
+        """Submit, follow to the end: (wall seconds, RequestView, bytes each topic gained); the CPU each
+        process spent on it is left in `last_cpu`."""
+        before, cpu_before = topic_bytes(self.kafka), self.cpu_seconds()
         prod = producer(self.kafka.bootstrap_servers)
         t0 = time.perf_counter()
         rid = submit(prod, config, origin="bench")
         view = follow(self.kafka.bootstrap_servers, [rid], timeout=timeout)[rid]
         wall = time.perf_counter() - t0
+        self.last_cpu = {k: round(v - cpu_before.get(k, 0.0), 2) for k, v in self.cpu_seconds().items()}
         time.sleep(2)  # let the broker write what the last answer's followers produced
         after = topic_bytes(self.kafka)
         return wall, view, {t: after[t] - before[t] for t in after if after[t] != before[t]}

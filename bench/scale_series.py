@@ -59,7 +59,8 @@ def main() -> None:
                         "same_best_as_core": sum(answered.get(s) == m for s, m in core_best.items()),
                         "units": sum(r["units_total"] for r in view.results.values()),
                         "prepared_bytes": prepared, "kafka_bytes": written,
-                        "kafka_over_prepared": round(sum(written.values()) / prepared, 2)})
+                        "kafka_over_prepared": round(sum(written.values()) / prepared, 2),
+                        "cpu_s": env.last_cpu})
         print_json({"peak_rss_mb": service_rss(env.stack)})
 
 

@@ -57,7 +57,7 @@ failures, progress = raw_topic(app, FAILURES), raw_topic(app, PROGRESS)
 # therefore sends a marker through the stream instead of writing).
 # No value_type: values are JSON; a SeriesState carries its Faust type tag and comes back as one, while a
 # dict written by the versions before comes back as a dict and is upgraded (`_series`).
-store = SeriesStore(settings.bootstrap_servers or "", cache_records=64)  # configs, read once per request
+store = SeriesStore(settings.bootstrap_servers or "")  # each series' config and xcorr, read once per series
 series_states = app.Table("series-states", key_type=str, partitions=PREDICTIONS.partitions)
 # Old-format states read back from the changelog, upgraded in memory until the agent writes them anew.
 upgraded: dict[str, Series] = {}

@@ -78,3 +78,25 @@ def test_irregular_timestamps_travel_as_epoch_integers(kafka_bootstrap: str, pro
     finally:
         store.close()
     assert back.index.equals(s.index) and back.tolist() == s.tolist()
+
+
+def test_many_series_are_read_once_each_whatever_the_cache(kafka_bootstrap: str, producer_: Producer) -> None:
+    """The validator's pattern: the request's config, then a series' first chunk, for each series in turn. A
+    read-ahead larger than the cache evicted the config it was asked for next and read it again, with the
+    whole read-ahead, every time."""
+    rid = f"many-{uuid.uuid4().hex[:8]}"
+    index = pd.date_range("2000-01-01", periods=24, freq="MS")
+    stored = [config_part(rid, '{"x": 2}')]
+    for i in range(300):
+        stored += parts(rid, f"s{i}", 300, pd.Series(np.full(24, float(i)), index=index, name=f"s{i}"))
+    positions = _publish(producer_, stored)
+    refs = [series_ref(positions[0][0], positions[0][1], [o], 24) for _, o in positions[1:]]
+    for cache in (16, 4096):
+        store = SeriesStore(kafka_bootstrap, cache_records=cache)
+        try:
+            for i, ref in enumerate(refs):
+                assert store.config_json(ref) == '{"x": 2}'
+                assert store.series(ref, f"s{i}").iloc[0] == i
+        finally:
+            store.close()
+        assert store.reads <= 2 * len(stored), (cache, store.reads)
