@@ -11,12 +11,14 @@ from typing import Any
 import pandas as pd
 
 from forecasting.config import config_from_json
-from forecasting.historical import run_step
+from forecasting.historical import drop_history, run_step
 from forecasting.limits import HISTORY_TAIL_POINTS
 from forecasting.regressors import align
+from forecasting.selection import choose_best
 from forecasting.units import UnitResult, UnitSpec, refit_unit, run_unit
 from forecasting.workers import init_worker
 from timex_stream.processes import die_with_parent
+from timex_stream.records import unit_record
 from timex_stream.series_store import SeriesMissingError, SeriesStore, tail
 
 
@@ -54,11 +56,17 @@ def job_for(store: SeriesStore, dataset: dict[str, Any]) -> Job | dict[str, Any]
 
 def predict(job: Job) -> dict[str, Any]:
     """Dataset → Prediction: every unit of the record (its own and the `more` batched with it), one after the
-    other. A model failure is carried in that unit's `error`, never raised."""
+    other. A model failure is carried in that unit's `error`, never raised. A record that holds every
+    validation unit of its series (cheap units of a short series travel together) also carries each model's
+    final refit, so the series needs no second trip through the predictors."""
     dataset, series = job.dataset, job.series
     config = config_from_json(job.config_json)
     units = [dataset["unit"], *dataset.get("more", [])]
-    first, *more = [_outcome(config, series, unit, job.regressors) for unit in units]
+    results = [_result(config, series, unit, job.regressors) for unit in units]
+    first, *more = [_outcome(unit, result) for unit, result in zip(units, results, strict=True)]
+    if _whole_series(units):
+        more += [_outcome(unit, refit_unit(config, series, UnitResult(UnitSpec.from_dict(unit)), job.regressors))
+                 for unit in final_refits(config, results)]
     # Unit 0 brings the end of the history for the answer's plot; the whole of it stays on `series`.
     plotted = any(u["index"] == 0 and not u["refit"] for u in units)
     stamps, values = tail(series, HISTORY_TAIL_POINTS) if plotted else ([], [])
@@ -67,18 +75,32 @@ def predict(job: Job) -> dict[str, Any]:
                              history_timestamps=stamps, history_values=values)
 
 
-def _outcome(config: Any, series: pd.Series, unit: dict[str, Any], regressors: pd.DataFrame | None
-             ) -> dict[str, Any]:
-    """One unit's UnitOutcome record."""
+def _whole_series(units: list[dict[str, Any]]) -> bool:
+    """Every validation unit of the series is in this record (and nothing else)."""
+    return not any(u["refit"] for u in units) and sorted(u["index"] for u in units) == list(range(units[0]["total"]))
+
+
+def final_refits(config: Any, results: list[UnitResult]) -> list[dict[str, Any]]:
+    """The refit units the validator would ask for (validator.decide.plan_refits: each model's best, numbered
+    after the validation units), from the results of every validation unit of a series."""
+    specs = [r.spec for r in choose_best(config, drop_history(results)[0]).per_model.values()]
+    return [unit_record(spec, len(results) + i, len(specs), refit=True) for i, spec in enumerate(specs)]
+
+
+def _result(config: Any, series: pd.Series, unit: dict[str, Any], regressors: pd.DataFrame | None) -> UnitResult:
     spec = UnitSpec.from_dict(unit)
-    # Validation units are scored only; the validator sends each model's best back for its final refit.
-    # A historical step validates, refits and forecasts in one go (forecasting.historical); univariate.
+    # Validation units are scored only; each model's best is refitted for its final forecast, here (a whole
+    # series in one record) or when the validator sends it back. A historical step validates, refits and
+    # forecasts in one go (forecasting.historical); univariate.
     if spec.historical_end:
-        result = run_step(config, series, spec)
-    elif unit["refit"]:
-        result = refit_unit(config, series, UnitResult(spec), regressors)
-    else:
-        result = run_unit(config, series, spec, with_forecast=False, regressors=regressors)
+        return run_step(config, series, spec)
+    if unit["refit"]:
+        return refit_unit(config, series, UnitResult(spec), regressors)
+    return run_unit(config, series, spec, with_forecast=False, regressors=regressors)
+
+
+def _outcome(unit: dict[str, Any], result: UnitResult) -> dict[str, Any]:
+    """One unit's UnitOutcome record."""
     return {"unit": unit, "error": result.error, "metrics": dict(result.metrics),
             "test_forecast": list(result.test_forecast),
             "forecast": result.forecast.to_dict() if result.forecast else None, "fit_seconds": result.fit_seconds,

@@ -31,14 +31,17 @@ def dataset(request_id: str, series: str, series_total: int, spec: Any, index: i
     """(key, Dataset) for one unit (`spec`: model, transformation, window, regressors) of the series at `ref` (a
     SeriesRef, see timex_stream.series_store), with `more` (spec, index) units of the same series run
     with it: the ingestion's plan, the validator's final refits and the units it asks for again."""
-    def unit(s: Any, i: int) -> dict[str, Any]:
-        return {"model": s.model, "transformation": s.transformation, "window": s.window, "index": i,
-                "total": total, "refit": refit, "regressors": list(s.regressors),
-                "historical_end": getattr(s, "historical_end", 0)}
-
     return unit_key(request_id, series, index), {
-        "request_id": request_id, "series": series, "series_total": series_total, "unit": unit(spec, index),
-        "more": [unit(s, i) for s, i in more], "ref": ref, "created_at": now_ms()}
+        "request_id": request_id, "series": series, "series_total": series_total,
+        "unit": unit_record(spec, index, total, refit), "more": [unit_record(s, i, total, refit) for s, i in more],
+        "ref": ref, "created_at": now_ms()}
+
+
+def unit_record(spec: Any, index: int, total: int, refit: bool = False) -> dict[str, Any]:
+    """The Unit record of `spec` (a forecasting.units.UnitSpec), number `index` of `total`."""
+    return {"model": spec.model, "transformation": spec.transformation, "window": spec.window, "index": index,
+            "total": total, "refit": refit, "regressors": list(spec.regressors),
+            "historical_end": getattr(spec, "historical_end", 0)}
 
 
 def units_of(prediction: dict[str, Any]) -> list[dict[str, Any]]:

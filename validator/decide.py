@@ -253,15 +253,27 @@ def is_complete(state: SeriesState) -> bool:
 
 
 def plan_refits(series: Series) -> list[tuple[str, dict[str, Any]]]:
-    """(key, Dataset) for the final refit of each model's best unit; records how many to expect."""
+    """(key, Dataset) for the final refit of each model's best unit; records how many to expect. A refit
+    already in (the predictor refits a series whose units all ran in one record: predictor.work) is not
+    asked again when it is of the unit chosen here; one of another unit is dropped and asked anew."""
     state = series.state
-    specs = [r.spec for r in choose(series).per_model.values()]
+    specs = [r.spec for r in choose(series, with_refits=False).per_model.values()]
     state.refits_expected = len(specs)
+    have = series.refits()
+    todo = []
+    for i, spec in enumerate(specs):
+        done = have.get(spec.model)
+        if done is not None and UnitSpec.from_dict(done["unit"]) == spec:
+            continue
+        if done is not None:
+            del series.parts[_refit_part(series.key, spec.model)]
+            state.refits_done -= 1
+        todo.append(i)
     points = state.ref["points"] if state.ref else len(series.history()[1])
     # Cheap refits travel together, as the units did (forecasting.units.batches).
-    return [dataset(state.request_id, state.series, state.series_total, specs[first], state.total + first,
-                    len(specs), state.ref, refit=True, more=[(specs[i], state.total + i) for i in more])
-            for first, *more in batches(specs, points)]
+    return [dataset(state.request_id, state.series, state.series_total, specs[todo[first]], state.total + todo[first],
+                    len(specs), state.ref, refit=True, more=[(specs[todo[i]], state.total + todo[i]) for i in more])
+            for first, *more in batches([specs[i] for i in todo], points)]
 
 
 def missing_units(series: Series) -> list[tuple[str, dict[str, Any]]]:
@@ -280,9 +292,9 @@ def missing_units(series: Series) -> list[tuple[str, dict[str, Any]]]:
             for i, u in enumerate(units) if not series.has_unit(i)]
 
 
-def _results(series: Series) -> list[UnitResult]:
+def _results(series: Series, with_refits: bool = True) -> list[UnitResult]:
     """Validated units, each model's best carrying its final refit (forecast, final params, its time)."""
-    refits = series.refits()
+    refits = series.refits() if with_refits else {}
     results = []
     for u in series.units():
         r = UnitResult.from_dict({"spec": u["unit"], "metrics": u["metrics"], "forecast": u["forecast"],
@@ -296,9 +308,10 @@ def _results(series: Series) -> list[UnitResult]:
     return results
 
 
-def choose(series: Series) -> SeriesChoice:
-    """The series' model choice, from its ordinary units (historical ones: validator.historical)."""
-    return choose_best(series.config, drop_history(_results(series))[0])
+def choose(series: Series, with_refits: bool = True) -> SeriesChoice:
+    """The series' model choice, from its ordinary units (historical ones: validator.historical); without
+    the refits, the choice the refits are asked for (a failed refit disqualifies its unit)."""
+    return choose_best(series.config, drop_history(_results(series, with_refits))[0])
 
 
 def _row(r: UnitResult, best_of_model: bool) -> dict[str, Any]:

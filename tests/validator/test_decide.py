@@ -238,3 +238,45 @@ def test_after_a_stop_between_a_part_and_its_count_the_recovered_parts_are_count
     assert not validated(stale) and add(recovered, predictions[-1]) is False  # its part is there
     recount(recovered)
     assert validated(stale) and stale.units_done == len(predictions) and stale.has_history
+
+
+CHEAP = {**CONFIG, "model_parameters": {**CONFIG["model_parameters"], "models": "naive,seasonal_naive,theta"}}
+
+
+def _whole_series_prediction() -> tuple[dict, list[dict]]:
+    out = ingest({"request_id": "r2", "config_json": json.dumps(CHEAP), "csv_data": _csv(), "replay_of": None},
+                 fetch=lambda url: pytest.fail("no download expected"))
+    [(_, only)] = out.datasets(STORE.add(out.stored))  # every unit of this short series in one record
+    return only, units_of(predict(job_for(STORE, only)))
+
+
+def test_a_record_holding_a_whole_series_brings_its_final_refits_and_the_series_is_decided_at_once() -> None:
+    dataset, units = _whole_series_prediction()
+    refits = [u for u in units if u["unit"]["refit"]]
+    assert {u["unit"]["model"] for u in refits} == {"naive", "seasonal_naive", "theta"}
+    assert all(u["forecast"] and len(u["forecast"]["yhat"]) == 4 for u in refits)
+    series = new_series("r2/wave", units[0], STORE.config_json(units[0]["ref"]), {})
+    for u in units:
+        add(series, u)
+    assert plan_refits(series) == [] and is_complete(series.state)  # nothing goes back to the predictors
+    record, failures = decide(series)
+    core = forecast_all(parse_config(CHEAP).config, _csv(), max_workers=1)["wave"]
+    assert failures == [] and record["complete"]
+    assert (record["model"], record["transformation"], record["window"]) == (
+        core.best.spec.model, core.best.spec.transformation, core.best.spec.window)
+    assert record["metrics"] == pytest.approx(core.best.metrics)
+    assert record["forecast"]["yhat"] == pytest.approx(core.best.forecast.yhat)
+
+
+def test_a_refit_of_another_unit_than_the_chosen_one_is_asked_again() -> None:
+    _, units = _whole_series_prediction()
+    series = new_series("r2/wave", units[0], STORE.config_json(units[0]["ref"]), {})
+    wrong = next(u for u in units if u["unit"]["refit"] and u["unit"]["model"] == "theta")
+    wrong = {**wrong, "unit": {**wrong["unit"], "window": wrong["unit"]["window"] + 1}}
+    for u in units:
+        add(series, wrong if u["unit"]["refit"] and u["unit"]["model"] == "theta" else u)
+    again = plan_refits(series)
+    assert [d["unit"]["model"] for _, d in again] == ["theta"] and not is_complete(series.state)
+    for u in units_of(predict(job_for(STORE, again[0][1]))):
+        add(series, u)
+    assert is_complete(series.state) and decide(series)[0]["per_model"]["theta"]["yhat"]
