@@ -59,7 +59,7 @@ def parts(request_id: str, name: str, series_total: int, s: pd.Series, chunk_poi
     `xcorr_json` goes with chunk 0."""
     key = key or series_key(request_id, name)
     stamps, values, freq = to_epoch(s)
-    regenerated = regular_stamps(int(stamps[0]), len(stamps), freq) if len(stamps) else None
+    regenerated = _stamps(int(stamps[0]), len(stamps), freq) if len(stamps) else None
     regular = regenerated is not None and np.array_equal(regenerated, stamps)
     chunks = max(1, -(-len(stamps) // chunk_points))
     out = []
@@ -132,11 +132,25 @@ def _regular_index(chunks: tuple[tuple[int, int], ...], freq: str) -> pd.Datetim
     """The index (start, points) chunks of `freq` make. Cached: the series of a request mostly share one, and
     generating it (pandas builds calendar offsets such as month starts in Python) was most of the predictor's
     own CPU on many short series; an index is immutable, so series share it safely. At most 64 × 100k points."""
-    stamps = [regular_stamps(start, points, freq) for start, points in chunks]
+    stamps = [_stamps(start, points, freq) for start, points in chunks]
     if any(s is None for s in stamps):
         return None
     joined = np.concatenate(stamps)  # type: ignore[arg-type]
     return pd.DatetimeIndex(from_epoch(joined, np.zeros(len(joined)), freq).index)
+
+
+def _stamps(start_us: int, periods: int, freq: str) -> np.ndarray | None:
+    """`regular_stamps`, cached up to INDEX_CACHE_POINTS points (read-only arrays: they are shared)."""
+    return _cached_stamps(start_us, periods, freq) if periods <= INDEX_CACHE_POINTS else regular_stamps(
+        start_us, periods, freq)
+
+
+@functools.lru_cache(maxsize=64)
+def _cached_stamps(start_us: int, periods: int, freq: str) -> np.ndarray | None:
+    stamps = regular_stamps(start_us, periods, freq)
+    if stamps is not None:
+        stamps.setflags(write=False)
+    return stamps
 
 
 def _size(record: dict[str, Any]) -> int:
