@@ -12,14 +12,13 @@ import pandas as pd
 
 from forecasting.config import config_from_json
 from forecasting.historical import drop_history, run_step
-from forecasting.limits import HISTORY_TAIL_POINTS
 from forecasting.regressors import align
 from forecasting.selection import choose_best
 from forecasting.units import UnitResult, UnitSpec, refit_unit, run_unit
 from forecasting.workers import init_worker
 from timex_stream.processes import die_with_parent
 from timex_stream.records import unit_record
-from timex_stream.series_store import SeriesMissingError, SeriesStore, tail
+from timex_stream.series_store import SeriesMissingError, SeriesStore
 
 
 @dataclass(frozen=True)
@@ -67,12 +66,9 @@ def predict(job: Job) -> dict[str, Any]:
     if _whole_series(units):
         more += [_outcome(unit, refit_unit(config, series, UnitResult(UnitSpec.from_dict(unit)), job.regressors))
                  for unit in final_refits(config, results)]
-    # Unit 0 brings the end of the history for the answer's plot; the whole of it stays on `series`.
-    plotted = any(u["index"] == 0 and not u["refit"] for u in units)
-    stamps, values = tail(series, HISTORY_TAIL_POINTS) if plotted else ([], [])
+    # The end of the history for the answer's plot is read by the validator where `series` keeps it.
     return prediction_record(dataset, config.model_parameters.main_accuracy_estimator,
-                             **{k: v for k, v in first.items() if k != "unit"}, more=more,
-                             history_timestamps=stamps, history_values=values)
+                             **{k: v for k, v in first.items() if k != "unit"}, more=more)
 
 
 def _whole_series(units: list[dict[str, Any]]) -> bool:

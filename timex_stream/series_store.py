@@ -185,6 +185,15 @@ class SeriesStore:
         chunks = self.records(ref["partition"], ref["offsets"])
         return assemble(chunks, name)
 
+    def tail(self, ref: dict[str, Any], name: str, points: int) -> pd.Series:
+        """The last `points` of the series, read from its last chunks only."""
+        partition, offsets = ref["partition"], ref["offsets"]
+        first = len(offsets) - 1
+        while first > 0 and sum(len(r["values"]) // 8 for r in self.records(partition, offsets[first:])) < points:
+            first -= 1
+        s = assemble(self.records(partition, offsets[first:]), name)
+        return s.iloc[-points:] if points > 0 else s.iloc[:0]
+
     def regressors(self, ref: dict[str, Any]) -> dict[str, pd.Series]:
         """The series' additional regressors, each on its own dates (forecasting.regressors.align puts them
         on the series')."""

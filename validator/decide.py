@@ -32,12 +32,13 @@ import faust
 
 from forecasting.config import TimexConfig, config_from_json
 from forecasting.historical import drop_history, plan_all
+from forecasting.limits import HISTORY_TAIL_POINTS
 from forecasting.selection import SeriesChoice, choose_best
 from forecasting.units import Forecast, UnitResult, UnitSpec, batches
 from forecasting.xcorr import SeriesXcorr
 from schemas.keys import escape, split_series_key
 from timex_stream.records import dataset, failure, now_ms, progress
-from timex_stream.series_store import regressor_names
+from timex_stream.series_store import SeriesStore, regressor_names, tail
 from validator.historical import historical_answer
 
 Parts = MutableMapping[str, Any]  # where the parts go: the service's table (a plain dict in tests)
@@ -112,6 +113,9 @@ class Series:
     key: str
     state: SeriesState
     parts: Parts
+    # The end of the history (ISO timestamps, values) for the answer, read from the series topic before a
+    # decision (validator.service); a history part, written by predictors of the versions before, wins.
+    tail: tuple[list[Any], list[Any]] | None = None
 
     @cached_property
     def config(self) -> TimexConfig:
@@ -135,7 +139,7 @@ class Series:
 
     def history(self) -> tuple[list[Any], list[Any]]:
         if not self.state.has_history:
-            return [], []
+            return self.tail or ([], [])
         tail = self.parts[part_key(self.key, "history")]
         return tail["timestamps"], tail["values"]
 
@@ -201,6 +205,13 @@ def add(series: Series, prediction: dict[str, Any]) -> bool:
                                                          "values": prediction["history_values"]}
         state.has_history = True
     return True
+
+
+def history_tail(series: Series, store: SeriesStore) -> tuple[list[str], list[float]]:
+    """The end of the series for the answer's plot, from where its ref points (blocking; for a short series
+    its one chunk is in the store's cache already, read with the series' xcorr)."""
+    assert series.state.ref is not None
+    return tail(store.tail(series.state.ref, series.state.series, HISTORY_TAIL_POINTS), HISTORY_TAIL_POINTS)
 
 
 def recount(series: Series) -> None:

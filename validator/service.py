@@ -26,6 +26,7 @@ from validator.decide import (
     deadline_marker,
     decide,
     forgettable,
+    history_tail,
     is_complete,
     is_deadline_marker,
     is_forget_marker,
@@ -230,6 +231,11 @@ def _store(series: Series) -> None:
 
 
 async def _publish_decision(series: Series, deadline_s: float | None = None) -> None:
+    if not series.state.has_history and series.state.ref is not None:
+        try:
+            series.tail = await asyncio.to_thread(history_tail, series, store)
+        except (SeriesMissingError, ValueError) as exc:  # the answer goes out without its plot's history
+            log.error("history of %s cannot be read: %s", series.key, exc)
     record, series_failures = decide(series, deadline_s)
     rid = series.state.request_id
     # The univariate forecast is what the series it is an extra regressor of use (TIMEX's order), sent as

@@ -57,6 +57,9 @@ def test_a_long_series_travels_in_chunks_and_comes_back_exactly(kafka_bootstrap:
         reads = store.reads
         store.series(ref, "a/b c")
         assert store.reads == reads >= 4  # the second read came from the cache
+        # The end of it comes from the last chunks only (the last one holds 123 points here).
+        pd.testing.assert_series_equal(store.tail(ref, "a/b c", 100), s.iloc[-100:])
+        pd.testing.assert_series_equal(store.tail(ref, "a/b c", CHUNK_POINTS), s.iloc[-CHUNK_POINTS:])
         best = {"series": "a/b c", "series_ref": ref, "history_timestamps": [], "history_values": []}
         assert history(store, best).equals(s)
         with pytest.raises(SeriesMissingError, match="past retention"):
