@@ -368,15 +368,18 @@ def decide(series: Series, deadline_s: float | None = None) -> tuple[dict[str, A
     return record, failures
 
 
-def progress_of(series: Series, done: bool = False) -> dict[str, Any]:
-    """Units done for this series and, once there is one, the best model so far."""
+def progress_of(series: Series, decided: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Units done for this series and, once there is one, the best model so far; `decided`: its answer (the
+    BestModel record), which names the best."""
     state = series.state
+    if decided is not None:
+        return progress(state.request_id, "series_done", "", series=state.series, units_done=state.units_done,
+                        units_total=state.total, current_best=decided["model"])
     best = choose(series).best if state.units_done else None
     expected = state.refits_expected
-    message = f"final forecasts {state.refits_done}/{expected}" if expected is not None and not done else ""
-    return progress(state.request_id, "series_done" if done else "predicting", message, series=state.series,
-                    units_done=state.units_done, units_total=state.total,
-                    current_best=best.spec.model if best else None)
+    message = f"final forecasts {state.refits_done}/{expected}" if expected is not None else ""
+    return progress(state.request_id, "predicting", message, series=state.series, units_done=state.units_done,
+                    units_total=state.total, current_best=best.spec.model if best else None)
 
 
 def mark_decided(series: Series) -> SeriesState:

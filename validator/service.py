@@ -253,7 +253,7 @@ async def _publish_decision(series: Series, deadline_s: float | None = None) -> 
         await send_record(failures, rid, f)
         metrics.failures.labels(f["stage"]).inc()
     await send_record(best_models, rid, record)
-    await send_record(progress, rid, progress_of(series, done=True))
+    await send_record(progress, rid, progress_of(series, record))
     if isinstance(series.parts, ChainMap):  # decided in the event that created it: no part was written,
         for part in series.part_keys():  # unless by an attempt cut short
             if part in series_states:
