@@ -6,8 +6,9 @@ other (each waits for its answer) on the embedded broker with the services of `m
   read by a tailing consumer (`AnswerClock`); this is the `latency_p50_ms`/`latency_p99_ms` of the summary;
 - **gateway**: POST /api/requests (multipart: config + csv) → the `done` event of /api/requests/ID/events.
 Prints the p50/p90/p99 (ms) of each (the first, cold request apart) and where the time of the topic path goes:
-the median of each hop between the Kafka timestamps of the request's records (configs → datasets →
-predictions → datasets (refit) → predictions → best-models → reader). Writes bench/results/latency.json.
+the median and p90 of each hop between the Kafka timestamps of the request's records (configs → datasets →
+predictions → datasets (refit) → predictions → best-models → reader; without the refit round trip when the
+predictor did the refit itself). Writes bench/results/latency.json.
 """
 
 from __future__ import annotations
@@ -90,15 +91,19 @@ def hops(env: Running, rids: list[str], since_ms: int, answered_ms: dict[str, fl
             rid = (msg.key() or b"").decode().split("/", 1)[0]
             if rid in wanted:
                 stamps[rid][topic].append(msg.timestamp()[1])
-    names = ("ingestion", "predictor", "validator (scores, sends refit)", "predictor (refit)",
-             "validator (decides)", "best-models→reader")
-    per_hop: dict[str, list[float]] = {name: [] for name in names}
+    two_pass = ("ingestion", "predictor", "validator (scores, sends refit)", "predictor (refit)",
+                "validator (decides)", "best-models→reader")
+    per_hop: dict[str, list[float]] = {name: [] for name in two_pass}
     for rid in rids:
         s = stamps[rid]
-        if len(s[DATASETS.name]) < 2 or len(s[PREDICTIONS.name]) < 2 or not s[BEST_MODELS.name]:
-            continue  # not the two-pass shape (a failure): no breakdown
+        if not s[DATASETS.name] or not s[PREDICTIONS.name] or not s[BEST_MODELS.name]:
+            continue  # a failure: no breakdown
         d, p = sorted(s[DATASETS.name]), sorted(s[PREDICTIONS.name])
-        chain = [s[CONFIGS.name][0], d[0], p[0], d[-1], p[-1], s[BEST_MODELS.name][0]]
+        if len(d) >= 2:  # the validator sent the final refit back to the predictor (TIMEX's second phase)
+            chain, names = [s[CONFIGS.name][0], d[0], p[0], d[-1], p[-1], s[BEST_MODELS.name][0]], two_pass
+        else:  # the predictor did the refit with the units (one pass)
+            chain = [s[CONFIGS.name][0], d[0], p[-1], s[BEST_MODELS.name][0]]
+            names = ("ingestion", "predictor", "validator (decides)")
         for name, (a, b) in zip(names, zip(chain, chain[1:], strict=False), strict=False):
             per_hop[name].append(b - a)
         per_hop["best-models→reader"].append(answered_ms[rid] - chain[-1])
