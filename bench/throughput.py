@@ -9,7 +9,9 @@ p99 is under 1 s. The rates are a step search: `--start`, doubled while it passe
 A step stops early once more than 1 % of its requests are unanswered after 1 s (it has missed already),
 and the backlog of a missed step is drained (at most 60 s) before the next. Columns: `late` = not answered
 5 s after the last arrival (percentiles count only the answered), `lost` = still unanswered after the drain.
-`throughput_rps` = the highest rate passed.
+`throughput_rps` = the highest rate passed. A second table gives the CPU ms each process (each service, the
+predictor's pool workers, the broker) spent per request at each rate, what they spend idle, and the rate the
+cores could sustain at that cost: where the throughput stops and why.
 
 The issue's protocol is 60 s per rate (`--duration 60`); `make bench` runs 10 s per rate so the whole run
 fits in 10 minutes. Writes bench/results/throughput.json.
@@ -19,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import time
 from typing import Any
 
@@ -32,9 +35,11 @@ from timex_stream.submit import forecast_request
 P99_LIMIT_S = 1.0
 GRACE_S = 5.0  # after the last arrival, how long the stragglers may take before they count as lost
 DRAIN_S = 60.0
+IDLE_S = 5.0  # seconds of no traffic to measure what the processes spend idle
 
 
 def step(env: Running, clock: AnswerClock, rate: float, duration: float, csv: bytes) -> dict[str, Any]:
+    cpu_before = env.cpu_seconds()
     prod = producer(env.kafka.bootstrap_servers)
     config, total = trivial_config(), max(1, round(rate * duration))
     scheduled: dict[str, float] = {}
@@ -62,7 +67,9 @@ def step(env: Running, clock: AnswerClock, rate: float, duration: float, csv: by
     passed = not aborted and late == 0 and failed == 0 and p99 is not None and p99 < 1000 * P99_LIMIT_S
     if not passed:
         _drain(clock, scheduled)
-    return {"rate_rps": round(rate, 1), "planned": total, "sent": len(scheduled), "answered": len(latencies),
+    cpu = {name: seconds - cpu_before.get(name, 0.0) for name, seconds in env.cpu_seconds().items()}
+    return {"cpu_ms_per_request": {name: round(1000 * seconds / len(scheduled), 2) for name, seconds in cpu.items()},
+            "rate_rps": round(rate, 1), "planned": total, "sent": len(scheduled), "answered": len(latencies),
             "failed": failed, "late": late, "lost": sum(clock.at(r) is None for r in scheduled),
             "p50_ms": quantile_ms(latencies, 0.5) if latencies else None, "p99_ms": p99, "stopped_early": aborted,
             "pass": passed}
@@ -94,15 +101,18 @@ def _drain(clock: AnswerClock, scheduled: dict[str, float]) -> None:
         time.sleep(0.2)
 
 
-def search(env: Running, duration: float, start: float, ceiling: float) -> list[dict[str, Any]]:
+def search(env: Running, duration: float, start: float, ceiling: float,
+           idle: dict[str, float]) -> list[dict[str, Any]]:
+    """The steps of the rate search; `idle` gets the idle CPU of each process, measured once warm."""
     clock = AnswerClock(env.kafka.bootstrap_servers)
     csv, steps = trivial_csv(), []
     try:
         via_topic(env, clock, csv, 3)  # warm: the pool workers have loaded the model code
+        idle.update(idle_cpu(env))
         rate = start
         while True:
             steps.append(step(env, clock, rate, duration, csv))
-            print_table("throughput step", [steps[-1]])
+            print_table("throughput step", [{k: v for k, v in steps[-1].items() if k != "cpu_ms_per_request"}])
             passed = steps[-1]["pass"]
             went_up = all(s["pass"] for s in steps)
             if went_up and passed and rate * 2 <= ceiling:
@@ -121,12 +131,38 @@ def search(env: Running, duration: float, start: float, ceiling: float) -> list[
     return steps
 
 
+def idle_cpu(env: Running, seconds: float = IDLE_S) -> dict[str, float]:
+    """CPU ms per second each process spends with no request at all (heartbeats, timers, empty fetches)."""
+    before = env.cpu_seconds()
+    time.sleep(seconds)
+    return {name: round(1000 * (v - before.get(name, 0.0)) / seconds, 1) for name, v in env.cpu_seconds().items()}
+
+
+def cpu_rows(steps: list[dict[str, Any]], idle: dict[str, float]) -> list[dict[str, Any]]:
+    """CPU ms per request of each process at each rate (idle CPU included: it weighs most at low rates), and
+    the rate the machine's cores could sustain at that cost: cores × 1000 ÷ total ms per request."""
+    cores = os.cpu_count() or 1
+    rows = [{"rate_rps": "idle (ms/s)", **idle, "total": round(sum(idle.values()), 1), "cores_ceiling_rps": None}]
+    for s in steps:
+        per = s["cpu_ms_per_request"]
+        total = sum(per.values())
+        rows.append({"rate_rps": s["rate_rps"], **per, "total": round(total, 1),
+                     "cores_ceiling_rps": round(cores * 1000 / total, 1) if total else None})
+    return rows
+
+
 def measure(env: Running, duration: float = 10, start: float = 8, ceiling: float = 1024) -> dict[str, Any]:
-    steps = search(env, duration, start, ceiling)
+    idle: dict[str, float] = {}
+    steps = search(env, duration, start, ceiling, idle)
     best = max((s["rate_rps"] for s in steps if s["pass"]), default=0.0)
     print_table(f"throughput: open loop, {duration:g} s per rate, pass = all answered and p99 < 1 s "
-                f"(highest pass: {best:g}/s)", steps)
-    return {"duration_s": duration, "steps": steps, "summary": {"throughput_rps": best}}
+                f"(highest pass: {best:g}/s)", [{k: v for k, v in s.items() if k != "cpu_ms_per_request"}
+                                                for s in steps])
+    cpu = cpu_rows(steps, idle)
+    print_table(f"throughput: CPU ms per request of each process ({os.cpu_count()} cores; ceiling = cores × 1000 "
+                "÷ total: the rate at which the CPU alone runs out)", cpu)
+    return {"duration_s": duration, "steps": steps, "idle_cpu_ms_per_s": idle, "cpu": cpu,
+            "summary": {"throughput_rps": best}}
 
 
 def main() -> None:

@@ -7,6 +7,7 @@ so a payload that does not decode becomes a dead letter instead of crashing the 
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import os
 import ssl
@@ -78,6 +79,14 @@ def create_app(service: str, settings: Settings, **overrides: Any) -> faust.App:
     app = AtLeastOnceApp(f"timex-{service}", **conf)
     app.timex_metrics = Metrics(service)  # type: ignore[attr-defined]
     app.timex_started = time.time()  # type: ignore[attr-defined]
+
+    @app.task
+    async def freeze_startup_objects() -> None:
+        # The ~160k objects of the imports (pandas, statsmodels, Faust) and the start-up never die; left in the
+        # collector, each full collection walked them all: 120 to 270 ms with the event loop stopped (a
+        # latency spike) and CPU on every collection. Frozen, a full collection walks only what came since.
+        gc.collect()
+        gc.freeze()
 
     @app.page("/health")
     async def health(web: faust.web.View, request: faust.web.Request) -> faust.web.Response:
