@@ -64,7 +64,7 @@ def main() -> None:
                            "answered": best.get("model"), "failures": [f["message"][:300] for f in view.failures],
                            "kafka_total_bytes": sum(written.values())}
         out["peak_rss_mb"] = service_rss(env.stack)
-    print_json(out)
+        print_json(out)
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ service, CPU seconds of a process tree, and the tables and JSON files under benc
 from __future__ import annotations
 
 import dataclasses
+import gc
 import http.server
 import json
 import math
@@ -203,6 +204,9 @@ def running(concurrency: int, env: dict[str, str] | None = None, predictors: int
             gateway_url = f"http://127.0.0.1:{settings.gateway_port}" if gateway else None
             yield Running(kafka, stack, base, files, gateway_url, concurrency)
         finally:
+            # Kafka clients left for the garbage collector are destroyed now, while the broker is up: one
+            # destroyed after it stopped can wait forever in librdkafka (a bench hung at exit that way).
+            gc.collect()
             stack.stop()
             httpd.shutdown()
 
