@@ -71,14 +71,18 @@ def system_run(env: Running, config: dict[str, Any]) -> dict[str, Any]:
     """One request through the system: wall seconds, CPU of the predictors' pool workers, best models."""
     prod = producer(env.kafka.bootstrap_servers)
     cpu0 = sum(tree_cpu_seconds(pid, children_only=True) for pid in env.predictor_pids())
-    t0 = time.perf_counter()
+    by_process0 = env.cpu_seconds()
+    t0, t0_ms = time.perf_counter(), time.time() * 1000
     rid = submit(prod, config, origin="bench")
     view = follow(env.kafka.bootstrap_servers, [rid], timeout=1800)[rid]
     wall = time.perf_counter() - t0
     cpu = sum(tree_cpu_seconds(pid, children_only=True) for pid in env.predictor_pids()) - cpu0
+    by_process = {k: round(v - by_process0.get(k, 0.0), 2) for k, v in env.cpu_seconds().items()}
     if view.status != "done":
         raise RuntimeError(f"the bench request ended {view.status}: {view.failures}")
-    return {"wall_s": wall, "fit_cpu_s": cpu, "best": {s: r["model"] for s, r in sorted(view.results.items())}}
+    # request_id, t0_ms and cpu_by_process: for the CPU timeline (bench/cpu_timeline.py).
+    return {"wall_s": wall, "fit_cpu_s": cpu, "best": {s: r["model"] for s, r in sorted(view.results.items())},
+            "request_id": rid, "t0_ms": t0_ms, "cpu_by_process": by_process}
 
 
 def timex_run(reference: Path, config: dict[str, Any]) -> dict[str, Any]:
