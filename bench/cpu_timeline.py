@@ -13,11 +13,12 @@ answer, is put under one cause:
 - refit hop: nothing queued, more to come, every validation unit in (the validator's hop to the refits);
 - tail: nothing queued and nothing more to come while another worker still runs a unit;
 - end: after the last unit (the validator decides, best-models, the reader).
-A sampler (every 50 ms) reads each pool worker's CPU seconds (its reaped children, cmdstan, included) and the
-machine's /proc/stat, so the same breakdown is given in CPU seconds: each interval, a worker's unused time
-(the interval less the CPU it used) goes to the cause of that moment, or to "running, off CPU" while it ran a
-unit (its core taken by the services or by other processes, or the unit waiting). The cores' view of the
-wall follows: pool workers, each service, this bench process, other processes, steal, and idle cores.
+A sampler (every 50 ms) reads each pool worker's CPU seconds (its reaped children, cmdstan, included), so the
+same breakdown is given in CPU seconds: each interval, a worker's unused time (the interval less the CPU it
+used) goes to the cause of that moment, or to "running, off CPU" while it ran a unit (its core taken by the
+services or by other processes, or the unit waiting). The cores' view of the
+wall follows (compute.system_run, from /proc/stat): pool workers, each service, this bench process, other
+processes, steal, and idle cores.
 `--verbose` prints every record's interval. Writes bench/results/cpu_timeline.json (with every record's).
 """
 
@@ -47,8 +48,8 @@ CAUSES = ("start-up", "dispatch", "refit barrier", "refit hop", "tail", "end")
 OFF_CPU = "running, off CPU"
 SAMPLE_S = 0.05
 TICK = os.sysconf("SC_CLK_TCK")
-# (epoch s, {pool worker pid: (own CPU s, its reaped children's CPU s)}, the /proc/stat cpu line)
-Samples = list[tuple[float, dict[int, tuple[float, float]], list[int]]]
+# (epoch s, {pool worker pid: (own CPU s, its reaped children's CPU s)})
+Samples = list[tuple[float, dict[int, tuple[float, float]]]]
 
 
 @dataclass
@@ -113,12 +114,10 @@ class Sampler:
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            with open("/proc/stat") as fh:
-                stat = [int(v) for v in fh.readline().split()[1:]]
             cpu = {pid: c for pid in self._pids if (c := _proc_cpu(pid)) is not None}
             if len(cpu) < len(self._pids):
                 self._pids = self._workers()
-            self.samples.append((time.time(), cpu, stat))
+            self.samples.append((time.time(), cpu))
             self._stop.wait(SAMPLE_S)
 
 
@@ -202,50 +201,35 @@ def cpu_time(causes: Causes, samples: Samples, t0: float, wall: float
     and their CPU seconds used."""
     out = dict.fromkeys((OFF_CPU, *CAUSES), 0.0)
     used = 0.0
-    inside = [(t - t0, cpu) for t, cpu, _ in samples if 0 <= t - t0 <= wall]
+    inside = [(t - t0, cpu) for t, cpu in samples if 0 <= t - t0 <= wall]
     for (a, before), (b, after) in zip(inside, inside[1:], strict=False):
         for w, cpu in after.items():
             if w not in before:
                 continue  # a worker started or replaced in between
-            spent = min(max(sum(cpu) - sum(before[w]), 0.0), b - a)
+            # Not capped at the interval: a cmdstan run's CPU shows when it is reaped, within its unit.
+            spent = max(sum(cpu) - sum(before[w]), 0.0)
             used += spent
             out[causes.at(w, (a + b) / 2)] += (b - a) - spent
     return out, used
 
 
-def machine_time(samples: Samples, t0: float, wall: float
-                 ) -> dict[str, float]:
-    """Core-seconds of the whole machine within the run: busy, steal and idle (/proc/stat)."""
-    inside = [stat for t, _, stat in samples if 0 <= t - t0 <= wall]
-    if len(inside) < 2:
-        return {}
-    delta = [b - a for a, b in zip(inside[0], inside[-1], strict=False)]
-    idle, steal = (delta[3] + delta[4]) / TICK, delta[7] / TICK
-    span = (sum(delta) - sum(delta[8:])) / TICK  # guest time is counted in user already
-    return {"busy": span - idle - steal, "steal": steal, "idle": idle, "span": span}
-
-
-def analyse(env: Running, run: dict[str, Any], samples: Samples,
-            bench_cpu: float) -> dict[str, Any]:
+def analyse(env: Running, run: dict[str, Any], samples: Samples) -> dict[str, Any]:
     recs = records(env, run)
     causes = Causes(recs)
     wall, t0 = run["wall_s"], run["t0_ms"] / 1000
-    workers = sorted({w for _, cpu, _ in samples for w in cpu} | set(causes.busy))
+    workers = sorted({w for _, cpu in samples for w in cpu} | set(causes.busy))
     by_cause, used = cpu_time(causes, samples, t0, wall)
     services = {k: v for k, v in run["cpu_by_process"].items() if not k.endswith(" workers")}
-    machine = machine_time(samples, t0, wall)
-    inside = [cpu for t, cpu, _ in samples if 0 <= t - t0 <= wall]
+    inside = [cpu for t, cpu in samples if 0 <= t - t0 <= wall]
     reaped = sum(inside[-1][w][1] - inside[0][w][1] for w in inside[-1] if w in inside[0]) if inside else 0.0
     cores = os.cpu_count() or 1
-    ours = run["fit_cpu_s"] + sum(services.values()) + bench_cpu
     return {"wall_s": round(wall, 2), "records": len(recs), "workers": len(workers), "cores": cores,
             "worker_time_s": {k: round(v, 2) for k, v in worker_time(causes, workers, wall).items()},
             "worker_cpu_unused_s": {k: round(v, 2) for k, v in by_cause.items()},
             "worker_cpu_sampled_s": round(used, 2), "fit_cpu_s": round(run["fit_cpu_s"], 2),
             "reaped_children_cpu_s": round(reaped, 2),
-            "service_cpu_s": services, "bench_cpu_s": round(bench_cpu, 2),
-            "other_cpu_s": round(machine["busy"] - ours, 2) if machine else None,
-            "steal_s": round(machine.get("steal", 0.0), 2), "idle_cores_s": round(machine.get("idle", 0.0), 2),
+            "service_cpu_s": services, "bench_cpu_s": run["bench_cpu_s"], "other_cpu_s": run["other_cpu_s"],
+            "steal_s": run["steal_s"], "idle_cores_s": run["idle_cores_s"],
             "cpu_efficiency": round(run["fit_cpu_s"] / (wall * cores), 3),
             "timeline": [r.__dict__ for r in recs]}
 
@@ -286,11 +270,9 @@ def measure(env: Running, config_path: Path, repeats: int, verbose: bool) -> lis
     system_run(env, with_url(config, url, next(c for c in first if c != index)))  # warm, as compute.py
     reports = []
     for _ in range(repeats):
-        me = psutil.Process()
-        cpu0 = sum(me.cpu_times()[:2])
         with Sampler(env.predictor_pids()) as sampler:
             run = system_run(env, with_url(config, url))
-        rep = analyse(env, run, sampler.samples, sum(me.cpu_times()[:2]) - cpu0)
+        rep = analyse(env, run, sampler.samples)
         if verbose:
             print_records(rep)
         print_report(rep)
