@@ -108,8 +108,8 @@ def service_rss(stack: Stack) -> dict[str, float]:
 
 
 def tree_cpu_seconds(pid: int, children_only: bool = False) -> float:
-    """User + system CPU seconds of a live process and its live descendants (a pool worker that died took
-    its seconds with it)."""
+    """User + system CPU seconds of a live process and its live descendants, each with its children that
+    ended and were reaped (cmdstan runs of a pool worker; a pool worker that was replaced)."""
     try:
         root = psutil.Process(pid)
         procs = root.children(recursive=True) + ([] if children_only else [root])
@@ -121,7 +121,7 @@ def tree_cpu_seconds(pid: int, children_only: bool = False) -> float:
             times = proc.cpu_times()
         except psutil.NoSuchProcess:
             continue
-        total += times.user + times.system
+        total += times.user + times.system + times.children_user + times.children_system
     return total
 
 

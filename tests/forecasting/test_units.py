@@ -7,7 +7,16 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from forecasting.units import UnitResult, UnitSpec, plan_units, run_unit, training_windows
+from forecasting.units import (
+    CHEAP_POINTS,
+    UnitResult,
+    UnitSpec,
+    batches,
+    plan_units,
+    run_unit,
+    training_windows,
+    unit_cost,
+)
 
 from .conftest import make_config, seasonal_series
 
@@ -89,3 +98,23 @@ def test_results_cross_process_boundaries_as_json() -> None:
     assert back.spec == result.spec and back.forecast == result.forecast
     assert back.test_forecast == result.test_forecast and back.params == result.params
     assert math.isnan(back.metrics["MAPE"]) and back.metrics["MAE"] == result.metrics["MAE"]
+
+
+def test_batches_put_costly_units_alone_costliest_first_and_cheap_ones_together_last() -> None:
+    config = make_config(model_parameters={
+        "models": "persistence,exponentialsmoothing,fbprophet,arima,naive",
+        "possible_transformations": "none,log_modified"})
+    plan = plan_units(config, seasonal_series(60))
+    records = batches(plan, 60)
+    assert sorted(i for r in records for i in r) == list(range(len(plan)))  # every unit once, by plan index
+    cheap = [i for i, u in enumerate(plan) if u.model in ("persistence", "naive")]
+    costly = [r for r in records if plan[r[0]].model not in ("persistence", "naive")]
+    assert records[len(costly):] == [cheap]  # persistence is naive: batched with it, in plan order, last
+    assert all(len(r) == 1 for r in costly) and len(costly) == len(plan) - len(cheap)
+    costs = [unit_cost(plan[r[0]]) for r in costly]
+    assert costs == sorted(costs, reverse=True)
+    assert plan[costly[0][0]] == UnitSpec("arima", "none", max(u.window for u in plan))
+    # Past CHEAP_POINTS every unit travels alone, the costliest still first.
+    alone = batches(plan, CHEAP_POINTS + 1)
+    assert all(len(r) == 1 for r in alone) and sorted(r[0] for r in alone[-len(cheap):]) == cheap
+    assert alone[0] == costly[0]
