@@ -41,7 +41,7 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=200, help="latency: sequential requests per path")
     parser.add_argument("--throughput-duration", type=float, default=10.0, help="seconds per rate")
     parser.add_argument("--throughput-start", type=float, default=8.0, help="first rate, requests/s")
-    parser.add_argument("--repeats", type=int, default=1, help="compute and predictor-scaling repeats (medians)")
+    parser.add_argument("--repeats", type=int, default=2, help="compute and predictor-scaling repeats (medians)")
     parser.add_argument("--full", action="store_true", help="scaling: also 1,000 and 2,000 series")
     args = parser.parse_args()
     if args.timex_reference and not (args.timex_reference / "venv" / "bin" / "python").exists():
