@@ -269,6 +269,8 @@ def plan_refits(series: Series) -> list[tuple[str, dict[str, Any]]]:
     asked again when it is of the unit chosen here; one of another unit is dropped and asked anew."""
     state = series.state
     specs = [r.spec for r in choose(series, with_refits=False).per_model.values()]
+    if state.refits_expected is None:  # first asked now: the stall window starts from here
+        state.last_at = now_ms()
     state.refits_expected = len(specs)
     have = series.refits()
     todo = []
@@ -392,6 +394,13 @@ def mark_decided(series: Series) -> SeriesState:
     state.refits_expected, state.refits_done, state.has_history = None, 0, False
     state.mv_total, state.mv_done, state.mv_refit_sent = None, 0, False
     return state
+
+
+def stall_due(state: SeriesState, now: int, stall_s: float, repaired_at: int = 0, repairs: int = 0) -> bool:
+    """No new unit for `stall_s` since the last one (or since the refits were asked, or the last repair): its
+    missing units are sent again. Each repair doubles the window: a unit that is only queued behind a long
+    request is not lost, and sending it again every window grew the queue it waits in."""
+    return now - max(state.last_at, repaired_at) > stall_s * 1000 * 2 ** min(repairs, 10)
 
 
 def forgettable(state: SeriesState, now: int, forget_s: float) -> bool:

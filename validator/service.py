@@ -37,6 +37,7 @@ from validator.decide import (
     plan_refits,
     progress_of,
     recount,
+    stall_due,
     upgrade,
     validated,
 )
@@ -72,6 +73,7 @@ decided_keys: set[str] = set()
 deadline_sent: set[str] = set()
 forget_sent: set[str] = set()
 repaired_at: dict[str, int] = {}
+repairs: dict[str, int] = {}  # repairs sent per series: each doubles its next stall window (stall_due)
 
 
 def _series(key: str) -> Series | None:
@@ -103,6 +105,7 @@ def _forget_timer_marks(key: str) -> None:
     deadline_sent.discard(key)
     forget_sent.discard(key)
     repaired_at.pop(key, None)
+    repairs.pop(key, None)
 
 
 @series_states.on_recover
@@ -212,8 +215,9 @@ async def watch_stalled_series() -> None:
             if key not in deadline_sent:
                 deadline_sent.add(key)
                 await send_record(predictions, key, deadline_marker(state))
-        elif now - max(state.last_at, repaired_at.get(key, 0)) > settings.validator_stall_s * 1000:
+        elif stall_due(state, now, settings.validator_stall_s, repaired_at.get(key, 0), repairs.get(key, 0)):
             repaired_at[key] = now
+            repairs[key] = repairs.get(key, 0) + 1
             missing = missing_units(series) + multivariate.missing_units(series)
             log.warning("%s stalled at %d/%d units: sending %d again", key, state.units_done, state.total,
                         len(missing))
@@ -263,6 +267,7 @@ async def _publish_decision(series: Series, deadline_s: float | None = None) -> 
     decided_keys.add(series.key)
     deadline_sent.discard(series.key)
     repaired_at.pop(series.key, None)
+    repairs.pop(series.key, None)
     metrics.produced.labels(BEST_MODELS.name).inc()
     log.info("%s decided: %s (%d/%d units)", series.state.series, record["model"], record["units_done"],
              record["units_total"])

@@ -33,6 +33,7 @@ from validator.decide import (
     new_series,
     plan_refits,
     recount,
+    stall_due,
     upgrade,
     validated,
 )
@@ -282,3 +283,15 @@ def test_a_refit_of_another_unit_than_the_chosen_one_is_asked_again() -> None:
     for u in units_of(predict(job_for(STORE, again[0][1]))):
         add(series, u)
     assert is_complete(series.state) and decide(series)[0]["per_model"]["theta"]["yhat"]
+
+
+def test_each_repair_of_a_stalled_series_doubles_its_next_window(predictions: list[dict]) -> None:
+    state = new_state_of(predictions[0]).state
+    state.last_at = 0
+    assert not stall_due(state, 60_000, 60) and stall_due(state, 60_001, 60)
+    # Repaired at 61 s: the units may only be queued behind a long request, so the next try waits 120 s.
+    assert not stall_due(state, 181_000, 60, repaired_at=61_000, repairs=1)
+    assert stall_due(state, 181_001, 60, repaired_at=61_000, repairs=1)
+    assert not stall_due(state, 301_000, 60, repaired_at=61_000, repairs=2)
+    state.last_at = 400_000  # a unit came: the window runs from it
+    assert not stall_due(state, 400_000 + 60_000, 60)
