@@ -106,25 +106,22 @@ def assemble(chunks: Sequence[dict[str, Any]], name: str) -> pd.Series:
     """The series from its SeriesPart chunks, in order."""
     values = [np.frombuffer(part["values"], dtype="<f8") for part in chunks]
     freq = chunks[0]["frequency"] if chunks else ""
+    series: pd.Series | None
     if chunks and all(part["timestamps_us"] is None for part in chunks):
         spans = tuple((part["start_us"], len(v)) for part, v in zip(chunks, values, strict=True))
         make = _regular_index if sum(n for _, n in spans) <= INDEX_CACHE_POINTS else _regular_index.__wrapped__
         index = make(spans, freq)
-        if index is None:
-            raise ValueError(f"series {name!r}: its timestamps cannot be regenerated from {freq!r}")
-        return pd.Series(np.concatenate(values), index=index, name=name)
-    stamps = [np.frombuffer(part["timestamps_us"], dtype="<i8") if part["timestamps_us"] is not None
-              else _regular_stamps(part["start_us"], len(v), part["frequency"], name)
-              for part, v in zip(chunks, values, strict=True)]
-    return from_epoch(np.concatenate(stamps) if stamps else np.array([], dtype=np.int64),
-                      np.concatenate(values) if values else np.array([]), freq, name=name)
-
-
-def _regular_stamps(start_us: int, periods: int, freq: str, name: str) -> np.ndarray:
-    stamps = regular_stamps(start_us, periods, freq)
-    if stamps is None:
+        series = None if index is None else pd.Series(np.concatenate(values), index=index, name=name)
+    else:
+        stamps = [np.frombuffer(part["timestamps_us"], dtype="<i8") if part["timestamps_us"] is not None
+                  else _stamps(part["start_us"], len(v), part["frequency"])
+                  for part, v in zip(chunks, values, strict=True)]
+        series = None if any(t is None for t in stamps) else from_epoch(
+            np.concatenate(stamps) if stamps else np.array([], dtype=np.int64),  # type: ignore[arg-type]
+            np.concatenate(values) if values else np.array([]), freq, name=name)
+    if series is None:
         raise ValueError(f"series {name!r}: its timestamps cannot be regenerated from {freq!r}")
-    return stamps
+    return series
 
 
 @functools.lru_cache(maxsize=64)

@@ -258,10 +258,8 @@ async def _publish_decision(series: Series, deadline_s: float | None = None) -> 
         metrics.failures.labels(f["stage"]).inc()
     await send_record(best_models, rid, record)
     await send_record(progress, rid, progress_of(series, record))
-    if isinstance(series.parts, ChainMap):  # decided in the event that created it: no part was written,
-        for part in series.part_keys():  # unless by an attempt cut short
-            if part in series_states:
-                del series_states[part]
+    if isinstance(series.parts, ChainMap):  # decided in the event that created it: its parts were never
+        series.parts = series_states  # written, so mark_decided tombstones only what an attempt cut short left
     series_states[series.key] = mark_decided(series)
     live_keys.discard(series.key)
     decided_keys.add(series.key)
