@@ -49,7 +49,7 @@ def _best_mae(entry: dict[str, Any]) -> dict[str, float]:
 
 def compare(doc: dict[str, Any], timex: dict[str, Any] | None) -> list[dict[str, Any]]:
     rows = []
-    for name, entry in sorted(doc["series"].items()):
+    for name, entry in sorted(doc["results"].items()):
         hist = (entry.get("historical_predictions") or {}).get("models") or {}
         ref = (timex or {}).get("series", {}).get(name, {})
         for model in sorted(set(_best_mae(entry)) | set(ref.get("mae", {}))):

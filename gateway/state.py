@@ -24,12 +24,12 @@ from typing import Any
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, Message, TopicPartition
 
-from gateway.plain import plain
 from schemas import DecodeError, decode_as
 from schemas.topics import BY_NAME, CONFIGS, REQUESTS
 from timex_stream.intake import Position, position_of, read_request
 from timex_stream.kafka import consumer, while_transient
 from timex_stream.lookup import LOOKBACK_MS, read_views
+from timex_stream.plain import plain
 from timex_stream.request_index import as_ms, index_record, merged
 from timex_stream.request_view import TOPICS, RequestView
 

@@ -5,18 +5,18 @@ reports the model (a model-stage Failure once every unit of the model failed).""
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 from prometheus_client import Counter
 
 from predictor.pool import UnitLimitError, UnitPool
 from predictor.work import Job, predict, prediction_record
+from schemas.records import PredictionRecord
 from schemas.topics import unit_key
 
 log = logging.getLogger("predictor")
 
 
-async def answer(pool: UnitPool, job: Job, stopped: Counter | None = None) -> dict[str, Any]:
+async def answer(pool: UnitPool, job: Job, stopped: Counter | None = None) -> PredictionRecord:
     """The Prediction for `job`'s dataset; `stopped` counts units stopped by a limit, by limit."""
     dataset = job.dataset
     # Keyed like the record: a unit sent again while it still runs (stall repair, redelivery) runs once.

@@ -16,8 +16,9 @@ from forecasting.regressors import align
 from forecasting.selection import choose_best
 from forecasting.units import UnitResult, UnitSpec, refit_unit, run_unit
 from forecasting.workers import init_worker
+from schemas.records import DatasetRecord, PredictionRecord, UnitOutcomeRecord, UnitRecord
 from timex_stream.processes import die_with_parent
-from timex_stream.records import unit_record
+from timex_stream.records import prediction, unit_outcome, unit_record
 from timex_stream.series_store import SeriesMissingError, SeriesStore
 
 
@@ -25,14 +26,14 @@ from timex_stream.series_store import SeriesMissingError, SeriesStore
 class Job:
     """A Dataset with what its ref points at."""
 
-    dataset: dict[str, Any]
+    dataset: DatasetRecord
     series: pd.Series
     config_json: str
     # the regressors' values on the series' index and the horizon (units whose spec names regressors)
     regressors: pd.DataFrame | None = None
 
 
-def job_for(store: SeriesStore, dataset: dict[str, Any]) -> Job | dict[str, Any]:
+def job_for(store: SeriesStore, dataset: DatasetRecord) -> Job | PredictionRecord:
     """The unit with the series and config its ref points at, or its Prediction with the error if they
     cannot be read (blocking: the service calls it in a thread)."""
     ref = dataset["ref"]
@@ -53,7 +54,7 @@ def job_for(store: SeriesStore, dataset: dict[str, Any]) -> Job | dict[str, Any]
     return Job(dataset, series, config_json, regressors)
 
 
-def predict(job: Job) -> dict[str, Any]:
+def predict(job: Job) -> PredictionRecord:
     """Dataset → Prediction: every unit of the record (its own and the `more` batched with it), one after the
     other. A model failure is carried in that unit's `error`, never raised. A record that holds every
     validation unit of its series (cheap units of a short series travel together) also carries each model's
@@ -71,19 +72,19 @@ def predict(job: Job) -> dict[str, Any]:
                              **{k: v for k, v in first.items() if k != "unit"}, more=more)
 
 
-def _whole_series(units: list[dict[str, Any]]) -> bool:
+def _whole_series(units: list[UnitRecord]) -> bool:
     """Every validation unit of the series is in this record (and nothing else)."""
     return not any(u["refit"] for u in units) and sorted(u["index"] for u in units) == list(range(units[0]["total"]))
 
 
-def final_refits(config: Any, results: list[UnitResult]) -> list[dict[str, Any]]:
+def final_refits(config: Any, results: list[UnitResult]) -> list[UnitRecord]:
     """The refit units the validator would ask for (validator.decide.plan_refits: each model's best, numbered
     after the validation units), from the results of every validation unit of a series."""
     specs = [r.spec for r in choose_best(config, drop_history(results)[0]).per_model.values()]
     return [unit_record(spec, len(results) + i, len(specs), refit=True) for i, spec in enumerate(specs)]
 
 
-def _result(config: Any, series: pd.Series, unit: dict[str, Any], regressors: pd.DataFrame | None) -> UnitResult:
+def _result(config: Any, series: pd.Series, unit: UnitRecord, regressors: pd.DataFrame | None) -> UnitResult:
     spec = UnitSpec.from_dict(unit)
     # Validation units are scored only; each model's best is refitted for its final forecast, here (a whole
     # series in one record) or when the validator sends it back. A historical step validates, refits and
@@ -95,30 +96,22 @@ def _result(config: Any, series: pd.Series, unit: dict[str, Any], regressors: pd
     return run_unit(config, series, spec, with_forecast=False, regressors=regressors)
 
 
-def _outcome(unit: dict[str, Any], result: UnitResult) -> dict[str, Any]:
+def _outcome(unit: UnitRecord, result: UnitResult) -> UnitOutcomeRecord:
     """One unit's UnitOutcome record."""
-    return {"unit": unit, "error": result.error, "metrics": dict(result.metrics),
-            "test_forecast": list(result.test_forecast),
-            "forecast": result.forecast.to_dict() if result.forecast else None, "fit_seconds": result.fit_seconds,
-            "params": {k: str(v) for k, v in result.params.items()}}
+    return unit_outcome(unit, error=result.error, metrics=result.metrics, test_forecast=result.test_forecast,
+                        forecast=result.forecast.to_dict() if result.forecast else None,
+                        fit_seconds=result.fit_seconds, params={k: str(v) for k, v in result.params.items()})
 
 
-def prediction_record(dataset: dict[str, Any], estimator: str = "mae", **result: Any) -> dict[str, Any]:
-    """The Prediction for `dataset`'s units; `result` holds what they produced, or just an `error`, which is
-    then every unit's (a batch stopped by a limit, a series that cannot be read)."""
-    error = result.get("error")
+def prediction_record(dataset: DatasetRecord, estimator: str = "mae", **result: Any) -> PredictionRecord:
+    """The Prediction for `dataset`'s units; `result` holds what they produced (UnitOutcome fields), or just
+    an `error`, which is then every unit's (a batch stopped by a limit, a series that cannot be read)."""
     more = result.pop("more", None)
     if more is None:
-        more = [{"unit": u, "error": error, "metrics": {}, "test_forecast": [], "forecast": None,
-                 "fit_seconds": 0.0, "params": {}} for u in dataset.get("more", [])]
-    return {
-        "request_id": dataset["request_id"], "series": dataset["series"], "series_total": dataset["series_total"],
-        "unit": dataset["unit"], "error": None, "metrics": {}, "test_forecast": [], "forecast": None,
-        "fit_seconds": 0.0, "params": {}, "main_accuracy_estimator": estimator, "ref": dataset["ref"],
-        "history_timestamps": [], "history_values": [], "more": more,
-        "worker": f"{socket.gethostname()}/{os.getpid()}",
-        **result,
-    }
+        more = [unit_outcome(u, error=result.get("error")) for u in dataset.get("more", [])]
+    return prediction(dataset["request_id"], dataset["series"], dataset["series_total"], dataset["unit"],
+                      main_accuracy_estimator=estimator, ref=dataset["ref"], more=more,
+                      worker=f"{socket.gethostname()}/{os.getpid()}", **result)
 
 
 def start_worker() -> None:

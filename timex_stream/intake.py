@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any
 
 from confluent_kafka import Message
 
 from schemas.codec import MAGIC, DecodeError, decode_as
 from schemas.keys import request_id_problem
+from schemas.records import ForecastRequestRecord
 from schemas.topics import CONFIGS
+from timex_stream.records import forecast_request
 
 
 class NotAConfigError(DecodeError):
@@ -47,7 +48,7 @@ def derived_request_id(where: Position) -> str:
     return f"{CONFIGS.name}-{where.partition}-{where.offset}-{where.timestamp_ms}"
 
 
-def read_request(key: bytes | None, value: bytes | None, where: Position) -> dict[str, Any]:
+def read_request(key: bytes | None, value: bytes | None, where: Position) -> ForecastRequestRecord:
     """→ a ForecastRequest record. Plain JSON gets the Kafka key as request id, or the derived one."""
     if value and value[:2] == MAGIC:
         request = decode_as("ForecastRequest", value)
@@ -64,9 +65,7 @@ def read_request(key: bytes | None, value: bytes | None, where: Position) -> dic
     request_id = key.decode("utf-8", "replace").strip() if key else ""
     if request_id:
         _check_id(request_id)
-    return {"request_id": request_id or derived_request_id(where), "submitted_at": where.timestamp_ms,
-            "origin": "kafka", "config_json": json.dumps(doc), "csv_data": None, "replay_of": None,
-            "owner": None}
+    return forecast_request(request_id or derived_request_id(where), json.dumps(doc), where.timestamp_ms)
 
 
 def _check_id(request_id: str) -> None:

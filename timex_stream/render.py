@@ -1,5 +1,5 @@
-"""How the CLI shows requests: one JSON document, plain-text tables and a progress bar (the CSV comes from
-`timex_stream.results`, so the CLI and the HTTP download give the same file)."""
+"""How the CLI shows requests: one JSON document, plain-text tables and a progress bar (the JSON document and
+the CSV come from `timex_stream.results`, so the CLI and the HTTP downloads give the same documents)."""
 
 from __future__ import annotations
 
@@ -7,26 +7,13 @@ import json
 import math
 import sys
 from collections.abc import Iterable, Sequence
-from datetime import datetime
 from typing import Any
 
 from tqdm import tqdm
 
 from timex_stream.history import format_ms
+from timex_stream.plain import plain
 from timex_stream.request_view import RequestView
-
-
-def plain(value: Any) -> Any:
-    """JSON-safe copy: NaN/inf → null (strict JSON has no NaN), datetimes → ISO text, bytes dropped."""
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, datetime):
-        return value.isoformat()
-    if isinstance(value, dict):
-        return {k: plain(v) for k, v in value.items() if not isinstance(v, bytes)}
-    if isinstance(value, (list, tuple)):
-        return [plain(v) for v in value]
-    return value
 
 
 def dumps(value: Any) -> str:
@@ -34,17 +21,19 @@ def dumps(value: Any) -> str:
 
 
 def result_document(view: RequestView) -> dict[str, Any]:
-    """Request id, status, the charts' visualization parameters, and per series `series_entry`; failures of
-    the whole request at top level."""
+    """The results document the CLI prints: the gateway's `results.json` of the same request, as plain JSON
+    data (`timex_stream.results.results_json`)."""
+    from timex_stream.results import results_json  # it builds its entries with series_entry, below
+
+    return plain(results_json(view.to_dict()))
+
+
+def series_entries(view: RequestView) -> dict[str, dict[str, Any]]:
+    """`series_entry` of every series the request has (answered or not, or named by a failure), by name."""
     names = sorted(set(view.series_names or []) | set(view.results)
                    | {f["series"] for f in view.failures if f.get("series")})
-    series = {name: series_entry(view.results.get(name) or {}, [f for f in view.failures if f.get("series") == name])
-              for name in names}
-    return plain({"request_id": view.request_id, "status": view.status, "title": view.title,
-                  "replay_of": view.replay_of, "units_done": view.units_done, "units_total": view.units_total,
-                  "visualization": view.visualization, "series": series,
-                  "failures": [_failure(f) for f in view.failures if not f.get("series")],
-                  "warnings": view.warnings})
+    return {name: series_entry(view.results.get(name) or {}, [f for f in view.failures if f.get("series") == name])
+            for name in names}
 
 
 COMPARISON_KEYS = ("model", "transformation", "window", "metrics", "fit_seconds", "error", "best_of_model")
@@ -100,12 +89,11 @@ def number(value: float | None) -> str:
 
 
 def results_table(view: RequestView) -> str:
-    doc = result_document(view)
     head = f"request {view.request_id}: {view.status}" + (f" ({view.title})" if view.title else "")
     if view.replay_of:
         head += f", replay of {view.replay_of}"
     rows = []
-    for name, s in doc["series"].items():
+    for name, s in plain(series_entries(view)).items():
         estimator = (s["main_accuracy_estimator"] or "").upper()
         metric = s["metrics"].get(estimator) if estimator else None
         fc = s["forecast"] or {}
@@ -115,8 +103,8 @@ def results_table(view: RequestView) -> str:
         rows.append([name, s["model"] or "failed", s["transformation"],
                      f"{estimator} {number(metric)}" if estimator else None, horizon, note])
     lines = [head, table(["series", "best model", "transformation", "test error", "forecast", "note"], rows)]
-    lines += [f"failure ({f['stage']}): {f['message']}" for f in doc["failures"]]
-    lines += [f"warning: {w}" for w in doc["warnings"]]
+    lines += [f"failure ({f['stage']}): {f['message']}" for f in view.failures if not f.get("series")]
+    lines += [f"warning: {w}" for w in view.warnings]
     return "\n".join(lines)
 
 

@@ -7,36 +7,17 @@ topics to that time (`timex_stream.lookup`), instead of reading configs or the a
 
 from __future__ import annotations
 
-import json
+from collections.abc import Mapping
 from typing import Any
 
 from schemas import DecodeError, decode_as
+from schemas.records import RequestIndexRecord
 from schemas.topics import REQUESTS
 from timex_stream.history import read_range
-from timex_stream.intake import Position
+from timex_stream.records import as_ms, index_record  # noqa: F401 (built in records, read here)
 
 
-def index_record(request_id: str, where: Position, request: dict[str, Any] | None = None) -> dict[str, Any]:
-    """The index record of the config at `where` (`request` as `intake.read_request` gave it; None for a
-    record that is no config but named a request id, which gets an answer all the same)."""
-    request = request or {}
-    title = None
-    try:
-        doc = json.loads(request.get("config_json") or "{}")
-        title = doc.get("activity_title") if isinstance(doc, dict) else None
-    except (json.JSONDecodeError, RecursionError):
-        pass
-    submitted_at = as_ms(request.get("submitted_at")) or where.timestamp_ms
-    origin = request.get("origin") or "kafka"
-    if origin == "kafka" and where.timestamp_ms:  # plain JSON: the broker's time, not the sender's
-        submitted_at = where.timestamp_ms
-    return {"request_id": request_id, "owner": request.get("owner"),
-            "title": title if isinstance(title, str) else None, "replay_of": request.get("replay_of"),
-            "origin": origin, "has_csv": bool(request.get("csv_data")), "submitted_at": submitted_at,
-            "configs_partition": where.partition, "configs_offset": where.offset, "configs_at": where.timestamp_ms}
-
-
-def merged(earlier: dict[str, Any] | None, record: dict[str, Any]) -> dict[str, Any]:
+def merged(earlier: Mapping[str, Any] | None, record: RequestIndexRecord) -> RequestIndexRecord:
     """A later record under the same id (a replayed topic, an id reused straight on Kafka) updates the
     entry, but once an id has an owner it keeps it: a reused id cannot hand a request to someone else."""
     if earlier is not None and earlier.get("owner") is not None:
@@ -44,10 +25,10 @@ def merged(earlier: dict[str, Any] | None, record: dict[str, Any]) -> dict[str, 
     return record
 
 
-def read_index(bootstrap: str, request_ids: set[str] | None = None) -> dict[str, dict[str, Any]]:
+def read_index(bootstrap: str, request_ids: set[str] | None = None) -> dict[str, RequestIndexRecord]:
     """The index entries of `request_ids` (None: all). The topic holds one small record per live request
     (no configs, no results), so this reads far less than any answer topic."""
-    found: dict[str, dict[str, Any]] = {}
+    found: dict[str, RequestIndexRecord] = {}
     for msg in read_range(bootstrap, REQUESTS.name):
         rid = (msg.key() or b"").decode("utf-8", "replace")
         if request_ids is not None and rid not in request_ids:
@@ -60,12 +41,5 @@ def read_index(bootstrap: str, request_ids: set[str] | None = None) -> dict[str,
     return found
 
 
-def _plain_times(record: dict[str, Any]) -> dict[str, Any]:
+def _plain_times(record: RequestIndexRecord) -> RequestIndexRecord:
     return {**record, "submitted_at": as_ms(record["submitted_at"]), "configs_at": as_ms(record["configs_at"])}
-
-
-def as_ms(value: Any) -> int | None:
-    """Avro timestamp-millis come back as aware datetimes; records built here hold ints."""
-    if value is None or isinstance(value, int):
-        return value
-    return int(value.timestamp() * 1000)

@@ -12,18 +12,22 @@ CSV_COLUMNS = ("series", "timestamp", "kind", "value", "lower_80", "upper_80", "
 
 
 def results_json(snapshot: dict[str, Any]) -> dict[str, Any]:
-    """Per series the BestModel's fields and the entry the CLI's `results --format json` gives (`series_entry`:
-    "history", "comparison", ...), with the request's visualization parameters."""
+    """The results document of a request (the gateway's `results.json`, the CLI's `results`/`watch` with JSON
+    output): per answered series the BestModel's fields and its `series_entry` ("history", "comparison", its
+    failures, ...), with the request's status, progress, visualization parameters, every failure and the
+    config's warnings. `snapshot`: a `RequestView.to_dict()` (the gateway's, with the index's title)."""
     keep = ("model", "transformation", "window", "main_accuracy_estimator", "metrics", "forecast", "comparison",
             "history_timestamps", "history_values", "history_points", "series_ref", "units_done", "units_total",
             "complete", "historical_predictions")
     failures = snapshot["failures"]
-    return {"request_id": snapshot["request_id"], "title": snapshot["title"], "status": snapshot["status"],
-            "visualization": snapshot.get("visualization"),
+    return {"request_id": snapshot["request_id"], "title": snapshot["title"], "replay_of": snapshot.get("replay_of"),
+            "status": snapshot["status"], "units_done": snapshot.get("units_done"),
+            "units_total": snapshot.get("units_total"), "visualization": snapshot.get("visualization"),
+            "series": snapshot.get("series"),
             "results": {s: {**{k: r.get(k) for k in keep},
                             **series_entry(r, [f for f in failures if f.get("series") == s])}
                         for s, r in sorted(snapshot["results"].items())},
-            "failures": failures}
+            "failures": failures, "warnings": snapshot.get("warnings") or []}
 
 
 def results_csv(snapshot: dict[str, Any]) -> str:

@@ -24,8 +24,9 @@ from confluent_kafka import TopicPartition
 from forecasting.series import from_epoch, regular_stamps, to_epoch
 from schemas import decode_as
 from schemas.keys import escape, series_key
+from schemas.records import BestModelRecord, SeriesPartRecord, SeriesRefRecord
 from schemas.topics import SERIES
-from timex_stream.records import now_ms
+from timex_stream.records import now_ms, series_part, series_ref  # noqa: F401 (series_ref: built in records, used with the store)
 
 # Points per record: see the module docstring.
 CHUNK_POINTS = 50_000
@@ -48,13 +49,13 @@ CACHE_BYTES = 64 * 1024 * 1024
 FETCH_WAIT_MS = 5
 
 
-def config_part(request_id: str, config_json: str) -> tuple[str, dict[str, Any]]:
+def config_part(request_id: str, config_json: str) -> tuple[str, SeriesPartRecord]:
     """(key, SeriesPart) holding the request's config."""
-    return escape(request_id), _part(request_id, config_json=config_json)
+    return escape(request_id), series_part(request_id, config_json=config_json)
 
 
 def parts(request_id: str, name: str, series_total: int, s: pd.Series, chunk_points: int = CHUNK_POINTS,
-          key: str | None = None, xcorr_json: str | None = None) -> list[tuple[str, dict[str, Any]]]:
+          key: str | None = None, xcorr_json: str | None = None) -> list[tuple[str, SeriesPartRecord]]:
     """(key, SeriesPart) for each chunk of `s`, in order; `key`: the keys' prefix (default: the series');
     `xcorr_json` goes with chunk 0."""
     key = key or series_key(request_id, name)
@@ -65,7 +66,7 @@ def parts(request_id: str, name: str, series_total: int, s: pd.Series, chunk_poi
     out = []
     for chunk in range(chunks):
         lo, hi = chunk * chunk_points, min(len(stamps), (chunk + 1) * chunk_points)
-        out.append((f"{key}/{chunk}", _part(
+        out.append((f"{key}/{chunk}", series_part(
             request_id, series=name, series_total=series_total, chunk=chunk, chunks=chunks, points=len(stamps),
             frequency=freq, start_us=int(stamps[lo]) if hi > lo else 0,
             timestamps_us=None if regular else stamps[lo:hi].astype("<i8").tobytes(),
@@ -74,35 +75,19 @@ def parts(request_id: str, name: str, series_total: int, s: pd.Series, chunk_poi
 
 
 def regressor_parts(request_id: str, s: pd.Series, chunk_points: int = CHUNK_POINTS
-                    ) -> list[tuple[str, dict[str, Any]]]:
+                    ) -> list[tuple[str, SeriesPartRecord]]:
     """(key, SeriesPart) for each chunk of an additional regressor (`s.name`), stored like a series (its own
     dates, which need not be regular); the series' refs point at them (`series_ref(regressors=...)`)."""
     name = str(s.name)
     return parts(request_id, name, 0, s, chunk_points, key=f"{escape(request_id)}/regressor/{escape(name)}")
 
 
-def _part(request_id: str, **fields: Any) -> dict[str, Any]:
-    return {"request_id": request_id, "series": None, "config_json": None, "series_total": 0, "chunk": 0,
-            "chunks": 0, "points": 0, "frequency": "", "start_us": 0, "timestamps_us": None, "values": b"",
-            "xcorr_json": None, "created_at": now_ms(), **fields}
-
-
-def series_ref(partition: int, config_offset: int, offsets: Sequence[int], points: int,
-               regressors: Sequence[tuple[str, Sequence[int]]] = (), historical_from: int = 0) -> dict[str, Any]:
-    """`regressors`: (name, offsets of its chunks) of each additional regressor of the series.
-    `historical_from`: points known at the first historical prediction step (0: none); with `points` and the
-    regressors, what re-plans the series' units (forecasting.historical.plan_all)."""
-    return {"partition": partition, "config_offset": config_offset, "offsets": list(offsets), "points": points,
-            "regressors": [{"name": name, "offsets": list(at)} for name, at in regressors],
-            "historical_from": historical_from}
-
-
-def regressor_names(ref: dict[str, Any] | None) -> tuple[str, ...]:
+def regressor_names(ref: SeriesRefRecord | None) -> tuple[str, ...]:
     """The additional regressors a ref's series has (none on refs written before they existed)."""
     return tuple(r["name"] for r in (ref or {}).get("regressors") or ())
 
 
-def assemble(chunks: Sequence[dict[str, Any]], name: str) -> pd.Series:
+def assemble(chunks: Sequence[SeriesPartRecord], name: str) -> pd.Series:
     """The series from its SeriesPart chunks, in order."""
     values = [np.frombuffer(part["values"], dtype="<f8") for part in chunks]
     freq = chunks[0]["frequency"] if chunks else ""
@@ -172,17 +157,17 @@ class SeriesStore:
         self._consumer: Any = None
         self.reads = 0  # records read from the broker (for tests and benches)
 
-    def config_json(self, ref: dict[str, Any]) -> str:
+    def config_json(self, ref: SeriesRefRecord) -> str:
         part = self.records(ref["partition"], [ref["config_offset"]])[0]
         if part["config_json"] is None:
             raise SeriesMissingError(f"series offset {ref['partition']}/{ref['config_offset']} holds no config")
         return part["config_json"]
 
-    def series(self, ref: dict[str, Any], name: str) -> pd.Series:
+    def series(self, ref: SeriesRefRecord, name: str) -> pd.Series:
         chunks = self.records(ref["partition"], ref["offsets"])
         return assemble(chunks, name)
 
-    def tail(self, ref: dict[str, Any], name: str, points: int) -> pd.Series:
+    def tail(self, ref: SeriesRefRecord, name: str, points: int) -> pd.Series:
         """The last `points` of the series, read from its last chunks only."""
         partition, offsets = ref["partition"], ref["offsets"]
         first = len(offsets) - 1
@@ -191,18 +176,18 @@ class SeriesStore:
         s = assemble(self.records(partition, offsets[first:]), name)
         return s.iloc[-points:] if points > 0 else s.iloc[:0]
 
-    def regressors(self, ref: dict[str, Any]) -> dict[str, pd.Series]:
+    def regressors(self, ref: SeriesRefRecord) -> dict[str, pd.Series]:
         """The series' additional regressors, each on its own dates (forecasting.regressors.align puts them
         on the series')."""
         return {r["name"]: assemble(self.records(ref["partition"], r["offsets"]), r["name"])
                 for r in ref.get("regressors") or ()}
 
-    def series_and_config(self, ref: dict[str, Any], name: str) -> tuple[pd.Series, str]:
+    def series_and_config(self, ref: SeriesRefRecord, name: str) -> tuple[pd.Series, str]:
         """What a unit needs, read together: one seek when the config lies near the series (most requests)."""
         self.records(ref["partition"], [ref["config_offset"], *ref["offsets"]])
         return self.series(ref, name), self.config_json(ref)
 
-    def records(self, partition: int, offsets: Sequence[int]) -> list[dict[str, Any]]:
+    def records(self, partition: int, offsets: Sequence[int]) -> list[SeriesPartRecord]:
         with self._lock:
             missing = sorted({o for o in offsets if (partition, o) not in self._cache})
             if missing:
@@ -288,7 +273,7 @@ def tail(s: pd.Series, points: int) -> tuple[list[str], list[float]]:
     return stamps, values
 
 
-def history(store: SeriesStore, best: dict[str, Any]) -> pd.Series:
+def history(store: SeriesStore, best: BestModelRecord) -> pd.Series:
     """The whole history of a BestModel's series, read where its `series_ref` points; a record from before
     the claim check (no ref) carries its whole history itself."""
     ref = best.get("series_ref")

@@ -9,7 +9,9 @@ from typing import Any
 from confluent_kafka import Producer
 
 from schemas.keys import check_request_id
+from schemas.records import ForecastRequestRecord
 from schemas.topics import CONFIGS
+from timex_stream import records
 from timex_stream.kafka import send
 from timex_stream.records import now_ms
 
@@ -27,13 +29,14 @@ def name_upload_source(config: dict[str, Any], csv_name: str | None) -> None:
 
 
 def forecast_request(config: dict[str, Any] | str, *, request_id: str | None = None, csv: bytes | None = None,
-                     origin: str = "cli", replay_of: str | None = None, owner: str | None = None) -> dict[str, Any]:
+                     origin: str = "cli", replay_of: str | None = None, owner: str | None = None
+                     ) -> ForecastRequestRecord:
     """A ForecastRequest record; a request id given by the caller must be valid (InvalidRequestIdError).
     `owner`: the gateway's authenticated user; None for what reaches Kafka without the gateway."""
     config_json = config if isinstance(config, str) else json.dumps(config)
     rid = check_request_id(request_id) if request_id is not None else new_request_id()
-    return {"request_id": rid, "submitted_at": now_ms(), "origin": origin,
-            "config_json": config_json, "csv_data": csv, "replay_of": replay_of, "owner": owner}
+    return records.forecast_request(rid, config_json, now_ms(), origin=origin, csv_data=csv, replay_of=replay_of,
+                                    owner=owner)
 
 
 def submit(producer: Producer, config: dict[str, Any] | str, **kwargs: Any) -> str:

@@ -37,6 +37,15 @@ from forecasting.selection import SeriesChoice, choose_best
 from forecasting.units import Forecast, UnitResult, UnitSpec, batches
 from forecasting.xcorr import SeriesXcorr
 from schemas.keys import escape, split_series_key
+from schemas.records import (
+    BestModelRecord,
+    DatasetRecord,
+    FailureRecord,
+    ModelResultRecord,
+    PredictionRecord,
+    ProgressRecord,
+)
+from timex_stream import records
 from timex_stream.records import dataset, failure, now_ms, progress
 from timex_stream.series_store import SeriesStore, regressor_names, tail
 from validator.historical import historical_answer
@@ -167,7 +176,7 @@ class Series:
                 mv_refit_part(self.key)]
 
 
-def new_series(key: str, prediction: dict[str, Any], config_json: str, parts: Parts,
+def new_series(key: str, prediction: PredictionRecord, config_json: str, parts: Parts,
                xcorr_json: str | None = None) -> Series:
     """`config_json`: the request's config, read from where the prediction's ref points, and `xcorr_json` the
     series' cross-correlations, when the request asked for them (each written once)."""
@@ -182,7 +191,7 @@ def new_series(key: str, prediction: dict[str, Any], config_json: str, parts: Pa
     return Series(key, state, parts)
 
 
-def add(series: Series, prediction: dict[str, Any]) -> bool:
+def add(series: Series, prediction: PredictionRecord) -> bool:
     """Record one unit's result under its own part; False when it was already there (a redelivery: the
     first stays, nothing is written) or the series is decided."""
     state, unit = series.state, prediction["unit"]
@@ -235,22 +244,19 @@ READY = -3  # unit index of an extra regressor's "ready" marker (validator.multi
 MV_BASE = 1_000_000  # multivariate units' indexes start here: never one of the series' plan or refits
 
 
-def deadline_marker(state: SeriesState, index: int = DEADLINE) -> dict[str, Any]:
+def deadline_marker(state: SeriesState, index: int = DEADLINE) -> PredictionRecord:
     """A Prediction that tells the validator's agent to decide the series now (unit index -1), or, with
     index FORGET, to delete its decided marker (the table is written on the key's own partition)."""
-    return {"request_id": state.request_id, "series": state.series, "series_total": state.series_total,
-            "unit": {"model": "", "transformation": "", "window": 0, "index": index, "total": state.total,
-                     "refit": False},
-            "error": "deadline", "metrics": {}, "test_forecast": [], "forecast": None, "fit_seconds": 0.0,
-            "params": {}, "main_accuracy_estimator": state.estimator, "ref": state.ref,
-            "history_timestamps": [], "history_values": [], "worker": "validator"}
+    return records.prediction(state.request_id, state.series, state.series_total,
+                              records.marker_unit(index, state.total), main_accuracy_estimator=state.estimator,
+                              ref=state.ref, error="deadline", worker="validator")
 
 
-def is_deadline_marker(prediction: dict[str, Any]) -> bool:
+def is_deadline_marker(prediction: PredictionRecord) -> bool:
     return prediction["unit"]["index"] == DEADLINE
 
 
-def is_forget_marker(prediction: dict[str, Any]) -> bool:
+def is_forget_marker(prediction: PredictionRecord) -> bool:
     return prediction["unit"]["index"] == FORGET
 
 
@@ -263,7 +269,7 @@ def is_complete(state: SeriesState) -> bool:
     return validated(state) and expected is not None and state.refits_done >= expected
 
 
-def plan_refits(series: Series) -> list[tuple[str, dict[str, Any]]]:
+def plan_refits(series: Series) -> list[tuple[str, DatasetRecord]]:
     """(key, Dataset) for the final refit of each model's best unit; records how many to expect. A refit
     already in (the predictor refits a series whose units all ran in one record: predictor.work) is not
     asked again when it is of the unit chosen here; one of another unit is dropped and asked anew."""
@@ -289,7 +295,7 @@ def plan_refits(series: Series) -> list[tuple[str, dict[str, Any]]]:
             for first, *more in batches([specs[i] for i in todo], points)]
 
 
-def missing_units(series: Series) -> list[tuple[str, dict[str, Any]]]:
+def missing_units(series: Series) -> list[tuple[str, DatasetRecord]]:
     """(key, Dataset) for every unit that has not arrived: the plan is deterministic, so the validator
     re-plans it from the series' length and asks the predictors again (a lost record must not stall a series)."""
     state = series.state
@@ -327,13 +333,13 @@ def choose(series: Series, with_refits: bool = True) -> SeriesChoice:
     return choose_best(series.config, drop_history(_results(series, with_refits))[0])
 
 
-def _row(r: UnitResult, best_of_model: bool) -> dict[str, Any]:
-    return {"model": r.spec.model, "transformation": r.spec.transformation, "window": r.spec.window,
-            "metrics": dict(r.metrics), "fit_seconds": r.fit_seconds, "params": dict(r.params), "error": r.error,
-            "best_of_model": best_of_model}
+def _row(r: UnitResult, best_of_model: bool) -> ModelResultRecord:
+    return records.model_result(r.spec.model, r.spec.transformation, r.spec.window, metrics=r.metrics,
+                                fit_seconds=r.fit_seconds, params=r.params, error=r.error,
+                                best_of_model=best_of_model)
 
 
-def decide(series: Series, deadline_s: float | None = None) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+def decide(series: Series, deadline_s: float | None = None) -> tuple[BestModelRecord, list[FailureRecord]]:
     """→ (BestModel record, Failures). `deadline_s` set: decided early, with the units that arrived."""
     state = series.state
     request_id, name = identity(state)
@@ -342,20 +348,19 @@ def decide(series: Series, deadline_s: float | None = None) -> tuple[dict[str, A
     winners = {id(r) for r in choice.per_model.values()}
     rows = [_row(r, id(r) in winners) for r in choice.comparison] + [_row(r, False) for r in choice.errors]
     stamps, values = series.history()
-    record = {
-        "request_id": request_id, "series": name, "series_total": state.series_total,
-        "model": best.spec.model if best else None, "transformation": best.spec.transformation if best else None,
-        "window": best.spec.window if best else None, "main_accuracy_estimator": state.estimator,
-        "metrics": dict(best.metrics) if best else {}, "forecast": best.forecast.to_dict() if best and best.forecast
+    record = records.best_model(
+        request_id, name, state.series_total,
+        model=best.spec.model if best else None, transformation=best.spec.transformation if best else None,
+        window=best.spec.window if best else None, main_accuracy_estimator=state.estimator,
+        metrics=best.metrics if best else {}, forecast=best.forecast.to_dict() if best and best.forecast
         else None,
-        "per_model": {m: r.forecast.to_dict() for m, r in choice.per_model.items() if r.forecast},
-        "comparison": rows, "history_timestamps": stamps, "history_values": values,
-        "history_points": state.ref["points"] if state.ref else len(values),
-        "series_ref": state.ref,
-        "units_done": state.units_done, "units_total": state.total, "complete": deadline_s is None,
-        "historical_predictions": historical_answer(series, best.spec.model if best else None),
-        "decided_at": now_ms(),
-    }
+        per_model={m: r.forecast.to_dict() for m, r in choice.per_model.items() if r.forecast},
+        comparison=rows, history_timestamps=stamps, history_values=values,
+        history_points=state.ref["points"] if state.ref else len(values),
+        series_ref=state.ref,
+        units_done=state.units_done, units_total=state.total, complete=deadline_s is None,
+        historical_predictions=historical_answer(series, best.spec.model if best else None),
+    )
     failures = []
     if deadline_s is not None:
         failures.append(failure(request_id, "deadline", f"only {state.units_done} of {state.total} units "
@@ -370,7 +375,7 @@ def decide(series: Series, deadline_s: float | None = None) -> tuple[dict[str, A
     return record, failures
 
 
-def progress_of(series: Series, decided: dict[str, Any] | None = None) -> dict[str, Any]:
+def progress_of(series: Series, decided: BestModelRecord | None = None) -> ProgressRecord:
     """Units done for this series and, once there is one, the best model so far; `decided`: its answer (the
     BestModel record), which names the best."""
     state = series.state

@@ -37,6 +37,15 @@ from forecasting.models import get_model_class
 from forecasting.selection import choose_best
 from forecasting.units import UnitResult, UnitSpec, batches, training_windows
 from schemas.keys import escape, series_key
+from schemas.records import (
+    BestModelRecord,
+    CandidateRecord,
+    DatasetRecord,
+    FailureRecord,
+    PredictionRecord,
+    SeriesRefRecord,
+)
+from timex_stream import records
 from timex_stream.records import dataset, failure, now_ms
 from timex_stream.series_store import SeriesStore, parts
 from validator.decide import (
@@ -66,7 +75,7 @@ def read_xcorr(store: SeriesStore, ref: dict[str, Any] | None) -> str | None:
     return store.records(ref["partition"], ref["offsets"][:1])[0].get("xcorr_json")
 
 
-def is_ours(prediction: dict[str, Any]) -> bool:
+def is_ours(prediction: PredictionRecord) -> bool:
     """A ready marker or a multivariate unit's Prediction: this module's, not the univariate flow's."""
     return prediction["unit"]["index"] == READY or prediction["unit"]["index"] >= BASE
 
@@ -121,14 +130,10 @@ async def announce(series: Series, record: dict[str, Any], store: SeriesStore, s
 
 
 def ready_marker(rid: str, target: str, regressor: str, state: SeriesState, where: dict[str, Any] | None,
-                 error: str | None, tries: int = 0) -> dict[str, Any]:
-    return {"request_id": rid, "series": target, "series_total": state.series_total,
-            "unit": {"model": regressor, "transformation": "", "window": 0, "index": READY, "total": 0,
-                     "refit": False, "regressors": []},
-            "error": error, "metrics": {}, "test_forecast": [], "forecast": None, "fit_seconds": 0.0,
-            "params": {"where": json.dumps(where), "tries": str(tries)},
-            "main_accuracy_estimator": state.estimator, "ref": state.ref, "history_timestamps": [],
-            "history_values": [], "more": [], "worker": "validator"}
+                 error: str | None, tries: int = 0) -> PredictionRecord:
+    return records.prediction(rid, target, state.series_total, records.marker_unit(READY, 0, model=regressor),
+                              main_accuracy_estimator=state.estimator, ref=state.ref, error=error,
+                              params={"where": json.dumps(where), "tries": str(tries)}, worker="validator")
 
 
 # --- 2. the target collects its regressors, runs its multivariate units, decides ---------------------------
@@ -213,11 +218,11 @@ async def advance(series: Series, send_dataset: Send) -> bool:
     return False
 
 
-def _ref(series: Series) -> dict[str, Any]:
+def _ref(series: Series) -> SeriesRefRecord:
     """The series' ref with its usable extra regressors: what its multivariate units read."""
     usable = _usable(series)
-    return {**(series.state.ref or {}),
-            "regressors": [{"name": n, "offsets": w["offsets"]} for n, w in usable.items()]}
+    return {**(series.state.ref or {}),  # type: ignore[typeddict-item]
+            "regressors": [records.regressor_ref(n, w["offsets"]) for n, w in usable.items()]}
 
 
 def _unit_datasets(series: Series, specs: list[UnitSpec], only: set[int] | None = None
@@ -241,7 +246,7 @@ def _refit_dataset(series: Series) -> list[tuple[str, dict[str, Any]]]:
                     _ref(series), refit=True)]
 
 
-def missing_units(series: Series) -> list[tuple[str, dict[str, Any]]]:
+def missing_units(series: Series) -> list[tuple[str, DatasetRecord]]:
     """(key, Dataset) for what the stage sent and did not get back (stall repair, as decide.missing_units:
     the plan is deterministic, so it is re-planned from the parts)."""
     state = series.state
@@ -295,12 +300,12 @@ def finished(series: Series) -> bool:
 
 # --- the answer ---------------------------------------------------------------------------------------------
 
-def candidate(record: dict[str, Any], regressors: list[str] | None = None) -> dict[str, Any] | None:
+def candidate(record: BestModelRecord, regressors: list[str] | None = None) -> CandidateRecord | None:
     """A chosen model as the answer's "univariate"/"multivariate" entry."""
     if record["model"] is None:
         return None
-    return {"model": record["model"], "transformation": record["transformation"], "metrics": dict(record["metrics"]),
-            "forecast": record["forecast"], "regressors": list(regressors or [])}
+    return records.candidate(record["model"], record["transformation"], metrics=record["metrics"],
+                             forecast=record["forecast"], regressors=regressors or [])
 
 
 def _multivariate_best(series: Series) -> UnitResult | None:
@@ -313,7 +318,7 @@ def _multivariate_best(series: Series) -> UnitResult | None:
     return UnitResult.from_dict({**best.to_dict(), "forecast": refit["forecast"]})
 
 
-def answer(series: Series, record: dict[str, Any]) -> list[dict[str, Any]]:
+def answer(series: Series, record: BestModelRecord) -> list[FailureRecord]:
     """Add the answer's xcorr keys to `record` (keeping the better stage in its model/forecast); → Failures."""
     found = series.xcorr
     record.update({"xcorr": None, "univariate": None, "multivariate": None, "kept": None})
@@ -340,9 +345,8 @@ def answer(series: Series, record: dict[str, Any]) -> list[dict[str, Any]]:
                                 series=name))
     if best is None or best.forecast is None:
         return failures
-    multivariate = {"model": best.spec.model, "transformation": best.spec.transformation,
-                    "metrics": dict(best.metrics), "forecast": best.forecast.to_dict(),
-                    "regressors": list(best.spec.regressors)}
+    multivariate = records.candidate(best.spec.model, best.spec.transformation, metrics=best.metrics,
+                                     forecast=best.forecast.to_dict(), regressors=best.spec.regressors)
     record["multivariate"] = multivariate
     estimator = series.state.estimator
     if record["model"] is None or score(best.metrics, estimator) < score(record["metrics"], estimator):

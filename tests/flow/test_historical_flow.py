@@ -33,7 +33,7 @@ def test_answer_carries_each_models_past_forecasts_and_their_errors(
     ordinary = len({(r["model"], r["window"]) for r in best["comparison"]})
     assert best["units_total"] == best["units_done"] == ordinary + 3 * 2  # 3 steps × 2 models × 1 transformation
 
-    past = result_document(view)["series"]["walk"]["historical_predictions"]
+    past = result_document(view)["results"]["walk"]["historical_predictions"]
     assert past["initial_index"] == 65 and past["delta"] == 2 and past["best_model"] == best["model"]
     assert set(past["models"]) == {"naive", "theta"}
     y = frame_["walk"].to_numpy()

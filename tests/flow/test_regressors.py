@@ -38,7 +38,7 @@ def test_additional_regressors_reach_the_models_and_the_answer(stack: Stack, pro
     rid = submit(producer_, config)
     view = follow(stack.bootstrap, [rid], TIMEOUT)[rid]
     assert view.status == "done", view.to_dict()
-    doc = result_document(view)["series"]
+    doc = result_document(view)["results"]
     assert doc["a"]["model"] == "mockup" and doc["a"]["additional_regressors"] == ["temp"]
     assert doc["a"]["forecast"]["yhat"] == [1.0] * LAGS  # TIMEX's mockup forecasts how many regressors it got
     rows = view.results["a"]["comparison"]

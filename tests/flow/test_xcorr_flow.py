@@ -40,7 +40,7 @@ def test_shifted_series_get_their_lag_and_regressor(stack: Stack, producer_: Pro
     rid = submit(producer_, config)
     view = follow(stack.bootstrap, [rid], TIMEOUT)[rid]
     assert view.status == "done", view.to_dict()
-    doc = result_document(view)["series"]
+    doc = result_document(view)["results"]
     a, b = doc["a"], doc["b"]
     lags = list(range(-LAGS, LAGS + 1))
     for mode in ("pearson", "matlab_normalized"):

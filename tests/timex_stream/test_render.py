@@ -1,10 +1,14 @@
-"""The results document's per-series entry (what the CLI prints and the webapp draws), from BestModel records."""
+"""The results document (what the CLI prints, the gateway downloads and the webapp draws), from BestModel records."""
 
 from __future__ import annotations
 
+import json
+import math
+from datetime import UTC, datetime
 from typing import Any
 
-from timex_stream.render import COMPARISON_KEYS, result_document, series_entry
+from timex_stream.plain import plain
+from timex_stream.render import COMPARISON_KEYS, result_document, series_entries, series_entry
 from timex_stream.request_view import RequestView
 from timex_stream.results import results_json
 
@@ -31,8 +35,25 @@ def test_document_and_download_give_the_same_entry_and_the_visualization() -> No
     view.results["x"] = BEST
     doc = result_document(view)
     assert doc["visualization"] == {"language": "it", "xcorr_graph_threshold": 0.3}
-    assert doc["series"]["x"]["history"]["values"] == [1.0, 2.0] and doc["series"]["y"]["history"] is None
+    assert doc["results"]["x"]["history"]["values"] == [1.0, 2.0] and "y" not in doc["results"]  # y: not yet
+    assert doc["series"] == ["x", "y"] and series_entries(view)["y"]["history"] is None
     download = results_json({**view.to_dict(), "results": view.results})
     assert download["visualization"] == doc["visualization"]
-    assert {k: download["results"]["x"][k] for k in doc["series"]["x"]} == doc["series"]["x"]
     assert download["results"]["x"]["history_values"] == [1.0, 2.0]  # the old fields stay
+    assert plain(download) == doc  # the CLI prints the gateway's download
+
+
+def test_one_plain_json_for_http_and_cli() -> None:
+    """Avro timestamps become epoch ms, NaN and infinities null, bytes text: strict JSON a browser parses."""
+    failure = {"request_id": "r1", "stage": "model", "message": "m", "series": "x", "model": None, "fatal": False,
+               "detail": None, "occurred_at": datetime(2026, 1, 2, tzinfo=UTC)}
+    view = RequestView("r1", series_names=["x"], warnings=["w"])
+    view.results["x"] = {**BEST, "metrics": {"MAE": math.nan, "MSE": math.inf}}
+    view.apply("failures", failure)
+    doc = result_document(view)
+    assert doc["failures"][0]["occurred_at"] == 1767312000000 and doc["results"]["x"]["metrics"] == {
+        "MAE": None, "MSE": None}
+    assert doc["warnings"] == ["w"] and doc["results"]["x"]["failures"] == [
+        {"stage": "model", "series": "x", "model": None, "message": "m", "fatal": False}]
+    json.dumps(doc, allow_nan=False)
+    assert plain({"csv": b"a,b"}) == {"csv": "a,b"}

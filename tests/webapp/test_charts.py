@@ -33,14 +33,14 @@ def texts(fig: go.Figure) -> set[str]:
 
 
 def charts_of(doc: dict[str, Any], name: str) -> list[Chart]:
-    return series_charts(name, doc["series"][name], doc["visualization"])
+    return series_charts(name, doc["results"][name], doc["visualization"])
 
 
 @pytest.fixture(scope="module")
 def english() -> dict[str, list[Chart]]:
     """The charts of both series of the English document (plotly figures take ~1 s a series to build)."""
     doc = document()
-    return {name: charts_of(doc, name) for name in doc["series"]}
+    return {name: charts_of(doc, name) for name in doc["results"]}
 
 
 def test_every_chart_for_two_series_with_xcorr_and_historical_predictions(english: dict[str, list[Chart]]) -> None:
@@ -49,7 +49,7 @@ def test_every_chart_for_two_series_with_xcorr_and_historical_predictions(englis
         charts = english[name]
         assert [c.kind for c in charts] == EVERY_KIND
         by_kind = {c.kind: c.figure for c in charts}
-        history = doc["series"][name]["history"]
+        history = doc["results"][name]["history"]
         assert list(by_kind["line"].data[0].y) == history["values"]
         assert list(by_kind["histogram"].data[0].x) == history["values"]
         assert {"Line plot", "Histogram", "Count", "Autocorrelation plot", "Lags"} <= \
@@ -79,8 +79,8 @@ def test_every_chart_for_two_series_with_xcorr_and_historical_predictions(englis
 
 def test_graph_links_the_series_at_the_lag_of_their_peak(english: dict[str, list[Chart]]) -> None:
     doc = document(threshold=0.5)
-    lines_a = doc["series"]["a"]["xcorr"]["modes"]["pearson"]
-    lines_b = doc["series"]["b"]["xcorr"]["modes"]["pearson"]
+    lines_a = doc["results"]["a"]["xcorr"]["modes"]["pearson"]
+    lines_b = doc["results"]["b"]["xcorr"]["modes"]["pearson"]
     [(other, lag, corr)] = xcorr_edges(lines_a, MAX_LAGS, 0.5)
     assert (other, lag) == ("b", -LAG) and corr > 0.99  # a is b's past: b's future matches a
     assert xcorr_edges(lines_b, MAX_LAGS, 0.5)[0][:2] == ("a", LAG)
@@ -88,7 +88,7 @@ def test_graph_links_the_series_at_the_lag_of_their_peak(english: dict[str, list
     assert set(graph.data[0].text) == {"a", "b"}
     assert any(t.startswith(f"Lag: {-LAG}, corr: ") for t in texts(graph))
     # Kendall's line is 0.9 × Pearson's here: at 0.95 only the Pearson graph keeps the edge.
-    modes = doc["series"]["a"]["xcorr"]["modes"]
+    modes = doc["results"]["a"]["xcorr"]["modes"]
     pearson, kendall = (xcorr_graph_figure("a", mode, modes[mode], MAX_LAGS, 0.95, translator("en"))
                         for mode in ("pearson", "kendall"))
     assert any(t.startswith("Lag: ") for t in texts(pearson)) and "pearson" in pearson.layout.title.text
@@ -97,7 +97,7 @@ def test_graph_links_the_series_at_the_lag_of_their_peak(english: dict[str, list
 
 def test_italian_labels_when_the_config_says_it() -> None:
     doc = document(language="it")
-    card = series_card("a", doc["series"]["a"], doc["visualization"])
+    card = series_card("a", doc["results"]["a"], doc["visualization"])
     figures = [go.Figure(g.figure) for g in card.children if isinstance(g, dcc.Graph)]
     assert len(figures) == len(EVERY_KIND)
     labels = set().union(*(texts(f) for f in figures))

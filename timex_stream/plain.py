@@ -1,4 +1,7 @@
-"""Records as strict JSON data: Avro timestamps (aware datetimes) → epoch ms, NaN/inf → null."""
+"""Records as strict JSON data: Avro timestamps (aware datetimes) → epoch ms, NaN/inf → null, bytes → text.
+
+The one conversion of records to JSON: the gateway's answers and the CLI's `--output json` go through it, so
+they show a request the same way."""
 
 from __future__ import annotations
 
