@@ -25,6 +25,7 @@ from typing import Any
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, Message, TopicPartition
 
 from schemas import DecodeError, decode_as
+from schemas.records import ForecastRequestRecord, RequestIndexRecord
 from schemas.topics import BY_NAME, CONFIGS, REQUESTS
 from timex_stream.intake import Position, position_of, read_request
 from timex_stream.kafka import consumer, while_transient
@@ -55,7 +56,7 @@ class Submitted:
     began_at: int | None = None  # the configs record's Kafka time: where its answers start
 
     @classmethod
-    def of(cls, record: dict[str, Any], indexed: bool = True) -> Submitted:
+    def of(cls, record: RequestIndexRecord, indexed: bool = True) -> Submitted:
         return cls(record["request_id"], record["submitted_at"], record["origin"], record.get("replay_of"),
                    record.get("title"), record["has_csv"], record.get("owner"),
                    record["configs_partition"] if indexed else None, record["configs_offset"] if indexed else None,
@@ -182,7 +183,7 @@ class RequestStore:
             self.skipped[msg.topic()] += 1
         log.warning("skipped %s[%d]@%d: %s", msg.topic(), msg.partition(), msg.offset(), reason)
 
-    def _index(self, record: dict[str, Any]) -> None:
+    def _index(self, record: RequestIndexRecord) -> None:
         record = {**record, "submitted_at": as_ms(record["submitted_at"]), "configs_at": as_ms(record["configs_at"])}
         earlier = self._submitted.get(record["request_id"])
         self._submitted[record["request_id"]] = Submitted.of(merged(earlier and earlier.as_record(), record))
@@ -196,7 +197,7 @@ class RequestStore:
         return view
 
     # --- called from the web handlers ------------------------------------------------------------------
-    def note_submitted(self, request: dict[str, Any]) -> None:
+    def note_submitted(self, request: ForecastRequestRecord) -> None:
         """A request this gateway just produced: known at once, before the ingestion indexes it; all its
         answers are still to come, so the tail alone builds its view."""
         rid = request["request_id"]
@@ -339,7 +340,7 @@ class RequestStore:
         return unsubscribe
 
 
-def read_config_record(bootstrap: str, partition: int, offset: int, timeout: float = 15.0) -> dict[str, Any]:
+def read_config_record(bootstrap: str, partition: int, offset: int, timeout: float = 15.0) -> ForecastRequestRecord:
     """Read one ForecastRequest back from `configs` (a re-forecast needs its config and uploaded CSV)."""
     cons = consumer(bootstrap, f"timex-gateway-fetch-{uuid.uuid4().hex[:8]}")
     try:

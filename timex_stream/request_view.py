@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from schemas import DecodeError, decode_as
+from schemas.records import BestModelRecord, FailureRecord, ProgressRecord, VisualizationParametersRecord
 from schemas.topics import BEST_MODELS, BY_NAME, FAILURES, PROGRESS
 
 log = logging.getLogger(__name__)
@@ -23,13 +24,13 @@ class RequestView:
     request_id: str
     title: str | None = None
     replay_of: str | None = None
-    visualization: dict[str, Any] | None = None  # the config's visualization_parameters (language, ...)
+    visualization: VisualizationParametersRecord | None = None  # the config's visualization_parameters
     accepted: bool = False
     series_names: list[str] | None = None  # known once the ingestion has prepared the data
     units_total: int = 0
     series_progress: dict[str, dict[str, Any]] = field(default_factory=dict)
-    results: dict[str, dict[str, Any]] = field(default_factory=dict)  # series → BestModel
-    failures: list[dict[str, Any]] = field(default_factory=list)
+    results: dict[str, BestModelRecord] = field(default_factory=dict)  # series → its answer
+    failures: list[FailureRecord] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     first_at: int | None = None
     last_at: int | None = None
@@ -46,7 +47,7 @@ class RequestView:
             return False
         return True
 
-    def apply(self, topic: str, record: dict[str, Any]) -> None:
+    def apply(self, topic: str, record: ProgressRecord | BestModelRecord | FailureRecord) -> None:
         at = _ms(record.get("at") or record.get("decided_at") or record.get("occurred_at"))
         if at is not None:
             self.first_at = at if self.first_at is None else min(self.first_at, at)
@@ -60,7 +61,7 @@ class RequestView:
             if all((f["stage"], f.get("series"), f.get("model"), f["message"]) != key for f in self.failures):
                 self.failures.append(record)
 
-    def _progress(self, p: dict[str, Any]) -> None:
+    def _progress(self, p: ProgressRecord) -> None:
         self.title = p.get("title") or self.title
         self.replay_of = p.get("replay_of") or self.replay_of
         if p["stage"] == "accepted":

@@ -13,10 +13,12 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+import requests
 from confluent_kafka import Producer
 
 from schemas.topics import CONFIGS
 from tests.flow.conftest import make_config, synthetic_frame
+from tests.plugins.gateways import Gateway
 from timex_stream.cli import _glue_relative_times, main
 from timex_stream.follow import follow
 from timex_stream.render import COMPARISON_KEYS
@@ -67,8 +69,9 @@ def test_submit_wait_json_has_best_model_metrics_and_forecast_per_series(
     assert code == 0, err
     doc = json.loads(out)  # stdout is exactly one JSON document
     assert doc["status"] == "done" and set(doc["series"]) == {"seasonal", "trend"} and doc["failures"] == []
+    assert set(doc["results"]) == {"seasonal", "trend"}
     view = follow(stack.bootstrap, [doc["request_id"]], 10)[doc["request_id"]]
-    for name, s in doc["series"].items():
+    for name, s in doc["results"].items():
         best = view.results[name]
         assert s["model"] == best["model"] in {"naive", "seasonal_naive"} and s["transformation"] == "none"
         assert s["metrics"]["MAE"] == pytest.approx(best["metrics"]["MAE"]) and math.isfinite(s["metrics"]["MAE"])
@@ -80,7 +83,7 @@ def test_submit_wait_json_has_best_model_metrics_and_forecast_per_series(
         assert all(set(r) == set(COMPARISON_KEYS) for r in s["comparison"])
         assert sum(r["best_of_model"] for r in s["comparison"]) == 2
     assert doc["visualization"] == {"language": "en", "xcorr_graph_threshold": 0.0}
-    assert doc["series"]["seasonal"]["model"] == "seasonal_naive"
+    assert doc["results"]["seasonal"]["model"] == "seasonal_naive"
     assert "100%" in err  # the progress bar reached the end
 
 
@@ -103,8 +106,8 @@ def test_submit_with_csv_then_watch_and_results_as_csv_and_json(
     code, out, _ = cli("results", rid, "--format", "csv")
     rows = [r for r in csv.DictReader(io.StringIO(out)) if r["kind"] == "forecast"]
     assert code == 0 and len(rows) == 6 and {r["series"] for r in rows} == {"walk"}
-    assert [float(r["value"]) for r in rows] == pytest.approx(doc["series"]["walk"]["forecast"]["yhat"])
-    assert rows[0]["model"] == doc["series"]["walk"]["model"]
+    assert [float(r["value"]) for r in rows] == pytest.approx(doc["results"]["walk"]["forecast"]["yhat"])
+    assert rows[0]["model"] == doc["results"]["walk"]["model"]
 
 
 def test_failed_request_exits_nonzero_and_says_why(cli: Run, csv_server: tuple[str, Path], tmp_path: Path) -> None:
@@ -141,4 +144,23 @@ def test_plain_json_without_key_from_a_bare_producer_is_listed_and_answered(
     code, out, err = cli("watch", "--latest", "--since", "-10m", "--output", "json", "--timeout", str(TIMEOUT))
     doc = json.loads(out)
     assert code == 0 and doc["request_id"] == rid and doc["title"] == title, err
-    assert doc["series"]["trend"]["model"] in {"naive", "seasonal_naive"}
+    assert doc["results"]["trend"]["model"] in {"naive", "seasonal_naive"}
+
+
+def test_the_cli_and_the_gateway_give_the_same_results_document(
+        cli: Run, csv_server: tuple[str, Path], tmp_path: Path, launch_gateway: Callable[..., Gateway]) -> None:
+    """`results --format json` and `watch --output json` print what the gateway's results.json serves for the same
+    request, key for key (one document, one plain())."""
+    config = config_file(tmp_path, served(csv_server, "same-doc.csv"), ["seasonal", "trend"])
+    code, out, err = cli("submit", config, "--wait", "--output", "json")
+    assert code == 0, err
+    watched = json.loads(out)
+    rid = watched["request_id"]
+    code, out, err = cli("results", rid, "--format", "json")
+    assert code == 0, err
+    printed = json.loads(out)
+    gw = launch_gateway("gateway-same-doc")
+    served_doc = requests.get(f"{gw.url}/api/requests/{rid}/results.json", timeout=30).json()
+    assert served_doc["status"] == "done" and set(served_doc["results"]) == {"seasonal", "trend"}
+    assert printed == served_doc
+    assert watched == served_doc
