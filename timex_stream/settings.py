@@ -78,7 +78,7 @@ class Settings:
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         """From the variables in `env` (default: the process environment), each read as its row of `VARIABLES`
-        says; an unset one keeps its default."""
+        says; an unset one keeps its default, or the default its row derives from the rows above."""
         e = os.environ if env is None else env
         d = cls()
         values: dict[str, Any] = {}

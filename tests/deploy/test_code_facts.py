@@ -53,3 +53,11 @@ def test_the_gateway_declaration_follows_its_code(kafka_use: dict) -> None:
     assert gateway.produced == {"configs"}
     assert (gateway.group, gateway.group_pattern, gateway.faust) == ("timex-gateway", "prefix", False)
     assert set(gateway.describes) == set(CATALOGUE)  # ensure_topics checks the whole catalogue at start
+
+
+def test_make_up_waits_for_the_declared_groups(kafka_use: dict) -> None:
+    from timex_stream.settings import Settings
+    from timex_stream.stack import service_specs
+
+    groups = {spec.name: spec.group for spec in service_specs(Settings()) if spec.group}
+    assert groups == {name: use.group for name, use in kafka_use.items() if use.faust}
