@@ -27,6 +27,7 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, Message,
 from schemas import DecodeError, decode_as
 from schemas.records import ForecastRequestRecord, RequestIndexRecord
 from schemas.topics import BY_NAME, CONFIGS, REQUESTS
+from schemas.wiring import GATEWAY
 from timex_stream.intake import Position, position_of, read_request
 from timex_stream.kafka import consumer, while_transient
 from timex_stream.lookup import LOOKBACK_MS, read_views
@@ -99,7 +100,7 @@ class RequestStore:
         self._thread.join(10)
 
     def _run(self) -> None:
-        cons = consumer(self.bootstrap, f"timex-gateway-{uuid.uuid4().hex[:8]}")
+        cons = consumer(self.bootstrap, f"{GATEWAY.group}-{uuid.uuid4().hex[:8]}")
         try:
             pending, answers = self._assign(cons)
             while not self._stop.is_set():
@@ -251,7 +252,7 @@ class RequestStore:
         if not starts:
             return found
         try:
-            read_views(self.bootstrap, starts, into=found, lock=self._lock, group="timex-gateway-lookup")
+            read_views(self.bootstrap, starts, into=found, lock=self._lock, group=f"{GATEWAY.group}-lookup")
             self.loads += len(starts)
         except BaseException:  # an empty view left cached would look like a request with no answers
             with self._lock:
@@ -342,7 +343,7 @@ class RequestStore:
 
 def read_config_record(bootstrap: str, partition: int, offset: int, timeout: float = 15.0) -> ForecastRequestRecord:
     """Read one ForecastRequest back from `configs` (a re-forecast needs its config and uploaded CSV)."""
-    cons = consumer(bootstrap, f"timex-gateway-fetch-{uuid.uuid4().hex[:8]}")
+    cons = consumer(bootstrap, f"{GATEWAY.group}-fetch-{uuid.uuid4().hex[:8]}")
     try:
         cons.assign([TopicPartition(CONFIGS.name, partition, offset)])
         msgs = cons.consume(1, timeout)

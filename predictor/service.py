@@ -21,45 +21,47 @@ from timex_stream.series_store import SeriesStore
 from timex_stream.settings import Settings
 
 log = logging.getLogger("predictor")
-settings = Settings.from_env()
-app = create_app("predictor", settings)
-metrics = app.timex_metrics  # type: ignore[attr-defined]
-stopped = Counter("timex_units_stopped", "units stopped by a limit (their worker was replaced)", ["limit"],
-                  registry=metrics.registry)
-datasets, predictions = raw_topic(app, DATASETS), raw_topic(app, PREDICTIONS)
-pool = UnitPool(settings.predictor_concurrency,
-                Limits(memory_mb=settings.unit_memory_mb, timeout_s=settings.unit_timeout_s),
-                forkserver_context(["predictor.orphan_guard", "predictor.pool", "predictor.work"]), start_worker)
-store = SeriesStore(settings.bootstrap_servers or "")  # the series the units point at, read once each
 
 
-@app.agent(datasets, concurrency=settings.predictor_concurrency)
-async def run_units(stream: faust.StreamT) -> None:
-    async for _event, dataset in decoded(app, stream, DATASETS):
-        request_id_var.set(dataset["request_id"])
-        with metrics.seconds.time():
-            job = await asyncio.to_thread(job_for, store, dataset)
-            prediction = await answer(pool, job, stopped) if isinstance(job, Job) else job
-        # Re-keyed by series: every unit of a series meets the others in one validator partition.
-        await send_record(predictions, series_key(dataset["request_id"], dataset["series"]), prediction)
-        metrics.produced.labels(PREDICTIONS.name).inc()
-        log.info("unit %s/%s %s done: %s", dataset["series"], dataset["unit"]["index"], dataset["unit"]["model"],
-                 prediction["error"] or "ok")
+def build_app(settings: Settings) -> faust.App:
+    """The predictor's app, its unit pool and series store (nothing starts until the worker runs it)."""
+    app = create_app("predictor", settings)
+    metrics = app.timex_metrics  # type: ignore[attr-defined]
+    stopped = Counter("timex_units_stopped", "units stopped by a limit (their worker was replaced)", ["limit"],
+                      registry=metrics.registry)
+    datasets, predictions = raw_topic(app, DATASETS), raw_topic(app, PREDICTIONS)
+    pool = UnitPool(settings.predictor_concurrency,
+                    Limits(memory_mb=settings.unit_memory_mb, timeout_s=settings.unit_timeout_s),
+                    forkserver_context(["predictor.orphan_guard", "predictor.pool", "predictor.work"]), start_worker)
+    store = SeriesStore(settings.bootstrap_servers or "")  # the series the units point at, read once each
+
+    @app.agent(datasets, concurrency=settings.predictor_concurrency)
+    async def run_units(stream: faust.StreamT) -> None:
+        async for _event, dataset in decoded(app, stream, DATASETS):
+            request_id_var.set(dataset["request_id"])
+            with metrics.seconds.time():
+                job = await asyncio.to_thread(job_for, store, dataset)
+                prediction = await answer(pool, job, stopped) if isinstance(job, Job) else job
+            # Re-keyed by series: every unit of a series meets the others in one validator partition.
+            await send_record(predictions, series_key(dataset["request_id"], dataset["series"]), prediction)
+            metrics.produced.labels(PREDICTIONS.name).inc()
+            log.info("unit %s/%s %s done: %s", dataset["series"], dataset["unit"]["index"],
+                     dataset["unit"]["model"], prediction["error"] or "ok")
+
+    @app.task
+    async def _start_pool() -> None:
+        if settings.unit_timeout_s >= settings.validator_deadline_s:
+            log.warning("TIMEX_UNIT_TIMEOUT_S (%g) is not below TIMEX_VALIDATOR_DEADLINE_S (%g): a slow unit's "
+                        "series may be decided without it", settings.unit_timeout_s, settings.validator_deadline_s)
+        await pool.start()
+
+    @app.on_before_shutdown.connect
+    def _stop_pool(*_: object, **__: object) -> None:
+        pool.close()
+        store.close()
+
+    return app
 
 
-@app.task
-async def _start_pool() -> None:
-    if settings.unit_timeout_s >= settings.validator_deadline_s:
-        log.warning("TIMEX_UNIT_TIMEOUT_S (%g) is not below TIMEX_VALIDATOR_DEADLINE_S (%g): a slow unit's "
-                    "series may be decided without it", settings.unit_timeout_s, settings.validator_deadline_s)
-    await pool.start()
-
-
-@app.on_before_shutdown.connect
-def _stop_pool(*_: object, **__: object) -> None:
-    pool.close()
-    store.close()
-
-
-def main(s: Settings) -> int:
-    return run_worker(app, "predictor", s)
+def main(settings: Settings) -> int:
+    return run_worker(build_app(settings), "predictor", settings)

@@ -2,6 +2,10 @@
 
 Records are bytes on every topic (`raw` serializers): the services decode with `schemas.codec` themselves,
 so a payload that does not decode becomes a dead letter instead of crashing the agent.
+
+Each app carries its service's declaration (`schemas.wiring`), which the ACLs are made from: a channel on a
+topic it does not name, a send to a topic it does not produce, or agents and tables other than declared fail
+(at start, or at the send) instead of being denied by the broker in a deployment.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, H
 
 from schemas import BY_NAME, DecodeError, Topic, decode_as, encode
 from schemas.topics import DEAD_LETTERS
+from schemas.wiring import WIRING, Wiring
 from timex_stream.broker.embedded import free_port
 from timex_stream.faust_delivery import AtLeastOnceApp
 from timex_stream.settings import Settings
@@ -40,7 +45,17 @@ class Metrics:
                                  buckets=(0.01, 0.05, 0.1, 0.5, 1, 2, 5, 10, 30, 60, 300))
 
 
-def create_app(service: str, settings: Settings, **overrides: Any) -> faust.App:
+class WiringError(RuntimeError):
+    """The app uses Kafka otherwise than its service declares (schemas.wiring)."""
+
+
+def create_app(service: str, settings: Settings, wiring: Wiring | None = None, **overrides: Any) -> faust.App:
+    """The app of `service`, wired as `schemas.wiring.WIRING[service]` declares (or as `wiring`, for an app of
+    the tests)."""
+    if wiring is None:
+        if service not in WIRING:
+            raise WiringError(f"{service!r} has no declaration in schemas.wiring.WIRING")
+        wiring = WIRING[service]
     if not settings.bootstrap_servers:
         raise RuntimeError("KAFKA_BOOTSTRAP_SERVERS is not set (`timex-stream up` sets it for its services)")
     # Per process: two predictors on one host must not share it (memory tables keep nothing there anyway).
@@ -76,7 +91,9 @@ def create_app(service: str, settings: Settings, **overrides: Any) -> faust.App:
             mechanism=settings.kafka_sasl_mechanism or "SCRAM-SHA-512",
             ssl_context=ssl.create_default_context(cafile=cafile))
     conf.update(overrides)
-    app = AtLeastOnceApp(f"timex-{service}", **conf)
+    app = AtLeastOnceApp(wiring.group, **conf)  # the app id is the group id and its internal topics' prefix
+    app.timex_wiring = wiring  # type: ignore[attr-defined]
+    app.timex_channels = set()  # type: ignore[attr-defined]  # the topics raw_topic opened (a test reads them)
     app.timex_metrics = Metrics(service)  # type: ignore[attr-defined]
     app.timex_started = time.time()  # type: ignore[attr-defined]
 
@@ -103,6 +120,12 @@ def create_app(service: str, settings: Settings, **overrides: Any) -> faust.App:
 
 
 def raw_topic(app: faust.App, topic: Topic) -> faust.TopicT:
+    """A bytes channel on `topic`, which the app's declaration must name (consumed or produced)."""
+    wiring: Wiring = app.timex_wiring  # type: ignore[attr-defined]
+    if topic.name not in wiring.channels:
+        raise WiringError(f"{wiring.service} opens {topic.name!r}, which schemas.wiring does not declare for it "
+                          f"(it declares {sorted(wiring.channels)})")
+    app.timex_channels.add(topic.name)  # type: ignore[attr-defined]
     return app.topic(topic.name, key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw",
                      partitions=topic.partitions, internal=False)
 
@@ -113,6 +136,7 @@ async def send_record(channel: faust.TopicT, key: str, record: dict[str, Any]) -
     (partition, offset) once the broker has it."""
     topic = BY_NAME[channel.get_topic_name()]
     assert topic.value is not None, f"{topic.name} carries raw bytes"
+    _check_produces(channel.app, topic.name)
     return await channel.send(key=key.encode(), value=encode(topic.value, record), partition=topic.partition_of(key))
 
 
@@ -121,9 +145,28 @@ async def send_dead_letter(app: faust.App, event: faust.EventT, reason: str) -> 
     msg = event.message
     headers = {"source.topic": msg.topic.encode(), "source.partition": str(msg.partition).encode(),
                "source.offset": str(msg.offset).encode(), "error": reason.encode()[:2000]}
+    _check_produces(app, DEAD_LETTERS.name)
     await raw_topic(app, DEAD_LETTERS).send(key=msg.topic.encode(), value=msg.value, headers=headers)
     app.timex_metrics.dead_letters.labels(msg.topic).inc()  # type: ignore[attr-defined]
     log.warning("dead letter from %s[%s]@%s: %s", msg.topic, msg.partition, msg.offset, reason)
+
+
+def _check_produces(app: faust.App, topic: str) -> None:
+    wiring: Wiring = app.timex_wiring  # type: ignore[attr-defined]
+    if topic not in wiring.produced:
+        raise WiringError(f"{wiring.service} sends to {topic!r}, which schemas.wiring does not declare it produces")
+
+
+def check_wiring(app: faust.App) -> None:
+    """Raise unless the app's agents consume exactly the topics its declaration subscribes to and its tables are
+    exactly the declared ones (their changelogs get ACLs). Channels and sends are checked as they are made."""
+    wiring: Wiring = app.timex_wiring  # type: ignore[attr-defined]
+    subscribed = {name for agent in app.agents.values() for name in agent.channel.topics}
+    tables = {table.name for table in app.tables.values()}
+    declared = {t.name for t in wiring.subscribes}
+    if subscribed != declared or tables != set(wiring.tables):
+        raise WiringError(f"{wiring.service}: agents on {sorted(subscribed)} and tables {sorted(tables)}, but "
+                          f"schemas.wiring declares {sorted(declared)} and {sorted(wiring.tables)}")
 
 
 # Outputs are flushed and their inputs acked once per batch (a checkpoint, as in Quix Streams): when no
@@ -186,6 +229,7 @@ def run_worker(app: faust.App, service: str, settings: Settings) -> int:
     """Run the app until SIGTERM/SIGINT (graceful: Faust commits offsets and stops the agents)."""
     from timex_stream.logs import configure_logging
 
+    check_wiring(app)  # before anything starts: a service wired otherwise than its ACLs does not run
     configure_logging(service, settings.log_level)
     # override_logging=False: keep our JSON log lines instead of mode's own logging set-up.
     worker = faust.Worker(app, quiet=True, redirect_stdouts=False, override_logging=False)

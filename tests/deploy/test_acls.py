@@ -1,19 +1,23 @@
-"""Each KafkaUser's ACLs allow exactly what its service does on Kafka, as derived from the code: Read on
-the topics it consumes, Write on the ones it produces, its consumer group, and Create/Read/Write on the
-internal topics Faust makes for the app; Describe on topics it only checks exist."""
+"""Each KafkaUser's ACLs allow exactly what its service does on Kafka, as it declares (`schemas.wiring`; the
+services are held to their declaration by tests/deploy/test_wiring.py): Read on the topics it consumes, Write
+on the ones it produces, its consumer group, and Create/Read/Write on the internal topics Faust makes for the
+app; Describe on topics it only checks exist."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from schemas.wiring import Wiring
+
 Acl = tuple[str, str, str, str]  # resource type, name, pattern type, operation
 CONSUME, PRODUCE, INTERNAL = ("Read", "Describe"), ("Write", "Describe"), ("Create", "Read", "Write", "Describe")
 
 
-def expected_acls(use: Any) -> set[Acl]:
+def expected_acls(use: Wiring) -> set[Acl]:
     acls = {("group", use.group, use.group_pattern, "Read")}
-    for topics, ops in ((use.consumed, CONSUME), (use.produced, PRODUCE), (use.internal, INTERNAL),
-                        (use.described, ("Describe",))):
+    described = {t.name for t in use.describes}
+    for topics, ops in ((use.consumes, CONSUME), (use.produced, PRODUCE), (use.internal, INTERNAL),
+                        (described, ("Describe",))):
         acls |= {("topic", topic, "literal", op) for topic in topics for op in ops}
     return acls
 

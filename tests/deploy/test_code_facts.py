@@ -1,5 +1,5 @@
-"""The facts the other deployment tests derive from the code are checked here, so a change in how the
-services are written cannot make the derivation silently find nothing."""
+"""The facts the other deployment tests take from the code (the wiring declarations, the Settings table) are
+checked here, so a declaration cannot silently say nothing."""
 
 from __future__ import annotations
 
@@ -27,33 +27,37 @@ def test_settings_is_where_services_read_the_environment(layout) -> None:
     assert readers <= allowed, sorted(readers - allowed)
 
 
-def test_faust_services_use_catalogue_topics_only(kafka_use: dict, layout) -> None:
-    names = {t.name for t in CATALOGUE}
-    for service in layout.faust_services:
-        use = kafka_use[service]
-        assert use.consumed and use.produced, service
-        assert use.consumed | use.produced <= names, service
-        # A declared topic neither consumed nor sent to would escape the ACL check.
-        assert use.declared <= use.consumed | use.produced, service
+def test_declarations_name_catalogue_topics_only(kafka_use: dict) -> None:
+    for service, use in kafka_use.items():
+        assert use.consumes and use.produced, service
+        topics = (*use.subscribes, *use.reads, *use.produces, *use.describes)
+        assert all(t in CATALOGUE for t in topics), service  # the catalogue's own Topic, not a look-alike
 
 
-def test_the_derivation_follows_the_flow(kafka_use: dict) -> None:
+def test_the_declarations_follow_the_flow(kafka_use: dict) -> None:
     ingestion, predictor, validator = kafka_use["ingestion"], kafka_use["predictor"], kafka_use["validator"]
-    assert ingestion.consumed == {"configs"} and {"series", "datasets"} <= ingestion.produced
-    assert predictor.consumed == {"datasets", "series"} and "predictions" in predictor.produced
-    assert validator.consumed == {"predictions", "series"} and "best-models" in validator.produced
+    assert ingestion.consumes == {"configs"} and {"series", "datasets"} <= ingestion.produced
+    assert predictor.consumes == {"datasets", "series"} and "predictions" in predictor.produced
+    assert validator.consumes == {"predictions", "series"} and "best-models" in validator.produced
     assert all("dead-letters" in u.produced for u in (ingestion, predictor, validator))
     assert validator.internal == {"timex-validator-__assignor-__leader", "timex-validator-series-states-changelog"}
     assert predictor.group == "timex-predictor"
 
 
-def test_faust_app_id_is_timex_dash_service(layout) -> None:
-    # ACLs and consumer groups assume Faust's app id (= group id, internal topic prefix) is timex-<service>.
-    assert 'App(f"timex-{service}"' in (layout.repo / "timex_stream" / "faust_app.py").read_text()
+def test_the_gateway_declaration_follows_its_code(kafka_use: dict) -> None:
+    from gateway.state import TAILED, WATCHED  # the gateway builds nothing at import
 
-
-def test_the_gateway_derivation_follows_its_code(kafka_use: dict) -> None:
     gateway = kafka_use["gateway"]
-    assert gateway.consumed == {"configs", "requests", "progress", "best-models", "failures"}
+    assert gateway.consumes == {"configs", "requests", "progress", "best-models", "failures"} == set(WATCHED)
+    assert {t.name for t in gateway.subscribes} == set(TAILED)
     assert gateway.produced == {"configs"}
-    assert (gateway.group, gateway.group_pattern) == ("timex-gateway", "prefix")
+    assert (gateway.group, gateway.group_pattern, gateway.faust) == ("timex-gateway", "prefix", False)
+    assert set(gateway.describes) == set(CATALOGUE)  # ensure_topics checks the whole catalogue at start
+
+
+def test_make_up_waits_for_the_declared_groups(kafka_use: dict) -> None:
+    from timex_stream.settings import Settings
+    from timex_stream.stack import service_specs
+
+    groups = {spec.name: spec.group for spec in service_specs(Settings()) if spec.group}
+    assert groups == {name: use.group for name, use in kafka_use.items() if use.faust}

@@ -11,7 +11,8 @@ import os
 
 import faust
 
-from schemas.topics import Topic
+from schemas.topics import DEAD_LETTERS, Topic
+from schemas.wiring import Wiring
 from timex_stream.faust_app import create_app, decoded, raw_topic, run_worker
 from timex_stream.settings import Settings
 
@@ -20,9 +21,11 @@ sink = Topic(os.environ["RELAY_OUT"], 1, "record id", None, 3_600_000, "relay ou
 concurrency = int(os.environ.get("RELAY_CONCURRENCY", "1"))
 slow_every = int(os.environ.get("RELAY_SLOW_EVERY", "0"))
 settings = Settings.from_env()
-app = create_app(os.environ["RELAY_IN"], settings)
+tables = ("counts",) if concurrency == 1 else ()
+wiring = Wiring(source.name, subscribes=(source,), produces=(sink, DEAD_LETTERS), tables=tables)
+app = create_app(source.name, settings, wiring=wiring)
 inputs, outputs = raw_topic(app, source), raw_topic(app, sink)
-counts = app.Table("counts", key_type=str, partitions=source.partitions) if concurrency == 1 else None
+counts = app.Table("counts", key_type=str, partitions=source.partitions) if tables else None
 
 
 @app.agent(inputs, concurrency=concurrency)

@@ -1,0 +1,92 @@
+"""Which service uses which topic, as data: the one place the ACLs (strimzi/), the services' own channels and the
+deployment tests agree on.
+
+A Faust service's declaration is checked by the service itself: `timex_stream.faust_app.create_app(service)`
+takes it from `WIRING`, `raw_topic` refuses a topic it does not name, `send_record` one it does not produce, and
+`run_worker` refuses to start when the app's agents or tables differ from it. The gateway (confluent-kafka,
+no Faust) reads `GATEWAY.consumes` and names its throw-away consumer groups after `GATEWAY.group`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+
+from schemas.topics import (
+    BEST_MODELS,
+    CATALOGUE,
+    CONFIGS,
+    DATASETS,
+    DEAD_LETTERS,
+    FAILURES,
+    PREDICTIONS,
+    PROGRESS,
+    REQUESTS,
+    SERIES,
+    Topic,
+)
+
+__all__ = ["GATEWAY", "INGESTION", "PREDICTOR", "VALIDATOR", "WIRING", "Wiring"]
+
+
+@dataclass(frozen=True)
+class Wiring:
+    """What one Kafka client does on Kafka; the ACLs it needs follow from this."""
+
+    service: str
+    subscribes: tuple[Topic, ...]  # consumed as the consumer group `group` (a Faust app: its agents' topics)
+    produces: tuple[Topic, ...]
+    # Read at a position by a consumer outside the group's subscription (the claim check: `SeriesStore`).
+    reads: tuple[Topic, ...] = ()
+    tables: tuple[str, ...] = ()  # Faust tables: each has a changelog topic of the app's own
+    describes: tuple[Topic, ...] = ()  # topics it only checks exist
+    faust: bool = True  # a Faust app: app id = group id = prefix of its internal topics
+    group_pattern: str = "literal"  # "prefix": group ids that start with `group` (one per process)
+
+    @property
+    def group(self) -> str:
+        """The consumer group, and a Faust app's id (`create_app` names the app so)."""
+        return f"timex-{self.service}"
+
+    @cached_property
+    def consumes(self) -> frozenset[str]:
+        return frozenset(t.name for t in (*self.subscribes, *self.reads))
+
+    @cached_property  # a set: send_record looks in it for every record
+    def produced(self) -> frozenset[str]:
+        return frozenset(t.name for t in self.produces)
+
+    @cached_property
+    def channels(self) -> frozenset[str]:
+        """Every topic the service may open a channel on (`raw_topic`)."""
+        return frozenset(t.name for t in (*self.subscribes, *self.produces))
+
+    def changelog(self, table: str) -> str:
+        return f"{self.group}-{table}-changelog"
+
+    @property
+    def internal(self) -> frozenset[str]:
+        """The topics Faust creates for the app itself: the assignor's leader topic and the table changelogs."""
+        if not self.faust:
+            return frozenset()
+        return frozenset({f"{self.group}-__assignor-__leader", *(self.changelog(t) for t in self.tables)})
+
+
+# Every Faust service parks what it cannot decode on dead-letters (`timex_stream.faust_app.decoded`).
+INGESTION = Wiring("ingestion", subscribes=(CONFIGS,),
+                   produces=(REQUESTS, SERIES, DATASETS, FAILURES, PROGRESS, DEAD_LETTERS))
+PREDICTOR = Wiring("predictor", subscribes=(DATASETS,), reads=(SERIES,), produces=(PREDICTIONS, DEAD_LETTERS))
+# The validator sends itself markers (deadline, forget) on predictions, final refits back to datasets, and a
+# regressor's forecast to series for the series it is a regressor of.
+VALIDATOR = Wiring("validator", subscribes=(PREDICTIONS,), reads=(SERIES,),
+                   produces=(BEST_MODELS, FAILURES, PROGRESS, PREDICTIONS, DATASETS, SERIES, DEAD_LETTERS),
+                   tables=("series-states",))
+# The gateway tails every partition of the index and the answers with group ids `timex-gateway-<random>` (no
+# commits), reads a config at its position for a re-forecast, submits configs, and at start checks that the whole
+# catalogue exists (a topic it cannot describe looks missing).
+GATEWAY = Wiring("gateway", subscribes=(REQUESTS, PROGRESS, BEST_MODELS, FAILURES), reads=(CONFIGS,),
+                 produces=(CONFIGS,), describes=CATALOGUE, faust=False, group_pattern="prefix")
+
+# The Kafka clients by service name. The webapp is none (it talks HTTP to the gateway); the CLI tools run as
+# the operator, who is no KafkaUser of the deployment.
+WIRING: dict[str, Wiring] = {w.service: w for w in (INGESTION, PREDICTOR, VALIDATOR, GATEWAY)}
