@@ -1,9 +1,10 @@
-"""`make bench`: latency, throughput, compute and scaling on ONE embedded broker with the services of `make up`
-(ingestion, predictor with a pool worker per core, validator, gateway), one after the other; each prints its
+"""`make bench`: latency, throughput, compute, scaling and accuracy on ONE embedded broker with the services of
+`make up` (ingestion, predictor with a pool worker per core, validator, gateway), one after the other; each prints its
 tables and writes bench/results/NAME.json, and this run writes bench/results/summary.json afresh (every key;
 `timex_wall_ratio` null without `--timex-reference`). Sized to aim at 10 minutes on a quiet 2-core machine:
 10 s per throughput rate (the issue's protocol: `--throughput-duration 60`), one compute repeat, the series
-count curve up to 100 series (`--full`: up to 2,000). Run one part alone with its own script (same options).
+count curve up to 100 series (`--full`: up to 2,000), accuracy on every 14th M3 monthly series (`--full`: all
+1,428; its core run takes far longer than the rest). Run one part alone with its own script (same options).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import accuracy  # noqa: E402
 import compute  # noqa: E402
 import latency  # noqa: E402
 import scaling  # noqa: E402
@@ -25,7 +27,8 @@ from scale_common import SUMMARY_KEYS, machine, print_table, running, save, upda
 
 TARGETS = {"latency_p50_ms": ("≤", 20), "latency_p99_ms": ("≤", 80), "throughput_rps": ("≥", 500),
            "stream_overhead_ratio": ("≤", 0.10), "cpu_efficiency": ("≥", 0.85), "predictor_scaling_2x": ("≥", 1.7),
-           "timex_wall_ratio": ("≤", 0.2)}
+           "timex_wall_ratio": ("≤", 0.2), "m3_monthly_smape": ("≤", 13.3), "m3_monthly_owa": ("≤", 0.79),
+           "m3_cpu_s_per_series": ("≤", 0.5)}
 
 
 def met(key: str, value: float | None) -> str:
@@ -42,7 +45,8 @@ def main() -> None:
     parser.add_argument("--throughput-duration", type=float, default=10.0, help="seconds per rate")
     parser.add_argument("--throughput-start", type=float, default=8.0, help="first rate, requests/s")
     parser.add_argument("--repeats", type=int, default=2, help="compute and predictor-scaling repeats (medians)")
-    parser.add_argument("--full", action="store_true", help="scaling: also 1,000 and 2,000 series")
+    parser.add_argument("--full", action="store_true",
+                        help="scaling: also 1,000 and 2,000 series; accuracy: all 1,428 M3 monthly series")
     args = parser.parse_args()
     if args.timex_reference and not (args.timex_reference / "venv" / "bin" / "python").exists():
         raise SystemExit(f"{args.timex_reference} has no venv/bin/python: build it with the shared "
@@ -55,6 +59,7 @@ def main() -> None:
             "throughput": lambda: throughput.measure(env, args.throughput_duration, args.throughput_start),
             "compute": lambda: compute.measure(env, compute.DEFAULT_CONFIG, args.repeats, args.timex_reference),
             "scaling": lambda: scaling.measure(env, args.repeats, args.full),
+            "accuracy": lambda: accuracy.measure(env, args.full),
         }
         seconds, errors = {}, {}
         for name, part in parts.items():

@@ -279,7 +279,7 @@ def quantile_ms(seconds: list[float], q: float) -> float:
 
 RESULTS = ROOT / "bench" / "results"
 SUMMARY_KEYS = ("latency_p50_ms", "latency_p99_ms", "throughput_rps", "stream_overhead_ratio", "cpu_efficiency",
-                "predictor_scaling_2x", "timex_wall_ratio")
+                "predictor_scaling_2x", "timex_wall_ratio", "m3_monthly_smape", "m3_monthly_owa", "m3_cpu_s_per_series")
 
 
 def machine() -> dict[str, Any]:

@@ -66,3 +66,31 @@ def season_length(freq: str | None) -> int:
 def usable_season(m: int, n_points: int) -> int:
     """A seasonal model needs at least two full seasons of data; otherwise fall back to none."""
     return m if m > 1 and n_points >= 2 * m else 1
+
+
+# Every natural cycle of a base rule, shortest first (the first is `season_length`'s): MSTL removes each.
+_CYCLES_BY_RULE: dict[str, tuple[int, ...]] = {
+    "D": (7, 365), "H": (24, 168), "h": (24, 168), "BH": (8, 40), "bh": (8, 40)
+}
+_SECONDS_PER_CYCLES: dict[str, tuple[int, ...]] = {
+    "min": (3600 * 24, 3600 * 24 * 7), "T": (3600 * 24, 3600 * 24 * 7), "s": (3600, 3600 * 24), "S": (3600, 3600 * 24)
+}
+
+
+def season_lengths(freq: str | None) -> tuple[int, ...]:
+    """Every season length a frequency implies (hourly: a day and a week, 24 and 168; daily: a week and a year;
+    monthly: a year), shortest first; () when none. The first is always `season_length(freq)`."""
+    first = season_length(freq)
+    if first <= 1 or not freq:
+        return ()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        offset = to_offset(freq)
+    rule = offset.name.split("-")[0]
+    multiple = max(1, offset.n)
+    if rule in _SECONDS_PER_CYCLES:
+        unit_seconds = pd.Timedelta(1, unit="min" if rule in ("min", "T") else "s").total_seconds()
+        cycles = [max(1, int(round(c / (unit_seconds * multiple)))) for c in _SECONDS_PER_CYCLES[rule]]
+    else:
+        cycles = [c // multiple for c in _CYCLES_BY_RULE.get(rule, (first * multiple,)) if c % multiple == 0]
+    return tuple(sorted({first, *(c for c in cycles if c > 1)}))

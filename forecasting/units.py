@@ -310,7 +310,7 @@ def refit_unit(config: TimexConfig, series: pd.Series, result: UnitResult,
 # units of a series travel and run together, at most BATCH_UNITS at a time (a batch stays well inside the
 # unit time limit). Anything else (prophet, ARIMA, exponential smoothing, any model on a long series) stays
 # one unit per record, so the predictors share a costly series. `persistence` is TIMEX's name for naive.
-CHEAP_MODELS = frozenset({"naive", "persistence", "seasonal_naive", "theta"})
+CHEAP_MODELS = frozenset({"naive", "persistence", "seasonal_naive", "theta", "autotheta", "dynamic_optimized_theta"})
 CHEAP_POINTS = 5_000
 BATCH_UNITS = 64
 # Relative cost of a fit per training point, to order a series' records longest first (bench/cpu_timeline.py,

@@ -9,8 +9,12 @@ from forecasting.models.mockup import MockUp
 from forecasting.models.names import KNOWN_MODELS, UNAVAILABLE_MODELS
 from forecasting.models.prophet_model import FBProphet
 from forecasting.models.statsforecast_models import (
+    MSTL,
     AutoARIMA,
+    AutoCES,
     AutoETS,
+    AutoThetaModel,
+    DynamicOptimizedTheta,
     Naive,
     Persistence,
     SeasonalNaive,
@@ -29,6 +33,10 @@ MODELS: dict[str, type[ForecastModel]] = {
         SeasonalNaive,
         Theta,
         AutoETS,
+        DynamicOptimizedTheta,
+        AutoThetaModel,
+        AutoCES,
+        MSTL,
     )
 }
 assert tuple(MODELS) == KNOWN_MODELS, "names.KNOWN_MODELS must list the registry's keywords in order"

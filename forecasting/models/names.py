@@ -11,6 +11,10 @@ KNOWN_MODELS: tuple[str, ...] = (
     "seasonal_naive",
     "theta",
     "autoets",
+    "dynamic_optimized_theta",
+    "autotheta",
+    "autoces",
+    "mstl",
 )
 UNAVAILABLE_MODELS: dict[str, str] = {
     "lstm": "it needs PyTorch, which this build does not ship; use arima, autoets or fbprophet",

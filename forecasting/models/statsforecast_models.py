@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from forecasting.models.base import LEVELS, ForecastModel, Prediction
-from forecasting.seasonality import usable_season
+from forecasting.seasonality import season_lengths, usable_season
 
 
 class _StatsforecastModel(ForecastModel):
@@ -181,3 +181,62 @@ class Theta(_StatsforecastModel):
         from statsforecast.models import AutoTheta
 
         return AutoTheta(season_length=season)
+
+
+class AutoThetaModel(Theta):
+    """statsforecast's AutoTheta under its own name (`theta` already is AutoTheta: the same fit)."""
+
+    name = "autotheta"
+
+
+class DynamicOptimizedTheta(_StatsforecastModel):
+    """The dynamic optimized theta method (Fiorucci et al. 2016), one of the best single methods on M3."""
+
+    name = "dynamic_optimized_theta"
+    min_points = 4
+
+    def _build(self, season: int) -> Any:
+        from statsforecast.models import DynamicOptimizedTheta as SFDynamicOptimizedTheta
+
+        return SFDynamicOptimizedTheta(season_length=season)
+
+
+class AutoCES(_StatsforecastModel):
+    """Complex exponential smoothing (Svetunkov), its variant chosen by AICc; seasonal with two full seasons."""
+
+    name = "autoces"
+    min_points = 5  # statsforecast's CES fails on fewer
+
+    def _build(self, season: int) -> Any:
+        from statsforecast.models import AutoCES as SFAutoCES
+
+        return SFAutoCES(season_length=season)
+
+
+class MSTL(_StatsforecastModel):
+    """MSTL: every seasonality the frequency implies (a day and a week for hourly data, a week and a year for
+    daily: `forecasting.seasonality.season_lengths`) with two full seasons in the data, removed by STL, the rest
+    forecast by a non-seasonal AutoETS (statsforecast's default trend model). No usable season: that AutoETS
+    alone."""
+
+    name = "mstl"
+    min_points = 7  # the trend's AutoETS fails on fewer ("tiny datasets")
+
+    def fit(self, y: pd.Series, X: pd.DataFrame | None = None) -> Self:
+        from statsforecast.models import MSTL as SFMSTL
+        from statsforecast.models import AutoETS as SFAutoETS
+
+        self._check_length(y)
+        self._check_regressors(y, X)
+        values = np.asarray(y, dtype=float)
+        freq = getattr(y.index, "freqstr", None)
+        # season_length is the frequency's first season only; an index without a frequency has just that one.
+        candidates = season_lengths(freq) if freq else (self.season_length,)
+        self._seasons = [m for m in candidates if usable_season(m, len(values)) > 1]
+        trend = SFAutoETS(model="ZZN", season_length=1)
+        self._model = (SFMSTL(season_length=self._seasons, trend_forecaster=trend) if self._seasons else trend
+                       ).fit(values)
+        return self
+
+    def params(self) -> dict[str, str]:
+        return {"season_lengths": ",".join(map(str, self._seasons)) or "none"}

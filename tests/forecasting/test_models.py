@@ -14,6 +14,7 @@ from forecasting.units import UnitSpec, plan_units, run_unit
 from .conftest import make_config, random_walk, seasonal_series
 
 FAST_MODELS = ["arima", "exponentialsmoothing", "persistence", "naive", "seasonal_naive", "theta", "autoets"]
+ACCURACY_MODELS = ["dynamic_optimized_theta", "autotheta", "autoces", "mstl"]
 
 
 def test_registry_matches_the_config_keywords() -> None:
@@ -24,7 +25,7 @@ def test_registry_matches_the_config_keywords() -> None:
         get_model_class("prophett")
 
 
-@pytest.mark.parametrize("name", FAST_MODELS + ["mockup"])
+@pytest.mark.parametrize("name", FAST_MODELS + ACCURACY_MODELS + ["mockup"])
 def test_every_model_forecasts_with_ordered_intervals(name: str) -> None:
     series = seasonal_series(60)
     model = get_model_class(name)(season_length=12).fit(series)
@@ -72,6 +73,50 @@ def test_autoets_season_comes_from_the_frequency() -> None:
     assert get_model_class("autoets")(season_length=12).fit(seasonal_series(96)).params()["season_length"] == "12"
     short = get_model_class("autoets")(season_length=12).fit(seasonal_series(20))
     assert short.params()["season_length"] == "1"  # fewer than two seasons: non-seasonal
+
+
+@pytest.mark.parametrize("name", ACCURACY_MODELS)
+def test_accuracy_models_are_deterministic_and_follow_the_season(name: str) -> None:
+    series = seasonal_series(72)
+    a = get_model_class(name)(season_length=12).fit(series).predict(12)
+    b = get_model_class(name)(season_length=12).fit(series).predict(12)
+    assert np.array_equal(a.mean, b.mean) and a.intervals is not None and b.intervals is not None
+    assert np.array_equal(a.intervals[95][0], b.intervals[95][0])
+    # A year of a seasonal series ahead: much closer to the true cycle than the last value repeated.
+    t = np.arange(72, 84)
+    truth = 100 + 20 * np.sin(2 * np.pi * t / 12) + 10 * np.cos(4 * np.pi * t / 12)
+    assert np.mean(np.abs(a.mean - truth)) < 0.25 * np.mean(np.abs(series.iloc[-1] - truth))
+
+
+def test_accuracy_models_work_in_a_unit_and_on_short_series() -> None:
+    series = seasonal_series(22)  # under two seasons of 12: non-seasonal fits on windows of 9 and 16 points
+    config = make_config(model_parameters={"models": ",".join(ACCURACY_MODELS), "test_values": 6,
+                                           "delta_training_percentage": 40})
+    for spec in plan_units(config, series):
+        result = run_unit(config, series, spec)
+        assert result.error is None, result.error
+        assert result.forecast is not None and len(result.forecast.yhat) == 4
+        assert result.forecast.lower_80 is not None and result.forecast.upper_95 is not None
+    assert get_model_class("mstl")(season_length=12).fit(series).params() == {"season_lengths": "none"}
+    with pytest.raises(ValueError, match="needs at least 7 training points"):
+        get_model_class("mstl")(season_length=12).fit(series.iloc[:6])
+
+
+def test_mstl_removes_every_seasonality_of_the_frequency() -> None:
+    n = 24 * 7 * 3
+    t = np.arange(n)
+    values = 50 + 5 * np.sin(2 * np.pi * t / 24) + 3 * np.sin(2 * np.pi * t / 168)
+    values += np.random.default_rng(4).normal(0, 0.2, n)
+    hourly = pd.Series(values, index=pd.date_range("2024-01-01", periods=n, freq="h"))
+    model = get_model_class("mstl")(season_length=24).fit(hourly)
+    assert model.params() == {"season_lengths": "24,168"}
+    ahead = np.arange(n, n + 48)
+    truth = 50 + 5 * np.sin(2 * np.pi * ahead / 24) + 3 * np.sin(2 * np.pi * ahead / 168)
+    assert np.mean(np.abs(model.predict(48).mean - truth)) < 0.6
+    # Two weeks only: the weekly season is left out (it needs two full ones), the daily one stays.
+    assert get_model_class("mstl")(season_length=24).fit(hourly.iloc[: 24 * 14 - 1]).params() == {
+        "season_lengths": "24"
+    }
 
 
 def test_exponential_smoothing_takes_its_period_from_the_autocorrelation() -> None:
@@ -143,3 +188,14 @@ def test_prophet_on_dates_before_the_nanosecond_range() -> None:
     assert result.params["calendar_shift_years"] == "400"
     assert result.forecast is not None and result.forecast.timestamps[0].startswith("1540-01-01")
     assert 40 < result.forecast.yhat[0] < 70
+
+
+def test_season_lengths_list_every_cycle_of_the_frequency() -> None:
+    from forecasting.seasonality import season_length, season_lengths
+
+    assert season_lengths("MS") == (12,) and season_lengths("QS") == (4,) and season_lengths("YS") == ()
+    assert season_lengths("h") == (24, 168) and season_lengths("2h") == (12, 84)
+    assert season_lengths("D") == (7, 365) and season_lengths("30min") == (48, 336)
+    assert season_lengths("2D") == () and season_lengths(None) == ()
+    for freq in ("MS", "W-SUN", "D", "h", "15min", "s", "B"):
+        assert season_lengths(freq)[0] == season_length(freq)

@@ -1,0 +1,42 @@
+"""bench/accuracy.py feeds the core each competition series' training values, no more, at its period."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from forecasting.config import parse_config
+from forecasting.data import load_series
+from forecasting.seasonality import season_length
+
+_BENCH = Path(__file__).resolve().parents[2] / "bench"
+sys.path.insert(0, str(_BENCH))  # accuracy.py imports its sibling modules as the bench scripts do
+_SPEC = importlib.util.spec_from_file_location("accuracy_bench", _BENCH / "accuracy.py")
+assert _SPEC and _SPEC.loader
+accuracy = importlib.util.module_from_spec(_SPEC)
+sys.modules["accuracy_bench"] = accuracy  # its dataclasses look their module up
+_SPEC.loader.exec_module(accuracy)
+
+
+def test_each_training_part_reaches_the_core_whole_and_at_its_period() -> None:
+    tasks = accuracy.load_tasks("M3", "monthly", 200)
+    assert len(tasks) == 8 and all(t.h == 18 and t.period == 12 for t in tasks)
+    assert len({len(t.x) for t in tasks}) > 1  # different lengths share the CSV
+    config = parse_config(accuracy.request_config({"models": "naive"}, 12, 18, "upload:x.csv")).config
+    loaded = load_series(config, accuracy.series_csv(tasks, 12))
+    assert not loaded.errors and season_length(loaded.frequency) == 12
+    for t in tasks:
+        assert np.array_equal(loaded.series[t.name].to_numpy(), t.x)
+    assert config.model_parameters.test_values == config.model_parameters.prediction_lags == 18
+
+
+def test_scores_fall_back_to_naive2_and_count_it() -> None:
+    task = accuracy.Task("s", np.arange(1.0, 25.0), np.array([25.0, 26.0]), 1)
+    naive2 = {"s": np.array([24.0, 24.0])}
+    perfect = accuracy.score([task], {"s": np.array([25.0, 26.0])}, naive2)
+    assert perfect["smape"] == 0 and perfect["owa"] == 0 and perfect["failed"] == 0
+    missing = accuracy.score([task], {}, naive2)
+    assert missing["owa"] == 1 and missing["failed"] == 1
