@@ -26,12 +26,9 @@ log = logging.getLogger("validator")
 def build_app(settings: Settings) -> faust.App:
     app = create_app("validator", settings)
     metrics = app.timex_metrics  # type: ignore[attr-defined]
-    predictions, best_models = raw_topic(app, PREDICTIONS), raw_topic(app, BEST_MODELS)
-    series_parts = raw_topic(app, SERIES)  # a regressor's history + forecast, for the series it is a regressor of
-    datasets = raw_topic(app, DATASETS)  # the final refits of each model's best unit go back to the predictors
-    failures, progress = raw_topic(app, FAILURES), raw_topic(app, PROGRESS)
-    channels = {PREDICTIONS.name: predictions, BEST_MODELS.name: best_models, SERIES.name: series_parts,
-                DATASETS.name: datasets, FAILURES.name: failures, PROGRESS.name: progress}
+    # Sent to: best-models, failures, progress; datasets (final refits, repairs); predictions (its own markers);
+    # series (a regressor's history + forecast, for the series it is a regressor of).
+    channels = {t.name: raw_topic(app, t) for t in (PREDICTIONS, BEST_MODELS, SERIES, DATASETS, FAILURES, PROGRESS)}
     # One table keyed like the predictions (validator.decide: states and parts). Every write happens while
     # processing a prediction, so the changelog partition is that prediction's: state and input stay
     # co-partitioned across restarts and rebalances. No value_type: values are JSON (a SeriesState carries
@@ -75,7 +72,7 @@ def build_app(settings: Settings) -> faust.App:
     async def index_recovered_states() -> None:
         book.recover()
 
-    @app.agent(predictions)
+    @app.agent(channels[PREDICTIONS.name])
     async def collect(stream: faust.StreamT) -> None:
         async for _event, prediction in decoded(app, stream, PREDICTIONS):
             request_id_var.set(prediction["request_id"])
