@@ -24,11 +24,8 @@ forecast by the same model as the target's); `arima` takes regressors (TIMEX's A
 
 from __future__ import annotations
 
-import asyncio
 import json
-import logging
-from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 import pandas as pd
 
@@ -58,9 +55,6 @@ from validator.decide import (
     mv_unit_part,
     ready_part,
 )
-
-log = logging.getLogger("validator")
-Send = Callable[[str, dict[str, Any]], Awaitable[Any]]
 
 BASE = MV_BASE  # multivariate units' indexes start here (READY, the ready marker's unit index, is -3)
 READY_TRIES, READY_RETRY_S = 60, 2.0  # a marker that beats its target's first unit comes back, boundedly
@@ -102,31 +96,25 @@ def _with_forecast(history: pd.Series, forecast: dict[str, Any]) -> pd.Series:
     return pd.concat([history, future[future.index > history.index[-1]]]).rename(history.name)
 
 
-async def announce(series: Series, record: dict[str, Any], store: SeriesStore, send_series: Send,
-                   send_prediction: Send) -> None:
-    """Once S's univariate forecast is known: store S's history + that forecast and tell each target where
-    it is (once per series: `SeriesState.announced`, written with the state by the caller)."""
+def announces(series: Series) -> bool:
+    """S is an extra regressor of other series and has not told them yet (once per series: the caller sets
+    `SeriesState.announced`, written with the state)."""
+    found = series.xcorr
+    return found is not None and bool(found.used_by) and not series.state.announced
+
+
+def regressor_chunks(series: Series, record: dict[str, Any], history: pd.Series) -> list[tuple[str, dict[str, Any]]]:
+    """(key, SeriesPart) of S's history followed by its univariate forecast, stored on `series` for its targets."""
+    rid, name = series.state.request_id, series.state.series
+    return parts(rid, name, 0, _with_forecast(history, record["forecast"]), key=f"{escape(rid)}/xcorr/{escape(name)}")
+
+
+def ready_markers(series: Series, where: dict[str, Any] | None, error: str | None) -> list[tuple[str, dict[str, Any]]]:
+    """(key, marker) telling each target of S where S's stored forecast is (or why there is none)."""
     state, found = series.state, series.xcorr
-    if found is None or not found.used_by or state.announced:
-        return
-    state.announced = True
     rid, name = state.request_id, state.series
-    error, where = None, None
-    if record["forecast"] is None:
-        error = f"'{name}' has no forecast"
-    else:
-        try:
-            history = await asyncio.to_thread(store.series, state.ref, name)
-            chunks = parts(rid, name, 0, _with_forecast(history, record["forecast"]),
-                           key=f"{escape(rid)}/xcorr/{escape(name)}")
-            sent = [await send_series(k, part) for k, part in chunks]
-            landed = [await s for s in sent]  # (partition, offset) of each chunk, once the broker has it
-            where = {"partition": landed[0].partition, "offsets": [m.offset for m in landed]}
-        except Exception as exc:  # the targets must still be answered: univariately, with the reason
-            log.exception("regressor %s could not be stored", name)
-            error = f"'{name}' could not be stored as a regressor: {exc}"
-    for target in found.used_by:
-        await send_prediction(series_key(rid, target), ready_marker(rid, target, name, state, where, error))
+    return [(series_key(rid, target), ready_marker(rid, target, name, state, where, error))
+            for target in (found.used_by if found else [])]
 
 
 def ready_marker(rid: str, target: str, regressor: str, state: SeriesState, where: dict[str, Any] | None,
@@ -138,26 +126,34 @@ def ready_marker(rid: str, target: str, regressor: str, state: SeriesState, wher
 
 # --- 2. the target collects its regressors, runs its multivariate units, decides ---------------------------
 
-async def receive(key: str, prediction: dict[str, Any], series: Series | None, send_prediction: Send,
-                  send_dataset: Send) -> bool:
-    """Keep a marker or a multivariate unit as its own part of `series` (the first copy stays) and send
-    what comes next. True when the state changed and should be written."""
-    unit = prediction["unit"]
-    if series is None:
-        if unit["index"] == READY and int(prediction["params"].get("tries", "0")) < READY_TRIES:
-            # The target's first unit has not arrived yet: the marker comes back a little later.
-            again = {**prediction, "params": {**prediction["params"],
-                                              "tries": str(int(prediction["params"].get("tries", "0")) + 1)}}
-            asyncio.get_running_loop().call_later(
-                READY_RETRY_S, lambda: asyncio.ensure_future(send_prediction(key, again)))
-        return False
+class Step(NamedTuple):
+    """What a step of the stage did: `flag` (receive: the state changed; advance: a step was taken; hold: the
+    series is held), and the Datasets (key, record) to send for it, in order."""
+
+    flag: bool
+    datasets: list[tuple[str, dict[str, Any]]]
+
+
+def receive(series: Series, prediction: dict[str, Any]) -> Step:
+    """Keep a marker or a multivariate unit as its own part of `series` (the first copy stays) and plan what
+    comes next; flag: the state changed and should be written. (A ready marker for a series that does not
+    exist yet is retried by the caller: validator.book.)"""
     state = series.state
     if state.decided or not wanted(series):  # a marker for a series that takes no regressor: nothing to do
-        return False
+        return Step(False, [])
     fresh = _keep(series, prediction)
     if fresh:
         state.last_at = now_ms()
-    return await advance(series, send_dataset) or fresh
+    step = advance(series)
+    return Step(step.flag or fresh, step.datasets)
+
+
+def retried(prediction: dict[str, Any]) -> dict[str, Any] | None:
+    """A ready marker that came before its target's first unit, to be sent again (None: tried enough)."""
+    tries = int(prediction["params"].get("tries", "0"))
+    if tries >= READY_TRIES:
+        return None
+    return {**prediction, "params": {**prediction["params"], "tries": str(tries + 1)}}
 
 
 def _keep(series: Series, prediction: dict[str, Any]) -> bool:
@@ -196,26 +192,22 @@ def _usable(series: Series) -> dict[str, dict[str, Any]]:
     return {r: f["where"] for r, f in found.items() if f and f["error"] is None and f["where"]}
 
 
-async def advance(series: Series, send_dataset: Send) -> bool:
-    """Send the next multivariate step once the previous one is complete; True when it sent one."""
+def advance(series: Series) -> Step:
+    """Plan the next multivariate step once the previous one is complete; flag: a step was taken."""
     state = series.state
     if state.refits_expected is None or state.refits_done < state.refits_expected:
-        return False  # the univariate stage goes first: its best transformation per model is needed
+        return Step(False, [])  # the univariate stage goes first: its best transformation per model is needed
     if state.ref is None or any(_ready(series, r) is None for r in wanted(series)):
-        return False
+        return Step(False, [])
     if state.mv_total is None:
         specs = _plan(series, list(_usable(series)))
         state.mv_total = len(specs)
         state.mv_done = len(series.mv_units())
-        for key, record in _unit_datasets(series, specs):
-            await send_dataset(key, record)
-        return True
+        return Step(True, _unit_datasets(series, specs))
     if state.mv_done >= state.mv_total and not state.mv_refit_sent:
         state.mv_refit_sent = True
-        for key, record in _refit_dataset(series):
-            await send_dataset(key, record)
-        return True
-    return False
+        return Step(True, _refit_dataset(series))
+    return Step(False, [])
 
 
 def _ref(series: Series) -> SeriesRefRecord:
@@ -273,13 +265,13 @@ def _plan(series: Series, regressors: list[str]) -> list[UnitSpec]:
             for m in _multivariate_models(series) if m in per_model for w in windows]
 
 
-async def hold(series: Series, send_dataset: Send) -> bool:
-    """At the univariate decision: True while the multivariate stage still runs (the caller keeps the
-    state and waits for the next record)."""
+def hold(series: Series) -> Step:
+    """At the univariate decision: flag True while the multivariate stage still runs (the caller keeps the
+    state and waits for the next record), with the Datasets of the step it may take now."""
     if not wanted(series):
-        return False
-    await advance(series, send_dataset)
-    return not finished(series)
+        return Step(False, [])
+    step = advance(series)
+    return Step(not finished(series), step.datasets)
 
 
 def finished(series: Series) -> bool:

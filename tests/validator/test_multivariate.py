@@ -47,8 +47,10 @@ class Sent:
     def __init__(self) -> None:
         self.records: list[tuple[str, dict[str, Any]]] = []
 
-    async def __call__(self, key: str, record: dict[str, Any]) -> None:
-        self.records.append((key, record))
+    def of(self, step: mv.Step) -> bool:
+        """Keep the Datasets a step planned (as the service sends them); → the step's flag."""
+        self.records += step.datasets
+        return step.flag
 
 
 def _prediction(unit: dict[str, Any], mae: float | None = None, error: str | None = None,
@@ -75,10 +77,10 @@ def test_waits_for_its_regressor_then_keeps_the_better_multivariate_model() -> N
 
     async def flow() -> Series:
         s = series
-        assert await mv.hold(s, datasets)  # 'b' is not ready: held, nothing sent
+        assert datasets.of(mv.hold(s))  # 'b' is not ready: held, nothing sent
         assert datasets.records == []
         ready = mv.ready_marker("r", "a", "b", s.state, {"partition": 1, "offsets": [9, 10]}, None)
-        assert await mv.receive("r/a", ready, s, markers, datasets)
+        assert datasets.of(mv.receive(s, ready))
         units = [d["unit"] for _, d in datasets.records] + [u for _, d in datasets.records for u in d["more"]]
         # arima (the model that takes regressors) with its best transformation, every window, regressor 'b'
         assert {(u["model"], u["transformation"], tuple(u["regressors"])) for u in units} == {("arima", "none",
@@ -89,7 +91,7 @@ def test_waits_for_its_regressor_then_keeps_the_better_multivariate_model() -> N
         assert not mv.finished(s)
         half = len(units) // 2
         for i, u in enumerate(units[:half]):
-            assert await mv.receive("r/a", _prediction(u, mae=3.0 - 0.1 * i), s, markers, datasets)
+            assert datasets.of(mv.receive(s, _prediction(u, mae=3.0 - 0.1 * i)))
         # A restart: everything the stage needs is read back from the table (state and parts).
         s = _restarted(s)
         assert s.state.mv_done == half and not mv.finished(s)
@@ -98,15 +100,15 @@ def test_waits_for_its_regressor_then_keeps_the_better_multivariate_model() -> N
         assert sorted(u["index"] for _, d in repair for u in [d["unit"], *d["more"]]) == sorted(
             u["index"] for u in units[half:])
         again = len(datasets.records)
-        assert not await mv.receive("r/a", _prediction(units[0], mae=9.0), s, markers, datasets)  # a redelivery
+        assert not datasets.of(mv.receive(s, _prediction(units[0], mae=9.0)))  # a redelivery
         assert s.state.mv_done == half and len(datasets.records) == again
         for i, u in enumerate(units[half:], start=half):
-            await mv.receive("r/a", _prediction(u, mae=3.0 - 0.1 * i), s, markers, datasets)
+            datasets.of(mv.receive(s, _prediction(u, mae=3.0 - 0.1 * i)))
         refit = datasets.records[-1][1]["unit"]
         assert refit["refit"] and refit["window"] == units[-1]["window"] and not mv.finished(s)
         s = _restarted(s)
         assert [d["unit"] for _, d in mv.missing_units(s)] == [refit]
-        await mv.receive("r/a", _prediction(refit, forecast={**FORECAST, "yhat": [7.0]}), s, markers, datasets)
+        datasets.of(mv.receive(s, _prediction(refit, forecast={**FORECAST, "yhat": [7.0]})))
         assert mv.finished(s) and markers.records == [] and mv.missing_units(s) == []
         return s
 
@@ -124,7 +126,7 @@ def test_waits_for_its_regressor_then_keeps_the_better_multivariate_model() -> N
 
 def test_a_regressor_that_never_comes_leaves_the_univariate_answer_with_a_warning() -> None:
     series = univariate_done_state()
-    assert asyncio.run(mv.hold(series, Sent()))
+    assert Sent().of(mv.hold(series))
     record, failures = _decision(series)  # what the deadline decides
     assert record["kept"] == "univariate" and record["multivariate"] is None and record["model"] == "arima"
     assert [f["stage"] for f in failures] == ["xcorr"] and "b did not arrive in time" in failures[0]["message"]
@@ -133,7 +135,7 @@ def test_a_regressor_that_never_comes_leaves_the_univariate_answer_with_a_warnin
 def test_a_regressor_without_forecast_is_named() -> None:
     series, datasets = univariate_done_state(), Sent()
     marker = mv.ready_marker("r", "a", "b", series.state, None, "'b' has no forecast")
-    asyncio.run(mv.receive("r/a", marker, series, Sent(), datasets))
+    datasets.of(mv.receive(series, marker))
     assert datasets.records == [] and mv.finished(series)
     record, failures = _decision(series)
     assert record["kept"] == "univariate" and "'b' has no forecast" in failures[0]["message"]
@@ -141,10 +143,10 @@ def test_a_regressor_without_forecast_is_named() -> None:
 
 def test_a_series_without_xcorr_is_not_held_and_answers_as_before() -> None:
     series = univariate_done_state(xcorr=None)
-    assert not asyncio.run(mv.hold(series, Sent()))
+    assert not Sent().of(mv.hold(series))
     # A marker for it (it takes no regressor) changes nothing: it must not decide the series early.
     marker = mv.ready_marker("r", "a", "b", series.state, None, "x")
-    assert not asyncio.run(mv.receive("r/a", marker, series, Sent(), Sent()))
+    assert not Sent().of(mv.receive(series, marker))
     record, failures = _decision(series)
     assert failures == [] and {k: record[k] for k in ("xcorr", "univariate", "multivariate", "kept")} == {
         "xcorr": None, "univariate": None, "multivariate": None, "kept": None}
