@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import copy
+import functools
 import json
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
@@ -71,11 +72,16 @@ def unpack(text: str, shape: tuple[int, ...] | None = None) -> np.ndarray:
     return array.reshape(shape) if shape is not None else array
 
 
+@functools.lru_cache(maxsize=8)
+def _z(levels: tuple[int, ...]) -> np.ndarray:
+    from statsforecast.utils import _quantiles
+
+    return _quantiles(np.asarray(levels))  # a frozen scipy distribution: ~0.5 ms a call, so computed once
+
+
 def normal_intervals(mean: np.ndarray, se: np.ndarray, levels: tuple[int, ...]) -> Prediction:
     """mean ± z·se, with statsforecast's own quantiles (the fitted models' intervals)."""
     if not levels:
         return Prediction(mean)
-    from statsforecast.utils import _quantiles
-
-    z = _quantiles(np.asarray(levels))
+    z = _z(tuple(levels))
     return Prediction(mean, {lv: (mean - z[i] * se, mean + z[i] * se) for i, lv in enumerate(levels)})
