@@ -73,6 +73,7 @@ SAMPLES: dict[str, dict] = {
     "RequestIndex": {"request_id": "r1", "owner": "alice", "title": "demo", "replay_of": None, "origin": "gateway",
                      "has_csv": False, "submitted_at": NOW, "configs_partition": 2, "configs_offset": 17,
                      "configs_at": NOW},
+    "Observation": {"series": "sales", "timestamp": NOW, "value": 3.5},
 }
 
 

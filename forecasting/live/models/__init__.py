@@ -1,0 +1,68 @@
+"""Live models by model keyword: `live_model(fitted, y)` gives the per-point updater of a fitted model,
+`load(data)` resumes one from its bytes. What each kind does per point:
+
+| model                 | per point                                                              | cost a point   |
+|-----------------------|------------------------------------------------------------------------|----------------|
+| naive, persistence    | last value, running Σ residual² (statsforecast's sigma): exact         | O(1)           |
+| seasonal_naive        | last season, running Σ residual²: exact                                | O(1)           |
+| autoets               | statsforecast's ETS equations from the last state, running sigma²: exact | O(1)         |
+| arima                 | one Kalman step (statsforecast's filter) from the last state: exact    | O(state²)      |
+| theta                 | statsforecast `forward` on the last 1,000 points                       | O(1,000)       |
+| exponentialsmoothing, fbprophet, arima with regressors | refit every 50 points on the last 1,000    | a fit / 50     |
+
+`adjusted` applies the config's min_values, max_values and round_to_integer to a forecast, as a CSV's are.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from forecasting.config import TimexConfig
+from forecasting.live.models.arima import LiveARIMA
+from forecasting.live.models.base import LiveModel, NotUpdatable
+from forecasting.live.models.ets import LiveETS
+from forecasting.live.models.naive import LiveNaive, LiveSeasonalNaive
+from forecasting.live.models.refit import LiveRefit
+from forecasting.live.models.theta import LiveTheta
+from forecasting.models.base import ForecastModel, Prediction
+from forecasting.units import _adjust
+
+LIVE_MODELS: dict[str, type[LiveModel]] = {
+    "naive": LiveNaive, "persistence": LiveNaive, "seasonal_naive": LiveSeasonalNaive, "autoets": LiveETS,
+    "arima": LiveARIMA, "theta": LiveTheta,
+}
+_KINDS: dict[str, type[LiveModel]] = {cls.kind: cls for cls in (*LIVE_MODELS.values(), LiveRefit)}
+
+
+def live_model(fitted: ForecastModel, y: pd.Series) -> LiveModel:
+    """The live form of `fitted` (fitted on `y`): its own updater, else refits."""
+    cls = LIVE_MODELS.get(fitted.name)
+    if cls is not None:
+        try:
+            return cls.from_fitted(fitted, y.to_numpy(dtype=float))
+        except NotUpdatable:
+            pass
+    return LiveRefit.from_fitted(fitted, y)
+
+
+def load(data: bytes) -> LiveModel:
+    state: dict[str, Any] = json.loads(data)
+    return _KINDS[state.pop("kind")].from_state(state)
+
+
+def adjusted(prediction: Prediction, config: TimexConfig, series: str) -> Prediction:
+    """forecasting.units' clipping and rounding of a forecast (min_values, max_values, round_to_integer)."""
+    def adjust(values: np.ndarray) -> np.ndarray:
+        return _adjust(values, config, series)
+
+    intervals = None
+    if prediction.intervals:
+        intervals = {lv: (adjust(lo), adjust(hi)) for lv, (lo, hi) in prediction.intervals.items()}
+    return Prediction(adjust(prediction.mean), intervals)
+
+
+__all__ = ["LIVE_MODELS", "LiveModel", "NotUpdatable", "adjusted", "live_model", "load"]

@@ -1,0 +1,87 @@
+"""The live model interface (statsforecast style: one small class per model kind, the same methods for all).
+
+A live model starts from a fitted `forecasting.models` model and its training values (`from_fitted`), folds in
+new *final* points one by one (`update`: the work depends on the new points only, never on the history's
+length), and forecasts `h` steps with 80/95 intervals (`forecast`), optionally after a provisional tail that
+may still change (filtered on a copy, so the state only ever holds final points). Its state is a few kB of
+JSON (`to_bytes`/`from_bytes`) that resumes exactly. Values are on the model's scale: a transformation chosen
+with the model is applied by the caller (and inverted on the forecast), as forecasting.units does.
+"""
+
+from __future__ import annotations
+
+import base64
+import copy
+import functools
+import json
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from typing import Any, ClassVar, Self
+
+import numpy as np
+
+from forecasting.models.base import LEVELS, ForecastModel, Prediction
+
+
+class NotUpdatable(ValueError):
+    """This fitted model cannot be updated point by point (e.g. ARIMA with regressors): refit instead."""
+
+
+class LiveModel(ABC):
+    kind: ClassVar[str] = ""
+
+    @classmethod
+    @abstractmethod
+    def from_fitted(cls, model: ForecastModel, y: np.ndarray) -> Self:
+        """State after `model` was fitted on `y`."""
+
+    @abstractmethod
+    def update(self, values: Sequence[float]) -> None:
+        """Fold in new final points, in order."""
+
+    @abstractmethod
+    def _predict(self, h: int, levels: tuple[int, ...]) -> Prediction: ...
+
+    @abstractmethod
+    def state(self) -> dict[str, Any]:
+        """JSON-able state: `from_state(state())` resumes exactly."""
+
+    @classmethod
+    @abstractmethod
+    def from_state(cls, state: dict[str, Any]) -> Self: ...
+
+    def forecast(self, h: int, levels: tuple[int, ...] = LEVELS, tail: Sequence[float] = ()) -> Prediction:
+        """The next `h` values after the folded points and `tail` (provisional points, not kept)."""
+        if not len(tail):
+            return self._predict(h, levels)
+        ahead = copy.deepcopy(self)
+        ahead.update(tail)
+        return ahead._predict(h, levels)
+
+    def to_bytes(self) -> bytes:
+        return json.dumps({"kind": self.kind, **self.state()}, separators=(",", ":")).encode()
+
+
+def pack(array: np.ndarray) -> str:
+    """float64 bytes, base64: exact, and half the size of JSON numbers."""
+    return base64.b64encode(np.ascontiguousarray(array, dtype=np.float64).tobytes()).decode()
+
+
+def unpack(text: str, shape: tuple[int, ...] | None = None) -> np.ndarray:
+    array = np.frombuffer(base64.b64decode(text), dtype=np.float64).copy()
+    return array.reshape(shape) if shape is not None else array
+
+
+@functools.lru_cache(maxsize=8)
+def _z(levels: tuple[int, ...]) -> np.ndarray:
+    from statsforecast.utils import _quantiles
+
+    return _quantiles(np.asarray(levels))  # a frozen scipy distribution: ~0.5 ms a call, so computed once
+
+
+def normal_intervals(mean: np.ndarray, se: np.ndarray, levels: tuple[int, ...]) -> Prediction:
+    """mean ± z·se, with statsforecast's own quantiles (the fitted models' intervals)."""
+    if not levels:
+        return Prediction(mean)
+    z = _z(tuple(levels))
+    return Prediction(mean, {lv: (mean - z[i] * se, mean + z[i] * se) for i, lv in enumerate(levels)})

@@ -1,0 +1,61 @@
+"""naive and seasonal_naive: the last value (season) and the residuals' running sum of squares, so the
+intervals are statsforecast's (sigma over every residual so far) after any number of points. O(1) a point."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Self
+
+import numpy as np
+
+from forecasting.live.models.base import LiveModel, normal_intervals
+from forecasting.models.base import ForecastModel, Prediction
+
+
+class LiveSeasonalNaive(LiveModel):
+    """statsforecast SeasonalNaive: y[t] = y[t - m]; sigma² = Σ residuals² / (n - m). m = 1 is Naive."""
+
+    kind = "seasonal_naive"
+
+    def __init__(self, season: list[float], ssq: float, n: int, m: int) -> None:
+        self.season, self.ssq, self.n, self.m = list(season), float(ssq), int(n), int(m)
+
+    @classmethod
+    def from_fitted(cls, model: ForecastModel, y: np.ndarray) -> Self:
+        m = int(getattr(model, "_season", 1))
+        values = np.asarray(y, dtype=float)
+        residuals = values[m:] - values[:-m]
+        return cls(values[-m:].tolist(), float(np.sum(residuals**2)), len(values), m)
+
+    def update(self, values: Sequence[float]) -> None:
+        for value in values:
+            self.ssq += (float(value) - self.season[0]) ** 2
+            self.season = self.season[1:] + [float(value)]
+            self.n += 1
+
+    def _sigma(self) -> float:
+        dof = self.n - self.m
+        return float(np.sqrt(self.ssq / dof)) if dof > 0 else 0.0
+
+    def _predict(self, h: int, levels: tuple[int, ...]) -> Prediction:
+        steps = np.arange(h)
+        mean = np.asarray(self.season, dtype=float)[steps % self.m]
+        return normal_intervals(mean, self._sigma() * np.sqrt(steps // self.m + 1), levels)
+
+    def state(self) -> dict[str, Any]:
+        return {"season": self.season, "ssq": self.ssq, "n": self.n, "m": self.m}
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any]) -> Self:
+        return cls(state["season"], state["ssq"], state["n"], state["m"])
+
+
+class LiveNaive(LiveSeasonalNaive):
+    """statsforecast Naive: the last value; sigma² = Σ (y[t] - y[t-1])² / (n - 1)."""
+
+    kind = "naive"
+
+    @classmethod
+    def from_fitted(cls, model: ForecastModel, y: np.ndarray) -> Self:
+        values = np.asarray(y, dtype=float)
+        return cls([float(values[-1])], float(np.sum(np.diff(values) ** 2)), len(values), 1)

@@ -1,0 +1,183 @@
+"""One live series as a bounded rolling window on the regular grid of its frequency.
+
+Observations fall in the grid's buckets the way `forecasting.data` resamples a CSV with a forced frequency
+(`resample(freq).mean()`: a fixed-length frequency counts from midnight of the first day; W, ME, QE, YE label a
+bucket by its right edge, the others by their left edge); several observations in one bucket are averaged,
+and the gaps between buckets are interpolated in time, inside only, with the same pandas call as the CSV's
+(`interpolate(method="time", limit_area="inside")`). Multiples are supported for fixed-length frequencies
+(15min, 2h) only.
+
+`allowed_lateness` is in grid points: with `latest` the newest bucket seen, an observation whose bucket is
+older than `latest - allowed_lateness` points is too late (counted, returned as `TOO_LATE`, left out); the
+buckets before that line are *final*: nothing can change them any more, so a model may consume them
+(`take_final`), while the newer ones are *provisional* (`provisional`: they may still get observations). Any
+arrival order within the lateness gives the same buckets, so the same final points, as the in-order stream:
+a bucket's mean is `math.fsum` of its values (independent of order) over their count.
+
+A duplicate (same timestamp as an observation already applied, final or not) is applied once: the first one
+seen stays, the later one is returned as `DUPLICATE` (a redelivery after a restart). Memory per series is
+bounded: at most `window_points` final points, the raw observations of the provisional buckets only, and the
+timestamps of the last `window_points` final observations (to recognise duplicates).
+
+`included` counts the observations applied in all (history points too): it only grows, grows by one per new
+observation and is the same on a replay, so it is the basis of a revision number.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from enum import Enum
+
+import numpy as np
+import pandas as pd
+from pandas.tseries.frequencies import to_offset
+from pandas.tseries.offsets import DateOffset, Tick
+
+from forecasting.live.observations import Observation
+
+# pandas' resample labels and closes these on the right (the end of the week, month, quarter, year).
+_RIGHT_EDGED = ("W", "ME", "QE", "YE", "BME", "BQE", "BYE", "SME", "M", "Q", "Y", "A", "BM", "BQ", "BY", "BA")
+
+
+class Added(Enum):
+    INCLUDED = "included"
+    DUPLICATE = "duplicate"
+    TOO_LATE = "too_late"
+
+
+def _right_edged(offset: DateOffset) -> bool:
+    return offset.name.split("-")[0] in _RIGHT_EDGED
+
+
+class Window:
+    def __init__(self, freq: str, window_points: int, allowed_lateness: int, name: str = "") -> None:
+        if window_points < 2:
+            raise ValueError("window_points must be at least 2")
+        if allowed_lateness < 0:
+            raise ValueError("allowed_lateness must be 0 or more points")
+        self.offset = to_offset(freq)
+        if not isinstance(self.offset, Tick) and self.offset.n != 1:
+            raise ValueError(f"frequency {freq!r}: multiples only of fixed-length frequencies (e.g. 15min, 2h)")
+        self.freq, self.name = self.offset.freqstr, name
+        self.window_points, self.allowed_lateness = window_points, allowed_lateness
+        self._origin: pd.Timestamp | None = None  # grid origin of fixed-length frequencies
+        self._final: deque[tuple[pd.Timestamp, float]] = deque(maxlen=window_points)
+        self._untaken: list[tuple[pd.Timestamp, float]] = []
+        self._open: dict[pd.Timestamp, dict[pd.Timestamp, float]] = {}
+        self._seen_final: dict[pd.Timestamp, None] = {}  # insertion-ordered: the oldest go first
+        self.latest: pd.Timestamp | None = None
+        self.last_timestamp: pd.Timestamp | None = None
+        self.included = self.duplicates = self.too_late = self.gaps_filled = 0
+
+    def bucket(self, stamp: pd.Timestamp) -> pd.Timestamp:
+        """The grid label `resample(freq)` gives `stamp`."""
+        if isinstance(self.offset, Tick):
+            if self._origin is None:
+                self._origin = stamp.normalize()  # resample's origin="start_day"
+            step = pd.Timedelta(self.offset)
+            return self._origin + ((stamp - self._origin) // step) * step
+        day = stamp.normalize()
+        return self.offset.rollforward(day) if _right_edged(self.offset) else self.offset.rollback(day)
+
+    def seed(self, history: pd.Series) -> None:
+        """A regular history (forecasting.data's series: gaps already filled) before any observation: final."""
+        if self.included:
+            raise ValueError("seed a window before adding observations")
+        values = history.dropna()
+        if values.empty:
+            return
+        index = pd.DatetimeIndex(values.index)
+        if isinstance(self.offset, Tick):
+            self._origin = index[0]
+        for stamp, value in zip(index, values.to_numpy(dtype=float), strict=True):
+            self._finish(pd.Timestamp(stamp), float(value), [pd.Timestamp(stamp)])
+        self.latest = self.last_timestamp = pd.Timestamp(index[-1])
+        self.included = len(values)
+
+    def add(self, obs: Observation) -> Added:
+        stamp = obs.timestamp
+        label = self.bucket(stamp)
+        if stamp in self._seen_final or stamp in self._open.get(label, ()):
+            self.duplicates += 1
+            return Added.DUPLICATE
+        if self.latest is not None and label < self._horizon(self.latest):
+            self.too_late += 1
+            return Added.TOO_LATE
+        self._open.setdefault(label, {})[stamp] = obs.value
+        self.included += 1
+        self.last_timestamp = stamp if self.last_timestamp is None else max(self.last_timestamp, stamp)
+        if self.latest is None or label > self.latest:
+            self.latest = label
+            self._seal()
+        return Added.INCLUDED
+
+    def _horizon(self, latest: pd.Timestamp) -> pd.Timestamp:
+        return latest - self.allowed_lateness * self.offset
+
+    def _seal(self) -> None:
+        """Buckets older than the lateness become final, in order, with the gaps before them filled."""
+        assert self.latest is not None
+        horizon = self._horizon(self.latest)
+        for label in sorted(b for b in self._open if b < horizon):
+            raw = self._open.pop(label)
+            self._finish(label, math.fsum(raw.values()) / len(raw), list(raw))
+
+    def _finish(self, label: pd.Timestamp, value: float, stamps: list[pd.Timestamp]) -> None:
+        if self._final and label != self._final[-1][0] + self.offset:
+            last, last_value = self._final[-1]
+            grid = pd.date_range(last, label, freq=self.offset)
+            if len(grid) > 2:  # a gap: filled as the CSV's
+                filled = pd.Series([last_value] + [np.nan] * (len(grid) - 2) + [value], index=grid)
+                filled = filled.interpolate(method="time", limit_area="inside")
+                for stamp, gap_value in filled.iloc[1:-1].items():
+                    self._append(pd.Timestamp(stamp), float(gap_value))
+                self.gaps_filled += len(grid) - 2
+        self._append(label, value)
+        for stamp in stamps:
+            self._seen_final[stamp] = None
+        while len(self._seen_final) > self.window_points:
+            del self._seen_final[next(iter(self._seen_final))]
+
+    def _append(self, label: pd.Timestamp, value: float) -> None:
+        self._final.append((label, value))
+        self._untaken.append((label, value))
+
+    def take_final(self) -> list[tuple[pd.Timestamp, float]]:
+        """The final points not taken yet, in order (what a live model folds in): plain pairs, as a pandas
+        Series with its frequency would cost more than the window's own work on each observation."""
+        taken, self._untaken = self._untaken, []
+        return taken
+
+    def provisional(self) -> pd.Series:
+        """The points after the final ones: bucket means with the gaps between them filled; they may change."""
+        if not self._open:
+            return self._points([])
+        labels = sorted(self._open)
+        means = pd.Series([math.fsum(self._open[b].values()) / len(self._open[b]) for b in labels], index=labels)
+        if self._final:
+            means = pd.concat([pd.Series([self._final[-1][1]], index=[self._final[-1][0]]), means])
+        grid = pd.date_range(means.index[0], means.index[-1], freq=self.offset)
+        filled = means.reindex(grid).interpolate(method="time", limit_area="inside")
+        return self._series(filled.iloc[1:] if self._final else filled)
+
+    def final(self) -> pd.Series:
+        """The final points kept (at most `window_points`)."""
+        return self._points(list(self._final))
+
+    def series(self) -> pd.Series:
+        """Final and provisional points on the regular grid: the series as a CSV of these data would give it."""
+        final, provisional = self.final(), self.provisional()
+        if final.empty or provisional.empty:
+            return final if provisional.empty else provisional
+        return self._series(pd.concat([final, provisional]))
+
+    def _points(self, points: list[tuple[pd.Timestamp, float]]) -> pd.Series:
+        index = pd.DatetimeIndex([label for label, _ in points])
+        return self._series(pd.Series([value for _, value in points], index=index, dtype=float))
+
+    def _series(self, values: pd.Series) -> pd.Series:
+        values = values.rename(self.name)
+        if len(values):
+            values.index = pd.DatetimeIndex(values.index, freq=self.offset)
+        return values

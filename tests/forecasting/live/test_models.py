@@ -1,0 +1,167 @@
+"""Live models: after folding new points one by one, each forecast equals a from-scratch forecast with the
+same parameters on the same data (statsforecast's own `forward`, or a fit, per kind); states persist in a few kB
+and resume exactly; a provisional tail never changes the state."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from forecasting.live.models import LiveModel, adjusted, live_model, load
+from forecasting.live.models.arima import LiveARIMA
+from forecasting.live.models.ets import LiveETS
+from forecasting.live.models.naive import LiveNaive, LiveSeasonalNaive
+from forecasting.live.models.refit import REFIT_EVERY, LiveRefit
+from forecasting.live.models.theta import LiveTheta
+from forecasting.models import LEVELS, ForecastModel, Prediction, get_model_class
+from tests.forecasting.conftest import make_config
+
+FIT, NEW, H = 120, 30, 6
+TOLERANCE = 1e-9  # relative; the live filters run the same float operations, so in practice 0
+
+
+def data(seed: int = 0, trend: float = 0.0) -> pd.Series:
+    rng = np.random.default_rng(seed)
+    t = np.arange(FIT + NEW)
+    values = 100 + 10 * np.sin(2 * np.pi * t / 12) + np.cumsum(rng.normal(0, 1, len(t))) + trend * t
+    return pd.Series(values, index=pd.date_range("2000-01-01", periods=len(t), freq="MS"))
+
+
+def fitted(name: str, y: pd.Series) -> ForecastModel:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return get_model_class(name)(season_length=12).fit(y)
+
+
+def fold(live: LiveModel, new: np.ndarray) -> None:
+    for value in new:  # point by point, as a stream gives them
+        live.update([value])
+
+
+def assert_same(got: Prediction, expected: dict[str, np.ndarray] | Prediction, rtol: float = TOLERANCE) -> None:
+    if isinstance(expected, Prediction):
+        want = {"mean": expected.mean, **{f"lo-{lv}": lo for lv, (lo, _) in (expected.intervals or {}).items()},
+                **{f"hi-{lv}": hi for lv, (_, hi) in (expected.intervals or {}).items()}}
+    else:
+        want = expected
+    np.testing.assert_allclose(got.mean, want["mean"], rtol=rtol)
+    assert got.intervals is not None
+    for lv in LEVELS:
+        np.testing.assert_allclose(got.intervals[lv][0], want[f"lo-{lv}"], rtol=rtol)
+        np.testing.assert_allclose(got.intervals[lv][1], want[f"hi-{lv}"], rtol=rtol)
+
+
+@pytest.mark.parametrize("name, cls", [("naive", LiveNaive), ("seasonal_naive", LiveSeasonalNaive)])
+def test_naive_kinds_equal_a_fit_on_all_the_data(name: str, cls: type[LiveModel]) -> None:
+    y = data()
+    live = live_model(fitted(name, y.iloc[:FIT]), y.iloc[:FIT])
+    assert isinstance(live, cls)
+    fold(live, y.to_numpy()[FIT:])
+    assert_same(live.forecast(H), fitted(name, y).predict(H))  # these models have no parameters to keep
+
+
+def _ets_reference(model: ForecastModel, y: pd.Series) -> dict[str, np.ndarray]:
+    from statsforecast.ets import forecast_ets, forward_ets
+
+    return forecast_ets(forward_ets(model._model.model_, y.to_numpy()), H, level=list(LEVELS))
+
+
+def _arima_reference(model: ForecastModel, y: pd.Series) -> dict[str, np.ndarray]:
+    from statsforecast.arima import forecast_arima, forward_arima
+
+    out = forecast_arima(forward_arima(model._model.model_, y.to_numpy()), H, level=list(LEVELS))
+    return {"mean": out["mean"], **{f"lo-{lv}": out["lower"][f"{lv}%"].to_numpy() for lv in LEVELS},
+            **{f"hi-{lv}": out["upper"][f"{lv}%"].to_numpy() for lv in LEVELS}}
+
+
+def _theta_reference(model: ForecastModel, y: pd.Series) -> dict[str, np.ndarray]:
+    from statsforecast.theta import forecast_theta, forward_theta
+
+    return forecast_theta(forward_theta(model._model.model_, y.to_numpy()), H, level=list(LEVELS))
+
+
+@pytest.mark.parametrize("name, cls, trend, reference", [
+    ("autoets", LiveETS, 0.0, _ets_reference),
+    ("arima", LiveARIMA, 0.0, _arima_reference),  # seasonal: ARIMA(p,d,q)(P,D,Q)[12]
+    ("arima", LiveARIMA, 0.5, _arima_reference),
+    ("theta", LiveTheta, 0.0, _theta_reference),
+])
+def test_updates_equal_statsforecast_forward_with_the_fitted_parameters(
+        name: str, cls: type[LiveModel], trend: float, reference: Callable) -> None:
+    y = data(trend=trend)
+    model = fitted(name, y.iloc[:FIT])
+    live = live_model(model, y.iloc[:FIT])
+    assert isinstance(live, cls)
+    # theta's intervals are quantiles of 200 float32 simulated paths: equal to ~1e-7 relative, not to the bit.
+    rtol = 1e-6 if name == "theta" else TOLERANCE
+    assert_same(live.forecast(H), model.predict(H), rtol)  # before any update: the fitted model's own forecast
+    fold(live, y.to_numpy()[FIT:])
+    assert_same(live.forecast(H), reference(model, y), rtol)
+
+
+def test_arima_with_drift_keeps_counting_time() -> None:
+    rng = np.random.default_rng(2)
+    values = np.cumsum(rng.normal(1.0, 1.0, FIT + NEW))
+    y = pd.Series(values, index=pd.date_range("2000-01-01", periods=len(values), freq="D"))
+    model = get_model_class("arima")(season_length=1).fit(y.iloc[:FIT])
+    assert "drift" in model.params()["order"]
+    live = live_model(model, y.iloc[:FIT])
+    fold(live, values[FIT:])
+    assert_same(live.forecast(H), _arima_reference(model, y))
+
+
+def test_exponential_smoothing_refits_every_n_points_on_the_tail() -> None:
+    y = data()
+    model = fitted("exponentialsmoothing", y.iloc[:FIT])
+    live = live_model(model, y.iloc[:FIT])
+    assert isinstance(live, LiveRefit)
+    fold(live, y.to_numpy()[FIT:FIT + 3])  # between refits: the last fit's forecast moves on
+    assert_same(live.forecast(H), Prediction(model.predict(H + 3).mean[3:],
+                                             {lv: (lo[3:], hi[3:]) for lv, (lo, hi) in
+                                              model.predict(H + 3).intervals.items()}))
+    # FIT + REFIT_EVERY points: the stream goes on past data()'s end with more of the same kind.
+    extra = data(seed=9).iloc[:REFIT_EVERY]
+    more = pd.concat([y, extra.set_axis(pd.date_range(y.index[-1], periods=len(extra) + 1, freq="MS")[1:])])
+    fold(live, more.to_numpy()[FIT + 3:FIT + REFIT_EVERY])
+    assert_same(live.forecast(H), fitted("exponentialsmoothing", more.iloc[:FIT + REFIT_EVERY]).predict(H))
+
+
+@pytest.mark.parametrize("name", ["naive", "seasonal_naive", "autoets", "arima", "theta", "exponentialsmoothing"])
+def test_state_persists_in_a_few_kb_and_resumes_exactly(name: str) -> None:
+    y = data(seed=4)
+    live = live_model(fitted(name, y.iloc[:FIT]), y.iloc[:FIT])
+    fold(live, y.to_numpy()[FIT:FIT + 10])
+    saved = live.to_bytes()
+    assert len(saved) < 16_000, len(saved)
+    resumed = load(saved)
+    for model in (live, resumed):
+        fold(model, y.to_numpy()[FIT + 10:])
+    a, b = live.forecast(H), resumed.forecast(H)
+    np.testing.assert_array_equal(a.mean, b.mean)
+    for lv in LEVELS:
+        np.testing.assert_array_equal(a.intervals[lv][0], b.intervals[lv][0])
+
+
+@pytest.mark.parametrize("name", ["naive", "autoets", "arima"])
+def test_a_provisional_tail_is_forecast_from_but_not_kept(name: str) -> None:
+    y = data(seed=5)
+    live = live_model(fitted(name, y.iloc[:FIT]), y.iloc[:FIT])
+    before = live.to_bytes()
+    tail = y.to_numpy()[FIT:FIT + 3]
+    with_tail = live.forecast(H, tail=tail)
+    assert live.to_bytes() == before
+    live.update(tail)
+    np.testing.assert_array_equal(with_tail.mean, live.forecast(H).mean)
+
+
+def test_forecasts_are_clipped_and_rounded_as_a_csvs() -> None:
+    config = make_config(model_parameters={"min_values": {"s": 0.0}, "max_values": {"_all": 10.0},
+                                           "round_to_integer": "s"})
+    got = adjusted(Prediction(np.array([-1.2, 3.4, 12.0]), {80: (np.array([-5.0, 1.6, 9.0]),
+                                                                 np.array([0.4, 5.0, 20.0]))}), config, "s")
+    assert got.mean.tolist() == [0.0, 3.0, 10.0]
+    assert got.intervals is not None and got.intervals[80][0].tolist() == [0.0, 2.0, 9.0]

@@ -1,0 +1,74 @@
+"""Live request settings: defaults, each field checked with an error that names it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from forecasting.config import ConfigError
+from forecasting.live.params import DEFAULT_WINDOW_POINTS, LiveParameters, live_request
+from tests.forecasting.conftest import make_config
+
+
+def request(**input_parameters: Any):  # noqa: ANN201
+    return live_request(make_config(input_parameters=input_parameters))
+
+
+def test_an_ordinary_request_is_not_live() -> None:
+    assert request() is None
+
+
+def test_defaults() -> None:
+    got = request(source_topic="shop-sales")
+    assert got is not None and got.source_topic == "shop-sales"
+    assert got.live == LiveParameters(start_from="earliest", min_points=50, allowed_lateness=0,
+                                      window_points=DEFAULT_WINDOW_POINTS, record_format="auto")
+
+
+def test_given_values() -> None:
+    got = request(source_topic="s", live_parameters={"start_from": "2026-01-01T02:00:00+02:00", "min_points": 20,
+                                                      "allowed_lateness": "90min", "window_points": 500,
+                                                      "record_format": "long"})
+    assert got is not None
+    assert got.live.start_from == "2026-01-01T00:00:00"
+    assert got.live.lateness_points("h") == 2 and got.live.lateness_points("15min") == 6
+    assert got.live.window_points == 500 and got.live.record_format == "long"
+    assert request(source_topic="s", live_parameters={"start_from": "LATEST"}).live.start_from == "latest"
+
+
+@pytest.mark.parametrize("inputs, field, words", [
+    ({"source_topic": "bad topic"}, "input_parameters.source_topic", "not a Kafka topic name"),
+    ({"source_topic": ".."}, "input_parameters.source_topic", "not a Kafka topic name"),
+    ({"source_topic": 7}, "input_parameters.source_topic", "not a Kafka topic name"),
+    ({"live_parameters": {}}, "input_parameters.live_parameters", "without input_parameters.source_topic"),
+    ({"source_topic": "s", "live_parameters": []}, "input_parameters.live_parameters", "expected an object"),
+    ({"source_topic": "s", "live_parameters": {"start_from": "soon"}},
+     "input_parameters.live_parameters.start_from", "earliest, latest or an ISO timestamp"),
+    ({"source_topic": "s", "live_parameters": {"min_points": 1}},
+     "input_parameters.live_parameters.min_points", "greater than or equal to 2"),
+    ({"source_topic": "s", "live_parameters": {"allowed_lateness": -1}},
+     "input_parameters.live_parameters.allowed_lateness", "0 or more"),
+    ({"source_topic": "s", "live_parameters": {"allowed_lateness": "a while"}},
+     "input_parameters.live_parameters.allowed_lateness", "neither a number of points nor a duration"),
+    ({"source_topic": "s", "live_parameters": {"min_points": 100, "window_points": 50}},
+     "input_parameters.live_parameters", "at least min_points"),
+    ({"source_topic": "s", "live_parameters": {"record_format": "csv"}},
+     "input_parameters.live_parameters.record_format", "auto"),
+    ({"source_topic": "s", "live_parameters": {"min_point": 5}},
+     "input_parameters.live_parameters.min_point", "Extra inputs are not permitted"),
+    ({"source_topic": "s", "add_diff_column": "x"}, "input_parameters.add_diff_column", "not supported"),
+])
+def test_errors_name_the_field(inputs: dict[str, Any], field: str, words: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        request(**inputs)
+    assert [e.field for e in caught.value.errors] == [field], caught.value
+    assert words in caught.value.errors[0].message
+
+
+def test_a_duration_lateness_needs_a_fixed_length_frequency() -> None:
+    got = request(source_topic="s", live_parameters={"allowed_lateness": "40D"})
+    assert got is not None
+    with pytest.raises(ConfigError, match="fixed-length"):
+        got.live.lateness_points("MS")
+    assert LiveParameters(allowed_lateness=3).lateness_points("MS") == 3
