@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import TypeAlias, TypedDict
 
 TimestampMillis: TypeAlias = int | datetime  # built: epoch ms; decoded: an aware datetime
+TimestampMicros: TypeAlias = int | datetime  # built: epoch µs; decoded: an aware datetime
 
 
 class ForecastRecord(TypedDict):
@@ -227,9 +228,15 @@ class SeriesPartRecord(TypedDict):
     created_at: TimestampMillis
 
 
+class ObservationRecord(TypedDict):
+    series: str
+    timestamp: TimestampMicros
+    value: float
+
+
 # Avro record name → its type (the test walks this to check every schema has one).
 BY_RECORD: dict[str, type] = {cls.__name__.removesuffix("Record"): cls for cls in (
     ForecastRecord, UnitRecord, RegressorRefRecord, SeriesRefRecord, UnitOutcomeRecord, PredictionRecord,
     DatasetRecord, ModelResultRecord, HistoricalModelRecord, HistoricalPredictionsRecord, XcorrRecord,
     CandidateRecord, BestModelRecord, FailureRecord, VisualizationParametersRecord, ProgressRecord,
-    ForecastRequestRecord, RequestIndexRecord, SeriesPartRecord)}
+    ForecastRequestRecord, RequestIndexRecord, SeriesPartRecord, ObservationRecord)}

@@ -11,11 +11,11 @@ from pathlib import Path
 from typing import Any, Literal, TypedDict
 
 from schemas.codec import SCHEMA_DIR
-from schemas.records import BY_RECORD, TimestampMillis
+from schemas.records import BY_RECORD, TimestampMicros, TimestampMillis
 
 PRIMITIVES: dict[str, Any] = {"string": str, "int": int, "long": int, "double": float, "float": float,
                               "boolean": bool, "bytes": bytes, "null": type(None)}
-LOGICAL: dict[str, Any] = {"timestamp-millis": TimestampMillis}
+LOGICAL: dict[str, Any] = {"timestamp-millis": TimestampMillis, "timestamp-micros": TimestampMicros}
 
 
 def named_types(schema_dir: Path = SCHEMA_DIR) -> dict[str, dict[str, Any]]:
