@@ -16,7 +16,8 @@ than TIMEX_VALIDATOR_FORGET_S, so the tables hold only live series and recent de
 
 Two phases, as the core's pipeline: every unit is validated (scored on the held-out points); once all
 are in, each model's best unit is refitted on window + test points for its final forecast (one refit
-Dataset per model, run by the predictors); when those are in, the series is decided.
+Dataset per model, run by the predictors); when those are in, the series is decided. Which refits, how
+they fold into their units and the choice are forecasting.selection's protocol, as everywhere else.
 
 State written by the versions before (one JSON dict per series, units inside) is read by `upgrade`.
 """
@@ -334,7 +335,8 @@ def decide(series: Series, deadline_s: float | None = None) -> tuple[dict[str, A
     """→ (BestModel record, Failures). `deadline_s` set: decided early, with the units that arrived."""
     state = series.state
     request_id, name = identity(state)
-    choice = choose(series)
+    units = results(series)
+    choice = choose_final(series.config, units, refit_results(series))
     best = choice.best
     winners = {id(r) for r in choice.per_model.values()}
     rows = [_row(r, id(r) in winners) for r in choice.comparison] + [_row(r, False) for r in choice.errors]
@@ -350,7 +352,7 @@ def decide(series: Series, deadline_s: float | None = None) -> tuple[dict[str, A
         "history_points": state.ref["points"] if state.ref else len(values),
         "series_ref": state.ref,
         "units_done": state.units_done, "units_total": state.total, "complete": deadline_s is None,
-        "historical_predictions": historical_answer(series.config, state.ref, results(series), series.history(),
+        "historical_predictions": historical_answer(series.config, state.ref, units, (stamps, values),
                                                     best.spec.model if best else None),
         "decided_at": now_ms(),
     }
