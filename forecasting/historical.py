@@ -26,8 +26,8 @@ import pandas as pd
 
 from forecasting.config import TimexConfig
 from forecasting.data import MIN_TRAIN_POINTS, DataError, parse_dates
-from forecasting.limits import HISTORY_TAIL_POINTS
 from forecasting.metrics import compute_metrics, score
+from forecasting.tail import HISTORY_TAIL_POINTS
 from forecasting.units import UnitResult, UnitSpec, plan_units_for, refit_unit, run_unit
 
 _FIELD = "historical_prediction_parameters.initial_index"

@@ -23,6 +23,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING
 
+from forecasting.tail import HISTORY_TAIL_POINTS
+
 if TYPE_CHECKING:
     import pandas as pd
 
@@ -41,9 +43,6 @@ HISTORICAL_POINT_BYTES = 90
 # Keys, counters and names around them; the config is carried JSON-escaped (at most 3 bytes per byte).
 RECORD_OVERHEAD_BYTES = 4_000
 CONFIG_ESCAPE_FACTOR = 3
-# The end of the history an answer (and the validator's state) carries for plots; the whole history stays on
-# the `series` topic, where the answer points.
-HISTORY_TAIL_POINTS = 5_000
 # Series named in one message at most: a message about 5000 series must not itself be a huge record.
 NAMED_AT_MOST = 3
 

@@ -1,7 +1,8 @@
 """All series, all units, in a process pool: what the bench (and a single-machine run) uses.
 
 Two phases keep the work at TIMEX's level: validate every unit, then refit only each model's best unit
-on window + test points for the final forecast (run_unit's default does both for one unit)."""
+on window + test points for the final forecast (run_unit's default does both for one unit); the protocol
+is forecasting.selection's, as the stream services follow it."""
 
 from __future__ import annotations
 
@@ -12,8 +13,8 @@ import pandas as pd
 
 from forecasting.config import TimexConfig
 from forecasting.data import load_series
-from forecasting.selection import SeriesChoice, choose_best
-from forecasting.units import UnitResult, UnitSpec, plan_units, refit_unit, run_unit
+from forecasting.selection import SeriesChoice, choose_final, final_refit, refits_needed
+from forecasting.units import UnitResult, UnitSpec, plan_units, run_unit
 from forecasting.workers import init_worker
 
 _CHUNK = 4  # units per task: small units (naive, theta) would otherwise pay more in IPC than in work
@@ -35,18 +36,10 @@ def _run(config: TimexConfig, all_series: dict[str, pd.Series], pool: Executor) 
     for name, future in futures:
         results[name].extend(future.result())
     refits = {
-        (name, model): pool.submit(refit_unit, config, all_series[name], unit)
-        for name in all_series
-        for model, unit in choose_best(config, results[name]).per_model.items()
+        name: [pool.submit(final_refit, config, series, spec) for spec in refits_needed(config, results[name]).specs]
+        for name, series in all_series.items()
     }
-    choices = {}
-    for name in all_series:
-        final = {
-            unit.spec: refits[(name, unit.spec.model)].result()
-            for unit in choose_best(config, results[name]).per_model.values()
-        }
-        choices[name] = choose_best(config, [final.get(r.spec, r) for r in results[name]])
-    return choices
+    return {name: choose_final(config, results[name], [f.result() for f in refits[name]]) for name in all_series}
 
 
 def forecast_all(

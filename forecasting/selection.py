@@ -1,4 +1,12 @@
-"""Choosing the best unit per model and per series (TIMEX: lowest main accuracy estimator).
+"""Choosing the best unit per model and per series (TIMEX: lowest main accuracy estimator), and the two-phase
+protocol around it that the core pipeline, the predictor and the validator all follow:
+
+1. every unit is validated (scored on the held-out points, no final forecast);
+2. `refits_needed`: each model's best unit gets a final refit on window + test points (`final_refit`: made
+   from the unit's spec alone, which is what travels between services);
+3. `choose_final`: the results with their refits folded in (`with_refits`: a refit counts for the unit it
+   was made for, matched by spec; a failed refit disqualifies its unit) give the series' choice.
+Historical units (forecasting.historical) are never part of the choice.
 
 Order-independent: the choice depends only on the set of results. Ties break deterministically by the
 config's order of models and transformations, then by the smaller window (as TIMEX's stable sort)."""
@@ -6,12 +14,17 @@ config's order of models and transformations, then by the smaller window (as TIM
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
+import pandas as pd
+
 from forecasting.config import TimexConfig
+from forecasting.historical import drop_history
 from forecasting.metrics import score
-from forecasting.units import UnitResult
+from forecasting.units import UnitResult, UnitSpec, refit_unit
+
+_REFIT_ERROR = "final refit: "
 
 
 @dataclass
@@ -75,3 +88,60 @@ def choose_best(config: TimexConfig, results: Iterable[UnitResult]) -> SeriesCho
     per_model = dict(sorted(per_model.items(), key=lambda item: spec_key(item[1])))
     best = min(per_model.values(), key=quality) if per_model else None
     return SeriesChoice(best=best, per_model=per_model, comparison=ok, errors=errors)
+
+
+# --- the two-phase protocol ---------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class RefitPlan:
+    """What a set of validation results needs before the choice."""
+
+    specs: list[UnitSpec]  # every final refit the choice needs (each model's best unit, in the config's order)
+    missing: list[int]  # positions in `specs` with no refit made for that unit among those in
+    stale: list[UnitResult]  # refits in that were made for another unit than any chosen now: to drop
+
+
+def refits_needed(config: TimexConfig, results: Iterable[UnitResult], refits: Iterable[UnitResult] = (),
+                  best_only: bool = False) -> RefitPlan:
+    """Phase 1 → 2: the final refits `results` (validation outcomes) need: each model's best unit, or, with
+    `best_only`, the best unit alone (the multivariate stage). `refits`: those already in (a predictor that
+    ran a whole series refits it in the same record); one made for another unit is `stale`."""
+    choice = choose_best(config, drop_history(results)[0])
+    chosen = [choice.best] if best_only else list(choice.per_model.values())
+    specs = [r.spec for r in chosen if r is not None]
+    refits = list(refits)
+    have = {r.spec for r in refits}
+    return RefitPlan(specs=specs, missing=[i for i, s in enumerate(specs) if s not in have],
+                     stale=[r for r in refits if r.spec not in specs])
+
+
+def final_refit(config: TimexConfig, series: pd.Series, spec: UnitSpec,
+                regressors: pd.DataFrame | None = None) -> UnitResult:
+    """Phase 2: the final refit of the unit `spec` names, from the spec alone (its params all `final_`),
+    as a predictor runs it from a refit Dataset; `with_refits` folds it into the validated unit."""
+    return refit_unit(config, series, UnitResult(spec), regressors)
+
+
+def fold(unit: UnitResult, refit: UnitResult | None) -> UnitResult:
+    """`unit` carrying its final refit (forecast, the refit's params, both times), when `refit` was made for
+    it (same spec) and it validated; a failed refit disqualifies it (its error, said once as a refit's)."""
+    if refit is None or unit.error is not None or refit.spec != unit.spec:
+        return unit
+    error = refit.error
+    if error is not None and not error.startswith(_REFIT_ERROR):
+        error = _REFIT_ERROR + error  # a failure of the refit's record (a limit), not of its fit
+    return replace(unit, forecast=refit.forecast, params={**unit.params, **refit.params},
+                   fit_seconds=unit.fit_seconds + refit.fit_seconds, error=error)
+
+
+def with_refits(results: Iterable[UnitResult], refits: Iterable[UnitResult]) -> list[UnitResult]:
+    """The results with each refit folded into the unit it was made for (refits of other units ignored)."""
+    by_spec = {r.spec: r for r in refits}
+    return [fold(r, by_spec.get(r.spec)) for r in results]
+
+
+def choose_final(config: TimexConfig, results: Iterable[UnitResult], refits: Iterable[UnitResult] = ()
+                 ) -> SeriesChoice:
+    """Phase 2 → the answer: the choice over the ordinary results with their refits folded in (without
+    refits: the choice the refits are asked for)."""
+    return choose_best(config, with_refits(drop_history(results)[0], refits))

@@ -11,10 +11,10 @@ from typing import Any
 import pandas as pd
 
 from forecasting.config import config_from_json
-from forecasting.historical import drop_history, run_step
+from forecasting.historical import run_step
 from forecasting.regressors import align
-from forecasting.selection import choose_best
-from forecasting.units import UnitResult, UnitSpec, refit_unit, run_unit
+from forecasting.selection import final_refit, refits_needed
+from forecasting.units import UnitResult, UnitSpec, run_unit
 from forecasting.workers import init_worker
 from schemas.records import DatasetRecord, PredictionRecord, UnitOutcomeRecord, UnitRecord
 from timex_stream.processes import die_with_parent
@@ -65,7 +65,7 @@ def predict(job: Job) -> PredictionRecord:
     results = [_result(config, series, unit, job.regressors) for unit in units]
     first, *more = [_outcome(unit, result) for unit, result in zip(units, results, strict=True)]
     if _whole_series(units):
-        more += [_outcome(unit, refit_unit(config, series, UnitResult(UnitSpec.from_dict(unit)), job.regressors))
+        more += [_outcome(unit, final_refit(config, series, UnitSpec.from_dict(unit), job.regressors))
                  for unit in final_refits(config, results)]
     # The end of the history for the answer's plot is read by the validator where `series` keeps it.
     return prediction_record(dataset, config.model_parameters.main_accuracy_estimator,
@@ -78,9 +78,9 @@ def _whole_series(units: list[UnitRecord]) -> bool:
 
 
 def final_refits(config: Any, results: list[UnitResult]) -> list[UnitRecord]:
-    """The refit units the validator would ask for (validator.decide.plan_refits: each model's best, numbered
-    after the validation units), from the results of every validation unit of a series."""
-    specs = [r.spec for r in choose_best(config, drop_history(results)[0]).per_model.values()]
+    """The refit units the validator would ask for (forecasting.selection.refits_needed, numbered after the
+    validation units as validator.decide.plan_refits numbers them), from every validation unit of a series."""
+    specs = refits_needed(config, results).specs
     return [unit_record(spec, len(results) + i, len(specs), refit=True) for i, spec in enumerate(specs)]
 
 
@@ -92,7 +92,7 @@ def _result(config: Any, series: pd.Series, unit: UnitRecord, regressors: pd.Dat
     if spec.historical_end:
         return run_step(config, series, spec)
     if unit["refit"]:
-        return refit_unit(config, series, UnitResult(spec), regressors)
+        return final_refit(config, series, spec, regressors)
     return run_unit(config, series, spec, with_forecast=False, regressors=regressors)
 
 

@@ -16,7 +16,8 @@ than TIMEX_VALIDATOR_FORGET_S, so the tables hold only live series and recent de
 
 Two phases, as the core's pipeline: every unit is validated (scored on the held-out points); once all
 are in, each model's best unit is refitted on window + test points for its final forecast (one refit
-Dataset per model, run by the predictors); when those are in, the series is decided.
+Dataset per model, run by the predictors); when those are in, the series is decided. Which refits, how
+they fold into their units and the choice are forecasting.selection's protocol, as everywhere else.
 
 State written by the versions before (one JSON dict per series, units inside) is read by `upgrade`.
 """
@@ -24,17 +25,17 @@ State written by the versions before (one JSON dict per series, units inside) is
 from __future__ import annotations
 
 from collections.abc import MutableMapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
 import faust
 
 from forecasting.config import TimexConfig, config_from_json
-from forecasting.historical import drop_history, plan_all
-from forecasting.limits import HISTORY_TAIL_POINTS
-from forecasting.selection import SeriesChoice, choose_best
-from forecasting.units import Forecast, UnitResult, UnitSpec, batches
+from forecasting.historical import plan_all
+from forecasting.selection import SeriesChoice, choose_final, refits_needed
+from forecasting.tail import HISTORY_TAIL_POINTS
+from forecasting.units import UnitResult, batches
 from forecasting.xcorr import SeriesXcorr
 from schemas.keys import escape, split_series_key
 from schemas.records import (
@@ -272,22 +273,17 @@ def is_complete(state: SeriesState) -> bool:
 def plan_refits(series: Series) -> list[tuple[str, DatasetRecord]]:
     """(key, Dataset) for the final refit of each model's best unit; records how many to expect. A refit
     already in (the predictor refits a series whose units all ran in one record: predictor.work) is not
-    asked again when it is of the unit chosen here; one of another unit is dropped and asked anew."""
+    asked again when it is of a unit chosen here; one of another unit is dropped and asked anew
+    (forecasting.selection.refits_needed)."""
     state = series.state
-    specs = [r.spec for r in choose(series, with_refits=False).per_model.values()]
+    plan = refits_needed(series.config, results(series), refit_results(series))
     if state.refits_expected is None:  # first asked now: the stall window starts from here
         state.last_at = now_ms()
-    state.refits_expected = len(specs)
-    have = series.refits()
-    todo = []
-    for i, spec in enumerate(specs):
-        done = have.get(spec.model)
-        if done is not None and UnitSpec.from_dict(done["unit"]) == spec:
-            continue
-        if done is not None:
-            del series.parts[_refit_part(series.key, spec.model)]
-            state.refits_done -= 1
-        todo.append(i)
+    state.refits_expected = len(plan.specs)
+    for stale in plan.stale:  # its part is keyed by model: the new refit takes its place
+        del series.parts[_refit_part(series.key, stale.spec.model)]
+        state.refits_done -= 1
+    specs, todo = plan.specs, plan.missing
     points = state.ref["points"] if state.ref else len(series.history()[1])
     # Cheap refits travel together, as the units did (forecasting.units.batches).
     return [dataset(state.request_id, state.series, state.series_total, specs[todo[first]], state.total + todo[first],
@@ -311,26 +307,28 @@ def missing_units(series: Series) -> list[tuple[str, DatasetRecord]]:
             for i, u in enumerate(units) if not series.has_unit(i)]
 
 
-def _results(series: Series, with_refits: bool = True) -> list[UnitResult]:
-    """Validated units, each model's best carrying its final refit (forecast, final params, its time)."""
-    refits = series.refits() if with_refits else {}
-    results = []
-    for u in series.units():
-        r = UnitResult.from_dict({"spec": u["unit"], "metrics": u["metrics"], "forecast": u["forecast"],
-                                  "fit_seconds": u["fit_seconds"], "params": u["params"], "error": u["error"]})
-        refit = refits.get(r.spec.model)
-        if refit and r.error is None and UnitSpec.from_dict(refit["unit"]) == r.spec:
-            r = replace(r, forecast=Forecast.from_dict(refit["forecast"]) if refit["forecast"] else None,
-                        params={**r.params, **refit["params"]}, fit_seconds=r.fit_seconds + refit["fit_seconds"],
-                        error=f"final refit: {refit['error']}" if refit["error"] else None)
-        results.append(r)
-    return results
+def outcome_result(outcome: dict[str, Any]) -> UnitResult:
+    """A unit's outcome as the validator keeps it (a part) → its UnitResult."""
+    return UnitResult.from_dict({"spec": outcome["unit"], "metrics": outcome.get("metrics") or {},
+                                 "forecast": outcome.get("forecast"), "fit_seconds": outcome["fit_seconds"],
+                                 "params": outcome["params"], "error": outcome["error"]})
+
+
+def results(series: Series) -> list[UnitResult]:
+    """The validation units in (historical ones too), in plan order."""
+    return [outcome_result(u) for u in series.units()]
+
+
+def refit_results(series: Series) -> list[UnitResult]:
+    """The final refits in, one per model at most (each made for the unit its spec names)."""
+    return [outcome_result(r) for r in series.refits().values()]
 
 
 def choose(series: Series, with_refits: bool = True) -> SeriesChoice:
-    """The series' model choice, from its ordinary units (historical ones: validator.historical); without
-    the refits, the choice the refits are asked for (a failed refit disqualifies its unit)."""
-    return choose_best(series.config, drop_history(_results(series, with_refits))[0])
+    """The series' model choice, from its ordinary units (historical ones: validator.historical) with their
+    refits folded in; without the refits, the choice the refits are asked for (a failed refit disqualifies
+    its unit)."""
+    return choose_final(series.config, results(series), refit_results(series) if with_refits else ())
 
 
 def _row(r: UnitResult, best_of_model: bool) -> ModelResultRecord:
@@ -343,7 +341,8 @@ def decide(series: Series, deadline_s: float | None = None) -> tuple[BestModelRe
     """→ (BestModel record, Failures). `deadline_s` set: decided early, with the units that arrived."""
     state = series.state
     request_id, name = identity(state)
-    choice = choose(series)
+    units = results(series)
+    choice = choose_final(series.config, units, refit_results(series))
     best = choice.best
     winners = {id(r) for r in choice.per_model.values()}
     rows = [_row(r, id(r) in winners) for r in choice.comparison] + [_row(r, False) for r in choice.errors]
@@ -359,7 +358,8 @@ def decide(series: Series, deadline_s: float | None = None) -> tuple[BestModelRe
         history_points=state.ref["points"] if state.ref else len(values),
         series_ref=state.ref,
         units_done=state.units_done, units_total=state.total, complete=deadline_s is None,
-        historical_predictions=historical_answer(series, best.spec.model if best else None),
+        historical_predictions=historical_answer(series.config, state.ref, units, (stamps, values),
+                                                 best.spec.model if best else None),
     )
     failures = []
     if deadline_s is not None:

@@ -1,23 +1,23 @@
 """The answer's historical predictions, from the historical units the validator collected for a series
-(forecasting.historical: one unit per step, model and transformation; the ordinary units are not its)."""
+(forecasting.historical: one unit per step, model and transformation; the ordinary units are not its).
+Given the series' pieces, not its `Series` (validator.decide, which calls this, stays the only one that
+knows how a series is kept)."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from collections.abc import Iterable, Sequence
+from typing import Any
 
-from forecasting.historical import collect
+from forecasting.config import TimexConfig
+from forecasting.historical import collect, drop_history
 from forecasting.units import UnitResult
 
-if TYPE_CHECKING:  # validator.decide imports this module
-    from validator.decide import Series
 
-
-def historical_answer(series: Series, best_model: str | None) -> dict[str, Any] | None:
-    """The BestModel's `historical_predictions` (None when none were asked or the series has no ref)."""
-    ref = series.state.ref
+def historical_answer(config: TimexConfig, ref: dict[str, Any] | None, results: Iterable[UnitResult],
+                      history: tuple[Sequence[str], Sequence[float]], best_model: str | None
+                      ) -> dict[str, Any] | None:
+    """The BestModel's `historical_predictions` from a series' unit `results` (its historical ones count), its
+    `ref` and the end of its `history` (None when none were asked or the series has no ref)."""
     if not ref or not ref.get("historical_from"):
         return None
-    past = [UnitResult.from_dict({"spec": u["unit"], "metrics": u["metrics"], "forecast": u["forecast"],
-                                  "fit_seconds": u["fit_seconds"], "params": u["params"], "error": u["error"]})
-            for u in series.units() if u["unit"].get("historical_end")]
-    return collect(series.config, past, ref["points"], ref["historical_from"], series.history(), best_model)
+    return collect(config, drop_history(results)[1], ref["points"], ref["historical_from"], history, best_model)

@@ -31,7 +31,7 @@ import pandas as pd
 
 from forecasting.metrics import score
 from forecasting.models import get_model_class
-from forecasting.selection import choose_best
+from forecasting.selection import choose_final, refits_needed
 from forecasting.units import UnitResult, UnitSpec, batches, training_windows
 from schemas.keys import escape, series_key
 from schemas.records import (
@@ -53,6 +53,7 @@ from validator.decide import (
     choose,
     mv_refit_part,
     mv_unit_part,
+    outcome_result,
     ready_part,
 )
 
@@ -182,8 +183,12 @@ def _keep(series: Series, prediction: dict[str, Any]) -> bool:
 
 
 def _results(series: Series) -> list[UnitResult]:
-    return [UnitResult.from_dict({"spec": u["unit"], "metrics": u["metrics"], "fit_seconds": u["fit_seconds"],
-                                  "params": u["params"], "error": u["error"]}) for u in series.mv_units()]
+    return [outcome_result(u) for u in series.mv_units()]
+
+
+def _refits(series: Series) -> list[UnitResult]:
+    refit = series.parts.get(mv_refit_part(series.key))
+    return [outcome_result(refit)] if refit else []
 
 
 def _usable(series: Series) -> dict[str, dict[str, Any]]:
@@ -231,10 +236,10 @@ def _unit_datasets(series: Series, specs: list[UnitSpec], only: set[int] | None 
 def _refit_dataset(series: Series) -> list[tuple[str, dict[str, Any]]]:
     """(key, Dataset) of the best multivariate unit's final refit (none when every unit failed)."""
     state = series.state
-    best = choose_best(series.config, _results(series)).best
-    if best is None or state.mv_total is None:
+    specs = refits_needed(series.config, _results(series), best_only=True).specs
+    if not specs or state.mv_total is None:
         return []
-    return [dataset(state.request_id, state.series, state.series_total, best.spec, BASE + state.mv_total, 1,
+    return [dataset(state.request_id, state.series, state.series_total, specs[0], BASE + state.mv_total, 1,
                     _ref(series), refit=True)]
 
 
@@ -301,13 +306,9 @@ def candidate(record: BestModelRecord, regressors: list[str] | None = None) -> C
 
 
 def _multivariate_best(series: Series) -> UnitResult | None:
-    refit = series.parts.get(mv_refit_part(series.key))
-    if not refit or refit["error"] or not refit["forecast"]:
-        return None
-    best = choose_best(series.config, _results(series)).best
-    if best is None or UnitSpec.from_dict(refit["unit"]) != best.spec:
-        return None
-    return UnitResult.from_dict({**best.to_dict(), "forecast": refit["forecast"]})
+    """The best multivariate unit with its final refit folded in (None: it has no final forecast)."""
+    best = choose_final(series.config, _results(series), _refits(series)).best
+    return best if best is not None and best.error is None and best.forecast is not None else None
 
 
 def answer(series: Series, record: BestModelRecord) -> list[FailureRecord]:

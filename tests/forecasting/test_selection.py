@@ -3,8 +3,8 @@ from __future__ import annotations
 import math
 import random
 
-from forecasting.selection import SeriesChoice, choose_best
-from forecasting.units import UnitResult, UnitSpec, plan_units, run_unit
+from forecasting.selection import SeriesChoice, choose_best, choose_final, fold, refits_needed, with_refits
+from forecasting.units import Forecast, UnitResult, UnitSpec, plan_units, run_unit
 
 from .conftest import make_config, random_walk
 
@@ -62,3 +62,43 @@ def test_order_independent_on_real_units() -> None:
         rng.shuffle(results)
         assert choose_best(config, results).to_dict() == reference
     assert SeriesChoice.from_dict(reference).to_dict() == reference
+
+
+FORECAST = Forecast(timestamps=["2001-01-01T00:00:00"], yhat=[1.0])
+
+
+def test_refits_needed_names_each_models_best_and_which_refits_in_do_not_fit() -> None:
+    results = [unit("arima", "none", 10, 3.0), unit("arima", "log_modified", 20, 2.0), unit("naive", "none", 10, 2.5),
+               UnitResult(UnitSpec("naive", "none", 5, historical_end=30), metrics={"MAE": 0.1})]  # not chosen
+    plan = refits_needed(CONFIG, results)
+    assert plan.specs == [UnitSpec("arima", "log_modified", 20), UnitSpec("naive", "none", 10)]
+    assert plan.missing == [0, 1] and plan.stale == []
+    stale = UnitResult(UnitSpec("arima", "none", 10), forecast=FORECAST)
+    plan = refits_needed(CONFIG, results, [stale, UnitResult(UnitSpec("naive", "none", 10), forecast=FORECAST)])
+    assert plan.missing == [0] and plan.stale == [stale]
+    assert refits_needed(CONFIG, results, best_only=True).specs == [UnitSpec("arima", "log_modified", 20)]
+    assert refits_needed(CONFIG, [], best_only=True).specs == []
+
+
+def test_a_refit_counts_for_its_own_unit_only() -> None:
+    validated = UnitResult(UnitSpec("naive", "none", 10), metrics={"MAE": 1.0}, fit_seconds=1.0,
+                           params={"train_start": "x", "order": "1"})
+    refit = UnitResult(UnitSpec("naive", "none", 10), forecast=FORECAST, fit_seconds=0.5, params={"final_order": "2"})
+    folded = fold(validated, refit)
+    assert folded.forecast == FORECAST and folded.metrics == {"MAE": 1.0} and folded.fit_seconds == 1.5
+    assert folded.params == {"train_start": "x", "order": "1", "final_order": "2"} and folded.error is None
+    other = UnitResult(UnitSpec("naive", "none", 20), forecast=FORECAST)
+    assert fold(validated, other) is validated and with_refits([validated], [other]) == [validated]
+    failed = UnitResult(UnitSpec("naive", "none", 10), error="boom")
+    assert fold(failed, refit) is failed  # a unit that failed its validation has nothing to refit
+
+
+def test_a_failed_refit_disqualifies_its_unit_and_says_so_once() -> None:
+    results = [unit("naive", "none", 10, 1.0), unit("naive", "none", 20, 2.0), unit("arima", "none", 10, 3.0)]
+    fit_failure = UnitResult(UnitSpec("naive", "none", 10), error="final refit: model 'naive' failed: boom")
+    limit = UnitResult(UnitSpec("naive", "none", 10), error="the unit went over its time limit")
+    for refit, said in ((fit_failure, "final refit: model 'naive' failed: boom"),
+                        (limit, "final refit: the unit went over its time limit")):
+        choice = choose_final(CONFIG, results, [refit])
+        assert [r.error for r in choice.errors] == [said]
+        assert choice.per_model["naive"].spec == UnitSpec("naive", "none", 20)  # the next of its model
