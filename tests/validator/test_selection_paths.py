@@ -5,7 +5,6 @@ model, transformation, window, metrics and forecast."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 from typing import Any
 
@@ -25,7 +24,7 @@ from schemas import decode_as, encode
 from timex_stream.records import units_of
 from timex_stream.series_store import MemoryStore, parts
 from validator import multivariate as mv
-from validator.decide import Series, add, decide, history_tail, is_complete, new_series, plan_refits
+from validator.decide import add, decide, history_tail, is_complete, new_series, plan_refits
 
 N, LAGS = 48, 4
 CONFIG = {"input_parameters": {"source_data_url": "upload:x.csv", "index_column_name": "date", "frequency": "MS"},
@@ -148,14 +147,6 @@ XCORR = SeriesXcorr(2, 0.5, {"pearson": {"other": [0.1, 0.2, 0.3, 0.4, 0.9]}}, {
                     ["other"])
 
 
-class Sent:
-    def __init__(self) -> None:
-        self.records: list[dict[str, Any]] = []
-
-    async def __call__(self, key: str, record: dict[str, Any]) -> None:
-        self.records.append(record)
-
-
 def _run_all(store: MemoryStore, datasets: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [_wire(p, "Prediction") for d in datasets for p in units_of(predict(job_for(store, _wire(d, "Dataset"))))]
 
@@ -174,18 +165,15 @@ def test_the_multivariate_stage_chooses_as_the_core() -> None:
     # The regressor's history and forecast, where a decided regressor's validator stores them.
     other = pd.Series(OTHER, index=DATES, name="other")
     where = {"partition": 0, "offsets": [o for _, o in store.add(parts("r", "other", 0, other, key="r/xcorr/other"))]}
-    sent, markers = Sent(), Sent()
-
-    async def stage(s: Series) -> None:
-        await mv.receive("r/wave", mv.ready_marker("r", "wave", "other", s.state, where, None), s, markers, sent)
-        done = 0
-        while not mv.finished(s):
-            todo, done = sent.records[done:], len(sent.records)
-            assert todo, "the stage stopped before it finished"
-            for p in _run_all(store, todo):
-                await mv.receive("r/wave", p, s, markers, sent)
-
-    asyncio.run(stage(series))
+    sent: list[dict[str, Any]] = []  # the Datasets the stage planned, in order (as the service sends them)
+    ready = mv.ready_marker("r", "wave", "other", series.state, where, None)
+    sent += [d for _, d in mv.receive(series, ready).datasets]
+    done = 0
+    while not mv.finished(series):
+        todo, done = sent[done:], len(sent)
+        assert todo, "the stage stopped before it finished"
+        for p in _run_all(store, todo):
+            sent += [d for _, d in mv.receive(series, p).datasets]
     record, _ = decide(series)
     mv.answer(series, record)
     assert record["multivariate"] is not None and record["multivariate"]["regressors"] == ["other"]
@@ -193,7 +181,7 @@ def test_the_multivariate_stage_chooses_as_the_core() -> None:
     config = parse_config(MV_CONFIG).config
     wave = pd.Series(WAVE[:N], index=DATES[:N], name="wave")
     regressors = align({"other": other}, pd.DatetimeIndex(wave.index), LAGS)
-    specs = [UnitSpec.from_dict(u) for d in sent.records for u in [d["unit"], *d["more"]] if not u["refit"]]
+    specs = [UnitSpec.from_dict(u) for d in sent for u in [d["unit"], *d["more"]] if not u["refit"]]
     assert {s.regressors for s in specs} == {("other",)} and {s.model for s in specs} == {"mockup"}
     results = [run_unit(config, wave, s, with_forecast=False, regressors=regressors) for s in specs]
     [spec] = refits_needed(config, results, best_only=True).specs
