@@ -48,9 +48,11 @@ def start_times(bootstrap: str, request_ids: Iterable[str]) -> dict[str, int]:
 
 
 def seek_positions(bootstrap: str, start_ms: int, timeout: float = 30.0, group: str = "timex-lookup",
-                   lookback_ms: int = LOOKBACK_MS) -> tuple[list[TopicPartition], dict[tuple[str, int], int]]:
+                   lookback_ms: int | None = None) -> tuple[list[TopicPartition], dict[tuple[str, int], int]]:
     """(each answer partition at its first offset at or after `start_ms` - lookback_ms, end offsets now).
-    `group`: the prefix of the throw-away group ids (Kafka ACLs grant groups by prefix)."""
+    `group`: the prefix of the throw-away group ids (Kafka ACLs grant groups by prefix); `lookback_ms`:
+    LOOKBACK_MS unless given (read when called, so a test can shorten it)."""
+    lookback_ms = LOOKBACK_MS if lookback_ms is None else lookback_ms
     cons = consumer(bootstrap, f"{group}-{uuid.uuid4().hex[:8]}")
     try:
         meta = while_transient(lambda: cons.list_topics(timeout=timeout), timeout).topics
@@ -68,7 +70,7 @@ def seek_positions(bootstrap: str, start_ms: int, timeout: float = 30.0, group: 
 def read_views(bootstrap: str, starts: dict[str, int], stats: ReadStats | None = None,
                idle_timeout: float = 30.0, into: dict[str, RequestView] | None = None,
                lock: AbstractContextManager[object] | None = None, group: str = "timex-lookup",
-               lookback_ms: int = LOOKBACK_MS) -> dict[str, RequestView]:
+               lookback_ms: int | None = None) -> dict[str, RequestView]:
     """The views of the requests in `starts` (request id → when it began, epoch ms) as the answer topics
     hold them now, read from the earliest start; never waits for a request to finish. `into`: fold into
     these views (under `lock`: the gateway's consumer thread folds new records into them meanwhile)."""
