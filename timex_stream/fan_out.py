@@ -47,6 +47,8 @@ class Planned:
 
 @dataclass
 class Outcome:
+    """What one request publishes, planned by pure code (`fan_out`), carried out in order by `publish`."""
+
     request_id: str
     failures: list[dict[str, Any]] = field(default_factory=list)
     progress: list[dict[str, Any]] = field(default_factory=list)

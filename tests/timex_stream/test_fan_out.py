@@ -15,8 +15,9 @@ import pytest
 from forecasting.config import parse_config
 from schemas import Topic
 from tests.flow.conftest import make_config, synthetic_frame
-from timex_stream.fan_out import Landed, Outcome, accepted, fan_out, publish
+from timex_stream.fan_out import Landed, Outcome, ProducerSender, accepted, fan_out, publish
 from timex_stream.intake import Position
+from timex_stream.kafka import producer
 from timex_stream.records import failure
 from timex_stream.request_index import index_record
 
@@ -134,3 +135,16 @@ def test_positions_must_match_the_stored_parts() -> None:
     with pytest.raises(ValueError, match="positions for"):
         asyncio.run(publish(sender, index(), out))
     assert "datasets" not in sender.topics()
+
+
+def test_the_replay_sender_stops_before_the_units_when_the_parts_are_not_acknowledged() -> None:
+    """Nothing listens on port 1: the SeriesParts are never acknowledged, so no unit can say where they are."""
+    sender = ProducerSender(producer("127.0.0.1:1"), timeout_s=0.5)
+    units: list[Any] = []
+
+    async def carry_out() -> None:
+        units.extend(await publish(sender, index(), planned(["walk"])))
+
+    with pytest.raises(TimeoutError, match="did not acknowledge"):
+        asyncio.run(carry_out())
+    assert units == []
