@@ -3,8 +3,9 @@
 `configs`: every config produced in a time range is submitted again as a new request (`replay_of` = the
 original id), after optional `--set` edits; the ingestion downloads the data again (it may have grown).
 `datasets`: every request's prepared series (read where its units point, on `series`, which keeps them as
-long as `datasets`) are re-planned under the edited config and produced as a new request (series, then
-units), so nothing is downloaded again (e.g. other models on the same data).
+long as `datasets`) are re-planned under the edited config and published as a new request by the
+ingestion's own sequence (`timex_stream.fan_out`: index entry, series, then units), so nothing is downloaded
+again (e.g. other models on the same data).
 """
 
 from __future__ import annotations
@@ -127,7 +128,7 @@ def replay_datasets(bootstrap: str, prod: Producer, start_ms: int, end_ms: int |
     done: list[Replayed] = []
     found = _series_by_request(bootstrap, start_ms, end_ms, request_ids, warn)
     # The re-forecast belongs to whoever owned the original, as a configs replay's does.
-    owners = {rid: entry["owner"] for rid, entry in read_index(bootstrap, set(found)).items()}
+    owners = {} if dry_run else {rid: entry["owner"] for rid, entry in read_index(bootstrap, set(found)).items()}
     store = SeriesStore(bootstrap)
     try:
         for original, (at, series) in sorted(found.items(), key=lambda item: item[1][0]):
