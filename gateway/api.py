@@ -159,6 +159,9 @@ async def reforecast(request: web.Request) -> web.Response:
     if where is None:
         raise ApiError(409, f"the config of '{old}' is not on the configs topic (expired, or sent without a key)",
                        "request_id")
+    if where.offset is not None and where.offset < 0:  # indexed by `replay --topic datasets`: no configs record
+        raise ApiError(409, f"'{old}' is a replay of prepared data: its config is not on the configs topic "
+                       "(re-forecast the original)", "request_id")
     if where.offset is None:  # produced by this gateway a moment ago and not read back yet
         raise ApiError(409, f"'{old}' was submitted a moment ago; try again in a second", "request_id")
     record = await asyncio.get_running_loop().run_in_executor(

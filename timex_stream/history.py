@@ -10,10 +10,10 @@ from __future__ import annotations
 import re
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 
-from confluent_kafka import KafkaError, Message, TopicPartition
+from confluent_kafka import Consumer, KafkaError, Message, TopicPartition
 
 from timex_stream.kafka import consumer, while_transient
 
@@ -70,27 +70,39 @@ def read_range(bootstrap: str, topic: str, start_ms: int | None = None, end_ms: 
         if not pending:
             return
         cons.assign([TopicPartition(topic, p, starts[p]) for p in sorted(pending)])
-        last_progress = time.monotonic()
-        while pending:
-            if time.monotonic() - last_progress > idle_timeout:
-                raise TimeoutError(f"reading '{topic}': no record for {idle_timeout:.0f} s from partitions "
-                                   f"{sorted(pending)}")
-            for msg in cons.consume(500, 0.5):
-                p = msg.partition()
-                if p not in pending:
-                    continue
-                last_progress = time.monotonic()
-                if msg.error():
-                    if msg.error().code() == KafkaError._PARTITION_EOF:
-                        pending.discard(p)
-                    continue
-                stamp = msg.timestamp()[1]
-                if end_ms is not None and stamp >= end_ms:  # timestamps grow along a partition (one clock)
-                    pending.discard(p)
-                    continue
-                if msg.offset() >= ends[p][1] - 1:
-                    pending.discard(p)
-                if start_ms is None or stamp >= start_ms:
-                    yield msg
+        # timestamps grow along a partition (one clock): the first at or after end_ms ends it
+        past_end = (lambda stamp: False) if end_ms is None else (lambda stamp: stamp >= end_ms)
+        for msg in read_to_end(cons, {(topic, p): ends[p][1] for p in pending}, f"reading '{topic}'", idle_timeout,
+                               past_end):
+            if start_ms is None or msg.timestamp()[1] >= start_ms:
+                yield msg
     finally:
         cons.close()
+
+
+def read_to_end(cons: Consumer, ends: dict[tuple[str, int], int], what: str, idle_timeout: float = 30.0,
+                past: Callable[[int], bool] = lambda stamp: False) -> Iterator[Message]:
+    """The records of `cons`'s assigned partitions (topic, partition) in `ends`, each up to its end offset
+    there (exclusive) or up to its first record whose timestamp is `past` (not yielded: `past` may change its
+    mind as it goes, e.g. once a reader has what it wants). `cons` needs enable.partition.eof; a partition
+    that gives nothing for `idle_timeout` seconds raises TimeoutError naming `what`."""
+    pending = set(ends)
+    last_progress = time.monotonic()
+    while pending:
+        if time.monotonic() - last_progress > idle_timeout:
+            raise TimeoutError(f"{what}: no record for {idle_timeout:.0f} s from partitions {sorted(pending)}")
+        for msg in cons.consume(500, 0.5):
+            tp = (msg.topic(), msg.partition())
+            if tp not in pending:
+                continue
+            last_progress = time.monotonic()
+            if msg.error():
+                if msg.error().code() == KafkaError._PARTITION_EOF:
+                    pending.discard(tp)
+                continue
+            if past(msg.timestamp()[1]):
+                pending.discard(tp)
+                continue
+            if msg.offset() >= ends[tp] - 1:
+                pending.discard(tp)
+            yield msg

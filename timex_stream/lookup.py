@@ -16,8 +16,9 @@ from collections.abc import Iterable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 
-from confluent_kafka import KafkaError, TopicPartition
+from confluent_kafka import TopicPartition
 
+from timex_stream.history import read_to_end
 from timex_stream.kafka import consumer, while_transient
 from timex_stream.request_index import read_index
 from timex_stream.request_view import TOPICS, RequestView
@@ -25,8 +26,9 @@ from timex_stream.request_view import TOPICS, RequestView
 # The index keeps the broker's time of the config; a service on another host stamps its answers with its
 # own clock, which may run a little behind: seek this much earlier.
 LOOKBACK_MS = 60_000
-# A request the index does not know yet was submitted a moment ago (the ingestion indexes a config as it
-# reads it), or is no request at all (a record keyed by a made-up id): look this far back for it.
+# A request the index does not know yet was submitted a moment ago (the ingestion indexes a config once it
+# has ingested it, before any record of it), or is no request at all (a record keyed by a made-up id): look
+# this far back for it.
 NOT_INDEXED_LOOKBACK_MS = 10 * 60_000
 # Once every request is done, records of theirs may still sit on other partitions a little later.
 GRACE_MS = 30_000
@@ -48,9 +50,11 @@ def start_times(bootstrap: str, request_ids: Iterable[str]) -> dict[str, int]:
 
 
 def seek_positions(bootstrap: str, start_ms: int, timeout: float = 30.0, group: str = "timex-lookup",
-                   lookback_ms: int = LOOKBACK_MS) -> tuple[list[TopicPartition], dict[tuple[str, int], int]]:
+                   lookback_ms: int | None = None) -> tuple[list[TopicPartition], dict[tuple[str, int], int]]:
     """(each answer partition at its first offset at or after `start_ms` - lookback_ms, end offsets now).
-    `group`: the prefix of the throw-away group ids (Kafka ACLs grant groups by prefix)."""
+    `group`: the prefix of the throw-away group ids (Kafka ACLs grant groups by prefix); `lookback_ms`:
+    LOOKBACK_MS unless given (read when called, so a test can shorten it)."""
+    lookback_ms = LOOKBACK_MS if lookback_ms is None else lookback_ms
     cons = consumer(bootstrap, f"{group}-{uuid.uuid4().hex[:8]}")
     try:
         meta = while_transient(lambda: cons.list_topics(timeout=timeout), timeout).topics
@@ -68,7 +72,7 @@ def seek_positions(bootstrap: str, start_ms: int, timeout: float = 30.0, group: 
 def read_views(bootstrap: str, starts: dict[str, int], stats: ReadStats | None = None,
                idle_timeout: float = 30.0, into: dict[str, RequestView] | None = None,
                lock: AbstractContextManager[object] | None = None, group: str = "timex-lookup",
-               lookback_ms: int = LOOKBACK_MS) -> dict[str, RequestView]:
+               lookback_ms: int | None = None) -> dict[str, RequestView]:
     """The views of the requests in `starts` (request id → when it began, epoch ms) as the answer topics
     hold them now, read from the earliest start; never waits for a request to finish. `into`: fold into
     these views (under `lock`: the gateway's consumer thread folds new records into them meanwhile)."""
@@ -85,36 +89,23 @@ def read_views(bootstrap: str, starts: dict[str, int], stats: ReadStats | None =
     cons = consumer(bootstrap, f"{group}-{uuid.uuid4().hex[:8]}", **{"enable.partition.eof": True})
     try:
         cons.assign([tp for tp in positions if (tp.topic, tp.partition) in pending])
-        horizon: int | None = None
+        horizon: int | None = None  # once every request is done: GRACE_MS after the last record of theirs
         last_seen = 0
-        last_progress = time.monotonic()
-        while pending:
-            if time.monotonic() - last_progress > idle_timeout:
-                raise TimeoutError(f"reading the answers of {sorted(starts)}: no record for {idle_timeout:.0f} s")
-            for msg in cons.consume(500, 0.5):
-                tp = (msg.topic(), msg.partition())
-                if tp not in pending:
-                    continue
-                last_progress = time.monotonic()
-                if msg.error():
-                    if msg.error().code() == KafkaError._PARTITION_EOF:
-                        pending.discard(tp)
-                    continue
-                stamp = msg.timestamp()[1]
-                if horizon is not None and stamp > horizon:  # timestamps grow along a partition
-                    pending.discard(tp)
-                    continue
-                if msg.offset() >= ends[tp] - 1:
-                    pending.discard(tp)
-                stats.records += 1
-                rid = keys.get(msg.key() or b"")
-                if rid is None:
-                    continue
-                last_seen = max(last_seen, stamp)
-                with lock:
-                    views[rid].fold(msg.topic(), msg.value())
-                    if all(views[r].done for r in starts):
-                        horizon = last_seen + GRACE_MS
+
+        def past_horizon(stamp: int) -> bool:  # timestamps grow along a partition
+            return horizon is not None and stamp > horizon
+
+        for msg in read_to_end(cons, {tp: ends[tp] for tp in pending}, f"reading the answers of {sorted(starts)}",
+                               idle_timeout, past_horizon):
+            stats.records += 1
+            rid = keys.get(msg.key() or b"")
+            if rid is None:
+                continue
+            last_seen = max(last_seen, msg.timestamp()[1])
+            with lock:
+                views[rid].fold(msg.topic(), msg.value())
+                if all(views[r].done for r in starts):
+                    horizon = last_seen + GRACE_MS
     finally:
         cons.close()
     return views

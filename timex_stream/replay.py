@@ -3,12 +3,14 @@
 `configs`: every config produced in a time range is submitted again as a new request (`replay_of` = the
 original id), after optional `--set` edits; the ingestion downloads the data again (it may have grown).
 `datasets`: every request's prepared series (read where its units point, on `series`, which keeps them as
-long as `datasets`) are re-planned under the edited config and produced as a new request (series, then
-units), so nothing is downloaded again (e.g. other models on the same data).
+long as `datasets`) are re-planned under the edited config and published as a new request by the
+ingestion's own sequence (`timex_stream.fan_out`: index entry, series, then units), so nothing is downloaded
+again (e.g. other models on the same data).
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sys
 from collections.abc import Callable
@@ -19,12 +21,13 @@ from confluent_kafka import Producer
 
 from forecasting.config import ConfigError, ParsedConfig, parse_config
 from forecasting.regressors import AdditionalRegressors, recheck
-from ingestion.ingest import Outcome, accepted, fan_out
 from schemas import DecodeError, decode_as
-from schemas.topics import CONFIGS, DATASETS, SERIES
+from schemas.topics import CONFIGS, DATASETS
+from timex_stream.fan_out import Outcome, ProducerSender, accepted, fan_out, publish
 from timex_stream.history import read_range
-from timex_stream.intake import position_of, read_request
-from timex_stream.kafka import send
+from timex_stream.intake import Position, position_of, read_request
+from timex_stream.records import now_ms
+from timex_stream.request_index import index_record, read_index
 from timex_stream.series_store import SeriesMissingError, SeriesStore, assemble
 from timex_stream.settings import Settings
 from timex_stream.submit import new_request_id, submit
@@ -123,11 +126,13 @@ def replay_datasets(bootstrap: str, prod: Producer, start_ms: int, end_ms: int |
                     request_ids: list[str] | None = None, sets: list[str] | None = None, dry_run: bool = False,
                     warn: Warn = _stderr) -> list[Replayed]:
     done: list[Replayed] = []
+    found = _series_by_request(bootstrap, start_ms, end_ms, request_ids, warn)
+    # The re-forecast belongs to whoever owned the original, as a configs replay's does.
+    owners = {} if dry_run else {rid: entry["owner"] for rid, entry in read_index(bootstrap, set(found)).items()}
     store = SeriesStore(bootstrap)
     try:
-        for original, (at, series) in sorted(_series_by_request(bootstrap, start_ms, end_ms, request_ids,
-                                                                warn).items(), key=lambda item: item[1][0]):
-            replayed = _replay_one(store, prod, original, at, series, sets, dry_run, warn)
+        for original, (at, series) in sorted(found.items(), key=lambda item: item[1][0]):
+            replayed = _replay_one(store, prod, original, owners.get(original), at, series, sets, dry_run, warn)
             if replayed is not None:
                 done.append(replayed)
     finally:
@@ -135,11 +140,12 @@ def replay_datasets(bootstrap: str, prod: Producer, start_ms: int, end_ms: int |
     return done
 
 
-def _replay_one(store: SeriesStore, prod: Producer, original: str, at: int, series: dict[str, dict[str, Any]],
-                sets: list[str] | None, dry_run: bool, warn: Warn) -> Replayed | None:
+def _replay_one(store: SeriesStore, prod: Producer, original: str, owner: str | None, at: int,
+                series: dict[str, dict[str, Any]], sets: list[str] | None, dry_run: bool,
+                warn: Warn) -> Replayed | None:
     try:
-        config_json = store.config_json(next(iter(series.values()))["ref"])
-        parsed = parse_config(apply_sets(json.loads(config_json), sets or []))
+        config = apply_sets(json.loads(store.config_json(next(iter(series.values()))["ref"])), sets or [])
+        parsed = parse_config(config)
         data = {} if dry_run else {name: store.series(r["ref"], name) for name, r in series.items()}
         regressors = None if dry_run else stored_regressors(store, parsed, data, series)
     except (ConfigError, ValueError, SeriesMissingError) as exc:
@@ -149,7 +155,7 @@ def _replay_one(store: SeriesStore, prod: Producer, original: str, at: int, seri
     if dry_run:
         return Replayed(original, None, title, at, sorted(series))
     new_id = new_request_id()
-    _produce_request(prod, new_id, original, parsed, data, regressors)
+    _produce_request(prod, new_id, original, owner, json.dumps(config), parsed, data, regressors)
     return Replayed(original, new_id, title, at, sorted(series))
 
 
@@ -169,25 +175,18 @@ def stored_regressors(store: SeriesStore, parsed: ParsedConfig, data: dict[str, 
     return recheck(parsed.config, data, columns, per_series)
 
 
-def _produce_request(prod: Producer, rid: str, original: str, parsed: ParsedConfig,
-                     data: dict[str, Any], regressors: AdditionalRegressors | None = None) -> None:
+def _produce_request(prod: Producer, rid: str, original: str, owner: str | None, config_json: str,
+                     parsed: ParsedConfig, data: dict[str, Any], regressors: AdditionalRegressors | None = None
+                     ) -> None:
     """What the ingestion would publish for this request, from data already prepared (no download)."""
+    began = now_ms()  # before any record of it: readers seek its answers from here
     out = fan_out(Outcome(rid, progress=[accepted(rid, parsed, original)]), parsed.config, data, original,
                   note=f" (replay of {original}'s data, not downloaded)", limits=Settings.from_env().limits,
                   regressors=regressors)
-    landed: dict[int, tuple[int, int]] = {}
-    for i, (topic, key, record) in enumerate(out.first()):
-        def delivered(err: Any, msg: Any, i: int = i) -> None:
-            if err is None:
-                landed[i] = (msg.partition(), msg.offset())
-        send(prod, topic, key, record, on_delivery=delivered if topic is SERIES else None)
-    if prod.flush(30) != 0 or len(landed) != len(out.stored):
-        raise TimeoutError("the broker did not acknowledge the replayed series within 30 s")
-    first_stored = len(out.first()) - len(out.stored)
-    units = out.datasets([landed[first_stored + i] for i in range(len(out.stored))])
-    for key, record in units:
-        send(prod, DATASETS, key, record)
-    for topic, key, record in out.after():
-        send(prod, topic, key, record)
-    if prod.flush(30) != 0:
-        raise TimeoutError("the broker did not acknowledge the replayed datasets within 30 s")
+    # Its config is on no `configs` record (-1/-1): the index entry's time is when the replay began it.
+    index = index_record(rid, Position(-1, -1, began), {
+        "config_json": config_json, "submitted_at": began, "origin": "replay", "replay_of": original,
+        "owner": owner, "csv_data": None})
+    sender = ProducerSender(prod)
+    asyncio.run(publish(sender, index, out))
+    sender.flush()

@@ -1,5 +1,7 @@
 """The request index (`requests` topic, compacted): one small record per request id saying who owns it, what
-it is called and when and where it began, written by the ingestion as it reads the config.
+it is called and when and where it began, written before anything else of the request by the fan-out's
+publish sequence (`timex_stream.fan_out`: the ingestion's, and a `replay --topic datasets`, whose request
+has no configs record: position -1/-1, the time of the replay).
 
 Readers (the gateway, `follow`, `results`, `compare`) learn there when a request began and seek the answer
 topics to that time (`timex_stream.lookup`), instead of reading configs or the answers from the beginning.

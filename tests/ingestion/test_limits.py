@@ -11,9 +11,10 @@ import pytest
 from forecasting.config import parse_config
 from forecasting.limits import RequestLimits
 from forecasting.series import from_wire
-from ingestion.ingest import Outcome, accepted, fan_out, ingest
+from ingestion.ingest import ingest
 from schemas.topics import DATASETS, FAILURES, SERIES
 from tests.flow.conftest import make_config, synthetic_frame
+from timex_stream.fan_out import Outcome, accepted, fan_out
 
 URL = "http://127.0.0.1:1/data.csv"  # never fetched: the fake fetch answers
 COLUMNS = ["seasonal", "walk", "trend"]

@@ -11,9 +11,10 @@ import pandas as pd
 import pytest
 
 from ingestion.download import Allowlist, download
-from ingestion.ingest import Outcome, ingest
+from ingestion.ingest import ingest
 from predictor.work import job_for, predict
 from schemas import decode_as, encode
+from timex_stream.fan_out import Outcome
 from timex_stream.records import units_of
 from timex_stream.render import additional_regressors
 from timex_stream.series_store import MemoryStore, regressor_names
@@ -117,7 +118,7 @@ def test_a_request_without_regressors_answers_none() -> None:
 
 def test_a_replay_of_the_data_keeps_the_regressors_without_downloading_them() -> None:
     from forecasting.config import parse_config
-    from ingestion.ingest import accepted, fan_out
+    from timex_stream.fan_out import accepted, fan_out
     from timex_stream.replay import stored_regressors
 
     out = _ingest({"_all": "http://h/all.csv"})

@@ -4,22 +4,28 @@ lineage and `--set` edits); replaying `datasets` re-runs predictions on the same
 from __future__ import annotations
 
 import json
+import time
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+import requests
 from confluent_kafka import Producer, TopicPartition
 
 from schemas.topics import CONFIGS
 from tests.flow.conftest import make_config, synthetic_frame
+from tests.plugins.gateways import Gateway
 from tests.timex_stream.test_cli import FAST, TIMEOUT, Run, cli_fixture  # noqa: F401  (cli_fixture: `cli`)
+from timex_stream import lookup
 from timex_stream.follow import follow
 from timex_stream.history import parse_time, read_range
 from timex_stream.intake import derived_request_id, position_of, read_request
 from timex_stream.kafka import consumer
 from timex_stream.records import now_ms
 from timex_stream.replay import apply_sets
+from timex_stream.request_index import read_index
 from timex_stream.stack import Stack
 from timex_stream.submit import submit
 
@@ -138,3 +144,45 @@ def test_replay_datasets_reruns_on_the_same_data_without_downloading(
     # And nothing went through `configs` (where the ingestion would have tried the download).
     code, _, err = cli("replay", "--from", iso(start), "--request", replayed["new_id"], "--dry-run")
     assert code == 1 and "nothing on 'configs'" in err
+
+
+def test_a_datasets_replay_is_indexed_so_the_gateway_and_results_find_it_later(
+        cli: Run, stack: Stack, producer_: Producer, csv_server: tuple[str, Path],
+        launch_gateway: Callable[..., Gateway], monkeypatch: pytest.MonkeyPatch) -> None:
+    # Look-backs shortened from minutes to seconds: a lookup that has to guess when an un-indexed request
+    # began (now - the look-back) then starts after every record of it once a few seconds have passed.
+    monkeypatch.setattr(lookup, "NOT_INDEXED_LOOKBACK_MS", 2_000)
+    monkeypatch.setattr(lookup, "LOOKBACK_MS", 2_000)
+    base, root = csv_server
+    synthetic_frame().to_csv(root / "indexed.csv", index=False)
+    start = boundary()
+    original = submit(producer_, make_config(f"{base}/indexed.csv", ["seasonal"], models=FAST), owner="carol")
+    assert follow(stack.bootstrap, [original], TIMEOUT)[original].status == "done"
+
+    code, out, err = cli("replay", "--topic", "datasets", "--from", iso(start), "--request", original,
+                         "--set", "model_parameters.models=naive", "--output", "json")
+    assert code == 0, err
+    new_id = json.loads(out)[0]["new_id"]
+    view = follow(stack.bootstrap, [new_id], TIMEOUT)[new_id]
+    assert view.status == "done" and view.last_at is not None
+
+    # Past both look-backs since its last record: only the index says where the request is.
+    while now_ms() < view.last_at + 5_000:
+        time.sleep(0.2)
+    code, out, err = cli("results", new_id, "--format", "json")
+    assert code == 0, err
+    found = json.loads(out)
+    assert found["status"] == "done" and found["replay_of"] == original, found
+
+    gw = launch_gateway("gateway-replayed")  # started after the replay: it knows the request from the index only
+    answer = requests.get(f"{gw.url}/api/requests/{new_id}", timeout=30)
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["done"] and answer.json()["replay_of"] == original and answer.json()["owner"] == "carol"
+    listed = requests.get(f"{gw.url}/api/requests", params={"limit": 1000}, timeout=30).json()["requests"]
+    assert new_id in {row["request_id"] for row in listed}
+    again = requests.post(f"{gw.url}/api/requests/{new_id}/reforecast", timeout=30)  # no configs record to re-read
+    assert again.status_code == 409 and "re-forecast the original" in again.json()["error"], again.text
+    # Its index entry: the original's owner (that gateway user sees it), and a start before all its answers.
+    entry = read_index(stack.bootstrap, {new_id})[new_id]
+    assert entry["replay_of"] == original and entry["origin"] == "replay" and entry["owner"] == "carol"
+    assert entry["configs_at"] <= view.first_at
