@@ -5,8 +5,7 @@ import random
 
 from forecasting.selection import SeriesChoice, choose_best
 from forecasting.units import UnitResult, UnitSpec, plan_units, run_unit
-
-from .conftest import make_config, random_walk
+from tests.plugins.core_series import make_config, random_walk
 
 
 def unit(model: str, transformation: str, window: int, mae: float, rmse: float = 1.0) -> UnitResult:

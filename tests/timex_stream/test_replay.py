@@ -12,28 +12,15 @@ import pytest
 from confluent_kafka import Producer, TopicPartition
 
 from schemas.topics import CONFIGS
-from tests.flow.conftest import make_config, synthetic_frame
-from tests.timex_stream.test_cli import FAST, TIMEOUT, Run, cli_fixture  # noqa: F401  (cli_fixture: `cli`)
+from tests.plugins.cli import FAST, TIMEOUT, Run, boundary, iso
+from tests.plugins.frames import make_config, synthetic_frame
 from timex_stream.follow import follow
 from timex_stream.history import parse_time, read_range
 from timex_stream.intake import derived_request_id, position_of, read_request
 from timex_stream.kafka import consumer
-from timex_stream.records import now_ms
 from timex_stream.replay import apply_sets
 from timex_stream.stack import Stack
 from timex_stream.submit import submit
-
-
-def iso(ms: int) -> str:
-    return datetime.fromtimestamp(ms / 1000, UTC).isoformat(timespec="milliseconds")
-
-
-def boundary() -> int:
-    """A millisecond strictly after every record acknowledged so far and before any produced next."""
-    t = now_ms() + 1
-    while now_ms() < t:
-        pass
-    return t
 
 
 def configs_end_offsets(bootstrap: str) -> int:

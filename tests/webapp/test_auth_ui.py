@@ -11,7 +11,8 @@ from typing import Any
 import pytest
 
 from tests.plugins.gateways import Gateway
-from tests.webapp.test_ui import texts, wait_until
+from tests.plugins.waiting import wait_until
+from tests.plugins.webapp_pages import texts
 from webapp.app import create_app
 
 TOKEN = "carol-" + uuid.uuid4().hex

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import signal
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -15,7 +14,9 @@ import requests
 from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.common.by import By
 
-from tests.flow.conftest import make_config, synthetic_frame
+from tests.plugins.frames import make_config, synthetic_frame
+from tests.plugins.waiting import wait_until
+from tests.plugins.webapp_pages import texts
 from timex_stream.broker.embedded import free_port
 from timex_stream.render import series_entry
 from timex_stream.stack import Stack, _http_ready
@@ -24,24 +25,9 @@ from webapp.app import create_app
 TIMEOUT = 90
 
 
-def wait_until(check: Callable[[], Any], timeout: float = TIMEOUT, what: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"{what} not met within {timeout} s")
-        time.sleep(0.2)
-
-
 def upload(dash_duo: Any, component_id: str, path: Path) -> None:
     """dcc.Upload hides an <input type=file>: give it the path as a user's file pick would."""
     dash_duo.find_element(f"#{component_id} input[type=file]").send_keys(str(path))
-
-
-def texts(dash_duo: Any, selector: str) -> list[str]:
-    return [e.text for e in dash_duo.driver.find_elements(By.CSS_SELECTOR, selector)]
 
 
 OVERFLOW_JS = "return document.documentElement.scrollWidth - document.documentElement.clientWidth"
@@ -89,7 +75,7 @@ def test_upload_config_and_csv_then_watch_the_forecast(dash_duo: Any, gateway_ur
     progress = dash_duo.find_element("#progress").text
     assert "seasonal" in progress and "trend" in progress
     wait_until(lambda: len(dash_duo.driver.find_elements(By.CSS_SELECTOR, ".forecast-chart .main-svg")) >= 2,
-               what="two plotly charts drawn")
+               timeout=TIMEOUT, what="two plotly charts drawn")
     for card in dash_duo.driver.find_elements(By.CSS_SELECTOR, ".series-card"):
         legend = card.find_element(By.CSS_SELECTOR, ".forecast-chart .legend").text
         assert "history" in legend and "forecast (" in legend, legend
@@ -113,7 +99,7 @@ def test_upload_config_and_csv_then_watch_the_forecast(dash_duo: Any, gateway_ur
     # Re-forecast from the list of past requests: a new request, linked to the old one.
     dash_duo.driver.set_window_size(1280, 800)
     button = wait_until(lambda: [b for b in dash_duo.driver.find_elements(By.CSS_SELECTOR, ".history-row")
-                                 if rid in b.text], what="request in the history list")[0]
+                                 if rid in b.text], timeout=TIMEOUT, what="request in the history list")[0]
     button.find_element(By.XPATH, ".//button[text()='Re-forecast']").click()
     dash_duo.wait_for_contains_text("#status", f"re-forecast of {rid}", timeout=30)
     dash_duo.wait_for_contains_text("#status", "Done", timeout=TIMEOUT)
@@ -221,7 +207,8 @@ def test_every_timex_chart_for_a_two_series_config_with_xcorr_and_historical_pre
                 | ({"multivariate"} if e.get("multivariate") else set())
                 | ({"historical"} if e.get("historical_predictions") else set()) for name, e in entries.items()}
     cards = wait_until(lambda: len(found := cards_where(dash_duo, lambda c: set(drawn_charts(c)) >= expected[
-        c.find_element(By.CSS_SELECTOR, "h3").text])) == 2 and found, what="every chart of the answer drawn")
+        c.find_element(By.CSS_SELECTOR, "h3").text])) == 2 and found,
+        timeout=TIMEOUT, what="every chart of the answer drawn")
     for card in cards:
         assert "Visualizzazione dei dati" in card.text and "Risultati dell'allenamento del modello" in card.text
         forecast = card.find_element(By.CSS_SELECTOR, ".chart-forecast")
