@@ -70,7 +70,8 @@ def test_upload_config_and_csv_then_watch_the_forecast(dash_duo: Any, gateway_ur
 
     dash_duo.wait_for_contains_text("#progress", "units done", timeout=30)
     dash_duo.wait_for_contains_text("#status", "Done", timeout=TIMEOUT)
-    wait_until(lambda: texts(dash_duo, ".series-name") == ["seasonal", "trend"], what="both series rendered")
+    wait_until(lambda: texts(dash_duo, ".series-name") == ["seasonal", "trend"],
+               timeout=TIMEOUT, what="both series rendered")
     assert "re-forecast" not in dash_duo.find_element("#status").text and rid in dash_duo.find_element("#status").text
     progress = dash_duo.find_element("#progress").text
     assert "seasonal" in progress and "trend" in progress
@@ -103,7 +104,8 @@ def test_upload_config_and_csv_then_watch_the_forecast(dash_duo: Any, gateway_ur
     button.find_element(By.XPATH, ".//button[text()='Re-forecast']").click()
     dash_duo.wait_for_contains_text("#status", f"re-forecast of {rid}", timeout=30)
     dash_duo.wait_for_contains_text("#status", "Done", timeout=TIMEOUT)
-    wait_until(lambda: texts(dash_duo, ".series-name") == ["seasonal", "trend"], what="re-forecast rendered")
+    wait_until(lambda: texts(dash_duo, ".series-name") == ["seasonal", "trend"],
+               timeout=TIMEOUT, what="re-forecast rendered")
     assert dash_duo.get_logs() == []  # no errors in the browser console
 
 
@@ -133,7 +135,8 @@ def test_bundled_example_runs(dash_duo: Any, gateway_url: str) -> None:
     dash_duo.wait_for_contains_text("#staged-message", "Ready: “Monthly shop: sales and visitors”", timeout=20)
     dash_duo.find_element("#submit").click()
     dash_duo.wait_for_contains_text("#status", "Done", timeout=TIMEOUT)
-    wait_until(lambda: texts(dash_duo, ".series-name") == ["sales", "visitors"], what="example series rendered")
+    wait_until(lambda: texts(dash_duo, ".series-name") == ["sales", "visitors"],
+               timeout=TIMEOUT, what="example series rendered")
     assert dash_duo.driver.find_elements(By.CSS_SELECTOR, ".failures") == []
 
 
@@ -197,7 +200,8 @@ def test_every_timex_chart_for_a_two_series_config_with_xcorr_and_historical_pre
     dash_duo.wait_for_contains_text("#action-message", "Submitted as", timeout=20)
     rid = dash_duo.find_element("#action-message").text.split("Submitted as ")[1].rstrip(".")
     dash_duo.wait_for_contains_text("#status", "Done", timeout=TIMEOUT)
-    wait_until(lambda: texts(dash_duo, ".series-name") == ["follower", "seasonal"], what="both series rendered")
+    wait_until(lambda: texts(dash_duo, ".series-name") == ["follower", "seasonal"],
+               timeout=TIMEOUT, what="both series rendered")
     answer = requests.get(f"{gateway_url}/api/requests/{rid}", timeout=10).json()
     assert answer["visualization"] == {"language": "it", "xcorr_graph_threshold": 0.5}
     entries = {name: series_entry(best) for name, best in answer["results"].items()}
