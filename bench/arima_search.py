@@ -4,7 +4,7 @@ Old = the search before the long-series change (exact likelihood for every candi
 forecasting.models.statsforecast_models.AutoARIMA as it is (CSS search, exact refit of the best, beyond
 150 points). Each series: fit on all but the last 12 points, test MAE on those 12 (as TIMEX scores a
 unit), CPU seconds of the fit (single-threaded BLAS, so CPU is the work; wall is noisy on a shared machine).
-Where the TIMEX reference venv exists (--timex-venv, built by shared/reference/timex-reference.sh), also
+Where the TIMEX reference venv exists (--timex-venv, built by the shared timex-reference.sh: README, Performance), also
 pmdarima's auto_arima as TIMEX 1.2.3 calls it (seasonal=False) on the same points.
 
 Series: 100 = the last 100 months of bench/data/monthly.csv (sales, temperature); 700 = the bench's own

@@ -7,7 +7,7 @@ bench/data/monthly.csv (generated deterministically when missing). `source_data_
 path (relative to the repo root or the config) or an http URL on 127.0.0.0/8 only.
 
 Compare with TIMEX 1.2.3: `--timex-config OUT.json --port N` writes the same config with
-source_data_url = http://127.0.0.1:N/<csv name> for shared/reference/run_timex.py.
+source_data_url = http://127.0.0.1:N/<csv name> for bench/run_timex.py.
 """
 
 from __future__ import annotations

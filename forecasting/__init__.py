@@ -24,9 +24,11 @@ Validation semantics (as TIMEX 1.2.3):
   steps, with 80 % and 95 % intervals where the model has them, clipped and rounded the same way.
 - historical predictions (`historical_prediction_parameters`): forecasting.historical.
 
-Deviations from TIMEX: `arima` is statsforecast's AutoARIMA, non-seasonal as TIMEX's pmdarima call
-(seasonal AutoARIMA costs 10-40x more; seasonal series have autoets, exponentialsmoothing, fbprophet,
-seasonal_naive); `exponentialsmoothing` takes its seasonal period from the frequency instead of ten ACF
-candidates; `log` is the plain logarithm (TIMEX's maps |x| <= 1 to 0 and cannot be inverted);
-duplicate timestamps are averaged (TIMEX keeps the last); dates outside 1677-2262 work.
+Deviations from TIMEX: `arima` is statsforecast's AutoARIMA (stepwise, AICc) instead of pmdarima's, with d
+from pmdarima's KPSS test; where a series has two full seasons that statsforecast's seasonal-strength test
+calls seasonal, the search includes seasonal terms (P, Q <= 1) where TIMEX's is non-seasonal
+(`forecasting.models.statsforecast_models.AutoARIMA`); `exponentialsmoothing` picks its seasonal period as
+TIMEX does (the up to ten strongest ACF lags, each scored on a 10 % hold-out) but always scores by MAE
+(`forecasting.models.exponential_smoothing`); `log` is the plain logarithm (TIMEX's maps |x| <= 1 to 0 and
+cannot be inverted); duplicate timestamps are averaged (TIMEX keeps the last); dates outside 1677-2262 work.
 """

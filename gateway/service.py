@@ -40,7 +40,9 @@ def main(settings: Settings) -> int:
     store = RequestStore(settings.bootstrap_servers, settings.api_kafka_users, settings.gateway_max_requests)
     store.start()
     prod = producer(settings.bootstrap_servers)
-    log.info("gateway on http://%s:%d", settings.gateway_host, settings.gateway_port)
+    def listening(_banner: str) -> None:  # aiohttp's `print`: called once every socket is bound, not before
+        log.info("gateway on http://%s:%d", settings.gateway_host, settings.gateway_port)
+
     try:
         # SIGTERM/SIGINT stop the server gracefully; SSE streams are cut after shutdown_timeout.
         app = create_app(store, prod, tokens,
@@ -48,7 +50,7 @@ def main(settings: Settings) -> int:
                          reads=RateLimiter(settings.read_rate_limit_per_s, int(2 * settings.read_rate_limit_per_s)),
                          limits=settings.limits)
         web.run_app(app, host=settings.gateway_host, port=settings.gateway_port,
-                    print=None, access_log=None, shutdown_timeout=5)
+                    print=listening, access_log=None, shutdown_timeout=5)
     finally:
         prod.flush(10)
         store.stop()

@@ -2,8 +2,8 @@
 
 Keys (built by `schemas.keys`, series names escaped): configs, best-models, failures, progress, requests by
 request_id; predictions by request_id/series, so all units of a series meet in one validator partition;
-datasets by request_id/series/unit, so the units of one series spread over every predictor (DESIGN.md keys
-datasets by series: that would put a whole series, and a one-series request, on one predictor process).
+datasets by request_id/series/unit, so the units of one series spread over every predictor (keyed by series,
+a whole series, and a one-series request, would go to one predictor process: README, Architecture).
 Datasets are not placed by a hash of the key but round-robin by unit index (`Topic.partition_of`), so
 every predictor gets an even share of each model.
 

@@ -18,7 +18,11 @@ from timex_stream.kafka import ensure_topics
 from timex_stream.settings import Settings
 
 # Fixtures more than one test package uses, shared as plugins (not imported from a conftest).
-pytest_plugins = ["tests.plugins.gateways"]
+pytest_plugins = [
+    "tests.plugins.waiting", "tests.plugins.frames", "tests.plugins.core_series", "tests.plugins.samples",
+    "tests.plugins.flows", "tests.plugins.cli", "tests.plugins.gateways", "tests.plugins.corpus_checks",
+    "tests.plugins.ingestion_net", "tests.plugins.webapp_pages",
+]
 
 if TYPE_CHECKING:
     from confluent_kafka import Producer

@@ -10,6 +10,7 @@ import importlib
 import json
 import os
 import sys
+import traceback
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -29,7 +30,11 @@ EXIT_FAILED, EXIT_USAGE, EXIT_PENDING = 1, 2, 3
 def _cmd_up(args: argparse.Namespace, settings: Settings) -> int:
     from timex_stream.stack import run_up
 
-    code = run_up(settings)
+    try:
+        code = run_up(settings)
+    except BaseException:  # noqa: BLE001 - shown, then the same hard exit: nothing may keep `up` hanging
+        traceback.print_exc()
+        code = 1
     # Everything `up` started is stopped by now. Exit at once: a librdkafka handle left over from the
     # readiness checks can block interpreter shutdown for minutes once the broker is gone.
     sys.stdout.flush()

@@ -1,6 +1,8 @@
 """The local stack behind `make up`: embedded broker (unless KAFKA_BOOTSTRAP_SERVERS), topics, every
 service as a child process; prints `ready:` once each accepts work (then the gateway's API token);
-Ctrl-C/SIGTERM stops everything."""
+Ctrl-C/SIGTERM stops everything. Before it starts anything it checks that every fixed port it needs is free
+(`taken_ports`): a port held by another server (or an old gateway) fails in one line, not after a long wait
+or with a `ready:` for the old one."""
 
 from __future__ import annotations
 
@@ -8,6 +10,7 @@ import importlib.util
 import os
 import secrets
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -100,6 +103,54 @@ def _http_ready(url: str) -> bool:
         return False
 
 
+@dataclass(frozen=True)
+class FixedPort:
+    owner: str  # what listens there, e.g. "gateway", "embedded Kafka broker"
+    host: str
+    port: int
+    variable: str  # the setting that moves it
+
+
+def fixed_ports(settings: Settings, specs: list[ServiceSpec]) -> list[FixedPort]:
+    """The ports a stack of `specs` binds at fixed numbers (the stream services' health ports are picked free)."""
+    ports = []
+    if not settings.bootstrap_servers:  # the embedded broker: KRaft records its ports, so they are fixed
+        ports += [FixedPort("embedded Kafka broker", "127.0.0.1", settings.kafka_port, "TIMEX_KAFKA_PORT"),
+                  FixedPort("embedded Kafka controller", "127.0.0.1", settings.kafka_controller_port,
+                            "TIMEX_KAFKA_CONTROLLER_PORT")]
+    names = {s.name for s in specs}
+    if "gateway" in names:
+        ports.append(FixedPort("gateway", settings.gateway_host, settings.gateway_port, "TIMEX_GATEWAY_PORT"))
+    if "webapp" in names:
+        ports.append(FixedPort("webapp", settings.webapp_host, settings.webapp_port, "TIMEX_WEBAPP_PORT"))
+    return ports
+
+
+def _port_taken(host: str, port: int) -> bool:
+    # Bind as the servers do (SO_REUSEADDR: a socket left in TIME_WAIT does not count, a listening one does).
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return True
+    return False
+
+
+def taken_ports(ports: list[FixedPort]) -> str | None:
+    """None when every port is free, else one line naming each taken port and the variable that moves it."""
+    taken = [p for p in ports if _port_taken(p.host, p.port)]
+    if not taken:
+        return None
+    return "cannot start: " + "; ".join(
+        f"port {p.port} on {p.host} (the {p.owner}) is in use: stop what listens there or set {p.variable}"
+        for p in taken)
+
+
+class PortTaken(RuntimeError):
+    """A fixed port of the stack is in use (raised before anything was started)."""
+
+
 def is_ready(spec: ServiceSpec, client: AdminClient) -> bool:
     if spec.group is not None:
         return _group_ready(client, spec.group)
@@ -120,6 +171,11 @@ class Stack:
         self.api_token: str | None = None  # made by start() when TIMEX_API_TOKENS is unset
         self.api_token_file: Path | None = None
 
+    def check_ports(self) -> None:
+        """Raise PortTaken (one line) when a fixed port this stack needs is in use; starts nothing."""
+        if problem := taken_ports(fixed_ports(self.settings, self.specs)):
+            raise PortTaken(problem)
+
     def start_broker(self) -> str:
         if self.settings.bootstrap_servers:
             return self.settings.bootstrap_servers
@@ -129,6 +185,7 @@ class Stack:
 
     def start(self, timeout: float = 180.0) -> str:
         t0 = time.monotonic()
+        self.check_ports()  # before anything starts: nothing to stop when a port is taken
         self.bootstrap = self.start_broker()
         where = f"embedded, log {self.broker.log_file}" if self.broker else "external"
         print(f"kafka: {self.bootstrap} ({where})", flush=True)
@@ -222,6 +279,11 @@ class Stack:
 
 def run_up(settings: Settings) -> int:
     stack = Stack(settings)
+    try:
+        stack.check_ports()
+    except PortTaken as exc:
+        print(exc, file=sys.stderr, flush=True)
+        return 1
     stopping = False
 
     def _stop(signum: int, _frame: object) -> None:
@@ -243,6 +305,9 @@ def run_up(settings: Settings) -> int:
             time.sleep(1)
     except KeyboardInterrupt:
         return 0
+    except (RuntimeError, TimeoutError) as exc:  # a service exited or never got ready: one line, then stop all
+        print(exc, file=sys.stderr, flush=True)
+        return 1
     finally:
         print("stopping...", flush=True)
         stack.stop()

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from tests.flow.conftest import make_config, synthetic_frame
+from tests.plugins.frames import make_config, synthetic_frame
 
 # --- expectations ----------------------------------------------------------------------------------------
 

@@ -8,7 +8,6 @@ Run with `-s` to see the peak memory (VmHWM) of each service process during the 
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 
 import pytest
@@ -31,8 +30,9 @@ from tests.corpus.cases import (
     Urls,
     config,
 )
-from tests.corpus.conftest import Sent, gateway_skipped, matching_failures, satisfied
+from tests.plugins.corpus_checks import Sent, gateway_skipped, matching_failures, satisfied
 from tests.plugins.gateways import Gateway
+from tests.plugins.waiting import wait_until
 from timex_stream.follow import follow
 from timex_stream.kafka import consumer
 from timex_stream.request_view import RequestView
@@ -114,10 +114,8 @@ def test_poison(case: Case, sent: Sent, gateway: Gateway) -> None:
     assert view.skipped >= 1 and view.failures == [] and view.results == {}, view.to_dict()
     # The gateway skipped it too (three poison records per reader topic) and counts them.
     topic = via.topic  # type: ignore[union-attr]
-    deadline = time.monotonic() + 30
-    while gateway_skipped(gateway).get(topic, 0) - sent.skipped_before.get(topic, 0) < 3:
-        assert time.monotonic() < deadline, (topic, gateway_skipped(gateway), sent.skipped_before)
-        time.sleep(0.5)
+    wait_until(lambda: gateway_skipped(gateway).get(topic, 0) - sent.skipped_before.get(topic, 0) >= 3, 30,
+               what=f"the gateway counting 3 skipped records on {topic} (before: {sent.skipped_before})")
 
 
 def test_submit_refuses_a_bad_request_id_before_producing(stack: Stack, producer_: Producer, urls: Urls) -> None:

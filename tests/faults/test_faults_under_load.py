@@ -214,7 +214,9 @@ def _broker_down_and_up(fs: FaultStack, sig: signal.Signals) -> Callable[[], Non
     def fault() -> None:
         assert fs.stack.broker is not None
         fs.stack.broker.stop(sig=sig)
-        time.sleep(BROKER_DOWN_S)  # long enough for every client to notice (Faust's session timeout is 10 s)
+        # The fault itself, not a wait: the broker stays down long enough for every client to notice (Faust's
+        # session timeout is 10 s).
+        time.sleep(BROKER_DOWN_S)
         assert fs.stack.start_broker() == fs.bootstrap  # same ports, same data dir: same cluster
 
     return fault

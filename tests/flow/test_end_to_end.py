@@ -11,15 +11,13 @@ from collections.abc import Callable
 import pandas as pd
 from confluent_kafka import Producer
 
-from schemas import decode_as
-from schemas.topics import BEST_MODELS, CONFIGS, DATASETS, DEAD_LETTERS, PREDICTIONS
+from schemas.topics import CONFIGS, DATASETS, DEAD_LETTERS, PREDICTIONS
+from tests.plugins.flows import TIMEOUT
 from timex_stream.follow import follow
 from timex_stream.kafka import consumer
 from timex_stream.request_view import RequestView
 from timex_stream.stack import Stack
 from timex_stream.submit import submit
-
-TIMEOUT = 180
 
 
 def test_multi_series_request_gets_one_best_model_per_series(stack: Stack, producer_: Producer, serve_csv: Callable,
@@ -132,19 +130,3 @@ def test_poison_bytes_go_to_dead_letters_and_service_goes_on(stack: Stack, produ
     # The config producer who named a key gets told.
     view = follow(stack.bootstrap, [f"poison-json-{marker.decode()}"], 30)[f"poison-json-{marker.decode()}"]
     assert view.failures[0]["stage"] == "decode"
-
-
-def best_models_for(bootstrap: str, rid: str) -> list[str]:
-    cons = consumer(bootstrap, f"count-{uuid.uuid4().hex[:8]}")
-    cons.subscribe([BEST_MODELS.name])
-    series: list[str] = []
-    idle_since = time.monotonic()
-    while time.monotonic() - idle_since < 5:
-        msg = cons.poll(0.5)
-        if msg is None or msg.error():
-            continue
-        idle_since = time.monotonic()
-        if msg.key() == rid.encode():
-            series.append(decode_as("BestModel", msg.value())["series"])
-    cons.close()
-    return series

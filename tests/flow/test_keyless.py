@@ -16,13 +16,13 @@ from confluent_kafka import ConsumerGroupTopicPartitions, KafkaException, Produc
 
 from schemas import decode_as
 from schemas.topics import CONFIGS, DATASETS, PREDICTIONS, PROGRESS
+from tests.plugins.flows import TIMEOUT, best_models_for
 from tests.plugins.gateways import Gateway
+from tests.plugins.waiting import wait_until
 from timex_stream.follow import follow
 from timex_stream.intake import derived_request_id, position_of
 from timex_stream.kafka import admin, consumer
 from timex_stream.stack import Stack, wait_for_members
-
-from .test_end_to_end import TIMEOUT, best_models_for
 
 
 def test_keyless_config_consumed_twice_is_one_request_with_one_answer_per_series(
@@ -53,10 +53,8 @@ def test_keyless_config_consumed_twice_is_one_request_with_one_answer_per_series
     _rewind(stack.bootstrap, "timex-ingestion", TopicPartition(CONFIGS.name, where.partition, where.offset))
     stack.launch("ingestion")
     wait_for_members(stack.bootstrap, "timex-ingestion", CONFIGS.name, 1)
-    deadline = time.monotonic() + TIMEOUT
-    while _accepted(stack.bootstrap, rid) < 2:  # the second ingestion said "accepted" under the same id
-        assert time.monotonic() < deadline, "the ingestion did not consume the config again"
-        time.sleep(1)
+    # The second ingestion said "accepted" under the same id.
+    wait_until(lambda: _accepted(stack.bootstrap, rid) >= 2, TIMEOUT, what="the ingestion consuming the config again")
     # Its units ran again and reached the validator, which had decided both series already.
     for group, topic in (("timex-predictor", DATASETS.name), ("timex-validator", PREDICTIONS.name)):
         _wait_drained(stack.bootstrap, group, topic)
@@ -68,15 +66,15 @@ def test_keyless_config_consumed_twice_is_one_request_with_one_answer_per_series
 def _rewind(bootstrap: str, group: str, tp: TopicPartition, timeout: float = 60.0) -> None:
     """Set the group's committed offset (the group has no member: its only one was just stopped)."""
     client = admin(bootstrap)
-    deadline = time.monotonic() + timeout
-    while True:
+
+    def rewound() -> bool:
         try:
             client.alter_consumer_group_offsets([ConsumerGroupTopicPartitions(group, [tp])])[group].result()
-            return
+            return True
         except KafkaException:  # the stopped member may still count until its leave is processed
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(1)
+            return False
+
+    wait_until(rewound, timeout, what=f"{group} rewound to {tp.offset}", interval=1)
 
 
 def _accepted(bootstrap: str, rid: str) -> int:
@@ -103,17 +101,16 @@ def _wait_drained(bootstrap: str, group: str, topic: str, timeout: float = TIMEO
     """Wait until `group` has committed up to the end of every partition of `topic`."""
     client, cons = admin(bootstrap), consumer(bootstrap, f"t-{uuid.uuid4().hex[:8]}")
     partitions = [TopicPartition(topic, p) for p in range(4)]
-    deadline = time.monotonic() + timeout
+
+    def drained() -> bool:
+        marks = {tp.partition: cons.get_watermark_offsets(tp, timeout=10) for tp in partitions}
+        committed = client.list_consumer_group_offsets(
+            [ConsumerGroupTopicPartitions(group, partitions)])[group].result().topic_partitions
+        return all(marks[tp.partition][0] == marks[tp.partition][1] or tp.offset >= marks[tp.partition][1]
+                   for tp in committed)
+
     try:
-        while True:
-            marks = {tp.partition: cons.get_watermark_offsets(tp, timeout=10) for tp in partitions}
-            committed = client.list_consumer_group_offsets(
-                [ConsumerGroupTopicPartitions(group, partitions)])[group].result().topic_partitions
-            if all(marks[tp.partition][0] == marks[tp.partition][1] or tp.offset >= marks[tp.partition][1]
-                   for tp in committed):
-                return
-            assert time.monotonic() < deadline, f"{group} still behind on {topic}"
-            time.sleep(1)
+        wait_until(drained, timeout, what=f"{group} caught up on {topic}", interval=1)
     finally:
         cons.close()
 

@@ -9,13 +9,12 @@ import pandas as pd
 from confluent_kafka import Producer
 
 from schemas.topics import DATASETS
+from tests.plugins.flows import TIMEOUT
 from timex_stream.follow import follow
 from timex_stream.history import read_range
 from timex_stream.records import now_ms
 from timex_stream.stack import Stack
 from timex_stream.submit import submit
-
-from .test_end_to_end import TIMEOUT
 
 
 def test_the_hostile_config_fails_plans_nothing_and_the_next_request_is_answered(

@@ -18,13 +18,12 @@ from ingestion.ingest import ingest
 from predictor.work import job_for, predict
 from schemas import series_key
 from schemas.topics import DATASETS, PREDICTIONS, PROGRESS, SERIES
+from tests.plugins.flows import TIMEOUT, best_models_for, stall_repairs
 from timex_stream.follow import follow
 from timex_stream.kafka import send
 from timex_stream.series_store import SeriesStore
 from timex_stream.stack import Stack, wait_for_members
 from timex_stream.submit import submit
-
-from .test_end_to_end import TIMEOUT, best_models_for
 
 
 def _get(url: str) -> tuple[int, str]:
@@ -150,9 +149,3 @@ def test_units_that_never_arrive_are_planned_and_sent_again(stack: Stack, produc
 def _stop_and_restart(stack: Stack, service: str, stop: signal.Signals) -> None:
     code = stack.restart(service, stop)
     assert code == (0 if stop == signal.SIGTERM else -stop), f"the {service} stopped with {code} on {stop.name}"
-
-
-def stall_repairs(stack: Stack, rid: str) -> list[str]:
-    """The validator's log lines where it had to ask for lost units of `rid` again."""
-    log = (stack.log_dir / "validator.log").read_text(errors="replace")
-    return [line for line in log.splitlines() if "stalled" in line and f"{rid}/" in line]

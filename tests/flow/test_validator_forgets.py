@@ -13,13 +13,11 @@ from confluent_kafka import Producer
 
 from schemas import series_key
 from schemas.topics import PREDICTIONS
+from tests.plugins.flows import TIMEOUT, best_models_for, stall_repairs
 from timex_stream.follow import follow
 from timex_stream.kafka import consumer
 from timex_stream.stack import Stack
 from timex_stream.submit import submit
-
-from .test_end_to_end import TIMEOUT, best_models_for
-from .test_operations import stall_repairs
 
 CHANGELOG = "timex-validator-series-states-changelog"
 

@@ -7,8 +7,7 @@ import pandas as pd
 
 from forecasting.models import get_model_class
 from forecasting.models.statsforecast_models import _EXACT_SEARCH_MAX_POINTS
-
-from .conftest import random_walk, seasonal_series
+from tests.plugins.core_series import random_walk, seasonal_series
 
 LONG = 180  # 15 years of months: past the exact-search threshold, still quick to fit
 

@@ -8,8 +8,7 @@ import pandas as pd
 import pytest
 
 from forecasting.data import MIN_TRAIN_POINTS, DataError, load_series
-
-from .conftest import make_config, to_csv
+from tests.plugins.core_series import make_config, to_csv
 
 
 def monthly_frame(n: int = 24) -> pd.DataFrame:

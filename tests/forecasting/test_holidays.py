@@ -8,8 +8,7 @@ import pytest
 
 from forecasting.config import ConfigError, parse_config
 from forecasting.units import UnitSpec, run_unit
-
-from .conftest import BASE, make_config
+from tests.plugins.core_series import BASE, make_config
 
 TEST = 20
 

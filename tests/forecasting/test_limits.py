@@ -11,7 +11,7 @@ import pytest
 from forecasting.config import FieldError, TimexConfig
 from forecasting.limits import ENV_VARS, RequestLimits, check_config, check_data, describe, result_bytes
 from forecasting.units import plan_units
-from tests.forecasting.conftest import make_config
+from tests.plugins.core_series import make_config
 
 BIG = RequestLimits(max_prediction_lags=10**9, max_horizon_ratio=10**9, max_test_values=10**9, max_series=10**9,
                     max_points_per_series=10**9, max_units_per_request=10**9, max_record_bytes=10**12)

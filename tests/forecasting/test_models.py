@@ -10,8 +10,7 @@ from forecasting.models.names import KNOWN_MODELS
 from forecasting.models.statsforecast_models import kpss_differences
 from forecasting.selection import choose_best
 from forecasting.units import UnitSpec, plan_units, run_unit
-
-from .conftest import make_config, random_walk, seasonal_series
+from tests.plugins.core_series import make_config, random_walk, seasonal_series
 
 FAST_MODELS = ["arima", "exponentialsmoothing", "persistence", "naive", "seasonal_naive", "theta", "autoets"]
 ACCURACY_MODELS = ["dynamic_optimized_theta", "autotheta", "autoces", "mstl"]

@@ -7,8 +7,7 @@ import pytest
 from forecasting.pipeline import forecast_all
 from forecasting.selection import choose_best
 from forecasting.units import plan_units, run_unit
-
-from .conftest import make_config, random_walk, seasonal_series, to_csv
+from tests.plugins.core_series import make_config, random_walk, seasonal_series, to_csv
 
 
 def test_pool_gives_the_serial_answer_and_keeps_data_errors() -> None:

@@ -9,8 +9,7 @@ import pytest
 
 from forecasting.models import MODELS
 from forecasting.units import UnitSpec, run_unit
-
-from .conftest import make_config
+from tests.plugins.core_series import make_config
 
 N, TEST, LAGS = 100, 20, 5
 

@@ -10,8 +10,7 @@ import pytest
 from forecasting.config import ConfigError, parse_config
 from forecasting.regressors import MAX_PER_SERIES, RegressorError, align, load, parse
 from forecasting.units import UnitSpec, plan_units
-
-from .conftest import BASE, make_config, seasonal_series
+from tests.plugins.core_series import BASE, make_config, seasonal_series
 
 
 def _csv(rows: list[str]) -> bytes:

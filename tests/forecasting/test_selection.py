@@ -5,8 +5,7 @@ import random
 
 from forecasting.selection import SeriesChoice, choose_best, choose_final, fold, refits_needed, with_refits
 from forecasting.units import Forecast, UnitResult, UnitSpec, plan_units, run_unit
-
-from .conftest import make_config, random_walk
+from tests.plugins.core_series import make_config, random_walk
 
 
 def unit(model: str, transformation: str, window: int, mae: float, rmse: float = 1.0) -> UnitResult:

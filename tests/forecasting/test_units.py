@@ -17,8 +17,7 @@ from forecasting.units import (
     training_windows,
     unit_cost,
 )
-
-from .conftest import make_config, seasonal_series
+from tests.plugins.core_series import make_config, seasonal_series
 
 
 def test_windows_follow_timex() -> None:

@@ -22,7 +22,7 @@ from forecasting.xcorr import (
     settings_of,
     xcorr_per_series,
 )
-from tests.forecasting.conftest import BASE
+from tests.plugins.core_series import BASE
 
 K, L, N = 3, 6, 80
 

@@ -6,16 +6,15 @@ from __future__ import annotations
 import csv
 import io
 import json
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
 
-from tests.flow.conftest import make_config, synthetic_frame
-from tests.plugins.gateways import Gateway
+from tests.plugins.frames import make_config, synthetic_frame
+from tests.plugins.gateways import Gateway, fast_config, sse, wait_for
 
 TIMEOUT = 120
 
@@ -30,38 +29,6 @@ def data_url(csv_server: tuple[str, Path]) -> str:
     base, root = csv_server
     synthetic_frame().to_csv(root / "gateway.csv", index=False)
     return f"{base}/gateway.csv"
-
-
-def fast_config(url: str, columns: list[str]) -> dict[str, Any]:
-    return make_config(url, columns, models="naive,seasonal_naive")
-
-
-def sse(url: str, timeout: float = TIMEOUT, headers: dict[str, str] | None = None
-        ) -> Iterator[tuple[str, dict[str, Any]]]:
-    """(event, data) pairs of a server-sent event stream until the server closes it."""
-    with requests.get(url, stream=True, timeout=timeout, headers=headers) as resp:
-        assert resp.status_code == 200 and resp.headers["Content-Type"].startswith("text/event-stream")
-        name, data = None, []
-        for line in resp.iter_lines(decode_unicode=True):
-            if line.startswith("event: "):
-                name = line[7:]
-            elif line.startswith("data: "):
-                data.append(line[6:])
-            elif line == "" and name:
-                yield name, json.loads("\n".join(data))
-                name, data = None, []
-
-
-def wait_for(url: str, check: Callable[[requests.Response], bool], timeout: float = TIMEOUT,
-             headers: dict[str, str] | None = None) -> requests.Response:
-    deadline = time.monotonic() + timeout
-    while True:
-        resp = requests.get(url, timeout=10, headers=headers)
-        if check(resp):
-            return resp
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"{url}: {resp.status_code} {resp.text[:300]}")
-        time.sleep(0.2)
 
 
 def test_submit_events_results(gateways: tuple[Gateway, Gateway], data_url: str) -> None:

@@ -10,8 +10,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.gateway.test_api import fast_config, sse, wait_for
-from tests.plugins.gateways import Gateway
+from tests.plugins.gateways import Gateway, fast_config, sse, wait_for
 
 
 def metric(gw: Gateway, name: str) -> float:
@@ -21,7 +20,7 @@ def metric(gw: Gateway, name: str) -> float:
 
 @pytest.fixture(scope="module")
 def data_url(csv_server: tuple[str, Path]) -> str:
-    from tests.flow.conftest import synthetic_frame
+    from tests.plugins.frames import synthetic_frame
 
     base, root = csv_server
     synthetic_frame().to_csv(root / "bounded.csv", index=False)

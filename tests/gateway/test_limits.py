@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 import requests
 
-from tests.flow.conftest import make_config, synthetic_frame
+from tests.plugins.frames import make_config, synthetic_frame
 from tests.plugins.gateways import Gateway
 
 MAX_SERIES, MAX_POINTS = 2, 60

@@ -5,36 +5,16 @@ send traffic to the addresses it is about, and no test resolves a real DNS name.
 from __future__ import annotations
 
 import http.server
-import ipaddress
 import socket
 import threading
 import time
 import urllib.parse
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
 
-_LOOPBACK = ipaddress.ip_network("127.0.0.0/8")
-
-
-@dataclass
-class NetGuard:
-    violations: list[str] = field(default_factory=list)
-    connections: list[tuple[str, int]] = field(default_factory=list)  # every allowed (loopback) connect
-
-    def check(self, what: str, address: Any, record: bool = True) -> None:
-        host = address[0] if isinstance(address, tuple) and address else address
-        try:
-            loopback = ipaddress.ip_address(host) in _LOOPBACK
-        except (TypeError, ValueError):
-            loopback = False  # a name: resolving it could reach anything
-        if not loopback:
-            self.violations.append(f"{what} {address!r}")
-            raise AssertionError(f"test tried {what} {address!r}, outside 127.0.0.0/8")
-        if record:
-            self.connections.append((str(host), int(address[1])))
+from tests.plugins.ingestion_net import BOMB_OUTPUT_BYTES, CSV, NetGuard
 
 
 @pytest.fixture(autouse=True)
@@ -67,8 +47,6 @@ def net_guard(monkeypatch: pytest.MonkeyPatch) -> Iterator[NetGuard]:
     assert not guard.violations, f"traffic outside 127.0.0.0/8 was attempted: {guard.violations}"
 
 
-CSV = b"date,a\n2020-01-01,1\n2020-01-02,2\n"
-BOMB_OUTPUT_BYTES = 20_000_000
 _HOSTILE_FOR_S = 60  # a hostile handler gives up after this, so no test thread outlives a run by much
 
 

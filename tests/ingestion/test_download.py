@@ -12,8 +12,7 @@ import pytest
 
 from ingestion.download import Allowlist, DownloadError, download
 from ingestion.ingest import ingest
-
-from .conftest import BOMB_OUTPUT_BYTES, CSV
+from tests.plugins.ingestion_net import BOMB_OUTPUT_BYTES, CSV
 
 TIMEOUT = 1.0  # per connect/read; the whole download is cut at TOTAL
 TOTAL = 2.0

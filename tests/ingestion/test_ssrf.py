@@ -12,8 +12,7 @@ from urllib.parse import quote
 import pytest
 
 from ingestion.download import Allowlist, DownloadError, check_url, download
-
-from .conftest import CSV, NetGuard
+from tests.plugins.ingestion_net import CSV, NetGuard
 
 FAKE_DNS = {
     "localhost": ["127.0.0.1", "::1"],

@@ -1,16 +1,21 @@
-"""Gateway processes on the session stack: `launch_gateway` starts one on a free port and waits for /health.
-A plugin (tests/conftest.py `pytest_plugins`): the gateway, webapp, corpus and flow tests share it."""
+"""Gateway processes on the session stack: `launch_gateway` starts one on a free port and waits for /health;
+`fast_config`, `sse` and `wait_for` talk to one. A plugin (tests/conftest.py `pytest_plugins`): the gateway,
+webapp, corpus and flow tests share it."""
 
 from __future__ import annotations
 
+import json
 import signal
 import subprocess
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import pytest
+import requests
 
+from tests.plugins.frames import make_config
+from tests.plugins.waiting import wait_until
 from timex_stream.broker.embedded import free_port
 from timex_stream.stack import Stack, _http_ready
 
@@ -30,13 +35,49 @@ class Gateway:
 
 
 def wait_healthy(gw: Gateway, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not _http_ready(f"{gw.url}/health"):
+    def healthy() -> bool:
         if gw.proc.poll() is not None:
             raise RuntimeError(f"gateway exited with {gw.proc.returncode}")
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"gateway on {gw.url} not healthy after {timeout} s")
-        time.sleep(0.2)
+        return _http_ready(f"{gw.url}/health")
+
+    wait_until(healthy, timeout, what=f"gateway on {gw.url} healthy")
+
+
+GATEWAY_TIMEOUT = 120
+
+
+def fast_config(url: str, columns: list[str]) -> dict[str, Any]:
+    return make_config(url, columns, models="naive,seasonal_naive")
+
+
+def sse(url: str, timeout: float = GATEWAY_TIMEOUT, headers: dict[str, str] | None = None
+        ) -> Iterator[tuple[str, dict[str, Any]]]:
+    """(event, data) pairs of a server-sent event stream until the server closes it."""
+    with requests.get(url, stream=True, timeout=timeout, headers=headers) as resp:
+        assert resp.status_code == 200 and resp.headers["Content-Type"].startswith("text/event-stream")
+        name, data = None, []
+        for line in resp.iter_lines(decode_unicode=True):
+            if line.startswith("event: "):
+                name = line[7:]
+            elif line.startswith("data: "):
+                data.append(line[6:])
+            elif line == "" and name:
+                yield name, json.loads("\n".join(data))
+                name, data = None, []
+
+
+def wait_for(url: str, check: Callable[[requests.Response], bool], timeout: float = GATEWAY_TIMEOUT,
+             headers: dict[str, str] | None = None) -> requests.Response:
+    last: list[requests.Response] = []
+
+    def answered() -> requests.Response | None:
+        last[:] = [requests.get(url, timeout=10, headers=headers)]
+        return last[0] if check(last[0]) else None
+
+    try:
+        return wait_until(answered, timeout, what=url)
+    except TimeoutError:
+        raise TimeoutError(f"{url}: {last[0].status_code} {last[0].text[:300]}") from None
 
 
 @pytest.fixture(scope="module")

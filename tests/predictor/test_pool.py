@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from predictor.pool import CRASH_LIMIT, UnitLimitError, UnitPool
+from tests.plugins.waiting import async_wait_until
 from tests.predictor import hostile
 
 MiB = 1024 * 1024
@@ -135,7 +136,8 @@ def test_identical_units_in_flight_run_once(make_pool: Callable[..., UnitPool], 
     async def scenario() -> list[int]:
         await pool.start()
         first = asyncio.ensure_future(pool.run("unit-7", hostile.count_and_sleep, (str(runs), 2.0)))
-        await asyncio.sleep(0.5)  # sent again while the first still runs (the validator's stall repair)
+        # Sent again while the first still runs (the validator's stall repair).
+        await async_wait_until(lambda: _lines(runs), 30, what="the first unit running")
         again = pool.run("unit-7", hostile.count_and_sleep, (str(runs), 2.0))
         different = pool.run("unit-8", hostile.count_and_sleep, (str(other), 0.0))
         return list(await asyncio.gather(first, again, different))
@@ -171,8 +173,7 @@ def test_close_kills_the_workers_and_answers_nothing_for_units_in_flight(make_po
     async def scenario() -> tuple[bool, int]:
         _, pid = await pool.run("warm", hostile.echo, None)
         unit = asyncio.ensure_future(pool.run("long", hostile.count_and_sleep, (str(runs), 60.0)))
-        while not _lines(runs):
-            await asyncio.sleep(0.1)
+        await async_wait_until(lambda: _lines(runs), 30, what="the long unit running")
         pool.close()
         done, _ = await asyncio.wait([unit], timeout=3)
         unit.cancel()  # what the service's shutdown does to its agents

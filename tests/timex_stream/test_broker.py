@@ -15,6 +15,7 @@ import pytest
 
 from schemas import CATALOGUE, decode_as
 from schemas.topics import FAILURES
+from tests.plugins.waiting import wait_until
 from timex_stream.broker import EmbeddedKafka
 from timex_stream.kafka import admin, consumer, ensure_topics, producer, send
 from timex_stream.settings import Settings
@@ -85,16 +86,17 @@ def test_jvm_dies_with_a_killed_parent(tmp_path: Path) -> None:
     os.kill(jvm_pid, 0)  # alive
     parent.send_signal(signal.SIGKILL)
     parent.wait()
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
+
+    def gone() -> bool:
         try:
             os.kill(jvm_pid, 0)
         except ProcessLookupError:
-            break
-        if _is_zombie(jvm_pid):
-            break
-        time.sleep(0.1)
-    else:
+            return True
+        return _is_zombie(jvm_pid)
+
+    try:
+        wait_until(gone, 10, what="the broker JVM gone with its parent", interval=0.1)
+    except TimeoutError:
         os.kill(jvm_pid, signal.SIGKILL)
         pytest.fail("the broker JVM outlived its parent")
 

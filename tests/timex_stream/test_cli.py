@@ -17,30 +17,13 @@ import requests
 from confluent_kafka import Producer
 
 from schemas.topics import CONFIGS
-from tests.flow.conftest import make_config, synthetic_frame
+from tests.plugins.cli import FAST, TIMEOUT, Run
+from tests.plugins.frames import make_config, synthetic_frame
 from tests.plugins.gateways import Gateway
-from timex_stream.cli import _glue_relative_times, main
+from timex_stream.cli import _glue_relative_times
 from timex_stream.follow import follow
 from timex_stream.render import COMPARISON_KEYS
 from timex_stream.stack import Stack
-
-TIMEOUT = 120
-FAST = "naive,seasonal_naive"
-Run = Callable[..., tuple[int, str, str]]
-
-
-@pytest.fixture(name="cli")
-def cli_fixture(stack: Stack, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> Run:
-    """Run `timex-stream ARGS` in-process against the session broker → (exit code, stdout, stderr)."""
-    monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", stack.bootstrap)
-
-    def run(*argv: str) -> tuple[int, str, str]:
-        capsys.readouterr()
-        code = main(list(argv))
-        out, err = capsys.readouterr()
-        return code, out, err
-
-    return run
 
 
 def served(csv_server: tuple[str, Path], name: str, rows: int = 72) -> str:

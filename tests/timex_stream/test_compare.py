@@ -10,9 +10,8 @@ import numpy as np
 import pytest
 from confluent_kafka import Producer
 
-from tests.flow.conftest import make_config, synthetic_frame
-from tests.timex_stream.test_cli import FAST, TIMEOUT, Run, cli_fixture  # noqa: F401  (cli_fixture: `cli`)
-from tests.timex_stream.test_replay import boundary, iso
+from tests.plugins.cli import FAST, TIMEOUT, Run, boundary, iso
+from tests.plugins.frames import make_config, synthetic_frame
 from timex_stream.compare import compare_series
 from timex_stream.follow import follow
 from timex_stream.stack import Stack

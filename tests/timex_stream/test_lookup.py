@@ -8,7 +8,7 @@ import uuid
 from confluent_kafka import Producer
 
 from schemas.topics import BEST_MODELS, PROGRESS, REQUESTS
-from tests.schemas.test_codec import SAMPLES
+from tests.plugins.samples import SAMPLES
 from timex_stream.follow import follow, snapshot
 from timex_stream.intake import Position
 from timex_stream.kafka import ensure_topics, send
@@ -28,7 +28,8 @@ def test_a_request_is_read_from_where_it_began_not_from_offset_0(kafka_bootstrap
     for i in range(PILE):  # other requests' records, all before ours
         send(producer_, PROGRESS, f"pile-{tag}-{i}", _progress(f"pile-{tag}-{i}", "accepted"))
     producer_.flush(30)
-    time.sleep(1.5)  # the pile is older than our request minus the look-back used below
+    # Time passing is the condition: the pile must be older than our request minus the look-back used below.
+    time.sleep(1.5)
 
     rid = f"lookup-{tag}"
     began = int(time.time() * 1000)

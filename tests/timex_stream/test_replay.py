@@ -15,9 +15,9 @@ import requests
 from confluent_kafka import Producer, TopicPartition
 
 from schemas.topics import CONFIGS
-from tests.flow.conftest import make_config, synthetic_frame
+from tests.plugins.cli import FAST, TIMEOUT, Run, boundary, iso
+from tests.plugins.frames import make_config, synthetic_frame
 from tests.plugins.gateways import Gateway
-from tests.timex_stream.test_cli import FAST, TIMEOUT, Run, cli_fixture  # noqa: F401  (cli_fixture: `cli`)
 from timex_stream import lookup
 from timex_stream.follow import follow
 from timex_stream.history import parse_time, read_range
@@ -28,18 +28,6 @@ from timex_stream.replay import apply_sets
 from timex_stream.request_index import read_index
 from timex_stream.stack import Stack
 from timex_stream.submit import submit
-
-
-def iso(ms: int) -> str:
-    return datetime.fromtimestamp(ms / 1000, UTC).isoformat(timespec="milliseconds")
-
-
-def boundary() -> int:
-    """A millisecond strictly after every record acknowledged so far and before any produced next."""
-    t = now_ms() + 1
-    while now_ms() < t:
-        pass
-    return t
 
 
 def configs_end_offsets(bootstrap: str) -> int:
@@ -167,7 +155,7 @@ def test_a_datasets_replay_is_indexed_so_the_gateway_and_results_find_it_later(
     assert view.status == "done" and view.last_at is not None
 
     # Past both look-backs since its last record: only the index says where the request is.
-    while now_ms() < view.last_at + 5_000:
+    while now_ms() < view.last_at + 5_000:  # the time passing is the thing under test
         time.sleep(0.2)
     code, out, err = cli("results", new_id, "--format", "json")
     assert code == 0, err

@@ -4,19 +4,21 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import stat
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+import pytest
 import requests
 
 from schemas import CATALOGUE
 from timex_stream.broker.embedded import free_port
 from timex_stream.kafka import admin
 from timex_stream.settings import Settings
-from timex_stream.stack import local_api_token
+from timex_stream.stack import PortTaken, Stack, fixed_ports, local_api_token, service_specs, taken_ports
 
 
 def _java_pids() -> set[int]:
@@ -85,3 +87,89 @@ def test_local_api_token_is_made_once_private_and_reused(tmp_path: Path) -> None
     fresh, _ = local_api_token(data_dir)
     assert fresh != token and len(fresh) >= 40 and path.read_text().strip() == fresh
     assert local_api_token(tmp_path / "other")[0] != fresh  # random, not derived from anything
+
+
+def _up_env(tmp_path: Path, **ports: int) -> dict[str, str]:
+    """The environment of a `timex-stream up` with its own embedded broker, every fixed port free unless given."""
+    env = {k: v for k, v in os.environ.items() if k != "KAFKA_BOOTSTRAP_SERVERS"}
+    env.update(TIMEX_DATA_DIR=str(tmp_path), TIMEX_CACHE_DIR=str(Settings.from_env().cache_dir))
+    for variable in ("TIMEX_KAFKA_PORT", "TIMEX_KAFKA_CONTROLLER_PORT", "TIMEX_GATEWAY_PORT", "TIMEX_WEBAPP_PORT"):
+        env[variable] = str(ports.get(variable, free_port()))
+    return env
+
+
+@pytest.mark.parametrize(("variable", "owner"), [("TIMEX_GATEWAY_PORT", "the gateway"),
+                                                 ("TIMEX_KAFKA_PORT", "the embedded Kafka broker")])
+def test_up_with_a_port_taken_fails_in_one_line_and_starts_nothing(tmp_path: Path, variable: str,
+                                                                    owner: str) -> None:
+    with socket.socket() as other_server:  # another server (or an old gateway) listens on the port
+        other_server.bind(("127.0.0.1", 0))
+        other_server.listen()
+        port = other_server.getsockname()[1]
+        before = _java_pids()
+        started = time.monotonic()
+        done = subprocess.run([sys.executable, "-m", "timex_stream.cli", "up"],
+                              env=_up_env(tmp_path, **{variable: port}), capture_output=True, text=True, timeout=60)
+    assert done.returncode == 1, done
+    assert done.stdout == ""
+    assert done.stderr.count("\n") == 1 and "Traceback" not in done.stderr, done.stderr
+    assert f"port {port} on 127.0.0.1 ({owner}) is in use" in done.stderr and f"set {variable}" in done.stderr
+    assert time.monotonic() - started < 30  # no broker start, no wait for readiness
+    assert _java_pids() <= before, "a broker was started"
+    assert not (tmp_path / "kafka").exists() and not (tmp_path / "logs").exists(), "something was started"
+
+
+def test_fixed_ports_are_those_the_stack_binds(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    for variable, value in _up_env(tmp_path).items():
+        monkeypatch.setenv(variable, value)
+    monkeypatch.delenv("KAFKA_BOOTSTRAP_SERVERS", raising=False)
+    settings = Settings.from_env()
+    every = service_specs(settings)
+    assert [p.variable for p in fixed_ports(settings, every)] == [
+        "TIMEX_KAFKA_PORT", "TIMEX_KAFKA_CONTROLLER_PORT", "TIMEX_GATEWAY_PORT", "TIMEX_WEBAPP_PORT"]
+    assert taken_ports(fixed_ports(settings, every)) is None
+    # An external broker is not ours to bind; a stack without HTTP services binds no HTTP port.
+    monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:1")
+    external = Settings.from_env()
+    assert fixed_ports(external, [s for s in every if s.group]) == []
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", settings.webapp_port))
+        held.listen()
+        line = taken_ports(fixed_ports(external, every))
+        with pytest.raises(PortTaken, match="TIMEX_WEBAPP_PORT"):
+            Stack(external, only=["webapp"]).check_ports()
+    assert line is not None and "\n" not in line and f"port {settings.webapp_port}" in line
+    assert "TIMEX_WEBAPP_PORT" in line and "TIMEX_GATEWAY_PORT" not in line
+
+
+def _gateway(kafka_bootstrap: str, tmp_path: Path, port: int) -> subprocess.Popen[str]:
+    env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap, "TIMEX_DATA_DIR": str(tmp_path),
+           "TIMEX_GATEWAY_PORT": str(port)}
+    env.pop("TIMEX_API_TOKENS", None)
+    return subprocess.Popen([sys.executable, "-m", "timex_stream.cli", "service", "gateway"], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def test_the_gateway_says_where_it_listens_only_once_it_does(kafka_bootstrap: str, tmp_path: Path) -> None:
+    with socket.socket() as other_server:
+        other_server.bind(("127.0.0.1", 0))
+        other_server.listen()
+        proc = _gateway(kafka_bootstrap, tmp_path, other_server.getsockname()[1])
+        out, _ = proc.communicate(timeout=120)
+    assert proc.returncode != 0 and "address already in use" in out.lower(), out
+    assert "gateway on http://" not in out, out
+
+    port = free_port()
+    proc = _gateway(kafka_bootstrap, tmp_path, port)
+    try:
+        lines: list[str] = []
+        for line in proc.stdout:  # type: ignore[union-attr]
+            lines.append(line)
+            if f"gateway on http://127.0.0.1:{port}" in line:
+                break
+        assert lines and f"gateway on http://127.0.0.1:{port}" in lines[-1], "".join(lines)
+        with socket.create_connection(("127.0.0.1", port), timeout=5):  # listening when it says so
+            pass
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.communicate(timeout=60)

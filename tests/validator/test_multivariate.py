@@ -10,7 +10,7 @@ from typing import Any
 from forecasting.config import parse_config
 from forecasting.units import training_windows
 from forecasting.xcorr import SeriesXcorr
-from tests.forecasting.conftest import BASE as CONFIG
+from tests.plugins.core_series import BASE as CONFIG
 from validator import multivariate as mv
 from validator.decide import Series, SeriesState, add, mark_decided, new_series, recount
 

@@ -11,7 +11,8 @@ from typing import Any
 import pytest
 
 from tests.plugins.gateways import Gateway
-from tests.webapp.test_ui import texts, wait_until
+from tests.plugins.waiting import wait_until
+from tests.plugins.webapp_pages import texts
 from webapp.app import create_app
 
 TOKEN = "carol-" + uuid.uuid4().hex
@@ -45,7 +46,8 @@ def test_asks_for_the_token_once_then_works(dash_duo: Any, guarded_gateway: str)
     dash_duo.wait_for_contains_text("#staged-message", "Ready: “Monthly shop: sales and visitors”", timeout=20)
     dash_duo.find_element("#submit").click()
     dash_duo.wait_for_contains_text("#status", "Done", timeout=TIMEOUT)
-    wait_until(lambda: texts(dash_duo, ".series-name") == ["sales", "visitors"], what="example series rendered")
+    wait_until(lambda: texts(dash_duo, ".series-name") == ["sales", "visitors"],
+               timeout=TIMEOUT, what="example series rendered")
     link = dash_duo.find_element(".downloads a").get_attribute("href")
     csv_text = dash_duo.driver.execute_script(f"return fetch('{link}').then(r => r.text())")
     assert csv_text.startswith("series,timestamp,kind,value") and "sales" in csv_text

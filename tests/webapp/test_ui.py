@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import signal
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -15,7 +14,9 @@ import requests
 from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.common.by import By
 
-from tests.flow.conftest import make_config, synthetic_frame
+from tests.plugins.frames import make_config, synthetic_frame
+from tests.plugins.waiting import wait_until
+from tests.plugins.webapp_pages import texts
 from timex_stream.broker.embedded import free_port
 from timex_stream.render import series_entry
 from timex_stream.stack import Stack, _http_ready
@@ -24,24 +25,9 @@ from webapp.app import create_app
 TIMEOUT = 90
 
 
-def wait_until(check: Callable[[], Any], timeout: float = TIMEOUT, what: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"{what} not met within {timeout} s")
-        time.sleep(0.2)
-
-
 def upload(dash_duo: Any, component_id: str, path: Path) -> None:
     """dcc.Upload hides an <input type=file>: give it the path as a user's file pick would."""
     dash_duo.find_element(f"#{component_id} input[type=file]").send_keys(str(path))
-
-
-def texts(dash_duo: Any, selector: str) -> list[str]:
-    return [e.text for e in dash_duo.driver.find_elements(By.CSS_SELECTOR, selector)]
 
 
 OVERFLOW_JS = "return document.documentElement.scrollWidth - document.documentElement.clientWidth"
@@ -84,12 +70,13 @@ def test_upload_config_and_csv_then_watch_the_forecast(dash_duo: Any, gateway_ur
 
     dash_duo.wait_for_contains_text("#progress", "units done", timeout=30)
     dash_duo.wait_for_contains_text("#status", "Done", timeout=TIMEOUT)
-    wait_until(lambda: texts(dash_duo, ".series-name") == ["seasonal", "trend"], what="both series rendered")
+    wait_until(lambda: texts(dash_duo, ".series-name") == ["seasonal", "trend"],
+               timeout=TIMEOUT, what="both series rendered")
     assert "re-forecast" not in dash_duo.find_element("#status").text and rid in dash_duo.find_element("#status").text
     progress = dash_duo.find_element("#progress").text
     assert "seasonal" in progress and "trend" in progress
     wait_until(lambda: len(dash_duo.driver.find_elements(By.CSS_SELECTOR, ".forecast-chart .main-svg")) >= 2,
-               what="two plotly charts drawn")
+               timeout=TIMEOUT, what="two plotly charts drawn")
     for card in dash_duo.driver.find_elements(By.CSS_SELECTOR, ".series-card"):
         legend = card.find_element(By.CSS_SELECTOR, ".forecast-chart .legend").text
         assert "history" in legend and "forecast (" in legend, legend
@@ -113,11 +100,12 @@ def test_upload_config_and_csv_then_watch_the_forecast(dash_duo: Any, gateway_ur
     # Re-forecast from the list of past requests: a new request, linked to the old one.
     dash_duo.driver.set_window_size(1280, 800)
     button = wait_until(lambda: [b for b in dash_duo.driver.find_elements(By.CSS_SELECTOR, ".history-row")
-                                 if rid in b.text], what="request in the history list")[0]
+                                 if rid in b.text], timeout=TIMEOUT, what="request in the history list")[0]
     button.find_element(By.XPATH, ".//button[text()='Re-forecast']").click()
     dash_duo.wait_for_contains_text("#status", f"re-forecast of {rid}", timeout=30)
     dash_duo.wait_for_contains_text("#status", "Done", timeout=TIMEOUT)
-    wait_until(lambda: texts(dash_duo, ".series-name") == ["seasonal", "trend"], what="re-forecast rendered")
+    wait_until(lambda: texts(dash_duo, ".series-name") == ["seasonal", "trend"],
+               timeout=TIMEOUT, what="re-forecast rendered")
     assert dash_duo.get_logs() == []  # no errors in the browser console
 
 
@@ -147,7 +135,8 @@ def test_bundled_example_runs(dash_duo: Any, gateway_url: str) -> None:
     dash_duo.wait_for_contains_text("#staged-message", "Ready: “Monthly shop: sales and visitors”", timeout=20)
     dash_duo.find_element("#submit").click()
     dash_duo.wait_for_contains_text("#status", "Done", timeout=TIMEOUT)
-    wait_until(lambda: texts(dash_duo, ".series-name") == ["sales", "visitors"], what="example series rendered")
+    wait_until(lambda: texts(dash_duo, ".series-name") == ["sales", "visitors"],
+               timeout=TIMEOUT, what="example series rendered")
     assert dash_duo.driver.find_elements(By.CSS_SELECTOR, ".failures") == []
 
 
@@ -211,7 +200,8 @@ def test_every_timex_chart_for_a_two_series_config_with_xcorr_and_historical_pre
     dash_duo.wait_for_contains_text("#action-message", "Submitted as", timeout=20)
     rid = dash_duo.find_element("#action-message").text.split("Submitted as ")[1].rstrip(".")
     dash_duo.wait_for_contains_text("#status", "Done", timeout=TIMEOUT)
-    wait_until(lambda: texts(dash_duo, ".series-name") == ["follower", "seasonal"], what="both series rendered")
+    wait_until(lambda: texts(dash_duo, ".series-name") == ["follower", "seasonal"],
+               timeout=TIMEOUT, what="both series rendered")
     answer = requests.get(f"{gateway_url}/api/requests/{rid}", timeout=10).json()
     assert answer["visualization"] == {"language": "it", "xcorr_graph_threshold": 0.5}
     entries = {name: series_entry(best) for name, best in answer["results"].items()}
@@ -221,7 +211,8 @@ def test_every_timex_chart_for_a_two_series_config_with_xcorr_and_historical_pre
                 | ({"multivariate"} if e.get("multivariate") else set())
                 | ({"historical"} if e.get("historical_predictions") else set()) for name, e in entries.items()}
     cards = wait_until(lambda: len(found := cards_where(dash_duo, lambda c: set(drawn_charts(c)) >= expected[
-        c.find_element(By.CSS_SELECTOR, "h3").text])) == 2 and found, what="every chart of the answer drawn")
+        c.find_element(By.CSS_SELECTOR, "h3").text])) == 2 and found,
+        timeout=TIMEOUT, what="every chart of the answer drawn")
     for card in cards:
         assert "Visualizzazione dei dati" in card.text and "Risultati dell'allenamento del modello" in card.text
         forecast = card.find_element(By.CSS_SELECTOR, ".chart-forecast")
