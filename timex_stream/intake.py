@@ -9,7 +9,6 @@ derived from where the record sits (`derived_request_id`), the same however ofte
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 
 from confluent_kafka import Message
 
@@ -17,7 +16,7 @@ from schemas.codec import MAGIC, DecodeError, decode_as
 from schemas.keys import request_id_problem
 from schemas.records import ForecastRequestRecord
 from schemas.topics import CONFIGS
-from timex_stream.records import forecast_request
+from timex_stream.records import Position, forecast_request
 
 
 class NotAConfigError(DecodeError):
@@ -26,15 +25,6 @@ class NotAConfigError(DecodeError):
 
 class BadRequestIdError(DecodeError):
     """A config whose request id could misroute its answer: nothing is planned, the sender is told."""
-
-
-@dataclass(frozen=True)
-class Position:
-    """Where a record sits on `configs` (a key-less config's id is derived from it)."""
-
-    partition: int
-    offset: int
-    timestamp_ms: int
 
 
 def position_of(msg: Message) -> Position:

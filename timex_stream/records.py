@@ -10,7 +10,8 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
+from typing import Any
 
 from schemas.records import (
     BestModelRecord,
@@ -33,8 +34,15 @@ from schemas.records import (
 )
 from schemas.topics import unit_key
 
-if TYPE_CHECKING:
-    from timex_stream.intake import Position
+
+@dataclass(frozen=True)
+class Position:
+    """Where a record sits on `configs` (a key-less config's id is derived from it)."""
+
+    partition: int
+    offset: int
+    timestamp_ms: int
+
 
 
 def now_ms() -> int:

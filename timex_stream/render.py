@@ -14,6 +14,7 @@ from tqdm import tqdm
 from timex_stream.history import format_ms
 from timex_stream.plain import plain
 from timex_stream.request_view import RequestView
+from timex_stream.results import results_json, series_entry
 
 
 def dumps(value: Any) -> str:
@@ -23,8 +24,6 @@ def dumps(value: Any) -> str:
 def result_document(view: RequestView) -> dict[str, Any]:
     """The results document the CLI prints: the gateway's `results.json` of the same request, as plain JSON
     data (`timex_stream.results.results_json`)."""
-    from timex_stream.results import results_json  # it builds its entries with series_entry, below
-
     return plain(results_json(view.to_dict()))
 
 
@@ -36,43 +35,7 @@ def series_entries(view: RequestView) -> dict[str, dict[str, Any]]:
             for name in names}
 
 
-COMPARISON_KEYS = ("model", "transformation", "window", "metrics", "fit_seconds", "error", "best_of_model")
 
-
-def series_entry(best: dict[str, Any], failures: Sequence[dict[str, Any]] = ()) -> dict[str, Any]:
-    """One series of the answer from its BestModel record (empty: not answered yet): the best model, its
-    transformation, test metrics, forecast with intervals, the history the answer carries (its last
-    HISTORY_TAIL_POINTS: plenty for charts; the whole series stays where `series_ref` points), every scored
-    unit ("comparison") and the failures of that series. The webapp draws its charts from this."""
-    history = {"timestamps": best.get("history_timestamps") or [], "values": best.get("history_values") or []}
-    return {
-        "model": best.get("model"), "transformation": best.get("transformation"), "window": best.get("window"),
-        "main_accuracy_estimator": best.get("main_accuracy_estimator"), "metrics": best.get("metrics") or {},
-        "forecast": best.get("forecast"), "complete": best.get("complete"),
-        "history": history if best else None,
-        "comparison": [{k: row.get(k) for k in COMPARISON_KEYS} for row in best["comparison"]]
-        if best.get("comparison") is not None else None,
-        "additional_regressors": additional_regressors(best),
-        "historical_predictions": best.get("historical_predictions"),
-        **{k: best.get(k) for k in ("xcorr", "univariate", "multivariate", "kept")},
-        "failures": [_failure(f) for f in failures],
-    }
-
-
-def additional_regressors(best: dict[str, Any]) -> list[str] | None:
-    """The additional regressors the best model's forecast uses, of a BestModel record: [] when the series
-    had some but its best model is better without them (or takes none), None when it had none."""
-    given = [r["name"] for r in (best.get("series_ref") or {}).get("regressors") or ()]
-    if not given:
-        return None
-    row = next((r for r in best.get("comparison") or () if r.get("best_of_model") and r["model"] == best.get("model")),
-               None)
-    used = json.loads((row or {}).get("params", {}).get("regressors") or "[]")
-    return [name for name in used if name in given]
-
-
-def _failure(f: dict[str, Any]) -> dict[str, Any]:
-    return {k: f.get(k) for k in ("stage", "series", "model", "message", "fatal")}
 
 
 def table(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import csv
 import io
+import json
+from collections.abc import Sequence
 from typing import Any
 
-from timex_stream.render import series_entry
-
+COMPARISON_KEYS = ("model", "transformation", "window", "metrics", "fit_seconds", "error", "best_of_model")
 CSV_COLUMNS = ("series", "timestamp", "kind", "value", "lower_80", "upper_80", "lower_95", "upper_95", "model")
 
 
@@ -46,3 +47,39 @@ def results_csv(snapshot: dict[str, Any]) -> str:
             writer.writerow((series, ts, "forecast", yhat, *("" if b[i] is None else b[i] for b in bands),
                              best["model"]))
     return out.getvalue()
+
+
+def series_entry(best: dict[str, Any], failures: Sequence[dict[str, Any]] = ()) -> dict[str, Any]:
+    """One series of the answer from its BestModel record (empty: not answered yet): the best model, its
+    transformation, test metrics, forecast with intervals, the history the answer carries (its last
+    HISTORY_TAIL_POINTS: plenty for charts; the whole series stays where `series_ref` points), every scored
+    unit ("comparison") and the failures of that series. The webapp draws its charts from this."""
+    history = {"timestamps": best.get("history_timestamps") or [], "values": best.get("history_values") or []}
+    return {
+        "model": best.get("model"), "transformation": best.get("transformation"), "window": best.get("window"),
+        "main_accuracy_estimator": best.get("main_accuracy_estimator"), "metrics": best.get("metrics") or {},
+        "forecast": best.get("forecast"), "complete": best.get("complete"),
+        "history": history if best else None,
+        "comparison": [{k: row.get(k) for k in COMPARISON_KEYS} for row in best["comparison"]]
+        if best.get("comparison") is not None else None,
+        "additional_regressors": additional_regressors(best),
+        "historical_predictions": best.get("historical_predictions"),
+        **{k: best.get(k) for k in ("xcorr", "univariate", "multivariate", "kept")},
+        "failures": [_failure(f) for f in failures],
+    }
+
+
+def additional_regressors(best: dict[str, Any]) -> list[str] | None:
+    """The additional regressors the best model's forecast uses, of a BestModel record: [] when the series
+    had some but its best model is better without them (or takes none), None when it had none."""
+    given = [r["name"] for r in (best.get("series_ref") or {}).get("regressors") or ()]
+    if not given:
+        return None
+    row = next((r for r in best.get("comparison") or () if r.get("best_of_model") and r["model"] == best.get("model")),
+               None)
+    used = json.loads((row or {}).get("params", {}).get("regressors") or "[]")
+    return [name for name in used if name in given]
+
+
+def _failure(f: dict[str, Any]) -> dict[str, Any]:
+    return {k: f.get(k) for k in ("stage", "series", "model", "message", "fatal")}

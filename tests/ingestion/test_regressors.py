@@ -17,7 +17,7 @@ from schemas import decode_as, encode
 from tests.plugins.ingestion_net import NetGuard
 from timex_stream.fan_out import Outcome
 from timex_stream.records import units_of
-from timex_stream.render import additional_regressors
+from timex_stream.results import additional_regressors
 from timex_stream.series_store import MemoryStore, regressor_names
 from validator.decide import add, decide, missing_units, new_series, plan_refits
 

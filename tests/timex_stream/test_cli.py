@@ -22,7 +22,7 @@ from tests.plugins.frames import make_config, synthetic_frame
 from tests.plugins.gateways import Gateway
 from timex_stream.cli import _glue_relative_times
 from timex_stream.follow import follow
-from timex_stream.render import COMPARISON_KEYS
+from timex_stream.results import COMPARISON_KEYS
 from timex_stream.stack import Stack
 
 

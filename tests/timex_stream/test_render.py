@@ -8,9 +8,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from timex_stream.plain import plain
-from timex_stream.render import COMPARISON_KEYS, result_document, series_entries, series_entry
+from timex_stream.render import result_document, series_entries
 from timex_stream.request_view import RequestView
-from timex_stream.results import results_json
+from timex_stream.results import COMPARISON_KEYS, results_json, series_entry
 
 BEST: dict[str, Any] = {
     "request_id": "r1", "series": "x", "model": "naive", "transformation": "none", "window": 12,

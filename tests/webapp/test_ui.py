@@ -18,7 +18,7 @@ from tests.plugins.frames import make_config, synthetic_frame
 from tests.plugins.waiting import wait_until
 from tests.plugins.webapp_pages import texts
 from timex_stream.broker.embedded import free_port
-from timex_stream.render import series_entry
+from timex_stream.results import series_entry
 from timex_stream.stack import Stack, _http_ready
 from webapp.app import create_app
 
