@@ -206,9 +206,9 @@ def system_check(env: Running, model_parameters: dict[str, Any], tasks: list[Tas
                  core: dict[str, np.ndarray], sample: int = SYSTEM_SAMPLE) -> dict[str, Any]:
     """The first `sample` series (all, when fewer) through the running services with the same config: every
     answer's forecast must equal the core's (to 1e-9 relative)."""
-    from timex_stream.follow import follow
-    from timex_stream.kafka import producer
-    from timex_stream.submit import submit
+    from timex_stream.runtime.kafka import producer
+    from timex_stream.runtime.submit import submit
+    from timex_stream.tools.follow import follow
 
     chosen = tasks[: max(sample, 1)]
     prod = producer(env.kafka.bootstrap_servers)

@@ -32,9 +32,9 @@ from scale_common import ROOT, Running, print_table, running, save, tree_cpu_sec
 
 from forecasting.config import parse_config
 from forecasting.pipeline import forecast_all
-from timex_stream.follow import follow
-from timex_stream.kafka import producer
-from timex_stream.submit import submit
+from timex_stream.runtime.kafka import producer
+from timex_stream.runtime.submit import submit
+from timex_stream.tools.follow import follow
 
 DEFAULT_CONFIG = ROOT / "bench" / "configs" / "monthly.json"
 TICK = os.sysconf("SC_CLK_TCK")

@@ -42,7 +42,7 @@ from scale_common import Running, print_table, running, save
 
 from schemas import decode_as
 from schemas.topics import DATASETS, PREDICTIONS
-from timex_stream.history import read_range
+from timex_stream.runtime.history import read_range
 
 CAUSES = ("start-up", "dispatch", "refit barrier", "refit hop", "tail", "end")
 OFF_CPU = "running, off CPU"

@@ -2,7 +2,7 @@
 
 One series of `--points` daily points uploaded inline, model naive, sent `--requests` times one after the
 other (each waits for its answer) on the embedded broker with the services of `make up`, two ways:
-- **topic**: a ForecastRequest produced to `configs` (`timex_stream.submit`, acked) → the best-models record
+- **topic**: a ForecastRequest produced to `configs` (`timex_stream.runtime.submit`, acked) → the best-models record
   read by a tailing consumer (`AnswerClock`); this is the `latency_p50_ms`/`latency_p99_ms` of the summary;
 - **gateway**: POST /api/requests (multipart: config + csv) → the `done` event of /api/requests/ID/events.
 Prints the p50/p90/p99 (ms) of each (the first, cold request apart) and where the time of the topic path goes:
@@ -26,9 +26,9 @@ import requests
 from scale_common import AnswerClock, Running, print_table, quantile_ms, running, save, update_summary
 
 from schemas.topics import BEST_MODELS, CONFIGS, DATASETS, PREDICTIONS
-from timex_stream.history import read_range
-from timex_stream.kafka import producer
-from timex_stream.submit import submit
+from timex_stream.runtime.history import read_range
+from timex_stream.runtime.kafka import producer
+from timex_stream.runtime.submit import submit
 
 ANSWER_TIMEOUT_S = 120.0
 

@@ -20,10 +20,10 @@ from scale_common import core_seconds, print_json, running
 
 from schemas import BY_NAME, CATALOGUE
 from schemas.topics import BEST_MODELS, FAILURES
-from timex_stream.broker import EmbeddedKafka
-from timex_stream.history import read_range
-from timex_stream.kafka import consumer, producer
-from timex_stream.submit import submit
+from timex_stream.runtime.history import read_range
+from timex_stream.runtime.kafka import consumer, producer
+from timex_stream.runtime.submit import submit
+from timex_stream.tools.broker import EmbeddedKafka
 
 
 def csv_of(points: int) -> bytes:

@@ -20,10 +20,10 @@ from typing import Any
 from compute import load, timex_run, with_url
 from scale_common import ROOT, Running, print_table, running, save
 
-from timex_stream.follow import follow
-from timex_stream.kafka import producer
-from timex_stream.render import result_document
-from timex_stream.submit import submit
+from timex_stream.runtime.kafka import producer
+from timex_stream.runtime.submit import submit
+from timex_stream.tools.follow import follow
+from timex_stream.tools.render import result_document
 
 DEFAULT_CONFIG = ROOT / "bench" / "configs" / "parity.json"
 

@@ -30,13 +30,13 @@ from forecasting.config import parse_config  # noqa: E402
 from forecasting.pipeline import forecast_all  # noqa: E402
 from schemas import CATALOGUE  # noqa: E402
 from schemas.topics import BEST_MODELS, DATASETS, FAILURES  # noqa: E402
-from timex_stream.broker import EmbeddedKafka  # noqa: E402
-from timex_stream.broker.embedded import free_port  # noqa: E402
-from timex_stream.follow import follow  # noqa: E402
-from timex_stream.kafka import consumer, ensure_topics, producer  # noqa: E402
-from timex_stream.settings import Settings  # noqa: E402
-from timex_stream.stack import Stack, wait_for_members  # noqa: E402
-from timex_stream.submit import submit  # noqa: E402
+from timex_stream.runtime.kafka import consumer, ensure_topics, producer  # noqa: E402
+from timex_stream.runtime.ports import free_port  # noqa: E402
+from timex_stream.runtime.settings import Settings  # noqa: E402
+from timex_stream.runtime.submit import submit  # noqa: E402
+from timex_stream.tools.broker import EmbeddedKafka  # noqa: E402
+from timex_stream.tools.follow import follow  # noqa: E402
+from timex_stream.tools.stack import Stack, wait_for_members  # noqa: E402
 
 
 def serve_bytes(files: dict[str, bytes]) -> tuple[http.server.ThreadingHTTPServer, str]:

@@ -23,10 +23,10 @@ from scale_common import running  # noqa: E402  (a sibling script: bench/ is on 
 
 from schemas import decode_as  # noqa: E402
 from schemas.topics import PREDICTIONS  # noqa: E402
-from timex_stream.follow import follow  # noqa: E402
-from timex_stream.history import read_range  # noqa: E402
-from timex_stream.kafka import producer  # noqa: E402
-from timex_stream.submit import submit  # noqa: E402
+from timex_stream.runtime.history import read_range  # noqa: E402
+from timex_stream.runtime.kafka import producer  # noqa: E402
+from timex_stream.runtime.submit import submit  # noqa: E402
+from timex_stream.tools.follow import follow  # noqa: E402
 
 
 def cpu_seconds(pid: int) -> float:

@@ -29,8 +29,8 @@ from latency import trivial_config, trivial_csv, via_topic
 from scale_common import AnswerClock, Running, print_table, quantile_ms, running, save, update_summary
 
 from schemas.topics import CONFIGS
-from timex_stream.kafka import producer, send
-from timex_stream.submit import forecast_request
+from timex_stream.runtime.kafka import producer, send
+from timex_stream.runtime.submit import forecast_request
 
 P99_LIMIT_S = 1.0
 GRACE_S = 5.0  # after the last arrival, how long the stragglers may take before they count as lost

@@ -27,7 +27,7 @@ from confluent_kafka import OFFSET_BEGINNING, TopicPartition  # noqa: E402
 
 from bench.scale_common import print_json, running  # noqa: E402
 from schemas.keys import series_key  # noqa: E402
-from timex_stream.kafka import admin, consumer  # noqa: E402
+from timex_stream.runtime.kafka import admin, consumer  # noqa: E402
 
 MODELS = "naive,seasonal_naive,theta,persistence,mockup,exponentialsmoothing"
 

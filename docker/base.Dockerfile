@@ -45,6 +45,6 @@ ENV PATH=/opt/timex/bin:$PATH \
 USER timex
 WORKDIR /home/timex
 # The base image runs one-shot commands (`timex-stream topics`); its check proves the install imports.
-HEALTHCHECK --interval=30s --timeout=10s --retries=3 CMD ["python", "-c", "import timex_stream.cli"]
+HEALTHCHECK --interval=30s --timeout=10s --retries=3 CMD ["python", "-c", "import timex_stream.tools.cli"]
 ENTRYPOINT ["timex-stream"]
 CMD ["--help"]

@@ -8,7 +8,7 @@ the gateway's body limit an upload.
 
 Every record a series produces must stay under Kafka's record limit (1,000,000 bytes for the Faust and
 librdkafka producers by default). The series itself crosses Kafka once, in chunks of bounded size on the
-`series` topic (timex_stream.series_store), so its length no longer weighs on any other record: units and
+`series` topic (timex_stream.runtime.series_store), so its length no longer weighs on any other record: units and
 predictions point at it, and the answer carries only its last `HISTORY_TAIL_POINTS` for plots. The largest
 record is the series' answer (BestModel): that tail, each model's final forecast and one row per scored unit.
 `result_bytes` bounds it from above (its constants were sized on the JSON state the validator kept before it
@@ -77,7 +77,7 @@ class RequestLimits:
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> RequestLimits:
         """From the variables in `env` (unset or blank: the default). The caller passes the environment:
-        `timex_stream.settings.Settings.from_env` is the one reader of os.environ."""
+        `timex_stream.runtime.settings.Settings.from_env` is the one reader of os.environ."""
         values: dict[str, int | float] = {}
         for f in fields(cls):
             var = ENV_VARS[f.name]

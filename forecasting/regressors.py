@@ -11,7 +11,7 @@ window is the whole training part) and `prediction_lags` steps past its end. Any
 `RegressorError` in plain words (with the URL), reported before any unit runs.
 
 The ingestion downloads (`fetch`: its SSRF-guarded downloader), checks and stores each regressor once per
-request (timex_stream.series_store); the predictor aligns the stored values onto the series with `align`.
+request (timex_stream.runtime.series_store); the predictor aligns the stored values onto the series with `align`.
 """
 
 from __future__ import annotations

@@ -21,8 +21,8 @@ from gateway.openapi import openapi_document
 from gateway.ratelimit import RateLimiter, rate_limited
 from gateway.state import RequestStore, read_config_record
 from schemas.keys import request_id_problem
-from timex_stream.results import results_csv, results_json
-from timex_stream.submit import forecast_request, submit
+from timex_stream.runtime.results import results_csv, results_json
+from timex_stream.runtime.submit import forecast_request, submit
 
 log = logging.getLogger(__name__)
 STORE = web.AppKey("store", RequestStore)

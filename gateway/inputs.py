@@ -14,7 +14,7 @@ from multidict import MultiDictProxy
 from forecasting.config import ConfigError, FieldError, TimexConfig, parse_config
 from forecasting.data import DataError, load_series
 from forecasting.limits import RequestLimits, check_config, check_data
-from timex_stream.submit import name_upload_source
+from timex_stream.runtime.submit import name_upload_source
 
 # Kafka's default largest record is 1 MiB; an uploaded CSV travels inside one ForecastRequest (gzip helps).
 MAX_BODY_BYTES = 1024 * 1024

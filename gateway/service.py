@@ -12,9 +12,9 @@ from gateway.api import create_app
 from gateway.auth import TokenConfigError, TokenTable, parse_tokens
 from gateway.ratelimit import RateLimiter
 from gateway.state import RequestStore
-from timex_stream.kafka import ensure_topics, producer
-from timex_stream.logs import configure_logging, redact_in_logs
-from timex_stream.settings import Settings
+from timex_stream.runtime.kafka import ensure_topics, producer
+from timex_stream.runtime.logs import configure_logging, redact_in_logs
+from timex_stream.runtime.settings import Settings
 
 log = logging.getLogger("gateway")
 

@@ -3,7 +3,7 @@
 A background consumer thread reads the request index (`requests`, compacted: one small record per request,
 no configs, no results) from the beginning, and tails `progress`, `best-models` and `failures` from where
 they ended when the gateway started. The answers of a request (its `RequestView`) are built on demand by
-seeking those topics to the time the request began (`timex_stream.lookup`), kept fresh by the tail while
+seeking those topics to the time the request began (`timex_stream.runtime.lookup`), kept fresh by the tail while
 cached, and evicted least recently used past `max_requests` (TIMEX_GATEWAY_MAX_REQUESTS). So a restarted
 gateway answers every earlier request, any number of gateways answer any request id without routing, and
 a gateway's memory holds the index plus `max_requests` answers, whatever the topics hold. Readiness waits
@@ -28,12 +28,12 @@ from schemas import DecodeError, decode_as
 from schemas.records import ForecastRequestRecord, RequestIndexRecord
 from schemas.topics import BY_NAME, CONFIGS, REQUESTS
 from schemas.wiring import GATEWAY
-from timex_stream.intake import Position, position_of, read_request
-from timex_stream.kafka import consumer, while_transient
-from timex_stream.lookup import LOOKBACK_MS, read_views
-from timex_stream.plain import plain
-from timex_stream.request_index import as_ms, index_record, merged
-from timex_stream.request_view import TOPICS, RequestView
+from timex_stream.runtime.intake import Position, position_of, read_request
+from timex_stream.runtime.kafka import consumer, while_transient
+from timex_stream.runtime.lookup import LOOKBACK_MS, read_views
+from timex_stream.runtime.plain import plain
+from timex_stream.runtime.request_index import as_ms, index_record, merged
+from timex_stream.runtime.request_view import TOPICS, RequestView
 
 log = logging.getLogger(__name__)
 TAILED = (REQUESTS.name, *TOPICS)

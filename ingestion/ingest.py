@@ -1,6 +1,6 @@
-"""One ForecastRequest in → its Outcome (`timex_stream.fan_out`): validate the config, download the CSV
+"""One ForecastRequest in → its Outcome (`timex_stream.runtime.fan_out`): validate the config, download the CSV
 (and any additional regressors), load the series, then fan them out. Synchronous and free of Kafka: the
-service runs it in a thread and publishes the Outcome (`timex_stream.fan_out.publish`)."""
+service runs it in a thread and publishes the Outcome (`timex_stream.runtime.fan_out.publish`)."""
 
 from __future__ import annotations
 
@@ -16,9 +16,9 @@ from forecasting.regressors import RegressorError
 from forecasting.regressors import load as load_regressors
 from ingestion.download import Allowlist, DownloadError, download
 from ingestion.url_guard import SOURCE_URL_FIELD
-from timex_stream.fan_out import Outcome, accepted, fan_out
-from timex_stream.records import failure
-from timex_stream.settings import Settings
+from timex_stream.runtime.fan_out import Outcome, accepted, fan_out
+from timex_stream.runtime.records import failure
+from timex_stream.runtime.settings import Settings
 
 Fetch = Callable[[str], bytes]
 

@@ -1,6 +1,6 @@
 """Ingestion service: consume `configs` → ingest (validate, download, prepare, plan units) → publish the
 request's entry in the index (`requests`) first, so readers find it, then `series`, `datasets`, `failures`
-and `progress` (`timex_stream.fan_out.publish`). Undecodable records go to `dead-letters`."""
+and `progress` (`timex_stream.runtime.fan_out.publish`). Undecodable records go to `dead-letters`."""
 
 from __future__ import annotations
 
@@ -14,13 +14,13 @@ import faust
 from ingestion.ingest import fetcher, ingest_safely
 from schemas import DecodeError, Topic, encode
 from schemas.topics import CONFIGS, DATASETS, FAILURES, PROGRESS, REQUESTS, SERIES
-from timex_stream.fan_out import Landed, publish
-from timex_stream.faust_app import create_app, decoded, raw_topic, run_worker, send_record
-from timex_stream.intake import BadRequestIdError, Position, read_request
-from timex_stream.logs import request_id_var
-from timex_stream.records import failure
-from timex_stream.request_index import index_record
-from timex_stream.settings import Settings
+from timex_stream.runtime.fan_out import Landed, publish
+from timex_stream.runtime.faust_app import create_app, decoded, raw_topic, run_worker, send_record
+from timex_stream.runtime.intake import BadRequestIdError, Position, read_request
+from timex_stream.runtime.logs import request_id_var
+from timex_stream.runtime.records import failure
+from timex_stream.runtime.request_index import index_record
+from timex_stream.runtime.settings import Settings
 
 log = logging.getLogger("ingestion")
 

@@ -15,10 +15,10 @@ from predictor.pool import Limits, UnitPool, forkserver_context
 from predictor.work import Job, job_for, start_worker
 from schemas import series_key
 from schemas.topics import DATASETS, PREDICTIONS
-from timex_stream.faust_app import create_app, decoded, raw_topic, run_worker, send_record
-from timex_stream.logs import request_id_var
-from timex_stream.series_store import SeriesStore
-from timex_stream.settings import Settings
+from timex_stream.runtime.faust_app import create_app, decoded, raw_topic, run_worker, send_record
+from timex_stream.runtime.logs import request_id_var
+from timex_stream.runtime.series_store import SeriesStore
+from timex_stream.runtime.settings import Settings
 
 log = logging.getLogger("predictor")
 

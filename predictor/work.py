@@ -1,5 +1,5 @@
 """Run the unit a Dataset record names, on the series and config its ref points at, and build its Prediction
-record. Runs in a pool process; the service reads the series (timex_stream.series_store) before."""
+record. Runs in a pool process; the service reads the series (timex_stream.runtime.series_store) before."""
 
 from __future__ import annotations
 
@@ -17,9 +17,9 @@ from forecasting.selection import final_refit, refits_needed
 from forecasting.units import UnitResult, UnitSpec, run_unit
 from forecasting.workers import init_worker
 from schemas.records import DatasetRecord, PredictionRecord, UnitOutcomeRecord, UnitRecord
-from timex_stream.processes import die_with_parent
-from timex_stream.records import prediction, unit_outcome, unit_record
-from timex_stream.series_store import SeriesMissingError, SeriesStore
+from timex_stream.runtime.processes import die_with_parent
+from timex_stream.runtime.records import prediction, unit_outcome, unit_record
+from timex_stream.runtime.series_store import SeriesMissingError, SeriesStore
 
 
 @dataclass(frozen=True)

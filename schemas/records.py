@@ -2,7 +2,7 @@
 
 What `schemas.decode` gives and `schemas.encode` takes are plain dicts; these say which keys they hold and of
 what type, so a signature can name the record it carries. Every field is a key (a decoded record has all of
-them; the builders, `timex_stream.records`, fill all of them); a field whose Avro type is a union with null is
+them; the builders, `timex_stream.runtime.records`, fill all of them); a field whose Avro type is a union with null is
 `X | None`. Timestamps (`timestamp-millis`) are ints where a builder made them and aware datetimes where
 fastavro read them. tests/schemas/test_record_types.py checks each type against its schema.
 """

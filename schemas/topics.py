@@ -10,7 +10,7 @@ every predictor gets an even share of each model.
 `series` is the claim check: a request's prepared series (in chunks) and its config are published there once,
 all on the partition of the request id (`Topic.by_request`), and the units point at them by position
 (`SeriesRef`: partition and offsets) instead of carrying them; predictors and the validator read them back
-by position (`timex_stream.series_store`). Kept as long as `datasets`, so a replayed unit still finds them.
+by position (`timex_stream.runtime.series_store`). Kept as long as `datasets`, so a replayed unit still finds them.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Which service uses which topic, as data: the one place the ACLs (strimzi/), the services' own channels and the
 deployment tests agree on.
 
-A Faust service's declaration is checked by the service itself: `timex_stream.faust_app.create_app(service)`
+A Faust service's declaration is checked by the service itself: `timex_stream.runtime.faust_app.create_app(service)`
 takes it from `WIRING`, `raw_topic` refuses a topic it does not name, `send_record` one it does not produce, and
 `run_worker` refuses to start when the app's agents or tables differ from it. The gateway (confluent-kafka,
 no Faust) reads `GATEWAY.consumes` and names its throw-away consumer groups after `GATEWAY.group`.
@@ -72,7 +72,7 @@ class Wiring:
         return frozenset({f"{self.group}-__assignor-__leader", *(self.changelog(t) for t in self.tables)})
 
 
-# Every Faust service parks what it cannot decode on dead-letters (`timex_stream.faust_app.decoded`).
+# Every Faust service parks what it cannot decode on dead-letters (`timex_stream.runtime.faust_app.decoded`).
 INGESTION = Wiring("ingestion", subscribes=(CONFIGS,),
                    produces=(REQUESTS, SERIES, DATASETS, FAILURES, PROGRESS, DEAD_LETTERS))
 PREDICTOR = Wiring("predictor", subscribes=(DATASETS,), reads=(SERIES,), produces=(PREDICTIONS, DEAD_LETTERS))

@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from timex_stream.kafka import ensure_topics
-from timex_stream.settings import Settings
+from timex_stream.runtime.kafka import ensure_topics
+from timex_stream.runtime.settings import Settings
 
 # Fixtures more than one test package uses, shared as plugins (not imported from a conftest).
 pytest_plugins = [
@@ -27,7 +27,7 @@ pytest_plugins = [
 if TYPE_CHECKING:
     from confluent_kafka import Producer
 
-    from timex_stream.stack import Stack
+    from timex_stream.tools.stack import Stack
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -50,7 +50,7 @@ def kafka_bootstrap(request: pytest.FixtureRequest) -> Iterator[str]:
             ensure_topics(bootstrap)
             yield bootstrap
         return
-    from timex_stream.broker import EmbeddedKafka
+    from timex_stream.tools.broker import EmbeddedKafka
 
     with EmbeddedKafka(Settings.from_env().cache_dir) as broker:
         ensure_topics(broker.bootstrap_servers)
@@ -79,7 +79,7 @@ def csv_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, 
 @pytest.fixture(scope="session")
 def stack(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     """ingestion, predictor and validator as real processes on the session broker."""
-    from timex_stream.stack import Stack
+    from timex_stream.tools.stack import Stack
 
     data_dir = tmp_path_factory.mktemp("stack")
     os.environ["TIMEX_URL_ALLOWLIST"] = "127.0.0.0/8"  # the tests' CSV server is on loopback
@@ -103,6 +103,6 @@ def stack(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Ite
 
 @pytest.fixture
 def producer_(kafka_bootstrap: str) -> Producer:
-    from timex_stream.kafka import producer
+    from timex_stream.runtime.kafka import producer
 
     return producer(kafka_bootstrap)

@@ -31,8 +31,8 @@ import pandas as pd
 from schemas import Topic
 from schemas.keys import escape, series_key
 from schemas.topics import BEST_MODELS, DATASETS, FAILURES, PREDICTIONS, PROGRESS, SERIES
-from timex_stream.records import now_ms, units_of
-from timex_stream.series_store import SeriesMissingError, SeriesStore
+from timex_stream.runtime.records import now_ms, units_of
+from timex_stream.runtime.series_store import SeriesMissingError, SeriesStore
 from validator import multivariate
 from validator.decide import (
     FORGET,

@@ -47,8 +47,8 @@ from schemas.records import (
     ProgressRecord,
 )
 from timex_stream import records
-from timex_stream.records import dataset, failure, now_ms, progress
-from timex_stream.series_store import SeriesStore, regressor_names, tail
+from timex_stream.runtime.records import dataset, failure, now_ms, progress
+from timex_stream.runtime.series_store import SeriesStore, regressor_names, tail
 from validator.historical import historical_answer
 
 Parts = MutableMapping[str, Any]  # where the parts go: the service's table (a plain dict in tests)

@@ -43,8 +43,8 @@ from schemas.records import (
     SeriesRefRecord,
 )
 from timex_stream import records
-from timex_stream.records import dataset, failure, now_ms
-from timex_stream.series_store import SeriesStore, parts
+from timex_stream.runtime.records import dataset, failure, now_ms
+from timex_stream.runtime.series_store import SeriesStore, parts
 from validator.decide import (
     MV_BASE,
     READY,

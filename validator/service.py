@@ -12,11 +12,11 @@ import logging
 import faust
 
 from schemas.topics import BEST_MODELS, DATASETS, FAILURES, PREDICTIONS, PROGRESS, SERIES
-from timex_stream.faust_app import create_app, decoded, raw_topic, run_worker, send_record
-from timex_stream.logs import request_id_var
-from timex_stream.records import now_ms
-from timex_stream.series_store import SeriesStore
-from timex_stream.settings import Settings
+from timex_stream.runtime.faust_app import create_app, decoded, raw_topic, run_worker, send_record
+from timex_stream.runtime.logs import request_id_var
+from timex_stream.runtime.records import now_ms
+from timex_stream.runtime.series_store import SeriesStore
+from timex_stream.runtime.settings import Settings
 from validator import multivariate
 from validator.book import Book, Delete, Effect, Landed, Publish, Send, StoreReader, Track, Write
 

@@ -3,7 +3,7 @@ the data, a histogram, the autocorrelation, the cross-correlation and the graph 
 `xcorr_graph_threshold`, the forecast with its intervals, the error by training window per model and
 transformation, univariate vs multivariate, and the historical predictions against what happened.
 
-Pure: one series' entry of the results document (`timex_stream.render.series_entry`) → plotly figures, no
+Pure: one series' entry of the results document (`timex_stream.tools.render.series_entry`) → plotly figures, no
 Dash, so the tests build them from hand-made documents. A key that is absent or null draws nothing."""
 
 from __future__ import annotations

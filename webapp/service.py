@@ -7,7 +7,7 @@ from typing import Any
 
 from gunicorn.app.base import BaseApplication
 
-from timex_stream.settings import Settings
+from timex_stream.runtime.settings import Settings
 from webapp.app import create_app
 
 

@@ -10,7 +10,7 @@ from typing import Any
 
 from dash import dcc, html
 
-from timex_stream.results import series_entry
+from timex_stream.runtime.results import series_entry
 from webapp.charts import Translate, series_charts, translator
 
 STAGE_WORDS = {"config": "The config", "download": "Downloading the data", "data": "The data",

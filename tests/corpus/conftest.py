@@ -24,12 +24,12 @@ from tests.corpus.hostile import hostile_server
 from tests.corpus.poison import payload
 from tests.plugins.corpus_checks import Sent, final, gateway_skipped, satisfied
 from tests.plugins.gateways import Gateway
-from timex_stream.follow import follow
-from timex_stream.intake import derived_request_id, position_of
-from timex_stream.kafka import consumer, producer
-from timex_stream.request_view import RequestView
-from timex_stream.stack import Stack
-from timex_stream.submit import submit
+from timex_stream.runtime.intake import derived_request_id, position_of
+from timex_stream.runtime.kafka import consumer, producer
+from timex_stream.runtime.request_view import RequestView
+from timex_stream.runtime.submit import submit
+from timex_stream.tools.follow import follow
+from timex_stream.tools.stack import Stack
 
 TIMEOUT = 300.0
 

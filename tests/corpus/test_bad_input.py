@@ -33,11 +33,11 @@ from tests.corpus.cases import (
 from tests.plugins.corpus_checks import Sent, gateway_skipped, matching_failures, satisfied
 from tests.plugins.gateways import Gateway
 from tests.plugins.waiting import wait_until
-from timex_stream.follow import follow
-from timex_stream.kafka import consumer
-from timex_stream.request_view import RequestView
-from timex_stream.stack import Stack
-from timex_stream.submit import submit
+from timex_stream.runtime.kafka import consumer
+from timex_stream.runtime.request_view import RequestView
+from timex_stream.runtime.submit import submit
+from timex_stream.tools.follow import follow
+from timex_stream.tools.stack import Stack
 
 TIMEOUT = 180.0
 

@@ -1,6 +1,6 @@
 """What the deployment tests compare: the artifacts (docker-compose, Dockerfiles, Strimzi manifests) as data,
 and the facts the code states as data: the topics each service uses (`schemas.wiring`) and the environment
-variables Settings reads (`timex_stream.settings.VARIABLES`).
+variables Settings reads (`timex_stream.runtime.settings.VARIABLES`).
 
 Offline and Docker-free: the schemas come from ../shared (compose-spec, Strimzi CRDs), beside the repo or
 beside the repo it was cloned from; TIMEX_SHARED_DIR names another place.
@@ -19,7 +19,7 @@ import yaml
 from dockerfile_parse import DockerfileParser
 
 from schemas.wiring import WIRING, Wiring
-from timex_stream.settings import VARIABLES
+from timex_stream.runtime.settings import VARIABLES
 
 REPO = Path(__file__).resolve().parents[2]
 STRIMZI = REPO / "strimzi"

@@ -22,8 +22,8 @@ def test_settings_is_where_services_read_the_environment(layout) -> None:
                         and isinstance(node.value, ast.Name) and node.value.id == "os"):
                     readers.add(str(path.relative_to(layout.repo)))
     # settings.py reads it; the local stack (not deployed) passes it on to its children and picks broker ports.
-    allowed = {"timex_stream/settings.py", "timex_stream/stack.py", "timex_stream/cli.py",
-               "timex_stream/broker/embedded.py"}
+    allowed = {"timex_stream/runtime/settings.py", "timex_stream/tools/stack.py", "timex_stream/tools/cli.py",
+               "timex_stream/tools/broker/embedded.py"}
     assert readers <= allowed, sorted(readers - allowed)
 
 
@@ -56,8 +56,8 @@ def test_the_gateway_declaration_follows_its_code(kafka_use: dict) -> None:
 
 
 def test_make_up_waits_for_the_declared_groups(kafka_use: dict) -> None:
-    from timex_stream.settings import Settings
-    from timex_stream.stack import service_specs
+    from timex_stream.runtime.settings import Settings
+    from timex_stream.tools.stack import service_specs
 
     groups = {spec.name: spec.group for spec in service_specs(Settings()) if spec.group}
     assert groups == {name: use.group for name, use in kafka_use.items() if use.faust}

@@ -10,7 +10,7 @@ from typing import Any
 import jsonschema
 
 from schemas import CATALOGUE
-from timex_stream.kafka import ensure_topics
+from timex_stream.runtime.kafka import ensure_topics
 
 
 def test_compose_file_validates_against_the_compose_spec(compose: dict[str, Any], layout) -> None:

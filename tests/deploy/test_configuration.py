@@ -10,7 +10,7 @@ from pathlib import Path
 
 from forecasting.limits import ENV_VARS as LIMIT_VARS
 from forecasting.limits import RequestLimits
-from timex_stream.settings import VARIABLES, Settings, documented, readme_table, shown
+from timex_stream.runtime.settings import VARIABLES, Settings, documented, readme_table, shown
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 
@@ -36,7 +36,7 @@ def test_the_readme_names_every_variable_and_no_other() -> None:
 def test_the_readme_table_is_the_settings_table() -> None:
     readme, code = readme_rows(), readme_table()
     differ = [f"README: {a}\ncode:   {b}" for a, b in zip(readme, code, strict=False) if a != b]
-    assert readme == code, "\n".join(differ[:3]) + "\n(`python -m timex_stream.settings` prints the table)"
+    assert readme == code, "\n".join(differ[:3]) + "\n(`python -m timex_stream.runtime.settings` prints the table)"
 
 
 def test_the_readme_defaults_are_the_code_defaults() -> None:

@@ -23,8 +23,8 @@ import pytest
 
 from schemas.topics import CONFIGS, DATASETS, DEAD_LETTERS, PREDICTIONS
 from schemas.wiring import WIRING
-from timex_stream.faust_app import WiringError, check_wiring, create_app, raw_topic, send_record
-from timex_stream.settings import Settings
+from timex_stream.runtime.faust_app import WiringError, check_wiring, create_app, raw_topic, send_record
+from timex_stream.runtime.settings import Settings
 
 REPO = Path(__file__).resolve().parents[2]
 SERVICE_MODULES = ("ingestion.service", "predictor.service", "validator.service", "gateway.service",

@@ -22,15 +22,15 @@ from confluent_kafka import Producer
 
 from schemas import decode_as
 from schemas.topics import BEST_MODELS
-from timex_stream.broker.embedded import free_port
-from timex_stream.follow import follow
-from timex_stream.history import read_range
-from timex_stream.kafka import producer
-from timex_stream.records import now_ms
-from timex_stream.request_view import RequestView
-from timex_stream.settings import Settings
-from timex_stream.stack import Stack
-from timex_stream.submit import submit
+from timex_stream.runtime.history import read_range
+from timex_stream.runtime.kafka import producer
+from timex_stream.runtime.ports import free_port
+from timex_stream.runtime.records import now_ms
+from timex_stream.runtime.request_view import RequestView
+from timex_stream.runtime.settings import Settings
+from timex_stream.runtime.submit import submit
+from timex_stream.tools.follow import follow
+from timex_stream.tools.stack import Stack
 
 from .load import (
     N_KAFKA,

@@ -13,11 +13,11 @@ from confluent_kafka import Producer
 
 from schemas.topics import CONFIGS, DATASETS, DEAD_LETTERS, PREDICTIONS
 from tests.plugins.flows import TIMEOUT
-from timex_stream.follow import follow
-from timex_stream.kafka import consumer
-from timex_stream.request_view import RequestView
-from timex_stream.stack import Stack
-from timex_stream.submit import submit
+from timex_stream.runtime.kafka import consumer
+from timex_stream.runtime.request_view import RequestView
+from timex_stream.runtime.submit import submit
+from timex_stream.tools.follow import follow
+from timex_stream.tools.stack import Stack
 
 
 def test_multi_series_request_gets_one_best_model_per_series(stack: Stack, producer_: Producer, serve_csv: Callable,

@@ -19,10 +19,10 @@ from schemas.topics import CONFIGS, DATASETS, PREDICTIONS, PROGRESS
 from tests.plugins.flows import TIMEOUT, best_models_for
 from tests.plugins.gateways import Gateway
 from tests.plugins.waiting import wait_until
-from timex_stream.follow import follow
-from timex_stream.intake import derived_request_id, position_of
-from timex_stream.kafka import admin, consumer
-from timex_stream.stack import Stack, wait_for_members
+from timex_stream.runtime.intake import derived_request_id, position_of
+from timex_stream.runtime.kafka import admin, consumer
+from timex_stream.tools.follow import follow
+from timex_stream.tools.stack import Stack, wait_for_members
 
 
 def test_keyless_config_consumed_twice_is_one_request_with_one_answer_per_series(

@@ -10,11 +10,11 @@ from confluent_kafka import Producer
 
 from schemas.topics import DATASETS
 from tests.plugins.flows import TIMEOUT
-from timex_stream.follow import follow
-from timex_stream.history import read_range
-from timex_stream.records import now_ms
-from timex_stream.stack import Stack
-from timex_stream.submit import submit
+from timex_stream.runtime.history import read_range
+from timex_stream.runtime.records import now_ms
+from timex_stream.runtime.submit import submit
+from timex_stream.tools.follow import follow
+from timex_stream.tools.stack import Stack
 
 
 def test_the_hostile_config_fails_plans_nothing_and_the_next_request_is_answered(

@@ -14,10 +14,10 @@ from confluent_kafka import Producer
 from schemas import series_key
 from schemas.topics import PREDICTIONS
 from tests.plugins.flows import TIMEOUT, best_models_for, stall_repairs
-from timex_stream.follow import follow
-from timex_stream.kafka import consumer
-from timex_stream.stack import Stack
-from timex_stream.submit import submit
+from timex_stream.runtime.kafka import consumer
+from timex_stream.runtime.submit import submit
+from timex_stream.tools.follow import follow
+from timex_stream.tools.stack import Stack
 
 CHANGELOG = "timex-validator-series-states-changelog"
 

@@ -8,10 +8,10 @@ import numpy as np
 import pandas as pd
 from confluent_kafka import Producer
 
-from timex_stream.follow import follow
-from timex_stream.render import result_document
-from timex_stream.stack import Stack
-from timex_stream.submit import submit
+from timex_stream.runtime.submit import submit
+from timex_stream.tools.follow import follow
+from timex_stream.tools.render import result_document
+from timex_stream.tools.stack import Stack
 
 TIMEOUT = 180
 K, LAGS, N = 2, 4, 72

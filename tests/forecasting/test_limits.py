@@ -57,7 +57,7 @@ def test_a_bad_variable_is_named(var: str, raw: str) -> None:
 
 
 def test_settings_carry_the_limits() -> None:
-    from timex_stream.settings import Settings
+    from timex_stream.runtime.settings import Settings
 
     assert Settings.from_env({"TIMEX_MAX_SERIES": "7"}).limits.max_series == 7
     assert Settings().limits == RequestLimits()

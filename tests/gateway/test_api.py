@@ -186,7 +186,7 @@ def test_openapi_document_lists_every_route() -> None:
 
 
 def test_results_csv_keeps_intervals() -> None:
-    from timex_stream.results import results_csv
+    from timex_stream.runtime.results import results_csv
 
     snap = {"results": {"s": {"model": "m", "history_timestamps": ["2000-01-01"], "history_values": [1.0],
                               "forecast": {"timestamps": ["2000-02-01"], "yhat": [2.0], "lower_80": [1.5],

@@ -16,10 +16,10 @@ import requests
 from schemas.topics import CONFIGS
 from tests.plugins.gateways import Gateway, fast_config, sse, wait_for
 from tests.plugins.waiting import wait_until
-from timex_stream.history import read_range
-from timex_stream.intake import position_of, read_request
-from timex_stream.stack import Stack
-from timex_stream.submit import submit
+from timex_stream.runtime.history import read_range
+from timex_stream.runtime.intake import position_of, read_request
+from timex_stream.runtime.submit import submit
+from timex_stream.tools.stack import Stack
 
 ALICE = "alice-" + uuid.uuid4().hex
 BOB = "bob-" + uuid.uuid4().hex
@@ -125,7 +125,7 @@ def test_the_owner_is_recorded_on_configs(gw: Gateway, alices_request: str, kafk
 
 def test_requests_sent_straight_to_kafka_are_only_the_kafka_users(gw: Gateway, data_url: str, stack: Stack) -> None:
     """Kafka's own ACLs guard what the CLI submits; only the users named in TIMEX_API_KAFKA_USERS see it."""
-    from timex_stream.kafka import producer
+    from timex_stream.runtime.kafka import producer
 
     rid = submit(producer(stack.bootstrap), fast_config(data_url, ["trend"]))
     assert _configs_record(stack.bootstrap, rid)["owner"] is None

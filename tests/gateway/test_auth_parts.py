@@ -12,7 +12,7 @@ import pytest
 from gateway.auth import TokenConfigError, TokenTable, parse_tokens
 from gateway.inputs import ApiError
 from gateway.ratelimit import RateLimiter, retry_after
-from timex_stream.logs import REDACTED, JsonFormatter, redact_in_logs
+from timex_stream.runtime.logs import REDACTED, JsonFormatter, redact_in_logs
 
 ALICE = "alice-token-0123456789abcdef"
 BOB = "bob-token-0123456789abcdef:with-colon"

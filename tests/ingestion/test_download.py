@@ -195,7 +195,7 @@ def test_an_https_certificate_no_authority_signed_is_refused(self_signed_server:
 def test_the_service_fetcher_reads_the_allowlist_and_limits_from_the_environment(
         hostile_server: str, monkeypatch: pytest.MonkeyPatch) -> None:
     from ingestion.ingest import fetcher
-    from timex_stream.settings import Settings
+    from timex_stream.runtime.settings import Settings
 
     monkeypatch.setenv("TIMEX_URL_ALLOWLIST", f"10.0.0.0/8, {hostile_server}")
     monkeypatch.setenv("TIMEX_DOWNLOAD_MAX_BYTES", "1000")

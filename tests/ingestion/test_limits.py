@@ -14,7 +14,7 @@ from forecasting.series import from_wire
 from ingestion.ingest import ingest
 from schemas.topics import DATASETS, FAILURES, SERIES
 from tests.plugins.frames import make_config, synthetic_frame
-from timex_stream.fan_out import Outcome, accepted, fan_out
+from timex_stream.runtime.fan_out import Outcome, accepted, fan_out
 
 URL = "http://127.0.0.1:1/data.csv"  # never fetched: the fake fetch answers
 COLUMNS = ["seasonal", "walk", "trend"]

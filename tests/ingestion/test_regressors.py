@@ -15,10 +15,10 @@ from ingestion.ingest import ingest
 from predictor.work import job_for, predict
 from schemas import decode_as, encode
 from tests.plugins.ingestion_net import NetGuard
-from timex_stream.fan_out import Outcome
-from timex_stream.records import units_of
-from timex_stream.results import additional_regressors
-from timex_stream.series_store import MemoryStore, regressor_names
+from timex_stream.runtime.fan_out import Outcome
+from timex_stream.runtime.records import units_of
+from timex_stream.runtime.results import additional_regressors
+from timex_stream.runtime.series_store import MemoryStore, regressor_names
 from validator.decide import add, decide, missing_units, new_series, plan_refits
 
 N, LAGS = 40, 4
@@ -117,8 +117,8 @@ def test_a_request_without_regressors_answers_none() -> None:
 
 def test_a_replay_of_the_data_keeps_the_regressors_without_downloading_them() -> None:
     from forecasting.config import parse_config
-    from timex_stream.fan_out import accepted, fan_out
-    from timex_stream.replay import stored_regressors
+    from timex_stream.runtime.fan_out import accepted, fan_out
+    from timex_stream.tools.replay import stored_regressors
 
     out = _ingest({"_all": "http://h/all.csv"})
     store = MemoryStore()

@@ -7,7 +7,7 @@ import dataclasses
 import importlib
 from pathlib import Path
 
-from timex_stream.settings import Settings
+from timex_stream.runtime.settings import Settings
 
 
 def test_the_service_module_imports_and_builds_its_app_without_a_broker(tmp_path: Path) -> None:

@@ -9,10 +9,10 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from timex_stream.records import now_ms
+from timex_stream.runtime.records import now_ms
 
 if TYPE_CHECKING:
-    from timex_stream.stack import Stack
+    from timex_stream.tools.stack import Stack
 
 TIMEOUT = 120
 FAST = "naive,seasonal_naive"
@@ -22,7 +22,7 @@ Run = Callable[..., tuple[int, str, str]]
 @pytest.fixture(name="cli")
 def cli_fixture(stack: Stack, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> Run:
     """Run `timex-stream ARGS` in-process against the session broker → (exit code, stdout, stderr)."""
-    from timex_stream.cli import main
+    from timex_stream.tools.cli import main
 
     monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", stack.bootstrap)
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 from tests.corpus.cases import Answers, DeadLetter, Expect, Fails, Skipped
 from tests.plugins.gateways import Gateway
-from timex_stream.request_view import RequestView
+from timex_stream.runtime.request_view import RequestView
 
 
 def gateway_skipped(gw: Gateway) -> dict[str, float]:

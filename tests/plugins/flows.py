@@ -9,10 +9,10 @@ from typing import TYPE_CHECKING
 
 from schemas import decode_as
 from schemas.topics import BEST_MODELS
-from timex_stream.kafka import consumer
+from timex_stream.runtime.kafka import consumer
 
 if TYPE_CHECKING:
-    from timex_stream.stack import Stack
+    from timex_stream.tools.stack import Stack
 
 TIMEOUT = 180
 

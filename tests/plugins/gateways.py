@@ -16,8 +16,8 @@ import requests
 
 from tests.plugins.frames import make_config
 from tests.plugins.waiting import wait_until
-from timex_stream.broker.embedded import free_port
-from timex_stream.stack import Stack, _http_ready
+from timex_stream.runtime.ports import free_port
+from timex_stream.tools.stack import Stack, _http_ready
 
 
 @dataclass

@@ -16,9 +16,9 @@ from predictor.pool import UnitPool
 from predictor.work import Job
 from schemas.codec import CODEC
 from tests.predictor import hostile
-from timex_stream.records import dataset
-from timex_stream.series_store import series_ref
-from timex_stream.settings import Settings
+from timex_stream.runtime.records import dataset
+from timex_stream.runtime.series_store import series_ref
+from timex_stream.runtime.settings import Settings
 
 MODELS = ["fbprophet", "arima", "exponentialsmoothing", "theta", "autoets", "naive", "seasonal_naive"]
 

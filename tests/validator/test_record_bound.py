@@ -1,7 +1,7 @@
 """`forecasting.limits.result_bytes` bounds every record a series produces: the validator's records (JSON, in its
 tables' changelogs), the BestModel, the Datasets and the Predictions, built by the services' own functions from
 real unit results, with the longest timestamps and float reprs, at sizes near the default record limit. The
-series itself is on the `series` topic in chunks (checked in tests/timex_stream/test_series_store.py): a
+series itself is on the `series` topic in chunks (checked in tests/timex_stream/runtime/test_series_store.py): a
 series of a million points weighs on these records only through the tail the answer carries."""
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ from forecasting.series import to_wire
 from forecasting.units import UnitSpec
 from predictor.work import Job, predict, prediction_record
 from schemas import encode
-from timex_stream.records import dataset
-from timex_stream.series_store import series_ref
+from timex_stream.runtime.records import dataset
+from timex_stream.runtime.series_store import series_ref
 from validator.decide import add, decide, encoded_size, new_series
 
 POINTS, LAGS, UNITS = 1_000_000, 100, 500  # near 1,000,000 bytes with every model (13 of them)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from schemas.topics import PREDICTIONS
-from timex_stream.settings import Settings
+from timex_stream.runtime.settings import Settings
 from validator.service import build_app
 
 

@@ -80,7 +80,7 @@ def entry(name: str, *, xcorr: bool = True, historical: bool = True) -> dict[str
 
 
 def document(language: str = "en", threshold: float = 0.5, **keys: bool) -> dict[str, Any]:
-    """The results document (`timex_stream.results.results_json`'s shape, the gateway's results.json and the
+    """The results document (`timex_stream.runtime.results.results_json`'s shape, the gateway's results.json and the
     CLI's JSON) of a two-series request."""
     return {"request_id": "hand-made", "status": "done", "title": "two series", "replay_of": None,
             "units_done": 26, "units_total": 26,

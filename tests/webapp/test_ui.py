@@ -17,9 +17,9 @@ from selenium.webdriver.common.by import By
 from tests.plugins.frames import make_config, synthetic_frame
 from tests.plugins.waiting import wait_until
 from tests.plugins.webapp_pages import texts
-from timex_stream.broker.embedded import free_port
-from timex_stream.results import series_entry
-from timex_stream.stack import Stack, _http_ready
+from timex_stream.runtime.ports import free_port
+from timex_stream.runtime.results import series_entry
+from timex_stream.tools.stack import Stack, _http_ready
 from webapp.app import create_app
 
 TIMEOUT = 90

@@ -1,0 +1,237 @@
+"""The Faust app factory: one app (= one consumer group) per service, with health and metrics pages.
+
+Records are bytes on every topic (`raw` serializers): the services decode with `schemas.codec` themselves,
+so a payload that does not decode becomes a dead letter instead of crashing the agent.
+
+Each app carries its service's declaration (`schemas.wiring`), which the ACLs are made from: a channel on a
+topic it does not name, a send to a topic it does not produce, or agents and tables other than declared fail
+(at start, or at the send) instead of being denied by the broker in a deployment.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import logging
+import os
+import ssl
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import faust
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
+
+from schemas import BY_NAME, DecodeError, Topic, decode_as, encode
+from schemas.topics import DEAD_LETTERS
+from schemas.wiring import WIRING, Wiring
+from timex_stream.runtime.faust_delivery import AtLeastOnceApp
+from timex_stream.runtime.ports import free_port
+from timex_stream.runtime.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+class Metrics:
+    """Prometheus metrics of one service (a registry of its own: one process, one service)."""
+
+    def __init__(self, service: str) -> None:
+        self.registry = CollectorRegistry()
+        self.consumed = Counter("timex_records_consumed", "records consumed", ["topic"], registry=self.registry)
+        self.produced = Counter("timex_records_produced", "records produced", ["topic"], registry=self.registry)
+        self.failures = Counter("timex_failures", "failures published", ["stage"], registry=self.registry)
+        self.dead_letters = Counter("timex_dead_letters", "undecodable records", ["topic"], registry=self.registry)
+        self.seconds = Histogram("timex_processing_seconds", "time to process one record", registry=self.registry,
+                                 buckets=(0.01, 0.05, 0.1, 0.5, 1, 2, 5, 10, 30, 60, 300))
+
+
+class WiringError(RuntimeError):
+    """The app uses Kafka otherwise than its service declares (schemas.wiring)."""
+
+
+def create_app(service: str, settings: Settings, wiring: Wiring | None = None, **overrides: Any) -> faust.App:
+    """The app of `service`, wired as `schemas.wiring.WIRING[service]` declares (or as `wiring`, for an app of
+    the tests)."""
+    if wiring is None:
+        if service not in WIRING:
+            raise WiringError(f"{service!r} has no declaration in schemas.wiring.WIRING")
+        wiring = WIRING[service]
+    if not settings.bootstrap_servers:
+        raise RuntimeError("KAFKA_BOOTSTRAP_SERVERS is not set (`timex-stream up` sets it for its services)")
+    # Per process: two predictors on one host must not share it (memory tables keep nothing there anyway).
+    datadir = settings.data_dir / "faust" / f"{service}-{os.getpid()}"
+    datadir.mkdir(parents=True, exist_ok=True)
+    conf: dict[str, Any] = dict(
+        broker=f"kafka://{settings.bootstrap_servers}",
+        store="memory://",  # tables live in memory, rebuilt from their changelog topics on start
+        datadir=str(datadir),
+        web_enabled=True,
+        web_host=settings.web_host,
+        web_port=settings.web_port or free_port(),
+        web_in_thread=False,
+        topic_partitions=BY_NAME["predictions"].partitions,  # changelogs co-partitioned with the sources
+        topic_allow_declare=True,
+        consumer_auto_offset_reset="earliest",  # a new group starts from what was produced before it joined
+        producer_acks=-1,
+        # Offsets are committed once a second (or every 100 records): a redelivery after a crash is
+        # harmless (results are keyed by unit), a commit per record costs a broker round trip each.
+        broker_commit_every=100,
+        # A killed worker's partitions move to the others after 10 s, not Faust's default 60 s.
+        broker_session_timeout=10.0,
+        broker_heartbeat_interval=2.0,
+        broker_commit_interval=1.0,
+        stream_wait_empty=False,
+        autodiscover=False,
+        logging_config=None,
+    )
+    if settings.kafka_security_protocol == "SASL_SSL":
+        cafile = settings.kafka_ssl_ca_location
+        conf["broker_credentials"] = faust.SASLCredentials(
+            username=settings.kafka_sasl_username, password=settings.kafka_sasl_password,
+            mechanism=settings.kafka_sasl_mechanism or "SCRAM-SHA-512",
+            ssl_context=ssl.create_default_context(cafile=cafile))
+    conf.update(overrides)
+    app = AtLeastOnceApp(wiring.group, **conf)  # the app id is the group id and its internal topics' prefix
+    app.timex_wiring = wiring  # type: ignore[attr-defined]
+    app.timex_channels = set()  # type: ignore[attr-defined]  # the topics raw_topic opened (a test reads them)
+    app.timex_metrics = Metrics(service)  # type: ignore[attr-defined]
+    app.timex_started = time.time()  # type: ignore[attr-defined]
+
+    @app.task
+    async def freeze_startup_objects() -> None:
+        # The ~160k objects of the imports (pandas, statsmodels, Faust) and the start-up never die; left in the
+        # collector, each full collection walked them all: 120 to 270 ms with the event loop stopped (a
+        # latency spike) and CPU on every collection. Frozen, a full collection walks only what came since.
+        gc.collect()
+        gc.freeze()
+
+    @app.page("/health")
+    async def health(web: faust.web.View, request: faust.web.Request) -> faust.web.Response:
+        assigned = sorted(f"{tp.topic}:{tp.partition}" for tp in app.consumer.assignment()) if app.consumer else []
+        return web.json({"status": "ok", "service": service, "assigned": assigned,
+                         "uptime_s": round(time.time() - app.timex_started, 1)})  # type: ignore[attr-defined]
+
+    @app.page("/metrics")
+    async def metrics(web: faust.web.View, request: faust.web.Request) -> faust.web.Response:
+        return web.bytes(generate_latest(app.timex_metrics.registry),  # type: ignore[attr-defined]
+                         content_type=CONTENT_TYPE_LATEST.split(";")[0])
+
+    return app
+
+
+def raw_topic(app: faust.App, topic: Topic) -> faust.TopicT:
+    """A bytes channel on `topic`, which the app's declaration must name (consumed or produced)."""
+    wiring: Wiring = app.timex_wiring  # type: ignore[attr-defined]
+    if topic.name not in wiring.channels:
+        raise WiringError(f"{wiring.service} opens {topic.name!r}, which schemas.wiring does not declare for it "
+                          f"(it declares {sorted(wiring.channels)})")
+    app.timex_channels.add(topic.name)  # type: ignore[attr-defined]
+    return app.topic(topic.name, key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw",
+                     partitions=topic.partitions, internal=False)
+
+
+async def send_record(channel: faust.TopicT, key: str, record: dict[str, Any]) -> Awaitable[Any]:
+    """Encode `record` with its catalogue topic's schema and send it to the partition the catalogue places
+    `key` on (the Faust twin of `timex_stream.runtime.kafka.send`). Returns what resolves to the record's metadata
+    (partition, offset) once the broker has it."""
+    topic = BY_NAME[channel.get_topic_name()]
+    assert topic.value is not None, f"{topic.name} carries raw bytes"
+    _check_produces(channel.app, topic.name)
+    return await channel.send(key=key.encode(), value=encode(topic.value, record), partition=topic.partition_of(key))
+
+
+async def send_dead_letter(app: faust.App, event: faust.EventT, reason: str) -> None:
+    """Park an undecodable record on the dead-letter topic with where it came from and why."""
+    msg = event.message
+    headers = {"source.topic": msg.topic.encode(), "source.partition": str(msg.partition).encode(),
+               "source.offset": str(msg.offset).encode(), "error": reason.encode()[:2000]}
+    _check_produces(app, DEAD_LETTERS.name)
+    await raw_topic(app, DEAD_LETTERS).send(key=msg.topic.encode(), value=msg.value, headers=headers)
+    app.timex_metrics.dead_letters.labels(msg.topic).inc()  # type: ignore[attr-defined]
+    log.warning("dead letter from %s[%s]@%s: %s", msg.topic, msg.partition, msg.offset, reason)
+
+
+def _check_produces(app: faust.App, topic: str) -> None:
+    wiring: Wiring = app.timex_wiring  # type: ignore[attr-defined]
+    if topic not in wiring.produced:
+        raise WiringError(f"{wiring.service} sends to {topic!r}, which schemas.wiring does not declare it produces")
+
+
+def check_wiring(app: faust.App) -> None:
+    """Raise unless the app's agents consume exactly the topics its declaration subscribes to and its tables are
+    exactly the declared ones (their changelogs get ACLs). Channels and sends are checked as they are made."""
+    wiring: Wiring = app.timex_wiring  # type: ignore[attr-defined]
+    subscribed = {name for agent in app.agents.values() for name in agent.channel.topics}
+    tables = {table.name for table in app.tables.values()}
+    declared = {t.name for t in wiring.subscribes}
+    if subscribed != declared or tables != set(wiring.tables):
+        raise WiringError(f"{wiring.service}: agents on {sorted(subscribed)} and tables {sorted(tables)}, but "
+                          f"schemas.wiring declares {sorted(declared)} and {sorted(wiring.tables)}")
+
+
+# Outputs are flushed and their inputs acked once per batch (a checkpoint, as in Quix Streams): when no
+# further event is waiting, after CHECKPOINT_EVENTS events, and at the latest CHECKPOINT_S after an event
+# was processed. A flush waits for the broker's acknowledgement: once per record it cost a round trip each
+# (the validator handles every unit alone, so that added up over a request of thousands of units).
+CHECKPOINT_EVENTS = 100
+CHECKPOINT_S = 0.2
+
+
+async def decoded(app: faust.App, stream: faust.StreamT, topic: Topic,
+                  decode: Callable[[faust.EventT], dict] | None = None,
+                  on_poison: Callable[[faust.EventT, DecodeError], Awaitable[None]] | None = None,
+                  ) -> AsyncIterator[tuple[faust.EventT, dict]]:
+    """The stream's events with their records decoded (by default as the topic's schema); what does not
+    decode goes to the dead-letter topic and the stream goes on.
+
+    Acks are manual: an event is acked (so its offset may be committed) only once its processing is over
+    and everything it produced, table changelog included, is flushed to the broker (see CHECKPOINT_EVENTS).
+    Faust's own ack would also ack the event in flight when a stop interrupts it, and lose it; events
+    processed but not checkpointed when the stream stops are not acked, so they come again (at least once).
+    """
+    manual = stream.noack()
+    queue = getattr(manual.channel, "queue", None)  # the events fetched and waiting for this agent
+    pending: list[faust.EventT] = []
+
+    async def checkpoint() -> None:
+        batch = pending[:]
+        pending.clear()  # no await in between: two checkpoints never ack one event twice
+        if batch:
+            await app.producer.flush()
+            for done in batch:
+                await manual.ack(done)
+
+    async def on_timer() -> None:
+        while True:  # an agent idle with processed events must still let their offsets commit
+            await asyncio.sleep(CHECKPOINT_S)
+            await checkpoint()
+
+    timer = asyncio.ensure_future(on_timer())
+    try:
+        async for event in manual.events():
+            app.timex_metrics.consumed.labels(topic.name).inc()  # type: ignore[attr-defined]
+            try:
+                record = decode(event) if decode else decode_as(topic.value, event.value)  # type: ignore[arg-type]
+            except DecodeError as exc:
+                await send_dead_letter(app, event, str(exc))
+                if on_poison is not None:
+                    await on_poison(event, exc)
+            else:
+                yield event, record
+            pending.append(event)
+            if queue is None or queue.empty() or len(pending) >= CHECKPOINT_EVENTS:
+                await checkpoint()
+    finally:
+        timer.cancel()
+
+
+def run_worker(app: faust.App, service: str, settings: Settings) -> int:
+    """Run the app until SIGTERM/SIGINT (graceful: Faust commits offsets and stops the agents)."""
+    from timex_stream.runtime.logs import configure_logging
+
+    check_wiring(app)  # before anything starts: a service wired otherwise than its ACLs does not run
+    configure_logging(service, settings.log_level)
+    # override_logging=False: keep our JSON log lines instead of mode's own logging set-up.
+    worker = faust.Worker(app, quiet=True, redirect_stdouts=False, override_logging=False)
+    worker.execute_from_commandline()
+    return 0

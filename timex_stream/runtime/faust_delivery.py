@@ -1,0 +1,81 @@
+"""faust.App without two ways faust-streaming 0.15.3 loses records (both still open upstream).
+
+1. Recovery after an assignment (https://github.com/faust-streaming/faust/issues/596). Faust resumes the
+   flow into the stream queues to read the table changelogs, resumes the stream partitions, seeks them to
+   their committed offsets, then resumes the flow once more. Each resume clears every stream queue, as if
+   the flow had been suspended and the queues held records of the previous assignment; here it was
+   running, so the second resume dropped live records fetched after the seek, which nothing fetches again.
+2. Committing past a record still in flight (https://github.com/faust-streaming/faust/issues/606). With
+   agent concurrency > 1 later records can finish first; Faust's check of the acked offsets lets one
+   missing offset at the head pass (or any, on a partition with nothing committed yet), so it committed
+   past the record still being processed, and a kill -9 then lost it for good.
+
+Measured before the fixes (tests/timex_stream/runtime/test_faust_delivery.py): a table-backed relay lost 1, 184
+and 444 of 2,000 records in three runs of members joining, leaving and dying, and a restarted validator
+missed units of most requests, sometimes every unit of a series, which was then never answered; a relay
+working on two records at once lost the slow one in flight in 2 of 2 runs with a kill -9. None since.
+
+Both fixes override Faust internals (`FlowControlEvent.resume`, `Consumer._new_offset`, `_acked`,
+`_unacked_messages`), so they hold for the faust-streaming they were written against only: the app refuses
+to start on any other version (`check_faust_version`) rather than silently lose records again.
+"""
+
+from __future__ import annotations
+
+from importlib.metadata import version
+from typing import Any
+
+import faust
+from faust.transport.drivers.aiokafka import Consumer as AIOKafkaConsumer
+from faust.types import TP
+from mode.utils.objects import cached_property
+from mode.utils.queues import FlowControlEvent
+
+WRITTEN_FOR = "0.15.3"  # the faust-streaming the two fixes below were written and measured against
+
+
+def check_faust_version(installed: str | None = None) -> None:
+    """Raise unless the installed faust-streaming is the one these fixes were written for."""
+    installed = installed or version("faust-streaming")
+    if installed != WRITTEN_FOR:
+        raise RuntimeError(
+            f"faust-streaming {installed} is installed, but timex_stream/runtime/faust_delivery.py was written for "
+            f"{WRITTEN_FOR}: check whether faust-streaming issues #596 and #606 are fixed in {installed} and "
+            f"whether the overridden internals (FlowControlEvent.resume, Consumer._new_offset) still match, "
+            f"run tests/timex_stream/runtime/test_faust_delivery.py, then update WRITTEN_FOR (or drop the fixes)")
+
+
+class _FlowControl(FlowControlEvent):
+    def resume(self) -> None:
+        if self.is_active():
+            return  # (1) already flowing: the queues hold live records, not stale ones
+        super().resume()
+
+
+class _Consumer(AIOKafkaConsumer):
+    def _new_offset(self, tp: TP) -> int | None:
+        # (2) Offer Faust only the acked offsets below the first record still in flight on `tp`.
+        in_flight = [m.offset for m in list(self._unacked_messages) if m.tp == tp]
+        if not in_flight:
+            return super()._new_offset(tp)
+        head, acked = min(in_flight), self._acked[tp]
+        later = [o for o in acked if o > head]
+        acked[:] = [o for o in acked if o < head]
+        try:
+            return super()._new_offset(tp) if acked else None
+        finally:
+            acked.extend(later)
+
+
+class AtLeastOnceApp(faust.App):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        check_faust_version()  # at start: before any consumer could run with fixes that no longer fit
+        super().__init__(*args, **kwargs)
+
+    @cached_property
+    def flow_control(self) -> FlowControlEvent:
+        return _FlowControl(loop=self.loop)
+
+    def _new_consumer(self) -> Any:
+        self.transport.Consumer = _Consumer  # this app's transport only
+        return super()._new_consumer()

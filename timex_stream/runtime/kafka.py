@@ -1,0 +1,104 @@
+"""confluent-kafka helpers: topic creation from the catalogue, producers and consumers with our defaults."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+from typing import Any, TypeVar
+
+from confluent_kafka import Consumer, KafkaError, KafkaException, Producer
+from confluent_kafka.admin import AdminClient, NewTopic
+
+from schemas import CATALOGUE, Topic, encode
+from timex_stream.runtime.settings import Settings
+
+
+def _security() -> dict[str, str]:
+    # SASL/TLS from the environment (Strimzi); every client below gets it, so no call site can forget.
+    return Settings.from_env().kafka_client_config()
+
+
+# Answers a broker gives while it (re)starts or moves leadership: worth asking again, not a failure.
+_TRANSIENT = {KafkaError.NOT_LEADER_FOR_PARTITION, KafkaError.LEADER_NOT_AVAILABLE, KafkaError._TRANSPORT,
+              KafkaError._TIMED_OUT, KafkaError._ALL_BROKERS_DOWN, KafkaError.REQUEST_TIMED_OUT,
+              KafkaError.UNKNOWN_TOPIC_OR_PART, KafkaError.COORDINATOR_LOAD_IN_PROGRESS}
+T = TypeVar("T")
+
+
+def while_transient(call: Callable[[], T], timeout: float = 30.0) -> T:
+    """`call()`, asked again (bounded by `timeout`) while the broker answers with a transient error, e.g.
+    NOT_LEADER_FOR_PARTITION from a metadata or offset query just after a broker restart."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return call()
+        except KafkaException as exc:
+            err = exc.args[0] if exc.args and isinstance(exc.args[0], KafkaError) else None
+            if err is None or not (err.retriable() or err.code() in _TRANSIENT) or time.monotonic() > deadline:
+                raise
+        time.sleep(0.5)
+
+
+def admin(bootstrap: str) -> AdminClient:
+    return AdminClient({"bootstrap.servers": bootstrap, **_security()})
+
+
+def ensure_topics(bootstrap: str, topics: Iterable[Topic] = CATALOGUE, replication_factor: int = 1,
+                  timeout: float = 30.0) -> list[str]:
+    """Create the catalogue topics that do not exist yet (idempotent); returns the names created."""
+    client = admin(bootstrap)
+    existing = set(client.list_topics(timeout=timeout).topics)
+    wanted = [t for t in topics if t.name not in existing]
+    created: list[str] = []
+    if wanted:
+        futures = client.create_topics(
+            [NewTopic(t.name, t.partitions, replication_factor, config=t.config) for t in wanted],
+            operation_timeout=timeout)
+        for name, fut in futures.items():
+            try:
+                fut.result()
+                created.append(name)
+            except KafkaException as exc:
+                if exc.args[0].name() != "TOPIC_ALREADY_EXISTS":  # another process raced us: fine
+                    raise
+    _wait_for_leaders(client, [t.name for t in topics], timeout)
+    return created
+
+
+def _wait_for_leaders(client: AdminClient, names: list[str], timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        meta = client.list_topics(timeout=timeout).topics
+        if all(n in meta and meta[n].partitions and all(p.leader >= 0 for p in meta[n].partitions.values())
+               for n in names):
+            return
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"topics without leaders after {timeout} s: {names}")
+        time.sleep(0.1)
+
+
+def producer(bootstrap: str, **overrides: Any) -> Producer:
+    # Idempotent: a retried send is deduplicated by the broker. gzip: a codec Faust (aiokafka) reads without
+    # extra libraries. murmur2: the Java/aiokafka partitioner, so a key lands on the same partition whether
+    # Faust or this producer sent it (Faust tables rely on that).
+    conf = {"bootstrap.servers": bootstrap, "enable.idempotence": True, "acks": "all", "linger.ms": 5,
+            "compression.type": "gzip", "partitioner": "murmur2_random"}
+    return Producer({**conf, **_security(), **overrides})
+
+
+def consumer(bootstrap: str, group: str, **overrides: Any) -> Consumer:
+    conf = {"bootstrap.servers": bootstrap, "group.id": group, "auto.offset.reset": "earliest",
+            "enable.auto.commit": False}
+    return Consumer({**conf, **_security(), **overrides})
+
+
+def send(prod: Producer, topic: Topic, key: str, record: dict[str, Any],
+         on_delivery: Callable[[Any, Any], None] | None = None) -> None:
+    """Encode `record` with the topic's value schema and produce it (call prod.flush() to wait);
+    `on_delivery(error, message)` learns where it landed."""
+    assert topic.value is not None, f"{topic.name} carries raw bytes"
+    partition = topic.partition_of(key)
+    placed: dict[str, Any] = {} if partition is None else {"partition": partition}
+    if on_delivery is not None:
+        placed["on_delivery"] = on_delivery
+    prod.produce(topic.name, key=key.encode(), value=encode(topic.value, record), **placed)

@@ -1,0 +1,95 @@
+"""How the CLI shows requests: one JSON document, plain-text tables and a progress bar (the JSON document and
+the CSV come from `timex_stream.runtime.results`, so the CLI and the HTTP downloads give the same documents)."""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from tqdm import tqdm
+
+from timex_stream.runtime.history import format_ms
+from timex_stream.runtime.plain import plain
+from timex_stream.runtime.request_view import RequestView
+from timex_stream.runtime.results import results_json, series_entry
+
+
+def dumps(value: Any) -> str:
+    return json.dumps(plain(value), indent=2, allow_nan=False)
+
+
+def result_document(view: RequestView) -> dict[str, Any]:
+    """The results document the CLI prints: the gateway's `results.json` of the same request, as plain JSON
+    data (`timex_stream.runtime.results.results_json`)."""
+    return plain(results_json(view.to_dict()))
+
+
+def series_entries(view: RequestView) -> dict[str, dict[str, Any]]:
+    """`series_entry` of every series the request has (answered or not, or named by a failure), by name."""
+    names = sorted(set(view.series_names or []) | set(view.results)
+                   | {f["series"] for f in view.failures if f.get("series")})
+    return {name: series_entry(view.results.get(name) or {}, [f for f in view.failures if f.get("series") == name])
+            for name in names}
+
+
+
+
+
+def table(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
+    """Plain-text columns, left-aligned, two spaces apart."""
+    cells = [[str(h) for h in headers]] + [["-" if c is None else str(c) for c in row] for row in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
+    return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in cells)
+
+
+def number(value: float | None) -> str:
+    if value is None or not math.isfinite(value):
+        return "-"
+    return f"{value:.4g}"
+
+
+def results_table(view: RequestView) -> str:
+    head = f"request {view.request_id}: {view.status}" + (f" ({view.title})" if view.title else "")
+    if view.replay_of:
+        head += f", replay of {view.replay_of}"
+    rows = []
+    for name, s in plain(series_entries(view)).items():
+        estimator = (s["main_accuracy_estimator"] or "").upper()
+        metric = s["metrics"].get(estimator) if estimator else None
+        fc = s["forecast"] or {}
+        stamps = fc.get("timestamps") or []
+        horizon = f"{len(stamps)} points {stamps[0][:10]}..{stamps[-1][:10]}" if stamps else "-"
+        note = "; ".join(f["message"] for f in s["failures"]) if not s["model"] else ""
+        rows.append([name, s["model"] or "failed", s["transformation"],
+                     f"{estimator} {number(metric)}" if estimator else None, horizon, note])
+    lines = [head, table(["series", "best model", "transformation", "test error", "forecast", "note"], rows)]
+    lines += [f"failure ({f['stage']}): {f['message']}" for f in view.failures if not f.get("series")]
+    lines += [f"warning: {w}" for w in view.warnings]
+    return "\n".join(lines)
+
+
+def requests_table(views: Iterable[RequestView]) -> str:
+    rows = [[v.request_id, format_ms(v.first_at), v.status, len(v.series_names or []) or None, v.replay_of,
+             v.title] for v in views]
+    return table(["request", "accepted (UTC)", "status", "series", "replay of", "title"], rows)
+
+
+class ProgressBar:
+    """A tqdm bar on stderr fed with every update of a followed request (`on_update` of `follow`)."""
+
+    def __init__(self, request_id: str) -> None:
+        self.bar = tqdm(total=None, desc=request_id, unit="unit", file=sys.stderr, dynamic_ncols=True,
+                        mininterval=0.2)
+
+    def update(self, view: RequestView) -> None:
+        if view.units_total and self.bar.total != view.units_total:
+            self.bar.total = view.units_total
+        self.bar.n = view.units_done
+        self.bar.set_postfix_str(view.status, refresh=False)
+        self.bar.refresh()
+
+    def close(self) -> None:
+        self.bar.close()
