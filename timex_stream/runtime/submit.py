@@ -11,7 +11,7 @@ from confluent_kafka import Producer
 from schemas.keys import check_request_id
 from schemas.records import ForecastRequestRecord
 from schemas.topics import CONFIGS
-from timex_stream import records
+from timex_stream.runtime import records
 from timex_stream.runtime.kafka import send
 from timex_stream.runtime.records import now_ms
 
