@@ -46,18 +46,25 @@ _CYCLE_BY_RULE: dict[str, int] = {
 _SECONDS_PER_CYCLE: dict[str, int] = {"min": 3600 * 24, "T": 3600 * 24, "s": 3600, "S": 3600}
 
 
+def _rule(freq: str) -> tuple[str, int]:
+    """A frequency's base rule ("MS", "h", "min", ...) and its multiple (2h -> ("h", 2))."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        offset = to_offset(freq)
+    return offset.name.split("-")[0], max(1, offset.n)
+
+
+def _unit_seconds(rule: str) -> float:
+    return pd.Timedelta(1, unit="min" if rule in ("min", "T") else "s").total_seconds()
+
+
 def season_length(freq: str | None) -> int:
     """1 means no seasonality; multiples shorten the cycle (2h -> 12, 15min -> 96 a day)."""
     if not freq:
         return 1
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        offset = to_offset(freq)
-    rule = offset.name.split("-")[0]
-    multiple = max(1, offset.n)
+    rule, multiple = _rule(freq)
     if rule in _SECONDS_PER_CYCLE:
-        unit_seconds = pd.Timedelta(1, unit="min" if rule in ("min", "T") else "s").total_seconds()
-        per_cycle = _SECONDS_PER_CYCLE[rule] / (unit_seconds * multiple)
+        per_cycle = _SECONDS_PER_CYCLE[rule] / (_unit_seconds(rule) * multiple)
         return max(1, int(round(per_cycle)))
     base = _CYCLE_BY_RULE.get(rule, 1)
     return max(1, base // multiple) if base % multiple == 0 else 1
@@ -83,14 +90,9 @@ def season_lengths(freq: str | None) -> tuple[int, ...]:
     first = season_length(freq)
     if first <= 1 or not freq:
         return ()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        offset = to_offset(freq)
-    rule = offset.name.split("-")[0]
-    multiple = max(1, offset.n)
+    rule, multiple = _rule(freq)
     if rule in _SECONDS_PER_CYCLES:
-        unit_seconds = pd.Timedelta(1, unit="min" if rule in ("min", "T") else "s").total_seconds()
-        cycles = [max(1, int(round(c / (unit_seconds * multiple)))) for c in _SECONDS_PER_CYCLES[rule]]
+        cycles = [max(1, int(round(c / (_unit_seconds(rule) * multiple)))) for c in _SECONDS_PER_CYCLES[rule]]
     else:
         cycles = [c // multiple for c in _CYCLES_BY_RULE.get(rule, (first * multiple,)) if c % multiple == 0]
     return tuple(sorted({first, *(c for c in cycles if c > 1)}))
