@@ -33,8 +33,10 @@ HEARTBEAT_S = 15.0  # an SSE comment line now and then keeps proxies from closin
 
 
 class GatewayMetrics:
-    def __init__(self, store: RequestStore) -> None:
+    def __init__(self, store: RequestStore, restarts: int = 0) -> None:
         self.registry = CollectorRegistry()
+        Gauge("timex_service_restarts", "times `make up`'s supervisor started this service again",
+              registry=self.registry).set(restarts)
         self.http = Counter("timex_gateway_http_requests", "HTTP requests answered", ["route", "status"],
                             registry=self.registry)
         self.submitted = Counter("timex_gateway_submitted", "requests produced to configs", ["origin"],
@@ -232,12 +234,12 @@ async def events(request: web.Request) -> web.StreamResponse:
 
 def create_app(store: RequestStore, producer: Producer, tokens: TokenTable | None = None,
                writes: RateLimiter | None = None, reads: RateLimiter | None = None,
-               limits: RequestLimits | None = None) -> web.Application:
+               limits: RequestLimits | None = None, restarts: int = 0) -> web.Application:
     """`tokens` None: no auth (every request is everyone's); rate limits off unless given; `limits`: the
-    request limits (defaults unless given)."""
+    request limits (defaults unless given); `restarts`: how often `make up` started this gateway again."""
     rates = rate_limited(writes or RateLimiter(0, 1), reads or RateLimiter(0, 1))
     app = web.Application(middlewares=[errors_as_json, bearer_auth(tokens), rates], client_max_size=MAX_BODY_BYTES)
-    app[STORE], app[PRODUCER], app[METRICS] = store, producer, GatewayMetrics(store)
+    app[STORE], app[PRODUCER], app[METRICS] = store, producer, GatewayMetrics(store, restarts)
     app[LIMITS] = limits or RequestLimits()
     app.router.add_get("/health", health)
     app.router.add_get("/metrics", metrics)

@@ -48,7 +48,7 @@ def main(settings: Settings) -> int:
         app = create_app(store, prod, tokens,
                          writes=RateLimiter(settings.rate_limit_per_s, settings.rate_limit_burst),
                          reads=RateLimiter(settings.read_rate_limit_per_s, int(2 * settings.read_rate_limit_per_s)),
-                         limits=settings.limits)
+                         limits=settings.limits, restarts=settings.restarts)
         web.run_app(app, host=settings.gateway_host, port=settings.gateway_port,
                     print=listening, access_log=None, shutdown_timeout=5)
     finally:

@@ -20,7 +20,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import faust
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 from schemas import BY_NAME, DecodeError, Topic, decode_as, encode
 from schemas.topics import DEAD_LETTERS
@@ -35,8 +35,10 @@ log = logging.getLogger(__name__)
 class Metrics:
     """Prometheus metrics of one service (a registry of its own: one process, one service)."""
 
-    def __init__(self, service: str) -> None:
+    def __init__(self, service: str, restarts: int = 0) -> None:
         self.registry = CollectorRegistry()
+        Gauge("timex_service_restarts", "times `make up`'s supervisor started this service again",
+              registry=self.registry).set(restarts)
         self.consumed = Counter("timex_records_consumed", "records consumed", ["topic"], registry=self.registry)
         self.produced = Counter("timex_records_produced", "records produced", ["topic"], registry=self.registry)
         self.failures = Counter("timex_failures", "failures published", ["stage"], registry=self.registry)
@@ -94,7 +96,7 @@ def create_app(service: str, settings: Settings, wiring: Wiring | None = None, *
     app = AtLeastOnceApp(wiring.group, **conf)  # the app id is the group id and its internal topics' prefix
     app.timex_wiring = wiring  # type: ignore[attr-defined]
     app.timex_channels = set()  # type: ignore[attr-defined]  # the topics raw_topic opened (a test reads them)
-    app.timex_metrics = Metrics(service)  # type: ignore[attr-defined]
+    app.timex_metrics = Metrics(service, settings.restarts)  # type: ignore[attr-defined]
     app.timex_started = time.time()  # type: ignore[attr-defined]
 
     @app.task

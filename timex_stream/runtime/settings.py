@@ -72,6 +72,11 @@ class Settings:
     # Faust web server (health + metrics) of a stream service; 0 picks a free port.
     web_port: int = 0
     web_host: str = "127.0.0.1"
+    # `make up`'s supervisor: how often this process's service was started again (shown on /metrics), and
+    # the crash loop that stops the stack (a service restarted `supervisor_max_restarts` times in the window).
+    restarts: int = 0
+    supervisor_max_restarts: int = 5
+    supervisor_window_s: float = 60.0
     # What one request may cost (TIMEX_MAX_*, read by the pure core's RequestLimits.from_env).
     limits: RequestLimits = field(default_factory=RequestLimits)
 
@@ -188,6 +193,16 @@ VARIABLES: tuple[Var, ...] = (
         "other `/api` calls per user per gateway process (0: no limit)", note=" (bursts of 2×)"),
     Var("TIMEX_WEB_HOST", "web_host", str, "health + metrics server of a stream service"),
     Var("TIMEX_WEB_PORT", "web_port", int, "health + metrics server of a stream service", note=" (free port)"),
+    Var("TIMEX_SUPERVISOR_MAX_RESTARTS", "supervisor_max_restarts", int,
+        "`make up` starts a service that exits again (backoff 1, 2, 4 … 30 s); one that would be started again "
+        "more than `TIMEX_SUPERVISOR_MAX_RESTARTS` times within `TIMEX_SUPERVISOR_WINDOW_S` is a crash loop: the "
+        "stack says so in one line and stops"),
+    Var("TIMEX_SUPERVISOR_WINDOW_S", "supervisor_window_s", float,
+        "`make up` starts a service that exits again (backoff 1, 2, 4 … 30 s); one that would be started again "
+        "more than `TIMEX_SUPERVISOR_MAX_RESTARTS` times within `TIMEX_SUPERVISOR_WINDOW_S` is a crash loop: the "
+        "stack says so in one line and stops"),
+    Var("TIMEX_RESTARTS", "restarts", int, "set by `make up` for a service it started again: how often "
+        "(`timex_service_restarts` on the service's `/metrics`)"),
 )
 
 # The request limits (read by forecasting.limits.RequestLimits.from_env): what each one bounds.

@@ -1,6 +1,7 @@
 """The local stack behind `make up`: embedded broker (unless KAFKA_BOOTSTRAP_SERVERS), topics, every
 service as a child process; prints `ready:` once each accepts work (then the gateway's API token);
-Ctrl-C/SIGTERM stops everything. Before it starts anything it checks that every fixed port it needs is free
+a service that exits is started again after a backoff (`timex_stream.tools.supervise`), and the stack stops
+only on Ctrl-C/SIGTERM or a crash loop. Before it starts anything it checks that every fixed port it needs is free
 (`taken_ports`): a port held by another server (or an old gateway) fails in one line, not after a long wait
 or with a `ready:` for the old one."""
 
@@ -25,6 +26,7 @@ from timex_stream.runtime.kafka import admin, ensure_topics
 from timex_stream.runtime.ports import free_port
 from timex_stream.runtime.settings import Settings
 from timex_stream.tools.broker import EmbeddedKafka
+from timex_stream.tools.supervise import Restarts
 
 
 @dataclass(frozen=True)
@@ -247,6 +249,11 @@ class Stack:
         self.launch(name, instance, **env)
         return code
 
+    def relaunch(self, instance: str, restarts: int) -> subprocess.Popen[bytes]:
+        """Start an exited service process again as it was launched, telling it how often (TIMEX_RESTARTS)."""
+        name, env = self.launched[instance]
+        return self.launch(name, instance, **{**env, "TIMEX_RESTARTS": str(restarts)})
+
     def wait_ready(self, timeout: float = 180.0) -> None:
         pending = list(self.specs)
         client = admin(self.bootstrap)
@@ -297,12 +304,7 @@ def run_up(settings: Settings) -> int:
         print(stack.start(), flush=True)
         if line := stack.token_line():
             print(line, flush=True)
-        while True:
-            for name, proc in stack.children.items():
-                if proc.poll() is not None:
-                    print(f"{name} exited with {proc.returncode}; stopping", file=sys.stderr, flush=True)
-                    return 1
-            time.sleep(1)
+        return supervise(stack, Restarts(settings.supervisor_max_restarts, settings.supervisor_window_s))
     except KeyboardInterrupt:
         return 0
     except (RuntimeError, TimeoutError) as exc:  # a service exited or never got ready: one line, then stop all
@@ -312,3 +314,28 @@ def run_up(settings: Settings) -> int:
         print("stopping...", flush=True)
         stack.stop()
         print("stopped", flush=True)
+
+
+def supervise(stack: Stack, restarts: Restarts, poll_s: float = 0.2) -> int:
+    """Until Ctrl-C/SIGTERM (KeyboardInterrupt): start every service that exits again after its backoff;
+    → 1 on a crash loop, said in one line."""
+    due: dict[str, float] = {}  # instance → when it starts again
+    while True:
+        now = time.monotonic()
+        for name, proc in list(stack.children.items()):
+            if name in due or proc.poll() is None:
+                continue
+            delay = restarts.after_exit(name, now)
+            if delay is None:
+                print(restarts.crash_loop(name), file=sys.stderr, flush=True)
+                return 1
+            print(f"{name} exited with {proc.returncode}; starting it again in {delay:g} s "
+                  f"(restart {restarts.total[name]}; log {stack.log_dir / (name + '.log')})",
+                  file=sys.stderr, flush=True)
+            due[name] = now + delay
+        for name, at in list(due.items()):
+            if now >= at:
+                del due[name]
+                proc = stack.relaunch(name, restarts.total[name])
+                print(f"{name}: pid {proc.pid} (restart {restarts.total[name]})", flush=True)
+        time.sleep(poll_s)
