@@ -23,7 +23,7 @@ from timex_stream.runtime.faust_delivery import WRITTEN_FOR, AtLeastOnceApp, che
 from timex_stream.runtime.kafka import consumer, ensure_topics, producer
 
 RELAY = Path(__file__).with_name("relay_app.py")
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def test_the_installed_and_pinned_faust_are_the_one_the_fixes_were_written_for() -> None:

@@ -144,7 +144,8 @@ def test_a_datasets_replay_is_indexed_so_the_gateway_and_results_find_it_later(
     base, root = csv_server
     synthetic_frame().to_csv(root / "indexed.csv", index=False)
     start = boundary()
-    original = submit(producer_, make_config(f"{base}/indexed.csv", ["seasonal"], models=FAST), owner="carol")
+    # An owner no other test logs in as (a user's listing elsewhere stays theirs alone).
+    original = submit(producer_, make_config(f"{base}/indexed.csv", ["seasonal"], models=FAST), owner="dave")
     assert follow(stack.bootstrap, [original], TIMEOUT)[original].status == "done"
 
     code, out, err = cli("replay", "--topic", "datasets", "--from", iso(start), "--request", original,
@@ -165,12 +166,12 @@ def test_a_datasets_replay_is_indexed_so_the_gateway_and_results_find_it_later(
     gw = launch_gateway("gateway-replayed")  # started after the replay: it knows the request from the index only
     answer = requests.get(f"{gw.url}/api/requests/{new_id}", timeout=30)
     assert answer.status_code == 200, answer.text
-    assert answer.json()["done"] and answer.json()["replay_of"] == original and answer.json()["owner"] == "carol"
+    assert answer.json()["done"] and answer.json()["replay_of"] == original and answer.json()["owner"] == "dave"
     listed = requests.get(f"{gw.url}/api/requests", params={"limit": 1000}, timeout=30).json()["requests"]
     assert new_id in {row["request_id"] for row in listed}
     again = requests.post(f"{gw.url}/api/requests/{new_id}/reforecast", timeout=30)  # no configs record to re-read
     assert again.status_code == 409 and "re-forecast the original" in again.json()["error"], again.text
     # Its index entry: the original's owner (that gateway user sees it), and a start before all its answers.
     entry = read_index(stack.bootstrap, {new_id})[new_id]
-    assert entry["replay_of"] == original and entry["origin"] == "replay" and entry["owner"] == "carol"
+    assert entry["replay_of"] == original and entry["origin"] == "replay" and entry["owner"] == "dave"
     assert entry["configs_at"] <= view.first_at
