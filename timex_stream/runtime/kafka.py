@@ -53,9 +53,11 @@ def ensure_topics(bootstrap: str, topics: Iterable[Topic] = CATALOGUE, replicati
     wanted = [t for t in topics if t.name not in existing]
     created: list[str] = []
     if wanted:
-        rep = replication or cluster_replication(client, timeout)
+        # min.insync.replicas is the brokers' default (2 on a cluster of 3 or more: the embedded cluster and the
+        # Strimzi production overlay set it), as for the topics Faust creates.
+        replication_factor = (replication or cluster_replication(client, timeout)).factor
         futures = client.create_topics(
-            [NewTopic(t.name, t.partitions, rep.factor, config={**rep.topic_config(), **t.config}) for t in wanted],
+            [NewTopic(t.name, t.partitions, replication_factor, config=t.config) for t in wanted],
             operation_timeout=timeout)
         for name, fut in futures.items():
             try:

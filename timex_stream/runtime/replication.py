@@ -15,11 +15,7 @@ from confluent_kafka.admin import AdminClient
 @dataclass(frozen=True)
 class Replication:
     factor: int  # replicas per partition
-    min_insync: int  # replicas that must have a record before an acks=all write succeeds
-
-    def topic_config(self) -> dict[str, str]:
-        """What a topic created with this replication carries (nothing when it is the single-broker default)."""
-        return {"min.insync.replicas": str(self.min_insync)} if self.min_insync > 1 else {}
+    min_insync: int  # replicas that must have a record before an acks=all write succeeds (a broker default)
 
 
 def replication_for(brokers: int) -> Replication:

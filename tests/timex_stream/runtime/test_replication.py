@@ -21,8 +21,6 @@ def test_replication_for_the_cluster_size() -> None:
     assert replication_for(1) == Replication(1, 1)
     assert replication_for(2) == Replication(2, 1)
     assert replication_for(3) == replication_for(5) == Replication(3, 2)
-    assert Replication(1, 1).topic_config() == {}
-    assert Replication(3, 2).topic_config() == {"min.insync.replicas": "2"}
 
 
 def test_one_broker_keeps_one_replica_and_the_broker_default_min_isr(kafka_bootstrap: str) -> None:
@@ -35,7 +33,7 @@ def test_one_broker_keeps_one_replica_and_the_broker_default_min_isr(kafka_boots
         assert {len(p.replicas) for p in topics[t.name].partitions.values()} == {1}, t.name
     res = ConfigResource(ConfigResource.Type.TOPIC, CATALOGUE[0].name)
     entry = client.describe_configs([res])[res].result()["min.insync.replicas"]
-    assert entry.value == "1" and entry.source != ConfigSource.DYNAMIC_TOPIC_CONFIG.value  # not set on the topic
+    assert entry.value == "1" and entry.source != ConfigSource.DYNAMIC_TOPIC_CONFIG.value  # a broker default
 
 
 def test_confluent_producers_wait_for_all_replicas_and_are_idempotent() -> None:
