@@ -22,7 +22,10 @@ def _security() -> dict[str, str]:
 # Answers a broker gives while it (re)starts or moves leadership: worth asking again, not a failure.
 _TRANSIENT = {KafkaError.NOT_LEADER_FOR_PARTITION, KafkaError.LEADER_NOT_AVAILABLE, KafkaError._TRANSPORT,
               KafkaError._TIMED_OUT, KafkaError._ALL_BROKERS_DOWN, KafkaError.REQUEST_TIMED_OUT,
-              KafkaError.UNKNOWN_TOPIC_OR_PART, KafkaError.COORDINATOR_LOAD_IN_PROGRESS}
+              KafkaError.UNKNOWN_TOPIC_OR_PART, KafkaError.COORDINATOR_LOAD_IN_PROGRESS,
+              # On a cluster: a query in flight to a broker that died and left the metadata (librdkafka drops
+              # its handle); asked again, it goes to the partition's new leader.
+              KafkaError._DESTROY_BROKER}
 T = TypeVar("T")
 
 
