@@ -4,8 +4,10 @@ back into the ISR while writes go on."""
 
 from __future__ import annotations
 
+import dataclasses
 import time
 import uuid
+from pathlib import Path
 
 import pytest
 from confluent_kafka.admin import ConfigResource
@@ -13,9 +15,13 @@ from confluent_kafka.admin import ConfigResource
 from schemas import CATALOGUE
 from schemas.topics import FAILURES
 from tests.plugins.waiting import wait_until
-from timex_stream.runtime.kafka import admin, consumer, producer, send
+from timex_stream.runtime.kafka import admin, consumer, ensure_topics, producer, send
+from timex_stream.runtime.ports import free_port
+from timex_stream.runtime.settings import Settings
 from timex_stream.tools.broker import EmbeddedCluster
 from timex_stream.tools.broker.cluster import cluster_ports
+from timex_stream.tools.cli import build_parser
+from timex_stream.tools.stack import Stack, fixed_ports, taken_ports
 
 
 def _isr(cluster: EmbeddedCluster, topic: str) -> dict[int, set[int]]:
@@ -93,3 +99,37 @@ def test_cluster_ports_derive_from_the_settings_and_refuse_collisions() -> None:
     assert cluster_ports(9092, 9200, 2) == [(9092, 9200), (9094, 9202)]
     with pytest.raises(ValueError, match="collide"):
         cluster_ports(9092, 9094, 3)
+
+
+def test_up_brokers_3_keeps_its_cluster_on_disk_on_fixed_ports(tmp_path: Path) -> None:
+    """`timex-stream up --brokers 3`: the stack's cluster, stopped and started again on the same data dir
+    (fixed ports: the static voters record them), still has its cluster and topics."""
+    assert build_parser().parse_args(["up", "--brokers", "3"]).brokers == 3
+    assert build_parser().parse_args(["up"]).brokers == 1
+    port = free_port()
+    controller_port = port + 1  # the default layout (TIMEX_KAFKA_CONTROLLER_PORT = TIMEX_KAFKA_PORT + 1)
+    settings = dataclasses.replace(Settings.from_env({}), bootstrap_servers=None, data_dir=tmp_path,
+                                   kafka_port=port, kafka_controller_port=controller_port)
+    ports = [(p.port, p.variable) for p in fixed_ports(settings, [], brokers=3)]
+    assert ports == [(port + 2 * i + d, var) for i in range(3)
+                     for d, var in ((0, "TIMEX_KAFKA_PORT"), (controller_port - port, "TIMEX_KAFKA_CONTROLLER_PORT"))]
+    if taken_ports(fixed_ports(settings, [], brokers=3)):
+        pytest.skip("a derived port is taken on this machine")
+    first = Stack(settings, only=[], brokers=3)
+    try:
+        first.start()
+        bootstrap = first.bootstrap
+        assert bootstrap == ",".join(f"127.0.0.1:{port + 2 * i}" for i in range(3))
+        assert sorted(admin(bootstrap).list_topics(timeout=10).brokers) == [1, 2, 3]
+    finally:
+        first.stop()
+    assert (tmp_path / "kafka-3" / "node-3" / "kraft-logs" / "meta.properties").exists()
+    again = Stack(settings, only=[], brokers=3)
+    try:
+        again.start()
+        assert again.bootstrap == bootstrap
+        assert ensure_topics(bootstrap) == []  # the catalogue survived the restart
+        assert {len(p.replicas) for p in admin(bootstrap).list_topics(CATALOGUE[0].name, timeout=10)
+                .topics[CATALOGUE[0].name].partitions.values()} == {3}
+    finally:
+        again.stop()
