@@ -68,8 +68,8 @@ def load_yaml_docs(path: Path) -> list[dict[str, Any]]:
 
 
 def strimzi_files() -> list[Path]:
-    """The manifests kustomization.yaml applies (itself and the overlays are kustomize config, not objects)."""
-    return sorted(p for p in STRIMZI.glob("*.yaml") if p.name != "kustomization.yaml")
+    """The manifests base/kustomization.yaml applies (itself and the overlays are kustomize config, not objects)."""
+    return sorted(p for p in (STRIMZI / "base").glob("*.yaml") if p.name != "kustomization.yaml")
 
 
 @pytest.fixture(scope="session")

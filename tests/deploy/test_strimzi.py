@@ -77,8 +77,8 @@ def test_native_objects_validate_with_kubernetes_validate(manifests: list[dict])
 
 
 def test_kustomization_applies_every_manifest(layout) -> None:
-    kustomization = yaml.safe_load((layout.strimzi / "kustomization.yaml").read_text())
-    files = {p.name for p in layout.strimzi.glob("*.yaml")} - {"kustomization.yaml"}
+    kustomization = yaml.safe_load((layout.strimzi / "base" / "kustomization.yaml").read_text())
+    files = {p.name for p in (layout.strimzi / "base").glob("*.yaml")} - {"kustomization.yaml"}
     assert set(kustomization["resources"]) == files
     assert kustomization["namespace"] == "timex"
     assert {i["name"] for i in kustomization["images"]} == {layout.image_prefix + s for s in layout.services}
@@ -86,7 +86,7 @@ def test_kustomization_applies_every_manifest(layout) -> None:
 
 def test_registry_overlay_overrides_every_image_and_the_pull_policy(layout, deployments: dict) -> None:
     overlay = yaml.safe_load((layout.strimzi / "overlays" / "registry" / "kustomization.yaml").read_text())
-    assert overlay["resources"] == ["../.."]
+    assert overlay["resources"] == ["../../base"]
     assert {i["name"] for i in overlay["images"]} == {layout.image_prefix + s for s in layout.services}
     assert all("newName" in i for i in overlay["images"])
     (patch,) = overlay["patches"]
@@ -178,3 +178,97 @@ def test_predictor_scales_with_a_horizontal_pod_autoscaler(manifests: list[dict]
     # The autoscaler owns the replica count; a fixed one would be reset on every apply.
     assert "replicas" not in deployments["predictor"]["spec"]
     assert "cpu" in _container(deployments["predictor"])["resources"]["requests"]  # utilisation needs a request
+
+
+# --- the overlays, rendered (tests/deploy/kustomize.py; checked against `kubectl kustomize` where it exists) ---
+
+OVERLAYS = ("minikube", "production", "registry")
+
+
+def _render(layout, where: str) -> list[dict]:
+    from tests.deploy.kustomize import render
+
+    return render(layout.strimzi if where == "." else layout.strimzi / "overlays" / where)
+
+
+def _by_key(objects: list[dict]) -> dict[tuple[str, str], dict]:
+    return {(o["kind"], o["metadata"]["name"]): o for o in objects}
+
+
+@pytest.mark.parametrize("where", [".", *OVERLAYS])
+def test_the_reader_renders_as_kubectl_kustomize(layout, where: str) -> None:
+    import shutil
+    import subprocess
+
+    if shutil.which("kubectl") is None:
+        pytest.skip("no kubectl here: the overlays are checked with the reader alone")
+    path = layout.strimzi if where == "." else layout.strimzi / "overlays" / where
+    out = subprocess.run(["kubectl", "kustomize", str(path)], capture_output=True, text=True, check=True).stdout
+    assert _by_key(_render(layout, where)) == _by_key([d for d in yaml.safe_load_all(out) if d])
+
+
+def test_kubectl_apply_k_strimzi_is_the_minikube_overlay_is_the_base(layout, manifests: list[dict]) -> None:
+    root, minikube = _by_key(_render(layout, ".")), _by_key(_render(layout, "minikube"))
+    assert root == minikube
+    assert set(minikube) == set(_by_key(manifests))
+    assert all(o["metadata"].get("namespace", "timex") == "timex" for o in minikube.values())
+    (pool,) = [o for o in minikube.values() if o["kind"] == "KafkaNodePool"]
+    assert pool["spec"]["replicas"] == 1  # minikube: one broker, replication factor 1 (test_kafka_topics_...)
+
+
+@pytest.mark.parametrize("where", OVERLAYS)
+def test_each_overlay_validates_against_the_crds_and_kubernetes(layout, where: str, crd_validators: dict) -> None:
+    objects = _render(layout, where)
+    for obj in objects:
+        if obj["apiVersion"].startswith(STRIMZI_GROUP):
+            errors = _errors(crd_validators[(obj["apiVersion"], obj["kind"])], obj)
+            assert not errors, f"{where}: {obj['kind']}/{obj['metadata']['name']}: {errors}"
+        else:
+            kubernetes_validate.validate(obj, K8S_VERSION, strict=True)
+
+
+def test_production_has_three_brokers_replication_3_and_min_isr_2(layout) -> None:
+    objects = _render(layout, "production")
+    (kafka,) = [o for o in objects if o["kind"] == "Kafka"]
+    (pool,) = [o for o in objects if o["kind"] == "KafkaNodePool"]
+    assert pool["spec"]["replicas"] == 3 and set(pool["spec"]["roles"]) == {"controller", "broker"}
+    (volume,) = pool["spec"]["storage"]["volumes"]
+    assert volume["deleteClaim"] is False  # production data outlives `kubectl delete -k`
+    anti_affinity = pool["spec"]["template"]["pod"]["affinity"]["podAntiAffinity"]
+    (spread,) = anti_affinity["requiredDuringSchedulingIgnoredDuringExecution"]
+    assert spread["topologyKey"] == "kubernetes.io/hostname"  # one broker per node: a node lost is one broker
+    assert spread["labelSelector"]["matchLabels"]["strimzi.io/pool-name"] == pool["metadata"]["name"]
+    config = kafka["spec"]["kafka"]["config"]
+    assert (config["default.replication.factor"], config["offsets.topic.replication.factor"],
+            config["transaction.state.log.replication.factor"]) == (3, 3, 3)
+    assert config["min.insync.replicas"] == config["transaction.state.log.min.isr"] == 2
+    assert kafka["spec"]["kafka"]["rack"] == {"topologyKey": "topology.kubernetes.io/zone"}
+    assert kafka["spec"]["kafka"]["template"]["podDisruptionBudget"] == {"maxUnavailable": 1}
+    topics = {o["spec"]["topicName"]: o["spec"] for o in objects if o["kind"] == "KafkaTopic"}
+    assert set(topics) == {t.name for t in CATALOGUE}
+    for name, spec in topics.items():
+        assert spec["replicas"] == 3 and spec["config"]["min.insync.replicas"] == "2", name
+        catalogue = next(t for t in CATALOGUE if t.name == name)
+        assert {k: str(v) for k, v in spec["config"].items() if k != "min.insync.replicas"} == catalogue.config
+
+
+def test_production_runs_two_of_each_stream_service_under_disruption_budgets(layout) -> None:
+    objects = _render(layout, "production")
+    deployments = {o["metadata"]["name"].removeprefix("timex-"): o for o in objects if o["kind"] == "Deployment"}
+    for name in ("ingestion", "validator", "gateway"):
+        assert deployments[name]["spec"]["replicas"] == 2, name
+    assert "replicas" not in deployments["predictor"]["spec"]  # its autoscaler runs 2..4
+    budgets = [o for o in objects if o["kind"] == "PodDisruptionBudget"]
+    for name in ("ingestion", "predictor", "validator", "gateway"):
+        pod_labels = deployments[name]["spec"]["template"]["metadata"]["labels"]
+        covering = [b for b in budgets if b["spec"]["selector"]["matchLabels"].items() <= pod_labels.items()]
+        assert len(covering) == 1 and covering[0]["spec"]["maxUnavailable"] == 1, name
+        assert covering[0]["metadata"]["namespace"] == "timex"
+
+
+def test_the_reader_refuses_what_it_does_not_know(tmp_path) -> None:
+    from tests.deploy.kustomize import render
+
+    (tmp_path / "kustomization.yaml").write_text("resources: []\ncommonLabels: {a: b}\n")
+    with pytest.raises(ValueError, match="commonLabels"):
+        render(tmp_path)

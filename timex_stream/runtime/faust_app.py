@@ -16,17 +16,20 @@ import logging
 import os
 import ssl
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import Any
 
 import faust
+from faust.transport.drivers.aiokafka import Producer as AIOKafkaProducer
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 from schemas import BY_NAME, DecodeError, Topic, decode_as, encode
 from schemas.topics import DEAD_LETTERS
 from schemas.wiring import WIRING, Wiring
 from timex_stream.runtime.faust_delivery import AtLeastOnceApp
+from timex_stream.runtime.kafka import admin as kafka_admin
 from timex_stream.runtime.ports import free_port
+from timex_stream.runtime.replication import cluster_replication
 from timex_stream.runtime.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -49,6 +52,34 @@ class Metrics:
 
 class WiringError(RuntimeError):
     """The app uses Kafka otherwise than its service declares (schemas.wiring)."""
+
+
+class _IdempotentProducer(AIOKafkaProducer):
+    # Faust makes its aiokafka producer idempotent only inside transactions (exactly_once); ours is always,
+    # as the confluent-kafka ones are: a send retried after a leader change is not written twice.
+    def _settings_extra(self) -> Mapping[str, Any]:
+        return {**super()._settings_extra(), "acks": "all", "enable_idempotence": True}
+
+
+class TimexApp(AtLeastOnceApp):
+    """The services' app: an idempotent producer, and internal topics (changelogs, the leader topic, repartitions)
+    replicated as the cluster's size says (`cluster_replication`), decided at start: building an app dials nothing.
+    Their `min.insync.replicas` is the broker default (2 on a cluster of 3 or more: the embedded cluster and the
+    Strimzi production overlay set it)."""
+
+    timex_replication_fixed = False  # True when the caller gave topic_replication_factor
+
+    def _new_producer(self) -> Any:
+        self.transport.Producer = _IdempotentProducer  # this app's transport only
+        return super()._new_producer()
+
+    async def on_first_start(self) -> None:
+        if not self.timex_replication_fixed:
+            bootstrap = ",".join(f"{u.host}:{u.port}" for u in self.conf.broker)
+            rep = await asyncio.get_running_loop().run_in_executor(
+                None, lambda: cluster_replication(kafka_admin(bootstrap)))
+            self.conf.topic_replication_factor = rep.factor
+        await super().on_first_start()
 
 
 def create_app(service: str, settings: Settings, wiring: Wiring | None = None, **overrides: Any) -> faust.App:
@@ -93,7 +124,8 @@ def create_app(service: str, settings: Settings, wiring: Wiring | None = None, *
             mechanism=settings.kafka_sasl_mechanism or "SCRAM-SHA-512",
             ssl_context=ssl.create_default_context(cafile=cafile))
     conf.update(overrides)
-    app = AtLeastOnceApp(wiring.group, **conf)  # the app id is the group id and its internal topics' prefix
+    app = TimexApp(wiring.group, **conf)  # the app id is the group id and its internal topics' prefix
+    app.timex_replication_fixed = "topic_replication_factor" in overrides
     app.timex_wiring = wiring  # type: ignore[attr-defined]
     app.timex_channels = set()  # type: ignore[attr-defined]  # the topics raw_topic opened (a test reads them)
     app.timex_metrics = Metrics(service, settings.restarts)  # type: ignore[attr-defined]

@@ -10,6 +10,7 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from schemas import CATALOGUE, Topic, encode
+from timex_stream.runtime.replication import Replication, cluster_replication
 from timex_stream.runtime.settings import Settings
 
 
@@ -21,7 +22,10 @@ def _security() -> dict[str, str]:
 # Answers a broker gives while it (re)starts or moves leadership: worth asking again, not a failure.
 _TRANSIENT = {KafkaError.NOT_LEADER_FOR_PARTITION, KafkaError.LEADER_NOT_AVAILABLE, KafkaError._TRANSPORT,
               KafkaError._TIMED_OUT, KafkaError._ALL_BROKERS_DOWN, KafkaError.REQUEST_TIMED_OUT,
-              KafkaError.UNKNOWN_TOPIC_OR_PART, KafkaError.COORDINATOR_LOAD_IN_PROGRESS}
+              KafkaError.UNKNOWN_TOPIC_OR_PART, KafkaError.COORDINATOR_LOAD_IN_PROGRESS,
+              # On a cluster: a query in flight to a broker that died and left the metadata (librdkafka drops
+              # its handle); asked again, it goes to the partition's new leader.
+              KafkaError._DESTROY_BROKER}
 T = TypeVar("T")
 
 
@@ -43,14 +47,18 @@ def admin(bootstrap: str) -> AdminClient:
     return AdminClient({"bootstrap.servers": bootstrap, **_security()})
 
 
-def ensure_topics(bootstrap: str, topics: Iterable[Topic] = CATALOGUE, replication_factor: int = 1,
+def ensure_topics(bootstrap: str, topics: Iterable[Topic] = CATALOGUE, replication: Replication | None = None,
                   timeout: float = 30.0) -> list[str]:
-    """Create the catalogue topics that do not exist yet (idempotent); returns the names created."""
+    """Create the catalogue topics that do not exist yet (idempotent); returns the names created. Their
+    replication follows the cluster's size (`cluster_replication`) unless `replication` is given."""
     client = admin(bootstrap)
     existing = set(client.list_topics(timeout=timeout).topics)
     wanted = [t for t in topics if t.name not in existing]
     created: list[str] = []
     if wanted:
+        # min.insync.replicas is the brokers' default (2 on a cluster of 3 or more: the embedded cluster and the
+        # Strimzi production overlay set it), as for the topics Faust creates.
+        replication_factor = (replication or cluster_replication(client, timeout)).factor
         futures = client.create_topics(
             [NewTopic(t.name, t.partitions, replication_factor, config=t.config) for t in wanted],
             operation_timeout=timeout)
@@ -77,13 +85,18 @@ def _wait_for_leaders(client: AdminClient, names: list[str], timeout: float) -> 
         time.sleep(0.1)
 
 
-def producer(bootstrap: str, **overrides: Any) -> Producer:
+def producer_config(bootstrap: str, **overrides: Any) -> dict[str, Any]:
+    """What `producer` is built with (a test reads it: a librdkafka producer does not tell its config)."""
     # Idempotent: a retried send is deduplicated by the broker. gzip: a codec Faust (aiokafka) reads without
     # extra libraries. murmur2: the Java/aiokafka partitioner, so a key lands on the same partition whether
     # Faust or this producer sent it (Faust tables rely on that).
     conf = {"bootstrap.servers": bootstrap, "enable.idempotence": True, "acks": "all", "linger.ms": 5,
             "compression.type": "gzip", "partitioner": "murmur2_random"}
-    return Producer({**conf, **_security(), **overrides})
+    return {**conf, **_security(), **overrides}
+
+
+def producer(bootstrap: str, **overrides: Any) -> Producer:
+    return Producer(producer_config(bootstrap, **overrides))
 
 
 def consumer(bootstrap: str, group: str, **overrides: Any) -> Consumer:

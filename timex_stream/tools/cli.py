@@ -31,7 +31,7 @@ def _cmd_up(args: argparse.Namespace, settings: Settings) -> int:
     from timex_stream.tools.stack import run_up
 
     try:
-        code = run_up(settings)
+        code = run_up(settings, brokers=args.brokers)
     except BaseException:  # noqa: BLE001 - shown, then the same hard exit: nothing may keep `up` hanging
         traceback.print_exc()
         code = 1
@@ -262,7 +262,10 @@ def build_parser() -> argparse.ArgumentParser:
         f"{DEFAULT_BOOTSTRAP}, the broker of `timex-stream up`). TIME: ISO 8601 (2026-11-24T07:00, "
         "2026-11-24; UTC unless an offset like +02:00 is given) or relative (-30m, -2h, -7d)."))
     sub = p.add_subparsers(dest="command", required=True)
-    sub.add_parser("up", help="start the embedded broker and every service; Ctrl-C stops all")
+    u = sub.add_parser("up", help="start the embedded broker and every service; Ctrl-C stops all")
+    u.add_argument("--brokers", type=int, default=1, choices=range(1, 10), metavar="N",
+                   help="a local KRaft cluster of N brokers (default 1; 3 or more: replication factor 3, "
+                        "min.insync.replicas 2); its data dir is kafka-N beside kafka")
     s = sub.add_parser("service", help="run one service in the foreground")
     s.add_argument("name", choices=["ingestion", "predictor", "validator", "gateway", "webapp"])
     b = sub.add_parser("broker", help="run only the embedded Kafka broker")

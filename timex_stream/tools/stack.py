@@ -25,7 +25,8 @@ from confluent_kafka.admin import AdminClient
 from timex_stream.runtime.kafka import admin, ensure_topics
 from timex_stream.runtime.ports import free_port
 from timex_stream.runtime.settings import Settings
-from timex_stream.tools.broker import EmbeddedKafka
+from timex_stream.tools.broker import EmbeddedCluster, EmbeddedKafka
+from timex_stream.tools.broker.cluster import cluster_ports
 from timex_stream.tools.supervise import Restarts
 
 
@@ -113,13 +114,17 @@ class FixedPort:
     variable: str  # the setting that moves it
 
 
-def fixed_ports(settings: Settings, specs: list[ServiceSpec]) -> list[FixedPort]:
+def fixed_ports(settings: Settings, specs: list[ServiceSpec], brokers: int = 1) -> list[FixedPort]:
     """The ports a stack of `specs` binds at fixed numbers (the stream services' health ports are picked free)."""
     ports = []
     if not settings.bootstrap_servers:  # the embedded broker: KRaft records its ports, so they are fixed
-        ports += [FixedPort("embedded Kafka broker", "127.0.0.1", settings.kafka_port, "TIMEX_KAFKA_PORT"),
-                  FixedPort("embedded Kafka controller", "127.0.0.1", settings.kafka_controller_port,
-                            "TIMEX_KAFKA_CONTROLLER_PORT")]
+        pairs = [(settings.kafka_port, settings.kafka_controller_port)] if brokers == 1 else \
+            cluster_ports(settings.kafka_port, settings.kafka_controller_port, brokers)
+        for i, (port, controller_port) in enumerate(pairs):
+            which = "" if brokers == 1 else f" {i + 1}"
+            ports += [FixedPort(f"embedded Kafka broker{which}", "127.0.0.1", port, "TIMEX_KAFKA_PORT"),
+                      FixedPort(f"embedded Kafka controller{which}", "127.0.0.1", controller_port,
+                                "TIMEX_KAFKA_CONTROLLER_PORT")]
     names = {s.name for s in specs}
     if "gateway" in names:
         ports.append(FixedPort("gateway", settings.gateway_host, settings.gateway_port, "TIMEX_GATEWAY_PORT"))
@@ -160,9 +165,10 @@ def is_ready(spec: ServiceSpec, client: AdminClient) -> bool:
 
 
 class Stack:
-    def __init__(self, settings: Settings, only: list[str] | None = None) -> None:
+    def __init__(self, settings: Settings, only: list[str] | None = None, brokers: int = 1) -> None:
         self.settings = settings
-        self.broker: EmbeddedKafka | None = None
+        self.brokers = brokers  # of the embedded broker: one, or a local cluster of this many
+        self.broker: EmbeddedKafka | EmbeddedCluster | None = None
         self.children: dict[str, subprocess.Popen[bytes]] = {}
         self.specs = [s for s in service_specs(settings)
                       if s.available() and (only is None or s.name in only)]
@@ -175,12 +181,17 @@ class Stack:
 
     def check_ports(self) -> None:
         """Raise PortTaken (one line) when a fixed port this stack needs is in use; starts nothing."""
-        if problem := taken_ports(fixed_ports(self.settings, self.specs)):
+        if problem := taken_ports(fixed_ports(self.settings, self.specs, self.brokers)):
             raise PortTaken(problem)
 
     def start_broker(self) -> str:
         if self.settings.bootstrap_servers:
             return self.settings.bootstrap_servers
+        if self.brokers > 1:  # its own data dir: a one-broker cluster's data does not turn into three
+            self.broker = EmbeddedCluster(self.settings.cache_dir, self.brokers, self.settings.data_dir /
+                                          f"kafka-{self.brokers}", port=self.settings.kafka_port,
+                                          controller_port=self.settings.kafka_controller_port)
+            return self.broker.start()
         self.broker = EmbeddedKafka(self.settings.cache_dir, self.settings.data_dir / "kafka",
                                     port=self.settings.kafka_port, controller_port=self.settings.kafka_controller_port)
         return self.broker.start()
@@ -284,8 +295,8 @@ class Stack:
             self.broker = None
 
 
-def run_up(settings: Settings) -> int:
-    stack = Stack(settings)
+def run_up(settings: Settings, brokers: int = 1) -> int:
+    stack = Stack(settings, brokers=brokers)
     try:
         stack.check_ports()
     except PortTaken as exc:

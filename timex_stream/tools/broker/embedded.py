@@ -15,10 +15,12 @@ import subprocess
 import tempfile
 import time
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 
 from timex_stream.runtime.ports import free_port
 from timex_stream.runtime.processes import die_with_parent
+from timex_stream.runtime.replication import replication_for
 
 KAFKA_VERSION = "4.3.1"
 _HERE = Path(__file__).resolve().parent
@@ -46,22 +48,36 @@ def ensure_jars(cache_dir: Path) -> Path:
     return jars
 
 
+@dataclass(frozen=True)
+class Quorum:
+    """How a node of a cluster finds the others: its id, the static controller voters (`1@host:port,...`),
+    the cluster id every node's storage is formatted with, and the cluster size (its replication defaults)."""
+
+    node_id: int
+    voters: str
+    cluster_id: str
+    brokers: int
+
+
 class EmbeddedKafka:
-    """A single-node KRaft broker on loopback.
+    """A KRaft node (broker and controller in one JVM) on loopback: alone (`quorum=None`, as always) or one node
+    of an `EmbeddedCluster`.
 
     `data_dir=None` uses a fresh temp dir (tests); a given dir keeps topics across restarts (`make up`),
     which is why the ports are then fixed: the KRaft voter set records the controller's address.
     """
 
     def __init__(self, cache_dir: Path, data_dir: Path | None = None, port: int | None = None,
-                 controller_port: int | None = None, heap: str = "768m") -> None:
+                 controller_port: int | None = None, heap: str = "768m", quorum: Quorum | None = None) -> None:
         self.cache_dir = cache_dir
         self._tmp = data_dir is None
         self.data_dir = Path(tempfile.mkdtemp(prefix="timex-kafka-")) if data_dir is None else data_dir
         self.port = port or free_port()
         self.controller_port = controller_port or free_port()
         self.heap = heap
+        self.quorum = quorum
         self.proc: subprocess.Popen[bytes] | None = None
+        self._log_offset = 0
 
     @property
     def bootstrap_servers(self) -> str:
@@ -71,11 +87,15 @@ class EmbeddedKafka:
     def log_file(self) -> Path:
         return self.data_dir / "broker.log"
 
+    @property
+    def node_id(self) -> int:
+        return self.quorum.node_id if self.quorum else 1
+
     def _write_config(self) -> Path:
         logs = self.data_dir / "kraft-logs"
         props = {
             "process.roles": "broker,controller",
-            "node.id": "1",
+            "node.id": str(self.node_id),
             "listeners": f"PLAINTEXT://127.0.0.1:{self.port},CONTROLLER://127.0.0.1:{self.controller_port}",
             "advertised.listeners": f"PLAINTEXT://127.0.0.1:{self.port}",
             "controller.listener.names": "CONTROLLER",
@@ -91,6 +111,21 @@ class EmbeddedKafka:
             # A single local consumer should not wait 3 s for a rebalance that never gets more members.
             "group.initial.rebalance.delay.ms": "0",
         }
+        if self.quorum is not None:  # one node of a cluster: static voters, replicated internal topics
+            del props["controller.quorum.bootstrap.servers"]
+            rep = replication_for(self.quorum.brokers)
+            props.update({
+                "controller.quorum.voters": self.quorum.voters,
+                "default.replication.factor": str(rep.factor),
+                "min.insync.replicas": str(rep.min_insync),
+                "offsets.topic.replication.factor": str(rep.factor),
+                "transaction.state.log.replication.factor": str(rep.factor),
+                "transaction.state.log.min.isr": str(rep.min_insync),
+                "share.coordinator.state.topic.replication.factor": str(rep.factor),
+                # A killed node's partitions get new leaders within seconds, not after the 18 s default.
+                "broker.session.timeout.ms": "6000",
+                "broker.heartbeat.interval.ms": "1000",
+            })
         path = self.data_dir / "server.properties"
         path.write_text("".join(f"{k}={v}\n" for k, v in props.items()))
         return path
@@ -105,43 +140,71 @@ class EmbeddedKafka:
 
     def start(self, timeout: float = 90.0) -> str:
         """Format storage if needed, start the JVM, wait for "Kafka Server started"; returns bootstrap."""
+        self.launch()
+        self.wait_started(timeout)
+        return self.bootstrap_servers
+
+    def launch(self) -> None:
+        """Format storage if needed and start the JVM; do not wait (the nodes of a cluster start together: none
+        finishes starting before a majority of the controllers runs)."""
         if shutil.which("java") is None:
             raise RuntimeError("Java 17+ is needed for the embedded Kafka broker (or set KAFKA_BOOTSTRAP_SERVERS)")
         jars = ensure_jars(self.cache_dir)
         self.data_dir.mkdir(parents=True, exist_ok=True)
         config = self._write_config()
         if not (self.data_dir / "kraft-logs" / "meta.properties").exists():
-            cluster_id = _cluster_id()
-            # `--cluster-id=ID`, not `-t ID`: an id may start with "-" and would read as an option.
-            fmt = subprocess.run(self._java(jars, "kafka.tools.StorageTool", "format", "--standalone",
+            # `--cluster-id=ID`, not `-t ID`: an id may start with "-" and would read as an option. A node of a
+            # cluster has its voters in its config (static quorum); a lone node is its own (--standalone).
+            how = ["--standalone"] if self.quorum is None else []
+            cluster_id = self.quorum.cluster_id if self.quorum else _cluster_id()
+            fmt = subprocess.run(self._java(jars, "kafka.tools.StorageTool", "format", *how,
                                             f"--cluster-id={cluster_id}", "-c", str(config)),
                                  capture_output=True, text=True)
             if fmt.returncode != 0:
                 raise RuntimeError(f"formatting Kafka storage failed: {fmt.stdout[-1500:]}{fmt.stderr[-1500:]}")
         log_fh = open(self.log_file, "ab")  # noqa: SIM115 - the JVM keeps writing after we return
-        offset = self.log_file.stat().st_size
+        self._log_offset = self.log_file.stat().st_size
         self.proc = subprocess.Popen(self._java(jars, "kafka.Kafka", str(config)), stdout=log_fh,
                                      stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                      preexec_fn=die_with_parent)
         log_fh.close()
+
+    def wait_started(self, timeout: float = 90.0) -> None:
+        """Wait for "Kafka Server started" in this launch's log; stop the node and raise with the log tail if not."""
+        assert self.proc is not None, "launch() first"
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             with open(self.log_file, "rb") as fh:
-                fh.seek(offset)
+                fh.seek(self._log_offset)
                 if _STARTED.encode() in fh.read():
-                    return self.bootstrap_servers
+                    return
             if self.proc.poll() is not None:
                 break
             time.sleep(0.05)
         tail = self.log_file.read_text(errors="replace")[-3000:]
         self.stop()
-        raise RuntimeError(f"Kafka broker did not start within {timeout:.0f} s; log tail:\n{tail}")
+        raise RuntimeError(f"Kafka broker {self.node_id} did not start within {timeout:.0f} s; log tail:\n{tail}")
+
+    def kill(self) -> None:
+        """A crash: SIGKILL, no controlled shutdown (`start` again recovers from the same data dir)."""
+        self.stop(sig=signal.SIGKILL)
+
+    def pause(self) -> None:
+        """SIGSTOP: the process stays but answers nothing (to its clients and peers, like a network partition)."""
+        assert self.proc is not None and self.proc.poll() is None, "not running"
+        self.proc.send_signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        assert self.proc is not None and self.proc.poll() is None, "not running"
+        self.proc.send_signal(signal.SIGCONT)
 
     def stop(self, timeout: float = 20.0, sig: signal.Signals = signal.SIGTERM) -> None:
         """SIGTERM (controlled shutdown; `sig` another signal, e.g. SIGKILL for a crash), then SIGKILL if it
         lingers; removes a temp data dir. A given data dir is kept: `start` again resumes from it."""
         if self.proc is not None and self.proc.poll() is None:
             self.proc.send_signal(sig)
+            if sig != signal.SIGKILL:
+                self.proc.send_signal(signal.SIGCONT)  # a paused JVM must run to shut down
             try:
                 self.proc.wait(timeout)
             except subprocess.TimeoutExpired:
