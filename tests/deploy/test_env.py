@@ -18,8 +18,11 @@ REQUIRED: dict[str, set[str]] = {
                 "TIMEX_READ_RATE_LIMIT_PER_S", "TIMEX_GATEWAY_MAX_REQUESTS"},
     "webapp": {"TIMEX_LOG_LEVEL", "TIMEX_WEBAPP_HOST", "TIMEX_WEBAPP_PORT", "TIMEX_GATEWAY_URL", "TIMEX_API_TOKEN"},
 }
-# Read by Settings but meaningless in a deployment: the embedded broker of `make up` (jars, ports).
-NOT_DEPLOYED = {"TIMEX_CACHE_DIR", "TIMEX_KAFKA_PORT", "TIMEX_KAFKA_CONTROLLER_PORT"}
+# Read by Settings but meaningless in a deployment:
+# `make up` only: the embedded broker and its jars, and the supervisor of its processes (a deployment's own
+# orchestrator, Compose or Kubernetes, restarts a container instead).
+NOT_DEPLOYED = {"TIMEX_CACHE_DIR", "TIMEX_KAFKA_PORT", "TIMEX_KAFKA_CONTROLLER_PORT", "TIMEX_RESTARTS",
+                "TIMEX_SUPERVISOR_MAX_RESTARTS", "TIMEX_SUPERVISOR_WINDOW_S"}
 LISTEN_HOST = {"TIMEX_WEB_HOST", "TIMEX_GATEWAY_HOST", "TIMEX_WEBAPP_HOST"}
 
 
