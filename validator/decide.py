@@ -46,7 +46,7 @@ from schemas.records import (
     PredictionRecord,
     ProgressRecord,
 )
-from timex_stream import records
+from timex_stream.runtime import records
 from timex_stream.runtime.records import dataset, failure, now_ms, progress
 from timex_stream.runtime.series_store import SeriesStore, regressor_names, tail
 from validator.historical import historical_answer

@@ -42,7 +42,7 @@ from schemas.records import (
     PredictionRecord,
     SeriesRefRecord,
 )
-from timex_stream import records
+from timex_stream.runtime import records
 from timex_stream.runtime.records import dataset, failure, now_ms
 from timex_stream.runtime.series_store import SeriesStore, parts
 from validator.decide import (

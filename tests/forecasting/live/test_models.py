@@ -18,7 +18,7 @@ from forecasting.live.models.naive import LiveNaive, LiveSeasonalNaive
 from forecasting.live.models.refit import REFIT_EVERY, LiveRefit
 from forecasting.live.models.theta import LiveTheta
 from forecasting.models import LEVELS, ForecastModel, Prediction, get_model_class
-from tests.forecasting.conftest import make_config
+from tests.plugins.core_series import make_config
 
 FIT, NEW, H = 120, 30, 6
 TOLERANCE = 1e-9  # relative; the live filters run the same float operations, so in practice 0

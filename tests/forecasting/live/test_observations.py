@@ -11,7 +11,7 @@ import pytest
 
 from forecasting.live.observations import MAX_RECORD_BYTES, BadObservation, Observation, ObservationReader
 from schemas.codec import CODEC
-from tests.forecasting.conftest import make_config
+from tests.plugins.core_series import make_config
 
 DAY = pd.Timestamp("2026-01-01")
 

@@ -9,7 +9,7 @@ import pytest
 from forecasting.data import load_series
 from forecasting.live.observations import Observation
 from forecasting.live.window import Added, Window
-from tests.forecasting.conftest import make_config, to_csv
+from tests.plugins.core_series import make_config, to_csv
 
 
 def obs(stamp: str | pd.Timestamp, value: float, series: str = "s") -> Observation:

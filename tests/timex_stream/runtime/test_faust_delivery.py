@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from schemas.topics import Topic
-from timex_stream import faust_delivery
+from timex_stream.runtime import faust_delivery
 from timex_stream.runtime.faust_delivery import WRITTEN_FOR, AtLeastOnceApp, check_faust_version
 from timex_stream.runtime.kafka import consumer, ensure_topics, producer
 

@@ -11,7 +11,7 @@ import pytest
 from forecasting.units import UnitSpec
 from schemas import decode_as, encode
 from schemas.records import BY_RECORD
-from timex_stream import records
+from timex_stream.runtime import records
 from timex_stream.runtime.intake import Position
 
 SPEC = UnitSpec("naive", "none", 12, ("x",))

@@ -18,7 +18,7 @@ from schemas.topics import CONFIGS
 from tests.plugins.cli import FAST, TIMEOUT, Run, boundary, iso
 from tests.plugins.frames import make_config, synthetic_frame
 from tests.plugins.gateways import Gateway
-from timex_stream import lookup
+from timex_stream.runtime import lookup
 from timex_stream.runtime.history import parse_time, read_range
 from timex_stream.runtime.intake import derived_request_id, position_of, read_request
 from timex_stream.runtime.kafka import consumer
