@@ -51,8 +51,11 @@ class Choice:
         """The choice of a BestModel record; None when every unit failed (no model)."""
         if not best.get("model"):
             return None
-        return cls(best["model"], best.get("transformation") or "none", int(best.get("window") or 0),
-                   dict(best.get("params") or {}))
+        model, transformation = best["model"], best.get("transformation") or "none"
+        window = int(best.get("window") or 0)
+        row = next((r for r in best.get("comparison") or () if (r["model"], r["transformation"], r["window"])
+                    == (model, transformation, window)), None)
+        return cls(model, transformation, window, dict(row["params"]) if row else {})
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ import pytest
 
 from forecasting.config import ConfigError
 from forecasting.live.params import DEFAULT_WINDOW_POINTS, LiveParameters, live_request
-from tests.forecasting.conftest import make_config
+from tests.plugins.core_series import make_config
 
 
 def request(**input_parameters: Any):  # noqa: ANN201
