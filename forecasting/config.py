@@ -429,7 +429,7 @@ def _unknown_key_warnings(section: BaseModel, prefix: str) -> list[str]:
     for key in sorted(section.model_extra or {}):
         where = f"{prefix}{key}"
         if isinstance(section, InputParameters) and key in LIVE_KEYS:
-            continue  # read by forecasting.live.params, validated by parse_config
+            continue  # read and validated by forecasting.live.params.live_request (the ingestion calls it)
         if key in _PARTLY_USED:
             found.append(f"{where}: {_PARTLY_USED[key]}")
         else:
@@ -458,9 +458,6 @@ def parse_config(raw: dict[str, Any] | str | bytes) -> ParsedConfig:
         config = TimexConfig.model_validate(raw)
     except ValidationError as exc:
         raise ConfigError(_to_field_errors(exc)) from None
-    from forecasting.live.params import live_request  # it builds on this module
-
-    live_request(config)  # a live request's settings, checked with the rest (ConfigError naming the field)
     hp = config.historical_prediction_parameters
     if hp is not None and hp.save_path is not None:
         # No ";": the ingestion joins warnings with "; " and readers split them there.

@@ -54,7 +54,12 @@ def ingest(request: dict[str, Any], fetch: Fetch, limits: RequestLimits | None =
     if over_limits := check_config(parsed.config, limits):
         out.failures.append(failure(rid, "limits", describe(over_limits), fatal=True))
         return out
-    if (live := live_request(parsed.config)) is not None:  # checked by parse_config already
+    try:
+        live = live_request(parsed.config)
+    except ConfigError as exc:
+        out.failures.append(failure(rid, "config", str(exc), fatal=True))
+        return out
+    if live is not None:
         return standing(out, parsed, request, live, fetch, check_topic, live_limits or LiveLimits())
     try:
         csv = request.get("csv_data") or _fetch_source(parsed.config, fetch)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -89,14 +90,15 @@ def test_a_live_config_parses_without_warnings_and_without_a_url() -> None:
     assert live_request(parse_config(parsed.config.to_json()).config).source_topic == "shop-sales"  # type: ignore
 
 
-def test_parse_config_checks_the_live_settings() -> None:
-    from forecasting.config import parse_config
+def test_the_ingestion_refuses_bad_live_settings_as_a_config_failure() -> None:
+    from ingestion.ingest import ingest
 
-    raw = {"input_parameters": {"source_topic": "shop-sales", "live_parameters": {"min_points": 1}},
+    raw = {"input_parameters": {"source_topic": "shop-sales", "frequency": "D", "live_parameters": {"min_points": 1}},
            "model_parameters": {"models": "naive", "main_accuracy_estimator": "mae", "forecast_horizon": 3}}
-    with pytest.raises(ConfigError) as err:
-        parse_config(raw)
-    assert "input_parameters.live_parameters.min_points" in str(err.value)
+    out = ingest({"request_id": "r1", "config_json": json.dumps(raw)}, fetch=lambda url: b"")
+    (fatal,) = [f for f in out.failures if f["fatal"]]
+    assert fatal["stage"] == "config" and "input_parameters.live_parameters.min_points" in fatal["message"]
+    assert out.standing == []
 
 
 def test_without_a_source_topic_the_url_is_still_required() -> None:
