@@ -186,3 +186,47 @@ def test_a_missing_source_topic_is_a_clear_failure(stack: Stack, producer_: Prod
         seen.close()
 
 
+
+
+def test_a_too_late_observation_is_reported_with_its_offset_and_left_out(stack: Stack, producer_: Producer,
+                                                                         source: str) -> None:
+    _produce(producer_, source, [_record("long", d) for d in range(MIN_POINTS + 1)])
+    rid = submit(producer_, _config(source))
+    seen = Seen(stack.bootstrap, rid, source)
+    try:
+        first = wait_until(seen.revisions, TIMEOUT, "the first revision")[0]
+        # a time of a day long final (a redelivered 2026-01-03 itself would be a duplicate, applied once)
+        late_one = json.dumps({"timestamp": "2026-01-03T12:00:00", "value": 1.0}).encode()
+        _produce(producer_, source, [(b"sales", late_one), _record("long", MIN_POINTS + 1)])
+        late = wait_until(lambda: [f for f in seen.poll().records[FAILURES.name] if f["stage"] == "late"], TIMEOUT,
+                          "the too-late failure")
+        assert late[0]["detail"] == f"{source}[0]@{MIN_POINTS + 1}" and late[0]["series"] == "sales"
+        assert not late[0]["fatal"]
+        rev = wait_until(lambda: [r for r in seen.revisions() if r["revision"] > first["revision"]], TIMEOUT,
+                         "the next revision")[0]
+        assert rev["revision"] == first["revision"] + 1  # the late one is not counted in
+        assert wait_until(lambda: [m for m in seen.progress() if "1 observation(s) too late" in m], TIMEOUT, "count")
+    finally:
+        seen.close()
+
+
+def test_a_csv_history_is_the_start_and_the_topic_extends_it(stack: Stack, producer_: Producer, source: str,
+                                                             csv_server: tuple[str, Any]) -> None:
+    base, root = csv_server
+    rows = [f"{(START + pd.Timedelta(days=d)).date()},{_value(d)}" for d in range(MIN_POINTS)]
+    (root / f"{source}.csv").write_text("date,sales\n" + "\n".join(rows) + "\n")
+    config = _config(source)
+    config["input_parameters"]["source_data_url"] = f"{base}/{source}.csv"
+    rid = submit(producer_, config)
+    seen = Seen(stack.bootstrap, rid, source)
+    try:
+        best = wait_until(lambda: seen.poll().records[BEST_MODELS.name], TIMEOUT, "the selection on the history")
+        assert best[0]["history_points"] == MIN_POINTS  # the CSV alone reached min_points
+        first = wait_until(seen.revisions, TIMEOUT, "the first revision")[0]
+        assert first["revision"] == MIN_POINTS
+        _produce(producer_, source, [_record("long", d) for d in range(MIN_POINTS, MIN_POINTS + 2)])
+        rev = wait_until(lambda: [r for r in seen.revisions() if r["revision"] == MIN_POINTS + 2], TIMEOUT,
+                         "a revision with the topic's points")[0]
+        assert rev["last_timestamp"] == (START + pd.Timedelta(days=MIN_POINTS + 1)).isoformat()
+    finally:
+        seen.close()
