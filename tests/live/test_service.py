@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 import pandas as pd
@@ -20,7 +21,7 @@ from schemas.topics import BEST_MODELS, DEAD_LETTERS, FAILURES, FORECAST_HISTORY
 from tests.plugins.flows import TIMEOUT
 from tests.plugins.waiting import wait_until
 from timex_stream.runtime.kafka import admin, consumer
-from timex_stream.runtime.submit import stop_standing, submit
+from timex_stream.runtime.submit import submit
 from timex_stream.tools.stack import Stack
 
 MIN_POINTS = 20
@@ -155,13 +156,14 @@ def test_a_bad_record_goes_to_the_dead_letters_and_the_next_good_one_is_applied(
         seen.close()
 
 
-def test_stop_ends_the_updates_and_the_last_revision_stays(stack: Stack, producer_: Producer, source: str) -> None:
+def test_stop_ends_the_updates_and_the_last_revision_stays(stack: Stack, producer_: Producer, source: str,
+                                                           cli: Callable[..., tuple[int, str, str]]) -> None:
     _produce(producer_, source, [_record("long", d) for d in range(MIN_POINTS + 1)])
     rid = submit(producer_, _config(source))
     seen = Seen(stack.bootstrap, rid, source)
     try:
         wait_until(seen.revisions, TIMEOUT, "the first revision")
-        stop_standing(producer_, rid)
+        assert cli("stop", rid)[:2] == (0, f"stopped {rid}\n")  # timex-stream stop ID
         wait_until(lambda: [m for m in seen.progress() if "standing request stopped" in m], TIMEOUT,
                    "the final progress event")
         last = seen.revisions()[-1]["revision"]
