@@ -213,7 +213,8 @@ def test_a_too_late_observation_is_reported_with_its_offset_and_left_out(stack: 
 
 
 def test_a_csv_history_is_the_start_and_the_topic_extends_it(stack: Stack, producer_: Producer, source: str,
-                                                             csv_server: tuple[str, Any]) -> None:
+                                                             csv_server: tuple[str, Any],
+                                                             cli: Callable[..., tuple[int, str, str]]) -> None:
     base, root = csv_server
     rows = [f"{(START + pd.Timedelta(days=d)).date()},{_value(d)}" for d in range(MIN_POINTS)]
     (root / f"{source}.csv").write_text("date,sales\n" + "\n".join(rows) + "\n")
@@ -224,6 +225,9 @@ def test_a_csv_history_is_the_start_and_the_topic_extends_it(stack: Stack, produ
     try:
         best = wait_until(lambda: seen.poll().records[BEST_MODELS.name], TIMEOUT, "the selection on the history")
         assert best[0]["history_points"] == MIN_POINTS  # the CSV alone reached min_points
+        code, out, err = cli("watch", rid, "--timeout", "60", "--output", "json")  # as the README shows it
+        assert code == 0, err
+        assert json.loads(out)["results"]["sales"]["model"] == best[0]["model"]
         first = wait_until(seen.revisions, TIMEOUT, "the first revision")[0]
         assert first["revision"] == MIN_POINTS
         _produce(producer_, source, [_record("long", d) for d in range(MIN_POINTS, MIN_POINTS + 2)])
