@@ -21,6 +21,7 @@ COPY timex_stream ./timex_stream
 COPY ingestion ./ingestion
 COPY predictor ./predictor
 COPY validator ./validator
+COPY live ./live
 COPY gateway ./gateway
 COPY webapp ./webapp
 RUN pip --python /opt/timex/bin/python install -c constraints.txt . \

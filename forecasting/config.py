@@ -35,6 +35,8 @@ _TRANSFORMATION_ALIASES: dict[str, str] = {"yeo_johnson": "yeo-johnson", "yeojoh
 ACCURACY_ESTIMATORS: tuple[str, ...] = ("mae", "mse", "rmse", "am", "sd", "mape", "smape", "mase")
 _DATEPARSER_KEYS = ("date_formats", "languages", "locales", "region", "settings")
 # TIMEX sections of which only a part is read here.
+# Keys of input_parameters that a live request reads (forecasting.live.params), kept as extras of the section.
+LIVE_KEYS = frozenset({"source_topic", "live_parameters"})
 _PARTLY_USED = {"fbprophet_parameters": "only holiday_country is used (as model_parameters.holidays); the rest is "
                                         "kept but not used"}
 # Marker that lets a model-level validator name the sub-field it is about (see _to_field_errors).
@@ -95,7 +97,8 @@ class SelectionParameters(_Section):
 
 
 class InputParameters(_Section):
-    source_data_url: str = Field(min_length=1)
+    # Optional only for a live request (`source_topic`: the topic's records are the data; forecasting.live).
+    source_data_url: str | None = Field(default=None, min_length=1)
     columns_to_load_from_url: CommaList | None = None
     datetime_column_name: str | None = None
     index_column_name: str | None = None
@@ -133,6 +136,12 @@ class InputParameters(_Section):
                     f"{', '.join(_DATEPARSER_KEYS)}"
                 )
         return value
+
+    @model_validator(mode="after")
+    def _source_given(self) -> InputParameters:
+        if self.source_data_url is None and (self.model_extra or {}).get("source_topic") is None:
+            raise _field_error("source_data_url", "required field is missing")
+        return self
 
     @model_validator(mode="after")
     def _one_date_column(self) -> InputParameters:
@@ -419,6 +428,8 @@ def _unknown_key_warnings(section: BaseModel, prefix: str) -> list[str]:
     found: list[str] = []
     for key in sorted(section.model_extra or {}):
         where = f"{prefix}{key}"
+        if isinstance(section, InputParameters) and key in LIVE_KEYS:
+            continue  # read and validated by forecasting.live.params.live_request (the ingestion calls it)
         if key in _PARTLY_USED:
             found.append(f"{where}: {_PARTLY_USED[key]}")
         else:

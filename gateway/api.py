@@ -22,7 +22,7 @@ from gateway.ratelimit import RateLimiter, rate_limited
 from gateway.state import RequestStore, read_config_record
 from schemas.keys import request_id_problem
 from timex_stream.runtime.results import results_csv, results_json
-from timex_stream.runtime.submit import forecast_request, submit
+from timex_stream.runtime.submit import forecast_request, stop_standing, submit
 
 log = logging.getLogger(__name__)
 STORE = web.AppKey("store", RequestStore)
@@ -175,6 +175,19 @@ async def reforecast(request: web.Request) -> web.Response:
     return _accepted(rid, sub, replay_of=old)
 
 
+async def stop_request(request: web.Request) -> web.Response:
+    """End a live (standing) request: its standing record, status stopped; the live service stops following it
+    and its last revisions stay on `forecasts`. Only who may see the request may stop it."""
+    rid = _request_id(request)
+    stop = functools.partial(stop_standing, request.app[PRODUCER], rid, user_of(request))
+    try:
+        await asyncio.get_running_loop().run_in_executor(None, stop)
+    except (KafkaException, BufferError, TimeoutError) as exc:
+        log.error("produce failed: %s", exc)
+        raise ApiError(503, f"Kafka did not take the stop, try again: {exc}") from None
+    return json_response({"request_id": rid, "status": "stopped"}, 202)
+
+
 async def list_requests(request: web.Request) -> web.Response:
     try:
         limit = int(request.query.get("limit", "50"))
@@ -247,6 +260,7 @@ def create_app(store: RequestStore, producer: Producer, tokens: TokenTable | Non
     app.router.add_post("/api/requests", create_request)
     app.router.add_get("/api/requests", list_requests)
     app.router.add_get("/api/requests/{request_id}", get_request)
+    app.router.add_delete("/api/requests/{request_id}", stop_request)
     app.router.add_get("/api/requests/{request_id}/events", events)
     app.router.add_get("/api/requests/{request_id}/results.json", results_as_json)
     app.router.add_get("/api/requests/{request_id}/results.csv", results_as_csv)

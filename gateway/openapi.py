@@ -62,8 +62,14 @@ def _document() -> dict[str, Any]:
                 "get": {"summary": "recent requests, newest first",
                         "parameters": [{"name": "limit", "in": "query", "schema": {"type": "integer", "default": 50}}],
                         "responses": {"200": {"description": "{requests: [...]}"}, "400": _ERROR}}},
-            "/api/requests/{request_id}": _get("status, progress per series, results (BestModel per series), "
-                                               "the config's visualization parameters and failures"),
+            "/api/requests/{request_id}": {
+                **_get("status, progress per series, results (BestModel per series), the config's visualization "
+                       "parameters and failures"),
+                "delete": {"summary": "stop a live (standing) request: its forecasts stop updating, the last "
+                                      "revision of each series stays on the forecasts topic",
+                           "parameters": [_ID],
+                           "responses": {"202": {"description": "{request_id, status: stopped}"}, "400": _ERROR,
+                                         "404": _ERROR, "503": _ERROR}}},
             "/api/requests/{request_id}/events": _get("server-sent events: progress, result, failure, done",
                                                       "text/event-stream"),
             "/api/requests/{request_id}/results.json": _get("results as a JSON download"),

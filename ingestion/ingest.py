@@ -12,9 +12,11 @@ from typing import Any
 from forecasting.config import ConfigError, TimexConfig, parse_config
 from forecasting.data import DataError, load_series
 from forecasting.limits import RequestLimits, check_config, describe
+from forecasting.live.params import live_request
 from forecasting.regressors import RegressorError
 from forecasting.regressors import load as load_regressors
 from ingestion.download import Allowlist, DownloadError, download
+from ingestion.standing import LiveLimits, TopicCheck, standing
 from ingestion.url_guard import SOURCE_URL_FIELD
 from timex_stream.runtime.fan_out import Outcome, accepted, fan_out
 from timex_stream.runtime.records import failure
@@ -28,9 +30,11 @@ def fetcher(settings: Settings) -> Fetch:
     return lambda url: download(url, allow, settings.download_max_bytes, settings.download_timeout_s)
 
 
-def ingest(request: dict[str, Any], fetch: Fetch, limits: RequestLimits | None = None) -> Outcome:
+def ingest(request: dict[str, Any], fetch: Fetch, limits: RequestLimits | None = None,
+           check_topic: TopicCheck | None = None, live_limits: LiveLimits | None = None) -> Outcome:
     """Validate, download and plan; the request's limits are checked before downloading (the config) and
-    before planning (the data): past one, the request ends with one fatal "limits" Failure and no Dataset."""
+    before planning (the data): past one, the request ends with one fatal "limits" Failure and no Dataset.
+    A live request (`source_topic`) becomes a standing record instead (ingestion.standing)."""
     limits = limits or RequestLimits()
     rid = request["request_id"]
     out = Outcome(rid)
@@ -50,6 +54,13 @@ def ingest(request: dict[str, Any], fetch: Fetch, limits: RequestLimits | None =
     if over_limits := check_config(parsed.config, limits):
         out.failures.append(failure(rid, "limits", describe(over_limits), fatal=True))
         return out
+    try:
+        live = live_request(parsed.config)
+    except ConfigError as exc:
+        out.failures.append(failure(rid, "config", str(exc), fatal=True))
+        return out
+    if live is not None:
+        return standing(out, parsed, request, live, fetch, check_topic, live_limits or LiveLimits())
     try:
         csv = request.get("csv_data") or _fetch_source(parsed.config, fetch)
         series_set = load_series(parsed.config, csv)
@@ -90,10 +101,11 @@ def _fetch_source(config: TimexConfig, fetch: Fetch) -> bytes:
     return fetch(url)
 
 
-def ingest_safely(request: dict[str, Any], fetch: Fetch, limits: RequestLimits | None = None) -> Outcome:
+def ingest_safely(request: dict[str, Any], fetch: Fetch, limits: RequestLimits | None = None,
+                  check_topic: TopicCheck | None = None, live_limits: LiveLimits | None = None) -> Outcome:
     """`ingest`, but a bug becomes a Failure for this request instead of killing the service."""
     try:
-        return ingest(request, fetch, limits)
+        return ingest(request, fetch, limits, check_topic, live_limits)
     except Exception as exc:
         logging.getLogger("ingestion").exception("ingestion failed")
         rid = request["request_id"]

@@ -12,11 +12,13 @@ from typing import Any
 import faust
 
 from ingestion.ingest import fetcher, ingest_safely
+from ingestion.standing import LiveLimits
 from schemas import DecodeError, Topic, encode
-from schemas.topics import CONFIGS, DATASETS, FAILURES, PROGRESS, REQUESTS, SERIES
+from schemas.topics import CONFIGS, DATASETS, FAILURES, PROGRESS, REQUESTS, SERIES, STANDING
 from timex_stream.runtime.fan_out import Landed, publish
 from timex_stream.runtime.faust_app import create_app, decoded, raw_topic, run_worker, send_record
 from timex_stream.runtime.intake import BadRequestIdError, Position, read_request
+from timex_stream.runtime.kafka import source_topic_check
 from timex_stream.runtime.logs import request_id_var
 from timex_stream.runtime.records import failure
 from timex_stream.runtime.request_index import index_record
@@ -42,8 +44,10 @@ def build_app(settings: Settings) -> faust.App:
     app = create_app("ingestion", settings)
     metrics = app.timex_metrics  # type: ignore[attr-defined]
     configs = raw_topic(app, CONFIGS)
-    sender = ChannelSender(app, (REQUESTS, SERIES, DATASETS, FAILURES, PROGRESS))
+    sender = ChannelSender(app, (REQUESTS, SERIES, DATASETS, FAILURES, PROGRESS, STANDING))
     fetch = fetcher(settings)
+    check_topic = source_topic_check(settings.bootstrap_servers or "")  # a live request's source topic
+    live_limits = LiveLimits(max_window_points=settings.live_max_window_points)
 
     async def tell_sender(event: faust.EventT, exc: DecodeError) -> None:
         """A record on `configs` that is no config, or names an unsafe request id: if the sender named a
@@ -66,7 +70,8 @@ def build_app(settings: Settings) -> faust.App:
             with metrics.seconds.time():
                 # Download and CSV parsing block: off the event loop, in a thread.
                 outcome = await asyncio.get_running_loop().run_in_executor(None, ingest_safely, request, fetch,
-                                                                             settings.limits)
+                                                                             settings.limits, check_topic,
+                                                                             live_limits)
             units = await publish(sender, index_record(rid, _position(event), request), outcome)
             for record in outcome.failures:
                 metrics.failures.labels(record["stage"]).inc()

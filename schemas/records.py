@@ -234,9 +234,32 @@ class ObservationRecord(TypedDict):
     value: float
 
 
+class StandingRequestRecord(TypedDict):
+    request_id: str
+    config_json: str
+    owner: str | None
+    status: str
+    history_csv: bytes | None
+    at: TimestampMillis
+
+
+class ForecastRevisionRecord(TypedDict):
+    request_id: str
+    series: str
+    revision: int
+    last_timestamp: str
+    points: int
+    forecast: ForecastRecord
+    model: str
+    transformation: str
+    window: int
+    params: dict[str, str]
+
+
 # Avro record name → its type (the test walks this to check every schema has one).
 BY_RECORD: dict[str, type] = {cls.__name__.removesuffix("Record"): cls for cls in (
     ForecastRecord, UnitRecord, RegressorRefRecord, SeriesRefRecord, UnitOutcomeRecord, PredictionRecord,
     DatasetRecord, ModelResultRecord, HistoricalModelRecord, HistoricalPredictionsRecord, XcorrRecord,
     CandidateRecord, BestModelRecord, FailureRecord, VisualizationParametersRecord, ProgressRecord,
-    ForecastRequestRecord, RequestIndexRecord, SeriesPartRecord, ObservationRecord)}
+    ForecastRequestRecord, RequestIndexRecord, SeriesPartRecord, ObservationRecord,
+    StandingRequestRecord, ForecastRevisionRecord)}

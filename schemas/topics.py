@@ -78,10 +78,20 @@ PROGRESS = Topic("progress", 4, "request_id", "Progress", 90 * DAY_MS,
 REQUESTS = Topic("requests", 4, "request_id", "RequestIndex", 90 * DAY_MS,
                  "the request index: where each request is, so readers never scan the answer topics",
                  cleanup_policy="compact,delete")
+# Live requests (forecasting.live): the latest status of each standing request, and its series' forecasts. A
+# compacted topic keeps only the latest record per key: `forecasts` is "the forecast now", `forecast-history`
+# (delete policy, every revision) answers "what did we forecast at time t".
+STANDING = Topic("standing", 4, "request_id", "StandingRequest", 90 * DAY_MS,
+                 "live requests that follow a source topic: config and status (active, stopped), latest per id",
+                 cleanup_policy="compact")
+FORECASTS = Topic("forecasts", 4, "request_id/series", "ForecastRevision", 90 * DAY_MS,
+                  "the latest forecast revision of every live series", cleanup_policy="compact")
+FORECAST_HISTORY = Topic("forecast-history", 4, "request_id/series", "ForecastRevision", 90 * DAY_MS,
+                         "every forecast revision of every live series, in order (append-only)")
 DEAD_LETTERS = Topic("dead-letters", 1, "source topic", None, 30 * DAY_MS,
                      "input records no service could decode, with the reason in headers")
 
 CATALOGUE: tuple[Topic, ...] = (CONFIGS, SERIES, DATASETS, PREDICTIONS, BEST_MODELS, FAILURES, PROGRESS, REQUESTS,
-                                DEAD_LETTERS)
+                                STANDING, FORECASTS, FORECAST_HISTORY, DEAD_LETTERS)
 BY_NAME: dict[str, Topic] = {t.name: t for t in CATALOGUE}
 

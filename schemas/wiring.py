@@ -19,14 +19,17 @@ from schemas.topics import (
     DATASETS,
     DEAD_LETTERS,
     FAILURES,
+    FORECAST_HISTORY,
+    FORECASTS,
     PREDICTIONS,
     PROGRESS,
     REQUESTS,
     SERIES,
+    STANDING,
     Topic,
 )
 
-__all__ = ["GATEWAY", "INGESTION", "PREDICTOR", "VALIDATOR", "WIRING", "Wiring"]
+__all__ = ["GATEWAY", "INGESTION", "LIVE", "PREDICTOR", "VALIDATOR", "WIRING", "Wiring"]
 
 
 @dataclass(frozen=True)
@@ -73,20 +76,27 @@ class Wiring:
 
 
 # Every Faust service parks what it cannot decode on dead-letters (`timex_stream.runtime.faust_app.decoded`).
+# A live request (a config with a source topic) is answered with its standing record.
 INGESTION = Wiring("ingestion", subscribes=(CONFIGS,),
-                   produces=(REQUESTS, SERIES, DATASETS, FAILURES, PROGRESS, DEAD_LETTERS))
+                   produces=(REQUESTS, SERIES, DATASETS, FAILURES, PROGRESS, STANDING, DEAD_LETTERS))
 PREDICTOR = Wiring("predictor", subscribes=(DATASETS,), reads=(SERIES,), produces=(PREDICTIONS, DEAD_LETTERS))
 # The validator sends itself markers (deadline, forget) on predictions, final refits back to datasets, and a
 # regressor's forecast to series for the series it is a regressor of.
 VALIDATOR = Wiring("validator", subscribes=(PREDICTIONS,), reads=(SERIES,),
                    produces=(BEST_MODELS, FAILURES, PROGRESS, PREDICTIONS, DATASETS, SERIES, DEAD_LETTERS),
                    tables=("series-states",))
+# The live service follows the standing requests (a table of them) and their answers; it reads each request's
+# source topic with a consumer of its own (a user's topic, not in the catalogue: its Read ACL is the user's to
+# grant), fans a ready series out as the ingestion does, and publishes the revisions.
+LIVE = Wiring("live", subscribes=(STANDING, BEST_MODELS),
+              produces=(SERIES, DATASETS, FAILURES, PROGRESS, FORECASTS, FORECAST_HISTORY, DEAD_LETTERS),
+              tables=("standing-requests",))
 # The gateway tails every partition of the index and the answers with group ids `timex-gateway-<random>` (no
 # commits), reads a config at its position for a re-forecast, submits configs, and at start checks that the whole
 # catalogue exists (a topic it cannot describe looks missing).
 GATEWAY = Wiring("gateway", subscribes=(REQUESTS, PROGRESS, BEST_MODELS, FAILURES), reads=(CONFIGS,),
-                 produces=(CONFIGS,), describes=CATALOGUE, faust=False, group_pattern="prefix")
+                 produces=(CONFIGS, STANDING), describes=CATALOGUE, faust=False, group_pattern="prefix")
 
 # The Kafka clients by service name. The webapp is none (it talks HTTP to the gateway); the CLI tools run as
 # the operator, who is no KafkaUser of the deployment.
-WIRING: dict[str, Wiring] = {w.service: w for w in (INGESTION, PREDICTOR, VALIDATOR, GATEWAY)}
+WIRING: dict[str, Wiring] = {w.service: w for w in (INGESTION, PREDICTOR, VALIDATOR, LIVE, GATEWAY)}

@@ -78,7 +78,7 @@ def csv_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, 
 
 @pytest.fixture(scope="session")
 def stack(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    """ingestion, predictor and validator as real processes on the session broker."""
+    """ingestion, predictor, validator and live as real processes on the session broker."""
     from timex_stream.tools.stack import Stack
 
     data_dir = tmp_path_factory.mktemp("stack")
@@ -91,7 +91,7 @@ def stack(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Ite
     # The corpus' hostile servers (one that never answers, a slow drip) end in seconds, not minutes.
     os.environ.setdefault("TIMEX_DOWNLOAD_TIMEOUT_S", "5")
     settings = dataclasses.replace(Settings.from_env(), bootstrap_servers=kafka_bootstrap, data_dir=data_dir)
-    s = Stack(settings, only=["ingestion", "predictor", "validator"])
+    s = Stack(settings, only=["ingestion", "predictor", "validator", "live"])
     try:
         s.start()
         yield s

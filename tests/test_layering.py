@@ -24,7 +24,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-SERVICES = ("ingestion", "predictor", "validator", "gateway", "webapp")
+SERVICES = ("ingestion", "predictor", "validator", "live", "gateway", "webapp")
 PACKAGES = ("schemas", "forecasting", "timex_stream", *SERVICES)
 RUNTIME, TOOLS = "timex_stream.runtime", "timex_stream.tools"
 LAYERS = ("schemas", "forecasting", RUNTIME, TOOLS, *SERVICES)

@@ -4,7 +4,8 @@
                          "live_parameters": {"start_from": "earliest", "min_points": 50,
                                              "allowed_lateness": 3, "window_points": 10000}}
 
-- `source_topic`: a Kafka topic name (1-249 of A-Z a-z 0-9 . _ -, not "." or "..").
+- `source_topic`: a Kafka topic name (1-249 of A-Z a-z 0-9 . _ -, not "." or ".."), none of the catalogue's
+  (schemas.topics) nor the services' internal ones (`timex-...`).
 - `start_from`: `earliest` (default: the retained topic is the history), `latest`, or an ISO timestamp
   (the first offset at or after it).
 - `min_points` (default 50): points a series needs before its first selection.
@@ -31,10 +32,12 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from forecasting.config import ConfigError, FieldError, TimexConfig, _to_field_errors
 from forecasting.live.observations import RECORD_FORMATS
+from schemas.topics import BY_NAME
 
 _TOPIC = re.compile(r"[A-Za-z0-9._-]{1,249}")
 _PREFIX = "input_parameters.live_parameters"
 DEFAULT_WINDOW_POINTS = 10_000
+INTERNAL_PREFIX = "timex-"  # the services' own topics (table changelogs, Faust's assignor): schemas.wiring
 
 
 class LiveParameters(BaseModel):
@@ -118,6 +121,9 @@ def live_request(config: TimexConfig) -> LiveRequest | None:
     if not isinstance(topic, str) or not _TOPIC.fullmatch(topic) or topic in (".", ".."):
         errors.append(FieldError("input_parameters.source_topic", f"{topic!r} is not a Kafka topic name (1 to 249 "
                                  "characters: letters, digits and . _ -)"))
+    elif topic in BY_NAME or topic.startswith(INTERNAL_PREFIX):
+        errors.append(FieldError("input_parameters.source_topic", f"{topic!r} is one of TIMEX Stream's own topics; "
+                                 "a live request follows a data topic of yours"))
     if config.input_parameters.add_diff_column:
         errors.append(FieldError("input_parameters.add_diff_column", "not supported for live requests yet"))
     live = None

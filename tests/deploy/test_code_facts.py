@@ -50,7 +50,7 @@ def test_the_gateway_declaration_follows_its_code(kafka_use: dict) -> None:
     gateway = kafka_use["gateway"]
     assert gateway.consumes == {"configs", "requests", "progress", "best-models", "failures"} == set(WATCHED)
     assert {t.name for t in gateway.subscribes} == set(TAILED)
-    assert gateway.produced == {"configs"}
+    assert gateway.produced == {"configs", "standing"}  # standing: DELETE /api/requests/{id} stops a live one
     assert (gateway.group, gateway.group_pattern, gateway.faust) == ("timex-gateway", "prefix", False)
     assert set(gateway.describes) == set(CATALOGUE)  # ensure_topics checks the whole catalogue at start
 

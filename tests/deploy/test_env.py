@@ -10,9 +10,11 @@ FAUST = {"KAFKA_BOOTSTRAP_SERVERS", "TIMEX_LOG_LEVEL", "TIMEX_DATA_DIR", *STREAM
 # Per service: what it reads and must not leave to the defaults (a default is loopback or the host's CPU
 # count, wrong in a container) or what an operator should see as a knob.
 REQUIRED: dict[str, set[str]] = {
-    "ingestion": FAUST | {"TIMEX_URL_ALLOWLIST", "TIMEX_DOWNLOAD_MAX_BYTES", "TIMEX_DOWNLOAD_TIMEOUT_S"},
+    "ingestion": FAUST | {"TIMEX_URL_ALLOWLIST", "TIMEX_DOWNLOAD_MAX_BYTES", "TIMEX_DOWNLOAD_TIMEOUT_S",
+                          "TIMEX_LIVE_MAX_WINDOW_POINTS"},
     "predictor": FAUST | {"TIMEX_PREDICTOR_CONCURRENCY", "TIMEX_UNIT_MEMORY_MB", "TIMEX_UNIT_TIMEOUT_S"},
     "validator": FAUST | {"TIMEX_VALIDATOR_DEADLINE_S", "TIMEX_VALIDATOR_STALL_S", "TIMEX_VALIDATOR_FORGET_S"},
+    "live": FAUST | {"TIMEX_LIVE_MAX_REQUESTS", "TIMEX_LIVE_MAX_SERIES"},
     "gateway": {"KAFKA_BOOTSTRAP_SERVERS", "TIMEX_LOG_LEVEL", "TIMEX_GATEWAY_HOST", "TIMEX_GATEWAY_PORT",
                 "TIMEX_API_TOKENS", "TIMEX_API_KAFKA_USERS", "TIMEX_RATE_LIMIT_PER_S", "TIMEX_RATE_LIMIT_BURST",
                 "TIMEX_READ_RATE_LIMIT_PER_S", "TIMEX_GATEWAY_MAX_REQUESTS"},

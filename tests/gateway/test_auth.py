@@ -170,3 +170,19 @@ def test_no_token_or_password_in_the_gateway_log(gw: Gateway, alices_request: st
     assert "API tokens on: 2 users" in log  # the log is there and this is the gateway with tokens
     for secret in (ALICE, BOB, SASL_PASSWORD):
         assert secret not in log
+
+
+def test_only_the_owner_stops_a_request(gw: Gateway, alices_request: str, kafka_bootstrap: str) -> None:
+    from schemas import decode_as
+    from schemas.topics import STANDING
+
+    rid = alices_request
+    theirs = requests.delete(f"{gw.url}/api/requests/{rid}", headers=bearer(BOB), timeout=30)
+    assert theirs.status_code == 404 and theirs.json()["field"] == "request_id"
+    mine = requests.delete(f"{gw.url}/api/requests/{rid}", headers=bearer(ALICE), timeout=30)
+    assert mine.status_code == 202 and mine.json() == {"request_id": rid, "status": "stopped"}
+    stops = [decode_as("StandingRequest", m.value()) for m in read_range(kafka_bootstrap, STANDING.name)
+             if m.key() == rid.encode()]
+    assert [(s["status"], s["owner"]) for s in stops] == [("stopped", "alice")]  # bob's refusal wrote nothing
+    doc = requests.get(f"{gw.url}/openapi.json", timeout=10).json()
+    assert "404" in doc["paths"]["/api/requests/{request_id}"]["delete"]["responses"]

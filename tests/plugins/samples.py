@@ -57,4 +57,9 @@ SAMPLES: dict[str, dict] = {
                      "has_csv": False, "submitted_at": NOW, "configs_partition": 2, "configs_offset": 17,
                      "configs_at": NOW},
     "Observation": {"series": "sales", "timestamp": NOW, "value": 3.5},
+    "StandingRequest": {"request_id": "r1", "config_json": '{"a": 1}', "owner": "alice", "status": "active",
+                        "history_csv": b"date,x\n2020-01-01,1\n", "at": NOW},
+    "ForecastRevision": {"request_id": "r1", "series": "sales", "revision": 51, "last_timestamp": "2026-01-01T00:00:00",
+                         "points": 2, "forecast": FORECAST, "model": "arima", "transformation": "none", "window": 0,
+                         "params": {"order": "(1,1,0)"}},
 }

@@ -25,7 +25,7 @@ from forecasting.regressors import AdditionalRegressors
 from forecasting.units import UnitSpec, batches
 from forecasting.xcorr import request_xcorr
 from schemas import Topic
-from schemas.topics import DATASETS, FAILURES, PROGRESS, REQUESTS, SERIES
+from schemas.topics import DATASETS, FAILURES, PROGRESS, REQUESTS, SERIES, STANDING
 from timex_stream.runtime.kafka import send
 from timex_stream.runtime.records import dataset, failure, progress
 from timex_stream.runtime.series_store import config_part, parts, regressor_parts, series_ref
@@ -58,6 +58,8 @@ class Outcome:
     planned: list[Planned] = field(default_factory=list)
     # additional regressors, each stored once for all the series that use it: key → (name, chunks)
     columns: dict[str, tuple[str, int]] = field(default_factory=dict)
+    # A live request's StandingRequest (the live service follows it), sent after the failures.
+    standing: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def units(self) -> int:
@@ -90,9 +92,11 @@ class Outcome:
         return out
 
     def after(self) -> list[tuple[Topic, str, dict[str, Any]]]:
-        """(topic, key, record) to produce after the datasets: the failures, then "ingested"."""
+        """(topic, key, record) to produce after the datasets: the failures, a live request's standing record,
+        then "ingested" (or a live request's "waiting")."""
         rid = self.request_id
-        return [(FAILURES, rid, f) for f in self.failures] + [(PROGRESS, rid, p) for p in self.progress[1:]]
+        return ([(FAILURES, rid, f) for f in self.failures] + [(STANDING, rid, s) for s in self.standing]
+                + [(PROGRESS, rid, p) for p in self.progress[1:]])
 
 
 def accepted(rid: str, parsed: ParsedConfig, replay_of: str | None) -> dict[str, Any]:

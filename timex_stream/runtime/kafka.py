@@ -115,3 +115,25 @@ def send(prod: Producer, topic: Topic, key: str, record: dict[str, Any],
     if on_delivery is not None:
         placed["on_delivery"] = on_delivery
     prod.produce(topic.name, key=key.encode(), value=encode(topic.value, record), **placed)
+
+
+def source_topic_check(bootstrap: str, timeout: float = 5.0) -> Callable[[str], str | None]:
+    """Whether a live request's source topic can be followed: the broker's metadata, asked with a timeout
+    (the whole list, so that asking can never auto-create the topic). → why not, or None."""
+    client: AdminClient | None = None
+
+    def check(name: str) -> str | None:
+        nonlocal client
+        client = client or admin(bootstrap)
+        try:
+            topics = client.list_topics(timeout=timeout).topics
+        except KafkaException as exc:
+            return f"the cluster did not answer within {timeout:.0f} s ({exc})"
+        meta = topics.get(name)
+        if meta is None:
+            return "no such topic on the cluster (create it first, or check the name)"
+        if meta.error is not None:
+            return f"the topic cannot be read: {meta.error.str()}"
+        return None
+
+    return check

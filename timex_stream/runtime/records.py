@@ -20,6 +20,7 @@ from schemas.records import (
     FailureRecord,
     ForecastRecord,
     ForecastRequestRecord,
+    ForecastRevisionRecord,
     HistoricalPredictionsRecord,
     ModelResultRecord,
     PredictionRecord,
@@ -28,6 +29,7 @@ from schemas.records import (
     RequestIndexRecord,
     SeriesPartRecord,
     SeriesRefRecord,
+    StandingRequestRecord,
     UnitOutcomeRecord,
     UnitRecord,
     XcorrRecord,
@@ -229,3 +231,26 @@ def series_ref(partition: int, config_offset: int, offsets: Sequence[int], point
     regressors, what re-plans the series' units (forecasting.historical.plan_all)."""
     return {"partition": partition, "config_offset": config_offset, "offsets": list(offsets), "points": points,
             "regressors": [regressor_ref(name, at) for name, at in regressors], "historical_from": historical_from}
+
+
+# --- live requests --------------------------------------------------------------------------------------------
+
+ACTIVE, STOPPED = "active", "stopped"
+
+
+def standing_request(request_id: str, config_json: str, status: str, *, owner: str | None = None,
+                     history_csv: bytes | None = None, at: int | None = None) -> StandingRequestRecord:
+    """A StandingRequest: a live request's config and status (ACTIVE or STOPPED)."""
+    if status not in (ACTIVE, STOPPED):
+        raise ValueError(f"status {status!r}: expected {ACTIVE} or {STOPPED}")
+    return {"request_id": request_id, "config_json": config_json, "owner": owner, "status": status,
+            "history_csv": history_csv, "at": now_ms() if at is None else at}
+
+
+def forecast_revision(request_id: str, series: str, revision: int, last_timestamp: str, points: int,
+                      forecast: ForecastRecord, *, model: str, transformation: str, window: int,
+                      params: Mapping[str, str] | None = None) -> ForecastRevisionRecord:
+    """A ForecastRevision: built from the inputs only (no clock), so a revision computed twice is equal."""
+    return {"request_id": request_id, "series": series, "revision": revision, "last_timestamp": last_timestamp,
+            "points": points, "forecast": forecast, "model": model, "transformation": transformation,
+            "window": window, "params": dict(params or {})}

@@ -69,6 +69,10 @@ class Settings:
     rate_limit_per_s: float = 10.0
     rate_limit_burst: int = 50
     read_rate_limit_per_s: float = 100.0
+    # Live requests (standing requests that follow a source topic): what the live service takes on.
+    live_max_requests: int = 100
+    live_max_series: int = 1_000
+    live_max_window_points: int = 100_000
     # Faust web server (health + metrics) of a stream service; 0 picks a free port.
     web_port: int = 0
     web_host: str = "127.0.0.1"
@@ -191,6 +195,12 @@ VARIABLES: tuple[Var, ...] = (
         "submissions + re-forecasts per user per gateway process (0: no limit)"),
     Var("TIMEX_READ_RATE_LIMIT_PER_S", "read_rate_limit_per_s", float,
         "other `/api` calls per user per gateway process (0: no limit)", note=" (bursts of 2×)"),
+    Var("TIMEX_LIVE_MAX_REQUESTS", "live_max_requests", int,
+        "live limit: active standing requests in all (a new one past it is refused)"),
+    Var("TIMEX_LIVE_MAX_SERIES", "live_max_series", int,
+        "live limit: series per standing request (observations of a further series are refused)"),
+    Var("TIMEX_LIVE_MAX_WINDOW_POINTS", "live_max_window_points", int,
+        "live limit: `live_parameters.window_points` at most this (points kept per live series)"),
     Var("TIMEX_WEB_HOST", "web_host", str, "health + metrics server of a stream service"),
     Var("TIMEX_WEB_PORT", "web_port", int, "health + metrics server of a stream service", note=" (free port)"),
     Var("TIMEX_SUPERVISOR_MAX_RESTARTS", "supervisor_max_restarts", int,

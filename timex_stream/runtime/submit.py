@@ -46,3 +46,13 @@ def submit(producer: Producer, config: dict[str, Any] | str, **kwargs: Any) -> s
     if producer.flush(30) != 0:
         raise TimeoutError("the broker did not acknowledge the request within 30 s")
     return request["request_id"]
+
+
+def stop_standing(producer: Producer, request_id: str, owner: str | None = None) -> None:
+    """End a live request: its standing record, status stopped (the live service stops following it; the last
+    revisions stay on `forecasts`). A stopped record carries no config: nothing reads it any more."""
+    from schemas.topics import STANDING
+
+    send(producer, STANDING, request_id, records.standing_request(request_id, "", records.STOPPED, owner=owner))
+    if producer.flush(30) != 0:
+        raise TimeoutError("the broker did not acknowledge the stop within 30 s")

@@ -52,6 +52,19 @@ def _cmd_service(args: argparse.Namespace, settings: Settings) -> int:
     return int(module.main(settings) or 0)
 
 
+def _cmd_stop(args: argparse.Namespace, settings: Settings) -> int:
+    from schemas.keys import request_id_problem
+    from timex_stream.runtime.kafka import producer
+    from timex_stream.runtime.submit import stop_standing
+
+    if request_id_problem(args.request_id):
+        print(f"request id: {request_id_problem(args.request_id)}", file=sys.stderr)
+        return EXIT_USAGE
+    stop_standing(producer(_bootstrap(settings)), args.request_id)
+    print(f"stopped {args.request_id}")
+    return 0
+
+
 def _cmd_broker(args: argparse.Namespace, settings: Settings) -> int:
     from timex_stream.tools.broker import EmbeddedKafka, ensure_jars
 
@@ -267,7 +280,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="a local KRaft cluster of N brokers (default 1; 3 or more: replication factor 3, "
                         "min.insync.replicas 2); its data dir is kafka-N beside kafka")
     s = sub.add_parser("service", help="run one service in the foreground")
-    s.add_argument("name", choices=["ingestion", "predictor", "validator", "gateway", "webapp"])
+    s.add_argument("name", choices=["ingestion", "predictor", "validator", "live", "gateway", "webapp"])
     b = sub.add_parser("broker", help="run only the embedded Kafka broker")
     b.add_argument("--port", type=int, default=9092)
     b.add_argument("--fetch-only", action="store_true", help="only fetch the broker jars (once) and exit")
@@ -309,6 +322,8 @@ def _request_commands(sub: argparse._SubParsersAction) -> None:
                    help="edit the config, e.g. model_parameters.models=arima,fbprophet (repeatable)")
     p.add_argument("--dry-run", action="store_true", help="list what would be replayed; produce nothing")
     _add_output(p)
+    t = sub.add_parser("stop", help="end a live (standing) request: its forecasts stop updating, the last stays")
+    t.add_argument("request_id")
     c = sub.add_parser("compare", help="two requests side by side, and the old forecast's error on new data")
     c.add_argument("old")
     c.add_argument("new")
@@ -317,7 +332,7 @@ def _request_commands(sub: argparse._SubParsersAction) -> None:
 
 COMMANDS = {"up": _cmd_up, "service": _cmd_service, "broker": _cmd_broker, "topics": _cmd_topics,
             "submit": _cmd_submit, "watch": _cmd_watch, "results": _cmd_results, "requests": _cmd_requests,
-            "replay": _cmd_replay, "compare": _cmd_compare}
+            "replay": _cmd_replay, "compare": _cmd_compare, "stop": _cmd_stop}
 
 
 TIME_OPTIONS = ("--from", "--to", "--since")

@@ -47,6 +47,7 @@ def service_specs(settings: Settings) -> list[ServiceSpec]:
         ServiceSpec("ingestion", "ingestion.service", group="timex-ingestion"),
         ServiceSpec("predictor", "predictor.service", group="timex-predictor"),
         ServiceSpec("validator", "validator.service", group="timex-validator"),
+        ServiceSpec("live", "live.service", group="timex-live"),
         ServiceSpec("gateway", "gateway.service",
                     health_url=f"http://{settings.gateway_host}:{settings.gateway_port}/health"),
         ServiceSpec("webapp", "webapp.service",
@@ -239,7 +240,7 @@ class Stack:
         if name == "gateway":  # the port this stack's readiness check asks, not whatever the environment says
             env.setdefault("TIMEX_GATEWAY_PORT", str(self.settings.gateway_port))
         self.log_dir.mkdir(parents=True, exist_ok=True)
-        if name in ("ingestion", "predictor", "validator"):  # Faust web server: health + metrics
+        if name in ("ingestion", "predictor", "validator", "live"):  # Faust web server: health + metrics
             env.setdefault("TIMEX_WEB_PORT", str(free_port()))
             self.web_ports[instance] = int(env["TIMEX_WEB_PORT"])
         with open(self.log_dir / f"{instance}.log", "ab") as fh:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -72,3 +73,46 @@ def test_a_duration_lateness_needs_a_fixed_length_frequency() -> None:
     with pytest.raises(ConfigError, match="fixed-length"):
         got.live.lateness_points("MS")
     assert LiveParameters(allowed_lateness=3).lateness_points("MS") == 3
+
+
+def test_a_live_config_parses_without_warnings_and_without_a_url() -> None:
+    from forecasting.config import parse_config
+
+    raw = {"input_parameters": {"source_topic": "shop-sales", "frequency": "D",
+                                "live_parameters": {"min_points": 20}},
+           "model_parameters": {"models": "naive", "possible_transformations": "none", "main_accuracy_estimator": "mae",
+                                "delta_training_percentage": 20, "forecast_horizon": 3, "test_values": 3}}
+    parsed = parse_config(raw)
+    assert parsed.config.input_parameters.source_data_url is None
+    assert not [w for w in parsed.warnings if "source_topic" in w or "live_parameters" in w], parsed.warnings
+    assert live_request(parsed.config).live.min_points == 20  # type: ignore[union-attr]
+    # the settings round-trip through the normalized JSON the services ship
+    assert live_request(parse_config(parsed.config.to_json()).config).source_topic == "shop-sales"  # type: ignore
+
+
+def test_the_ingestion_refuses_bad_live_settings_as_a_config_failure() -> None:
+    from ingestion.ingest import ingest
+
+    raw = {"input_parameters": {"source_topic": "shop-sales", "frequency": "D", "live_parameters": {"min_points": 1}},
+           "model_parameters": {"models": "naive", "main_accuracy_estimator": "mae", "forecast_horizon": 3}}
+    out = ingest({"request_id": "r1", "config_json": json.dumps(raw)}, fetch=lambda url: b"")
+    (fatal,) = [f for f in out.failures if f["fatal"]]
+    assert fatal["stage"] == "config" and "input_parameters.live_parameters.min_points" in fatal["message"]
+    assert out.standing == []
+
+
+def test_without_a_source_topic_the_url_is_still_required() -> None:
+    from forecasting.config import parse_config
+
+    with pytest.raises(ConfigError) as err:
+        parse_config({"input_parameters": {"frequency": "D"},
+                      "model_parameters": {"models": "naive", "main_accuracy_estimator": "mae", "forecast_horizon": 3}})
+    assert {e.field: e.message for e in err.value.errors}["input_parameters.source_data_url"] == \
+        "required field is missing"
+
+
+@pytest.mark.parametrize("topic", ["configs", "best-models", "forecasts", "timex-validator-series-states-changelog"])
+def test_the_services_own_topics_are_refused(topic: str) -> None:
+    with pytest.raises(ConfigError) as err:
+        request(source_topic=topic)
+    assert "one of TIMEX Stream's own topics" in str(err.value)

@@ -1,0 +1,1 @@
+"""The live service: follows standing requests (forecasting.live) and publishes forecast revisions."""

@@ -1,0 +1,260 @@
+"""One active standing request, followed: its source topic read from `start_from` by a confluent-kafka consumer
+of its own (manual assignment, no group, no commits), polled in a thread of its own so the event loop never
+waits on the broker, in batches of at most `BATCH_RECORDS`. Each record is decoded
+(forecasting.live.observations), folded into its series (forecasting.live.follow.LiveSeries), and after each
+batch every series with a model publishes one revision (several points may fold into it).
+
+What a record gives, and what is sent:
+- a bad record: the dead letters (with topic, partition, offset in its headers) and a count on progress;
+- a too-late observation: a count on progress and a `failures` record naming topic/partition/offset;
+- a series reaching `min_points`: the fan-out of its snapshot (the ingestion's sequence, under the standing
+  request's id), unless its choice is already known (a restart: the service's table keeps it);
+- a choice (best-models): a fit in the process pool; the next batch publishes revision = `included`.
+
+Restart: the follower re-reads the topic from `start_from` and recomputes; revisions are derived from the
+inputs only, so one written twice carries the same number and the same content.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from concurrent.futures import Executor, ThreadPoolExecutor
+from typing import Any
+
+import pandas as pd
+from confluent_kafka import OFFSET_BEGINNING, OFFSET_END, Consumer, KafkaError, Message, TopicPartition
+
+from forecasting.config import config_from_json
+from forecasting.data import DataError, load_series
+from forecasting.live.follow import Choice, LiveSeries, fit_live
+from forecasting.live.observations import BadObservation, ObservationReader
+from forecasting.live.params import live_request
+from forecasting.live.window import Added
+from schemas import Topic
+from schemas.topics import FAILURES, FORECAST_HISTORY, FORECASTS, PROGRESS, series_key
+from timex_stream.runtime.fan_out import Outcome, Sender, fan_out, publish
+from timex_stream.runtime.records import failure, forecast_revision, progress
+from timex_stream.runtime.settings import Settings
+
+log = logging.getLogger("live")
+
+BATCH_RECORDS = 500  # records taken per poll: one revision per series per batch at most
+POLL_S = 0.5
+
+Send = Callable[[Topic, str, dict[str, Any]], Awaitable[Any]]
+DeadLetter = Callable[[Message, str], Awaitable[None]]
+
+
+class Follower:
+    def __init__(self, request_id: str, standing: dict[str, Any], settings: Settings, sender: Sender,
+                 dead_letter: DeadLetter, pool: Executor, known_choice: Callable[[str], Choice | None],
+                 consumer_config: dict[str, Any]) -> None:
+        self.rid, self.settings, self.sender, self.dead_letter = request_id, settings, sender, dead_letter
+        self.pool, self.known_choice = pool, known_choice
+        self.config_json = standing["config_json"]
+        self.history_csv: bytes | None = standing.get("history_csv")
+        self.config = config_from_json(self.config_json)
+        live = live_request(self.config)
+        assert live is not None, "a standing request's config has a source topic"
+        self.live = live
+        self.frequency = self.config.input_parameters.frequency or ""
+        self.reader = ObservationReader(self.config, live.live.record_format)
+        self.series: dict[str, LiveSeries] = {}
+        self.refused: set[str] = set()  # series past TIMEX_LIVE_MAX_SERIES (told once each)
+        self.bad = self.too_late = 0
+        self.told: dict[str, int] = {}  # what progress said last, per series (only changes are sent)
+        self.fitting: set[str] = set()
+        self.consumer_config = consumer_config
+        self.thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"live-{request_id}")
+        self.stopping = asyncio.Event()
+        self.task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self.task = asyncio.ensure_future(self._run())
+
+    async def stop(self, why: str) -> None:
+        """End following (the task sends the final progress event)."""
+        self.stop_reason = why
+        self.stopping.set()
+        if self.task is not None:
+            await asyncio.wait([self.task], timeout=30)
+
+    async def _send(self, topic: Topic, key: str, record: dict[str, Any]) -> None:
+        await self.sender.send(topic, key, record)
+
+    async def _progress(self, message: str, series: str | None = None, stage: str = "live") -> None:
+        await self._send(PROGRESS, self.rid, progress(self.rid, stage, message, series=series))
+
+    async def _run(self) -> None:
+        consumer: Consumer | None = None
+        loop = asyncio.get_running_loop()
+        try:
+            await self._seed()
+            opened = await loop.run_in_executor(self.thread, self._open)
+            if isinstance(opened, str):
+                await self._send(FAILURES, self.rid, failure(
+                    self.rid, "source_topic", f"input_parameters.source_topic {self.live.source_topic!r}: {opened}",
+                    fatal=True))
+                return
+            consumer = opened
+            while not self.stopping.is_set():
+                batch = await loop.run_in_executor(self.thread, consumer.consume, BATCH_RECORDS, POLL_S)
+                await self._fold(batch)
+                await self._revise()
+                await self._tell()
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # one request's trouble never stops the others
+            log.exception("live request %s failed", self.rid)
+            await self._send(FAILURES, self.rid, failure(self.rid, "internal", f"live request failed: {exc}",
+                                                         fatal=True))
+        finally:
+            if consumer is not None:
+                await loop.run_in_executor(self.thread, consumer.close)
+            self.thread.shutdown(wait=False)
+            if self.stopping.is_set():
+                await self._progress(f"standing request stopped ({getattr(self, 'stop_reason', 'stop')}); the last "
+                                     "revision of each series stays on the forecasts topic", stage="stopped")
+
+    async def _seed(self) -> None:
+        """The history CSV (source_data_url), before any record of the topic."""
+        if not self.history_csv:
+            return
+        try:
+            loaded = load_series(self.config, self.history_csv).series
+        except DataError as exc:
+            await self._send(FAILURES, self.rid, failure(self.rid, "data", f"the history CSV: {exc}"))
+            return
+        for name, history in loaded.items():
+            series = self._series(name)
+            if series is not None and series.seed(history):
+                await self._ready(series)
+
+    def _open(self) -> Consumer | str:
+        """The consumer, assigned every partition of the source topic at `start_from` (in the thread), or why
+        there is none."""
+        topic, start = self.live.source_topic, self.live.live.start_from
+        consumer = Consumer({**self.consumer_config, "group.id": f"timex-live-{self.rid}",
+                             "enable.auto.commit": False, "enable.partition.eof": False})
+        meta = consumer.list_topics(topic, timeout=10).topics.get(topic)
+        if meta is None or meta.error is not None or not meta.partitions:
+            consumer.close()
+            return "no such topic on the cluster (any more), or it may not be read"
+        partitions = sorted(meta.partitions)
+        if start == "earliest":
+            assigned = [TopicPartition(topic, p, OFFSET_BEGINNING) for p in partitions]
+        elif start == "latest":
+            assigned = [TopicPartition(topic, p, OFFSET_END) for p in partitions]
+        else:
+            at_ms = int(pd.Timestamp(start).tz_localize("UTC").timestamp() * 1000)
+            found = consumer.offsets_for_times([TopicPartition(topic, p, at_ms) for p in partitions], timeout=10)
+            assigned = [TopicPartition(topic, tp.partition, tp.offset if tp.offset >= 0 else OFFSET_END)
+                        for tp in found]
+        consumer.assign(assigned)
+        return consumer
+
+    def _series(self, name: str) -> LiveSeries | None:
+        series = self.series.get(name)
+        if series is None and name not in self.refused:
+            if len(self.series) >= self.settings.live_max_series:
+                self.refused.add(name)
+                return None
+            series = self.series[name] = LiveSeries(name, self.config, self.live.live, self.frequency)
+        return series
+
+    async def _fold(self, batch: list[Message]) -> None:
+        for msg in batch:
+            if msg.error() is not None:
+                if msg.error().code() != KafkaError._PARTITION_EOF:
+                    log.warning("%s: %s", self.live.source_topic, msg.error())
+                continue
+            where = f"{msg.topic()}[{msg.partition()}]@{msg.offset()}"
+            try:
+                observations = self.reader.read(msg.key(), msg.value())
+            except BadObservation as exc:
+                self.bad += 1
+                await self.dead_letter(msg, f"{exc.where}: {exc.reason}")
+                continue
+            for obs in observations:
+                series = self._series(obs.series)
+                if series is None:
+                    if len(self.refused) == 1 and obs.series in self.refused and obs.series not in self.told:
+                        self.told[obs.series] = -1
+                        await self._send(FAILURES, self.rid, failure(
+                            self.rid, "limits", f"series {obs.series!r} and any further ones are not followed: at "
+                            f"most {self.settings.live_max_series:,} live series per request "
+                            "(TIMEX_LIVE_MAX_SERIES)", series=obs.series))
+                    continue
+                added, ready = series.add(obs)
+                if added is Added.TOO_LATE:
+                    self.too_late += 1
+                    await self._send(FAILURES, self.rid, failure(
+                        self.rid, "late", f"the observation at {obs.timestamp.isoformat()} ({where}) is older than "
+                        "allowed_lateness: left out", series=obs.series, detail=where))
+                elif ready:
+                    await self._ready(series)
+
+    async def _ready(self, series: LiveSeries) -> None:
+        """A series reached min_points: its choice if known (a restart), else the normal TIMEX selection."""
+        choice = self.known_choice(series.name)
+        if choice is not None:
+            self.chosen(series.name, choice)
+            return
+        assert series.snapshot is not None
+        out = Outcome(self.rid)
+        out.progress.append(progress(self.rid, "live", f"series {series.name}: {len(series.snapshot)} points, "
+                                     "selecting a model", series=series.name))
+        fan_out(out, self.config, {series.name: series.snapshot}, None, limits=self.settings.limits)
+        await publish(self.sender, {}, out)  # the sender skips the index: the ingestion wrote it
+
+    def chosen(self, name: str, choice: Choice) -> None:
+        """The selection's answer for a series: fit it in the pool (the next batch publishes its revision)."""
+        series = self.series.get(name)
+        if series is None or series.snapshot is None or series.model is not None or name in self.fitting:
+            return
+        self.fitting.add(name)
+        asyncio.ensure_future(self._fit(series, choice))
+
+    async def _fit(self, series: LiveSeries, choice: Choice) -> None:
+        loop = asyncio.get_running_loop()
+        assert series.snapshot is not None
+        try:
+            fitted = await loop.run_in_executor(self.pool, fit_live, self.config_json, series.snapshot, choice)
+        except Exception as exc:
+            await self._send(FAILURES, self.rid, failure(
+                self.rid, "model", f"the live model {choice.model} could not be fitted: {exc}", series=series.name,
+                model=choice.model))
+            return
+        finally:
+            self.fitting.discard(series.name)
+        series.start(choice, fitted)
+
+    async def _revise(self) -> None:
+        for series in self.series.values():
+            try:
+                fields = series.revise()
+            except Exception as exc:  # e.g. a value outside the transformation's domain
+                await self._send(FAILURES, self.rid, failure(self.rid, "model", f"no revision: {exc}",
+                                                             series=series.name))
+                continue
+            if fields is None:
+                continue
+            record = forecast_revision(self.rid, **fields)
+            key = series_key(self.rid, series.name)
+            await self._send(FORECASTS, key, record)
+            await self._send(FORECAST_HISTORY, key, record)
+
+    async def _tell(self) -> None:
+        """Progress, only for what changed: the points a waiting series has, the bad and late counts."""
+        for name, series in self.series.items():
+            if series.snapshot is None and self.told.get(name) != series.final_points:
+                self.told[name] = series.final_points
+                await self._progress(f"series {name}: {series.final_points} of {series.min_points} points",
+                                     series=name)
+        counts = (self.bad, self.too_late)
+        if counts != (self.told.get("\0bad", 0), self.told.get("\0late", 0)):
+            self.told["\0bad"], self.told["\0late"] = counts
+            await self._progress(f"{self.bad} bad record(s) sent to the dead letters, {self.too_late} "
+                                 "observation(s) too late (left out)")

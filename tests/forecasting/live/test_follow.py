@@ -1,0 +1,70 @@
+"""A live series from its first observation to its revisions (forecasting.live.follow), broker-free: the
+snapshot is taken at the observation that reaches min_points, the fit is the core's final refit, revisions
+are numbered by the observations folded in and equal a from-scratch forecast on the same data."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from forecasting.live.follow import Choice, LiveSeries, fit_live
+from forecasting.live.observations import Observation
+from forecasting.live.params import live_request
+from tests.plugins.core_series import make_config
+
+
+def _series(min_points: int = 20, transformation: str = "none") -> tuple[LiveSeries, str]:
+    config = make_config(input_parameters={"source_topic": "t", "frequency": "D",
+                                           "live_parameters": {"min_points": min_points}},
+                         model_parameters={"models": "naive", "possible_transformations": transformation})
+    live = live_request(config)
+    assert live is not None
+    return LiveSeries("sales", config, live.live, "D"), config.to_json()
+
+
+def _obs(day: int, value: float) -> Observation:
+    return Observation("sales", pd.Timestamp("2026-01-01") + pd.Timedelta(days=day), value)
+
+
+def test_ready_at_the_observation_that_reaches_min_points() -> None:
+    series, _ = _series(min_points=5)
+    ready = [series.add(_obs(d, float(d)))[1] for d in range(8)]
+    # lateness 0: a day becomes final when the next one arrives, so the 5th final point comes with day 5
+    assert ready == [False] * 5 + [True, False, False]
+    assert series.snapshot is not None and list(series.snapshot) == [0.0, 1.0, 2.0, 3.0, 4.0]
+    assert series.waiting_for == 0
+
+
+def test_revisions_grow_with_the_observations_and_match_a_fresh_naive_forecast() -> None:
+    series, config_json = _series(min_points=10)
+    for d in range(12):
+        series.add(_obs(d, 10.0 + d))
+    assert series.revise() is None  # no model yet
+    choice = Choice("naive", "none", 0, {})
+    assert series.snapshot is not None
+    series.start(choice, fit_live(config_json, series.snapshot, choice))
+    first = series.revise()
+    assert first is not None and first["revision"] == 12 and first["points"] == 12
+    assert first["last_timestamp"] == "2026-01-12T00:00:00"
+    # naive: the last value (the provisional day 11 counts), for 4 steps after it
+    assert first["forecast"]["yhat"] == [21.0] * 4
+    assert first["forecast"]["timestamps"][0] == "2026-01-13T00:00:00.000000"  # as forecasting.series writes them
+    assert series.revise() is None  # nothing new
+    series.add(_obs(12, 30.0))
+    series.add(_obs(13, 31.0))
+    second = series.revise()
+    assert second is not None and second["revision"] == 14 and second["points"] == 2
+    assert second["forecast"]["yhat"] == [31.0] * 4 and second["last_timestamp"] == "2026-01-14T00:00:00"
+    lo, hi = np.array(second["forecast"]["lower_95"]), np.array(second["forecast"]["upper_95"])
+    assert np.all(lo < 31.0) and np.all(hi > 31.0)
+
+
+def test_a_transformation_is_applied_and_inverted() -> None:
+    series, config_json = _series(min_points=10, transformation="log")
+    for d in range(11):
+        series.add(_obs(d, float(2 ** (d % 4 + 1))))
+    choice = Choice("naive", "log", 0, {})
+    assert series.snapshot is not None
+    series.start(choice, fit_live(config_json, series.snapshot, choice))
+    got = series.revise()
+    assert got is not None and np.allclose(got["forecast"]["yhat"], [float(2 ** (10 % 4 + 1))] * 4)
