@@ -11,8 +11,9 @@ drives (live/service.py), one `LiveSeries` per series of a standing request.
 4. From then on `fold` folds the final points taken since the last revision into the model (transformed as
    the fit's data were: cheap, never a fit). A refit kind (forecasting.live.models.refit) may then need the fit
    of its due point: `refit_work` gives that work for the pool (`refit_live`), `refitted` installs the answer,
-   and until then the series is not revised (its points fold into the next revision). `revise` forecasts the horizon after the provisional tail, inverts the transformation, clips and rounds as a
-   CSV's forecast (`adjusted`), and numbers the revision with `window.included`: the count of observations
+   and until then the series is not revised (its points fold into the next revision). `revise` forecasts
+   the horizon after the provisional tail, inverts the transformation, clips and rounds as a CSV's forecast
+   (`adjusted`), and numbers the revision with `window.included`: the count of observations
    folded in, which only grows and is the same on a replay. Nothing here reads a clock.
 """
 

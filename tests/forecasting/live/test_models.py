@@ -11,11 +11,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from forecasting.live.follow import RefitWork, refit_live
 from forecasting.live.models import LiveModel, adjusted, live_model, load
 from forecasting.live.models.arima import LiveARIMA
 from forecasting.live.models.ets import LiveETS
 from forecasting.live.models.naive import LiveNaive, LiveSeasonalNaive
-from forecasting.live.follow import RefitWork, refit_live
 from forecasting.live.models.refit import REFIT_EVERY, Ahead, LiveRefit
 from forecasting.live.models.theta import LiveTheta
 from forecasting.models import LEVELS, ForecastModel, Prediction, get_model_class

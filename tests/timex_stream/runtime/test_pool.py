@@ -1,5 +1,5 @@
-"""The unit pool (timex_stream.runtime.pool) with real misbehaving units (tests/timex_stream/runtime/hostile.py) in real worker
-processes: each limit is named in the unit's error, only the offending worker is replaced, units on other
+"""The unit pool (timex_stream.runtime.pool) with real misbehaving units (hostile.py beside this file) in real
+worker processes: each limit is named in the unit's error, only the offending worker is replaced, units on other
 workers are untouched, a crashing unit is run again once and then failed, identical units run once."""
 
 from __future__ import annotations
