@@ -31,7 +31,9 @@ def test_the_pace_takes_a_seconds_worth_then_the_rate() -> None:
     now[0] = 0.25
     assert pace.allowance(500) == 25
     pace.took(10)  # the poll gave fewer than allowed: the rest stays for later
-    assert pace.allowance(500) == 15
+    assert pace.allowance(500) == 0  # 15 left: less than a chunk
+    now[0] = 0.3
+    assert pace.allowance(500) == 20
     now[0] = 10.0
     assert pace.allowance(500) == 100  # idle time does not build a bigger burst than a second's
     assert Pace(0).allowance(500) == 500 and Pace(0).wait_s() == 0  # 0: no limit
