@@ -26,7 +26,7 @@ from timex_stream.runtime.submit import stop_standing, submit
 from timex_stream.tools.stack import Stack
 
 LIMITS = {"TIMEX_LIVE_MAX_REQUESTS": "3", "TIMEX_LIVE_MAX_REQUESTS_PER_USER": "1", "TIMEX_LIVE_MAX_SERIES": "2",
-          "TIMEX_LIVE_MAX_WINDOW_POINTS": "1000", "TIMEX_LIVE_MAX_RECORDS_PER_S": "40"}
+          "TIMEX_LIVE_MAX_WINDOW_POINTS": "10000", "TIMEX_LIVE_MAX_RECORDS_PER_S": "40"}
 RATE = 40
 
 
@@ -125,8 +125,8 @@ def test_standing_requests_are_bounded_in_all_per_user_and_in_series(bounded: St
         assert not bob.revisions("c")
         _, outcome = request(source, "cid")
         assert outcome == "3 standing requests are active; at most 3 (TIMEX_LIVE_MAX_REQUESTS): stop one first"
-        _, outcome = request(source, "dan", window_points=5000)  # refused at the ingestion, at once
-        assert "window_points is 5,000" in outcome and "TIMEX_LIVE_MAX_WINDOW_POINTS" in outcome
+        _, outcome = request(source, "dan", window_points=20_000)  # refused at the ingestion, at once
+        assert "window_points is 20,000" in outcome and "TIMEX_LIVE_MAX_WINDOW_POINTS" in outcome
         stop_standing(producer_b, ann, owner="ann")
         wait_until(lambda: [m for m in seens[0].progress() if "standing request stopped" in m], TIMEOUT, "stopped")
         _, outcome = request(source, "ann")  # room again for ann, and in all
