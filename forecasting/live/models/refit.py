@@ -116,8 +116,8 @@ class LiveRefit(LiveModel):
         k = self.folded - self.due
         if self.ahead is not None and self.ahead.fit_at == self.due and len(self.ahead.prediction.mean) >= h + k:
             raw = self.ahead.prediction
-        else:
-            raw = self._fit().predict(h + k, levels)
+        else:  # a direct call: fitted here, as the pool would (seeded the same way)
+            raw = self.fit_ahead(h + k, levels).prediction
         intervals = ({lv: (lo[k:k + h], hi[k:k + h]) for lv, (lo, hi) in raw.intervals.items() if lv in levels}
                      if raw.intervals and levels else None)
         return Prediction(raw.mean[k:k + h], intervals)
