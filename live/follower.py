@@ -79,6 +79,7 @@ class Follower:
         self.told: dict[str, int] = {}  # what progress said last, per series (only changes are sent)
         self.fitting: set[str] = set()
         self.refitting: set[str] = set()
+        self.refits: set[asyncio.Future[None]] = set()
         self.stopped: set[str] = set()  # series whose fit or refit a limit stopped: revised no more
         self.pace = Pace(settings.live_max_records_per_s)
         self.consumer_config = consumer_config
@@ -233,7 +234,8 @@ class Follower:
     def chosen(self, name: str, choice: Choice) -> None:
         """The selection's answer for a series: fit it in the pool (the next batch publishes its revision)."""
         series = self.series.get(name)
-        if series is None or series.snapshot is None or series.model is not None or name in self.fitting:
+        if (series is None or series.snapshot is None or series.model is not None or name in self.fitting
+                or name in self.stopped):
             return
         self.fitting.add(name)
         asyncio.ensure_future(self._fit(series, choice))
@@ -285,17 +287,19 @@ class Follower:
         for series in self.series.values():
             if series.name in self.stopped or series.name in self.refitting:
                 continue
-            series.fold()
-            work = series.refit_work()
-            if work is not None:  # the pool's work: this series' revision waits for it
-                self.refitting.add(series.name)
-                asyncio.ensure_future(self._refit(series, work))
-                continue
             try:
-                fields = series.revise()
+                series.fold()
+                work = series.refit_work()
+                fields = series.revise() if work is None else None
             except Exception as exc:  # e.g. a value outside the transformation's domain
                 await self._send(FAILURES, self.rid, failure(self.rid, "model", f"no revision: {exc}",
                                                              series=series.name))
+                continue
+            if work is not None:  # the pool's work: this series' revision waits for it
+                self.refitting.add(series.name)
+                task = asyncio.ensure_future(self._refit(series, work))
+                self.refits.add(task)  # held: the loop keeps only a weak reference to a task
+                task.add_done_callback(self.refits.discard)
                 continue
             if fields is None:
                 continue
