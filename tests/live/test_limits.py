@@ -1,7 +1,7 @@
 """The live bounds on the real broker, with a stack of their own (small limits in its services' environment):
 standing requests in all and per user, series per request, window_points at the ingestion, the record rate
-taken per request (back-pressure: every point is folded in, later and in fewer revisions), and a live fit over
-the unit pool's time limit (a `limits` failure for its series)."""
+taken per request (back-pressure: every point is folded in, later and in fewer revisions), a refit kind refitted
+in the live service's unit pool, and a live fit over the pool's time limit (a `limits` failure for its series)."""
 
 from __future__ import annotations
 
@@ -11,12 +11,18 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pytest
 from confluent_kafka import Producer
 
-from schemas.topics import FAILURES
-from tests.live.test_service import MIN_POINTS, START, Seen, _config, _produce, _record, _topic
+from forecasting.config import config_from_json
+from forecasting.live.follow import Choice, LiveSeries, fit_live
+from forecasting.live.models.refit import REFIT_EVERY
+from forecasting.live.observations import Observation
+from forecasting.live.params import live_request
+from schemas.topics import BEST_MODELS, FAILURES
+from tests.live.test_service import MIN_POINTS, START, Seen, _config, _produce, _record, _topic, _value
 from tests.plugins.flows import TIMEOUT
 from tests.plugins.waiting import wait_until
 from timex_stream.runtime.kafka import producer
@@ -88,6 +94,45 @@ def test_over_the_record_rate_the_points_wait_on_the_topic_and_all_are_folded_in
         assert max(later) > 1 and len(later) < more  # folded: fewer revisions than points
         assert revisions[-1]["last_timestamp"] == (START + pd.Timedelta(days=total - 1)).isoformat()
         stop_standing(producer_b, rid)
+        wait_until(lambda: [m for m in seen.progress() if "standing request stopped" in m], TIMEOUT, "stopped")
+    finally:
+        seen.close()
+
+
+def test_a_refit_kind_is_refitted_in_the_pool_and_revised_as_a_fit_on_the_same_points(
+        bounded: Stack, producer_b: Producer) -> None:
+    """fbprophet cannot fold a point in: every REFIT_EVERY points the live service refits it in its unit pool
+    (the state and the answer cross the process boundary); the revision after the refit forecasts what a fit on
+    the same points does (forecasting.live.follow, here in place)."""
+    source = _topic(bounded.bootstrap)
+    _history(producer_b, source)
+    config = _config(source)
+    config["model_parameters"]["models"] = "fbprophet"
+    rid = submit(producer_b, config, owner="eve")
+    seen = Seen(bounded.bootstrap, rid, source)
+    try:
+        assert _outcome(seen) == "followed"
+        total = MIN_POINTS + 1 + REFIT_EVERY + 5
+        _produce(producer_b, source, [_record("long", d) for d in range(MIN_POINTS + 1, total)])
+        (last,) = wait_until(lambda: [r for r in seen.revisions() if r["revision"] == total], TIMEOUT,
+                             "the revision after the refit")
+        assert not [f for f in seen.poll().records[FAILURES.name] if f["series"] == "sales"]
+        (best,) = seen.poll().records[BEST_MODELS.name]
+        choice = Choice.of(best)
+        assert choice is not None and choice.model == "fbprophet"
+        parsed = config_from_json(json.dumps(config))
+        params = live_request(parsed)
+        assert params is not None
+        local = LiveSeries("sales", parsed, params.live, "D")
+        for d in range(total):
+            local.add(Observation("sales", START + pd.Timedelta(days=d), _value(d)))
+        assert local.snapshot is not None
+        local.start(choice, fit_live(parsed.to_json(), local.snapshot, choice))
+        expected = local.revise()  # fits the due point in place
+        assert expected is not None and expected["revision"] == total
+        assert last["forecast"]["timestamps"] == expected["forecast"]["timestamps"]
+        np.testing.assert_allclose(last["forecast"]["yhat"], expected["forecast"]["yhat"], rtol=1e-6)
+        stop_standing(producer_b, rid, owner="eve")
         wait_until(lambda: [m for m in seen.progress() if "standing request stopped" in m], TIMEOUT, "stopped")
     finally:
         seen.close()
