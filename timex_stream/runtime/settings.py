@@ -165,7 +165,8 @@ VARIABLES: tuple[Var, ...] = (
     Var("TIMEX_PREDICTOR_CONCURRENCY", "predictor_concurrency", int,
         "units a predictor runs at once (one worker process each)", shown="number of cores"),
     Var("TIMEX_UNIT_MEMORY_MB", "unit_memory_mb", int,
-        "memory cap of one unit: address space of its worker process (and of each process it starts); over it "
+        "memory cap of one unit (a predictor's unit, a live fit or refit): address space of its worker process "
+        "(and of each process it starts); over it "
         "the unit fails and its worker is replaced"),
     Var("TIMEX_UNIT_TIMEOUT_S", "unit_timeout_s", float,
         "time limit of one unit; over it the unit fails and its worker is killed and replaced (keep below "
