@@ -4,7 +4,7 @@ the cluster (or the validator's consumer group). Every request is answered exact
 answer; where the issue says so, no answer gap is longer than MAX_GAP_S; after each scenario every node runs
 again and every partition has its 3 replicas in sync (the killed or paused broker rejoined).
 
-The fault runs in a thread while this one reads the answers as they come (so a gap is measured when it happens).
+A thread reads the answers as they come while the fault runs (so a gap is measured when it happens).
 The load is N_REQUESTS, not the one-broker fault tests' 112: six scenarios on three JVMs must fit the CI's time
 (README "Faults on a cluster").
 """
@@ -145,18 +145,11 @@ def restore(cluster: EmbeddedCluster) -> None:
 
 # --- one scenario ----------------------------------------------------------------------------------------------
 
-@dataclass
-class Outcome:
-    tally: Tally
-    longest_gap: float
-    fault_error: BaseException | None
-
-
 def run_scenario(cs: ClusterStack, name: str, fault: Callable[[], str], max_gap: float | None = MAX_GAP_S,
                  when: Callable[[dict[str, RequestView]], bool] = lambda vs: sum(
-                     v.units_done for v in vs.values()) >= 10) -> Outcome:
-    """Send the load, wait until `when`, run `fault` (it says what it did) in a thread while the answers are
-    read as they come; judge every answer, count duplicates on best-models and the longest time without an
+                     v.units_done for v in vs.values()) >= 10) -> None:
+    """Send the load, wait until `when`, run `fault` (it says what it did) while the answers are
+    read as they come (in a thread); judge every answer, count duplicates on best-models and the longest time without an
     answer (any progress or best-model record) from the fault on."""
     bootstrap = cs.cluster.bootstrap_servers
     tally, t0, since = Tally(name), time.monotonic(), now_ms() - 1000
@@ -170,30 +163,35 @@ def run_scenario(cs: ClusterStack, name: str, fault: Callable[[], str], max_gap:
     done_units = sum(v.units_done for v in before.values())
 
     outputs: list[float] = []  # when each answer record was read, from the fault on
-    error: list[BaseException] = []
-    said: list[str] = []
+    read: dict[str, dict[str, RequestView] | BaseException] = {}
 
     def note(view: RequestView) -> None:
         outputs.append(time.monotonic())
 
-    def in_thread() -> None:
+    def reader() -> None:
         try:
-            said.append(fault())
-        except BaseException as exc:  # noqa: BLE001 - reported by the test
-            error.append(exc)
+            read["views"] = follow(bootstrap, list(plan), ANSWER_S + 60, on_update=note,
+                                   until=lambda vs: all(v.done for v in vs.values()) or time.monotonic() > deadline)
+            read["at"] = time.monotonic()  # type: ignore[assignment]
+        except BaseException as exc:  # noqa: BLE001 - raised by the test
+            read["error"] = exc
 
+    # The answers are read in a thread, the fault runs in this one: a broker JVM dies with the thread that started
+    # it (PR_SET_PDEATHSIG, `die_with_parent`), so a node started again by a fault must be started from here.
     fault_at = time.monotonic()
-    thread = threading.Thread(target=in_thread, name=f"fault {name}", daemon=True)
-    thread.start()
     deadline = fault_at + ANSWER_S
+    thread = threading.Thread(target=reader, name=f"answers of {name}", daemon=True)
+    thread.start()
     try:
-        views = follow(bootstrap, list(plan), ANSWER_S + 60, on_update=note,
-                       until=lambda vs: all(v.done for v in vs.values()) or time.monotonic() > deadline)
-        last_answer = time.monotonic()
-    finally:  # the fault is over before anything else touches the cluster
-        thread.join(ANSWER_S)
-    assert not thread.is_alive(), f"the fault of {name} did not end"
-    tally.at_fault = f"{(said or ['(fault failed)'])[0]}; {done_units} units done before"
+        said = fault()
+    finally:
+        thread.join(ANSWER_S + 90)
+    assert not thread.is_alive(), f"the answers of {name} were still being read"
+    if "error" in read:
+        raise read["error"]  # type: ignore[misc]
+    views: dict[str, RequestView] = read["views"]  # type: ignore[assignment]
+    last_answer: float = read["at"]  # type: ignore[assignment]
+    tally.at_fault = f"{said}; {done_units} units done before"
     tally.lost = sum(not v.done for v in views.values())
     for rid, view in views.items():
         if not view.done:
@@ -216,8 +214,6 @@ def run_scenario(cs: ClusterStack, name: str, fault: Callable[[], str], max_gap:
     cs.rows.append(row)
     print(f"\n{HEADER}\n{row}")
 
-    if error:
-        raise error[0]
     stopped = {n: p.returncode for n, p in cs.stack.children.items() if p.poll() is not None}
     assert not stopped, f"services exited during {name}: {stopped}"
     assert tally.in_flight >= N_REQUESTS // 2, f"only {tally.in_flight} requests in flight when the fault hit"
@@ -226,7 +222,6 @@ def run_scenario(cs: ClusterStack, name: str, fault: Callable[[], str], max_gap:
     assert tally.duplicated == 0
     if max_gap is not None:
         assert longest_gap <= max_gap, f"no answer for {longest_gap:.1f} s after the fault hit"
-    return Outcome(tally, longest_gap, None)
 
 
 # --- the table -------------------------------------------------------------------------------------------------

@@ -110,12 +110,11 @@ class EmbeddedCluster:
 
     def wait_registered(self, n: int, timeout: float = 60.0) -> None:
         """Wait until the metadata lists `n` live brokers (a restarted node counts once it is unfenced)."""
-        client = admin(self.bootstrap_servers)
         deadline = time.monotonic() + timeout
         seen, error = 0, ""
         while time.monotonic() < deadline:
-            try:
-                seen, error = len(client.list_topics(timeout=5).brokers), ""
+            try:  # a new client each time: one made while a node was down kept failing (_TRANSPORT) once it was up
+                seen, error = len(admin(self.bootstrap_servers).list_topics(timeout=5).brokers), ""
             except Exception as exc:  # noqa: BLE001 - a node still starting answers nothing yet
                 seen, error = 0, f" (the metadata request: {exc})"
             if seen == n:
