@@ -165,8 +165,11 @@ def run_scenario(cs: ClusterStack, name: str, fault: Callable[[], str], max_gap:
     outputs: list[float] = []  # when each answer record was read, from the fault on
     read: dict[str, dict[str, RequestView] | BaseException] = {}
 
+    reading = threading.Event()
+
     def note(view: RequestView) -> None:
         outputs.append(time.monotonic())
+        reading.set()
 
     def reader() -> None:
         try:
@@ -178,10 +181,13 @@ def run_scenario(cs: ClusterStack, name: str, fault: Callable[[], str], max_gap:
 
     # The answers are read in a thread, the fault runs in this one: a broker JVM dies with the thread that started
     # it (PR_SET_PDEATHSIG, `die_with_parent`), so a node started again by a fault must be started from here.
-    fault_at = time.monotonic()
-    deadline = fault_at + ANSWER_S
+    # The reader finds its offsets before the fault: asked while partitions have no leader (two brokers down) or
+    # a paused one, the offset queries time out (`timex-stream watch` started then fails after 30 s, and says so).
+    deadline = time.monotonic() + ANSWER_S + 30
     thread = threading.Thread(target=reader, name=f"answers of {name}", daemon=True)
     thread.start()
+    assert reading.wait(60), "the reader read nothing in 60 s"
+    fault_at = time.monotonic()
     try:
         said = fault()
     finally:
