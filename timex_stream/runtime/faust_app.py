@@ -115,6 +115,11 @@ def create_app(service: str, settings: Settings, wiring: Wiring | None = None, *
         broker_session_timeout=10.0,
         broker_heartbeat_interval=2.0,
         broker_commit_interval=1.0,
+        # aiokafka asks a partition's old leader for offsets again and again after a leader change without
+        # refreshing its metadata (the offset-reset path of its fetcher): on a 3-broker cluster a predictor sat
+        # 2+ minutes on "Failed fetch offsets from 1: NotLeaderForPartitionError", doing nothing, after two brokers
+        # went down and came back. Metadata at most 5 s old bounds that (the default is 5 minutes).
+        consumer_metadata_max_age_ms=5000,
         stream_wait_empty=False,
         autodiscover=False,
         logging_config=None,
