@@ -100,7 +100,7 @@ class Follower:
                 return
             consumer = opened
             while not self.stopping.is_set():
-                batch = await loop.run_in_executor(self.thread, consumer.consume, BATCH_RECORDS, POLL_S)
+                batch = await loop.run_in_executor(self.thread, self._poll, consumer)
                 await self._fold(batch)
                 await self._revise()
                 await self._tell()
@@ -154,6 +154,15 @@ class Follower:
                         for tp in found]
         consumer.assign(assigned)
         return consumer
+
+    @staticmethod
+    def _poll(consumer: Consumer) -> list[Message]:
+        """The records there are, as soon as there is one (waiting at most POLL_S for it), at most
+        BATCH_RECORDS: a batch never waits to fill (`consume(n, t)` waits for n records or t seconds, half a
+        second of delay at low rates); under load the records that came during a batch's work fold into the
+        next one."""
+        first = consumer.consume(1, POLL_S)
+        return first + consumer.consume(BATCH_RECORDS - 1, 0) if first else first
 
     def _series(self, name: str) -> LiveSeries | None:
         series = self.series.get(name)
