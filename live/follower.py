@@ -19,9 +19,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import Executor, ThreadPoolExecutor
-from typing import Any
+from typing import Any, Protocol
 
 import pandas as pd
 from confluent_kafka import OFFSET_BEGINNING, OFFSET_END, Consumer, KafkaError, Message, TopicPartition
@@ -40,15 +40,20 @@ from timex_stream.runtime.settings import Settings
 
 log = logging.getLogger("live")
 
-BATCH_RECORDS = 500  # records taken per poll: one revision per series per batch at most
+BATCH_RECORDS = 5_000  # records taken per poll: one revision per series per batch at most (folding under load)
 POLL_S = 0.5
 
 Send = Callable[[Topic, str, dict[str, Any]], Awaitable[Any]]
+
+
+class LiveSender(Sender, Protocol):
+    async def send_each(self, topics: Sequence[Topic], key: str, record: dict[str, Any]) -> None:
+        """One record to topics of one value schema, encoded once (a revision's two topics)."""
 DeadLetter = Callable[[Message, str], Awaitable[None]]
 
 
 class Follower:
-    def __init__(self, request_id: str, standing: dict[str, Any], settings: Settings, sender: Sender,
+    def __init__(self, request_id: str, standing: dict[str, Any], settings: Settings, sender: LiveSender,
                  dead_letter: DeadLetter, pool: Executor, known_choice: Callable[[str], Choice | None],
                  consumer_config: dict[str, Any]) -> None:
         self.rid, self.settings, self.sender, self.dead_letter = request_id, settings, sender, dead_letter
@@ -252,8 +257,7 @@ class Follower:
                 continue
             record = forecast_revision(self.rid, **fields)
             key = series_key(self.rid, series.name)
-            await self._send(FORECASTS, key, record)
-            await self._send(FORECAST_HISTORY, key, record)
+            await self.sender.send_each((FORECASTS, FORECAST_HISTORY), key, record)
 
     async def _tell(self) -> None:
         """Progress, only for what changed: the points a waiting series has, the bad and late counts."""
