@@ -266,7 +266,7 @@ def set_up(env: Running, stream: Stream, window_points: int, timeout: float) -> 
 
 def measure(env: Running, duration: float = 10.0, points: int = 200_000, start: float = 1000.0,
             ceiling: float = 16_000.0, history: int = 30, window_points: int = 10_000,
-            setup_timeout: float = 600.0) -> dict[str, Any]:
+            setup_timeout: float = 1800.0) -> dict[str, Any]:
     stream = Stream(history)
     launched = "live" not in env.stack.children
     try:
