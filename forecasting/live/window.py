@@ -135,7 +135,8 @@ class Window:
                 self.gaps_filled += len(grid) - 2
         self._append(label, value)
         for stamp in stamps:
-            self._seen_final[stamp] = None
+            # On the grid an observation's time equals its label: keep the one object (~140 bytes a point less).
+            self._seen_final[label if stamp == label else stamp] = None
         while len(self._seen_final) > self.window_points:
             del self._seen_final[next(iter(self._seen_final))]
 
