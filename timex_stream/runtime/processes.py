@@ -1,4 +1,4 @@
-"""Child processes that must not outlive their parent (broker JVM, predictor pool)."""
+"""Child processes that must not outlive their parent (broker JVM, unit pools)."""
 
 from __future__ import annotations
 
