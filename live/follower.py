@@ -28,10 +28,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
-from typing import Any
+from typing import Any, Protocol
 
 import pandas as pd
 from confluent_kafka import OFFSET_BEGINNING, OFFSET_END, Consumer, KafkaError, Message, TopicPartition
@@ -52,15 +52,20 @@ from timex_stream.runtime.settings import Settings
 
 log = logging.getLogger("live")
 
-BATCH_RECORDS = 500  # records taken per poll: one revision per series per batch at most
+BATCH_RECORDS = 5_000  # records taken per poll: one revision per series per batch at most (folding under load)
 POLL_S = 0.5
 
 Send = Callable[[Topic, str, dict[str, Any]], Awaitable[Any]]
+
+
+class LiveSender(Sender, Protocol):
+    async def send_each(self, topics: Sequence[Topic], key: str, record: dict[str, Any]) -> None:
+        """One record to topics of one value schema, encoded once (a revision's two topics)."""
 DeadLetter = Callable[[Message, str], Awaitable[None]]
 
 
 class Follower:
-    def __init__(self, request_id: str, standing: dict[str, Any], settings: Settings, sender: Sender,
+    def __init__(self, request_id: str, standing: dict[str, Any], settings: Settings, sender: LiveSender,
                  dead_letter: DeadLetter, pool: UnitPool, known_choice: Callable[[str], Choice | None],
                  consumer_config: dict[str, Any]) -> None:
         self.rid, self.settings, self.sender, self.dead_letter = request_id, settings, sender, dead_letter
@@ -121,7 +126,7 @@ class Follower:
                     await asyncio.sleep(min(POLL_S, self.pace.wait_s()))
                     await self._revise()  # a refit that came back meanwhile
                     continue
-                batch = await loop.run_in_executor(self.thread, consumer.consume, take, POLL_S)
+                batch = await loop.run_in_executor(self.thread, self._poll, consumer, take)
                 self.pace.took(len(batch))
                 await self._fold(batch)
                 await self._revise()
@@ -176,6 +181,14 @@ class Follower:
                         for tp in found]
         consumer.assign(assigned)
         return consumer
+
+    @staticmethod
+    def _poll(consumer: Consumer, most: int) -> list[Message]:
+        """The records there are, as soon as there is one (waiting at most POLL_S for it), at most `most`: a
+        batch never waits to fill (`consume(n, t)` waits for n records or t seconds, half a second of delay at
+        low rates); under load the records that came during a batch's work fold into the next one."""
+        first = consumer.consume(1, POLL_S)
+        return first + consumer.consume(most - 1, 0) if first and most > 1 else first
 
     def _series(self, name: str) -> LiveSeries | None:
         series = self.series.get(name)
@@ -305,8 +318,7 @@ class Follower:
                 continue
             record = forecast_revision(self.rid, **fields)
             key = series_key(self.rid, series.name)
-            await self._send(FORECASTS, key, record)
-            await self._send(FORECAST_HISTORY, key, record)
+            await self.sender.send_each((FORECASTS, FORECAST_HISTORY), key, record)
 
     async def _tell(self) -> None:
         """Progress, only for what changed: the points a waiting series has, the bad and late counts."""

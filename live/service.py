@@ -27,7 +27,7 @@ from confluent_kafka import Message
 from forecasting.live.follow import Choice
 from live.admission import admit
 from live.follower import Follower
-from schemas import Topic
+from schemas import Topic, encode
 from schemas.topics import (
     BEST_MODELS,
     DATASETS,
@@ -61,6 +61,14 @@ class LiveSender:
         if topic.name not in self.channels:
             return None
         return await send_record(self.channels[topic.name], key, record)
+
+    async def send_each(self, topics: Sequence[Topic], key: str, record: dict[str, Any]) -> None:
+        """One record to topics of the same value schema, encoded once (a revision: forecasts and
+        forecast-history), each on the partition the catalogue gives its key."""
+        value = encode(topics[0].value, record)  # type: ignore[arg-type]
+        for topic in topics:
+            assert topic.value == topics[0].value, "one encoding for topics of one schema"
+            await self.channels[topic.name].send(key=key.encode(), value=value, partition=topic.partition_of(key))
 
     async def landed(self, handles: Sequence[Any]) -> list[Landed]:
         return [(md.partition, md.offset) for md in await asyncio.gather(*handles)]

@@ -19,12 +19,14 @@ drives (live/service.py), one `LiveSeries` per series of a standing request.
 
 from __future__ import annotations
 
+import functools
 import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
+from pandas.tseries.offsets import DateOffset
 
 from forecasting.config import TimexConfig, config_from_json
 from forecasting.live.models import LiveModel, adjusted, live_model, load
@@ -194,14 +196,13 @@ class LiveSeries:
         if included == self.revised_at:
             return None
         h = self.config.model_parameters.prediction_lags
-        tail = self.window.provisional()
-        raw = self.model.forecast(h, LEVELS, tail=self.transformation.apply(tail.to_numpy(dtype=float)))
+        tail = self.window.provisional_values()
+        raw = self.model.forecast(h, LEVELS, tail=self.transformation.apply(tail) if len(tail) else tail)
         inverse = self.transformation.inverse
         intervals = {lv: (inverse(lo), inverse(hi)) for lv, (lo, hi) in (raw.intervals or {}).items()} or None
         pred = adjusted(Prediction(inverse(raw.mean), intervals), self.config, self.name)
-        series = self.window.series()
-        stamps = to_wire(pd.Series(np.zeros(h), index=future_index(pd.DatetimeIndex(series.index), h)))[0]
-        forecast: dict[str, Any] = {"timestamps": stamps, "yhat": [float(v) for v in pred.mean]}
+        stamps = _future_stamps(self.window.last_label, self.window.offset, h)
+        forecast: dict[str, Any] = {"timestamps": list(stamps), "yhat": [float(v) for v in pred.mean]}
         for lv in LEVELS:
             lo_hi = (pred.intervals or {}).get(lv)
             forecast[f"lower_{lv}"] = [float(v) for v in lo_hi[0]] if lo_hi else None
@@ -212,3 +213,12 @@ class LiveSeries:
                 "points": points, "forecast": forecast, "model": self.choice.model,
                 "transformation": self.choice.transformation, "window": self.choice.window,
                 "params": self.choice.params}
+
+
+@functools.lru_cache(maxsize=4096)
+def _future_stamps(last: pd.Timestamp | None, offset: DateOffset, h: int) -> list[str]:
+    """The wire timestamps of the `h` steps after `last` (the window's newest bucket), as a CSV's forecast
+    gives them; cached: every series of a stream on the same grid asks for the same ones."""
+    assert last is not None, "a revised series has points"
+    index = pd.DatetimeIndex([last], freq=offset)
+    return to_wire(pd.Series(np.zeros(h), index=future_index(index, h)))[0]

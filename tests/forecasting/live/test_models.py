@@ -181,3 +181,16 @@ def test_forecasts_are_clipped_and_rounded_as_a_csvs() -> None:
                                                                  np.array([0.4, 5.0, 20.0]))}), config, "s")
     assert got.mean.tolist() == [0.0, 3.0, 10.0]
     assert got.intervals is not None and got.intervals[80][0].tolist() == [0.0, 2.0, 9.0]
+
+
+def test_the_quantile_cache_wraps_only_the_statsforecast_it_was_written_for() -> None:
+    import statsforecast
+    from statsforecast import utils
+
+    from forecasting.live.models.base import STATSFORECAST_QUANTILES, cache_normal_quantiles
+
+    before = utils._quantiles(np.asarray([80, 95]))
+    cache_normal_quantiles()
+    assert statsforecast.__version__ == STATSFORECAST_QUANTILES, "pinned statsforecast moved: re-check the wrapper"
+    assert getattr(utils._quantiles, "cached", False)
+    assert np.array_equal(utils._quantiles(np.asarray([80, 95])), before)
