@@ -12,6 +12,10 @@ series: the core's whole pool (worker start-up included) and this process; a ref
 workers). With the services (not `--no-system`), a sample of at least 100 series (all, when fewer) goes through
 them with the recommended configuration, and each forecast must equal the core's.
 
+`--references-from FILE`: the statsforecast reference rows are taken from an earlier run's results file
+(bench/results/accuracy.json of the same dataset, group and stride) instead of being run again (AutoARIMA alone
+costs about 0.6 CPU-s a series); the table labels them with that file and its date.
+
 `--quick` (the default): every 14th M3 monthly series (102); `--full`: the 1,428 M3 monthly series (h = 18).
 On M3 monthly the recommended configuration's figures are the summary's `m3_monthly_smape`, `m3_monthly_owa`
 and `m3_cpu_s_per_series`. Writes bench/results/accuracy.json.
@@ -188,6 +192,20 @@ def run_references(tasks: list[Task], workers: int) -> dict[str, tuple[dict[str,
     return rows
 
 
+def earlier_references(path: Path, dataset: str, group: str, stride: int, n: int) -> list[dict[str, Any]]:
+    """The reference rows of an earlier run (`--references-from`), labelled with its file and date; refused
+    when that run scored another set of series."""
+    earlier = json.loads(path.read_text())
+    ran = (earlier.get("dataset"), earlier.get("group"), earlier.get("stride"), earlier.get("series"))
+    if ran != (dataset, group, stride, n):
+        raise SystemExit(f"--references-from {path}: it scored {ran}, this run {(dataset, group, stride, n)}")
+    at = (earlier.get("machine") or {}).get("at", "?")
+    rows = [r for r in earlier["rows"] if r["row"].startswith("statsforecast ") or r["row"] == MEDIAN_ROW]
+    if not rows:
+        raise SystemExit(f"--references-from {path}: no reference rows in it")
+    return [{**r, "source": f"earlier run ({path.name}, {at})"} for r in rows]
+
+
 def score(tasks: list[Task], forecasts: dict[str, np.ndarray], naive2: dict[str, np.ndarray]) -> dict[str, Any]:
     """Set averages; a series the method could not forecast is scored with Naive2's forecast (and counted)."""
     smapes, mases, n2_smapes, n2_mases = [], [], [], []
@@ -249,7 +267,7 @@ def _fixed(key: str, value: Any) -> Any:
 
 def measure(env: Running | None = None, full: bool = False, dataset: str = "M3", group: str = "monthly",
             stride: int | None = None, config_path: Path = DEFAULT_CONFIG, workers: int | None = None,
-            quiet: bool = False) -> dict[str, Any]:
+            quiet: bool = False, references_from: Path | None = None) -> dict[str, Any]:
     stride = stride or (1 if full else QUICK_STRIDE)
     workers = workers or os.cpu_count() or 1
     spec = json.loads(config_path.read_text())
@@ -273,12 +291,15 @@ def measure(env: Running | None = None, full: bool = False, dataset: str = "M3",
         if failed:
             example = next(iter(failed.items()))
             print(f"{name}: {len(failed)} series without a forecast (scored as Naive2), e.g. {example}")
-    for name, (forecasts, cpu) in run_references(tasks, workers).items():
-        row(name, forecasts, cpu)
+    if references_from is not None:
+        rows += earlier_references(references_from, dataset, group, stride, n)
+    else:
+        for name, (forecasts, cpu) in run_references(tasks, workers).items():
+            row(name, forecasts, cpu, source="measured here")
     row("Naive2 (M4 guide)", naive2, None)
     published = dataset == "M3" and group == "monthly"
-    table = [{**{k: _fixed(k, v) for k, v in r.items()}, "published_smape (full set)": None,
-              "source": "measured here"} for r in rows]
+    table = [{**{k: _fixed(k, v) for k, v in r.items() if k != "source"}, "published_smape (full set)": None,
+              "source": r.get("source", "measured here")} for r in rows]
     if published:
         table += [{"row": k, "published_smape (full set)": f"{v:.2f}", "source": src}
                   for k, (v, src) in PUBLISHED_M3_MONTHLY_SMAPE.items()]
@@ -310,9 +331,12 @@ def main() -> None:
     parser.add_argument("--workers", type=int, help="pool processes (default: one per core)")
     parser.add_argument("--json", action="store_true", help="print one JSON line with the figures, no table")
     parser.add_argument("--no-system", action="store_true", help="the core only: no services, no system check")
+    parser.add_argument("--references-from", type=Path, metavar="FILE",
+                        help="take the statsforecast reference rows from an earlier run's results file (labelled)")
     args = parser.parse_args()
     run: Callable[[Running | None], dict[str, Any]] = lambda env: measure(  # noqa: E731
-        env, args.full, args.dataset, args.group, args.stride, args.config.resolve(), args.workers, args.json)
+        env, args.full, args.dataset, args.group, args.stride, args.config.resolve(), args.workers, args.json,
+        args.references_from)
     if args.no_system:
         out = run(None)
     else:
