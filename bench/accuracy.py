@@ -32,6 +32,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -163,10 +164,12 @@ def _warm_worker() -> None:
             model.fit(50 + np.sin(np.arange(60.0)) + np.arange(60.0)).predict(h=3)
 
 
-def _reference_one(task: Task) -> dict[str, tuple[np.ndarray | None, float]]:
+def _reference_one(task: Task, names: tuple[str, ...] = REFERENCES) -> dict[str, tuple[np.ndarray | None, float]]:
     """Each reference model's forecast of one series (None where it failed) and its fit's CPU seconds."""
     out: dict[str, tuple[np.ndarray | None, float]] = {}
     for name, model in _reference_models(task.period).items():
+        if name not in names:
+            continue
         t0 = time.process_time()
         try:
             mean = np.asarray(model.fit(task.x).predict(h=task.h)["mean"], dtype=float)
@@ -176,13 +179,18 @@ def _reference_one(task: Task) -> dict[str, tuple[np.ndarray | None, float]]:
     return out
 
 
-def run_references(tasks: list[Task], workers: int) -> dict[str, tuple[dict[str, np.ndarray], float]]:
+def run_references(tasks: list[Task], workers: int, names: tuple[str, ...] = REFERENCES
+                   ) -> dict[str, tuple[dict[str, np.ndarray], float]]:
+    """The reference rows `names` asks for (the median row when it has all its members)."""
     with ProcessPoolExecutor(max_workers=workers, initializer=_warm_worker) as pool:
-        per_series = dict(zip((t.name for t in tasks), pool.map(_reference_one, tasks, chunksize=4), strict=True))
+        per_series = dict(zip((t.name for t in tasks), pool.map(partial(_reference_one, names=names), tasks,
+                                                                chunksize=4), strict=True))
     rows: dict[str, tuple[dict[str, np.ndarray], float]] = {}
-    for name in REFERENCES:
+    for name in (n for n in REFERENCES if n in names):
         rows[f"statsforecast {name}"] = ({s: f[name][0] for s, f in per_series.items() if f[name][0] is not None},
                                          sum(f[name][1] for f in per_series.values()))
+    if not set(MEDIAN_OF) <= set(names):
+        return rows
     median: dict[str, np.ndarray] = {}
     for s, f in per_series.items():
         members = [f[m][0] for m in MEDIAN_OF if f[m][0] is not None]
@@ -267,7 +275,8 @@ def _fixed(key: str, value: Any) -> Any:
 
 def measure(env: Running | None = None, full: bool = False, dataset: str = "M3", group: str = "monthly",
             stride: int | None = None, config_path: Path = DEFAULT_CONFIG, workers: int | None = None,
-            quiet: bool = False, references_from: Path | None = None) -> dict[str, Any]:
+            quiet: bool = False, references_from: Path | None = None, references: tuple[str, ...] = REFERENCES
+            ) -> dict[str, Any]:
     stride = stride or (1 if full else QUICK_STRIDE)
     workers = workers or os.cpu_count() or 1
     spec = json.loads(config_path.read_text())
@@ -294,7 +303,7 @@ def measure(env: Running | None = None, full: bool = False, dataset: str = "M3",
     if references_from is not None:
         rows += earlier_references(references_from, dataset, group, stride, n)
     else:
-        for name, (forecasts, cpu) in run_references(tasks, workers).items():
+        for name, (forecasts, cpu) in run_references(tasks, workers, references).items():
             row(name, forecasts, cpu, source="measured here")
     row("Naive2 (M4 guide)", naive2, None)
     published = dataset == "M3" and group == "monthly"
@@ -319,6 +328,13 @@ def measure(env: Running | None = None, full: bool = False, dataset: str = "M3",
             "recommended": recommended, "rows": rows, "system": system, "summary": summary}
 
 
+def _reference_names(given: str) -> tuple[str, ...]:
+    names = tuple(n.strip() for n in given.split(",") if n.strip())
+    if unknown := [n for n in names if n not in REFERENCES]:
+        raise SystemExit(f"--references: unknown {', '.join(unknown)}; known: {', '.join(REFERENCES)}")
+    return names
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     size = parser.add_mutually_exclusive_group()
@@ -333,10 +349,13 @@ def main() -> None:
     parser.add_argument("--no-system", action="store_true", help="the core only: no services, no system check")
     parser.add_argument("--references-from", type=Path, metavar="FILE",
                         help="take the statsforecast reference rows from an earlier run's results file (labelled)")
+    parser.add_argument("--references", default=",".join(REFERENCES),
+                        help="the statsforecast reference rows to run (comma-separated; the median row needs "
+                        f"{', '.join(MEDIAN_OF)}); default: all")
     args = parser.parse_args()
     run: Callable[[Running | None], dict[str, Any]] = lambda env: measure(  # noqa: E731
         env, args.full, args.dataset, args.group, args.stride, args.config.resolve(), args.workers, args.json,
-        args.references_from)
+        args.references_from, _reference_names(args.references))
     if args.no_system:
         out = run(None)
     else:
