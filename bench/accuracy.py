@@ -182,6 +182,8 @@ def _reference_one(task: Task, names: tuple[str, ...] = REFERENCES) -> dict[str,
 def run_references(tasks: list[Task], workers: int, names: tuple[str, ...] = REFERENCES
                    ) -> dict[str, tuple[dict[str, np.ndarray], float]]:
     """The reference rows `names` asks for (the median row when it has all its members)."""
+    if not names:
+        return {}
     with ProcessPoolExecutor(max_workers=workers, initializer=_warm_worker) as pool:
         per_series = dict(zip((t.name for t in tasks), pool.map(partial(_reference_one, names=names), tasks,
                                                                 chunksize=4), strict=True))
@@ -329,7 +331,7 @@ def measure(env: Running | None = None, full: bool = False, dataset: str = "M3",
 
 
 def _reference_names(given: str) -> tuple[str, ...]:
-    names = tuple(n.strip() for n in given.split(",") if n.strip())
+    names = tuple(n.strip() for n in given.split(",") if n.strip())  # "": no reference rows
     if unknown := [n for n in names if n not in REFERENCES]:
         raise SystemExit(f"--references: unknown {', '.join(unknown)}; known: {', '.join(REFERENCES)}")
     return names
