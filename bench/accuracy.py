@@ -1,5 +1,6 @@
 """Accuracy on the forecasting competitions: `python bench/accuracy.py [--quick | --full] [--dataset M3]
-[--group monthly] [--stride K] [--config FILE] [--json] [--workers N] [--no-system]`.
+[--group monthly] [--stride K] [--config FILE] [--json] [--workers N] [--no-system] [--references NAMES |
+--references-from FILE]`.
 
 Each series' training part is fed to the core as a user would feed it (one CSV and one config per horizon,
 `forecasting.pipeline.forecast_all`, timestamps made up from the period: the competitions give none), with
@@ -12,9 +13,10 @@ series: the core's whole pool (worker start-up included) and this process; a ref
 workers). With the services (not `--no-system`), a sample of at least 100 series (all, when fewer) goes through
 them with the recommended configuration, and each forecast must equal the core's.
 
-`--references-from FILE`: the statsforecast reference rows are taken from an earlier run's results file
-(bench/results/accuracy.json of the same dataset, group and stride) instead of being run again (AutoARIMA alone
-costs about 0.6 CPU-s a series); the table labels them with that file and its date.
+`--references NAMES`: only those statsforecast rows ("" for none; AutoARIMA alone costs about 0.6 CPU-s a
+series). `--references-from FILE`: the reference rows are taken from an earlier run's results file
+(bench/results/accuracy.json of the same dataset, group and stride) instead of being run again; the table labels
+them with that file and its date.
 
 `--quick` (the default): every 14th M3 monthly series (102); `--full`: the 1,428 M3 monthly series (h = 18).
 On M3 monthly the recommended configuration's figures are the summary's `m3_monthly_smape`, `m3_monthly_owa`
