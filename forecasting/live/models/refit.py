@@ -1,9 +1,9 @@
-"""Models that cannot fold a point into a fitted state (fbprophet; exponentialsmoothing, whose statsmodels fit
-has no cheap fixed-parameter step here; arima with regressors): refit on the last `TAIL_POINTS` points every
-`REFIT_EVERY` new points (a refit belongs in the predictor pool, never on a stream's loop); in between, the
-last fit's forecast moves on (it forecasts `h + k` steps and drops the `k` already observed), so between
-refits a forecast ignores the new values. The state is the tail's values and its last timestamp: resuming
-refits on them (deterministic: exponential smoothing's intervals use a fixed seed)."""
+"""Models that cannot fold a point into a fitted state (fbprophet; exponentialsmoothing, whose statsmodels fit has
+no cheap fixed-parameter step here; arima with regressors): refit on the last `TAIL_POINTS` points every
+`REFIT_EVERY` new points, counted from the first fit whatever the batches (a refit belongs in the predictor pool,
+never on a stream's loop); in between, the last fit's forecast moves on (it forecasts `h + k` steps and drops the
+`k` already observed), so between refits a forecast ignores the new values. The state is the tail's values and
+its last timestamp: resuming refits on them (deterministic: exponential smoothing's intervals use a fixed seed)."""
 
 from __future__ import annotations
 
@@ -46,9 +46,12 @@ class LiveRefit(LiveModel):
             return
         self.tail = np.concatenate([self.tail, np.asarray(values, dtype=float)])[-_KEPT:]
         self.end = self.end + len(values) * pd.tseries.frequencies.to_offset(self.freq)
-        self.since_fit += len(values)
-        if self.since_fit >= REFIT_EVERY:
-            self.model, self.since_fit = None, 0  # refit (on the last TAIL_POINTS) at the next forecast
+        # Refits fall every REFIT_EVERY points counted from the first fit, wherever the batches end, so a
+        # forecast depends on the points folded only (a restart or a replay batches them differently).
+        crossed = (self.since_fit + len(values)) // REFIT_EVERY
+        self.since_fit = (self.since_fit + len(values)) % REFIT_EVERY
+        if crossed:
+            self.model = None  # refit on the last TAIL_POINTS up to the last boundary, at the next forecast
 
     def _fit_series(self) -> pd.Series:
         """The last TAIL_POINTS points as of the last fit (`since_fit` points ago)."""
