@@ -12,7 +12,8 @@ What a record gives, and what is sent:
 - a choice (best-models): a fit in the process pool; the next batch publishes revision = `included`.
 
 Restart: the follower re-reads the topic from `start_from` and recomputes; revisions are derived from the
-inputs only, so one written twice carries the same number and the same content.
+inputs only, so one written twice carries the same number and the same content, and those up to the last one
+an earlier run wrote (live/published.py) are not written again.
 """
 
 from __future__ import annotations
@@ -50,7 +51,7 @@ DeadLetter = Callable[[Message, str], Awaitable[None]]
 class Follower:
     def __init__(self, request_id: str, standing: dict[str, Any], settings: Settings, sender: Sender,
                  dead_letter: DeadLetter, pool: Executor, known_choice: Callable[[str], Choice | None],
-                 consumer_config: dict[str, Any]) -> None:
+                 consumer_config: dict[str, Any], published: Awaitable[dict[str, int]] | None = None) -> None:
         self.rid, self.settings, self.sender, self.dead_letter = request_id, settings, sender, dead_letter
         self.pool, self.known_choice = pool, known_choice
         self.config_json = standing["config_json"]
@@ -67,6 +68,8 @@ class Follower:
         self.told: dict[str, int] = {}  # what progress said last, per series (only changes are sent)
         self.fitting: set[str] = set()
         self.consumer_config = consumer_config
+        self.published = published  # live/published.py: the last revision of each series an earlier run wrote
+        self.last: dict[str, int] = {}  # series → the last revision written (by this run or an earlier one)
         self.thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"live-{request_id}")
         self.stopping = asyncio.Event()
         self.task: asyncio.Task[None] | None = None
@@ -91,6 +94,7 @@ class Follower:
         consumer: Consumer | None = None
         loop = asyncio.get_running_loop()
         try:
+            await self._recall()
             await self._seed()
             opened = await loop.run_in_executor(self.thread, self._open)
             if isinstance(opened, str):
@@ -117,6 +121,12 @@ class Follower:
             if self.stopping.is_set():
                 await self._progress(f"standing request stopped ({getattr(self, 'stop_reason', 'stop')}); the last "
                                      "revision of each series stays on the forecasts topic", stage="stopped")
+
+    async def _recall(self) -> None:
+        """The last revisions earlier runs wrote (a restart recomputes them: not written again)."""
+        if self.published is not None:
+            prefix = series_key(self.rid, "")
+            self.last = {key[len(prefix):]: n for key, n in (await self.published).items() if key.startswith(prefix)}
 
     async def _seed(self) -> None:
         """The history CSV (source_data_url), before any record of the topic."""
@@ -239,8 +249,10 @@ class Follower:
                 await self._send(FAILURES, self.rid, failure(self.rid, "model", f"no revision: {exc}",
                                                              series=series.name))
                 continue
-            if fields is None:
-                continue
+            if fields is None or fields["revision"] <= self.last.get(series.name, 0):
+                continue  # nothing new, or a restart recomputing a revision already written (the same content)
+            fields["points"] = fields["revision"] - self.last.get(series.name, 0)  # since the last one written
+            self.last[series.name] = fields["revision"]
             record = forecast_revision(self.rid, **fields)
             key = series_key(self.rid, series.name)
             await self._send(FORECASTS, key, record)

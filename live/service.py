@@ -26,6 +26,7 @@ from confluent_kafka import Message
 from forecasting.live.follow import Choice
 from forecasting.workers import init_worker
 from live.follower import Follower
+from live.published import last_revisions
 from schemas import Topic
 from schemas.topics import (
     BEST_MODELS,
@@ -79,6 +80,7 @@ def build_app(settings: Settings) -> faust.App:
     table = app.Table("standing-requests", key_type=str, partitions=STANDING.partitions)
     followers: dict[str, Follower] = {}
     pool: list[ProcessPoolExecutor] = []
+    published: list[asyncio.Future[dict[str, int]]] = []  # read once, before the first follower publishes
     consumer_config = {"bootstrap.servers": settings.bootstrap_servers or "", **settings.kafka_client_config()}
 
     async def dead_letter(msg: Message, reason: str) -> None:
@@ -98,9 +100,13 @@ def build_app(settings: Settings) -> faust.App:
             return
         if not pool:
             pool.append(_pool())
+        if not published:
+            published.append(asyncio.get_running_loop().run_in_executor(None, last_revisions, consumer_config[
+                "bootstrap.servers"]))
         standing = {**record, "history_csv": base64.b64decode(record["history_csv"]) if record.get("history_csv")
                     else None}
-        follower = Follower(rid, standing, settings, sender, dead_letter, pool[0], known_choice(rid), consumer_config)
+        follower = Follower(rid, standing, settings, sender, dead_letter, pool[0], known_choice(rid), consumer_config,
+                            published[0])
         followers[rid] = follower
         follower.start()
         log.info("following %s", rid)
