@@ -13,7 +13,7 @@ What a record gives, and what is sent:
 
 Restart: the follower re-reads the topic from `start_from` and recomputes; revisions are derived from the
 inputs only, so one written twice carries the same number and the same content, and those up to the last one
-an earlier run wrote (live/published.py) are not written again.
+an earlier run wrote (live/published.py) are not written again, nor are records it reported reported again.
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ from forecasting.live.follow import Choice, LiveSeries, fit_live
 from forecasting.live.observations import BadObservation, ObservationReader
 from forecasting.live.params import live_request
 from forecasting.live.window import Added
+from live.published import Published
 from schemas import Topic
 from schemas.topics import FAILURES, FORECAST_HISTORY, FORECASTS, PROGRESS, series_key
 from timex_stream.runtime.fan_out import Outcome, Sender, fan_out, publish
@@ -51,7 +52,7 @@ DeadLetter = Callable[[Message, str], Awaitable[None]]
 class Follower:
     def __init__(self, request_id: str, standing: dict[str, Any], settings: Settings, sender: Sender,
                  dead_letter: DeadLetter, pool: Executor, known_choice: Callable[[str], Choice | None],
-                 consumer_config: dict[str, Any], published: Awaitable[dict[str, int]] | None = None) -> None:
+                 consumer_config: dict[str, Any], published: Awaitable[Published] | None = None) -> None:
         self.rid, self.settings, self.sender, self.dead_letter = request_id, settings, sender, dead_letter
         self.pool, self.known_choice = pool, known_choice
         self.config_json = standing["config_json"]
@@ -68,7 +69,8 @@ class Follower:
         self.told: dict[str, int] = {}  # what progress said last, per series (only changes are sent)
         self.fitting: set[str] = set()
         self.consumer_config = consumer_config
-        self.published = published  # live/published.py: the last revision of each series an earlier run wrote
+        self.published = published  # live/published.py: what earlier runs wrote (read once per service start)
+        self.earlier = Published()
         self.last: dict[str, int] = {}  # series → the last revision written (by this run or an earlier one)
         self.thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"live-{request_id}")
         self.stopping = asyncio.Event()
@@ -123,10 +125,10 @@ class Follower:
                                      "revision of each series stays on the forecasts topic", stage="stopped")
 
     async def _recall(self) -> None:
-        """The last revisions earlier runs wrote (a restart recomputes them: not written again)."""
+        """What earlier runs wrote: a restart recomputes it, but writes it (and reports a record) only once."""
         if self.published is not None:
-            prefix = series_key(self.rid, "")
-            self.last = {key[len(prefix):]: n for key, n in (await self.published).items() if key.startswith(prefix)}
+            self.earlier = await self.published
+            self.last = self.earlier.revisions_of(series_key(self.rid, ""))
 
     async def _seed(self) -> None:
         """The history CSV (source_data_url), before any record of the topic."""
@@ -185,7 +187,8 @@ class Follower:
                 observations = self.reader.read(msg.key(), msg.value())
             except BadObservation as exc:
                 self.bad += 1
-                await self.dead_letter(msg, f"{exc.where}: {exc.reason}")
+                if where not in self.earlier.dead:
+                    await self.dead_letter(msg, f"{exc.where}: {exc.reason}")
                 continue
             for obs in observations:
                 series = self._series(obs.series)
@@ -200,6 +203,8 @@ class Follower:
                 added, ready = series.add(obs)
                 if added is Added.TOO_LATE:
                     self.too_late += 1
+                    if (self.rid, where) in self.earlier.late:
+                        continue
                     await self._send(FAILURES, self.rid, failure(
                         self.rid, "late", f"the observation at {obs.timestamp.isoformat()} ({where}) is older than "
                         "allowed_lateness: left out", series=obs.series, detail=where))

@@ -26,7 +26,7 @@ from confluent_kafka import Message
 from forecasting.live.follow import Choice
 from forecasting.workers import init_worker
 from live.follower import Follower
-from live.published import last_revisions
+from live.published import Published, published
 from schemas import Topic
 from schemas.topics import (
     BEST_MODELS,
@@ -80,7 +80,7 @@ def build_app(settings: Settings) -> faust.App:
     table = app.Table("standing-requests", key_type=str, partitions=STANDING.partitions)
     followers: dict[str, Follower] = {}
     pool: list[ProcessPoolExecutor] = []
-    published: list[asyncio.Future[dict[str, int]]] = []  # read once, before the first follower publishes
+    earlier: list[asyncio.Future[Published]] = []  # what earlier runs wrote: read once, before any follower writes
     consumer_config = {"bootstrap.servers": settings.bootstrap_servers or "", **settings.kafka_client_config()}
 
     async def dead_letter(msg: Message, reason: str) -> None:
@@ -100,13 +100,13 @@ def build_app(settings: Settings) -> faust.App:
             return
         if not pool:
             pool.append(_pool())
-        if not published:
-            published.append(asyncio.get_running_loop().run_in_executor(None, last_revisions, consumer_config[
+        if not earlier:
+            earlier.append(asyncio.get_running_loop().run_in_executor(None, published, consumer_config[
                 "bootstrap.servers"]))
         standing = {**record, "history_csv": base64.b64decode(record["history_csv"]) if record.get("history_csv")
                     else None}
         follower = Follower(rid, standing, settings, sender, dead_letter, pool[0], known_choice(rid), consumer_config,
-                            published[0])
+                            earlier[0])
         followers[rid] = follower
         follower.start()
         log.info("following %s", rid)
