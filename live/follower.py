@@ -9,7 +9,16 @@ What a record gives, and what is sent:
 - a too-late observation: a count on progress and a `failures` record naming topic/partition/offset;
 - a series reaching `min_points`: the fan-out of its snapshot (the ingestion's sequence, under the standing
   request's id), unless its choice is already known (a restart: the service's table keeps it);
-- a choice (best-models): a fit in the process pool; the next batch publishes revision = `included`.
+- a choice (best-models): a fit in the unit pool; the next batch publishes revision = `included`;
+- a refit kind's due fit (every REFIT_EVERY points, forecasting.live.models.refit): a refit in the unit pool,
+  never on this loop; the series' revision waits for it (its points fold into that revision), the other
+  series go on. Where a refit takes effect is defined by the points, not by when the pool answered, so a
+  replay gives the same revisions;
+- a fit or refit over a limit of the pool (TIMEX_UNIT_MEMORY_MB, TIMEX_UNIT_TIMEOUT_S, or a crash twice): a
+  `limits` failure for that series, which is revised no more; the other series go on.
+
+At most TIMEX_LIVE_MAX_RECORDS_PER_S records a second are taken (live/pace.py): over it, the rest wait on the
+topic (back-pressure; nothing is lost).
 
 Restart: the follower re-reads the topic from `start_from` and recomputes; revisions are derived from the
 inputs only, so one written twice carries the same number and the same content, and those up to the last one
@@ -21,7 +30,8 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from concurrent.futures import Executor, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from typing import Any
 
 import pandas as pd
@@ -29,14 +39,16 @@ from confluent_kafka import OFFSET_BEGINNING, OFFSET_END, Consumer, KafkaError, 
 
 from forecasting.config import config_from_json
 from forecasting.data import DataError, load_series
-from forecasting.live.follow import Choice, LiveSeries, fit_live
+from forecasting.live.follow import Choice, LiveSeries, RefitWork, fit_live, refit_live
 from forecasting.live.observations import BadObservation, ObservationReader
 from forecasting.live.params import live_request
 from forecasting.live.window import Added
+from live.pace import Pace
 from live.published import Published
 from schemas import Topic
 from schemas.topics import FAILURES, FORECAST_HISTORY, FORECASTS, PROGRESS, series_key
 from timex_stream.runtime.fan_out import Outcome, Sender, fan_out, publish
+from timex_stream.runtime.pool import UnitLimitError, UnitPool
 from timex_stream.runtime.records import failure, forecast_revision, progress
 from timex_stream.runtime.settings import Settings
 
@@ -51,7 +63,7 @@ DeadLetter = Callable[[Message, str], Awaitable[None]]
 
 class Follower:
     def __init__(self, request_id: str, standing: dict[str, Any], settings: Settings, sender: Sender,
-                 dead_letter: DeadLetter, pool: Executor, known_choice: Callable[[str], Choice | None],
+                 dead_letter: DeadLetter, pool: UnitPool, known_choice: Callable[[str], Choice | None],
                  consumer_config: dict[str, Any], published: Awaitable[Published] | None = None) -> None:
         self.rid, self.settings, self.sender, self.dead_letter = request_id, settings, sender, dead_letter
         self.pool, self.known_choice = pool, known_choice
@@ -68,6 +80,10 @@ class Follower:
         self.bad = self.too_late = 0
         self.told: dict[str, int] = {}  # what progress said last, per series (only changes are sent)
         self.fitting: set[str] = set()
+        self.refitting: set[str] = set()
+        self.refits: set[asyncio.Future[None]] = set()
+        self.stopped: set[str] = set()  # series whose fit or refit a limit stopped: revised no more
+        self.pace = Pace(settings.live_max_records_per_s)
         self.consumer_config = consumer_config
         self.published = published  # live/published.py: what earlier runs wrote (read once per service start)
         self.earlier = Published()
@@ -106,7 +122,13 @@ class Follower:
                 return
             consumer = opened
             while not self.stopping.is_set():
-                batch = await loop.run_in_executor(self.thread, consumer.consume, BATCH_RECORDS, POLL_S)
+                take = self.pace.allowance(BATCH_RECORDS)
+                if take < 1:  # over the rate: the records wait on the topic
+                    await asyncio.sleep(min(POLL_S, self.pace.wait_s()))
+                    await self._revise()  # a refit that came back meanwhile
+                    continue
+                batch = await loop.run_in_executor(self.thread, consumer.consume, take, POLL_S)
+                self.pace.took(len(batch))
                 await self._fold(batch)
                 await self._revise()
                 await self._tell()
@@ -227,16 +249,21 @@ class Follower:
     def chosen(self, name: str, choice: Choice) -> None:
         """The selection's answer for a series: fit it in the pool (the next batch publishes its revision)."""
         series = self.series.get(name)
-        if series is None or series.snapshot is None or series.model is not None or name in self.fitting:
+        if (series is None or series.snapshot is None or series.model is not None or name in self.fitting
+                or name in self.stopped):
             return
         self.fitting.add(name)
         asyncio.ensure_future(self._fit(series, choice))
 
     async def _fit(self, series: LiveSeries, choice: Choice) -> None:
-        loop = asyncio.get_running_loop()
         assert series.snapshot is not None
         try:
-            fitted = await loop.run_in_executor(self.pool, fit_live, self.config_json, series.snapshot, choice)
+            fitted = await self.pool.run(f"{self.rid}/{series.name}/fit", partial(fit_live, self.config_json,
+                                                                                  series.snapshot), choice)
+        except UnitLimitError as exc:
+            await self._stopped_by_limit(series.name, f"the live model {choice.model} could not be fitted", exc,
+                                         choice.model)
+            return
         except Exception as exc:
             await self._send(FAILURES, self.rid, failure(
                 self.rid, "model", f"the live model {choice.model} could not be fitted: {exc}", series=series.name,
@@ -246,13 +273,48 @@ class Follower:
             self.fitting.discard(series.name)
         series.start(choice, fitted)
 
+    async def _refit(self, series: LiveSeries, work: RefitWork) -> None:
+        """A refit kind's due fit, in the pool; once installed, the next `_revise` publishes its revision."""
+        assert series.choice is not None
+        try:
+            ahead = await self.pool.run(f"{self.rid}/{series.name}/refit", refit_live, work)
+        except UnitLimitError as exc:
+            await self._stopped_by_limit(series.name, f"the live model {series.choice.model} could not be refitted",
+                                         exc, series.choice.model)
+            return
+        except Exception as exc:
+            self.stopped.add(series.name)
+            await self._send(FAILURES, self.rid, failure(
+                self.rid, "model", f"the live model {series.choice.model} could not be refitted: {exc}; this "
+                "series is revised no more", series=series.name, model=series.choice.model))
+            return
+        finally:
+            self.refitting.discard(series.name)
+        series.refitted(ahead)  # False when more points made another fit due: the next _revise asks for it
+
+    async def _stopped_by_limit(self, name: str, what: str, exc: UnitLimitError, model: str) -> None:
+        self.stopped.add(name)
+        await self._send(FAILURES, self.rid, failure(
+            self.rid, "limits", f"{what}: {exc}; this series is revised no more, the others go on", series=name,
+            model=model))
+
     async def _revise(self) -> None:
         for series in self.series.values():
+            if series.name in self.stopped or series.name in self.refitting:
+                continue
             try:
-                fields = series.revise()
+                series.fold()
+                work = series.refit_work()
+                fields = series.revise() if work is None else None
             except Exception as exc:  # e.g. a value outside the transformation's domain
                 await self._send(FAILURES, self.rid, failure(self.rid, "model", f"no revision: {exc}",
                                                              series=series.name))
+                continue
+            if work is not None:  # the pool's work: this series' revision waits for it
+                self.refitting.add(series.name)
+                task = asyncio.ensure_future(self._refit(series, work))
+                self.refits.add(task)  # held: the loop keeps only a weak reference to a task
+                task.add_done_callback(self.refits.discard)
                 continue
             if fields is None or fields["revision"] <= self.last.get(series.name, 0):
                 continue  # nothing new, or a restart recomputing a revision already written (the same content)

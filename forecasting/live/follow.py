@@ -8,9 +8,12 @@ drives (live/service.py), one `LiveSeries` per series of a standing request.
 3. Once the selection's choice is known, `fit_live` (in a process pool) fits the chosen model and
    transformation on the snapshot's last window + test points, as the core's final refit does
    (forecasting.units), and `start` wraps it with its live model.
-4. From then on `revise` folds the final points taken since the last revision (transformed as the fit's data
-   were), forecasts the horizon after the provisional tail, inverts the transformation, clips and rounds as a
-   CSV's forecast (`adjusted`), and numbers the revision with `window.included`: the count of observations
+4. From then on `fold` folds the final points taken since the last revision into the model (transformed as
+   the fit's data were: cheap, never a fit). A refit kind (forecasting.live.models.refit) may then need the fit
+   of its due point: `refit_work` gives that work for the pool (`refit_live`), `refitted` installs the answer,
+   and until then the series is not revised (its points fold into the next revision). `revise` forecasts
+   the horizon after the provisional tail, inverts the transformation, clips and rounds as a CSV's forecast
+   (`adjusted`), and numbers the revision with `window.included`: the count of observations
    folded in, which only grows and is the same on a replay. Nothing here reads a clock.
 """
 
@@ -25,8 +28,9 @@ import pandas as pd
 
 from forecasting.config import TimexConfig, config_from_json
 from forecasting.live.models import LiveModel, adjusted, live_model, load
+from forecasting.live.models.refit import REFIT_EVERY, Ahead, LiveRefit
 from forecasting.live.observations import Observation
-from forecasting.live.params import LiveParameters
+from forecasting.live.params import LiveParameters, live_request
 from forecasting.live.window import Added, Window
 from forecasting.models import get_model_class
 from forecasting.models.base import LEVELS, Prediction
@@ -65,6 +69,31 @@ class Fitted:
 
     state: bytes
     transformation: Transformation
+    ahead: Ahead | None = None  # a refit kind's forecast from this fit (see forecasting.live.models.refit)
+
+
+@dataclass(frozen=True)
+class RefitWork:
+    """A refit kind's due fit, to be done in the pool: its state and how far ahead to forecast."""
+
+    state: bytes
+    steps: int
+
+
+def ahead_steps(horizon: int, lateness_points: int) -> int:
+    """How far ahead a refit forecasts: the horizon after up to REFIT_EVERY - 1 points folded since the due
+    point and a provisional tail of at most `lateness_points + 1` buckets, so every revision until the next due
+    point is a slice of it."""
+    return horizon + REFIT_EVERY + lateness_points
+
+
+def refit_live(work: RefitWork) -> Ahead:
+    """A refit kind's due fit and its forecast (`LiveRefit.fit_ahead`). Runs in a worker process."""
+    model = load(work.state)
+    assert isinstance(model, LiveRefit), "only a refit kind is refitted"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return model.fit_ahead(work.steps)
 
 
 def fit_live(config_json: str, snapshot: pd.Series, choice: Choice) -> Fitted:
@@ -81,7 +110,12 @@ def fit_live(config_json: str, snapshot: pd.Series, choice: Choice) -> Fitted:
         warnings.simplefilter("ignore")
         model.fit(transformed)
         live = live_model(model, transformed)
-    return Fitted(live.to_bytes(), transformation)
+        ahead = None
+        if isinstance(live, LiveRefit):  # its first forecasts too, while the fit is in hand
+            params = live_request(config)
+            lateness = params.live.lateness_points(config.input_parameters.frequency or "") if params else 0
+            ahead = live.fit_ahead(ahead_steps(config.model_parameters.prediction_lags, lateness))
+    return Fitted(live.to_bytes(), transformation, ahead)
 
 
 class LiveSeries:
@@ -124,20 +158,38 @@ class LiveSeries:
     def start(self, choice: Choice, fitted: Fitted) -> None:
         self.choice, self.transformation = choice, fitted.transformation
         self.model = load(fitted.state)
+        if fitted.ahead is not None and isinstance(self.model, LiveRefit):
+            self.model.install(fitted.ahead)
 
     @property
     def waiting_for(self) -> int:
         """Final points still missing before the selection."""
         return max(0, self.min_points - self.final_points)
 
-    def revise(self) -> dict[str, Any] | None:
-        """The next revision's fields (a ForecastRevision without request_id), or None: no model yet, or
-        nothing new since the last revision."""
-        if self.model is None or self.choice is None or self.transformation is None:
-            return None
-        if self.pending:
+    def fold(self) -> None:
+        """The final points taken since the last fold, into the model (an update: never a fit)."""
+        if self.model is not None and self.transformation is not None and self.pending:
             self.model.update(self.transformation.apply(np.array([v for _, v in self.pending], dtype=float)))
             self.pending = []
+
+    def refit_work(self) -> RefitWork | None:
+        """After `fold`: the fit a refit kind needs before its next revision (for the pool), else None."""
+        if not isinstance(self.model, LiveRefit) or not self.model.needs_fit():
+            return None
+        h = self.config.model_parameters.prediction_lags
+        return RefitWork(self.model.to_bytes(), ahead_steps(h, self.window.allowed_lateness))
+
+    def refitted(self, ahead: Ahead) -> bool:
+        """A refit's answer from the pool; False when more points made another fit due meanwhile."""
+        return isinstance(self.model, LiveRefit) and self.model.install(ahead)
+
+    def revise(self) -> dict[str, Any] | None:
+        """The next revision's fields (a ForecastRevision without request_id), or None: no model yet, or
+        nothing new since the last revision. A refit kind whose due fit is missing (`refit_work`) fits it here:
+        the live service asks `refit_work` first and leaves that fit to its pool."""
+        if self.model is None or self.choice is None or self.transformation is None:
+            return None
+        self.fold()
         included = self.window.included
         if included == self.revised_at:
             return None
