@@ -21,7 +21,8 @@ At most TIMEX_LIVE_MAX_RECORDS_PER_S records a second are taken (live/pace.py): 
 topic (back-pressure; nothing is lost).
 
 Restart: the follower re-reads the topic from `start_from` and recomputes; revisions are derived from the
-inputs only, so one written twice carries the same number and the same content.
+inputs only, so one written twice carries the same number and the same content, and those up to the last one
+an earlier run wrote (live/published.py) are not written again, nor are records it reported reported again.
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ from forecasting.live.observations import BadObservation, ObservationReader
 from forecasting.live.params import live_request
 from forecasting.live.window import Added
 from live.pace import Pace
+from live.published import Published
 from schemas import Topic
 from schemas.topics import FAILURES, FORECAST_HISTORY, FORECASTS, PROGRESS, series_key
 from timex_stream.runtime.fan_out import Outcome, Sender, fan_out, publish
@@ -67,7 +69,7 @@ DeadLetter = Callable[[Message, str], Awaitable[None]]
 class Follower:
     def __init__(self, request_id: str, standing: dict[str, Any], settings: Settings, sender: LiveSender,
                  dead_letter: DeadLetter, pool: UnitPool, known_choice: Callable[[str], Choice | None],
-                 consumer_config: dict[str, Any]) -> None:
+                 consumer_config: dict[str, Any], published: Awaitable[Published] | None = None) -> None:
         self.rid, self.settings, self.sender, self.dead_letter = request_id, settings, sender, dead_letter
         self.pool, self.known_choice = pool, known_choice
         self.config_json = standing["config_json"]
@@ -88,6 +90,9 @@ class Follower:
         self.stopped: set[str] = set()  # series whose fit or refit a limit stopped: revised no more
         self.pace = Pace(settings.live_max_records_per_s)
         self.consumer_config = consumer_config
+        self.published = published  # live/published.py: what earlier runs wrote (read once per service start)
+        self.earlier = Published()
+        self.last: dict[str, int] = {}  # series → the last revision written (by this run or an earlier one)
         self.thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"live-{request_id}")
         self.stopping = asyncio.Event()
         self.task: asyncio.Task[None] | None = None
@@ -112,6 +117,7 @@ class Follower:
         consumer: Consumer | None = None
         loop = asyncio.get_running_loop()
         try:
+            await self._recall()
             await self._seed()
             opened = await loop.run_in_executor(self.thread, self._open)
             if isinstance(opened, str):
@@ -144,6 +150,12 @@ class Follower:
             if self.stopping.is_set():
                 await self._progress(f"standing request stopped ({getattr(self, 'stop_reason', 'stop')}); the last "
                                      "revision of each series stays on the forecasts topic", stage="stopped")
+
+    async def _recall(self) -> None:
+        """What earlier runs wrote: a restart recomputes it, but writes it (and reports a record) only once."""
+        if self.published is not None:
+            self.earlier = await self.published
+            self.last = self.earlier.revisions_of(series_key(self.rid, ""))
 
     async def _seed(self) -> None:
         """The history CSV (source_data_url), before any record of the topic."""
@@ -210,7 +222,8 @@ class Follower:
                 observations = self.reader.read(msg.key(), msg.value())
             except BadObservation as exc:
                 self.bad += 1
-                await self.dead_letter(msg, f"{exc.where}: {exc.reason}")
+                if where not in self.earlier.dead:
+                    await self.dead_letter(msg, f"{exc.where}: {exc.reason}")
                 continue
             for obs in observations:
                 series = self._series(obs.series)
@@ -225,6 +238,8 @@ class Follower:
                 added, ready = series.add(obs)
                 if added is Added.TOO_LATE:
                     self.too_late += 1
+                    if (self.rid, where) in self.earlier.late:
+                        continue
                     await self._send(FAILURES, self.rid, failure(
                         self.rid, "late", f"the observation at {obs.timestamp.isoformat()} ({where}) is older than "
                         "allowed_lateness: left out", series=obs.series, detail=where))
@@ -314,8 +329,10 @@ class Follower:
                 self.refits.add(task)  # held: the loop keeps only a weak reference to a task
                 task.add_done_callback(self.refits.discard)
                 continue
-            if fields is None:
-                continue
+            if fields is None or fields["revision"] <= self.last.get(series.name, 0):
+                continue  # nothing new, or a restart recomputing a revision already written (the same content)
+            fields["points"] = fields["revision"] - self.last.get(series.name, 0)  # since the last one written
+            self.last[series.name] = fields["revision"]
             record = forecast_revision(self.rid, **fields)
             key = series_key(self.rid, series.name)
             await self.sender.send_each((FORECASTS, FORECAST_HISTORY), key, record)

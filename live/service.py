@@ -27,6 +27,7 @@ from confluent_kafka import Message
 from forecasting.live.follow import Choice
 from live.admission import admit
 from live.follower import Follower
+from live.published import Published, published
 from schemas import Topic, encode
 from schemas.topics import (
     BEST_MODELS,
@@ -94,6 +95,7 @@ def build_app(settings: Settings) -> faust.App:
     table = app.Table("standing-requests", key_type=str, partitions=STANDING.partitions)
     followers: dict[str, Follower] = {}
     pool = _pool(settings)
+    earlier: list[asyncio.Future[Published]] = []  # what earlier runs wrote: read once, before any follower writes
     consumer_config = {"bootstrap.servers": settings.bootstrap_servers or "", **settings.kafka_client_config()}
 
     async def dead_letter(msg: Message, reason: str) -> None:
@@ -111,9 +113,13 @@ def build_app(settings: Settings) -> faust.App:
     def follow(rid: str, record: dict[str, Any]) -> None:
         if rid in followers:
             return
+        if not earlier:
+            earlier.append(asyncio.get_running_loop().run_in_executor(None, published, consumer_config[
+                "bootstrap.servers"]))
         standing = {**record, "history_csv": base64.b64decode(record["history_csv"]) if record.get("history_csv")
                     else None}
-        follower = Follower(rid, standing, settings, sender, dead_letter, pool, known_choice(rid), consumer_config)
+        follower = Follower(rid, standing, settings, sender, dead_letter, pool, known_choice(rid), consumer_config,
+                            earlier[0])
         followers[rid] = follower
         follower.start()
         log.info("following %s", rid)

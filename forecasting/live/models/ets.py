@@ -43,7 +43,8 @@ class LiveETS(LiveModel):
         _, e, states, _ = pegelsresid_C(y, self.fitted["m"], self.x, error, trend, season, damped != "N",
                                         alpha, beta, gamma, phi, _NMSE)
         e2 = e**2
-        self.ssq += float(e2[np.isfinite(e2)].sum())
+        for sq in e2[np.isfinite(e2)].tolist():  # one by one: the same sum whatever the batches (no regrouping)
+            self.ssq += sq
         self.n += len(y)
         self.x = np.asarray(states[-1], dtype=float)
 
