@@ -28,9 +28,10 @@ from schemas.topics import DEAD_LETTERS
 from schemas.wiring import WIRING, Wiring
 from timex_stream.runtime.faust_delivery import AtLeastOnceApp
 from timex_stream.runtime.kafka import admin as kafka_admin
+from timex_stream.runtime.kafka import create_missing
 from timex_stream.runtime.ports import free_port
 from timex_stream.runtime.produce_watch import ProduceWatch
-from timex_stream.runtime.replication import cluster_replication
+from timex_stream.runtime.replication import Replication, cluster_replication
 from timex_stream.runtime.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -271,6 +272,21 @@ async def decoded(app: faust.App, stream: faust.StreamT, topic: Topic,
         timer.cancel()
 
 
+def _create_changelogs(app: faust.App) -> None:
+    """Create the app's table changelogs (compacted, the table's partitions) before the worker starts. Faust
+    declares them itself on start, but on a fresh broker under load its assignor once saw the live service's
+    changelog missing from the metadata ("Ignoring missing topic"), and the table's agent then crashed with
+    PartitionsMismatch for minutes, so the first standing request was never followed. Existing ones are kept."""
+    if not app.tables:
+        return
+    bootstrap = ",".join(f"{u.host}:{u.port}" for u in app.conf.broker)
+    fixed = getattr(app, "timex_replication_fixed", False)
+    replication = Replication(app.conf.topic_replication_factor, 1) if fixed else None
+    create_missing(bootstrap, {t.changelog_topic.get_topic_name(): (t.changelog_topic.partitions,
+                                                                   {"cleanup.policy": "compact"})
+                               for t in app.tables.values()}, replication)
+
+
 def run_worker(app: faust.App, service: str, settings: Settings) -> int:
     """Run the app until SIGTERM/SIGINT (graceful: Faust commits offsets and stops the agents)."""
     from timex_stream.runtime.logs import configure_logging
@@ -278,6 +294,7 @@ def run_worker(app: faust.App, service: str, settings: Settings) -> int:
     check_wiring(app)  # before anything starts: a service wired otherwise than its ACLs does not run
     configure_logging(service, settings.log_level)
     app.timex_metrics.produce.install()  # type: ignore[attr-defined]
+    _create_changelogs(app)
     # override_logging=False: keep our JSON log lines instead of mode's own logging set-up.
     worker = faust.Worker(app, quiet=True, redirect_stdouts=False, override_logging=False)
     worker.execute_from_commandline()

@@ -57,16 +57,24 @@ def ensure_topics(bootstrap: str, topics: Iterable[Topic] = CATALOGUE, replicati
                   timeout: float = 30.0) -> list[str]:
     """Create the catalogue topics that do not exist yet (idempotent); returns the names created. Their
     replication follows the cluster's size (`cluster_replication`) unless `replication` is given."""
+    topics = list(topics)
+    return create_missing(bootstrap, {t.name: (t.partitions, t.config) for t in topics}, replication, timeout)
+
+
+def create_missing(bootstrap: str, topics: dict[str, tuple[int, dict[str, str]]],
+                   replication: Replication | None = None, timeout: float = 30.0) -> list[str]:
+    """Create the topics (name → partitions, config) that do not exist yet and wait for their leaders; returns
+    the names created. Replication follows the cluster's size unless `replication` is given."""
     client = admin(bootstrap)
     existing = set(client.list_topics(timeout=timeout).topics)
-    wanted = [t for t in topics if t.name not in existing]
+    wanted = [name for name in topics if name not in existing]
     created: list[str] = []
     if wanted:
         # min.insync.replicas is the brokers' default (2 on a cluster of 3 or more: the embedded cluster and the
         # Strimzi production overlay set it), as for the topics Faust creates.
         replication_factor = (replication or cluster_replication(client, timeout)).factor
         futures = client.create_topics(
-            [NewTopic(t.name, t.partitions, replication_factor, config=t.config) for t in wanted],
+            [NewTopic(name, topics[name][0], replication_factor, config=topics[name][1]) for name in wanted],
             operation_timeout=timeout)
         for name, fut in futures.items():
             try:
@@ -75,7 +83,7 @@ def ensure_topics(bootstrap: str, topics: Iterable[Topic] = CATALOGUE, replicati
             except KafkaException as exc:
                 if exc.args[0].name() != "TOPIC_ALREADY_EXISTS":  # another process raced us: fine
                     raise
-    _wait_for_leaders(client, [t.name for t in topics], timeout)
+    _wait_for_leaders(client, list(topics), timeout)
     return created
 
 
