@@ -28,6 +28,7 @@ from forecasting.workers import init_worker
 from live.follower import Follower
 from schemas import Topic
 from schemas.topics import (
+    ACCURACY,
     BEST_MODELS,
     DATASETS,
     DEAD_LETTERS,
@@ -73,7 +74,7 @@ def _pool() -> ProcessPoolExecutor:
 def build_app(settings: Settings) -> faust.App:
     app = create_app("live", settings)
     metrics = app.timex_metrics  # type: ignore[attr-defined]
-    sender = LiveSender(app, (SERIES, DATASETS, FAILURES, PROGRESS, FORECASTS, FORECAST_HISTORY))
+    sender = LiveSender(app, (SERIES, DATASETS, FAILURES, PROGRESS, FORECASTS, FORECAST_HISTORY, ACCURACY))
     dead_letters = raw_topic(app, DEAD_LETTERS)
     # JSON values: under request_id the active standing record, under request_id/series the series' choice.
     table = app.Table("standing-requests", key_type=str, partitions=STANDING.partitions)
