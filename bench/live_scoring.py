@@ -1,10 +1,10 @@
-"""What realised accuracy costs a live series: `python bench/live_scoring.py [--points N] [--batch B]`.
+"""What realised accuracy costs a live series: `python bench/live_scoring.py [--points N] [--batch B] [--horizon H]`.
 
 For each live model kind, a LiveSeries (forecasting.live.follow) is started on 60 points and then folds N more
-in batches of B, publishing one revision per batch: the CPU microseconds per point of add + revise, with the
-scoring of every point against the forecasts before it (forecasting.live.accuracy) and the accuracy summary of
-each revision. `--without-scoring` times the same loop with the scorer's work stubbed out, for comparison.
-Prints one line per model kind.
+in batches of B, one revision per batch: the CPU microseconds a point of add + revise, all in (the point's
+scoring against the forecasts before it, the forecast after it, the drift check, the accuracy summary of each
+revision: forecasting.live.accuracy). Then the scorer alone: a point (score + record a forecast + drift check)
+and a revision's summary. Prints one line each.
 """
 
 from __future__ import annotations
@@ -12,57 +12,59 @@ from __future__ import annotations
 import argparse
 import json
 import time
-from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from forecasting.config import TimexConfig, config_from_json
-from forecasting.live import follow
+from forecasting.config import config_from_json
+from forecasting.live.accuracy import Scorer
 from forecasting.live.follow import Choice, LiveSeries, fit_live
 from forecasting.live.observations import Observation
 from forecasting.live.params import live_request
 
+MODELS = ("naive", "seasonal_naive", "autoets", "arima", "theta")
 
-def _config(model: str, horizon: int) -> TimexConfig:
-    raw = {"input_parameters": {"source_topic": "t", "frequency": "D", "live_parameters": {"min_points": 60, "reselect_patience": 0}},
+
+def fold(model: str, points: int, batch: int, horizon: int) -> float:
+    """CPU µs a point of add + revise for `model` (drift checked, never triggered)."""
+    raw = {"input_parameters": {"source_topic": "t", "frequency": "D",
+                                "live_parameters": {"min_points": 60, "reselect_patience": 10}},
            "model_parameters": {"models": model, "possible_transformations": "none", "main_accuracy_estimator": "mae",
                                 "test_values": 7, "prediction_lags": horizon}}
-    return config_from_json(json.dumps(raw))
-
-
-class _NoScorer:
-    steps = 1
-    over = 0
-
-    def __init__(self, *_: Any, **__: Any) -> None: ...
-    def forecast(self, *_: Any) -> None: ...
-    def actual(self, *_: Any) -> bool: return False
-    def error(self) -> None: return None
-    def summary(self, *_: Any) -> dict[str, Any]: return {}
-
-
-def run(model: str, points: int, batch: int, horizon: int, scoring: bool) -> float:
-    config = _config(model, horizon)
+    config = config_from_json(json.dumps(raw))
     live = live_request(config)
     assert live is not None
     series = LiveSeries("y", config, live.live, "D")
     rng = np.random.default_rng(0)
-    values = 100 + 10 * np.sin(np.arange(60 + points + 1) * 2 * np.pi / 7) + rng.normal(0, 1, 60 + points + 1)
-    stamps = pd.date_range("2026-01-01", periods=len(values), freq="D")
+    n = 61 + points
+    values = 100 + 10 * np.sin(np.arange(n) * 2 * np.pi / 7) + rng.normal(0, 1, n)
+    stamps = pd.date_range("2026-01-01", periods=n, freq="D")
     for i in range(61):
         series.add(Observation("y", stamps[i], float(values[i])))
     assert series.snapshot is not None
-    choice = Choice(model, "none", 0, {}, validation_error=1.0)
-    if not scoring:
-        follow.Scorer = _NoScorer  # type: ignore[misc,assignment]
+    choice = Choice(model, "none", 0, {}, validation_error=1e9)
     series.start(choice, fit_live(config.to_json(), series.snapshot, choice))
     start = time.process_time()
-    for i in range(61, 61 + points):
+    for i in range(61, n):
         series.add(Observation("y", stamps[i], float(values[i])))
         if (i - 61) % batch == batch - 1:
-            series.revise()
+            assert series.revise() is not None
     return (time.process_time() - start) / points * 1e6
+
+
+def scorer(points: int, horizon: int) -> tuple[float, float]:
+    """CPU µs of the scorer alone: a point, and a revision's summary."""
+    s = Scorer("mae", horizon, min(7, horizon), 50)
+    forecast = np.arange(float(horizon))
+    start = time.process_time()
+    for p in range(1, points + 1):
+        s.forecast(p, forecast)
+        s.actual(p, 3.0, 1e9)
+    per_point = (time.process_time() - start) / points * 1e6
+    start = time.process_time()
+    for _ in range(200):
+        s.summary(1.0, 1.5)
+    return per_point, (time.process_time() - start) / 200 * 1e6
 
 
 def main() -> None:
@@ -70,12 +72,12 @@ def main() -> None:
     parser.add_argument("--points", type=int, default=2000)
     parser.add_argument("--batch", type=int, default=10)
     parser.add_argument("--horizon", type=int, default=7)
-    parser.add_argument("--without-scoring", action="store_true")
     args = parser.parse_args()
-    for model in ("naive", "seasonal_naive", "autoets", "arima", "theta"):
-        us = run(model, args.points, args.batch, args.horizon, not args.without_scoring)
-        print(f"{model:15s} {us:8.1f} µs CPU a point (batches of {args.batch}, horizon {args.horizon}"
-              f"{', scoring stubbed out' if args.without_scoring else ''})")
+    for model in MODELS:
+        us = fold(model, args.points, args.batch, args.horizon)
+        print(f"{model:15s} {us:8.1f} µs CPU a point, all in (batches of {args.batch}, horizon {args.horizon})")
+    point, summary = scorer(args.points * 5, args.horizon)
+    print(f"{'scorer':15s} {point:8.1f} µs a point, {summary:.1f} µs a revision's summary (window 50)")
 
 
 if __name__ == "__main__":

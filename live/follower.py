@@ -25,7 +25,6 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from concurrent.futures import Executor, ThreadPoolExecutor
-from dataclasses import asdict
 from typing import Any
 
 import pandas as pd
@@ -53,13 +52,13 @@ POLL_S = 0.5
 
 Send = Callable[[Topic, str, dict[str, Any]], Awaitable[Any]]
 DeadLetter = Callable[[Message, str], Awaitable[None]]
-KnownDecision = Callable[[str, int], dict[str, Any] | None]  # (series, triggered_at) → a kept Decision's fields
+KnownAnswer = Callable[[str, int], dict[str, Any] | None]  # (series, triggered_at) → a kept re-selection answer
 
 
 class Follower:
     def __init__(self, request_id: str, standing: dict[str, Any], settings: Settings, sender: Sender,
                  dead_letter: DeadLetter, pool: Executor, known_choice: Callable[[str], Choice | None],
-                 consumer_config: dict[str, Any], known_decision: KnownDecision | None = None,
+                 consumer_config: dict[str, Any], known_answer: KnownAnswer | None = None,
                  metrics: AccuracyMetrics | None = None) -> None:
         self.rid, self.settings, self.sender, self.dead_letter = request_id, settings, sender, dead_letter
         self.pool, self.known_choice = pool, known_choice
@@ -77,7 +76,7 @@ class Follower:
         self.told: dict[str, int] = {}  # what progress said last, per series (only changes are sent)
         self.fitting: set[str] = set()
         self.consumer_config = consumer_config
-        self.known_decision, self.metrics = known_decision or (lambda _series, _at: None), metrics
+        self.known_answer, self.metrics = known_answer or (lambda _series, _at: None), metrics
         self.thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"live-{request_id}")
         self.stopping = asyncio.Event()
         self.task: asyncio.Task[None] | None = None
@@ -265,9 +264,10 @@ class Follower:
 
     async def _reselect(self, series: LiveSeries, trigger: Trigger) -> None:
         """Run the selection again on the trigger's window (or take its known outcome: a restart)."""
-        known = self.known_decision(series.name, trigger.triggered_at)
-        if known is not None:
-            await self._resolve(series, trigger, Decision(**known))
+        known = self.known_answer(series.name, trigger.triggered_at)
+        if known is not None and series.choice is not None:  # a restart: the answer is in the service's table
+            old = series.choice
+            await self._resolve(series, trigger, decide(old.model, old.transformation, old.window, known))
             return
         sub = reselection_id(self.rid, trigger.triggered_at)
         out = fan_out(Outcome(sub), self.config, {series.name: trigger.snapshot}, None, limits=self.settings.limits)
@@ -280,17 +280,16 @@ class Follower:
                              series=series.name)
         await publish(self.sender, {}, out)
 
-    def reselected(self, name: str, triggered_at: int, best: dict[str, Any]) -> dict[str, Any] | None:
-        """The answer of a re-selection (best-models under `reselection_id`): its Decision's fields, for the
-        service's table; None when no series waits for it."""
+    def reselected(self, name: str, triggered_at: int, answer: dict[str, Any]) -> None:
+        """The answer of a re-selection (best-models under `reselection_id`, `answer_of`), for the series waiting
+        for it; a series not there yet (a restart catching up) finds it in the service's table when it is."""
         series = self.series.get(name)
         trigger = series.reselection if series is not None else None
         if series is None or trigger is None or trigger.triggered_at != triggered_at or series.choice is None:
-            return None
+            return
         old = series.choice
-        decision = decide(old.model, old.transformation, old.window, best)
-        asyncio.ensure_future(self._resolve(series, trigger, decision))
-        return asdict(decision)
+        asyncio.ensure_future(self._resolve(series, trigger, decide(old.model, old.transformation, old.window,
+                                                                     answer)))
 
     async def _resolve(self, series: LiveSeries, trigger: Trigger, decision: Decision,
                        outcome: str | None = None) -> None:

@@ -24,6 +24,7 @@ import faust
 from confluent_kafka import Message
 
 from forecasting.live.follow import Choice
+from forecasting.live.reselect import answer_of
 from forecasting.workers import init_worker
 from live.accuracy import AccuracyMetrics
 from live.follower import Follower
@@ -80,7 +81,7 @@ def build_app(settings: Settings) -> faust.App:
     sender = LiveSender(app, (SERIES, DATASETS, FAILURES, PROGRESS, FORECASTS, FORECAST_HISTORY, ACCURACY))
     dead_letters = raw_topic(app, DEAD_LETTERS)
     # JSON values: under request_id the active standing record, under request_id/series the series' choice, and
-    # under reselection_id(request_id, at)/series the outcome of that re-selection (a restart decides the same).
+    # under reselection_id(request_id, at)/series the answer of that re-selection (a restart decides the same).
     table = app.Table("standing-requests", key_type=str, partitions=STANDING.partitions)
     followers: dict[str, Follower] = {}
     pool: list[ProcessPoolExecutor] = []
@@ -98,7 +99,7 @@ def build_app(settings: Settings) -> faust.App:
             return Choice(**raw) if raw else None
         return lookup
 
-    def known_decision(rid: str):  # noqa: ANN202 - a closure per request
+    def known_answer(rid: str):  # noqa: ANN202 - a closure per request
         def lookup(series: str, at: int) -> dict[str, Any] | None:
             return table.get(series_key(reselection_id(rid, at), series))
         return lookup
@@ -111,7 +112,7 @@ def build_app(settings: Settings) -> faust.App:
         standing = {**record, "history_csv": base64.b64decode(record["history_csv"]) if record.get("history_csv")
                     else None}
         follower = Follower(rid, standing, settings, sender, dead_letter, pool[0], known_choice(rid), consumer_config,
-                            known_decision=known_decision(rid), metrics=accuracy_metrics)
+                            known_answer=known_answer(rid), metrics=accuracy_metrics)
         followers[rid] = follower
         follower.start()
         log.info("following %s", rid)
@@ -149,10 +150,13 @@ def build_app(settings: Settings) -> faust.App:
             rid = best["request_id"]
             if (reselection := reselection_of(rid)) is not None:  # a live series' re-selection
                 parent, at = reselection
+                if parent not in table:
+                    continue  # stopped meanwhile
+                answer = answer_of(best)
+                table[series_key(rid, best["series"])] = answer  # kept first: a restart finds it
                 follower = followers.get(parent)
-                decision = follower.reselected(best["series"], at, best) if follower is not None else None
-                if decision is not None:
-                    table[series_key(rid, best["series"])] = decision
+                if follower is not None:
+                    follower.reselected(best["series"], at, answer)
                 continue
             if rid not in table:
                 continue  # an ordinary request's answer

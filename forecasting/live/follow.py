@@ -120,7 +120,7 @@ class LiveSeries:
         self.reselection: Trigger | None = None  # a re-selection whose outcome is pending
         self._new_trigger: Trigger | None = None  # not taken by the service yet
         self.since_trigger: list[tuple[pd.Timestamp, float, int]] = []  # final points after the pending trigger
-        self.switched: dict[str, Any] | None = None  # for the next revision
+        self.switched: dict[str, Any] | None = None  # why the current model replaced the one before (if it did)
 
     def seed(self, history: pd.Series) -> bool:
         """A CSV's history before any observation; True when it makes the series ready."""
@@ -262,10 +262,9 @@ class LiveSeries:
         points, self.revised_at = included - self.revised_at, included
         last = self.window.last_timestamp
         assert self.scorer is not None
-        switched, self.switched = self.switched, None
         return {"series": self.name, "revision": included, "last_timestamp": last.isoformat() if last else "",
                 "points": points, "forecast": forecast, "model": self.choice.model,
                 "transformation": self.choice.transformation, "window": self.choice.window,
                 "params": self.choice.params,
                 "accuracy": self.scorer.summary(self.choice.validation_error, self.live.reselect_factor),
-                "switched": switched, "selected_at": self.selected_at}
+                "switched": self.switched, "selected_at": self.selected_at}

@@ -13,8 +13,9 @@ The switch point, defined by data so that a replay or a restart gives the same r
 numbered above `triggered_at` uses the outcome. While the outcome is pending, the series publishes no
 revision (its points are folded meanwhile, none is lost; the other series go on); then either
 - the new choice wins on the same window (`decide`: its error in the re-selection's comparison below the old
-  choice's): it is fitted on the snapshot, folds every final point after the trigger, and the next revision
-  says why (`switch_record`: drift or schedule, both errors); the accuracy starts again for the new model;
+  choice's): it is fitted on the snapshot, folds every final point after the trigger, and its revisions
+  say why (`switch_record`: drift or schedule, both errors; on every revision of the new model, so that no
+  revision's content depends on batching); the accuracy starts again for the new model;
 - or the old model stays (the same choice again, or no better one, or every unit failed): the next revision
   is what it would have been without the re-selection.
 """
@@ -64,8 +65,7 @@ def _row_error(best: dict[str, Any], model: str, transformation: str, window: in
 
 @dataclass(frozen=True)
 class Decision:
-    """A re-selection's outcome for a series whose current choice is `old` (a JSON-able dict: the live
-    service keeps it, so a restart decides the same without selecting again)."""
+    """A re-selection's outcome for a series (`decide`)."""
 
     switch: bool
     model: str | None = None
@@ -75,6 +75,17 @@ class Decision:
     old_error: float | None = None
     new_error: float | None = None
     why: str = ""
+
+
+def answer_of(best: dict[str, Any]) -> dict[str, Any]:
+    """What `decide` reads of a re-selection's BestModel record (JSON-able: the live service keeps it, so a
+    restart decides the same without selecting again, even when the answer came before the series re-triggered)."""
+    rows = [{"model": r["model"], "transformation": r["transformation"], "window": r["window"],
+             "metrics": dict(r.get("metrics") or {}), "params": dict(r.get("params") or {}), "error": r.get("error")}
+            for r in best.get("comparison") or ()]
+    return {"model": best.get("model"), "transformation": best.get("transformation"), "window": best.get("window"),
+            "main_accuracy_estimator": best["main_accuracy_estimator"], "metrics": dict(best.get("metrics") or {}),
+            "comparison": rows}
 
 
 def decide(old_model: str, old_transformation: str, old_window: int, best: dict[str, Any]) -> Decision:
@@ -103,7 +114,7 @@ def decide(old_model: str, old_transformation: str, old_window: int, best: dict[
 
 def switch_record(trigger: Trigger, old_model: str, old_transformation: str, old_window: int,
                   decision: Decision) -> dict[str, Any]:
-    """The `switched` field (schemas.records.ModelSwitchRecord) of the first revision of the new model."""
+    """The `switched` field (schemas.records.ModelSwitchRecord) of the new model's revisions."""
     assert decision.switch and decision.new_error is not None
     return {"reason": trigger.reason, "triggered_at": trigger.triggered_at, "from_model": old_model,
             "from_transformation": old_transformation, "from_window": old_window, "old_error": decision.old_error,

@@ -3,11 +3,13 @@ request with two series on one source topic, both a weekly pattern; then one of 
 jump and a trend). The changed series' rolling error passes the threshold, its latest window goes through the
 normal selection again (best-models under its reselection id), the new model wins on that window and the
 switching revision says why; the rolling error is back under the threshold. The other series keeps its model.
-The accuracy of every revision is on the `accuracy` topic too."""
+The accuracy of every revision is on the `accuracy` topic too, the re-selection in the live service's metrics,
+and a restart of the live service gives the same revisions without selecting again."""
 
 from __future__ import annotations
 
 import json
+import urllib.request
 import uuid
 from typing import Any
 
@@ -83,11 +85,21 @@ class Seen:
         return [r for r in self.poll().revisions if r["series"] == series]
 
 
+def _topic(bootstrap: str) -> str:
+    name = f"live-src-{uuid.uuid4().hex[:8]}"
+    client = admin(bootstrap)  # held until the topic exists, and gone (with its threads) once it does
+    client.create_topics([NewTopic(name, 1, 1)])[name].result(30)
+    return name
+
+
+def _metrics(stack: Stack) -> str:
+    with urllib.request.urlopen(f"http://127.0.0.1:{stack.web_ports['live']}/metrics", timeout=5) as resp:
+        return resp.read().decode()
+
+
 def test_a_regime_change_switches_the_model_and_a_steady_series_keeps_its_own(
         stack: Stack, producer_: Producer, kafka_bootstrap: str) -> None:
-    source = f"live-src-{uuid.uuid4().hex[:8]}"
-    client = admin(kafka_bootstrap)
-    client.create_topics([NewTopic(source, 1, 1)])[source].result(30)
+    source = _topic(kafka_bootstrap)
     _produce(producer_, source, _rows(range(ONSET)))
     config = {"activity_title": "live re-selection test",
               "input_parameters": {"source_topic": source, "index_column_name": "date", "frequency": "D",
@@ -134,5 +146,22 @@ def test_a_regime_change_switches_the_model_and_a_steady_series_keeps_its_own(
         on_topic = wait_until(lambda: [a for a in seen.poll().accuracy if (a["series"], a["revision"])
                                        == ("shifty", END)], TIMEOUT, "the accuracy record")[0]
         assert on_topic["accuracy"] == accuracy and on_topic["model"] == "naive"
+        metrics = _metrics(stack)
+        assert 'timex_live_reselections_total{outcome="switched",reason="drift"} 1.0' in metrics
+        assert f'timex_live_rolling_error{{request_id="{rid}",series="steady"}} 0.0' in metrics
+        # A restart re-reads the source and decides the same from the table: the same revisions, no new selection.
+        before = {(r["series"], r["revision"]): r for r in seen.poll().revisions}
+        count = len(seen.revisions)
+        stack.restart("live")
+
+        def last_again() -> dict[tuple[str, int], dict[str, Any]] | None:
+            found = {(r["series"], r["revision"]): r for r in seen.poll().revisions[count:] if r["revision"] == END}
+            return found if len(found) == 2 else None
+
+        again = wait_until(last_again, TIMEOUT, "both series' last revisions again, after the restart")
+        for key in (("shifty", END), ("steady", END)):  # `points` counts since the last revision published
+            assert {**again[key], "points": 0} == {**before[key], "points": 0}, key
+        assert again[("shifty", END)]["switched"] == before[("shifty", END)]["switched"] is not None
+        assert len([b for b in seen.poll().reselections if b["series"] == "shifty"]) == 1
     finally:
         seen.cons.close()

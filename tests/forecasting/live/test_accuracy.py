@@ -14,7 +14,7 @@ from forecasting.live.accuracy import MAX_SCORED_STEPS, Scorer, estimate
 from forecasting.live.follow import Choice, LiveSeries, fit_live
 from forecasting.live.observations import Observation
 from forecasting.live.params import live_request
-from forecasting.live.reselect import DRIFT, SCHEDULE, Decision, decide, due
+from forecasting.live.reselect import DRIFT, SCHEDULE, Decision, answer_of, decide, due
 from forecasting.metrics import compute_metrics, score
 from tests.plugins.core_series import make_config
 
@@ -200,7 +200,7 @@ def test_a_switch_fits_the_new_model_on_the_trigger_window_and_says_why() -> Non
     assert revision["revision"] == 26 and revision["forecast"]["yhat"] == [values[d] for d in range(26, 29)]
     assert revision["accuracy"]["error"] == 0.0 and revision["accuracy"]["scored"] > 0
     series.add(_obs(26, values[26]))
-    assert series.revise()["switched"] is None  # type: ignore[index]
+    assert series.revise()["switched"] == revision["switched"]  # type: ignore[index]  # the model's provenance
 
 
 # --- the decision -------------------------------------------------------------------------------------------
@@ -224,6 +224,15 @@ def test_a_new_choice_replaces_the_old_only_when_it_wins_on_the_same_window() ->
     assert old_failed.switch and old_failed.old_error is None
     nothing = decide("naive", "none", 0, {"model": None, "main_accuracy_estimator": "mae", "comparison": []})
     assert not nothing.switch and "failed" in nothing.why
+
+
+def test_a_kept_answer_decides_as_the_record_does() -> None:
+    import json
+
+    best = {**_best("arima", [("arima", 1.0), ("naive", 2.0)]), "forecast": {"yhat": [1.0]}, "history_values": [1.0]}
+    kept = json.loads(json.dumps(answer_of(best)))  # as the service's table keeps it
+    assert decide("naive", "none", 0, kept) == decide("naive", "none", 0, best)
+    assert "forecast" not in kept and "history_values" not in kept
 
 
 def test_due() -> None:
