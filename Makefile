@@ -1,7 +1,7 @@
 # Two commands on a fresh machine (Python 3.11, Java 17, Maven):
 #   make up    set up, then run the embedded Kafka broker and every service; Ctrl-C stops all
-#   make test  set up, then the whole pytest suite against a real broker
-#   make bench set up, then latency, throughput, compute and scaling benches (README "Performance")
+#   make test  set up, then the whole pytest suite against a real broker (`make test-cluster`: the 3-broker tests only)
+#   make bench set up, then latency, throughput, compute, scaling, live and accuracy benches (README "Performance")
 SHELL := /bin/bash
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV ?= .venv
@@ -9,7 +9,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: setup up test lint jars chromium clean images bench
+.PHONY: setup up test test-cluster lint jars chromium clean images bench
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -34,8 +34,12 @@ test: setup chromium
 	$(VENV)/bin/ruff check .
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-# Latency, throughput, compute (TIMEX side by side where TIMEX_REFERENCE_DIR names a built reference) and
-# scaling; tables on stdout, JSON in bench/results/ (README "Performance"). BENCH_ARGS: e.g. --full.
+# Only the tests that start a local 3-broker cluster (README "Faults on a cluster"); `make test` runs them too.
+test-cluster: setup
+	$(PY) -m pytest tests/faults/test_cluster_faults.py tests/timex_stream/tools/test_cluster.py $(PYTEST_ARGS)
+
+# Latency, throughput, compute (TIMEX side by side where TIMEX_REFERENCE_DIR names a built reference),
+# scaling, live and accuracy; tables on stdout, JSON in bench/results/ (README "Performance"). BENCH_ARGS: e.g. --full.
 bench: setup
 	$(PY) bench/all.py $(if $(TIMEX_REFERENCE_DIR),--timex-reference "$(TIMEX_REFERENCE_DIR)") $(BENCH_ARGS)
 

@@ -1,5 +1,6 @@
 """Accuracy on the forecasting competitions: `python bench/accuracy.py [--quick | --full] [--dataset M3]
-[--group monthly] [--stride K] [--config FILE] [--json] [--workers N] [--no-system]`.
+[--group monthly] [--stride K] [--config FILE] [--json] [--workers N] [--no-system] [--references NAMES |
+--references-from FILE]`.
 
 Each series' training part is fed to the core as a user would feed it (one CSV and one config per horizon,
 `forecasting.pipeline.forecast_all`, timestamps made up from the period: the competitions give none), with
@@ -11,6 +12,11 @@ and DynamicOptimizedTheta; and the competition's published M3 monthly sMAPE (ful
 series: the core's whole pool (worker start-up included) and this process; a reference row's own fits (warm
 workers). With the services (not `--no-system`), a sample of at least 100 series (all, when fewer) goes through
 them with the recommended configuration, and each forecast must equal the core's.
+
+`--references NAMES`: only those statsforecast rows ("" for none; AutoARIMA alone costs about 0.6 CPU-s a
+series). `--references-from FILE`: the reference rows are taken from an earlier run's results file
+(bench/results/accuracy.json of the same dataset, group and stride) instead of being run again; the table labels
+them with that file and its date.
 
 `--quick` (the default): every 14th M3 monthly series (102); `--full`: the 1,428 M3 monthly series (h = 18).
 On M3 monthly the recommended configuration's figures are the summary's `m3_monthly_smape`, `m3_monthly_owa`
@@ -28,6 +34,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -159,10 +166,12 @@ def _warm_worker() -> None:
             model.fit(50 + np.sin(np.arange(60.0)) + np.arange(60.0)).predict(h=3)
 
 
-def _reference_one(task: Task) -> dict[str, tuple[np.ndarray | None, float]]:
+def _reference_one(task: Task, names: tuple[str, ...] = REFERENCES) -> dict[str, tuple[np.ndarray | None, float]]:
     """Each reference model's forecast of one series (None where it failed) and its fit's CPU seconds."""
     out: dict[str, tuple[np.ndarray | None, float]] = {}
     for name, model in _reference_models(task.period).items():
+        if name not in names:
+            continue
         t0 = time.process_time()
         try:
             mean = np.asarray(model.fit(task.x).predict(h=task.h)["mean"], dtype=float)
@@ -172,13 +181,20 @@ def _reference_one(task: Task) -> dict[str, tuple[np.ndarray | None, float]]:
     return out
 
 
-def run_references(tasks: list[Task], workers: int) -> dict[str, tuple[dict[str, np.ndarray], float]]:
+def run_references(tasks: list[Task], workers: int, names: tuple[str, ...] = REFERENCES
+                   ) -> dict[str, tuple[dict[str, np.ndarray], float]]:
+    """The reference rows `names` asks for (the median row when it has all its members)."""
+    if not names:
+        return {}
     with ProcessPoolExecutor(max_workers=workers, initializer=_warm_worker) as pool:
-        per_series = dict(zip((t.name for t in tasks), pool.map(_reference_one, tasks, chunksize=4), strict=True))
+        per_series = dict(zip((t.name for t in tasks), pool.map(partial(_reference_one, names=names), tasks,
+                                                                chunksize=4), strict=True))
     rows: dict[str, tuple[dict[str, np.ndarray], float]] = {}
-    for name in REFERENCES:
+    for name in (n for n in REFERENCES if n in names):
         rows[f"statsforecast {name}"] = ({s: f[name][0] for s, f in per_series.items() if f[name][0] is not None},
                                          sum(f[name][1] for f in per_series.values()))
+    if not set(MEDIAN_OF) <= set(names):
+        return rows
     median: dict[str, np.ndarray] = {}
     for s, f in per_series.items():
         members = [f[m][0] for m in MEDIAN_OF if f[m][0] is not None]
@@ -186,6 +202,20 @@ def run_references(tasks: list[Task], workers: int) -> dict[str, tuple[dict[str,
             median[s] = np.median(np.vstack(members), axis=0)
     rows[MEDIAN_ROW] = (median, sum(f[m][1] for f in per_series.values() for m in MEDIAN_OF))
     return rows
+
+
+def earlier_references(path: Path, dataset: str, group: str, stride: int, n: int) -> list[dict[str, Any]]:
+    """The reference rows of an earlier run (`--references-from`), labelled with its file and date; refused
+    when that run scored another set of series."""
+    earlier = json.loads(path.read_text())
+    ran = (earlier.get("dataset"), earlier.get("group"), earlier.get("stride"), earlier.get("series"))
+    if ran != (dataset, group, stride, n):
+        raise SystemExit(f"--references-from {path}: it scored {ran}, this run {(dataset, group, stride, n)}")
+    at = (earlier.get("machine") or {}).get("at", "?")
+    rows = [r for r in earlier["rows"] if r["row"].startswith("statsforecast ") or r["row"] == MEDIAN_ROW]
+    if not rows:
+        raise SystemExit(f"--references-from {path}: no reference rows in it")
+    return [{**r, "source": f"earlier run ({path.name}, {at})"} for r in rows]
 
 
 def score(tasks: list[Task], forecasts: dict[str, np.ndarray], naive2: dict[str, np.ndarray]) -> dict[str, Any]:
@@ -249,7 +279,8 @@ def _fixed(key: str, value: Any) -> Any:
 
 def measure(env: Running | None = None, full: bool = False, dataset: str = "M3", group: str = "monthly",
             stride: int | None = None, config_path: Path = DEFAULT_CONFIG, workers: int | None = None,
-            quiet: bool = False) -> dict[str, Any]:
+            quiet: bool = False, references_from: Path | None = None, references: tuple[str, ...] = REFERENCES
+            ) -> dict[str, Any]:
     stride = stride or (1 if full else QUICK_STRIDE)
     workers = workers or os.cpu_count() or 1
     spec = json.loads(config_path.read_text())
@@ -273,12 +304,15 @@ def measure(env: Running | None = None, full: bool = False, dataset: str = "M3",
         if failed:
             example = next(iter(failed.items()))
             print(f"{name}: {len(failed)} series without a forecast (scored as Naive2), e.g. {example}")
-    for name, (forecasts, cpu) in run_references(tasks, workers).items():
-        row(name, forecasts, cpu)
+    if references_from is not None:
+        rows += earlier_references(references_from, dataset, group, stride, n)
+    else:
+        for name, (forecasts, cpu) in run_references(tasks, workers, references).items():
+            row(name, forecasts, cpu, source="measured here")
     row("Naive2 (M4 guide)", naive2, None)
     published = dataset == "M3" and group == "monthly"
-    table = [{**{k: _fixed(k, v) for k, v in r.items()}, "published_smape (full set)": None,
-              "source": "measured here"} for r in rows]
+    table = [{**{k: _fixed(k, v) for k, v in r.items() if k != "source"}, "published_smape (full set)": None,
+              "source": r.get("source", "measured here")} for r in rows]
     if published:
         table += [{"row": k, "published_smape (full set)": f"{v:.2f}", "source": src}
                   for k, (v, src) in PUBLISHED_M3_MONTHLY_SMAPE.items()]
@@ -298,6 +332,13 @@ def measure(env: Running | None = None, full: bool = False, dataset: str = "M3",
             "recommended": recommended, "rows": rows, "system": system, "summary": summary}
 
 
+def _reference_names(given: str) -> tuple[str, ...]:
+    names = tuple(n.strip() for n in given.split(",") if n.strip())  # "": no reference rows
+    if unknown := [n for n in names if n not in REFERENCES]:
+        raise SystemExit(f"--references: unknown {', '.join(unknown)}; known: {', '.join(REFERENCES)}")
+    return names
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     size = parser.add_mutually_exclusive_group()
@@ -310,9 +351,15 @@ def main() -> None:
     parser.add_argument("--workers", type=int, help="pool processes (default: one per core)")
     parser.add_argument("--json", action="store_true", help="print one JSON line with the figures, no table")
     parser.add_argument("--no-system", action="store_true", help="the core only: no services, no system check")
+    parser.add_argument("--references-from", type=Path, metavar="FILE",
+                        help="take the statsforecast reference rows from an earlier run's results file (labelled)")
+    parser.add_argument("--references", default=",".join(REFERENCES),
+                        help="the statsforecast reference rows to run (comma-separated; the median row needs "
+                        f"{', '.join(MEDIAN_OF)}); default: all")
     args = parser.parse_args()
     run: Callable[[Running | None], dict[str, Any]] = lambda env: measure(  # noqa: E731
-        env, args.full, args.dataset, args.group, args.stride, args.config.resolve(), args.workers, args.json)
+        env, args.full, args.dataset, args.group, args.stride, args.config.resolve(), args.workers, args.json,
+        args.references_from, _reference_names(args.references))
     if args.no_system:
         out = run(None)
     else:

@@ -194,6 +194,24 @@ def _holidays(value: Any) -> str | list[str] | None:
                      "[\"2023-12-25\", \"2024-12-25\"])")
 
 
+COMBINATION_STATISTICS: tuple[str, ...] = ("median", "mean")
+
+
+class CombinationParameters(_Section):
+    """Opt-in (not a TIMEX key): the answer is the per-step `statistic` of the forecasts of the `k` models
+    that validated best, each model's best unit (forecasting.selection.combine)."""
+
+    k: int = Field(default=3, ge=2)
+    statistic: str = "median"
+
+    @field_validator("statistic")
+    @classmethod
+    def _known_statistic(cls, value: str) -> str:
+        if value.lower() not in COMBINATION_STATISTICS:
+            raise ValueError(f"unknown statistic '{value}'; known: {', '.join(COMBINATION_STATISTICS)}")
+        return value.lower()
+
+
 class ModelParameters(_Section):
     models: CommaList = Field(min_length=1)
     possible_transformations: CommaList = Field(default_factory=lambda: ["none"], min_length=1)
@@ -214,6 +232,7 @@ class ModelParameters(_Section):
     # fbprophet: a country's holidays by code, or a list of dates; TIMEX's fbprophet_parameters.holiday_country
     # is read as the country code when `holidays` is not given.
     holidays: str | list[str] | None = None
+    combination: CombinationParameters | None = None
 
     @model_validator(mode="before")
     @classmethod

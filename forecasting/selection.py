@@ -8,6 +8,11 @@ protocol around it that the core pipeline, the predictor and the validator all f
    was made for, matched by spec; a failed refit disqualifies its unit) give the series' choice.
 Historical units (forecasting.historical) are never part of the choice.
 
+With `model_parameters.combination` (opt-in), `choose_final`'s answer is the combination of the k models
+that validated best (`combine`): the per-step median or mean of their final forecasts and of their interval
+bounds. It is made from the refits the ordinary protocol already asks for (each model's best unit), so every
+path that calls `choose_final` gives the same combination.
+
 Order-independent: the choice depends only on the set of results. Ties break deterministically by the
 config's order of models and transformations, then by the smaller window (as TIMEX's stable sort)."""
 
@@ -17,14 +22,16 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from forecasting.config import TimexConfig
 from forecasting.historical import drop_history
 from forecasting.metrics import score
-from forecasting.units import UnitResult, UnitSpec, refit_unit
+from forecasting.units import Forecast, UnitResult, UnitSpec, refit_unit
 
 _REFIT_ERROR = "final refit: "
+COMBINATION = "combination"  # the model name of a combined answer (not a model of the config)
 
 
 @dataclass
@@ -90,6 +97,48 @@ def choose_best(config: TimexConfig, results: Iterable[UnitResult]) -> SeriesCho
     return SeriesChoice(best=best, per_model=per_model, comparison=ok, errors=errors)
 
 
+def ranked(config: TimexConfig, choice: SeriesChoice) -> list[UnitResult]:
+    """Each model's best unit, the best validated first (ties: the config's order, as `choose_best`)."""
+    estimator = config.model_parameters.main_accuracy_estimator
+    order = {m: i for i, m in enumerate(choice.per_model)}  # choose_best keeps per_model in spec order
+    return sorted(choice.per_model.values(), key=lambda r: (score(r.metrics, estimator), order[r.spec.model]))
+
+
+def _combine_values(rows: list[list[float] | None], statistic: str) -> list[float] | None:
+    if any(r is None for r in rows):
+        return None
+    stack = np.asarray(rows, dtype=float)
+    return (np.median(stack, axis=0) if statistic == "median" else np.mean(stack, axis=0)).tolist()
+
+
+def combine(config: TimexConfig, choice: SeriesChoice) -> SeriesChoice:
+    """`choice` answered by the combination `model_parameters.combination` asks for: the per-step statistic
+    of the final forecasts of the k best-validated models that have one (fewer when fewer have; none below
+    two: `choice` as it is). Its intervals are the same statistic of the members' bounds (an approximation:
+    a level's band where every member has one). The combined unit is the answer (`best`), a row of the
+    comparison and an entry of `per_model`; its params name the members and the statistic; it has no
+    validation metrics of its own (the members are scored, the combination is not)."""
+    spec = config.model_parameters.combination
+    if spec is None:
+        return choice
+    members = [r for r in ranked(config, choice) if r.forecast is not None][: spec.k]
+    if len(members) < 2:
+        return choice
+    forecasts = [r.forecast for r in members if r.forecast is not None]
+    bands = {key: _combine_values([getattr(f, key) for f in forecasts], spec.statistic)
+             for key in ("lower_80", "upper_80", "lower_95", "upper_95")}
+    forecast = Forecast(timestamps=list(forecasts[0].timestamps),
+                        yhat=_combine_values([f.yhat for f in forecasts], spec.statistic) or [], **bands)
+    combined = UnitResult(
+        spec=UnitSpec(COMBINATION, "none", max(r.spec.window for r in members)),
+        test_forecast=_combine_values([r.test_forecast or None for r in members], spec.statistic) or [],
+        forecast=forecast, fit_seconds=sum(r.fit_seconds for r in members),
+        params={"statistic": spec.statistic, "k": str(spec.k),
+                "members": ",".join(r.spec.model for r in members)})
+    return replace(choice, best=combined, per_model={**choice.per_model, COMBINATION: combined},
+                   comparison=[*choice.comparison, combined])
+
+
 # --- the two-phase protocol ---------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
@@ -143,5 +192,5 @@ def with_refits(results: Iterable[UnitResult], refits: Iterable[UnitResult]) -> 
 def choose_final(config: TimexConfig, results: Iterable[UnitResult], refits: Iterable[UnitResult] = ()
                  ) -> SeriesChoice:
     """Phase 2 → the answer: the choice over the ordinary results with their refits folded in (without
-    refits: the choice the refits are asked for)."""
-    return choose_best(config, with_refits(drop_history(results)[0], refits))
+    refits: the choice the refits are asked for), combined when the config asks (`combine`)."""
+    return combine(config, choose_best(config, with_refits(drop_history(results)[0], refits)))

@@ -47,7 +47,8 @@ def build_app(settings: Settings) -> faust.App:
     sender = ChannelSender(app, (REQUESTS, SERIES, DATASETS, FAILURES, PROGRESS, STANDING))
     fetch = fetcher(settings)
     check_topic = source_topic_check(settings.bootstrap_servers or "")  # a live request's source topic
-    live_limits = LiveLimits(max_window_points=settings.live_max_window_points)
+    live_limits = LiveLimits(max_window_points=settings.live_max_window_points,
+                             max_series=settings.live_max_series)
 
     async def tell_sender(event: faust.EventT, exc: DecodeError) -> None:
         """A record on `configs` that is no config, or names an unsafe request id: if the sender named a

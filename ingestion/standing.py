@@ -29,6 +29,7 @@ class LiveLimits:
     """What a live request may ask for at the ingestion (Settings: TIMEX_LIVE_*)."""
 
     max_window_points: int = 100_000
+    max_series: int = 1_000  # the history CSV's series: refused here, at once, rather than left unfollowed
 
 
 def standing(out: Outcome, parsed: ParsedConfig, request: dict[str, Any], live: LiveRequest, fetch: Fetch,
@@ -57,11 +58,14 @@ def standing(out: Outcome, parsed: ParsedConfig, request: dict[str, Any], live: 
     if request.get("csv_data") or config.input_parameters.source_data_url:
         try:
             history = request.get("csv_data") or fetch(config.input_parameters.source_data_url or "")
-            load_series(config, history)  # its errors now, not in the live service
+            loaded = load_series(config, history)  # its errors now, not in the live service
         except DownloadError as exc:
             return fatal("download", str(exc))
         except DataError as exc:
             return fatal("data", str(exc))
+        if len(loaded.series) > limits.max_series:
+            return fatal("limits", f"the history CSV has {len(loaded.series):,} series; a live request follows at "
+                                   f"most {limits.max_series:,} (TIMEX_LIVE_MAX_SERIES)")
         if len(history) > MAX_HISTORY_BYTES:
             return fatal("limits", f"the history CSV is {len(history):,} bytes; a live request's history may have "
                                    f"at most {MAX_HISTORY_BYTES:,} (the topic's records can extend it)")

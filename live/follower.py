@@ -9,11 +9,20 @@ What a record gives, and what is sent:
 - a too-late observation: a count on progress and a `failures` record naming topic/partition/offset;
 - a series reaching `min_points`: the fan-out of its snapshot (the ingestion's sequence, under the standing
   request's id), unless its choice is already known (a restart: the service's table keeps it);
-- a choice (best-models): a fit in the process pool; the next batch publishes revision = `included`, with its
+- a choice (best-models): a fit in the unit pool; the next batch publishes revision = `included`, with its
   realised accuracy (also on `accuracy`);
 - a drift or schedule (forecasting.live.reselect): the series' latest window fanned out again under
   `reselection_id` (or its outcome, when the service's table knows it); its answer (`reselected`) keeps the
-  model or fits the new one (`_switch`). Meanwhile that series publishes nothing; the others go on.
+  model or fits the new one in the unit pool (`_switch`). Meanwhile that series publishes nothing; the others go on;
+- a refit kind's due fit (every REFIT_EVERY points, forecasting.live.models.refit): a refit in the unit pool,
+  never on this loop; the series' revision waits for it (its points fold into that revision), the other
+  series go on. Where a refit takes effect is defined by the points, not by when the pool answered, so a
+  replay gives the same revisions;
+- a fit or refit over a limit of the pool (TIMEX_UNIT_MEMORY_MB, TIMEX_UNIT_TIMEOUT_S, or a crash twice): a
+  `limits` failure for that series, which is revised no more; the other series go on.
+
+At most TIMEX_LIVE_MAX_RECORDS_PER_S records a second are taken (live/pace.py): over it, the rest wait on the
+topic (back-pressure; nothing is lost).
 
 Restart: the follower re-reads the topic from `start_from` and recomputes; revisions are derived from the
 inputs only, so one written twice carries the same number and the same content.
@@ -23,41 +32,49 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
-from concurrent.futures import Executor, ThreadPoolExecutor
-from typing import Any
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from functools import partial
+from typing import Any, Protocol
 
 import pandas as pd
 from confluent_kafka import OFFSET_BEGINNING, OFFSET_END, Consumer, KafkaError, Message, TopicPartition
 
 from forecasting.config import config_from_json
 from forecasting.data import DataError, load_series
-from forecasting.live.follow import Choice, LiveSeries, fit_live
+from forecasting.live.follow import Choice, LiveSeries, RefitWork, fit_live, refit_live
 from forecasting.live.observations import BadObservation, ObservationReader
 from forecasting.live.params import live_request
 from forecasting.live.reselect import Decision, Trigger, decide
 from forecasting.live.window import Added
 from live.accuracy import AccuracyMetrics
+from live.pace import Pace
 from schemas import Topic
 from schemas.keys import reselection_id
 from schemas.topics import ACCURACY, FAILURES, FORECAST_HISTORY, FORECASTS, PROGRESS, series_key
 from timex_stream.runtime.fan_out import Outcome, Sender, fan_out, publish
+from timex_stream.runtime.pool import UnitLimitError, UnitPool
 from timex_stream.runtime.records import accuracy_record, failure, forecast_revision, progress
 from timex_stream.runtime.settings import Settings
 
 log = logging.getLogger("live")
 
-BATCH_RECORDS = 500  # records taken per poll: one revision per series per batch at most
+BATCH_RECORDS = 5_000  # records taken per poll: one revision per series per batch at most (folding under load)
 POLL_S = 0.5
 
 Send = Callable[[Topic, str, dict[str, Any]], Awaitable[Any]]
+
+
+class LiveSender(Sender, Protocol):
+    async def send_each(self, topics: Sequence[Topic], key: str, record: dict[str, Any]) -> None:
+        """One record to topics of one value schema, encoded once (a revision's two topics)."""
 DeadLetter = Callable[[Message, str], Awaitable[None]]
 KnownAnswer = Callable[[str, int], dict[str, Any] | None]  # (series, triggered_at) → a kept re-selection answer
 
 
 class Follower:
-    def __init__(self, request_id: str, standing: dict[str, Any], settings: Settings, sender: Sender,
-                 dead_letter: DeadLetter, pool: Executor, known_choice: Callable[[str], Choice | None],
+    def __init__(self, request_id: str, standing: dict[str, Any], settings: Settings, sender: LiveSender,
+                 dead_letter: DeadLetter, pool: UnitPool, known_choice: Callable[[str], Choice | None],
                  consumer_config: dict[str, Any], known_answer: KnownAnswer | None = None,
                  metrics: AccuracyMetrics | None = None) -> None:
         self.rid, self.settings, self.sender, self.dead_letter = request_id, settings, sender, dead_letter
@@ -75,6 +92,10 @@ class Follower:
         self.bad = self.too_late = 0
         self.told: dict[str, int] = {}  # what progress said last, per series (only changes are sent)
         self.fitting: set[str] = set()
+        self.refitting: set[str] = set()
+        self.refits: set[asyncio.Future[None]] = set()
+        self.stopped: set[str] = set()  # series whose fit or refit a limit stopped: revised no more
+        self.pace = Pace(settings.live_max_records_per_s)
         self.consumer_config = consumer_config
         self.known_answer, self.metrics = known_answer or (lambda _series, _at: None), metrics
         self.thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"live-{request_id}")
@@ -110,7 +131,13 @@ class Follower:
                 return
             consumer = opened
             while not self.stopping.is_set():
-                batch = await loop.run_in_executor(self.thread, consumer.consume, BATCH_RECORDS, POLL_S)
+                take = self.pace.allowance(BATCH_RECORDS)
+                if take < 1:  # over the rate: the records wait on the topic
+                    await asyncio.sleep(min(POLL_S, self.pace.wait_s()))
+                    await self._revise()  # a refit that came back meanwhile
+                    continue
+                batch = await loop.run_in_executor(self.thread, self._poll, consumer, take)
+                self.pace.took(len(batch))
                 await self._fold(batch)
                 await self._revise()
                 await self._tell()
@@ -164,6 +191,14 @@ class Follower:
                         for tp in found]
         consumer.assign(assigned)
         return consumer
+
+    @staticmethod
+    def _poll(consumer: Consumer, most: int) -> list[Message]:
+        """The records there are, as soon as there is one (waiting at most POLL_S for it), at most `most`: a
+        batch never waits to fill (`consume(n, t)` waits for n records or t seconds, half a second of delay at
+        low rates); under load the records that came during a batch's work fold into the next one."""
+        first = consumer.consume(1, POLL_S)
+        return first + consumer.consume(most - 1, 0) if first and most > 1 else first
 
     def _series(self, name: str) -> LiveSeries | None:
         series = self.series.get(name)
@@ -222,16 +257,21 @@ class Follower:
     def chosen(self, name: str, choice: Choice) -> None:
         """The selection's answer for a series: fit it in the pool (the next batch publishes its revision)."""
         series = self.series.get(name)
-        if series is None or series.snapshot is None or series.model is not None or name in self.fitting:
+        if (series is None or series.snapshot is None or series.model is not None or name in self.fitting
+                or name in self.stopped):
             return
         self.fitting.add(name)
         asyncio.ensure_future(self._fit(series, choice))
 
     async def _fit(self, series: LiveSeries, choice: Choice) -> None:
-        loop = asyncio.get_running_loop()
         assert series.snapshot is not None
         try:
-            fitted = await loop.run_in_executor(self.pool, fit_live, self.config_json, series.snapshot, choice)
+            fitted = await self.pool.run(f"{self.rid}/{series.name}/fit", partial(fit_live, self.config_json,
+                                                                                  series.snapshot), choice)
+        except UnitLimitError as exc:
+            await self._stopped_by_limit(series.name, f"the live model {choice.model} could not be fitted", exc,
+                                         choice.model)
+            return
         except Exception as exc:
             await self._send(FAILURES, self.rid, failure(
                 self.rid, "model", f"the live model {choice.model} could not be fitted: {exc}", series=series.name,
@@ -241,22 +281,56 @@ class Follower:
             self.fitting.discard(series.name)
         series.start(choice, fitted)
 
+    async def _refit(self, series: LiveSeries, work: RefitWork) -> None:
+        """A refit kind's due fit, in the pool; once installed, the next `_revise` publishes its revision."""
+        assert series.choice is not None
+        try:
+            ahead = await self.pool.run(f"{self.rid}/{series.name}/refit", refit_live, work)
+        except UnitLimitError as exc:
+            await self._stopped_by_limit(series.name, f"the live model {series.choice.model} could not be refitted",
+                                         exc, series.choice.model)
+            return
+        except Exception as exc:
+            self.stopped.add(series.name)
+            await self._send(FAILURES, self.rid, failure(
+                self.rid, "model", f"the live model {series.choice.model} could not be refitted: {exc}; this "
+                "series is revised no more", series=series.name, model=series.choice.model))
+            return
+        finally:
+            self.refitting.discard(series.name)
+        series.refitted(ahead)  # False when more points made another fit due: the next _revise asks for it
+
+    async def _stopped_by_limit(self, name: str, what: str, exc: UnitLimitError, model: str) -> None:
+        self.stopped.add(name)
+        await self._send(FAILURES, self.rid, failure(
+            self.rid, "limits", f"{what}: {exc}; this series is revised no more, the others go on", series=name,
+            model=model))
+
     async def _revise(self) -> None:
         for series in self.series.values():
+            if series.name in self.stopped or series.name in self.refitting:
+                continue
             try:
-                fields = series.revise()
+                series.fold()
+                work = series.refit_work()
+                fields = series.revise() if work is None else None
             except Exception as exc:  # e.g. a value outside the transformation's domain
                 await self._send(FAILURES, self.rid, failure(self.rid, "model", f"no revision: {exc}",
                                                              series=series.name))
                 continue
             if (trigger := series.take_trigger()) is not None:
                 await self._reselect(series, trigger)
+            if work is not None:  # the pool's work: this series' revision waits for it
+                self.refitting.add(series.name)
+                task = asyncio.ensure_future(self._refit(series, work))
+                self.refits.add(task)  # held: the loop keeps only a weak reference to a task
+                task.add_done_callback(self.refits.discard)
+                continue
             if fields is None:
                 continue
             record = forecast_revision(self.rid, **fields)
             key = series_key(self.rid, series.name)
-            await self._send(FORECASTS, key, record)
-            await self._send(FORECAST_HISTORY, key, record)
+            await self.sender.send_each((FORECASTS, FORECAST_HISTORY), key, record)
             if (scores := accuracy_record(record)) is not None:
                 await self._send(ACCURACY, key, scores)
             if self.metrics is not None:
@@ -267,7 +341,7 @@ class Follower:
         known = self.known_answer(series.name, trigger.triggered_at)
         if known is not None and series.choice is not None:  # a restart: the answer is in the service's table
             old = series.choice
-            await self._resolve(series, trigger, decide(old.model, old.transformation, old.window, known))
+            self._spawn(self._resolve(series, trigger, decide(old.model, old.transformation, old.window, known)))
             return
         sub = reselection_id(self.rid, trigger.triggered_at)
         out = fan_out(Outcome(sub), self.config, {series.name: trigger.snapshot}, None, limits=self.settings.limits)
@@ -288,8 +362,13 @@ class Follower:
         if series is None or trigger is None or trigger.triggered_at != triggered_at or series.choice is None:
             return
         old = series.choice
-        asyncio.ensure_future(self._resolve(series, trigger, decide(old.model, old.transformation, old.window,
-                                                                     answer)))
+        self._spawn(self._resolve(series, trigger, decide(old.model, old.transformation, old.window, answer)))
+
+    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        """Off the revise loop (a fit in the pool may follow): the other series go on meanwhile."""
+        task = asyncio.ensure_future(work)
+        self.refits.add(task)  # held: the loop keeps only a weak reference to a task
+        task.add_done_callback(self.refits.discard)
 
     async def _resolve(self, series: LiveSeries, trigger: Trigger, decision: Decision,
                        outcome: str | None = None) -> None:
@@ -302,13 +381,14 @@ class Follower:
             assert decision.model is not None and decision.transformation is not None and decision.window is not None
             choice = Choice(decision.model, decision.transformation, decision.window, dict(decision.params or {}),
                             decision.new_error)
-            asyncio.ensure_future(self._switch(series, trigger, choice, decision))
+            await self._switch(series, trigger, choice, decision)
 
     async def _switch(self, series: LiveSeries, trigger: Trigger, choice: Choice, decision: Decision) -> None:
-        loop = asyncio.get_running_loop()
+        """The new choice fitted on the trigger's window in the unit pool (its limits), then installed."""
         try:
-            fitted = await loop.run_in_executor(self.pool, fit_live, self.config_json, trigger.snapshot, choice)
-        except Exception as exc:
+            fitted = await self.pool.run(f"{self.rid}/{series.name}/reselect",
+                                         partial(fit_live, self.config_json, trigger.snapshot), choice)
+        except Exception as exc:  # a limit of the pool too: the old model stays, revisions go on
             await self._send(FAILURES, self.rid, failure(
                 self.rid, "model", f"the re-selected model {choice.model} could not be fitted: {exc}; the model "
                 "stays", series=series.name, model=choice.model))

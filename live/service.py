@@ -6,7 +6,10 @@ the request's source topic, fans a ready series out to the normal selection, and
 The table holds, under the request id, the standing record (config, owner, history) of each active request,
 and under `request_id/series` the choice for that series, so a restart re-reads each source topic from
 `start_from`, takes the same snapshots and fits the known choices again instead of asking for a new selection.
-Fits run in a process pool, never on the event loop.
+Fits and refits run in the unit pool (timex_stream.runtime.pool: each under TIMEX_UNIT_MEMORY_MB and
+TIMEX_UNIT_TIMEOUT_S), never on the event loop. The bounds: TIMEX_LIVE_MAX_REQUESTS active standing requests in
+all and TIMEX_LIVE_MAX_REQUESTS_PER_USER per owner (checked here, the authority: the ingestion cannot know what
+is active), TIMEX_LIVE_MAX_SERIES and TIMEX_LIVE_MAX_RECORDS_PER_S per request (live/follower.py).
 """
 
 from __future__ import annotations
@@ -14,9 +17,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import logging
-import multiprocessing
 from collections.abc import Sequence
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict
 from typing import Any
 
@@ -25,10 +26,10 @@ from confluent_kafka import Message
 
 from forecasting.live.follow import Choice
 from forecasting.live.reselect import answer_of
-from forecasting.workers import init_worker
 from live.accuracy import AccuracyMetrics
+from live.admission import admit
 from live.follower import Follower
-from schemas import Topic
+from schemas import Topic, encode
 from schemas.keys import reselection_id, reselection_of
 from schemas.topics import (
     ACCURACY,
@@ -46,6 +47,7 @@ from schemas.topics import (
 from timex_stream.runtime.fan_out import Landed
 from timex_stream.runtime.faust_app import create_app, decoded, raw_topic, run_worker, send_record
 from timex_stream.runtime.logs import request_id_var
+from timex_stream.runtime.pool import Limits, UnitPool, forkserver_context, start_model_worker
 from timex_stream.runtime.records import ACTIVE, STOPPED, failure
 from timex_stream.runtime.settings import Settings
 
@@ -64,14 +66,27 @@ class LiveSender:
             return None
         return await send_record(self.channels[topic.name], key, record)
 
+    async def send_each(self, topics: Sequence[Topic], key: str, record: dict[str, Any]) -> None:
+        """One record to topics of the same value schema, encoded once (a revision: forecasts and
+        forecast-history), each on the partition the catalogue gives its key."""
+        value = encode(topics[0].value, record)  # type: ignore[arg-type]
+        for topic in topics:
+            assert topic.value == topics[0].value, "one encoding for topics of one schema"
+            await self.channels[topic.name].send(key=key.encode(), value=value, partition=topic.partition_of(key))
+
     async def landed(self, handles: Sequence[Any]) -> list[Landed]:
         return [(md.partition, md.offset) for md in await asyncio.gather(*handles)]
 
 
-def _pool() -> ProcessPoolExecutor:
-    ctx = multiprocessing.get_context("forkserver")  # workers fork from a clean server, not the event loop
-    ctx.set_forkserver_preload(["forecasting.live.follow"])
-    return ProcessPoolExecutor(max_workers=1, mp_context=ctx, initializer=init_worker)
+# What the pool's fork server imports once: its workers start with the live models loaded.
+PRELOAD = ["timex_stream.runtime.orphan_guard", "timex_stream.runtime.pool", "forecasting.live.follow"]
+POOL_SIZE = 1  # fits and refits are rare next to the per-point updates, which stay on the loop
+
+
+def _pool(settings: Settings) -> UnitPool:
+    """Workers start on the first fit (a stack with no live request runs none)."""
+    return UnitPool(POOL_SIZE, Limits(memory_mb=settings.unit_memory_mb, timeout_s=settings.unit_timeout_s),
+                    forkserver_context(PRELOAD), start_model_worker)
 
 
 def build_app(settings: Settings) -> faust.App:
@@ -84,7 +99,7 @@ def build_app(settings: Settings) -> faust.App:
     # under reselection_id(request_id, at)/series the answer of that re-selection (a restart decides the same).
     table = app.Table("standing-requests", key_type=str, partitions=STANDING.partitions)
     followers: dict[str, Follower] = {}
-    pool: list[ProcessPoolExecutor] = []
+    pool = _pool(settings)
     consumer_config = {"bootstrap.servers": settings.bootstrap_servers or "", **settings.kafka_client_config()}
 
     async def dead_letter(msg: Message, reason: str) -> None:
@@ -107,11 +122,9 @@ def build_app(settings: Settings) -> faust.App:
     def follow(rid: str, record: dict[str, Any]) -> None:
         if rid in followers:
             return
-        if not pool:
-            pool.append(_pool())
         standing = {**record, "history_csv": base64.b64decode(record["history_csv"]) if record.get("history_csv")
                     else None}
-        follower = Follower(rid, standing, settings, sender, dead_letter, pool[0], known_choice(rid), consumer_config,
+        follower = Follower(rid, standing, settings, sender, dead_letter, pool, known_choice(rid), consumer_config,
                             known_answer=known_answer(rid), metrics=accuracy_metrics)
         followers[rid] = follower
         follower.start()
@@ -125,11 +138,9 @@ def build_app(settings: Settings) -> faust.App:
             if record["status"] == ACTIVE:
                 if rid in table:
                     continue  # a redelivery
-                active = sum(1 for key in table if "/" not in key)
-                if active >= settings.live_max_requests:
-                    await sender.send(FAILURES, rid, failure(
-                        rid, "limits", f"{active:,} standing requests are active; at most "
-                        f"{settings.live_max_requests:,} (TIMEX_LIVE_MAX_REQUESTS): stop one first", fatal=True))
+                refused = admit(record.get("owner"), [table[key] for key in table if "/" not in key], settings)
+                if refused:
+                    await sender.send(FAILURES, rid, failure(rid, "limits", refused, fatal=True))
                     continue
                 stored = {"request_id": rid, "config_json": record["config_json"], "owner": record["owner"],
                           "history_csv": base64.b64encode(record["history_csv"]).decode()
@@ -177,8 +188,7 @@ def build_app(settings: Settings) -> faust.App:
 
     @app.on_before_shutdown.connect
     def stop_pool(*_: object, **__: object) -> None:
-        for p in pool:
-            p.shutdown(wait=False, cancel_futures=True)
+        pool.close()
 
     return app
 

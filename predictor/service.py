@@ -11,16 +11,18 @@ import faust
 from prometheus_client import Counter
 
 from predictor.answer import answer
-from predictor.pool import Limits, UnitPool, forkserver_context
-from predictor.work import Job, job_for, start_worker
+from predictor.work import Job, job_for
 from schemas import series_key
 from schemas.topics import DATASETS, PREDICTIONS
 from timex_stream.runtime.faust_app import create_app, decoded, raw_topic, run_worker, send_record
 from timex_stream.runtime.logs import request_id_var
+from timex_stream.runtime.pool import Limits, UnitPool, forkserver_context, start_model_worker
 from timex_stream.runtime.series_store import SeriesStore
 from timex_stream.runtime.settings import Settings
 
 log = logging.getLogger("predictor")
+# What the pool's fork server imports once: its workers start with the model libraries loaded.
+PRELOAD = ["timex_stream.runtime.orphan_guard", "timex_stream.runtime.pool", "predictor.work"]
 
 
 def build_app(settings: Settings) -> faust.App:
@@ -32,7 +34,7 @@ def build_app(settings: Settings) -> faust.App:
     datasets, predictions = raw_topic(app, DATASETS), raw_topic(app, PREDICTIONS)
     pool = UnitPool(settings.predictor_concurrency,
                     Limits(memory_mb=settings.unit_memory_mb, timeout_s=settings.unit_timeout_s),
-                    forkserver_context(["predictor.orphan_guard", "predictor.pool", "predictor.work"]), start_worker)
+                    forkserver_context(PRELOAD), start_model_worker)
     store = SeriesStore(settings.bootstrap_servers or "")  # the series the units point at, read once each
 
     @app.agent(datasets, concurrency=settings.predictor_concurrency)

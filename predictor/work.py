@@ -15,9 +15,7 @@ from forecasting.historical import run_step
 from forecasting.regressors import align
 from forecasting.selection import final_refit, refits_needed
 from forecasting.units import UnitResult, UnitSpec, run_unit
-from forecasting.workers import init_worker
 from schemas.records import DatasetRecord, PredictionRecord, UnitOutcomeRecord, UnitRecord
-from timex_stream.runtime.processes import die_with_parent
 from timex_stream.runtime.records import prediction, unit_outcome, unit_record
 from timex_stream.runtime.series_store import SeriesMissingError, SeriesStore
 
@@ -112,9 +110,3 @@ def prediction_record(dataset: DatasetRecord, estimator: str = "mae", **result: 
     return prediction(dataset["request_id"], dataset["series"], dataset["series_total"], dataset["unit"],
                       main_accuracy_estimator=estimator, ref=dataset["ref"], more=more,
                       worker=f"{socket.gethostname()}/{os.getpid()}", **result)
-
-
-def start_worker() -> None:
-    """Pool initializer: die with the fork server (and so with the predictor), then the core's set-up."""
-    die_with_parent()
-    init_worker()

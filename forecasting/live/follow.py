@@ -8,18 +8,23 @@ drives (live/service.py), one `LiveSeries` per series of a standing request.
 3. Once the selection's choice is known, `fit_live` (in a process pool) fits the chosen model and
    transformation on the snapshot's last window + test points, as the core's final refit does
    (forecasting.units), and `start` wraps it with its live model.
-4. From then on `revise` folds the final points taken since the last revision (transformed as the fit's data
-   were), forecasts the horizon after the provisional tail, inverts the transformation, clips and rounds as a
-   CSV's forecast (`adjusted`), and numbers the revision with `window.included`: the count of observations
+4. From then on `fold` folds the final points taken since the last revision into the model (transformed as
+   the fit's data were: cheap, never a fit). A refit kind (forecasting.live.models.refit) may then need the fit
+   of its due point: `refit_work` gives that work for the pool (`refit_live`), `refitted` installs the answer,
+   and until then the series is not revised (its points fold into the next revision). `revise` forecasts
+   the horizon after the provisional tail, inverts the transformation, clips and rounds as a CSV's forecast
+   (`adjusted`), and numbers the revision with `window.included`: the count of observations
    folded in, which only grows and is the same on a replay. Nothing here reads a clock.
-5. Each final point is folded one by one: scored against the forecasts made before it, then the forecast after
-   it is recorded (forecasting.live.accuracy), and a drift or schedule may trigger a re-selection
+5. `fold` takes the final points one by one: each is scored against the forecasts made before it, then the
+   forecast after it is recorded (forecasting.live.accuracy; a refit kind records one only where its due fit is
+   in hand, never fitting here), and a drift or schedule may trigger a re-selection
    (forecasting.live.reselect: `take_trigger`, then `resolve` and, for a new model, `switch`). While one is
    pending the series publishes no revision, so every revision above the trigger uses its outcome.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 import warnings
 from collections import deque
@@ -28,12 +33,14 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from pandas.tseries.offsets import DateOffset
 
 from forecasting.config import TimexConfig, config_from_json
 from forecasting.live.accuracy import Scorer, threshold
 from forecasting.live.models import LiveModel, adjusted, live_model, load
+from forecasting.live.models.refit import REFIT_EVERY, Ahead, LiveRefit
 from forecasting.live.observations import Observation
-from forecasting.live.params import LiveParameters
+from forecasting.live.params import LiveParameters, live_request
 from forecasting.live.reselect import Decision, Trigger, due, switch_record
 from forecasting.live.window import Added, Window
 from forecasting.metrics import score
@@ -78,6 +85,31 @@ class Fitted:
 
     state: bytes
     transformation: Transformation
+    ahead: Ahead | None = None  # a refit kind's forecast from this fit (see forecasting.live.models.refit)
+
+
+@dataclass(frozen=True)
+class RefitWork:
+    """A refit kind's due fit, to be done in the pool: its state and how far ahead to forecast."""
+
+    state: bytes
+    steps: int
+
+
+def ahead_steps(horizon: int, lateness_points: int) -> int:
+    """How far ahead a refit forecasts: the horizon after up to REFIT_EVERY - 1 points folded since the due
+    point and a provisional tail of at most `lateness_points + 1` buckets, so every revision until the next due
+    point is a slice of it."""
+    return horizon + REFIT_EVERY + lateness_points
+
+
+def refit_live(work: RefitWork) -> Ahead:
+    """A refit kind's due fit and its forecast (`LiveRefit.fit_ahead`). Runs in a worker process."""
+    model = load(work.state)
+    assert isinstance(model, LiveRefit), "only a refit kind is refitted"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return model.fit_ahead(work.steps)
 
 
 def fit_live(config_json: str, snapshot: pd.Series, choice: Choice) -> Fitted:
@@ -94,7 +126,12 @@ def fit_live(config_json: str, snapshot: pd.Series, choice: Choice) -> Fitted:
         warnings.simplefilter("ignore")
         model.fit(transformed)
         live = live_model(model, transformed)
-    return Fitted(live.to_bytes(), transformation)
+        ahead = None
+        if isinstance(live, LiveRefit):  # its first forecasts too, while the fit is in hand
+            params = live_request(config)
+            lateness = params.live.lateness_points(config.input_parameters.frequency or "") if params else 0
+            ahead = live.fit_ahead(ahead_steps(config.model_parameters.prediction_lags, lateness))
+    return Fitted(live.to_bytes(), transformation, ahead)
 
 
 class LiveSeries:
@@ -149,11 +186,16 @@ class LiveSeries:
 
     def start(self, choice: Choice, fitted: Fitted) -> None:
         assert self.snapshot is not None
-        self.choice, self.transformation = choice, fitted.transformation
-        self.model = load(fitted.state)
+        self._install(choice, fitted)
         self.folded = self.schedule_from = self.selected_position
         self.recent.extend(zip(self.snapshot.index, self.snapshot.to_numpy(dtype=float), strict=True))
         self._score_from_here(len(self.snapshot))
+
+    def _install(self, choice: Choice, fitted: Fitted) -> None:
+        self.choice, self.transformation = choice, fitted.transformation
+        self.model = load(fitted.state)
+        if fitted.ahead is not None and isinstance(self.model, LiveRefit):
+            self.model.install(fitted.ahead)
 
     def _score_from_here(self, selected_on: int) -> None:
         """A new scorer for the current model (chosen on `selected_on` points: its validation span), with its
@@ -166,6 +208,8 @@ class LiveSeries:
 
     def _record_forecast(self) -> None:
         assert self.model is not None and self.transformation is not None and self.scorer is not None
+        if isinstance(self.model, LiveRefit) and self.model.needs_fit():
+            return  # its due fit is the pool's work, never done here: no forecast from this point to score
         raw = self.model.forecast(self.scorer.steps, ())
         self.scorer.forecast(self.folded + 1, _adjust(self.transformation.inverse(raw.mean), self.config, self.name))
 
@@ -173,31 +217,6 @@ class LiveSeries:
         if self.live.reselect_patience <= 0 or self.choice is None:
             return None  # no drift to count: the rolling error is computed per revision only
         return threshold(self.choice.validation_error, self.live.reselect_factor)
-
-    def _fold(self) -> None:
-        """Fold the pending final points one by one: score, maybe trigger a re-selection, update, forecast."""
-        points, self.pending = self.pending, []
-        if not points:
-            return
-        assert self.model is not None and self.transformation is not None and self.scorer is not None
-        transformed = self.transformation.apply(np.array([v for _, v, _ in points], dtype=float))
-        limit = self._threshold()
-        for (stamp, value, included), model_value in zip(points, transformed, strict=True):
-            self.folded += 1
-            self.scorer.actual(self.folded, value, limit)
-            self.recent.append((stamp, value))
-            if self.reselection is not None:
-                if len(self.since_trigger) <= self.window.window_points:
-                    self.since_trigger.append((stamp, value, included))
-            elif reason := due(self.folded, self.schedule_from, self.scorer.over, self.live.reselect_patience,
-                               self.live.reselect_every):
-                snapshot = pd.Series([v for _, v in self.recent], name=self.name, dtype=float,
-                                     index=pd.DatetimeIndex([t for t, _ in self.recent], freq=self.window.offset))
-                self.reselection = self._new_trigger = Trigger(reason, included, self.folded, snapshot,
-                                                               self.scorer.error())
-                self.since_trigger = []
-            self.model.update([float(model_value)])
-            self._record_forecast()
 
     def take_trigger(self) -> Trigger | None:
         """A re-selection just triggered (once): the service fans its snapshot out, or knows its outcome."""
@@ -223,7 +242,7 @@ class LiveSeries:
         assert trigger is not None and self.choice is not None
         self.switched = switch_record(trigger, self.choice.model, self.choice.transformation, self.choice.window,
                                       decision)
-        self.choice, self.transformation, self.model = choice, fitted.transformation, load(fitted.state)
+        self._install(choice, fitted)
         self.folded = self.schedule_from = self.selected_position = trigger.position
         self.selected_at = trigger.triggered_at
         self.pending = self.since_trigger + self.pending
@@ -237,24 +256,61 @@ class LiveSeries:
         """Final points still missing before the selection."""
         return max(0, self.min_points - self.final_points)
 
+    def fold(self) -> None:
+        """The final points taken since the last fold, into the model one by one (updates: never a fit): each
+        scored, maybe triggering a re-selection, then the forecast after it recorded."""
+        if self.model is None or self.transformation is None or not self.pending:
+            return
+        points, self.pending = self.pending, []
+        assert self.scorer is not None
+        transformed = self.transformation.apply(np.array([v for _, v, _ in points], dtype=float))
+        limit = self._threshold()
+        for (stamp, value, included), model_value in zip(points, transformed, strict=True):
+            self.folded += 1
+            self.scorer.actual(self.folded, value, limit)
+            self.recent.append((stamp, value))
+            if self.reselection is not None:
+                if len(self.since_trigger) <= self.window.window_points:
+                    self.since_trigger.append((stamp, value, included))
+            elif reason := due(self.folded, self.schedule_from, self.scorer.over, self.live.reselect_patience,
+                               self.live.reselect_every):
+                snapshot = pd.Series([v for _, v in self.recent], name=self.name, dtype=float,
+                                     index=pd.DatetimeIndex([t for t, _ in self.recent], freq=self.window.offset))
+                self.reselection = self._new_trigger = Trigger(reason, included, self.folded, snapshot,
+                                                               self.scorer.error())
+                self.since_trigger = []
+            self.model.update([float(model_value)])
+            self._record_forecast()
+
+    def refit_work(self) -> RefitWork | None:
+        """After `fold`: the fit a refit kind needs before its next revision (for the pool), else None."""
+        if not isinstance(self.model, LiveRefit) or not self.model.needs_fit():
+            return None
+        h = self.config.model_parameters.prediction_lags
+        return RefitWork(self.model.to_bytes(), ahead_steps(h, self.window.allowed_lateness))
+
+    def refitted(self, ahead: Ahead) -> bool:
+        """A refit's answer from the pool; False when more points made another fit due meanwhile."""
+        return isinstance(self.model, LiveRefit) and self.model.install(ahead)
+
     def revise(self) -> dict[str, Any] | None:
         """The next revision's fields (a ForecastRevision without request_id), or None: no model yet, or
-        nothing new since the last revision."""
+        nothing new since the last revision. A refit kind whose due fit is missing (`refit_work`) fits it here:
+        the live service asks `refit_work` first and leaves that fit to its pool."""
         if self.model is None or self.choice is None or self.transformation is None:
             return None
-        self._fold()
+        self.fold()
         included = self.window.included
         if included == self.revised_at or self.reselection is not None:
             return None
         h = self.config.model_parameters.prediction_lags
-        tail = self.window.provisional()
-        raw = self.model.forecast(h, LEVELS, tail=self.transformation.apply(tail.to_numpy(dtype=float)))
+        tail = self.window.provisional_values()
+        raw = self.model.forecast(h, LEVELS, tail=self.transformation.apply(tail) if len(tail) else tail)
         inverse = self.transformation.inverse
         intervals = {lv: (inverse(lo), inverse(hi)) for lv, (lo, hi) in (raw.intervals or {}).items()} or None
         pred = adjusted(Prediction(inverse(raw.mean), intervals), self.config, self.name)
-        series = self.window.series()
-        stamps = to_wire(pd.Series(np.zeros(h), index=future_index(pd.DatetimeIndex(series.index), h)))[0]
-        forecast: dict[str, Any] = {"timestamps": stamps, "yhat": [float(v) for v in pred.mean]}
+        stamps = _future_stamps(self.window.last_label, self.window.offset, h)
+        forecast: dict[str, Any] = {"timestamps": list(stamps), "yhat": [float(v) for v in pred.mean]}
         for lv in LEVELS:
             lo_hi = (pred.intervals or {}).get(lv)
             forecast[f"lower_{lv}"] = [float(v) for v in lo_hi[0]] if lo_hi else None
@@ -268,3 +324,12 @@ class LiveSeries:
                 "params": self.choice.params,
                 "accuracy": self.scorer.summary(self.choice.validation_error, self.live.reselect_factor),
                 "switched": self.switched, "selected_at": self.selected_at}
+
+
+@functools.lru_cache(maxsize=4096)
+def _future_stamps(last: pd.Timestamp | None, offset: DateOffset, h: int) -> list[str]:
+    """The wire timestamps of the `h` steps after `last` (the window's newest bucket), as a CSV's forecast
+    gives them; cached: every series of a stream on the same grid asks for the same ones."""
+    assert last is not None, "a revised series has points"
+    index = pd.DatetimeIndex([last], freq=offset)
+    return to_wire(pd.Series(np.zeros(h), index=future_index(index, h)))[0]

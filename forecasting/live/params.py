@@ -141,6 +141,9 @@ def live_request(config: TimexConfig) -> LiveRequest | None:
                                  "a live request follows a data topic of yours"))
     if config.input_parameters.add_diff_column:
         errors.append(FieldError("input_parameters.add_diff_column", "not supported for live requests yet"))
+    if config.model_parameters.combination is not None:
+        errors.append(FieldError("model_parameters.combination", "not supported for live requests yet (a live "
+                                 "forecast updates one model)"))
     live = None
     if raw is not None and not isinstance(raw, dict):
         errors.append(FieldError(_PREFIX, f"expected an object, got {type(raw).__name__}"))

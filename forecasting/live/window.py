@@ -135,7 +135,8 @@ class Window:
                 self.gaps_filled += len(grid) - 2
         self._append(label, value)
         for stamp in stamps:
-            self._seen_final[stamp] = None
+            # On the grid an observation's time equals its label: keep the one object (~140 bytes a point less).
+            self._seen_final[label if stamp == label else stamp] = None
         while len(self._seen_final) > self.window_points:
             del self._seen_final[next(iter(self._seen_final))]
 
@@ -160,6 +161,25 @@ class Window:
         grid = pd.date_range(means.index[0], means.index[-1], freq=self.offset)
         filled = means.reindex(grid).interpolate(method="time", limit_area="inside")
         return self._series(filled.iloc[1:] if self._final else filled)
+
+    def provisional_values(self) -> np.ndarray:
+        """`provisional()`'s values alone, without pandas when the provisional buckets follow the last final
+        one with no gap (the usual case: nothing to interpolate): the live hot path's tail."""
+        if not self._open:
+            return np.empty(0)
+        labels = sorted(self._open)
+        previous = self._final[-1][0] if self._final else labels[0] - self.offset
+        for label in labels:
+            if label != previous + self.offset:
+                return self.provisional().to_numpy(dtype=float)  # a gap: interpolated as the CSV's
+            previous = label
+        return np.array([math.fsum(self._open[b].values()) / len(self._open[b]) for b in labels], dtype=float)
+
+    @property
+    def last_label(self) -> pd.Timestamp | None:
+        """The label of the newest bucket, final or provisional: where `series()` ends (the newest bucket is
+        never final: the lateness horizon lies at or before it)."""
+        return self.latest
 
     def final(self) -> pd.Series:
         """The final points kept (at most `window_points`)."""

@@ -40,3 +40,34 @@ def test_scores_fall_back_to_naive2_and_count_it() -> None:
     assert perfect["smape"] == 0 and perfect["owa"] == 0 and perfect["failed"] == 0
     missing = accuracy.score([task], {}, naive2)
     assert missing["owa"] == 1 and missing["failed"] == 1
+
+
+def test_every_configuration_of_the_bench_parses_and_the_recommended_one_combines() -> None:
+    import json
+
+    spec = json.loads((_BENCH / "configs" / "accuracy.json").read_text())
+    for configuration in spec["configurations"].values():
+        parsed = parse_config(accuracy.request_config(configuration["model_parameters"], 12, 18, "upload:x.csv"))
+        assert parsed.warnings == []
+    recommended = spec["configurations"][spec["recommended"]]["model_parameters"]
+    assert parse_config(accuracy.request_config(recommended, 12, 18, "u")).config.model_parameters.combination
+
+
+def test_reference_rows_from_an_earlier_run_are_labelled_and_must_be_of_the_same_series(tmp_path: Path) -> None:
+    import json
+
+    import pytest
+
+    earlier = {"dataset": "M3", "group": "monthly", "stride": 1, "series": 1428, "machine": {"at": "then"},
+               "rows": [{"row": "system: x", "smape": 1.0}, {"row": "statsforecast AutoARIMA", "smape": 15.2},
+                        {"row": accuracy.MEDIAN_ROW, "smape": 13.6}, {"row": "Naive2 (M4 guide)", "smape": 16.8}]}
+    path = tmp_path / "earlier.json"
+    path.write_text(json.dumps(earlier))
+    rows = accuracy.earlier_references(path, "M3", "monthly", 1, 1428)
+    assert [r["row"] for r in rows] == ["statsforecast AutoARIMA", accuracy.MEDIAN_ROW]
+    assert all(r["source"] == "earlier run (earlier.json, then)" for r in rows)
+    with pytest.raises(SystemExit, match="scored"):
+        accuracy.earlier_references(path, "M3", "monthly", 4, 357)
+    assert accuracy._reference_names("AutoETS, Theta") == ("AutoETS", "Theta") and accuracy._reference_names("") == ()
+    with pytest.raises(SystemExit, match="unknown"):
+        accuracy._reference_names("Prophet")

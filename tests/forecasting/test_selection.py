@@ -101,3 +101,71 @@ def test_a_failed_refit_disqualifies_its_unit_and_says_so_once() -> None:
         choice = choose_final(CONFIG, results, [refit])
         assert [r.error for r in choice.errors] == [said]
         assert choice.per_model["naive"].spec == UnitSpec("naive", "none", 20)  # the next of its model
+
+
+# --- the combination of the k best (opt-in: model_parameters.combination) -----------------------------------
+
+def _refitted(model: str, mae: float, yhat: list[float], band: float | None = 1.0) -> UnitResult:
+    """A validated unit with its final forecast folded in (80 % band ± band; no band when None)."""
+    lower = [v - band for v in yhat] if band is not None else None
+    upper = [v + band for v in yhat] if band is not None else None
+    return UnitResult(UnitSpec(model, "none", 10 + len(model)), metrics={"MAE": mae}, test_forecast=[mae, mae],
+                      forecast=Forecast(["t1", "t2"], yhat, lower_80=lower, upper_80=upper))
+
+
+FOUR = make_config(model_parameters={"models": "naive,theta,autoets,autoces"})
+CANDIDATES = [_refitted("naive", 4.0, [100.0, 100.0]), _refitted("theta", 1.0, [10.0, 20.0]),
+              _refitted("autoets", 2.0, [12.0, 18.0], band=3.0), _refitted("autoces", 3.0, [20.0, 40.0])]
+
+
+def _combined(statistic: str, k: int, results: list[UnitResult] = CANDIDATES) -> SeriesChoice:
+    config = make_config(model_parameters={"models": "naive,theta,autoets,autoces",
+                                           "combination": {"k": k, "statistic": statistic}})
+    return choose_final(config, results)
+
+
+def test_the_median_of_the_k_best_validated_is_the_answer_with_its_members_named() -> None:
+    choice = _combined("median", 3)
+    best = choice.best
+    assert best is not None and best.forecast is not None and best.spec.model == "combination"
+    assert best.forecast.yhat == [12.0, 20.0]  # theta, autoets, autoces (naive validated worst)
+    assert best.params == {"statistic": "median", "k": "3", "members": "theta,autoets,autoces"}
+    assert best.forecast.lower_80 == [9.0, 19.0] and best.forecast.upper_80 == [15.0, 21.0]  # per-step medians
+    assert best.forecast.lower_95 is None and best.metrics == {}  # no member had a 95 % band; not validated
+    assert choice.per_model["combination"] is best and choice.comparison[-1] is best
+    assert [m for m in choice.per_model if m != "combination"] == ["naive", "theta", "autoets", "autoces"]
+
+
+def test_the_mean_of_the_two_best() -> None:
+    best = _combined("mean", 2).best
+    assert best is not None and best.forecast is not None
+    assert best.forecast.yhat == [11.0, 19.0] and best.forecast.upper_80 == [13.0, 21.0]
+    assert best.params["members"] == "theta,autoets"
+
+
+def test_k_above_the_models_with_a_forecast_takes_those_and_one_alone_is_no_combination() -> None:
+    assert _combined("median", 9).best.params["members"] == "theta,autoets,autoces,naive"  # type: ignore[union-attr]
+    without = [CANDIDATES[1], UnitResult(UnitSpec("autoets", "none", 10), metrics={"MAE": 0.5})]  # no refit yet
+    alone = _combined("median", 3, without)
+    assert alone.best is without[1] and "combination" not in alone.per_model  # the choice as it was
+
+
+def test_without_the_key_the_choice_is_the_best_single_model() -> None:
+    choice = choose_final(FOUR, CANDIDATES)
+    assert choice.best is CANDIDATES[1] and "combination" not in choice.per_model
+    assert choice.to_dict() == choose_best(FOUR, CANDIDATES).to_dict()
+
+
+def test_a_combination_config_is_checked() -> None:
+    import pytest
+
+    from forecasting.config import ConfigError, parse_config
+
+    base = {"input_parameters": {"source_data_url": "upload:x.csv"}, "model_parameters": {"models": "naive,theta"}}
+    for bad, message in (({"k": 1}, "greater than or equal to 2"), ({"statistic": "mode"}, "unknown statistic")):
+        with pytest.raises(ConfigError, match=message):
+            parse_config({**base, "model_parameters": {"models": "naive,theta", "combination": bad}})
+    parsed = parse_config({**base, "model_parameters": {"models": "naive,theta", "combination": {}}})
+    assert parsed.warnings == [] and parsed.config.model_parameters.combination is not None
+    assert parse_config(parsed.config.to_json()).config == parsed.config
+    assert "combination" not in parse_config(base).config.to_json()  # existing configs round-trip unchanged

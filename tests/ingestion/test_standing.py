@@ -52,6 +52,10 @@ def test_what_a_live_request_needs_is_checked() -> None:
     stage, message = fatal(_request(live_parameters={"min_points": 20, "window_points": 500}),
                            live_limits=LiveLimits(max_window_points=100))
     assert stage == "limits" and "TIMEX_LIVE_MAX_WINDOW_POINTS" in message
+    two = b"date,sales,visits\n" + b"".join(f"2026-01-{d:02d},{d}.0,{d}\n".encode() for d in range(1, 11))
+    stage, message = fatal({**_request(), "csv_data": two}, live_limits=LiveLimits(max_series=1))
+    assert stage == "limits" and "2 series" in message and "TIMEX_LIVE_MAX_SERIES" in message
+    assert not ingest({**_request(), "csv_data": two}, _no_download, live_limits=LiveLimits(max_series=2)).failures
     stage, message = fatal(_request(), check_topic=lambda name: "no such topic on the cluster")
     assert stage == "source_topic" and "'shop-sales': no such topic" in message
     stage, message = fatal({**_request(), "csv_data": b"date,sales\nnot a date,1\n"})

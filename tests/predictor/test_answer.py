@@ -12,10 +12,10 @@ import pandas as pd
 from forecasting.config import parse_config
 from forecasting.units import UnitSpec
 from predictor.answer import answer
-from predictor.pool import UnitPool
 from predictor.work import Job
 from schemas.codec import CODEC
-from tests.predictor import hostile
+from tests.timex_stream.runtime import hostile
+from timex_stream.runtime.pool import UnitPool
 from timex_stream.runtime.records import dataset
 from timex_stream.runtime.series_store import series_ref
 from timex_stream.runtime.settings import Settings

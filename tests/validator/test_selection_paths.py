@@ -31,6 +31,9 @@ CONFIG = {"input_parameters": {"source_data_url": "upload:x.csv", "index_column_
           "model_parameters": {"models": "naive,seasonal_naive,theta", "possible_transformations": "none,log_modified",
                                "main_accuracy_estimator": "mae", "test_values": 6, "delta_training_percentage": 20,
                                "prediction_lags": LAGS}}
+# Opt-in: the median of the two best-validated models' forecasts (forecasting.selection.combine).
+COMBINED = {**CONFIG, "model_parameters": {**CONFIG["model_parameters"],
+                                           "combination": {"k": 2, "statistic": "median"}}}
 DATES = pd.date_range("2001-01-01", periods=N + LAGS, freq="MS")
 
 
@@ -75,14 +78,23 @@ def _same(a: dict[str, Any], b: dict[str, Any]) -> None:
     assert a["metrics"] == pytest.approx(b["metrics"], rel=1e-9) and a["yhat"] == pytest.approx(b["yhat"])
 
 
-@pytest.fixture(scope="module")
-def stream() -> tuple[MemoryStore, dict[str, Any], list[dict[str, Any]]]:
+def _ingested(config: dict[str, Any]) -> tuple[MemoryStore, dict[str, Any], list[dict[str, Any]]]:
     """The request ingested (every cheap unit of the series in one record) and that record's prediction."""
-    out = ingest({"request_id": "r", "config_json": json.dumps(CONFIG), "csv_data": _csv(), "replay_of": None},
+    out = ingest({"request_id": "r", "config_json": json.dumps(config), "csv_data": _csv(), "replay_of": None},
                  fetch=lambda url: pytest.fail("no download expected"))
     store = MemoryStore()
     [(_, whole)] = out.datasets(store.add(out.stored))
     return store, whole, [_wire(p, "Prediction") for p in units_of(predict(job_for(store, whole)))]
+
+
+@pytest.fixture(scope="module")
+def stream() -> tuple[MemoryStore, dict[str, Any], list[dict[str, Any]]]:
+    return _ingested(CONFIG)
+
+
+@pytest.fixture(scope="module")
+def combined_stream() -> tuple[MemoryStore, dict[str, Any], list[dict[str, Any]]]:
+    return _ingested(COMBINED)
 
 
 def _decided(store: MemoryStore, predictions: list[dict[str, Any]], refits_asked: bool) -> dict[str, Any]:
@@ -101,9 +113,10 @@ def _decided(store: MemoryStore, predictions: list[dict[str, Any]], refits_asked
     return _wire(record, "BestModel")
 
 
-def test_the_core_the_predictor_and_the_validator_choose_the_same(stream) -> None:  # type: ignore[no-untyped-def]
+def _every_path_gives_the_core_answer(raw: dict[str, Any], stream: tuple[MemoryStore, dict[str, Any],
+                                      list[dict[str, Any]]]) -> dict[str, Any]:
     store, whole, predictions = stream
-    config = parse_config(CONFIG).config
+    config = parse_config(raw).config
     core = _answer(forecast_all(config, _csv(), max_workers=1)["wave"])
     # The predictor's whole-series record: every validation unit, then each model's final refit.
     validation = [_result(p) for p in predictions if not p["unit"]["refit"]]
@@ -117,6 +130,25 @@ def test_the_core_the_predictor_and_the_validator_choose_the_same(stream) -> Non
                for p in units_of(predict(job_for(store, {**whole, "unit": u, "more": []})))]
     assert not any(p["unit"]["refit"] for p in singles)
     _same(_record_answer(_decided(store, singles, refits_asked=True)), core)
+    return core
+
+
+def test_the_core_the_predictor_and_the_validator_choose_the_same(stream) -> None:  # type: ignore[no-untyped-def]
+    assert _every_path_gives_the_core_answer(CONFIG, stream)["model"] != "combination"
+
+
+def test_a_combination_comes_out_the_same_through_every_path(combined_stream) -> None:  # type: ignore[no-untyped-def]
+    core = _every_path_gives_the_core_answer(COMBINED, combined_stream)
+    assert core["model"] == "combination" and set(core["per_model"]) == {"naive", "seasonal_naive", "theta",
+                                                                         "combination"}
+    # The record also names the members, the statistic and the combined intervals the core gave.
+    store, _, predictions = combined_stream
+    record = _decided(store, predictions, refits_asked=False)
+    row = next(r for r in record["comparison"] if r["model"] == "combination")
+    choice = forecast_all(parse_config(COMBINED).config, _csv(), max_workers=1)["wave"]
+    assert choice.best is not None and choice.best.forecast is not None
+    assert row["params"] == choice.best.params and len(row["params"]["members"].split(",")) == 2
+    assert record["forecast"]["lower_95"] == pytest.approx(choice.best.forecast.lower_95)
 
 
 def test_a_failed_refit_disqualifies_its_unit_the_same_way_everywhere(stream) -> None:  # type: ignore[no-untyped-def]

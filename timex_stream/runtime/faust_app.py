@@ -29,6 +29,7 @@ from schemas.wiring import WIRING, Wiring
 from timex_stream.runtime.faust_delivery import AtLeastOnceApp
 from timex_stream.runtime.kafka import admin as kafka_admin
 from timex_stream.runtime.ports import free_port
+from timex_stream.runtime.produce_watch import ProduceWatch
 from timex_stream.runtime.replication import cluster_replication
 from timex_stream.runtime.settings import Settings
 
@@ -48,6 +49,7 @@ class Metrics:
         self.dead_letters = Counter("timex_dead_letters", "undecodable records", ["topic"], registry=self.registry)
         self.seconds = Histogram("timex_processing_seconds", "time to process one record", registry=self.registry,
                                  buckets=(0.01, 0.05, 0.1, 0.5, 1, 2, 5, 10, 30, 60, 300))
+        self.produce = ProduceWatch(self.registry)  # writes the brokers refuse: a gauge and one line per episode
 
 
 class WiringError(RuntimeError):
@@ -113,6 +115,11 @@ def create_app(service: str, settings: Settings, wiring: Wiring | None = None, *
         broker_session_timeout=10.0,
         broker_heartbeat_interval=2.0,
         broker_commit_interval=1.0,
+        # aiokafka asks a partition's old leader for offsets again and again after a leader change without
+        # refreshing its metadata (the offset-reset path of its fetcher): on a 3-broker cluster a predictor sat
+        # 2+ minutes on "Failed fetch offsets from 1: NotLeaderForPartitionError", doing nothing, after two brokers
+        # went down and came back. Metadata at most 5 s old bounds that (the default is 5 minutes).
+        consumer_metadata_max_age_ms=5000,
         stream_wait_empty=False,
         autodiscover=False,
         logging_config=None,
@@ -138,6 +145,10 @@ def create_app(service: str, settings: Settings, wiring: Wiring | None = None, *
         # latency spike) and CPU on every collection. Frozen, a full collection walks only what came since.
         gc.collect()
         gc.freeze()
+
+    @app.timer(1.0)
+    async def watch_writes() -> None:
+        app.timex_metrics.produce.check()  # type: ignore[attr-defined]
 
     @app.page("/health")
     async def health(web: faust.web.View, request: faust.web.Request) -> faust.web.Response:
@@ -171,7 +182,8 @@ async def send_record(channel: faust.TopicT, key: str, record: dict[str, Any]) -
     topic = BY_NAME[channel.get_topic_name()]
     assert topic.value is not None, f"{topic.name} carries raw bytes"
     _check_produces(channel.app, topic.name)
-    return await channel.send(key=key.encode(), value=encode(topic.value, record), partition=topic.partition_of(key))
+    sent = await channel.send(key=key.encode(), value=encode(topic.value, record), partition=topic.partition_of(key))
+    return channel.app.timex_metrics.produce.track(sent)  # type: ignore[attr-defined]
 
 
 async def send_dead_letter(app: faust.App, event: faust.EventT, reason: str) -> None:
@@ -265,6 +277,7 @@ def run_worker(app: faust.App, service: str, settings: Settings) -> int:
 
     check_wiring(app)  # before anything starts: a service wired otherwise than its ACLs does not run
     configure_logging(service, settings.log_level)
+    app.timex_metrics.produce.install()  # type: ignore[attr-defined]
     # override_logging=False: keep our JSON log lines instead of mode's own logging set-up.
     worker = faust.Worker(app, quiet=True, redirect_stdouts=False, override_logging=False)
     worker.execute_from_commandline()

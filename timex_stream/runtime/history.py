@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 
 from confluent_kafka import Consumer, KafkaError, Message, TopicPartition
 
-from timex_stream.runtime.kafka import consumer, while_transient
+from timex_stream.runtime.kafka import ASK_S, consumer, while_transient
 
 _RELATIVE = re.compile(r"^-(\d+(?:\.\d+)?)\s*([smhdw])$")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
@@ -53,17 +53,18 @@ def read_range(bootstrap: str, topic: str, start_ms: int | None = None, end_ms: 
     """Every record of `topic` with start_ms <= timestamp < end_ms (None: open), partition by partition
     in offset order; stops at the end offsets the topic had when called."""
     cons = consumer(bootstrap, f"timex-history-{uuid.uuid4().hex[:8]}", **{"enable.partition.eof": True})
+    ask = min(idle_timeout, ASK_S)  # each query short, asked again while `idle_timeout` lasts (see ASK_S)
     try:
-        partitions = sorted(while_transient(lambda: cons.list_topics(topic, timeout=idle_timeout),
+        partitions = sorted(while_transient(lambda: cons.list_topics(topic, timeout=ask),
                                             idle_timeout).topics[topic].partitions)
-        ends = {p: while_transient(lambda p=p: cons.get_watermark_offsets(TopicPartition(topic, p),
-                                                                          timeout=idle_timeout), idle_timeout)
+        ends = {p: while_transient(lambda p=p: cons.get_watermark_offsets(TopicPartition(topic, p), timeout=ask),
+                                   idle_timeout)
                 for p in partitions}
         if start_ms is None:
             starts = {p: low for p, (low, _) in ends.items()}
         else:
             found = while_transient(lambda: cons.offsets_for_times(
-                [TopicPartition(topic, p, start_ms) for p in partitions], timeout=idle_timeout), idle_timeout)
+                [TopicPartition(topic, p, start_ms) for p in partitions], timeout=ask), idle_timeout)
             # -1: no record at or after start_ms in that partition.
             starts = {tp.partition: tp.offset if tp.offset >= 0 else ends[tp.partition][1] for tp in found}
         pending = {p for p in partitions if starts[p] < ends[p][1]}

@@ -25,8 +25,14 @@ _TRANSIENT = {KafkaError.NOT_LEADER_FOR_PARTITION, KafkaError.LEADER_NOT_AVAILAB
               KafkaError.UNKNOWN_TOPIC_OR_PART, KafkaError.COORDINATOR_LOAD_IN_PROGRESS,
               # On a cluster: a query in flight to a broker that died and left the metadata (librdkafka drops
               # its handle); asked again, it goes to the partition's new leader.
-              KafkaError._DESTROY_BROKER}
+              KafkaError._DESTROY_BROKER,
+              # A partition's new leader asked for offsets before it has caught up with the high watermark.
+              KafkaError.OFFSET_NOT_AVAILABLE}
 T = TypeVar("T")
+# One metadata or offset query waits at most this long, and is asked again (`while_transient`) while the caller's
+# timeout lasts: librdkafka sends it to the leader it knows, so a single long query to a broker that just died
+# timed out before the partition's new leader (elected within seconds on a cluster) was ever asked.
+ASK_S = 5.0
 
 
 def while_transient(call: Callable[[], T], timeout: float = 30.0) -> T:

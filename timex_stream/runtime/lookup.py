@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from confluent_kafka import TopicPartition
 
 from timex_stream.runtime.history import read_to_end
-from timex_stream.runtime.kafka import consumer, while_transient
+from timex_stream.runtime.kafka import ASK_S, consumer, while_transient
 from timex_stream.runtime.request_index import read_index
 from timex_stream.runtime.request_view import TOPICS, RequestView
 
@@ -56,12 +56,13 @@ def seek_positions(bootstrap: str, start_ms: int, timeout: float = 30.0, group: 
     LOOKBACK_MS unless given (read when called, so a test can shorten it)."""
     lookback_ms = LOOKBACK_MS if lookback_ms is None else lookback_ms
     cons = consumer(bootstrap, f"{group}-{uuid.uuid4().hex[:8]}")
+    ask = min(timeout, ASK_S)  # each query short, asked again while `timeout` lasts (see ASK_S)
     try:
-        meta = while_transient(lambda: cons.list_topics(timeout=timeout), timeout).topics
+        meta = while_transient(lambda: cons.list_topics(timeout=ask), timeout).topics
         tps = [TopicPartition(t, p, max(0, start_ms - lookback_ms)) for t in TOPICS for p in sorted(meta[t].partitions)]
-        ends = {(tp.topic, tp.partition): while_transient(lambda tp=tp: cons.get_watermark_offsets(tp, timeout=timeout),
+        ends = {(tp.topic, tp.partition): while_transient(lambda tp=tp: cons.get_watermark_offsets(tp, timeout=ask),
                                                           timeout)[1] for tp in tps}
-        found = while_transient(lambda: cons.offsets_for_times(tps, timeout=timeout), timeout)
+        found = while_transient(lambda: cons.offsets_for_times(tps, timeout=ask), timeout)
     finally:
         cons.close()
     # -1: no record at or after that time on the partition: start at its end.

@@ -71,7 +71,10 @@ class Settings:
     read_rate_limit_per_s: float = 100.0
     # Live requests (standing requests that follow a source topic): what the live service takes on.
     live_max_requests: int = 100
+    live_max_requests_per_user: int = 20
     live_max_series: int = 1_000
+    # Records a standing request takes from its source topic per second (0: no limit); the rest wait on the topic.
+    live_max_records_per_s: float = 10_000.0
     live_max_window_points: int = 100_000
     # Faust web server (health + metrics) of a stream service; 0 picks a free port.
     web_port: int = 0
@@ -162,7 +165,8 @@ VARIABLES: tuple[Var, ...] = (
     Var("TIMEX_PREDICTOR_CONCURRENCY", "predictor_concurrency", int,
         "units a predictor runs at once (one worker process each)", shown="number of cores"),
     Var("TIMEX_UNIT_MEMORY_MB", "unit_memory_mb", int,
-        "memory cap of one unit: address space of its worker process (and of each process it starts); over it "
+        "memory cap of one unit (a predictor's unit, a live fit or refit): address space of its worker process "
+        "(and of each process it starts); over it "
         "the unit fails and its worker is replaced"),
     Var("TIMEX_UNIT_TIMEOUT_S", "unit_timeout_s", float,
         "time limit of one unit; over it the unit fails and its worker is killed and replaced (keep below "
@@ -197,8 +201,14 @@ VARIABLES: tuple[Var, ...] = (
         "other `/api` calls per user per gateway process (0: no limit)", note=" (bursts of 2×)"),
     Var("TIMEX_LIVE_MAX_REQUESTS", "live_max_requests", int,
         "live limit: active standing requests in all (a new one past it is refused)"),
+    Var("TIMEX_LIVE_MAX_REQUESTS_PER_USER", "live_max_requests_per_user", int,
+        "live limit: active standing requests per owner (those sent straight to Kafka count as one owner, "
+        "`kafka`)"),
     Var("TIMEX_LIVE_MAX_SERIES", "live_max_series", int,
         "live limit: series per standing request (observations of a further series are refused)"),
+    Var("TIMEX_LIVE_MAX_RECORDS_PER_S", "live_max_records_per_s", float,
+        "live limit: records a standing request takes from its source topic per second, 0: no limit "
+        "(back-pressure: the rest wait on the topic, none is lost; their points fold into fewer revisions)"),
     Var("TIMEX_LIVE_MAX_WINDOW_POINTS", "live_max_window_points", int,
         "live limit: `live_parameters.window_points` at most this (points kept per live series)"),
     Var("TIMEX_WEB_HOST", "web_host", str, "health + metrics server of a stream service"),

@@ -82,7 +82,7 @@ def wait_for_members(bootstrap: str, group: str, topic: str, n: int, timeout: fl
     client = admin(bootstrap)
     deadline = time.monotonic() + timeout
     while True:
-        desc = client.describe_consumer_groups([group], request_timeout=5)[group].result()
+        desc = client.describe_consumer_groups([group], request_timeout=DESCRIBE_GROUP_S)[group].result()
         if sum(any(tp.topic == topic for tp in m.assignment.topic_partitions) for m in desc.members) == n:
             return
         if time.monotonic() > deadline:
@@ -90,8 +90,15 @@ def wait_for_members(bootstrap: str, group: str, topic: str, n: int, timeout: fl
         time.sleep(0.5)
 
 
+# describe_consumer_groups whose request times out while the group's coordinator is being looked up can abort
+# the whole process (librdkafka issue #4605, still open: "rd_kafka_enq_once_del_source_return: Assertion").
+# It did, twice, while a test's services started on a 3-broker cluster with the machine at load 25; a generous
+# timeout keeps that path rare (the call returns as soon as the broker answers).
+DESCRIBE_GROUP_S = 30
+
+
 def _group_ready(client: AdminClient, group: str) -> bool:
-    futures = client.describe_consumer_groups([group], request_timeout=5)
+    futures = client.describe_consumer_groups([group], request_timeout=DESCRIBE_GROUP_S)
     try:
         desc = futures[group].result()
     except Exception:

@@ -10,6 +10,8 @@
 | theta                 | statsforecast `forward` on the last 1,000 points                       | O(1,000)       |
 | exponentialsmoothing, fbprophet, arima with regressors | refit every 50 points on the last 1,000    | a fit / 50     |
 
+The live service runs the refits in its unit pool, never on its event loop (forecasting.live.models.refit).
+
 `adjusted` applies the config's min_values, max_values and round_to_integer to a forecast, as a CSV's are.
 """
 

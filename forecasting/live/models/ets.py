@@ -10,7 +10,7 @@ from typing import Any, Self
 
 import numpy as np
 
-from forecasting.live.models.base import LiveModel
+from forecasting.live.models.base import LiveModel, cache_normal_quantiles
 from forecasting.models.base import ForecastModel, Prediction
 
 _NMSE = 3  # statsforecast's default: the multi-step MSE horizon of the fit (not used for the forecast)
@@ -55,6 +55,7 @@ class LiveETS(LiveModel):
     def _predict(self, h: int, levels: tuple[int, ...]) -> Prediction:
         from statsforecast.ets import forecast_ets
 
+        cache_normal_quantiles()
         out = forecast_ets(self._model_dict(), h, level=list(levels) if levels else None)
         mean = np.asarray(out["mean"], dtype=float)
         if not levels:

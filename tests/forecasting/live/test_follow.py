@@ -7,16 +7,17 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from forecasting.live.follow import Choice, LiveSeries, fit_live
+from forecasting.live.follow import Choice, LiveSeries, fit_live, refit_live
+from forecasting.live.models.refit import REFIT_EVERY
 from forecasting.live.observations import Observation
 from forecasting.live.params import live_request
 from tests.plugins.core_series import make_config
 
 
-def _series(min_points: int = 20, transformation: str = "none") -> tuple[LiveSeries, str]:
+def _series(min_points: int = 20, transformation: str = "none", models: str = "naive") -> tuple[LiveSeries, str]:
     config = make_config(input_parameters={"source_topic": "t", "frequency": "D",
                                            "live_parameters": {"min_points": min_points}},
-                         model_parameters={"models": "naive", "possible_transformations": transformation})
+                         model_parameters={"models": models, "possible_transformations": transformation})
     live = live_request(config)
     assert live is not None
     return LiveSeries("sales", config, live.live, "D"), config.to_json()
@@ -68,3 +69,38 @@ def test_a_transformation_is_applied_and_inverted() -> None:
     series.start(choice, fit_live(config_json, series.snapshot, choice))
     got = series.revise()
     assert got is not None and np.allclose(got["forecast"]["yhat"], [float(2 ** (10 % 4 + 1))] * 4)
+
+
+def test_a_refit_kind_is_revised_from_the_pools_answer_as_from_a_fit_in_place() -> None:
+    """The live service's split: `fold` (cheap), `refit_work` for the pool (`refit_live`, here called directly),
+    `refitted`, then `revise` — the same revisions as a series that fits in place."""
+    pooled, config_json = _series(min_points=30, models="fbprophet")
+    in_place, _ = _series(min_points=30, models="fbprophet")
+    values = [10.0 + 3 * np.sin(d / 2) + 0.1 * d for d in range(31 + REFIT_EVERY)]
+    for d in range(31):
+        pooled.add(_obs(d, values[d]))
+        in_place.add(_obs(d, values[d]))
+    choice = Choice("fbprophet", "none", 0, {})
+    assert pooled.snapshot is not None
+    fitted = fit_live(config_json, pooled.snapshot, choice)
+    assert fitted.ahead is not None  # the first fit brings its forecasts: no refit to start with
+    pooled.start(choice, fitted)
+    in_place.start(choice, fitted)
+    pooled.fold()
+    assert pooled.refit_work() is None
+    assert pooled.revise() == in_place.revise()
+    for d in range(31, 31 + REFIT_EVERY):
+        pooled.add(_obs(d, values[d]))
+        in_place.add(_obs(d, values[d]))
+    pooled.fold()
+    work = pooled.refit_work()
+    assert work is not None  # REFIT_EVERY points folded in since the fit
+    assert pooled.refitted(refit_live(work)) and pooled.refit_work() is None
+    got, expected = pooled.revise(), in_place.revise()
+    assert got is not None and expected is not None and got["revision"] == 31 + REFIT_EVERY
+    assert got["forecast"]["yhat"] == expected["forecast"]["yhat"]  # the same fit
+    # prophet samples its intervals (seeded): a slice of the pool's longer horizon draws other samples than the
+    # in-place fit's short one, so they agree within the sampling noise, not to the bit.
+    for bound in ("lower_80", "upper_80", "lower_95", "upper_95"):
+        width = np.array(expected["forecast"]["upper_95"]) - np.array(expected["forecast"]["lower_95"])
+        assert np.all(np.abs(np.array(got["forecast"][bound]) - np.array(expected["forecast"][bound])) < 0.2 * width)

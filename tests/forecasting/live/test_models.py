@@ -11,11 +11,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from forecasting.live.follow import RefitWork, refit_live
 from forecasting.live.models import LiveModel, adjusted, live_model, load
 from forecasting.live.models.arima import LiveARIMA
 from forecasting.live.models.ets import LiveETS
 from forecasting.live.models.naive import LiveNaive, LiveSeasonalNaive
-from forecasting.live.models.refit import REFIT_EVERY, LiveRefit
+from forecasting.live.models.refit import REFIT_EVERY, Ahead, LiveRefit
 from forecasting.live.models.theta import LiveTheta
 from forecasting.models import LEVELS, ForecastModel, Prediction, get_model_class
 from tests.plugins.core_series import make_config
@@ -114,7 +115,7 @@ def test_arima_with_drift_keeps_counting_time() -> None:
     assert_same(live.forecast(H), _arima_reference(model, y))
 
 
-def test_exponential_smoothing_refits_every_n_points_on_the_tail() -> None:
+def test_exponential_smoothing_refits_every_n_points_on_the_tail_in_a_worker_or_in_place() -> None:
     y = data()
     model = fitted("exponentialsmoothing", y.iloc[:FIT])
     live = live_model(model, y.iloc[:FIT])
@@ -126,8 +127,23 @@ def test_exponential_smoothing_refits_every_n_points_on_the_tail() -> None:
     # FIT + REFIT_EVERY points: the stream goes on past data()'s end with more of the same kind.
     extra = data(seed=9).iloc[:REFIT_EVERY]
     more = pd.concat([y, extra.set_axis(pd.date_range(y.index[-1], periods=len(extra) + 1, freq="MS")[1:])])
-    fold(live, more.to_numpy()[FIT + 3:FIT + REFIT_EVERY])
-    assert_same(live.forecast(H), fitted("exponentialsmoothing", more.iloc[:FIT + REFIT_EVERY]).predict(H))
+    fold(live, more.to_numpy()[FIT + 3:FIT + REFIT_EVERY + 2])
+    reference = fitted("exponentialsmoothing", more.iloc[:FIT + REFIT_EVERY]).predict(H + 2 + 1)
+    expected = Prediction(reference.mean[2:2 + H], {lv: (lo[2:2 + H], hi[2:2 + H])
+                                                    for lv, (lo, hi) in reference.intervals.items()})
+    # What the live service does: the due fit made in a worker from the state (refit_live), its answer installed.
+    # The due point is the data's: the same state whether the points came one by one or in one batch.
+    batched = live_model(model, y.iloc[:FIT])
+    batched.update(more.to_numpy()[FIT:FIT + REFIT_EVERY + 2])
+    assert isinstance(batched, LiveRefit) and batched.to_bytes() == live.to_bytes()
+    assert batched.needs_fit() and batched.due == REFIT_EVERY
+    assert not batched.install(Ahead(0, model.predict(H)))  # an answer overtaken by the data is never used
+    assert batched.install(refit_live(RefitWork(batched.to_bytes(), H + REFIT_EVERY + 1)))
+    batched._fit = None  # type: ignore[method-assign] # a forecast that fitted would fail: the answer is all it uses
+    assert not batched.needs_fit()
+    assert_same(batched.forecast(H), expected)
+    assert_same(batched.forecast(H - 1, tail=[1.0]), Prediction(reference.mean[3:3 + H - 1], {
+        lv: (lo[3:3 + H - 1], hi[3:3 + H - 1]) for lv, (lo, hi) in reference.intervals.items()}))
 
 
 @pytest.mark.parametrize("name", ["naive", "seasonal_naive", "autoets", "arima", "theta", "exponentialsmoothing"])
@@ -165,3 +181,16 @@ def test_forecasts_are_clipped_and_rounded_as_a_csvs() -> None:
                                                                  np.array([0.4, 5.0, 20.0]))}), config, "s")
     assert got.mean.tolist() == [0.0, 3.0, 10.0]
     assert got.intervals is not None and got.intervals[80][0].tolist() == [0.0, 2.0, 9.0]
+
+
+def test_the_quantile_cache_wraps_only_the_statsforecast_it_was_written_for() -> None:
+    import statsforecast
+    from statsforecast import utils
+
+    from forecasting.live.models.base import STATSFORECAST_QUANTILES, cache_normal_quantiles
+
+    before = utils._quantiles(np.asarray([80, 95]))
+    cache_normal_quantiles()
+    assert statsforecast.__version__ == STATSFORECAST_QUANTILES, "pinned statsforecast moved: re-check the wrapper"
+    assert getattr(utils._quantiles, "cached", False)
+    assert np.array_equal(utils._quantiles(np.asarray([80, 95])), before)

@@ -131,3 +131,20 @@ def test_oversized_record_is_refused_before_parsing() -> None:
 def test_unknown_record_format_is_refused() -> None:
     with pytest.raises(ValueError, match="record_format"):
         reader("csv")
+
+
+@pytest.mark.parametrize("text", ["2026-01-01", "2026-01-01T10:00", "2026-01-01 10:00:00", "2026-01-01T10:00:00Z",
+                                  "2026-01-01T10:00:00+02:00", "2026-01-01T10:00:00.123456789-0530",
+                                  "1500-01-01", "2026-02-30", "01/02/2026"])
+def test_a_timestamp_is_read_as_the_csv_reads_its_dates(text: str) -> None:
+    # ISO timestamps take a fast path (no format inference): the same instants, units and refusals.
+    from forecasting.data import DataError, parse_dates
+
+    try:
+        expected = pd.Timestamp(parse_dates(pd.Series([text]), None, "date")[0])
+    except (DataError, ValueError):
+        with pytest.raises(BadObservation):
+            reader().read(b"s", js({"timestamp": text, "value": 1}))
+        return
+    got = reader().read(b"s", js({"timestamp": text, "value": 1}))[0].timestamp
+    assert got == expected and got.unit == expected.unit

@@ -133,3 +133,14 @@ def test_the_services_own_topics_are_refused(topic: str) -> None:
     with pytest.raises(ConfigError) as err:
         request(source_topic=topic)
     assert "one of TIMEX Stream's own topics" in str(err.value)
+
+
+def test_a_combination_is_refused_for_a_live_request() -> None:
+    from forecasting.config import parse_config
+
+    raw = {"input_parameters": {"source_topic": "shop-sales", "frequency": "D"},
+           "model_parameters": {"models": "naive,theta", "combination": {"k": 2}}}
+    with pytest.raises(ConfigError) as caught:
+        live_request(parse_config(raw).config)
+    assert [e.field for e in caught.value.errors] == ["model_parameters.combination"]
+    assert "one model" in caught.value.errors[0].message

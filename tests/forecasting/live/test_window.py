@@ -139,3 +139,16 @@ def test_only_fixed_length_frequencies_take_multiples() -> None:
     Window("2h", 10, 0)
     with pytest.raises(ValueError, match="multiples"):
         Window("2MS", 10, 0)
+
+
+@pytest.mark.parametrize("lateness", [0, 3])
+def test_the_provisional_values_and_the_last_label_are_those_of_the_series(lateness: int) -> None:
+    # The hot path's tail (no pandas without a gap) against the pandas one, with and without gaps among the
+    # provisional buckets and between them and the final ones.
+    window = Window("D", window_points=100, allowed_lateness=lateness)
+    rng = np.random.default_rng(5)
+    days = [0, 1, 2, 3, 4, 6, 7, 8, 11, 12, 13, 14, 15, 16, 20, 21]
+    for day in days:
+        window.add(obs(pd.Timestamp("2026-01-01") + pd.Timedelta(days=day), float(rng.normal(10, 2))))
+        np.testing.assert_array_equal(window.provisional_values(), window.provisional().to_numpy(dtype=float))
+        assert window.last_label == window.series().index[-1]

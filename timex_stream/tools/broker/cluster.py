@@ -5,6 +5,7 @@ same jars. Per-node stop/kill/start/pause/resume for the fault tests.
 
 from __future__ import annotations
 
+import re
 import shutil
 import signal
 import tempfile
@@ -17,6 +18,10 @@ from timex_stream.tools.broker.embedded import EmbeddedKafka, Quorum, _cluster_i
 
 PORT_STRIDE = 2  # node i listens on port + 2i and controller_port + 2i: 9092, 9094, ... and 9093, 9095, ...
 CLUSTER_ID_FILE = "cluster-id"
+# A node's controller quorum transitions (INFO of org.apache.kafka.raft.QuorumState, log4j2.properties): the new
+# state's epoch comes first on the line, and a follower's names its leader.
+_BECAME_LEADER = re.compile(r"Completed transition to Leader\(.*?epoch=(\d+)")
+_BECAME_FOLLOWER = re.compile(r"Completed transition to FollowerState\(.*?epoch=(\d+), leader=(\d+)")
 
 
 def cluster_ports(port: int, controller_port: int, n: int) -> list[tuple[int, int]]:
@@ -71,6 +76,24 @@ class EmbeddedCluster:
     def node(self, node_id: int) -> EmbeddedKafka:
         return self.nodes[node_id - 1]
 
+    def active_controller(self) -> int | None:
+        """The node leading the controller quorum at the latest epoch any node's log reports (None: none yet)."""
+        best: tuple[int, int] | None = None  # (epoch, leader)
+        for node in self.nodes:
+            try:
+                text = node.log_file.read_text(errors="replace")
+            except FileNotFoundError:
+                continue
+            for line in text.splitlines():
+                if m := _BECAME_LEADER.search(line):
+                    seen = (int(m.group(1)), node.node_id)
+                elif m := _BECAME_FOLLOWER.search(line):
+                    seen = (int(m.group(1)), int(m.group(2)))
+                else:
+                    continue
+                best = seen if best is None or seen[0] > best[0] else best
+        return None if best is None else best[1]
+
     def start(self, timeout: float = 120.0) -> str:
         """Start every node, wait until each says it started and the cluster's metadata lists all N brokers."""
         try:
@@ -87,18 +110,17 @@ class EmbeddedCluster:
 
     def wait_registered(self, n: int, timeout: float = 60.0) -> None:
         """Wait until the metadata lists `n` live brokers (a restarted node counts once it is unfenced)."""
-        client = admin(self.bootstrap_servers)
         deadline = time.monotonic() + timeout
-        seen = 0
+        seen, error = 0, ""
         while time.monotonic() < deadline:
-            try:
-                seen = len(client.list_topics(timeout=5).brokers)
-            except Exception:  # noqa: BLE001 - a node still starting answers nothing yet
-                seen = 0
+            try:  # a new client each time: one made while a node was down kept failing (_TRANSPORT) once it was up
+                seen, error = len(admin(self.bootstrap_servers).list_topics(timeout=5).brokers), ""
+            except Exception as exc:  # noqa: BLE001 - a node still starting answers nothing yet
+                seen, error = 0, f" (the metadata request: {exc})"
             if seen == n:
                 return
             time.sleep(0.2)
-        raise TimeoutError(f"{seen} of {n} brokers registered after {timeout:.0f} s; logs: {self.log_file}")
+        raise TimeoutError(f"{seen} of {n} brokers registered after {timeout:.0f} s{error}; logs: {self.log_file}")
 
     def stop(self) -> None:
         """Stop every node (controlled shutdown); a temp data dir goes with them. All are told at once: one by

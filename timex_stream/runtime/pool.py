@@ -1,5 +1,6 @@
-"""A bounded pool of worker processes for the predictor: one unit at a time per worker, each under a memory
-cap (RLIMIT_AS) and a time limit, with an asyncio API (`await pool.run(key, fn, arg)`).
+"""A bounded pool of worker processes for the services that fit models (the predictor's units, the live
+service's fits and refits): one unit at a time per worker, each under a memory cap (RLIMIT_AS) and a time
+limit (TIMEX_UNIT_MEMORY_MB, TIMEX_UNIT_TIMEOUT_S), with an asyncio API (`await pool.run(key, fn, arg)`).
 
 Why not concurrent.futures.ProcessPoolExecutor: one worker that dies breaks the whole executor and fails
 every unit in flight, and a unit stuck in a model's loop cannot be stopped. Here a unit over a limit gets
@@ -23,7 +24,10 @@ from multiprocessing.context import BaseContext
 from multiprocessing.process import BaseProcess
 from typing import Any, TypeVar
 
-log = logging.getLogger("predictor.pool")
+from forecasting.workers import init_worker
+from timex_stream.runtime.processes import die_with_parent
+
+log = logging.getLogger("timex.pool")
 R = TypeVar("R")
 # The issue's rule: a unit that has killed its worker twice is failed, never retried forever.
 CRASH_LIMIT = 2
@@ -45,10 +49,18 @@ class UnitLimitError(Exception):
 
 
 def forkserver_context(preload: list[str]) -> BaseContext:
-    """Workers fork from a clean server that preloaded the model libraries, not from the event loop."""
+    """Workers fork from a clean server that preloaded the model libraries, not from the event loop.
+    Put `timex_stream.runtime.orphan_guard` first in `preload`: the fork server then dies with the service."""
     ctx = multiprocessing.get_context("forkserver")
     ctx.set_forkserver_preload(preload)
     return ctx
+
+
+def start_model_worker() -> None:
+    """Pool initializer of a service that fits models: die with the fork server (and so with the service),
+    then the core's set-up (one BLAS thread, the model libraries imported once)."""
+    die_with_parent()
+    init_worker()
 
 
 def _serve(conn: Connection, memory_mb: int, initializer: Callable[[], None] | None) -> None:

@@ -1,5 +1,5 @@
-"""The predictor's worker pool with real misbehaving units (tests/predictor/hostile.py) in real worker
-processes: each limit is named in the unit's error, only the offending worker is replaced, units on other
+"""The unit pool (timex_stream.runtime.pool) with real misbehaving units (hostile.py beside this file) in real
+worker processes: each limit is named in the unit's error, only the offending worker is replaced, units on other
 workers are untouched, a crashing unit is run again once and then failed, identical units run once."""
 
 from __future__ import annotations
@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from predictor.pool import CRASH_LIMIT, UnitLimitError, UnitPool
 from tests.plugins.waiting import async_wait_until
-from tests.predictor import hostile
+from tests.timex_stream.runtime import hostile
+from timex_stream.runtime.pool import CRASH_LIMIT, UnitLimitError, UnitPool
 
 MiB = 1024 * 1024
 

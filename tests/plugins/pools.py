@@ -1,4 +1,5 @@
-"""Real worker pools for the predictor tests, started like the service starts its own, killed after each test."""
+"""Real unit pools (timex_stream.runtime.pool) for the pool's and the predictor's tests, started like the predictor
+starts its own, killed after each test."""
 
 from __future__ import annotations
 
@@ -6,11 +7,8 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from predictor.pool import Limits, UnitPool, forkserver_context
-from predictor.work import start_worker
-
-# What the service preloads in its fork server: the workers start with the model libraries imported.
-PRELOAD = ["predictor.orphan_guard", "predictor.pool", "predictor.work"]
+from predictor.service import PRELOAD
+from timex_stream.runtime.pool import Limits, UnitPool, forkserver_context, start_model_worker
 
 
 @pytest.fixture
@@ -19,7 +17,7 @@ def make_pool() -> Iterator[Callable[..., UnitPool]]:
 
     def make(size: int = 1, memory_mb: int = 1024, timeout_s: float = 120.0) -> UnitPool:
         pool = UnitPool(size, Limits(memory_mb=memory_mb, timeout_s=timeout_s), forkserver_context(PRELOAD),
-                        start_worker)
+                        start_model_worker)
         pools.append(pool)
         return pool
 
