@@ -9,7 +9,11 @@ What a record gives, and what is sent:
 - a too-late observation: a count on progress and a `failures` record naming topic/partition/offset;
 - a series reaching `min_points`: the fan-out of its snapshot (the ingestion's sequence, under the standing
   request's id), unless its choice is already known (a restart: the service's table keeps it);
-- a choice (best-models): a fit in the unit pool; the next batch publishes revision = `included`;
+- a choice (best-models): a fit in the unit pool; the next batch publishes revision = `included`, with its
+  realised accuracy (also on `accuracy`);
+- a drift or schedule (forecasting.live.reselect): the series' latest window fanned out again under
+  `reselection_id` (or its outcome, when the service's table knows it); its answer (`reselected`) keeps the
+  model or fits the new one in the unit pool (`_switch`). Meanwhile that series publishes nothing; the others go on;
 - a refit kind's due fit (every REFIT_EVERY points, forecasting.live.models.refit): a refit in the unit pool,
   never on this loop; the series' revision waits for it (its points fold into that revision), the other
   series go on. Where a refit takes effect is defined by the points, not by when the pool answered, so a
@@ -29,7 +33,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from typing import Any, Protocol
@@ -42,14 +46,17 @@ from forecasting.data import DataError, load_series
 from forecasting.live.follow import Choice, LiveSeries, RefitWork, fit_live, refit_live
 from forecasting.live.observations import BadObservation, ObservationReader
 from forecasting.live.params import live_request
+from forecasting.live.reselect import Decision, Trigger, decide
 from forecasting.live.window import Added
+from live.accuracy import AccuracyMetrics
 from live.pace import Pace
 from live.published import Published
 from schemas import Topic
-from schemas.topics import FAILURES, FORECAST_HISTORY, FORECASTS, PROGRESS, series_key
+from schemas.keys import reselection_id
+from schemas.topics import ACCURACY, FAILURES, FORECAST_HISTORY, FORECASTS, PROGRESS, series_key
 from timex_stream.runtime.fan_out import Outcome, Sender, fan_out, publish
 from timex_stream.runtime.pool import UnitLimitError, UnitPool
-from timex_stream.runtime.records import failure, forecast_revision, progress
+from timex_stream.runtime.records import accuracy_record, failure, forecast_revision, progress
 from timex_stream.runtime.settings import Settings
 
 log = logging.getLogger("live")
@@ -64,12 +71,14 @@ class LiveSender(Sender, Protocol):
     async def send_each(self, topics: Sequence[Topic], key: str, record: dict[str, Any]) -> None:
         """One record to topics of one value schema, encoded once (a revision's two topics)."""
 DeadLetter = Callable[[Message, str], Awaitable[None]]
+KnownAnswer = Callable[[str, int], dict[str, Any] | None]  # (series, triggered_at) → a kept re-selection answer
 
 
 class Follower:
     def __init__(self, request_id: str, standing: dict[str, Any], settings: Settings, sender: LiveSender,
                  dead_letter: DeadLetter, pool: UnitPool, known_choice: Callable[[str], Choice | None],
-                 consumer_config: dict[str, Any], published: Awaitable[Published] | None = None) -> None:
+                 consumer_config: dict[str, Any], published: Awaitable[Published] | None = None,
+                 known_answer: KnownAnswer | None = None, metrics: AccuracyMetrics | None = None) -> None:
         self.rid, self.settings, self.sender, self.dead_letter = request_id, settings, sender, dead_letter
         self.pool, self.known_choice = pool, known_choice
         self.config_json = standing["config_json"]
@@ -93,6 +102,7 @@ class Follower:
         self.published = published  # live/published.py: what earlier runs wrote (read once per service start)
         self.earlier = Published()
         self.last: dict[str, int] = {}  # series → the last revision written (by this run or an earlier one)
+        self.known_answer, self.metrics = known_answer or (lambda _series, _at: None), metrics
         self.thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"live-{request_id}")
         self.stopping = asyncio.Event()
         self.task: asyncio.Task[None] | None = None
@@ -323,6 +333,8 @@ class Follower:
                 await self._send(FAILURES, self.rid, failure(self.rid, "model", f"no revision: {exc}",
                                                              series=series.name))
                 continue
+            if (trigger := series.take_trigger()) is not None:
+                await self._reselect(series, trigger)
             if work is not None:  # the pool's work: this series' revision waits for it
                 self.refitting.add(series.name)
                 task = asyncio.ensure_future(self._refit(series, work))
@@ -336,6 +348,70 @@ class Follower:
             record = forecast_revision(self.rid, **fields)
             key = series_key(self.rid, series.name)
             await self.sender.send_each((FORECASTS, FORECAST_HISTORY), key, record)
+            if (scores := accuracy_record(record)) is not None:
+                await self._send(ACCURACY, key, scores)
+            if self.metrics is not None:
+                self.metrics.observe(self.rid, record)
+
+    async def _reselect(self, series: LiveSeries, trigger: Trigger) -> None:
+        """Run the selection again on the trigger's window (or take its known outcome: a restart)."""
+        known = self.known_answer(series.name, trigger.triggered_at)
+        if known is not None and series.choice is not None:  # a restart: the answer is in the service's table
+            old = series.choice
+            self._spawn(self._resolve(series, trigger, decide(old.model, old.transformation, old.window, known)))
+            return
+        sub = reselection_id(self.rid, trigger.triggered_at)
+        out = fan_out(Outcome(sub), self.config, {series.name: trigger.snapshot}, None, limits=self.settings.limits)
+        if refused := [f for f in out.failures if f["fatal"]]:
+            await self._resolve(series, trigger, Decision(False, why=f"the re-selection was refused: "
+                                                          f"{refused[0]['message']}"), outcome="failed")
+            return
+        await self._progress(f"series {series.name}: re-selecting a model ({trigger.reason}, at observation "
+                             f"{trigger.triggered_at}, rolling error {trigger.rolling_error}) as {sub}",
+                             series=series.name)
+        await publish(self.sender, {}, out)
+
+    def reselected(self, name: str, triggered_at: int, answer: dict[str, Any]) -> None:
+        """The answer of a re-selection (best-models under `reselection_id`, `answer_of`), for the series waiting
+        for it; a series not there yet (a restart catching up) finds it in the service's table when it is."""
+        series = self.series.get(name)
+        trigger = series.reselection if series is not None else None
+        if series is None or trigger is None or trigger.triggered_at != triggered_at or series.choice is None:
+            return
+        old = series.choice
+        self._spawn(self._resolve(series, trigger, decide(old.model, old.transformation, old.window, answer)))
+
+    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        """Off the revise loop (a fit in the pool may follow): the other series go on meanwhile."""
+        task = asyncio.ensure_future(work)
+        self.refits.add(task)  # held: the loop keeps only a weak reference to a task
+        task.add_done_callback(self.refits.discard)
+
+    async def _resolve(self, series: LiveSeries, trigger: Trigger, decision: Decision,
+                       outcome: str | None = None) -> None:
+        await self._progress(f"series {series.name}: {decision.why} (old error {decision.old_error}, new error "
+                             f"{decision.new_error})", series=series.name)
+        fit = series.resolve(decision)
+        if self.metrics is not None:
+            self.metrics.reselected(trigger.reason, outcome or ("switched" if fit else "kept"))
+        if fit:
+            assert decision.model is not None and decision.transformation is not None and decision.window is not None
+            choice = Choice(decision.model, decision.transformation, decision.window, dict(decision.params or {}),
+                            decision.new_error)
+            await self._switch(series, trigger, choice, decision)
+
+    async def _switch(self, series: LiveSeries, trigger: Trigger, choice: Choice, decision: Decision) -> None:
+        """The new choice fitted on the trigger's window in the unit pool (its limits), then installed."""
+        try:
+            fitted = await self.pool.run(f"{self.rid}/{series.name}/reselect",
+                                         partial(fit_live, self.config_json, trigger.snapshot), choice)
+        except Exception as exc:  # a limit of the pool too: the old model stays, revisions go on
+            await self._send(FAILURES, self.rid, failure(
+                self.rid, "model", f"the re-selected model {choice.model} could not be fitted: {exc}; the model "
+                "stays", series=series.name, model=choice.model))
+            series.resolve(Decision(False, why="the new model could not be fitted"))
+            return
+        series.switch(choice, fitted, decision)
 
     async def _tell(self) -> None:
         """Progress, only for what changed: the points a waiting series has, the bad and late counts."""

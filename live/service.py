@@ -25,11 +25,15 @@ import faust
 from confluent_kafka import Message
 
 from forecasting.live.follow import Choice
+from forecasting.live.reselect import answer_of
+from live.accuracy import AccuracyMetrics
 from live.admission import admit
 from live.follower import Follower
 from live.published import Published, published
 from schemas import Topic, encode
+from schemas.keys import reselection_id, reselection_of
 from schemas.topics import (
+    ACCURACY,
     BEST_MODELS,
     DATASETS,
     DEAD_LETTERS,
@@ -89,9 +93,11 @@ def _pool(settings: Settings) -> UnitPool:
 def build_app(settings: Settings) -> faust.App:
     app = create_app("live", settings)
     metrics = app.timex_metrics  # type: ignore[attr-defined]
-    sender = LiveSender(app, (SERIES, DATASETS, FAILURES, PROGRESS, FORECASTS, FORECAST_HISTORY))
+    accuracy_metrics = AccuracyMetrics(metrics.registry)
+    sender = LiveSender(app, (SERIES, DATASETS, FAILURES, PROGRESS, FORECASTS, FORECAST_HISTORY, ACCURACY))
     dead_letters = raw_topic(app, DEAD_LETTERS)
-    # JSON values: under request_id the active standing record, under request_id/series the series' choice.
+    # JSON values: under request_id the active standing record, under request_id/series the series' choice, and
+    # under reselection_id(request_id, at)/series the answer of that re-selection (a restart decides the same).
     table = app.Table("standing-requests", key_type=str, partitions=STANDING.partitions)
     followers: dict[str, Follower] = {}
     pool = _pool(settings)
@@ -110,6 +116,11 @@ def build_app(settings: Settings) -> faust.App:
             return Choice(**raw) if raw else None
         return lookup
 
+    def known_answer(rid: str):  # noqa: ANN202 - a closure per request
+        def lookup(series: str, at: int) -> dict[str, Any] | None:
+            return table.get(series_key(reselection_id(rid, at), series))
+        return lookup
+
     def follow(rid: str, record: dict[str, Any]) -> None:
         if rid in followers:
             return
@@ -119,7 +130,7 @@ def build_app(settings: Settings) -> faust.App:
         standing = {**record, "history_csv": base64.b64decode(record["history_csv"]) if record.get("history_csv")
                     else None}
         follower = Follower(rid, standing, settings, sender, dead_letter, pool, known_choice(rid), consumer_config,
-                            earlier[0])
+                            earlier[0], known_answer=known_answer(rid), metrics=accuracy_metrics)
         followers[rid] = follower
         follower.start()
         log.info("following %s", rid)
@@ -147,11 +158,22 @@ def build_app(settings: Settings) -> faust.App:
                 follower = followers.pop(rid, None)
                 if follower is not None:
                     await follower.stop("stopped by its owner")
+                accuracy_metrics.forget(rid)
 
     @app.agent(raw_topic(app, BEST_MODELS))
     async def on_best_models(stream: faust.StreamT) -> None:
         async for _event, best in decoded(app, stream, BEST_MODELS):
             rid = best["request_id"]
+            if (reselection := reselection_of(rid)) is not None:  # a live series' re-selection
+                parent, at = reselection
+                if parent not in table:
+                    continue  # stopped meanwhile
+                answer = answer_of(best)
+                table[series_key(rid, best["series"])] = answer  # kept first: a restart finds it
+                follower = followers.get(parent)
+                if follower is not None:
+                    follower.reselected(best["series"], at, answer)
+                continue
             if rid not in table:
                 continue  # an ordinary request's answer
             choice = Choice.of(best)

@@ -15,12 +15,19 @@ drives (live/service.py), one `LiveSeries` per series of a standing request.
    the horizon after the provisional tail, inverts the transformation, clips and rounds as a CSV's forecast
    (`adjusted`), and numbers the revision with `window.included`: the count of observations
    folded in, which only grows and is the same on a replay. Nothing here reads a clock.
+5. `fold` takes the final points one by one: each is scored against the forecasts made before it, then the
+   forecast after it is recorded (forecasting.live.accuracy; a refit kind records one only where its due fit is
+   in hand, never fitting here), and a drift or schedule may trigger a re-selection
+   (forecasting.live.reselect: `take_trigger`, then `resolve` and, for a new model, `switch`). While one is
+   pending the series publishes no revision, so every revision above the trigger uses its outcome.
 """
 
 from __future__ import annotations
 
 import functools
+import math
 import warnings
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,18 +36,21 @@ import pandas as pd
 from pandas.tseries.offsets import DateOffset
 
 from forecasting.config import TimexConfig, config_from_json
+from forecasting.live.accuracy import Scorer, threshold
 from forecasting.live.models import LiveModel, adjusted, live_model, load
 from forecasting.live.models.refit import REFIT_EVERY, Ahead, LiveRefit
 from forecasting.live.observations import Observation
 from forecasting.live.params import LiveParameters, live_request
+from forecasting.live.reselect import Decision, Trigger, due, switch_record
 from forecasting.live.window import Added, Window
+from forecasting.metrics import score
 from forecasting.models import get_model_class
 from forecasting.models.base import LEVELS, Prediction
 from forecasting.ns_range import future_index
 from forecasting.seasonality import season_length
 from forecasting.series import to_wire
 from forecasting.transformations import Transformation, make_transformation
-from forecasting.units import model_options
+from forecasting.units import _adjust, model_options
 
 
 @dataclass(frozen=True)
@@ -51,6 +61,7 @@ class Choice:
     transformation: str
     window: int
     params: dict[str, str] = field(default_factory=dict)
+    validation_error: float | None = None  # the main estimator's error it was chosen with (None: unknown)
 
     @classmethod
     def of(cls, best: dict[str, Any]) -> Choice | None:
@@ -61,7 +72,10 @@ class Choice:
         window = int(best.get("window") or 0)
         row = next((r for r in best.get("comparison") or () if (r["model"], r["transformation"], r["window"])
                     == (model, transformation, window)), None)
-        return cls(model, transformation, window, dict(row["params"]) if row else {})
+        error = score(best.get("metrics") or {}, best["main_accuracy_estimator"]) if best.get(
+            "main_accuracy_estimator") else math.inf
+        return cls(model, transformation, window, dict(row["params"]) if row else {},
+                   None if math.isinf(error) else error)
 
 
 @dataclass(frozen=True)
@@ -124,15 +138,26 @@ class LiveSeries:
     """One series of a standing request (see the module's docstring)."""
 
     def __init__(self, name: str, config: TimexConfig, live: LiveParameters, frequency: str) -> None:
-        self.name, self.config, self.min_points = name, config, live.min_points
+        self.name, self.config, self.min_points, self.live = name, config, live.min_points, live
         self.window = Window(frequency, live.window_points, live.lateness_points(frequency), name)
         self.final_points = 0  # final points taken from the window in all
-        self.pending: list[tuple[pd.Timestamp, float]] = []  # final points not folded into a model yet
+        # final points not folded into a model yet, with the observation count when each became final
+        self.pending: list[tuple[pd.Timestamp, float, int]] = []
         self.snapshot: pd.Series | None = None
         self.choice: Choice | None = None
         self.model: LiveModel | None = None
         self.transformation: Transformation | None = None
         self.revised_at = 0  # `window.included` at the last revision
+        self.selected_at = 0  # `window.included` when the current model's selection window ended
+        self.selected_position = 0  # the number of the final point that window ends with
+        self.folded = 0  # the number of the last final point folded into the model
+        self.scorer: Scorer | None = None
+        self.recent: deque[tuple[pd.Timestamp, float]] = deque(maxlen=live.min_points)  # a re-selection's window
+        self.schedule_from = 0  # the final point the schedule counts from
+        self.reselection: Trigger | None = None  # a re-selection whose outcome is pending
+        self._new_trigger: Trigger | None = None  # not taken by the service yet
+        self.since_trigger: list[tuple[pd.Timestamp, float, int]] = []  # final points after the pending trigger
+        self.switched: dict[str, Any] | None = None  # why the current model replaced the one before (if it did)
 
     def seed(self, history: pd.Series) -> bool:
         """A CSV's history before any observation; True when it makes the series ready."""
@@ -147,21 +172,84 @@ class LiveSeries:
     def _take(self) -> bool:
         taken = self.window.take_final()
         self.final_points += len(taken)
-        self.pending += taken
+        included = self.window.included
+        self.pending += [(stamp, value, included) for stamp, value in taken]
         if self.snapshot is None and self.final_points >= self.min_points:
-            index = pd.DatetimeIndex([stamp for stamp, _ in self.pending], freq=self.window.offset)
-            self.snapshot = pd.Series([v for _, v in self.pending], index=index, dtype=float, name=self.name)
+            index = pd.DatetimeIndex([stamp for stamp, _, _ in self.pending], freq=self.window.offset)
+            self.snapshot = pd.Series([v for _, v, _ in self.pending], index=index, dtype=float, name=self.name)
             self.pending = []
+            self.selected_at, self.selected_position = included, self.final_points
             return True
         if self.snapshot is not None and self.model is None and len(self.pending) > self.window.window_points:
             self.pending = self.pending[-self.window.window_points:]  # bounded while the selection runs
         return False
 
     def start(self, choice: Choice, fitted: Fitted) -> None:
+        assert self.snapshot is not None
+        self._install(choice, fitted)
+        self.folded = self.schedule_from = self.selected_position
+        self.recent.extend(zip(self.snapshot.index, self.snapshot.to_numpy(dtype=float), strict=True))
+        self._score_from_here(len(self.snapshot))
+
+    def _install(self, choice: Choice, fitted: Fitted) -> None:
         self.choice, self.transformation = choice, fitted.transformation
         self.model = load(fitted.state)
         if fitted.ahead is not None and isinstance(self.model, LiveRefit):
             self.model.install(fitted.ahead)
+
+    def _score_from_here(self, selected_on: int) -> None:
+        """A new scorer for the current model (chosen on `selected_on` points: its validation span), with its
+        forecast after the last folded point."""
+        mp = self.config.model_parameters
+        span = mp.test_size(selected_on)
+        self.scorer = Scorer(mp.main_accuracy_estimator, mp.prediction_lags, span, self.live.accuracy_window,
+                             season_length(self.window.freq))
+        self._record_forecast()
+
+    def _record_forecast(self) -> None:
+        assert self.model is not None and self.transformation is not None and self.scorer is not None
+        if isinstance(self.model, LiveRefit) and self.model.needs_fit():
+            return  # its due fit is the pool's work, never done here: no forecast from this point to score
+        raw = self.model.forecast(self.scorer.steps, ())
+        self.scorer.forecast(self.folded + 1, _adjust(self.transformation.inverse(raw.mean), self.config, self.name))
+
+    def _threshold(self) -> float | None:
+        if self.live.reselect_patience <= 0 or self.choice is None:
+            return None  # no drift to count: the rolling error is computed per revision only
+        return threshold(self.choice.validation_error, self.live.reselect_factor)
+
+    def take_trigger(self) -> Trigger | None:
+        """A re-selection just triggered (once): the service fans its snapshot out, or knows its outcome."""
+        trigger, self._new_trigger = self._new_trigger, None
+        return trigger
+
+    def resolve(self, decision: Decision) -> bool:
+        """The pending re-selection's outcome; True when the new choice must be fitted (on the trigger's
+        snapshot) and then `switch`ed to; False: the model stays and revisions go on."""
+        if self.reselection is None:
+            return False
+        if decision.switch and len(self.since_trigger) <= self.window.window_points:
+            return True
+        self.schedule_from, self.reselection, self.since_trigger = self.reselection.position, None, []
+        assert self.scorer is not None
+        self.scorer.over = 0
+        return False
+
+    def switch(self, choice: Choice, fitted: Fitted, decision: Decision) -> None:
+        """The new choice, fitted on the trigger's snapshot: it folds every final point after the trigger (at the
+        next revision), and the accuracy starts again."""
+        trigger = self.reselection
+        assert trigger is not None and self.choice is not None
+        self.switched = switch_record(trigger, self.choice.model, self.choice.transformation, self.choice.window,
+                                      decision)
+        self._install(choice, fitted)
+        self.folded = self.schedule_from = self.selected_position = trigger.position
+        self.selected_at = trigger.triggered_at
+        self.pending = self.since_trigger + self.pending
+        self.reselection, self.since_trigger = None, []
+        self.recent.clear()
+        self.recent.extend(zip(trigger.snapshot.index, trigger.snapshot.to_numpy(dtype=float), strict=True))
+        self._score_from_here(len(trigger.snapshot))
 
     @property
     def waiting_for(self) -> int:
@@ -169,10 +257,30 @@ class LiveSeries:
         return max(0, self.min_points - self.final_points)
 
     def fold(self) -> None:
-        """The final points taken since the last fold, into the model (an update: never a fit)."""
-        if self.model is not None and self.transformation is not None and self.pending:
-            self.model.update(self.transformation.apply(np.array([v for _, v in self.pending], dtype=float)))
-            self.pending = []
+        """The final points taken since the last fold, into the model one by one (updates: never a fit): each
+        scored, maybe triggering a re-selection, then the forecast after it recorded."""
+        if self.model is None or self.transformation is None or not self.pending:
+            return
+        points, self.pending = self.pending, []
+        assert self.scorer is not None
+        transformed = self.transformation.apply(np.array([v for _, v, _ in points], dtype=float))
+        limit = self._threshold()
+        for (stamp, value, included), model_value in zip(points, transformed, strict=True):
+            self.folded += 1
+            self.scorer.actual(self.folded, value, limit)
+            self.recent.append((stamp, value))
+            if self.reselection is not None:
+                if len(self.since_trigger) <= self.window.window_points:
+                    self.since_trigger.append((stamp, value, included))
+            elif reason := due(self.folded, self.schedule_from, self.scorer.over, self.live.reselect_patience,
+                               self.live.reselect_every):
+                snapshot = pd.Series([v for _, v in self.recent], name=self.name, dtype=float,
+                                     index=pd.DatetimeIndex([t for t, _ in self.recent], freq=self.window.offset))
+                self.reselection = self._new_trigger = Trigger(reason, included, self.folded, snapshot,
+                                                               self.scorer.error())
+                self.since_trigger = []
+            self.model.update([float(model_value)])
+            self._record_forecast()
 
     def refit_work(self) -> RefitWork | None:
         """After `fold`: the fit a refit kind needs before its next revision (for the pool), else None."""
@@ -193,7 +301,7 @@ class LiveSeries:
             return None
         self.fold()
         included = self.window.included
-        if included == self.revised_at:
+        if included == self.revised_at or self.reselection is not None:
             return None
         h = self.config.model_parameters.prediction_lags
         tail = self.window.provisional_values()
@@ -209,10 +317,13 @@ class LiveSeries:
             forecast[f"upper_{lv}"] = [float(v) for v in lo_hi[1]] if lo_hi else None
         points, self.revised_at = included - self.revised_at, included
         last = self.window.last_timestamp
+        assert self.scorer is not None
         return {"series": self.name, "revision": included, "last_timestamp": last.isoformat() if last else "",
                 "points": points, "forecast": forecast, "model": self.choice.model,
                 "transformation": self.choice.transformation, "window": self.choice.window,
-                "params": self.choice.params}
+                "params": self.choice.params,
+                "accuracy": self.scorer.summary(self.choice.validation_error, self.live.reselect_factor),
+                "switched": self.switched, "selected_at": self.selected_at}
 
 
 @functools.lru_cache(maxsize=4096)

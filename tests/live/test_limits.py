@@ -106,7 +106,7 @@ def test_a_refit_kind_is_refitted_in_the_pool_and_revised_as_a_fit_on_the_same_p
     the same points does (forecasting.live.follow, here in place)."""
     source = _topic(bounded.bootstrap)
     _history(producer_b, source)
-    config = _config(source)
+    config = _config(source, reselect_patience=0)  # no re-selection: the local replica below answers none
     config["model_parameters"]["models"] = "fbprophet"
     rid = submit(producer_b, config, owner="eve")
     seen = Seen(bounded.bootstrap, rid, source)
