@@ -254,6 +254,8 @@ class ForecastRevisionRecord(TypedDict):
     transformation: str
     window: int
     params: dict[str, str]
+    actual_timestamps: list[str]
+    actual_values: list[float]
 
 
 # Avro record name → its type (the test walks this to check every schema has one).

@@ -36,6 +36,8 @@ from forecasting.series import to_wire
 from forecasting.transformations import Transformation, make_transformation
 from forecasting.units import model_options
 
+MAX_ACTUALS = 1_000  # actuals a revision carries at most (after a long selection, the last ones)
+
 
 @dataclass(frozen=True)
 class Choice:
@@ -135,6 +137,7 @@ class LiveSeries:
         nothing new since the last revision."""
         if self.model is None or self.choice is None or self.transformation is None:
             return None
+        folded = self.pending[-MAX_ACTUALS:]  # the actuals the revision carries (readers draw them)
         if self.pending:
             self.model.update(self.transformation.apply(np.array([v for _, v in self.pending], dtype=float)))
             self.pending = []
@@ -159,4 +162,6 @@ class LiveSeries:
         return {"series": self.name, "revision": included, "last_timestamp": last.isoformat() if last else "",
                 "points": points, "forecast": forecast, "model": self.choice.model,
                 "transformation": self.choice.transformation, "window": self.choice.window,
-                "params": self.choice.params}
+                "params": self.choice.params,
+                "actual_timestamps": [stamp.isoformat() for stamp, _ in folded] + [t.isoformat() for t in tail.index],
+                "actual_values": [float(v) for _, v in folded] + [float(v) for v in tail]}

@@ -61,5 +61,6 @@ SAMPLES: dict[str, dict] = {
                         "history_csv": b"date,x\n2020-01-01,1\n", "at": NOW},
     "ForecastRevision": {"request_id": "r1", "series": "sales", "revision": 51, "last_timestamp": "2026-01-01T00:00:00",
                          "points": 2, "forecast": FORECAST, "model": "arima", "transformation": "none", "window": 0,
-                         "params": {"order": "(1,1,0)"}},
+                         "params": {"order": "(1,1,0)"}, "actual_timestamps": ["2025-12-31T00:00:00",
+                         "2026-01-01T00:00:00"], "actual_values": [3.0, 4.5]},
 }

@@ -249,8 +249,10 @@ def standing_request(request_id: str, config_json: str, status: str, *, owner: s
 
 def forecast_revision(request_id: str, series: str, revision: int, last_timestamp: str, points: int,
                       forecast: ForecastRecord, *, model: str, transformation: str, window: int,
-                      params: Mapping[str, str] | None = None) -> ForecastRevisionRecord:
+                      params: Mapping[str, str] | None = None, actual_timestamps: Sequence[str] = (),
+                      actual_values: Sequence[float] = ()) -> ForecastRevisionRecord:
     """A ForecastRevision: built from the inputs only (no clock), so a revision computed twice is equal."""
     return {"request_id": request_id, "series": series, "revision": revision, "last_timestamp": last_timestamp,
             "points": points, "forecast": forecast, "model": model, "transformation": transformation,
-            "window": window, "params": dict(params or {})}
+            "window": window, "params": dict(params or {}), "actual_timestamps": list(actual_timestamps),
+            "actual_values": [float(v) for v in actual_values]}

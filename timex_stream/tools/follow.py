@@ -11,31 +11,30 @@ from collections.abc import Callable
 from timex_stream.runtime.history import read_range
 from timex_stream.runtime.kafka import consumer
 from timex_stream.runtime.lookup import read_views, seek_positions, start_times
-from timex_stream.runtime.request_view import TOPICS, RequestView
+from timex_stream.runtime.request_view import TOPICS, RequestView, request_of
 
 
 def follow(bootstrap: str, request_ids: list[str], timeout: float = 300.0,
            on_update: Callable[[RequestView], None] | None = None,
            until: Callable[[dict[str, RequestView]], bool] | None = None) -> dict[str, RequestView]:
-    """Read progress/best-models/failures from where the requests began until every request is done (or
-    `until`). A request not in the index yet (just submitted) is looked for in the last few minutes."""
+    """Read progress/best-models/failures (and a live request's revisions) from where the requests began until
+    every request is done (or `until`; `settled` waits for a live request to be stopped). A request not in the index yet (just submitted) is looked for in the last few minutes."""
     views = {rid: RequestView(rid) for rid in request_ids}
-    keys = {rid.encode(): rid for rid in request_ids}
     stop = until or (lambda v: all(x.done for x in v.values()))
     positions, _ = seek_positions(bootstrap, min(start_times(bootstrap, request_ids).values()))
     cons = consumer(bootstrap, f"timex-follow-{uuid.uuid4().hex[:8]}", **{"enable.auto.offset.store": False})
     cons.assign(positions)
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + timeout  # inf: until `until` (or Ctrl-C)
     try:
         while not stop(views):
             if time.monotonic() > deadline:
                 raise TimeoutError(f"no final answer within {timeout:.0f} s: "
                                    + "; ".join(f"{r}: {v.status}" for r, v in views.items()))
             msg = cons.poll(0.2)
-            if msg is None or msg.error() or msg.key() not in keys:
+            if msg is None or msg.error() or (rid := request_of(msg.topic(), msg.key())) not in views:
                 continue
-            view = views[keys[msg.key()]]
-            if view.fold(msg.topic(), msg.value()) and on_update:
+            view = views[rid]
+            if view.fold(msg.topic(), msg.value(), msg.timestamp()[1]) and on_update:
                 on_update(view)
     finally:
         cons.close()
@@ -53,8 +52,8 @@ def snapshot(bootstrap: str, request_ids: list[str] | None = None,
     views: dict[str, RequestView] = {}
     for topic in TOPICS:
         for msg in read_range(bootstrap, topic, since_ms):
-            rid = (msg.key() or b"").decode("utf-8", "replace")
+            rid = request_of(topic, msg.key())
             if not rid:
                 continue
-            views.setdefault(rid, RequestView(rid)).fold(topic, msg.value())
+            views.setdefault(rid, RequestView(rid)).fold(topic, msg.value(), msg.timestamp()[1])
     return views
