@@ -21,7 +21,7 @@ from timex_stream.runtime.settings import Settings
 pytest_plugins = [
     "tests.plugins.waiting", "tests.plugins.frames", "tests.plugins.core_series", "tests.plugins.samples",
     "tests.plugins.flows", "tests.plugins.cli", "tests.plugins.gateways", "tests.plugins.corpus_checks",
-    "tests.plugins.ingestion_net", "tests.plugins.webapp_pages", "tests.plugins.cluster",
+    "tests.plugins.ingestion_net", "tests.plugins.webapp_pages", "tests.plugins.cluster", "tests.plugins.live_source",
 ]
 
 if TYPE_CHECKING:

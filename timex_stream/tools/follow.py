@@ -18,7 +18,8 @@ def follow(bootstrap: str, request_ids: list[str], timeout: float = 300.0,
            on_update: Callable[[RequestView], None] | None = None,
            until: Callable[[dict[str, RequestView]], bool] | None = None) -> dict[str, RequestView]:
     """Read progress/best-models/failures (and a live request's revisions) from where the requests began until
-    every request is done (or `until`; `settled` waits for a live request to be stopped). A request not in the index yet (just submitted) is looked for in the last few minutes."""
+    every request is done (or `until`). A request not in the index yet (just submitted) is looked for in the
+    last few minutes."""
     views = {rid: RequestView(rid) for rid in request_ids}
     stop = until or (lambda v: all(x.done for x in v.values()))
     positions, _ = seek_positions(bootstrap, min(start_times(bootstrap, request_ids).values()))
