@@ -1,0 +1,156 @@
+"""A live (standing) request's page: per series one chart drawn once, then changed in place (a Dash `Patch`) as
+revisions arrive: the actuals extend, the current forecast and its bands move, each revision's next-step
+forecast stays as a dot against the actuals it was made for, and a marker shows where the model changed.
+Pure functions of the gateway's JSON (`/api/requests/{id}` and `/forecasts?since=`)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import plotly.graph_objects as go
+from dash import Patch, dcc, html
+
+# The traces of a live chart, by index: a patch addresses them by position.
+ACTUALS, BAND_95, BAND_80, FORECAST, REALISED, MODEL_CHANGES = range(6)
+LIVE_WORDS = {"waiting": "Live: waiting for enough points", "live": "Live", "stopped": "Stopped"}
+
+
+def _band(fc: dict[str, Any], level: str) -> tuple[list[Any], list[float]]:
+    lower, upper = fc.get(f"lower_{level}"), fc.get(f"upper_{level}")
+    if not lower or not upper:
+        return [], []
+    x = list(fc["timestamps"])
+    return x + x[::-1], list(upper) + list(lower)[::-1]
+
+
+def _tag(revision: dict[str, Any]) -> str:
+    return f"revision {revision['revision']}: {revision['model']}"
+
+
+class SeriesState:
+    """What a series' chart shows, kept in the page (a dcc.Store) so a patch adds only what is new."""
+
+    def __init__(self, doc: dict[str, Any] | None = None) -> None:
+        doc = doc or {}
+        self.revision: int = doc.get("revision", -1)
+        self.last_actual: str = doc.get("last_actual", "")
+        self.model: str | None = doc.get("model")
+
+    def as_doc(self) -> dict[str, Any]:
+        return {"revision": self.revision, "last_actual": self.last_actual, "model": self.model}
+
+    def fold(self, revisions: list[dict[str, Any]]) -> dict[str, Any]:
+        """The new revisions (oldest first) → what to add: actuals, realised next-step forecasts, model changes,
+        and the latest revision (whose forecast the chart shows)."""
+        new = [r for r in revisions if r["revision"] > self.revision]
+        adds: dict[str, Any] = {"actuals": ([], []), "realised": ([], [], []), "changes": ([], [], []),
+                                "latest": new[-1] if new else None}
+        for r in new:
+            for stamp, value in zip(r.get("actual_timestamps") or [], r.get("actual_values") or [], strict=False):
+                if stamp[:19] > self.last_actual[:19]:  # ISO 8601 (to the second): text order is time order
+                    adds["actuals"][0].append(stamp)
+                    adds["actuals"][1].append(value)
+                    self.last_actual = stamp
+            fc = r["forecast"]
+            if fc["timestamps"]:
+                adds["realised"][0].append(fc["timestamps"][0])
+                adds["realised"][1].append(fc["yhat"][0])
+                adds["realised"][2].append(_tag(r))
+            if self.model is not None and r["model"] != self.model:
+                adds["changes"][0].append(r["last_timestamp"])
+                adds["changes"][1].append(fc["yhat"][0] if fc["yhat"] else None)
+                adds["changes"][2].append(f"model changed: {self.model} → {r['model']} ({_tag(r)})")
+            self.model, self.revision = r["model"], r["revision"]
+        return adds
+
+
+def live_figure(name: str, best: dict[str, Any] | None, revisions: list[dict[str, Any]]) -> tuple[go.Figure,
+                                                                                                 SeriesState]:
+    """The chart of one series: the selection's history, then every kept revision folded in."""
+    state = SeriesState()
+    hist_x = list((best or {}).get("history_timestamps") or [])
+    hist_y = list((best or {}).get("history_values") or [])
+    state.last_actual = max(hist_x) if hist_x else ""
+    state.model = (best or {}).get("model")
+    adds = state.fold(revisions)
+    latest = adds["latest"]
+    fc = latest["forecast"] if latest else ((best or {}).get("forecast") or {"timestamps": [], "yhat": []})
+    fig = go.Figure()
+    fig.add_trace(go.Scatter(x=hist_x + adds["actuals"][0], y=hist_y + adds["actuals"][1], name="actuals",
+                             mode="lines", line={"color": "#4a5568"}))
+    for level, color in (("95", "rgba(49,130,206,0.15)"), ("80", "rgba(49,130,206,0.30)")):
+        x, y = _band(fc, level)
+        fig.add_trace(go.Scatter(x=x, y=y, fill="toself", fillcolor=color, mode="lines", line={"width": 0},
+                                 hoverinfo="skip", name=f"{level} % interval"))
+    model = latest["model"] if latest else (best or {}).get("model")
+    fig.add_trace(go.Scatter(x=fc["timestamps"], y=fc["yhat"], name=f"forecast ({model})", mode="lines+markers",
+                             line={"color": "#3182ce", "width": 2}, marker={"size": 4}))
+    fig.add_trace(go.Scatter(x=adds["realised"][0], y=adds["realised"][1], text=adds["realised"][2],
+                             name="next-step forecast of each revision", mode="markers",
+                             marker={"color": "#dd6b20", "size": 5}, hovertemplate="%{text}<br>%{y}<extra></extra>"))
+    fig.add_trace(go.Scatter(x=adds["changes"][0], y=adds["changes"][1], text=adds["changes"][2],
+                             name="model changed", mode="markers",
+                             marker={"color": "#c53030", "size": 13, "symbol": "diamond"},
+                             hovertemplate="%{text}<extra></extra>"))
+    fig.update_layout(title={"text": f"{name}: live forecast", "x": 0.01}, height=360,
+                      margin={"l": 48, "r": 16, "t": 48, "b": 36}, legend={"orientation": "h", "y": -0.15},
+                      uirevision=name, template="plotly_white")
+    return fig, state
+
+
+def live_patch(state: SeriesState, revisions: list[dict[str, Any]]) -> Patch | None:
+    """The changes a chart needs for `revisions` (None: nothing new); `state` moves on."""
+    adds = state.fold(revisions)
+    latest = adds["latest"]
+    if latest is None:
+        return None
+    patch = Patch()
+    if adds["actuals"][0]:
+        patch["data"][ACTUALS]["x"].extend(adds["actuals"][0])
+        patch["data"][ACTUALS]["y"].extend(adds["actuals"][1])
+    fc = latest["forecast"]
+    for index, level in ((BAND_95, "95"), (BAND_80, "80")):
+        x, y = _band(fc, level)
+        patch["data"][index]["x"], patch["data"][index]["y"] = x, y
+    patch["data"][FORECAST]["x"], patch["data"][FORECAST]["y"] = fc["timestamps"], fc["yhat"]
+    patch["data"][FORECAST]["name"] = f"forecast ({latest['model']})"
+    for index, key in ((REALISED, "realised"), (MODEL_CHANGES, "changes")):
+        if adds[key][0]:
+            for axis, values in zip(("x", "y", "text"), adds[key], strict=True):
+                patch["data"][index][axis].extend(values)
+    return patch
+
+
+def revision_text(revision: dict[str, Any] | None) -> str:
+    if revision is None:
+        return "no revision yet"
+    fc = revision["forecast"]
+    nxt = f"; next {fc['timestamps'][0][:19]}: {fc['yhat'][0]:.4g}" if fc["timestamps"] else ""
+    return f"revision {revision['revision']} · last point {revision['last_timestamp'][:19]}{nxt} · {revision['model']}"
+
+
+def live_panel(snap: dict[str, Any], forecasts: dict[str, Any]) -> tuple[html.Div, dict[str, Any]]:
+    """The live part of a standing request's page, and what its charts show (the page's `live-shown` store)."""
+    live = snap.get("live") or {}
+    revisions = forecasts.get("revisions") or {}
+    names = sorted(set(revisions) | set(snap["results"]))
+    sections, shown = [], {}
+    for name in names:
+        kept = revisions.get(name) or []
+        fig, state = live_figure(name, snap["results"].get(name), kept)
+        shown[name] = state.as_doc()
+        sections.append(html.Section([
+            html.H3(name, className="series-name"),
+            html.P(revision_text(kept[-1] if kept else None), id={"type": "live-revision", "series": name},
+                   className="live-revision"),
+            dcc.Graph(id={"type": "live-chart", "series": name}, figure=fig, config={"displaylogo": False},
+                      className="live-chart"),
+        ], className="series-card live-card"))
+    head = html.Div([
+        html.Span(LIVE_WORDS.get(live.get("state") or "", "Live"), id="live-state",
+                  className=f"pill pill-live-{live.get('state')}"),
+        html.Span("updates as points arrive on the source topic", className="muted"),
+        html.Button("Stop", id="live-stop", className="secondary", disabled=live.get("state") == "stopped"),
+        html.Span(id="live-stop-message"),
+    ], className="live-head")
+    return html.Div([head, *sections], id="live-panel"), {"rid": snap["request_id"], "series": shown}
