@@ -16,23 +16,39 @@ from timex_stream.runtime.request_view import TOPICS, RequestView, request_of
 
 def follow(bootstrap: str, request_ids: list[str], timeout: float = 300.0,
            on_update: Callable[[RequestView], None] | None = None,
-           until: Callable[[dict[str, RequestView]], bool] | None = None) -> dict[str, RequestView]:
+           until: Callable[[dict[str, RequestView]], bool] | None = None,
+           live: bool = False) -> dict[str, RequestView]:
     """Read progress/best-models/failures (and a live request's revisions) from where the requests began until
     every request is done (or `until`). A request not in the index yet (just submitted) is looked for in the
-    last few minutes."""
+    last few minutes. `live`: follow a live request until it is stopped (or `until`), a one-off one until it
+    is done and the topics are read up to their ends at the start (read back, a live request's first progress
+    may come after its answer)."""
     views = {rid: RequestView(rid) for rid in request_ids}
-    stop = until or (lambda v: all(x.done for x in v.values()))
-    positions, _ = seek_positions(bootstrap, min(start_times(bootstrap, request_ids).values()))
+    positions, ends = seek_positions(bootstrap, min(start_times(bootstrap, request_ids).values()))
+    behind = {(tp.topic, tp.partition): ends[(tp.topic, tp.partition)] for tp in positions
+              if tp.offset < ends[(tp.topic, tp.partition)]}
+
+    def stop(v: dict[str, RequestView]) -> bool:
+        if not live:
+            return until(v) if until else all(x.done for x in v.values())
+        return all(x.settled or (x.done and not x.standing and not behind) for x in v.values()) or bool(
+            until and until(v))
+
     cons = consumer(bootstrap, f"timex-follow-{uuid.uuid4().hex[:8]}", **{"enable.auto.offset.store": False})
     cons.assign(positions)
-    deadline = time.monotonic() + timeout  # inf: until `until` (or Ctrl-C)
+    deadline = time.monotonic() + timeout
     try:
         while not stop(views):
             if time.monotonic() > deadline:
                 raise TimeoutError(f"no final answer within {timeout:.0f} s: "
                                    + "; ".join(f"{r}: {v.status}" for r, v in views.items()))
             msg = cons.poll(0.2)
-            if msg is None or msg.error() or (rid := request_of(msg.topic(), msg.key())) not in views:
+            if msg is None or msg.error():
+                continue
+            where = (msg.topic(), msg.partition())
+            if where in behind and msg.offset() + 1 >= behind[where]:
+                del behind[where]
+            if (rid := request_of(msg.topic(), msg.key())) not in views:
                 continue
             view = views[rid]
             if view.fold(msg.topic(), msg.value(), msg.timestamp()[1]) and on_update:
