@@ -26,6 +26,7 @@ from typing import Any
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, Message, TopicPartition
 
 from schemas import DecodeError, decode_as
+from schemas.keys import reselection_of
 from schemas.records import ForecastRequestRecord, RequestIndexRecord
 from schemas.topics import BY_NAME, CONFIGS, FORECAST_HISTORY, REQUESTS
 from schemas.wiring import GATEWAY
@@ -155,6 +156,8 @@ class RequestStore:
             self._skip(msg, str(exc))
             return
         rid = record["request_id"]
+        if reselection_of(rid) is not None:  # a live series' re-selection: internal, its outcome is in the revisions
+            return
         with self._lock:
             try:
                 if topic == REQUESTS.name:

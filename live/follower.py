@@ -9,7 +9,11 @@ What a record gives, and what is sent:
 - a too-late observation: a count on progress and a `failures` record naming topic/partition/offset;
 - a series reaching `min_points`: the fan-out of its snapshot (the ingestion's sequence, under the standing
   request's id), unless its choice is already known (a restart: the service's table keeps it);
-- a choice (best-models): a fit in the process pool; the next batch publishes revision = `included`.
+- a choice (best-models): a fit in the process pool; the next batch publishes revision = `included`, with its
+  realised accuracy (also on `accuracy`);
+- a drift or schedule (forecasting.live.reselect): the series' latest window fanned out again under
+  `reselection_id` (or its outcome, when the service's table knows it); its answer (`reselected`) keeps the
+  model or fits the new one (`_switch`). Meanwhile that series publishes nothing; the others go on.
 
 Restart: the follower re-reads the topic from `start_from` and recomputes; revisions are derived from the
 inputs only, so one written twice carries the same number and the same content.
@@ -21,6 +25,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from concurrent.futures import Executor, ThreadPoolExecutor
+from dataclasses import asdict
 from typing import Any
 
 import pandas as pd
@@ -31,11 +36,14 @@ from forecasting.data import DataError, load_series
 from forecasting.live.follow import Choice, LiveSeries, fit_live
 from forecasting.live.observations import BadObservation, ObservationReader
 from forecasting.live.params import live_request
+from forecasting.live.reselect import Decision, Trigger, decide
 from forecasting.live.window import Added
+from live.accuracy import AccuracyMetrics
 from schemas import Topic
-from schemas.topics import FAILURES, FORECAST_HISTORY, FORECASTS, PROGRESS, series_key
+from schemas.keys import reselection_id
+from schemas.topics import ACCURACY, FAILURES, FORECAST_HISTORY, FORECASTS, PROGRESS, series_key
 from timex_stream.runtime.fan_out import Outcome, Sender, fan_out, publish
-from timex_stream.runtime.records import failure, forecast_revision, progress
+from timex_stream.runtime.records import accuracy_record, failure, forecast_revision, progress
 from timex_stream.runtime.settings import Settings
 
 log = logging.getLogger("live")
@@ -45,12 +53,14 @@ POLL_S = 0.5
 
 Send = Callable[[Topic, str, dict[str, Any]], Awaitable[Any]]
 DeadLetter = Callable[[Message, str], Awaitable[None]]
+KnownDecision = Callable[[str, int], dict[str, Any] | None]  # (series, triggered_at) → a kept Decision's fields
 
 
 class Follower:
     def __init__(self, request_id: str, standing: dict[str, Any], settings: Settings, sender: Sender,
                  dead_letter: DeadLetter, pool: Executor, known_choice: Callable[[str], Choice | None],
-                 consumer_config: dict[str, Any]) -> None:
+                 consumer_config: dict[str, Any], known_decision: KnownDecision | None = None,
+                 metrics: AccuracyMetrics | None = None) -> None:
         self.rid, self.settings, self.sender, self.dead_letter = request_id, settings, sender, dead_letter
         self.pool, self.known_choice = pool, known_choice
         self.config_json = standing["config_json"]
@@ -67,6 +77,7 @@ class Follower:
         self.told: dict[str, int] = {}  # what progress said last, per series (only changes are sent)
         self.fitting: set[str] = set()
         self.consumer_config = consumer_config
+        self.known_decision, self.metrics = known_decision or (lambda _series, _at: None), metrics
         self.thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"live-{request_id}")
         self.stopping = asyncio.Event()
         self.task: asyncio.Task[None] | None = None
@@ -239,12 +250,72 @@ class Follower:
                 await self._send(FAILURES, self.rid, failure(self.rid, "model", f"no revision: {exc}",
                                                              series=series.name))
                 continue
+            if (trigger := series.take_trigger()) is not None:
+                await self._reselect(series, trigger)
             if fields is None:
                 continue
             record = forecast_revision(self.rid, **fields)
             key = series_key(self.rid, series.name)
             await self._send(FORECASTS, key, record)
             await self._send(FORECAST_HISTORY, key, record)
+            if (scores := accuracy_record(record)) is not None:
+                await self._send(ACCURACY, key, scores)
+            if self.metrics is not None:
+                self.metrics.observe(self.rid, record)
+
+    async def _reselect(self, series: LiveSeries, trigger: Trigger) -> None:
+        """Run the selection again on the trigger's window (or take its known outcome: a restart)."""
+        known = self.known_decision(series.name, trigger.triggered_at)
+        if known is not None:
+            await self._resolve(series, trigger, Decision(**known))
+            return
+        sub = reselection_id(self.rid, trigger.triggered_at)
+        out = fan_out(Outcome(sub), self.config, {series.name: trigger.snapshot}, None, limits=self.settings.limits)
+        if refused := [f for f in out.failures if f["fatal"]]:
+            await self._resolve(series, trigger, Decision(False, why=f"the re-selection was refused: "
+                                                          f"{refused[0]['message']}"), outcome="failed")
+            return
+        await self._progress(f"series {series.name}: re-selecting a model ({trigger.reason}, at observation "
+                             f"{trigger.triggered_at}, rolling error {trigger.rolling_error}) as {sub}",
+                             series=series.name)
+        await publish(self.sender, {}, out)
+
+    def reselected(self, name: str, triggered_at: int, best: dict[str, Any]) -> dict[str, Any] | None:
+        """The answer of a re-selection (best-models under `reselection_id`): its Decision's fields, for the
+        service's table; None when no series waits for it."""
+        series = self.series.get(name)
+        trigger = series.reselection if series is not None else None
+        if series is None or trigger is None or trigger.triggered_at != triggered_at or series.choice is None:
+            return None
+        old = series.choice
+        decision = decide(old.model, old.transformation, old.window, best)
+        asyncio.ensure_future(self._resolve(series, trigger, decision))
+        return asdict(decision)
+
+    async def _resolve(self, series: LiveSeries, trigger: Trigger, decision: Decision,
+                       outcome: str | None = None) -> None:
+        await self._progress(f"series {series.name}: {decision.why} (old error {decision.old_error}, new error "
+                             f"{decision.new_error})", series=series.name)
+        fit = series.resolve(decision)
+        if self.metrics is not None:
+            self.metrics.reselected(trigger.reason, outcome or ("switched" if fit else "kept"))
+        if fit:
+            assert decision.model is not None and decision.transformation is not None and decision.window is not None
+            choice = Choice(decision.model, decision.transformation, decision.window, dict(decision.params or {}),
+                            decision.new_error)
+            asyncio.ensure_future(self._switch(series, trigger, choice, decision))
+
+    async def _switch(self, series: LiveSeries, trigger: Trigger, choice: Choice, decision: Decision) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            fitted = await loop.run_in_executor(self.pool, fit_live, self.config_json, trigger.snapshot, choice)
+        except Exception as exc:
+            await self._send(FAILURES, self.rid, failure(
+                self.rid, "model", f"the re-selected model {choice.model} could not be fitted: {exc}; the model "
+                "stays", series=series.name, model=choice.model))
+            series.resolve(Decision(False, why="the new model could not be fitted"))
+            return
+        series.switch(choice, fitted, decision)
 
     async def _tell(self) -> None:
         """Progress, only for what changed: the points a waiting series has, the bad and late counts."""

@@ -25,9 +25,12 @@ from confluent_kafka import Message
 
 from forecasting.live.follow import Choice
 from forecasting.workers import init_worker
+from live.accuracy import AccuracyMetrics
 from live.follower import Follower
 from schemas import Topic
+from schemas.keys import reselection_id, reselection_of
 from schemas.topics import (
+    ACCURACY,
     BEST_MODELS,
     DATASETS,
     DEAD_LETTERS,
@@ -73,9 +76,11 @@ def _pool() -> ProcessPoolExecutor:
 def build_app(settings: Settings) -> faust.App:
     app = create_app("live", settings)
     metrics = app.timex_metrics  # type: ignore[attr-defined]
-    sender = LiveSender(app, (SERIES, DATASETS, FAILURES, PROGRESS, FORECASTS, FORECAST_HISTORY))
+    accuracy_metrics = AccuracyMetrics(metrics.registry)
+    sender = LiveSender(app, (SERIES, DATASETS, FAILURES, PROGRESS, FORECASTS, FORECAST_HISTORY, ACCURACY))
     dead_letters = raw_topic(app, DEAD_LETTERS)
-    # JSON values: under request_id the active standing record, under request_id/series the series' choice.
+    # JSON values: under request_id the active standing record, under request_id/series the series' choice, and
+    # under reselection_id(request_id, at)/series the outcome of that re-selection (a restart decides the same).
     table = app.Table("standing-requests", key_type=str, partitions=STANDING.partitions)
     followers: dict[str, Follower] = {}
     pool: list[ProcessPoolExecutor] = []
@@ -93,6 +98,11 @@ def build_app(settings: Settings) -> faust.App:
             return Choice(**raw) if raw else None
         return lookup
 
+    def known_decision(rid: str):  # noqa: ANN202 - a closure per request
+        def lookup(series: str, at: int) -> dict[str, Any] | None:
+            return table.get(series_key(reselection_id(rid, at), series))
+        return lookup
+
     def follow(rid: str, record: dict[str, Any]) -> None:
         if rid in followers:
             return
@@ -100,7 +110,8 @@ def build_app(settings: Settings) -> faust.App:
             pool.append(_pool())
         standing = {**record, "history_csv": base64.b64decode(record["history_csv"]) if record.get("history_csv")
                     else None}
-        follower = Follower(rid, standing, settings, sender, dead_letter, pool[0], known_choice(rid), consumer_config)
+        follower = Follower(rid, standing, settings, sender, dead_letter, pool[0], known_choice(rid), consumer_config,
+                            known_decision=known_decision(rid), metrics=accuracy_metrics)
         followers[rid] = follower
         follower.start()
         log.info("following %s", rid)
@@ -130,11 +141,19 @@ def build_app(settings: Settings) -> faust.App:
                 follower = followers.pop(rid, None)
                 if follower is not None:
                     await follower.stop("stopped by its owner")
+                accuracy_metrics.forget(rid)
 
     @app.agent(raw_topic(app, BEST_MODELS))
     async def on_best_models(stream: faust.StreamT) -> None:
         async for _event, best in decoded(app, stream, BEST_MODELS):
             rid = best["request_id"]
+            if (reselection := reselection_of(rid)) is not None:  # a live series' re-selection
+                parent, at = reselection
+                follower = followers.get(parent)
+                decision = follower.reselected(best["series"], at, best) if follower is not None else None
+                if decision is not None:
+                    table[series_key(rid, best["series"])] = decision
+                continue
             if rid not in table:
                 continue  # an ordinary request's answer
             choice = Choice.of(best)

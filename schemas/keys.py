@@ -64,3 +64,24 @@ def split_series_key(key: str) -> tuple[str, str]:
     if not sep or "/" in series:
         raise ValueError(f"not a series key: {key!r}")
     return unescape(rid), unescape(series)
+
+
+# A live series' re-selection (forecasting.live.reselect) runs the normal selection under a request id of its
+# own, so the validator decides it afresh (the standing request's own id has its series decided already):
+# `<request id>~reselect-<observation count>`. "~" is never in a user's request id, so no request can be
+# mistaken for one; such ids have no index entry (readers of best-models, progress and failures skip them or
+# map them to their standing request with `reselection_of`).
+RESELECTION_MARK = "~reselect-"
+
+
+def reselection_id(request_id: str, triggered_at: int) -> str:
+    """The request id of the re-selection of a standing request's series triggered at `triggered_at`."""
+    return f"{request_id}{RESELECTION_MARK}{triggered_at}"
+
+
+def reselection_of(request_id: str) -> tuple[str, int] | None:
+    """(standing request id, observation count) of a re-selection's id; None for any other id."""
+    parent, mark, at = request_id.rpartition(RESELECTION_MARK)
+    if not mark or not parent or not at.isdigit():
+        return None
+    return parent, int(at)

@@ -243,6 +243,36 @@ class StandingRequestRecord(TypedDict):
     at: TimestampMillis
 
 
+class StepAccuracyRecord(TypedDict):
+    step: int
+    count: int
+    error: float | None
+    mae: float | None
+
+
+class RollingAccuracyRecord(TypedDict):
+    estimator: str
+    window: int
+    scored: int
+    error: float | None
+    mae: float | None
+    validation_error: float | None
+    threshold: float | None
+    over: int
+    steps: list[StepAccuracyRecord]
+
+
+class ModelSwitchRecord(TypedDict):
+    reason: str
+    triggered_at: int
+    from_model: str
+    from_transformation: str
+    from_window: int
+    old_error: float | None
+    new_error: float
+    rolling_error: float | None
+
+
 class ForecastRevisionRecord(TypedDict):
     request_id: str
     series: str
@@ -254,8 +284,24 @@ class ForecastRevisionRecord(TypedDict):
     transformation: str
     window: int
     params: dict[str, str]
+    accuracy: RollingAccuracyRecord | None
+    switched: ModelSwitchRecord | None
+    selected_at: int
     actual_timestamps: list[str]
     actual_values: list[float]
+
+
+class AccuracyRecord(TypedDict):
+    request_id: str
+    series: str
+    revision: int
+    last_timestamp: str
+    model: str
+    transformation: str
+    window: int
+    selected_at: int
+    accuracy: RollingAccuracyRecord
+    switched: ModelSwitchRecord | None
 
 
 # Avro record name → its type (the test walks this to check every schema has one).
@@ -264,4 +310,5 @@ BY_RECORD: dict[str, type] = {cls.__name__.removesuffix("Record"): cls for cls i
     DatasetRecord, ModelResultRecord, HistoricalModelRecord, HistoricalPredictionsRecord, XcorrRecord,
     CandidateRecord, BestModelRecord, FailureRecord, VisualizationParametersRecord, ProgressRecord,
     ForecastRequestRecord, RequestIndexRecord, SeriesPartRecord, ObservationRecord,
-    StandingRequestRecord, ForecastRevisionRecord)}
+    StandingRequestRecord, ForecastRevisionRecord, StepAccuracyRecord, RollingAccuracyRecord, ModelSwitchRecord,
+    AccuracyRecord)}

@@ -88,10 +88,15 @@ FORECASTS = Topic("forecasts", 4, "request_id/series", "ForecastRevision", 90 * 
                   "the latest forecast revision of every live series", cleanup_policy="compact")
 FORECAST_HISTORY = Topic("forecast-history", 4, "request_id/series", "ForecastRevision", 90 * DAY_MS,
                          "every forecast revision of every live series, in order (append-only)")
+# The realised accuracy of each live series (forecasting.live.accuracy), the latest per series: what a dashboard
+# or an alert reads without the forecasts themselves.
+ACCURACY = Topic("accuracy", 4, "request_id/series", "Accuracy", 90 * DAY_MS,
+                 "the realised accuracy of every live series (rolling error per horizon step), latest per series",
+                 cleanup_policy="compact")
 DEAD_LETTERS = Topic("dead-letters", 1, "source topic", None, 30 * DAY_MS,
                      "input records no service could decode, with the reason in headers")
 
 CATALOGUE: tuple[Topic, ...] = (CONFIGS, SERIES, DATASETS, PREDICTIONS, BEST_MODELS, FAILURES, PROGRESS, REQUESTS,
-                                STANDING, FORECASTS, FORECAST_HISTORY, DEAD_LETTERS)
+                                STANDING, FORECASTS, FORECAST_HISTORY, ACCURACY, DEAD_LETTERS)
 BY_NAME: dict[str, Topic] = {t.name: t for t in CATALOGUE}
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from functools import cached_property
 
 from schemas.topics import (
+    ACCURACY,
     BEST_MODELS,
     CATALOGUE,
     CONFIGS,
@@ -87,9 +88,10 @@ VALIDATOR = Wiring("validator", subscribes=(PREDICTIONS,), reads=(SERIES,),
                    tables=("series-states",))
 # The live service follows the standing requests (a table of them) and their answers; it reads each request's
 # source topic with a consumer of its own (a user's topic, not in the catalogue: its Read ACL is the user's to
-# grant), fans a ready series out as the ingestion does, and publishes the revisions.
+# grant), fans a ready series out as the ingestion does (and again to re-select a drifting one), and publishes
+# the revisions and their realised accuracy.
 LIVE = Wiring("live", subscribes=(STANDING, BEST_MODELS),
-              produces=(SERIES, DATASETS, FAILURES, PROGRESS, FORECASTS, FORECAST_HISTORY, DEAD_LETTERS),
+              produces=(SERIES, DATASETS, FAILURES, PROGRESS, FORECASTS, FORECAST_HISTORY, ACCURACY, DEAD_LETTERS),
               tables=("standing-requests",))
 # The gateway tails every partition of the index and the answers (live revisions too) with group ids
 # `timex-gateway-<random>` (no commits), reads a config at its position for a re-forecast, submits configs, and at

@@ -12,11 +12,17 @@ drives (live/service.py), one `LiveSeries` per series of a standing request.
    were), forecasts the horizon after the provisional tail, inverts the transformation, clips and rounds as a
    CSV's forecast (`adjusted`), and numbers the revision with `window.included`: the count of observations
    folded in, which only grows and is the same on a replay. Nothing here reads a clock.
+5. Each final point is folded one by one: scored against the forecasts made before it, then the forecast after
+   it is recorded (forecasting.live.accuracy), and a drift or schedule may trigger a re-selection
+   (forecasting.live.reselect: `take_trigger`, then `resolve` and, for a new model, `switch`). While one is
+   pending the series publishes no revision, so every revision above the trigger uses its outcome.
 """
 
 from __future__ import annotations
 
+import math
 import warnings
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,17 +30,20 @@ import numpy as np
 import pandas as pd
 
 from forecasting.config import TimexConfig, config_from_json
+from forecasting.live.accuracy import Scorer, threshold
 from forecasting.live.models import LiveModel, adjusted, live_model, load
 from forecasting.live.observations import Observation
 from forecasting.live.params import LiveParameters
+from forecasting.live.reselect import Decision, Trigger, due, switch_record
 from forecasting.live.window import Added, Window
+from forecasting.metrics import score
 from forecasting.models import get_model_class
 from forecasting.models.base import LEVELS, Prediction
 from forecasting.ns_range import future_index
 from forecasting.seasonality import season_length
 from forecasting.series import to_wire
 from forecasting.transformations import Transformation, make_transformation
-from forecasting.units import model_options
+from forecasting.units import _adjust, model_options
 
 MAX_ACTUALS = 1_000  # actuals a revision carries at most (after a long selection, the last ones)
 
@@ -47,6 +56,7 @@ class Choice:
     transformation: str
     window: int
     params: dict[str, str] = field(default_factory=dict)
+    validation_error: float | None = None  # the main estimator's error it was chosen with (None: unknown)
 
     @classmethod
     def of(cls, best: dict[str, Any]) -> Choice | None:
@@ -57,7 +67,10 @@ class Choice:
         window = int(best.get("window") or 0)
         row = next((r for r in best.get("comparison") or () if (r["model"], r["transformation"], r["window"])
                     == (model, transformation, window)), None)
-        return cls(model, transformation, window, dict(row["params"]) if row else {})
+        error = score(best.get("metrics") or {}, best["main_accuracy_estimator"]) if best.get(
+            "main_accuracy_estimator") else math.inf
+        return cls(model, transformation, window, dict(row["params"]) if row else {},
+                   None if math.isinf(error) else error)
 
 
 @dataclass(frozen=True)
@@ -90,15 +103,27 @@ class LiveSeries:
     """One series of a standing request (see the module's docstring)."""
 
     def __init__(self, name: str, config: TimexConfig, live: LiveParameters, frequency: str) -> None:
-        self.name, self.config, self.min_points = name, config, live.min_points
+        self.name, self.config, self.min_points, self.live = name, config, live.min_points, live
         self.window = Window(frequency, live.window_points, live.lateness_points(frequency), name)
         self.final_points = 0  # final points taken from the window in all
-        self.pending: list[tuple[pd.Timestamp, float]] = []  # final points not folded into a model yet
+        # final points not folded into a model yet, with the observation count when each became final
+        self.pending: list[tuple[pd.Timestamp, float, int]] = []
         self.snapshot: pd.Series | None = None
         self.choice: Choice | None = None
         self.model: LiveModel | None = None
         self.transformation: Transformation | None = None
         self.revised_at = 0  # `window.included` at the last revision
+        self.selected_at = 0  # `window.included` when the current model's selection window ended
+        self.selected_position = 0  # the number of the final point that window ends with
+        self.folded = 0  # the number of the last final point folded into the model
+        self.scorer: Scorer | None = None
+        self.recent: deque[tuple[pd.Timestamp, float]] = deque(maxlen=live.min_points)  # a re-selection's window
+        self.schedule_from = 0  # the final point the schedule counts from
+        self.reselection: Trigger | None = None  # a re-selection whose outcome is pending
+        self._new_trigger: Trigger | None = None  # not taken by the service yet
+        self.since_trigger: list[tuple[pd.Timestamp, float, int]] = []  # final points after the pending trigger
+        self.switched: dict[str, Any] | None = None  # for the next revision
+        self.unsent: list[tuple[pd.Timestamp, float]] = []  # final points folded since the last revision
 
     def seed(self, history: pd.Series) -> bool:
         """A CSV's history before any observation; True when it makes the series ready."""
@@ -113,19 +138,105 @@ class LiveSeries:
     def _take(self) -> bool:
         taken = self.window.take_final()
         self.final_points += len(taken)
-        self.pending += taken
+        included = self.window.included
+        self.pending += [(stamp, value, included) for stamp, value in taken]
         if self.snapshot is None and self.final_points >= self.min_points:
-            index = pd.DatetimeIndex([stamp for stamp, _ in self.pending], freq=self.window.offset)
-            self.snapshot = pd.Series([v for _, v in self.pending], index=index, dtype=float, name=self.name)
+            index = pd.DatetimeIndex([stamp for stamp, _, _ in self.pending], freq=self.window.offset)
+            self.snapshot = pd.Series([v for _, v, _ in self.pending], index=index, dtype=float, name=self.name)
             self.pending = []
+            self.selected_at, self.selected_position = included, self.final_points
             return True
         if self.snapshot is not None and self.model is None and len(self.pending) > self.window.window_points:
             self.pending = self.pending[-self.window.window_points:]  # bounded while the selection runs
         return False
 
     def start(self, choice: Choice, fitted: Fitted) -> None:
+        assert self.snapshot is not None
         self.choice, self.transformation = choice, fitted.transformation
         self.model = load(fitted.state)
+        self.folded = self.schedule_from = self.selected_position
+        self.recent.extend(zip(self.snapshot.index, self.snapshot.to_numpy(dtype=float), strict=True))
+        self._score_from_here(len(self.snapshot))
+
+    def _score_from_here(self, selected_on: int) -> None:
+        """A new scorer for the current model (chosen on `selected_on` points: its validation span), with its
+        forecast after the last folded point."""
+        mp = self.config.model_parameters
+        span = mp.test_size(selected_on)
+        self.scorer = Scorer(mp.main_accuracy_estimator, mp.prediction_lags, span, self.live.accuracy_window,
+                             season_length(self.window.freq))
+        self._record_forecast()
+
+    def _record_forecast(self) -> None:
+        assert self.model is not None and self.transformation is not None and self.scorer is not None
+        raw = self.model.forecast(self.scorer.steps, ())
+        self.scorer.forecast(self.folded + 1, _adjust(self.transformation.inverse(raw.mean), self.config, self.name))
+
+    def _threshold(self) -> float | None:
+        if self.live.reselect_patience <= 0 or self.choice is None:
+            return None  # no drift to count: the rolling error is computed per revision only
+        return threshold(self.choice.validation_error, self.live.reselect_factor)
+
+    def _fold(self) -> None:
+        """Fold the pending final points one by one: score, maybe trigger a re-selection, update, forecast."""
+        points, self.pending = self.pending, []
+        if not points:
+            return
+        assert self.model is not None and self.transformation is not None and self.scorer is not None
+        transformed = self.transformation.apply(np.array([v for _, v, _ in points], dtype=float))
+        limit = self._threshold()
+        for (stamp, value, included), model_value in zip(points, transformed, strict=True):
+            self.folded += 1
+            self.scorer.actual(self.folded, value, limit)
+            self.recent.append((stamp, value))
+            self.unsent.append((stamp, float(value)))
+            if len(self.unsent) > 2 * MAX_ACTUALS:  # no revision for long (a re-selection): keep the last ones
+                del self.unsent[:-MAX_ACTUALS]
+            if self.reselection is not None:
+                if len(self.since_trigger) <= self.window.window_points:
+                    self.since_trigger.append((stamp, value, included))
+            elif reason := due(self.folded, self.schedule_from, self.scorer.over, self.live.reselect_patience,
+                               self.live.reselect_every):
+                snapshot = pd.Series([v for _, v in self.recent], name=self.name, dtype=float,
+                                     index=pd.DatetimeIndex([t for t, _ in self.recent], freq=self.window.offset))
+                self.reselection = self._new_trigger = Trigger(reason, included, self.folded, snapshot,
+                                                               self.scorer.error())
+                self.since_trigger = []
+            self.model.update([float(model_value)])
+            self._record_forecast()
+
+    def take_trigger(self) -> Trigger | None:
+        """A re-selection just triggered (once): the service fans its snapshot out, or knows its outcome."""
+        trigger, self._new_trigger = self._new_trigger, None
+        return trigger
+
+    def resolve(self, decision: Decision) -> bool:
+        """The pending re-selection's outcome; True when the new choice must be fitted (on the trigger's
+        snapshot) and then `switch`ed to; False: the model stays and revisions go on."""
+        if self.reselection is None:
+            return False
+        if decision.switch and len(self.since_trigger) <= self.window.window_points:
+            return True
+        self.schedule_from, self.reselection, self.since_trigger = self.reselection.position, None, []
+        assert self.scorer is not None
+        self.scorer.over = 0
+        return False
+
+    def switch(self, choice: Choice, fitted: Fitted, decision: Decision) -> None:
+        """The new choice, fitted on the trigger's snapshot: it folds every final point after the trigger (at the
+        next revision), and the accuracy starts again."""
+        trigger = self.reselection
+        assert trigger is not None and self.choice is not None
+        self.switched = switch_record(trigger, self.choice.model, self.choice.transformation, self.choice.window,
+                                      decision)
+        self.choice, self.transformation, self.model = choice, fitted.transformation, load(fitted.state)
+        self.folded = self.schedule_from = self.selected_position = trigger.position
+        self.selected_at = trigger.triggered_at
+        self.pending = self.since_trigger + self.pending
+        self.reselection, self.since_trigger = None, []
+        self.recent.clear()
+        self.recent.extend(zip(trigger.snapshot.index, trigger.snapshot.to_numpy(dtype=float), strict=True))
+        self._score_from_here(len(trigger.snapshot))
 
     @property
     def waiting_for(self) -> int:
@@ -137,12 +248,9 @@ class LiveSeries:
         nothing new since the last revision."""
         if self.model is None or self.choice is None or self.transformation is None:
             return None
-        folded = self.pending[-MAX_ACTUALS:]  # the actuals the revision carries (readers draw them)
-        if self.pending:
-            self.model.update(self.transformation.apply(np.array([v for _, v in self.pending], dtype=float)))
-            self.pending = []
+        self._fold()
         included = self.window.included
-        if included == self.revised_at:
+        if included == self.revised_at or self.reselection is not None:
             return None
         h = self.config.model_parameters.prediction_lags
         tail = self.window.provisional()
@@ -159,9 +267,16 @@ class LiveSeries:
             forecast[f"upper_{lv}"] = [float(v) for v in lo_hi[1]] if lo_hi else None
         points, self.revised_at = included - self.revised_at, included
         last = self.window.last_timestamp
+        assert self.scorer is not None
+        # once each (points folded again after a switch), the last MAX_ACTUALS
+        actuals = dict(self.unsent[-MAX_ACTUALS:])
+        self.unsent = []
+        switched, self.switched = self.switched, None
         return {"series": self.name, "revision": included, "last_timestamp": last.isoformat() if last else "",
                 "points": points, "forecast": forecast, "model": self.choice.model,
                 "transformation": self.choice.transformation, "window": self.choice.window,
                 "params": self.choice.params,
-                "actual_timestamps": [stamp.isoformat() for stamp, _ in folded] + [t.isoformat() for t in tail.index],
-                "actual_values": [float(v) for _, v in folded] + [float(v) for v in tail]}
+                "accuracy": self.scorer.summary(self.choice.validation_error, self.live.reselect_factor),
+                "switched": switched, "selected_at": self.selected_at,
+                "actual_timestamps": [stamp.isoformat() for stamp in actuals] + [t.isoformat() for t in tail.index],
+                "actual_values": list(actuals.values()) + [float(v) for v in tail]}

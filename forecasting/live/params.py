@@ -14,6 +14,13 @@
   frequencies only, as W or MS have no fixed step). Older ones are counted too late (forecasting.live.window).
 - `window_points` (default 10,000): points kept per series (a rolling window); at least `min_points`.
 - `record_format` (default `auto`): `auto`, `wide`, `long` or `avro` (forecasting.live.observations).
+- `accuracy_window` (default 50): actuals kept per horizon step for the rolling error
+  (forecasting.live.accuracy); `accuracy_window` × `prediction_lags` at most `MAX_ACCURACY_PAIRS` (memory).
+- `reselect_factor` (default 1.5, more than 0) and `reselect_patience` (default 10; 0: never on drift): a
+  rolling error above `reselect_factor` × the validation error the model was chosen with, for
+  `reselect_patience` actuals in a row, is drift.
+- `reselect_every` (default 0: never): also re-select every this many points (0, or at least `min_points`).
+  A re-selection runs the whole TIMEX selection on the latest `min_points` points (forecasting.live.reselect).
 
 `add_diff_column` is refused for a live request for now. Errors are the config's `ConfigError`, each naming
 its field (`input_parameters.live_parameters.min_points`, ...).
@@ -37,6 +44,7 @@ from schemas.topics import BY_NAME
 _TOPIC = re.compile(r"[A-Za-z0-9._-]{1,249}")
 _PREFIX = "input_parameters.live_parameters"
 DEFAULT_WINDOW_POINTS = 10_000
+MAX_ACCURACY_PAIRS = 1_000_000  # forecasts kept per series to score (accuracy_window × prediction_lags)
 INTERNAL_PREFIX = "timex-"  # the services' own topics (table changelogs, Faust's assignor): schemas.wiring
 
 
@@ -48,6 +56,10 @@ class LiveParameters(BaseModel):
     allowed_lateness: int | str = 0
     window_points: int = Field(default=DEFAULT_WINDOW_POINTS, ge=2)
     record_format: Literal[RECORD_FORMATS] = "auto"  # type: ignore[valid-type]
+    accuracy_window: int = Field(default=50, ge=1)
+    reselect_factor: float = Field(default=1.5, gt=0, allow_inf_nan=False)
+    reselect_patience: int = Field(default=10, ge=0)
+    reselect_every: int = Field(default=0, ge=0)
 
     @field_validator("start_from")
     @classmethod
@@ -89,6 +101,9 @@ class LiveParameters(BaseModel):
         if self.window_points < self.min_points:
             raise ValueError(f"window_points ({self.window_points}) must be at least min_points "
                              f"({self.min_points})")
+        if 0 < self.reselect_every < self.min_points:
+            raise ValueError(f"reselect_every ({self.reselect_every}) must be 0 (never) or at least min_points "
+                             f"({self.min_points}): a re-selection looks at that many new points")
         return self
 
     def lateness_points(self, frequency: str) -> int:
@@ -135,6 +150,12 @@ def live_request(config: TimexConfig) -> LiveRequest | None:
         except ValidationError as exc:
             errors += [FieldError(f"{_PREFIX}.{e.field}" if e.field else _PREFIX, e.message)
                        for e in _to_field_errors(exc)]
+    if live is not None:
+        pairs = live.accuracy_window * config.model_parameters.prediction_lags
+        if pairs > MAX_ACCURACY_PAIRS:
+            errors.append(FieldError(f"{_PREFIX}.accuracy_window", f"{live.accuracy_window:,} actuals × "
+                                     f"{config.model_parameters.prediction_lags:,} prediction_lags = {pairs:,} "
+                                     f"forecasts to keep per series; at most {MAX_ACCURACY_PAIRS:,}"))
     if errors or live is None:
         raise ConfigError(errors)
     return LiveRequest(source_topic=topic, live=live)

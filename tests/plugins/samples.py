@@ -18,6 +18,12 @@ HISTORICAL = {"initial_index": 8, "delta": 2, "best_model": "arima",
                                    "metrics": {"mae": 0.5, "rmse": 0.5}, "error": "failed at one step"}}}
 METRICS = {"MAE": 0.5, "MSE": 0.25, "RMSE": 0.5, "AM": 0.1, "SD": 0.2}
 
+ACCURACY = {"estimator": "mae", "window": 50, "scored": 9, "error": 1.25, "mae": 1.25, "validation_error": 1.0,
+            "threshold": 1.5, "over": 0, "steps": [{"step": 1, "count": 9, "error": 1.0, "mae": 1.0},
+                                                   {"step": 2, "count": 8, "error": None, "mae": None}]}
+SWITCH = {"reason": "drift", "triggered_at": 40, "from_model": "naive", "from_transformation": "none", "from_window": 0,
+          "old_error": 4.0, "new_error": 1.0, "rolling_error": 3.5}
+
 SAMPLES: dict[str, dict] = {
     "ForecastRequest": {"request_id": "r1", "submitted_at": NOW, "origin": "cli", "config_json": '{"a": 1}',
                         "csv_data": b"date,x\n2020-01-01,1\n", "replay_of": "r0", "owner": "alice"},
@@ -61,6 +67,10 @@ SAMPLES: dict[str, dict] = {
                         "history_csv": b"date,x\n2020-01-01,1\n", "at": NOW},
     "ForecastRevision": {"request_id": "r1", "series": "sales", "revision": 51, "last_timestamp": "2026-01-01T00:00:00",
                          "points": 2, "forecast": FORECAST, "model": "arima", "transformation": "none", "window": 0,
-                         "params": {"order": "(1,1,0)"}, "actual_timestamps": ["2025-12-31T00:00:00",
-                         "2026-01-01T00:00:00"], "actual_values": [3.0, 4.5]},
+                         "params": {"order": "(1,1,0)"}, "accuracy": ACCURACY, "switched": SWITCH,
+                         "selected_at": 40, "actual_timestamps": ["2025-12-31T00:00:00", "2026-01-01T00:00:00"],
+                         "actual_values": [3.0, 4.5]},
+    "Accuracy": {"request_id": "r1", "series": "sales", "revision": 51, "last_timestamp": "2026-01-01T00:00:00",
+                 "model": "arima", "transformation": "none", "window": 0, "selected_at": 40, "accuracy": ACCURACY,
+                 "switched": None},
 }

@@ -25,7 +25,7 @@ from tests.plugins.samples import NOW, OLD_REF, OLD_UNIT, SAMPLES
 
 def test_every_top_level_record_has_a_sample() -> None:
     nested = {"Forecast", "Unit", "ModelResult", "SeriesRef", "UnitOutcome", "Xcorr", "Candidate",
-              "HistoricalPredictions"}
+              "HistoricalPredictions", "RollingAccuracy", "ModelSwitch"}
     assert set(CODEC.current) - nested == set(SAMPLES)
 
 
@@ -130,6 +130,14 @@ def test_answers_from_before_the_claim_check_carry_their_whole_history() -> None
 def test_progress_from_before_the_charts_reads_without_visualization() -> None:
     old = {k: v for k, v in SAMPLES["Progress"].items() if k != "visualization"}
     assert CODEC.decode_as("Progress", _written_with_history("v1", old, "Progress")) == {**old, "visualization": None}
+
+
+def test_revisions_from_before_realised_accuracy_read_without_it() -> None:
+    added = ("accuracy", "switched", "selected_at", "actual_timestamps", "actual_values")
+    old = {k: v for k, v in SAMPLES["ForecastRevision"].items() if k not in added}
+    new = CODEC.decode_as("ForecastRevision", _written_with_history("v1", old, "ForecastRevision"))
+    assert new == {**old, "accuracy": None, "switched": None, "selected_at": 0, "actual_timestamps": [],
+                   "actual_values": []}
 
 
 def test_history_schemas_are_self_contained_and_distinct() -> None:

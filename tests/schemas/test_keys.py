@@ -52,3 +52,12 @@ def test_invalid_request_ids_are_refused_in_plain_words(rid: str) -> None:
     assert len(problem) < 300  # a 1,000-character id is shortened in the message
     with pytest.raises(InvalidRequestIdError):
         check_request_id(rid)
+
+
+def test_a_reselection_id_names_its_standing_request_and_is_never_a_users_id() -> None:
+    from schemas.keys import request_id_problem, reselection_id, reselection_of
+
+    rid = reselection_id("shop:live-1", 120)
+    assert reselection_of(rid) == ("shop:live-1", 120)
+    assert request_id_problem(rid) is not None  # "~": no user can submit it
+    assert reselection_of("shop:live-1") is None and reselection_of("x~reselect-") is None

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from schemas.records import (
+    AccuracyRecord,
     BestModelRecord,
     CandidateRecord,
     DatasetRecord,
@@ -23,10 +24,12 @@ from schemas.records import (
     ForecastRevisionRecord,
     HistoricalPredictionsRecord,
     ModelResultRecord,
+    ModelSwitchRecord,
     PredictionRecord,
     ProgressRecord,
     RegressorRefRecord,
     RequestIndexRecord,
+    RollingAccuracyRecord,
     SeriesPartRecord,
     SeriesRefRecord,
     StandingRequestRecord,
@@ -249,10 +252,25 @@ def standing_request(request_id: str, config_json: str, status: str, *, owner: s
 
 def forecast_revision(request_id: str, series: str, revision: int, last_timestamp: str, points: int,
                       forecast: ForecastRecord, *, model: str, transformation: str, window: int,
-                      params: Mapping[str, str] | None = None, actual_timestamps: Sequence[str] = (),
-                      actual_values: Sequence[float] = ()) -> ForecastRevisionRecord:
+                      params: Mapping[str, str] | None = None, accuracy: RollingAccuracyRecord | None = None,
+                      switched: ModelSwitchRecord | None = None, selected_at: int = 0,
+                      actual_timestamps: Sequence[str] = (), actual_values: Sequence[float] = ()
+                      ) -> ForecastRevisionRecord:
     """A ForecastRevision: built from the inputs only (no clock), so a revision computed twice is equal."""
     return {"request_id": request_id, "series": series, "revision": revision, "last_timestamp": last_timestamp,
             "points": points, "forecast": forecast, "model": model, "transformation": transformation,
-            "window": window, "params": dict(params or {}), "actual_timestamps": list(actual_timestamps),
+            "window": window, "params": dict(params or {}), "accuracy": accuracy, "switched": switched,
+            "selected_at": selected_at, "actual_timestamps": list(actual_timestamps),
             "actual_values": [float(v) for v in actual_values]}
+
+
+def accuracy_record(revision: ForecastRevisionRecord) -> AccuracyRecord | None:
+    """The `accuracy` topic's record of a revision (the same numbers, without the forecast); None when the
+    revision carries no accuracy."""
+    if revision["accuracy"] is None:
+        return None
+    return {"request_id": revision["request_id"], "series": revision["series"], "revision": revision["revision"],
+            "last_timestamp": revision["last_timestamp"], "model": revision["model"],
+            "transformation": revision["transformation"], "window": revision["window"],
+            "selected_at": revision["selected_at"], "accuracy": revision["accuracy"],
+            "switched": revision["switched"]}

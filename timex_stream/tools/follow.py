@@ -8,6 +8,7 @@ import time
 import uuid
 from collections.abc import Callable
 
+from schemas.keys import reselection_of
 from timex_stream.runtime.history import read_range
 from timex_stream.runtime.kafka import consumer
 from timex_stream.runtime.lookup import read_views, seek_positions, start_times
@@ -70,7 +71,7 @@ def snapshot(bootstrap: str, request_ids: list[str] | None = None,
     for topic in TOPICS:
         for msg in read_range(bootstrap, topic, since_ms):
             rid = request_of(topic, msg.key())
-            if not rid:
+            if not rid or reselection_of(rid) is not None:  # a live series' re-selection is no request of its own
                 continue
             views.setdefault(rid, RequestView(rid)).fold(topic, msg.value(), msg.timestamp()[1])
     return views

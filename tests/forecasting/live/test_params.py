@@ -24,17 +24,22 @@ def test_defaults() -> None:
     got = request(source_topic="shop-sales")
     assert got is not None and got.source_topic == "shop-sales"
     assert got.live == LiveParameters(start_from="earliest", min_points=50, allowed_lateness=0,
-                                      window_points=DEFAULT_WINDOW_POINTS, record_format="auto")
+                                      window_points=DEFAULT_WINDOW_POINTS, record_format="auto", accuracy_window=50,
+                                      reselect_factor=1.5, reselect_patience=10, reselect_every=0)
 
 
 def test_given_values() -> None:
     got = request(source_topic="s", live_parameters={"start_from": "2026-01-01T02:00:00+02:00", "min_points": 20,
                                                       "allowed_lateness": "90min", "window_points": 500,
-                                                      "record_format": "long"})
+                                                      "record_format": "long", "accuracy_window": 30,
+                                                      "reselect_factor": 2, "reselect_patience": 4,
+                                                      "reselect_every": 100})
     assert got is not None
     assert got.live.start_from == "2026-01-01T00:00:00"
     assert got.live.lateness_points("h") == 2 and got.live.lateness_points("15min") == 6
     assert got.live.window_points == 500 and got.live.record_format == "long"
+    assert (got.live.accuracy_window, got.live.reselect_factor, got.live.reselect_patience,
+            got.live.reselect_every) == (30, 2.0, 4, 100)
     assert request(source_topic="s", live_parameters={"start_from": "LATEST"}).live.start_from == "latest"
 
 
@@ -59,6 +64,18 @@ def test_given_values() -> None:
     ({"source_topic": "s", "live_parameters": {"min_point": 5}},
      "input_parameters.live_parameters.min_point", "Extra inputs are not permitted"),
     ({"source_topic": "s", "add_diff_column": "x"}, "input_parameters.add_diff_column", "not supported"),
+    ({"source_topic": "s", "live_parameters": {"accuracy_window": 0}},
+     "input_parameters.live_parameters.accuracy_window", "greater than or equal to 1"),
+    ({"source_topic": "s", "live_parameters": {"accuracy_window": 1_000_001}},
+     "input_parameters.live_parameters.accuracy_window", "forecasts to keep per series; at most 1,000,000"),
+    ({"source_topic": "s", "live_parameters": {"reselect_factor": 0}},
+     "input_parameters.live_parameters.reselect_factor", "greater than 0"),
+    ({"source_topic": "s", "live_parameters": {"reselect_factor": "lots"}},
+     "input_parameters.live_parameters.reselect_factor", "valid number"),
+    ({"source_topic": "s", "live_parameters": {"reselect_patience": -1}},
+     "input_parameters.live_parameters.reselect_patience", "greater than or equal to 0"),
+    ({"source_topic": "s", "live_parameters": {"reselect_every": 10, "min_points": 20}},
+     "input_parameters.live_parameters", "reselect_every (10) must be 0 (never) or at least min_points (20)"),
 ])
 def test_errors_name_the_field(inputs: dict[str, Any], field: str, words: str) -> None:
     with pytest.raises(ConfigError) as caught:

@@ -1,0 +1,133 @@
+"""Realised accuracy of one live series: every final point (an *actual*) scored against the forecasts made
+before it, per horizon step, over the last `accuracy_window` actuals (broker-free; `LiveSeries` drives it).
+
+Which forecasts: after each final point is folded into the model, the forecast of the next `steps` points
+from that state (no provisional tail) is recorded (`forecast`), as if a revision had been made at every
+point. A later actual at position p is scored against each recorded forecast that covers p, at the step
+p - first + 1 (`actual`). So the score depends on the final points only, never on how the service batched
+them into revisions: a replay or a restart scores the same. The values are those a revision publishes
+(inverse transformation, min/max values and rounding), and the actuals are the final points as the model
+sees them (bucket means, gaps filled).
+
+What is kept (bounded memory): the forecasts still covering a future point (at most `steps` of `steps`
+values), per step the last `window` (actual, forecast) pairs, and the last `window` + season actuals (the
+scale of MASE). `steps` is the horizon capped at `MAX_SCORED_STEPS`.
+
+The rolling `error` pools steps 1..`span` (span = min(test_values, steps)): the validation error a model is
+chosen with scores a test_values-long forecast the same way, so the two compare (drift: `over`). Estimators
+follow forecasting.metrics (the same formulas; MASE scaled by the seasonal naive MAE of the recent actuals),
+and an error is reported as `forecasting.metrics.score` ranks it (AM by its size); undefined (MAPE of a
+zero actual) is None.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from typing import Any
+
+import numpy as np
+
+from forecasting.metrics import METRIC_NAMES
+
+MAX_SCORED_STEPS = 200  # horizon steps scored per series: memory is O(steps × (steps + window))
+_CANONICAL = {m.lower(): m for m in METRIC_NAMES}
+
+
+def estimate(estimator: str, actual: np.ndarray, predicted: np.ndarray, recent: np.ndarray | None = None,
+             season: int = 1) -> float | None:
+    """`estimator` (a main_accuracy_estimator) of these pairs as forecasting.metrics computes it, ranked as
+    `score` does (AM by its size); None when there is no pair or it is undefined. `recent`: the actuals MASE is
+    scaled by (their seasonal naive MAE)."""
+    if not len(actual):
+        return None
+    key = _CANONICAL[estimator.lower()]
+    errors = actual - predicted
+    if key == "MAE":
+        value = float(np.mean(np.abs(errors)))
+    elif key in ("MSE", "RMSE"):
+        mse = float(np.mean(errors**2))
+        value = mse if key == "MSE" else math.sqrt(mse)
+    elif key == "AM":
+        value = abs(float(np.mean(errors)))
+    elif key == "SD":
+        value = float(np.std(errors, ddof=0))
+    elif key == "MAPE":
+        value = float(np.mean(np.abs(errors) / np.abs(actual)) * 100) if np.all(actual != 0) else math.nan
+    elif key == "sMAPE":
+        denom = np.abs(actual) + np.abs(predicted)
+        terms = np.where(denom == 0, 0.0, 2 * np.abs(errors) / np.where(denom == 0, 1, denom))
+        value = float(np.mean(terms) * 100)
+    else:  # MASE
+        train = np.asarray(recent if recent is not None else (), dtype=float)
+        lag = season if len(train) > season else 1
+        scale = float(np.mean(np.abs(train[lag:] - train[:-lag]))) if len(train) > lag else math.nan
+        value = float(np.mean(np.abs(errors))) / scale if scale > 0 else math.nan
+    return None if math.isnan(value) or math.isinf(value) else value
+
+
+class Scorer:
+    """The realised accuracy of one series' current model (see the module's docstring)."""
+
+    def __init__(self, estimator: str, horizon: int, span: int, window: int, season: int = 1) -> None:
+        if window < 1 or horizon < 1:
+            raise ValueError("horizon and window must be at least 1")
+        self.estimator, self.window, self.season = estimator.lower(), window, max(1, season)
+        self.steps = min(horizon, MAX_SCORED_STEPS)
+        self.span = max(1, min(span, self.steps))
+        self._forecasts: deque[tuple[int, np.ndarray]] = deque()  # (first position covered, values)
+        self._pairs: list[deque[tuple[float, float]]] = [deque(maxlen=window) for _ in range(self.steps)]
+        self._recent: deque[float] = deque(maxlen=window + self.season)
+        self.scored = 0  # actuals scored by at least one forecast
+        self.over = 0  # actuals in a row with the rolling error above the threshold
+
+    def forecast(self, first: int, values: np.ndarray) -> None:
+        """The forecast made once the point at position first - 1 was folded in: values for first, first + 1, ..."""
+        self._forecasts.append((first, np.asarray(values[: self.steps], dtype=float)))
+
+    def actual(self, position: int, value: float, threshold: float | None = None) -> bool:
+        """Score the final point at `position` against every kept forecast that covers it; then count it towards
+        the drift streak against `threshold` (None: no streak). True when some forecast covered it."""
+        forecasts = self._forecasts
+        while forecasts and forecasts[0][0] + len(forecasts[0][1]) <= position:
+            forecasts.popleft()  # it covers no future point any more
+        scored = False
+        for first, values in forecasts:
+            step = position - first
+            if 0 <= step < len(values):
+                self._pairs[step].append((value, float(values[step])))
+                scored = True
+        self._recent.append(value)
+        if scored:
+            self.scored += 1
+            if threshold is not None:
+                error = self.error()
+                self.over = self.over + 1 if error is not None and error > threshold else 0
+        return scored
+
+    def _arrays(self, step: int) -> np.ndarray:
+        pairs = self._pairs[step]
+        return np.asarray(pairs, dtype=float) if pairs else np.empty((0, 2))
+
+    def error(self) -> float | None:
+        """The rolling main-estimator error over steps 1..span pooled."""
+        pooled = np.concatenate([self._arrays(s) for s in range(self.span)])
+        return estimate(self.estimator, pooled[:, 0], pooled[:, 1], np.asarray(self._recent), self.season)
+
+    def summary(self, validation_error: float | None, factor: float) -> dict[str, Any]:
+        """A `RollingAccuracy` record (schemas.records.RollingAccuracyRecord) of the current state."""
+        recent = np.asarray(self._recent)
+        arrays = [self._arrays(s) for s in range(self.steps)]
+        steps = [{"step": s + 1, "count": len(a), "error": estimate(self.estimator, a[:, 0], a[:, 1], recent,
+                                                                    self.season),
+                  "mae": estimate("mae", a[:, 0], a[:, 1])} for s, a in enumerate(arrays)]
+        pooled = np.concatenate(arrays[: self.span])
+        return {"estimator": self.estimator, "window": self.window, "scored": self.scored,
+                "error": estimate(self.estimator, pooled[:, 0], pooled[:, 1], recent, self.season),
+                "mae": estimate("mae", pooled[:, 0], pooled[:, 1]), "validation_error": validation_error,
+                "threshold": threshold(validation_error, factor), "over": self.over, "steps": steps}
+
+
+def threshold(validation_error: float | None, factor: float) -> float | None:
+    """Above this rolling error an actual counts towards drift; None when the validation error is unknown."""
+    return None if validation_error is None else factor * validation_error
