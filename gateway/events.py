@@ -1,12 +1,15 @@
 """Server-sent events for one request: what changed between two snapshots, as `progress`, `result`,
-`failure`, `revision` (a live request's) and `done` events (the first snapshot sends everything known so far;
-of a live request's revisions, the latest per series). A live request is done once it is stopped."""
+`failure`, `revision` and `accuracy` (a live request's) and `done` events (the first snapshot sends everything
+known so far; of a live request's revisions, the latest per series). A live request is done once it is
+stopped."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Sequence
 from typing import Any
+
+from timex_stream.runtime.records import accuracy_record
 
 PROGRESS_KEYS = ("status", "series", "units_done", "units_total", "progress", "warnings")
 
@@ -34,7 +37,10 @@ class EventDiff:
         for failure in snapshot["failures"][self._failures:]:
             out.append(("failure", failure))
         self._failures = len(snapshot["failures"])
-        out += [("revision", revision) for revision in revisions]
+        for revision in revisions:
+            out.append(("revision", revision))
+            if (accuracy := accuracy_record(revision)) is not None:  # the accuracy topic's record of it
+                out.append(("accuracy", {**accuracy, "published_at": revision["published_at"]}))
         live = snapshot.get("live")
         if snapshot["done"] and not self.finished and (live is None or live["state"] == "stopped"):
             self.finished = True

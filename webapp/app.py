@@ -262,6 +262,7 @@ def create_app(gateway_url: str, token: str | None = None) -> dash.Dash:
                 live is None or live["state"] == "stopped")
 
     @app.callback(Output({"type": "live-chart", "series": ALL}, "figure"),
+                  Output({"type": "live-error", "series": ALL}, "figure"),
                   Output({"type": "live-revision", "series": ALL}, "children"),
                   Output("live-shown", "data"), Output("live-state", "children"), Output("live-poll", "disabled",
                                                                                          allow_duplicate=True),
@@ -278,17 +279,18 @@ def create_app(gateway_url: str, token: str | None = None) -> dash.Dash:
         if status != 200:
             raise PreventUpdate
         revisions = doc.get("revisions") or {}
-        figures, texts = [], []
+        figures, errors, texts = [], [], []
         for chart in charts:
             name = chart["series"]
             state = states.setdefault(name, SeriesState())
-            patch = live_patch(state, revisions.get(name) or [])
-            figures.append(patch if patch is not None else dash.no_update)
-            texts.append(revision_text(doc["series"].get(name)) if patch is not None else dash.no_update)
+            patches = live_patch(state, revisions.get(name) or [])
+            figures.append(patches[0] if patches else dash.no_update)
+            errors.append(patches[1] if patches else dash.no_update)
+            texts.append(revision_text(doc["series"].get(name)) if patches else dash.no_update)
         stopped = doc.get("live") == "stopped"
         # A series answered after the page was drawn: the main poll draws its chart.
         new_series = bool(set(revisions) - {c["series"] for c in charts})
-        return (figures, texts, {"rid": shown["rid"], "series": {n: st.as_doc() for n, st in states.items()}},
+        return (figures, errors, texts, {"rid": shown["rid"], "series": {n: st.as_doc() for n, st in states.items()}},
                 LIVE_WORDS.get(doc.get("live") or "", "Live"), stopped,
                 False if new_series or stopped else dash.no_update)
 

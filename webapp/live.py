@@ -1,6 +1,7 @@
 """A live (standing) request's page: per series one chart drawn once, then changed in place (a Dash `Patch`) as
 revisions arrive: the actuals extend, the current forecast and its bands move, each revision's next-step
-forecast stays as a dot against the actuals it was made for, and a marker shows where the model changed.
+forecast stays as a dot against the actuals it was made for, and a marker shows where the model changed; below
+it the rolling error (ForecastRevision.accuracy) with the threshold above which it is drift.
 Pure functions of the gateway's JSON (`/api/requests/{id}` and `/forecasts?since=`)."""
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from dash import Patch, dcc, html
 
 # The traces of a live chart, by index: a patch addresses them by position.
 ACTUALS, BAND_95, BAND_80, FORECAST, REALISED, MODEL_CHANGES = range(6)
+ERROR, THRESHOLD, ERROR_CHANGES = range(3)  # the rolling-error chart's
 LIVE_WORDS = {"waiting": "Live: waiting for enough points", "live": "Live", "stopped": "Stopped"}
 
 
@@ -44,6 +46,7 @@ class SeriesState:
         and the latest revision (whose forecast the chart shows)."""
         new = [r for r in revisions if r["revision"] > self.revision]
         adds: dict[str, Any] = {"actuals": ([], []), "realised": ([], [], []), "changes": ([], [], []),
+                                "errors": ([], []), "thresholds": ([], []), "error_changes": ([], [], []),
                                 "latest": new[-1] if new else None}
         for r in new:
             for stamp, value in zip(r.get("actual_timestamps") or [], r.get("actual_values") or [], strict=False):
@@ -56,17 +59,58 @@ class SeriesState:
                 adds["realised"][0].append(fc["timestamps"][0])
                 adds["realised"][1].append(fc["yhat"][0])
                 adds["realised"][2].append(_tag(r))
-            if self.model is not None and r["model"] != self.model:
+            accuracy = r.get("accuracy") or {}
+            if accuracy.get("error") is not None:
+                adds["errors"][0].append(r["last_timestamp"])
+                adds["errors"][1].append(accuracy["error"])
+            if accuracy.get("threshold") is not None:
+                adds["thresholds"][0].append(r["last_timestamp"])
+                adds["thresholds"][1].append(accuracy["threshold"])
+            if r.get("switched") or (self.model is not None and r["model"] != self.model):
+                why = change_text(self.model, r)
                 adds["changes"][0].append(r["last_timestamp"])
                 adds["changes"][1].append(fc["yhat"][0] if fc["yhat"] else None)
-                adds["changes"][2].append(f"model changed: {self.model} → {r['model']} ({_tag(r)})")
+                adds["changes"][2].append(why)
+                adds["error_changes"][0].append(r["last_timestamp"])
+                adds["error_changes"][1].append((r.get("switched") or {}).get("rolling_error") or accuracy.get("error")
+                                                or 0.0)
+                adds["error_changes"][2].append(why)
             self.model, self.revision = r["model"], r["revision"]
         return adds
 
 
-def live_figure(name: str, best: dict[str, Any] | None, revisions: list[dict[str, Any]]) -> tuple[go.Figure,
-                                                                                                 SeriesState]:
-    """The chart of one series: the selection's history, then every kept revision folded in."""
+def change_text(old_model: str | None, revision: dict[str, Any]) -> str:
+    """Why the model changed, in words (ForecastRevision.switched: drift or schedule, both errors)."""
+    switched = revision.get("switched")
+    text = f"model changed: {switched['from_model'] if switched else old_model} → {revision['model']}"
+    if switched:
+        old = switched.get("old_error")
+        text += (f" ({switched['reason']}; on the latest window: {'failed' if old is None else f'{old:.4g}'} → "
+                 f"{switched['new_error']:.4g})")
+    return f"{text}, revision {revision['revision']}"
+
+
+def error_figure(name: str, adds: dict[str, Any], estimator: str) -> go.Figure:
+    """The rolling error over time, the threshold above which it is drift, and where the model changed."""
+    fig = go.Figure()
+    fig.add_trace(go.Scatter(x=adds["errors"][0], y=adds["errors"][1], name=f"rolling {estimator.upper()}",
+                             mode="lines+markers", line={"color": "#dd6b20"}, marker={"size": 4}))
+    fig.add_trace(go.Scatter(x=adds["thresholds"][0], y=adds["thresholds"][1], name="threshold (drift above)",
+                             mode="lines", line={"color": "#c53030", "dash": "dash", "shape": "hv"}))
+    fig.add_trace(go.Scatter(x=adds["error_changes"][0], y=adds["error_changes"][1], text=adds["error_changes"][2],
+                             name="model changed", mode="markers",
+                             marker={"color": "#c53030", "size": 13, "symbol": "diamond"},
+                             hovertemplate="%{text}<extra></extra>"))
+    fig.update_layout(title={"text": f"{name}: realised error", "x": 0.01}, height=260,
+                      margin={"l": 48, "r": 16, "t": 48, "b": 36}, legend={"orientation": "h", "y": -0.25},
+                      uirevision=name, template="plotly_white")
+    return fig
+
+
+def live_figure(name: str, best: dict[str, Any] | None, revisions: list[dict[str, Any]]
+                ) -> tuple[go.Figure, go.Figure, SeriesState]:
+    """The charts of one series: the selection's history, then every kept revision folded in; the rolling
+    error."""
     state = SeriesState()
     hist_x = list((best or {}).get("history_timestamps") or [])
     hist_y = list((best or {}).get("history_values") or [])
@@ -95,15 +139,22 @@ def live_figure(name: str, best: dict[str, Any] | None, revisions: list[dict[str
     fig.update_layout(title={"text": f"{name}: live forecast", "x": 0.01}, height=360,
                       margin={"l": 48, "r": 16, "t": 48, "b": 36}, legend={"orientation": "h", "y": -0.15},
                       uirevision=name, template="plotly_white")
-    return fig, state
+    estimator = ((latest or {}).get("accuracy") or {}).get("estimator") or (best or {}).get(
+        "main_accuracy_estimator") or "error"
+    return fig, error_figure(name, adds, estimator), state
 
 
-def live_patch(state: SeriesState, revisions: list[dict[str, Any]]) -> Patch | None:
-    """The changes a chart needs for `revisions` (None: nothing new); `state` moves on."""
+def live_patch(state: SeriesState, revisions: list[dict[str, Any]]) -> tuple[Patch, Patch] | None:
+    """The changes the charts need for `revisions` (None: nothing new); `state` moves on."""
     adds = state.fold(revisions)
     latest = adds["latest"]
     if latest is None:
         return None
+    errors = Patch()
+    for index, key in ((ERROR, "errors"), (THRESHOLD, "thresholds"), (ERROR_CHANGES, "error_changes")):
+        if adds[key][0]:
+            for axis, values in zip(("x", "y", "text"), adds[key], strict=False):
+                errors["data"][index][axis].extend(values)
     patch = Patch()
     if adds["actuals"][0]:
         patch["data"][ACTUALS]["x"].extend(adds["actuals"][0])
@@ -118,7 +169,7 @@ def live_patch(state: SeriesState, revisions: list[dict[str, Any]]) -> Patch | N
         if adds[key][0]:
             for axis, values in zip(("x", "y", "text"), adds[key], strict=True):
                 patch["data"][index][axis].extend(values)
-    return patch
+    return patch, errors
 
 
 def revision_text(revision: dict[str, Any] | None) -> str:
@@ -126,7 +177,11 @@ def revision_text(revision: dict[str, Any] | None) -> str:
         return "no revision yet"
     fc = revision["forecast"]
     nxt = f"; next {fc['timestamps'][0][:19]}: {fc['yhat'][0]:.4g}" if fc["timestamps"] else ""
-    return f"revision {revision['revision']} · last point {revision['last_timestamp'][:19]}{nxt} · {revision['model']}"
+    accuracy = revision.get("accuracy") or {}
+    error = f" · rolling {accuracy['estimator'].upper()} {accuracy['error']:.4g}" \
+        if accuracy.get("error") is not None else ""
+    return (f"revision {revision['revision']} · last point {revision['last_timestamp'][:19]}{nxt} · "
+            f"{revision['model']}{error}")
 
 
 def live_panel(snap: dict[str, Any], forecasts: dict[str, Any]) -> tuple[html.Div, dict[str, Any]]:
@@ -137,7 +192,7 @@ def live_panel(snap: dict[str, Any], forecasts: dict[str, Any]) -> tuple[html.Di
     sections, shown = [], {}
     for name in names:
         kept = revisions.get(name) or []
-        fig, state = live_figure(name, snap["results"].get(name), kept)
+        fig, errors, state = live_figure(name, snap["results"].get(name), kept)
         shown[name] = state.as_doc()
         sections.append(html.Section([
             html.H3(name, className="series-name"),
@@ -145,6 +200,8 @@ def live_panel(snap: dict[str, Any], forecasts: dict[str, Any]) -> tuple[html.Di
                    className="live-revision"),
             dcc.Graph(id={"type": "live-chart", "series": name}, figure=fig, config={"displaylogo": False},
                       className="live-chart"),
+            dcc.Graph(id={"type": "live-error", "series": name}, figure=errors, config={"displaylogo": False},
+                      className="live-error-chart"),
         ], className="series-card live-card"))
     head = html.Div([
         html.Span(LIVE_WORDS.get(live.get("state") or "", "Live"), id="live-state",

@@ -52,7 +52,11 @@ def test_revisions_by_events_and_forecasts_then_stop(gw: Gateway, producer_: Pro
 
     # The events: first the latest revision, then each new one as points arrive.
     seen: list[int] = []
+    scored: list[dict] = []
     for name, data in sse(f"{url}/events", TIMEOUT, headers=bearer(ALICE)):
+        if name == "accuracy":  # after each revision: its realised accuracy (the accuracy topic's record)
+            assert data["revision"] == seen[-1] and data["accuracy"]["estimator"] == "mae"
+            scored.append(data)
         if name == "revision":
             assert data["request_id"] == rid and data["series"] == "sales" and data["published_at"] > 0
             seen.append(data["revision"])
@@ -62,6 +66,8 @@ def test_revisions_by_events_and_forecasts_then_stop(gw: Gateway, producer_: Pro
                 break
         assert name != "done", "a live request's events go on until it is stopped"
     assert seen[0] == FIRST and seen == sorted(set(seen)), seen
+    assert len(scored) == len(seen) - 1  # the last revision's accuracy comes after it: not read here
+    assert scored[-1]["accuracy"]["validation_error"] is not None
 
     latest = requests.get(f"{url}/forecasts", headers=bearer(ALICE), timeout=10).json()["series"]["sales"]
     assert latest["revision"] == FIRST + 3 and len(latest["forecast"]["yhat"]) == 4

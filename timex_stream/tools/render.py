@@ -127,12 +127,15 @@ def revision_document(request_id: str, revision: dict[str, Any]) -> dict[str, An
     def first(key: str) -> float | None:
         return (fc.get(key) or [None])[0]
 
+    accuracy = revision.get("accuracy") or {}
     return {"request_id": request_id, "series": revision["series"], "revision": revision["revision"],
             "last_timestamp": revision["last_timestamp"], "last_value": last_value,
             "next_timestamp": (fc["timestamps"] or [None])[0], "next_forecast": first("yhat"),
             "next_lower_80": first("lower_80"), "next_upper_80": first("upper_80"),
-            "rolling_error": revision.get("rolling_error"), "model": revision["model"],
-            "points": revision["points"], "published_at": revision.get("published_at"), "forecast": fc}
+            "rolling_error": accuracy.get("error"), "estimator": accuracy.get("estimator"),
+            "threshold": accuracy.get("threshold"), "model": revision["model"],
+            "switched": revision.get("switched"), "points": revision["points"],
+            "published_at": revision.get("published_at"), "forecast": fc, "accuracy": revision.get("accuracy")}
 
 
 def _num(value: float | None) -> str:
@@ -140,11 +143,14 @@ def _num(value: float | None) -> str:
 
 
 def revision_line(doc: dict[str, Any]) -> str:
-    """`sales  revision 24  last 2026-01-23 113.5  next 2026-01-24 114 [110.2, 117.8]  error —  seasonal_naive`"""
+    """`sales  revision 24  last 2026-01-23 113.5  next 2026-01-24 114 [110.2, 117.8]  mae 3.5  seasonal_naive`"""
     band = f" [{_num(doc['next_lower_80'])}, {_num(doc['next_upper_80'])}]" if doc["next_lower_80"] is not None else ""
     nxt = f"next {_short(doc['next_timestamp'])} {_num(doc['next_forecast'])}{band}" if doc["next_timestamp"] else ""
+    error = f"{doc['estimator'] or 'error'} {_num(doc['rolling_error'])}"
+    switched = doc.get("switched")
+    change = f" (was {switched['from_model']}: {switched['reason']})" if switched else ""
     return (f"{doc['series']}  revision {doc['revision']}  last {_short(doc['last_timestamp'])} "
-            f"{_num(doc['last_value'])}  {nxt}  error {_num(doc['rolling_error'])}  {doc['model']}")
+            f"{_num(doc['last_value'])}  {nxt}  {error}  {doc['model']}{change}")
 
 
 def _short(stamp: str) -> str:

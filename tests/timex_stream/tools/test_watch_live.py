@@ -54,7 +54,8 @@ def test_watch_follows_the_revisions_until_stopped(stack: Stack, producer_: Prod
     assert last["request_id"] == rid and last["series"] == "sales" and last["model"] in {"naive", "seasonal_naive"}
     assert last["last_timestamp"] == day_stamp(FIRST + 2) and last["last_value"] == day_value(FIRST + 2)
     assert last["next_timestamp"].startswith(day_stamp(FIRST + 3)[:10])
-    assert last["next_forecast"] == last["forecast"]["yhat"][0] and "rolling_error" in last
+    assert last["next_forecast"] == last["forecast"]["yhat"][0]
+    assert last["estimator"] == "mae" and last["rolling_error"] == last["accuracy"]["error"] is not None
 
     # The request is stopped: watch shows its first answer and its revisions, then ends at once.
     code, out, err = cli("watch", rid)
@@ -65,6 +66,7 @@ def test_watch_follows_the_revisions_until_stopped(stack: Stack, producer_: Prod
     revision_lines = [line for line in lines if line.startswith("sales  revision ")]
     assert revision_lines[-1].startswith(f"sales  revision {FIRST + 3}  last {day_stamp(FIRST + 2)[:10]} "
                                          f"{day_value(FIRST + 2):.4g}  next {day_stamp(FIRST + 3)[:10]} ")
+    assert f"  mae {last['rolling_error']:.4g}  {last['model']}" in revision_lines[-1]
 
 
 def test_watch_timeout_ends_following_a_live_request(stack: Stack, producer_: Producer, live_source: str,
