@@ -1,7 +1,7 @@
 """A live (standing) request's page in headless Chromium against a real gateway, broker and live service: the
 request list marks it, opening it gives it its own address (/requests/ID, which survives a reload), points
 produced to the source topic move its chart in place (the same plotly element, patched) and raise the revision
-counter, and "Stop" stops it (screenshot in test-artifacts/)."""
+counter, a drift makes the model-change marker appear, and "Stop" stops it (screenshot in test-artifacts/)."""
 
 from __future__ import annotations
 
@@ -34,7 +34,8 @@ def _actuals(dash_duo: Any) -> list[str]:
 def test_the_live_page_moves_as_points_arrive_then_stops(dash_duo: Any, gateway_url: str, producer_: Producer,
                                                           live_source: str, artifacts: Path) -> None:
     produce_days(producer_, live_source, range(FIRST))
-    resp = requests.post(f"{gateway_url}/api/requests", json=live_config(live_source), timeout=30)
+    config = live_config(live_source, reselect_patience=5)  # drift: 5 actuals in a row above 1.5 × validation error
+    resp = requests.post(f"{gateway_url}/api/requests", json=config, timeout=30)
     assert resp.status_code == 202, resp.text
     rid = resp.json()["request_id"]
     wait_until(lambda: requests.get(f"{gateway_url}/api/requests/{rid}/forecasts", timeout=10).json()["series"],
@@ -69,6 +70,18 @@ def test_the_live_page_moves_as_points_arrive_then_stops(dash_duo: Any, gateway_
     # Each revision's next-step forecast stays on the chart, against the actuals it was made for.
     assert len(dash_duo.driver.execute_script(f"return {GD}.data[4].x")) == 3
     assert min(delays) < 2.0, delays  # the target: a point moves the chart within 2 s (on a loaded machine, once)
+    assert dash_duo.driver.execute_script(f"return {GD}.data[5].x") == []  # no model change yet
+
+    # A drift: the weekly pattern gives way to a steep trend; the re-selection's new model is marked.
+    produce_days(producer_, live_source, range(FIRST + 2, FIRST + 12), value=lambda day: 300.0 + 10 * day)
+    wait_until(lambda: dash_duo.driver.execute_script(f"return {GD}.data[5].x.length") >= 1, TIMEOUT,
+               "the model-change marker")
+    change = dash_duo.driver.execute_script(f"return {GD}.data[5].text[0]")
+    assert change.startswith("model changed: seasonal_naive → naive (drift;"), change
+    errors = "document.querySelector('.live-error-chart .js-plotly-plot')"
+    assert dash_duo.driver.execute_script(f"return {errors}.data[2].text[0]") == change
+    assert dash_duo.driver.execute_script(f"return {errors}.data[1].y.length") > 0  # the threshold line
+    dash_duo.driver.execute_script("window.scrollTo(0, 330)")
     dash_duo.driver.save_screenshot(str(artifacts / "webapp-live.png"))
 
     dash_duo.find_element("#live-stop").click()
