@@ -72,7 +72,8 @@ def _document() -> dict[str, Any]:
                                          "404": _ERROR, "503": _ERROR}}},
             "/api/requests/{request_id}/events": _get(
                 "server-sent events: progress, result, failure, revision (each ForecastRevision of a live request, "
-                "with `published_at`: first the latest per series), done (a live request: once stopped)",
+                "with `published_at`: first the latest per series), accuracy (after a revision that carries it: "
+                "the accuracy topic's record of it), done (a live request: once stopped)",
                 "text/event-stream"),
             "/api/requests/{request_id}/forecasts": {"get": {
                 "summary": "a live (standing) request's forecasts: per series its latest ForecastRevision (the "
