@@ -29,7 +29,8 @@ def bearer(token: str) -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def gw(launch_gateway: Callable[..., Gateway]) -> Gateway:
-    return launch_gateway("gateway-live", TIMEX_API_TOKENS=f"alice:{ALICE},bob:{BOB}")
+    # Users of their own: user names are shared by every gateway on the session broker (test_auth counts alice's).
+    return launch_gateway("gateway-live", TIMEX_API_TOKENS=f"lena:{ALICE},milo:{BOB}")
 
 
 def _iso(ms: int) -> str:

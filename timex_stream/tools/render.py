@@ -96,8 +96,8 @@ class ProgressBar:
 
 
 class RevisionLines:
-    """`watch` of a live request: its first answer (the results table), then one line per revision as it
-    comes, oldest first (json: one document per line), each revision once."""
+    """`watch` of a live request: its first answer (the results table; json: the results document on one
+    line), then one line per revision as it comes, oldest first (json: one document per line), each once."""
 
     def __init__(self, output: str) -> None:
         self.output = output
@@ -107,8 +107,9 @@ class RevisionLines:
     def show(self, view: RequestView) -> None:
         if not view.done:
             return
-        if not self.answered and self.output == "table":
-            print(results_table(view))
+        if not self.answered:  # json: the results document as one line, then each revision's
+            print(results_table(view) if self.output == "table" else json.dumps(plain(result_document(view)),
+                                                                                  allow_nan=False))
         self.answered = True
         new = [r for name, s in view.live.items() for r in s.since(self.sent.get(name, -1))]
         for revision in sorted(new, key=lambda r: (r["published_at"] or 0, r["series"], r["revision"])):

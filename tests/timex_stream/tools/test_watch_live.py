@@ -1,5 +1,6 @@
-"""`timex-stream watch` of a live (standing) request, against the real broker and the stack's live service: one
-JSON document per revision as points arrive (`--output json`) until the request is stopped; then, in a table,
+"""`timex-stream watch` of a live (standing) request, against the real broker and the stack's live service: the
+results document, then one JSON document per revision as points arrive (`--output json`, one a line) until the
+request is stopped; then, in a table,
 its first answer and one line per revision; `--timeout` ends following a live request that goes on."""
 
 from __future__ import annotations
@@ -47,7 +48,8 @@ def test_watch_follows_the_revisions_until_stopped(stack: Stack, producer_: Prod
     thread.join(TIMEOUT)
     assert not problems, problems
     assert code == 0, err
-    docs = [json.loads(line) for line in out.splitlines()]  # one JSON document per line
+    answer, *docs = [json.loads(line) for line in out.splitlines()]  # one JSON document per line
+    assert answer["request_id"] == rid and answer["results"]["sales"]["model"] in {"naive", "seasonal_naive"}
     assert [d["revision"] for d in docs][0] == FIRST and docs[-1]["revision"] == FIRST + 3, docs
     assert [d["revision"] for d in docs] == sorted({d["revision"] for d in docs})
     last = docs[-1]
