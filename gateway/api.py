@@ -221,7 +221,7 @@ async def results_as_csv(request: web.Request) -> web.Response:
 
 async def forecasts(request: web.Request) -> web.Response:
     """A live request's forecasts: the latest revision per series; `?at=TIME` the one current then (of the last
-    REVISIONS_KEPT per series); `?since=N` also every kept revision numbered above N (what a page lacks)."""
+    revisions kept per series); `?since=N` also every kept revision numbered above N (what a page lacks)."""
     rid = _request_id(request)
     at_ms = since = None
     if "at" in request.query:

@@ -81,8 +81,8 @@ def _document() -> dict[str, Any]:
                 "parameters": [_ID, {"name": "at", "in": "query", "schema": {"type": "string"},
                                      "description": "TIME (ISO 8601, UTC unless an offset is given, or -30m/-2h/-7d): "
                                                     "per series the revision that was current then, among the last "
-                                                    "200 kept per series (a series with none kept from before is "
-                                                    "left out)"},
+                                                    "200 kept per series (fewer past 25 series; a series with none "
+                                                    "kept from before is left out)"},
                                {"name": "since", "in": "query", "schema": {"type": "integer"},
                                 "description": "also `revisions`: per series every kept revision numbered above "
                                                "this, oldest first"}],

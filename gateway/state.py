@@ -7,7 +7,7 @@ a request (its `RequestView`) are built on demand by seeking those topics to the
 (`timex_stream.runtime.lookup`), kept fresh by the tail while cached, and evicted least recently used past
 `max_requests` (TIMEX_GATEWAY_MAX_REQUESTS). So a restarted gateway answers every earlier request, any number
 of gateways answer any request id without routing, and a gateway's memory holds the index plus `max_requests`
-answers (of a live request: its last revisions per series, `request_view.REVISIONS_KEPT`), whatever the topics
+answers (of a live request: its last revisions per series, bounded in `request_view`), whatever the topics
 hold. Readiness waits until the index has been read up to the end offsets present at start.
 """
 
@@ -328,8 +328,8 @@ class RequestStore:
         if not full:
             doc = {k: doc[k] for k in ("request_id", "title", "replay_of", "status", "done", "series", "units_done",
                                        "units_total", "first_at", "last_at")}
-            live = view.live_summary()  # a live request: its state and last revision time, not each series'
-            doc["live"] = {"state": live["state"], "revised_at": live["revised_at"]} if live else None
+            # a live request: its state and last revision time, not each series'
+            doc["live"] = {"state": view.live_state, "revised_at": view.revised_at} if view.standing else None
             doc["failures"] = len(view.failures)
         doc["title"] = doc["title"] or (sub.title if sub else None)
         doc["replay_of"] = doc["replay_of"] or (sub.replay_of if sub else None)

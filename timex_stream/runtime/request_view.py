@@ -27,10 +27,14 @@ from schemas.topics import BEST_MODELS, BY_NAME, FAILURES, FORECAST_HISTORY, PRO
 log = logging.getLogger(__name__)
 
 TOPICS = (PROGRESS.name, BEST_MODELS.name, FAILURES.name, FORECAST_HISTORY.name)
-# A live series keeps its last revisions and actuals in memory (what `?at=`, the live page and `watch` show):
-# each revision is ~0.5 kB at a 7-step horizon, so a series holds at most ~100 kB whatever its stream's length.
+# A live series keeps its last revisions and actuals in memory (what `?at=`, the live page and `watch` show): at
+# most REVISIONS_KEPT and ACTUALS_KEPT, and a request at most REQUEST_REVISIONS and REQUEST_ACTUALS over all its
+# series (1,000 series: 5 revisions and 50 actuals each). A revision is ~1-2 kB at a 7-step horizon with its
+# accuracy, so a live request holds at most ~10 MB in a gateway whatever its streams' length.
 REVISIONS_KEPT = 200
 ACTUALS_KEPT = 2_000
+REQUEST_REVISIONS = 5_000
+REQUEST_ACTUALS = 50_000
 
 
 def request_of(topic: str, key: bytes | None) -> str:
@@ -42,25 +46,27 @@ def request_of(topic: str, key: bytes | None) -> str:
 
 @dataclass
 class LiveSeriesView:
-    """One live series as its revisions told it: the last REVISIONS_KEPT (each with `published_at`, the Kafka
-    time it was written: what `?at=` looks up) and the last ACTUALS_KEPT observations they folded in."""
+    """One live series as its revisions told it: its last revisions (each with `published_at`, the Kafka time
+    it was written: what `?at=` looks up) and the last observations they folded in (bounds above)."""
 
     numbers: list[int] = field(default_factory=list)  # revision numbers, ascending
     revisions: dict[int, dict[str, Any]] = field(default_factory=dict)
     actuals: OrderedDict[str, float] = field(default_factory=OrderedDict)  # timestamp → value, oldest first
 
-    def add(self, record: ForecastRevisionRecord, published_at: int | None) -> bool:
+    def add(self, record: ForecastRevisionRecord, published_at: int | None, series_count: int = 1) -> bool:
+        """Keep a revision (`series_count`: how many series its request has, which share the request's
+        budget); False when it was seen (a recomputed revision is the same) or is older than what is kept."""
+        keep = max(1, min(REVISIONS_KEPT, REQUEST_REVISIONS // max(1, series_count)))
         number = record["revision"]
-        if number in self.revisions or (self.numbers and len(self.numbers) >= REVISIONS_KEPT
-                                        and number < self.numbers[0]):
-            return False  # seen (a recomputed revision is the same) or older than what is kept
+        if number in self.revisions or (self.numbers and len(self.numbers) >= keep and number < self.numbers[0]):
+            return False
         bisect.insort(self.numbers, number)
         self.revisions[number] = {**record, "published_at": published_at}
-        while len(self.numbers) > REVISIONS_KEPT:
+        while len(self.numbers) > keep:
             self.revisions.pop(self.numbers.pop(0))
         for stamp, value in zip(record.get("actual_timestamps") or [], record.get("actual_values") or [], strict=False):
             self.actuals[stamp] = value
-        while len(self.actuals) > ACTUALS_KEPT:
+        while len(self.actuals) > max(1, min(ACTUALS_KEPT, REQUEST_ACTUALS // max(1, series_count))):
             self.actuals.popitem(last=False)
         return True
 
@@ -129,7 +135,8 @@ class RequestView:
 
     def _revision(self, record: ForecastRevisionRecord, published_at: int | None) -> None:
         self.standing = True
-        if self.live.setdefault(record["series"], LiveSeriesView()).add(record, published_at) and published_at:
+        series = self.live.setdefault(record["series"], LiveSeriesView())
+        if series.add(record, published_at, len(self.live)) and published_at:
             self.revised_at = max(self.revised_at or 0, published_at)
 
     def _progress(self, p: ProgressRecord) -> None:
