@@ -31,6 +31,8 @@ import numpy as np
 from forecasting.metrics import METRIC_NAMES
 
 MAX_SCORED_STEPS = 200  # horizon steps scored per series: memory is O(steps × (steps + window))
+RESUM_EVERY = 4096  # pairs added between two exact recomputations of the running sums
+_TERMS = ("count", "error", "absolute", "square", "ape", "sape")
 _CANONICAL = {m.lower(): m for m in METRIC_NAMES}
 
 
@@ -80,6 +82,12 @@ class Scorer:
         self._recent: deque[float] = deque(maxlen=window + self.season)
         self.scored = 0  # actuals scored by at least one forecast
         self.over = 0  # actuals in a row with the rolling error above the threshold
+        # Running sums of the pooled pairs' terms (steps 1..span) for the drift check after every actual: the
+        # estimator from these costs O(1), not O(span × window); recomputed from the pairs now and then so that
+        # rounding cannot pile up (when depends on the count only: the same on a replay).
+        self._sums = [0.0] * len(_TERMS)
+        self._zeros = 0  # pooled actuals equal to 0 (MAPE undefined)
+        self._changes = 0
 
     def forecast(self, first: int, values: np.ndarray) -> None:
         """The forecast made once the point at position first - 1 was folded in: values for first, first + 1, ..."""
@@ -95,8 +103,16 @@ class Scorer:
         for first, values in forecasts:
             step = position - first
             if 0 <= step < len(values):
-                self._pairs[step].append((value, float(values[step])))
+                pairs, pair = self._pairs[step], (value, float(values[step]))
+                if step < self.span:
+                    if len(pairs) == pairs.maxlen:
+                        self._add(pairs[0], -1.0)
+                    self._add(pair, 1.0)
+                pairs.append(pair)
                 scored = True
+        if self._changes >= RESUM_EVERY:  # after the pairs took this actual: the sums match them again
+            self._changes = 0
+            self._resum()
         self._recent.append(value)
         if scored:
             self.scored += 1
@@ -109,10 +125,40 @@ class Scorer:
         pairs = self._pairs[step]
         return np.asarray(pairs, dtype=float) if pairs else np.empty((0, 2))
 
+    def _add(self, pair: tuple[float, float], sign: float) -> None:
+        self._sums = [total + sign * term for total, term in zip(self._sums, _terms(*pair), strict=True)]
+        self._zeros += int(sign) if pair[0] == 0 else 0
+        self._changes += 1
+
+    def _resum(self) -> None:
+        pooled = [pair for step in range(self.span) for pair in self._pairs[step]]
+        self._sums = [math.fsum(column) for column in zip(*(_terms(*pair) for pair in pooled), strict=True)] \
+            if pooled else [0.0] * len(_TERMS)
+        self._zeros = sum(1 for actual, _ in pooled if actual == 0)
+
     def error(self) -> float | None:
-        """The rolling main-estimator error over steps 1..span pooled."""
-        pooled = np.concatenate([self._arrays(s) for s in range(self.span)])
-        return estimate(self.estimator, pooled[:, 0], pooled[:, 1], np.asarray(self._recent), self.season)
+        """The rolling main-estimator error over steps 1..span pooled, from the running sums."""
+        count, total, absolute, square, ape, sape = self._sums
+        if count < 0.5:
+            return None
+        key = _CANONICAL[self.estimator]
+        mae = absolute / count
+        if key == "MAE":
+            return mae
+        if key in ("MSE", "RMSE"):
+            return square / count if key == "MSE" else math.sqrt(max(square / count, 0.0))
+        if key == "AM":
+            return abs(total / count)
+        if key == "SD":
+            return math.sqrt(max(square / count - (total / count) ** 2, 0.0))
+        if key == "MAPE":
+            return None if self._zeros else ape / count * 100
+        if key == "sMAPE":
+            return sape / count * 100
+        recent = np.asarray(self._recent)  # MASE
+        lag = self.season if len(recent) > self.season else 1
+        scale = float(np.mean(np.abs(recent[lag:] - recent[:-lag]))) if len(recent) > lag else math.nan
+        return mae / scale if scale > 0 else None
 
     def summary(self, validation_error: float | None, factor: float) -> dict[str, Any]:
         """A `RollingAccuracy` record (schemas.records.RollingAccuracyRecord) of the current state."""
@@ -126,6 +172,14 @@ class Scorer:
                 "error": estimate(self.estimator, pooled[:, 0], pooled[:, 1], recent, self.season),
                 "mae": estimate("mae", pooled[:, 0], pooled[:, 1]), "validation_error": validation_error,
                 "threshold": threshold(validation_error, factor), "over": self.over, "steps": steps}
+
+
+def _terms(actual: float, predicted: float) -> tuple[float, ...]:
+    """One pair's share of each running sum (`_TERMS`)."""
+    error = actual - predicted
+    denom = abs(actual) + abs(predicted)
+    return (1.0, error, abs(error), error * error, abs(error) / abs(actual) if actual else 0.0,
+            2 * abs(error) / denom if denom else 0.0)
 
 
 def threshold(validation_error: float | None, factor: float) -> float | None:

@@ -231,3 +231,15 @@ def test_due() -> None:
     assert due(30, 10, over=2, patience=3, every=20) == SCHEDULE
     assert due(29, 10, over=2, patience=3, every=20) is None
     assert due(30, 10, over=9, patience=0, every=0) is None  # patience 0: no drift re-selection
+
+
+@pytest.mark.parametrize("estimator", ["mae", "mse", "rmse", "am", "sd", "mape", "smape", "mase"])
+def test_the_running_drift_error_is_the_exact_one(estimator: str) -> None:
+    rng = np.random.default_rng(5)
+    scorer = Scorer(estimator, horizon=4, span=3, window=25, season=7)
+    for position in range(1, 3000):  # past RESUM_EVERY pair changes, with evictions all along
+        scorer.forecast(position, rng.normal(50, 5, 4))
+        scorer.actual(position, float(rng.normal(50, 5)))
+        if position % 97 == 0:
+            exact = scorer.summary(None, 1.5)["error"]
+            assert scorer.error() == pytest.approx(exact, rel=1e-9), position
