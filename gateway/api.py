@@ -1,4 +1,5 @@
-"""The gateway's HTTP API (aiohttp): submit, status, server-sent events, results, listing, re-forecast."""
+"""The gateway's HTTP API (aiohttp): submit, status, server-sent events, results, live forecasts, listing,
+re-forecast, stop."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from gateway.openapi import openapi_document
 from gateway.ratelimit import RateLimiter, rate_limited
 from gateway.state import RequestStore, read_config_record
 from schemas.keys import request_id_problem
+from timex_stream.runtime.history import parse_time
 from timex_stream.runtime.results import results_csv, results_json
 from timex_stream.runtime.submit import forecast_request, stop_standing, submit
 
@@ -217,6 +219,26 @@ async def results_as_csv(request: web.Request) -> web.Response:
         "Content-Disposition": f'attachment; filename="{snap["request_id"]}-results.csv"'})
 
 
+async def forecasts(request: web.Request) -> web.Response:
+    """A live request's forecasts: the latest revision per series; `?at=TIME` the one current then (of the last
+    revisions kept per series); `?since=N` also every kept revision numbered above N (what a page lacks)."""
+    rid = _request_id(request)
+    at_ms = since = None
+    if "at" in request.query:
+        try:
+            at_ms = parse_time(request.query["at"])
+        except ValueError as exc:
+            raise ApiError(400, str(exc), "at") from None
+    if "since" in request.query:
+        try:
+            since = int(request.query["since"])
+        except ValueError:
+            raise ApiError(400, "since must be a revision number (an integer)", "since") from None
+    store = request.app[STORE]
+    doc = await asyncio.get_running_loop().run_in_executor(None, store.revisions, rid, at_ms, since)
+    return json_response(doc)
+
+
 async def events(request: web.Request) -> web.StreamResponse:
     rid = _request_id(request)
     store = request.app[STORE]
@@ -230,7 +252,7 @@ async def events(request: web.Request) -> web.StreamResponse:
         while True:
             changed.clear()
             snap = await _snapshot(request, rid)
-            for name, data in diff.events(snap):
+            for name, data in diff.events(snap, store.new_revisions(rid, diff.revisions_sent)):
                 await response.write(encode_event(name, data))
             if diff.finished:
                 break
@@ -262,6 +284,7 @@ def create_app(store: RequestStore, producer: Producer, tokens: TokenTable | Non
     app.router.add_get("/api/requests/{request_id}", get_request)
     app.router.add_delete("/api/requests/{request_id}", stop_request)
     app.router.add_get("/api/requests/{request_id}/events", events)
+    app.router.add_get("/api/requests/{request_id}/forecasts", forecasts)
     app.router.add_get("/api/requests/{request_id}/results.json", results_as_json)
     app.router.add_get("/api/requests/{request_id}/results.csv", results_as_csv)
     app.router.add_post("/api/requests/{request_id}/reforecast", reforecast)

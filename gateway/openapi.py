@@ -70,8 +70,26 @@ def _document() -> dict[str, Any]:
                            "parameters": [_ID],
                            "responses": {"202": {"description": "{request_id, status: stopped}"}, "400": _ERROR,
                                          "404": _ERROR, "503": _ERROR}}},
-            "/api/requests/{request_id}/events": _get("server-sent events: progress, result, failure, done",
-                                                      "text/event-stream"),
+            "/api/requests/{request_id}/events": _get(
+                "server-sent events: progress, result, failure, revision (each ForecastRevision of a live request, "
+                "with `published_at`: first the latest per series), accuracy (after a revision that carries it: "
+                "the accuracy topic's record of it), done (a live request: once stopped)",
+                "text/event-stream"),
+            "/api/requests/{request_id}/forecasts": {"get": {
+                "summary": "a live (standing) request's forecasts: per series its latest ForecastRevision (the "
+                           "forecast with 80/95 % intervals, the model, the actuals it folded in, `published_at`)",
+                "parameters": [_ID, {"name": "at", "in": "query", "schema": {"type": "string"},
+                                     "description": "TIME (ISO 8601, UTC unless an offset is given, or -30m/-2h/-7d): "
+                                                    "per series the revision that was current then, among the last "
+                                                    "200 kept per series (fewer past 25 series; a series with none "
+                                                    "kept from before is left out)"},
+                               {"name": "since", "in": "query", "schema": {"type": "integer"},
+                                "description": "also `revisions`: per series every kept revision numbered above "
+                                               "this, oldest first"}],
+                "responses": {"200": {"description": "{request_id, live: waiting|live|stopped|null (not a live "
+                                                     "request), at, series: {name: revision}, revisions?}",
+                                      "content": {"application/json": {}}},
+                              "400": _ERROR, "404": _ERROR}}},
             "/api/requests/{request_id}/results.json": _get("results as a JSON download"),
             "/api/requests/{request_id}/results.csv": _get("history and forecast with intervals, one row per point",
                                                            "text/csv"),

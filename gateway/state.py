@@ -1,13 +1,14 @@
 """What a gateway knows of the requests: the request index in full (small), the answers of a bounded set.
 
 A background consumer thread reads the request index (`requests`, compacted: one small record per request,
-no configs, no results) from the beginning, and tails `progress`, `best-models` and `failures` from where
-they ended when the gateway started. The answers of a request (its `RequestView`) are built on demand by
-seeking those topics to the time the request began (`timex_stream.runtime.lookup`), kept fresh by the tail while
-cached, and evicted least recently used past `max_requests` (TIMEX_GATEWAY_MAX_REQUESTS). So a restarted
-gateway answers every earlier request, any number of gateways answer any request id without routing, and
-a gateway's memory holds the index plus `max_requests` answers, whatever the topics hold. Readiness waits
-until the index has been read up to the end offsets present at start.
+no configs, no results) from the beginning, and tails `progress`, `best-models`, `failures` and
+`forecast-history` (live requests' revisions) from where they ended when the gateway started. The answers of
+a request (its `RequestView`) are built on demand by seeking those topics to the time the request began
+(`timex_stream.runtime.lookup`), kept fresh by the tail while cached, and evicted least recently used past
+`max_requests` (TIMEX_GATEWAY_MAX_REQUESTS). So a restarted gateway answers every earlier request, any number
+of gateways answer any request id without routing, and a gateway's memory holds the index plus `max_requests`
+answers (of a live request: its last revisions per series, bounded in `request_view`), whatever the topics
+hold. Readiness waits until the index has been read up to the end offsets present at start.
 """
 
 from __future__ import annotations
@@ -25,15 +26,16 @@ from typing import Any
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, Message, TopicPartition
 
 from schemas import DecodeError, decode_as
+from schemas.keys import reselection_of
 from schemas.records import ForecastRequestRecord, RequestIndexRecord
-from schemas.topics import BY_NAME, CONFIGS, REQUESTS
+from schemas.topics import BY_NAME, CONFIGS, FORECAST_HISTORY, REQUESTS
 from schemas.wiring import GATEWAY
 from timex_stream.runtime.intake import Position, position_of, read_request
 from timex_stream.runtime.kafka import consumer, while_transient
 from timex_stream.runtime.lookup import LOOKBACK_MS, read_views
 from timex_stream.runtime.plain import plain
 from timex_stream.runtime.request_index import as_ms, index_record, merged
-from timex_stream.runtime.request_view import TOPICS, RequestView
+from timex_stream.runtime.request_view import TOPICS, RequestView, request_of
 
 log = logging.getLogger(__name__)
 TAILED = (REQUESTS.name, *TOPICS)
@@ -145,6 +147,8 @@ class RequestStore:
 
     def _fold(self, msg: Message) -> None:
         topic = msg.topic()
+        if topic == FORECAST_HISTORY.name and not self._follows(request_of(topic, msg.key())):
+            return  # a live stream nobody here looks at: not even decoded (its view is read back when asked)
         try:
             record = decode_as(BY_NAME[topic].value, msg.value())  # type: ignore[arg-type]
         except DecodeError as exc:
@@ -152,6 +156,8 @@ class RequestStore:
             self._skip(msg, str(exc))
             return
         rid = record["request_id"]
+        if reselection_of(rid) is not None:  # a live series' re-selection: internal, its outcome is in the revisions
+            return
         with self._lock:
             try:
                 if topic == REQUESTS.name:
@@ -160,7 +166,7 @@ class RequestStore:
                     view = self._views.get(rid) or self._fresh_view(rid)
                     if view is None:  # an older request nobody asked for: read on demand when asked
                         return
-                    view.apply(topic, record)
+                    view.apply(topic, record, msg.timestamp()[1])
             except Exception:  # a record no reader expected must not stop every other answer
                 self.skipped[topic] += 1
                 log.exception("skipped %s[%d]@%d", topic, msg.partition(), msg.offset())
@@ -169,6 +175,12 @@ class RequestStore:
             listeners = list(self._listeners.get(rid, ()))
         for loop, callback in listeners:
             loop.call_soon_threadsafe(callback, rid)
+
+    def _follows(self, rid: str) -> bool:
+        """Whether the tail folds this request's records: its view is cached (a live request's progress records
+        come before its first revision, so a new one has its view by then)."""
+        with self._lock:
+            return rid in self._views
 
     def _fresh_view(self, rid: str) -> RequestView | None:
         """A view the tail can build alone: a request that began surely after the tail's start (clocks may
@@ -316,12 +328,37 @@ class RequestStore:
         if not full:
             doc = {k: doc[k] for k in ("request_id", "title", "replay_of", "status", "done", "series", "units_done",
                                        "units_total", "first_at", "last_at")}
+            # a live request: its state and last revision time, not each series'
+            doc["live"] = {"state": view.live_state, "revised_at": view.revised_at} if view.standing else None
             doc["failures"] = len(view.failures)
         doc["title"] = doc["title"] or (sub.title if sub else None)
         doc["replay_of"] = doc["replay_of"] or (sub.replay_of if sub else None)
         doc.update(submitted_at=sub.submitted_at if sub else None, origin=sub.origin if sub else None,
                    has_csv=sub.has_csv if sub else False, owner=sub.owner if sub else None)
         return doc
+
+    def revisions(self, rid: str, at_ms: int | None = None, since: int | None = None) -> dict[str, Any]:
+        """A live request's forecasts: per series its latest revision (with `at_ms`, the one current then), and
+        with `since` every kept revision numbered above it (blocking when its answers have to be read back)."""
+        view = self.views([rid])[rid]
+        with self._lock:
+            doc: dict[str, Any] = {"request_id": rid, "live": view.live_state, "at": at_ms,
+                                   "series": view.revisions(at_ms)}
+            if since is not None:
+                doc["revisions"] = {name: s.since(since) for name, s in view.live.items()}
+            return plain(doc)
+
+    def new_revisions(self, rid: str, sent: dict[str, int]) -> list[dict[str, Any]]:
+        """The revisions of a (loaded) request after those `sent` (series → revision number; a series not in it:
+        only its latest), oldest first; `sent` is brought up to date."""
+        with self._lock:
+            view = self._views.get(rid)
+            if view is None:
+                return []
+            out = [r for name, s in view.live.items() for r in s.since(sent.get(name, s.numbers[-1] - 1))]
+            for r in out:
+                sent[r["series"]] = max(sent.get(r["series"], -1), r["revision"])
+            return plain(sorted(out, key=lambda r: (r["published_at"] or 0, r["series"], r["revision"])))
 
     def subscribe(self, rid: str, loop: asyncio.AbstractEventLoop,
                   callback: Callable[[str], None]) -> Callable[[], None]:

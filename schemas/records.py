@@ -287,6 +287,8 @@ class ForecastRevisionRecord(TypedDict):
     accuracy: RollingAccuracyRecord | None
     switched: ModelSwitchRecord | None
     selected_at: int
+    actual_timestamps: list[str]
+    actual_values: list[float]
 
 
 class AccuracyRecord(TypedDict):

@@ -93,10 +93,11 @@ VALIDATOR = Wiring("validator", subscribes=(PREDICTIONS,), reads=(SERIES,),
 LIVE = Wiring("live", subscribes=(STANDING, BEST_MODELS),
               produces=(SERIES, DATASETS, FAILURES, PROGRESS, FORECASTS, FORECAST_HISTORY, ACCURACY, DEAD_LETTERS),
               tables=("standing-requests",))
-# The gateway tails every partition of the index and the answers with group ids `timex-gateway-<random>` (no
-# commits), reads a config at its position for a re-forecast, submits configs, and at start checks that the whole
-# catalogue exists (a topic it cannot describe looks missing).
-GATEWAY = Wiring("gateway", subscribes=(REQUESTS, PROGRESS, BEST_MODELS, FAILURES), reads=(CONFIGS,),
+# The gateway tails every partition of the index and the answers (live revisions too) with group ids
+# `timex-gateway-<random>` (no commits), reads a config at its position for a re-forecast, submits configs, and at
+# start checks that the whole catalogue exists (a topic it cannot describe looks missing).
+GATEWAY = Wiring("gateway", subscribes=(REQUESTS, PROGRESS, BEST_MODELS, FAILURES, FORECAST_HISTORY),
+                 reads=(CONFIGS,),
                  produces=(CONFIGS, STANDING), describes=CATALOGUE, faust=False, group_pattern="prefix")
 
 # The Kafka clients by service name. The webapp is none (it talks HTTP to the gateway); the CLI tools run as

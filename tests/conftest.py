@@ -22,6 +22,7 @@ pytest_plugins = [
     "tests.plugins.waiting", "tests.plugins.frames", "tests.plugins.core_series", "tests.plugins.samples",
     "tests.plugins.flows", "tests.plugins.cli", "tests.plugins.gateways", "tests.plugins.corpus_checks",
     "tests.plugins.ingestion_net", "tests.plugins.webapp_pages", "tests.plugins.cluster", "tests.plugins.pools",
+    "tests.plugins.live_source",
 ]
 
 if TYPE_CHECKING:

@@ -1,5 +1,7 @@
 """The Dash app: upload a TIMEX config (and optionally its CSV) or start from an example, watch the request,
-see the forecasts; past requests can be opened or re-forecast. Every call goes to the gateway.
+see the forecasts; past requests can be opened or re-forecast. Every call goes to the gateway. Each request has
+its own address, /requests/ID (bookmark, reload, share). A live (standing) request's charts change in place as
+its revisions arrive (webapp.live), and it can be stopped.
 
 A gateway with tokens: the webapp sends the token it was given (TIMEX_API_TOKEN, set by `make up`), or, when
 the gateway answers 401, asks its user once and keeps the token in an HttpOnly session cookie (the download
@@ -12,6 +14,7 @@ import binascii
 import json
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote, unquote
 
 import dash
 import flask
@@ -19,12 +22,15 @@ from dash import ALL, Input, Output, State, ctx, dcc, html
 from dash.exceptions import PreventUpdate
 
 from webapp.gateway_client import GatewayClient
+from webapp.live import LIVE_WORDS, SeriesState, live_panel, live_patch, revision_text
 from webapp.views import history_rows, progress_table, results_panel, status_line
 
 HERE = Path(__file__).parent
 EXAMPLES = HERE / "examples"
 POLL_MS = 1000
 HISTORY_POLL_MS = 3000
+LIVE_POLL_MS = 500  # a live chart moves within a second of a revision (the gateway answers from memory)
+REQUEST_PATH = "/requests/"
 TOKEN_COOKIE = "timex_api_token"
 NEEDS_TOKEN = "The gateway needs an API token: enter it under “API token” (`make up` prints it after `ready:`)."
 
@@ -85,17 +91,26 @@ def layout() -> html.Div:
                                                       className="muted")),
                 html.Div(id="downloads"),
                 html.Div(id="progress"),
+                html.Div(id="live"),
                 html.Div(id="results"),
             ], className="content"),
         ]),
+        dcc.Location(id="url", refresh=False),
         dcc.Store(id="staged"),
         dcc.Store(id="current"),
+        dcc.Store(id="live-shown"),
+        dcc.Interval(id="live-poll", interval=LIVE_POLL_MS, disabled=True),
         dcc.Store(id="results-key"),
         dcc.Store(id="history-key"),
         dcc.Store(id="auth-changed"),
         dcc.Interval(id="poll", interval=POLL_MS, disabled=True),
         dcc.Interval(id="history-poll", interval=HISTORY_POLL_MS),
     ], className="page")
+
+
+def request_path(rid: str) -> str:
+    """A request's address in the web app."""
+    return REQUEST_PATH + quote(rid, safe="")
 
 
 def _decode_upload(contents: str) -> bytes:
@@ -179,7 +194,13 @@ def create_app(gateway_url: str, token: str | None = None) -> dash.Dash:
         text = f"Ready: “{doc.get('title') or name}”{data}. Press Forecast."
         return staged, html.Div([_message(text, "ok"), html.Ul(warnings) if warnings else None]), False
 
-    @app.callback(Output("current", "data"), Output("action-message", "children"),
+    @app.callback(Output("current", "data"), Input("url", "pathname"))
+    def route(path: str | None) -> str | None:
+        """The request an address shows: /requests/ID (a shared link, a reload), none at /."""
+        rid = unquote(path[len(REQUEST_PATH):]) if path and path.startswith(REQUEST_PATH) else ""
+        return rid or None
+
+    @app.callback(Output("url", "pathname"), Output("action-message", "children"),
                   Input("submit", "n_clicks"), Input({"type": "open", "rid": ALL}, "n_clicks"),
                   Input({"type": "reforecast", "rid": ALL}, "n_clicks"), State("staged", "data"),
                   prevent_initial_call=True)
@@ -194,34 +215,94 @@ def create_app(gateway_url: str, token: str | None = None) -> dash.Dash:
             csv = base64.b64decode(staged["csv"]) if staged.get("csv") else None
             status, doc = gateway_for_caller().submit(staged["config"], csv, staged.get("csv_name"))
         elif trigger["type"] == "open":
-            return trigger["rid"], None
+            return request_path(trigger["rid"]), None
         else:
             status, doc = gateway_for_caller().reforecast(trigger["rid"])
         if status != 202:
             return dash.no_update, _message(_refused(status, doc) or f"Not submitted: {doc['error']}", "error")
-        return doc["request_id"], _message(f"Submitted as {doc['request_id']}.", "ok")
+        return request_path(doc["request_id"]), _message(f"Submitted as {doc['request_id']}.", "ok")
 
     @app.callback(Output("status", "children"), Output("progress", "children"), Output("results", "children"),
                   Output("downloads", "children"), Output("results-key", "data"), Output("poll", "disabled"),
+                  Output("live", "children"), Output("live-shown", "data", allow_duplicate=True),
+                  Output("live-poll", "disabled"),
                   Input("poll", "n_intervals"), Input("current", "data"), State("results-key", "data"),
                   prevent_initial_call=True)
     def follow(_n: int | None, rid: str | None, shown: str | None) -> tuple[Any, ...]:
         if not rid:
-            raise PreventUpdate
-        status, snap = gateway_for_caller().request(rid)
+            return (html.P("Upload a config or pick an example to start.", className="muted"), None, None, None,
+                    None, True, None, None, True)
+        gateway = gateway_for_caller()
+        status, snap = gateway.request(rid)
         if status == 404:  # just submitted through another gateway replica: it appears within a moment
-            return _message(f"Waiting for {rid} to appear…", "info"), None, None, None, None, False
+            return (_message(f"Waiting for {rid} to appear…", "info"), None, None, None, None, False, None, None,
+                    True)
         if status != 200:
             return (_message(_refused(status, snap) or snap["error"], "error"), dash.no_update, dash.no_update, None,
-                    shown, False)
-        # Charts are rebuilt only when a result or failure arrives, so they do not flicker on every poll.
+                    shown, False, dash.no_update, dash.no_update, True)
+        live = snap.get("live")
+        # Charts are rebuilt only when a result or failure arrives (or a live series' first revision), so they do
+        # not flicker on every poll; a live request's charts then change in place (live_changes).
         key = json.dumps([rid, sorted((s, r["decided_at"]) for s, r in snap["results"].items()),
-                          len(snap["failures"])])
+                          len(snap["failures"]), sorted((live or {}).get("series") or [])])
         results = results_panel(snap) if key != shown else dash.no_update
+        panel, live_shown = dash.no_update, dash.no_update
+        if live is None:
+            panel, live_shown = None, None
+        elif key != shown:
+            _status, forecasts = gateway.forecasts(rid, since=-1)
+            panel, live_shown = live_panel(snap, forecasts if _status == 200 else {})
         downloads = html.Div([html.A("Download results (CSV)", href=f"/download/{rid}.csv", className="button"),
                               html.A("JSON", href=f"/download/{rid}.json", className="button")],
                              className="downloads") if snap["results"] else None
-        return status_line(snap), progress_table(snap), results, downloads, key, snap["done"]
+        # A live request is polled here until its every series is answered and has a chart (its key is final),
+        # then only by live_changes.
+        settled = snap["done"] and (live is None or set(live["series"]) >= set(snap["results"]))
+        return (status_line(snap), progress_table(snap), results, downloads, key, settled, panel, live_shown,
+                live is None or live["state"] == "stopped")
+
+    @app.callback(Output({"type": "live-chart", "series": ALL}, "figure"),
+                  Output({"type": "live-error", "series": ALL}, "figure"),
+                  Output({"type": "live-revision", "series": ALL}, "children"),
+                  Output("live-shown", "data"), Output("live-state", "children"), Output("live-poll", "disabled",
+                                                                                         allow_duplicate=True),
+                  Output("poll", "disabled", allow_duplicate=True),
+                  Input("live-poll", "n_intervals"), State("live-shown", "data"),
+                  State({"type": "live-chart", "series": ALL}, "id"), prevent_initial_call=True)
+    def live_changes(_n: int | None, shown: dict[str, Any] | None, charts: list[dict[str, str]]) -> tuple[Any, ...]:
+        """Each new revision changes its chart in place (a Patch: no redraw of the whole figure)."""
+        if not shown or not charts:
+            raise PreventUpdate
+        states = {name: SeriesState(doc) for name, doc in shown["series"].items()}
+        since = min((st.revision for st in states.values()), default=-1)
+        status, doc = gateway_for_caller().forecasts(shown["rid"], since=since)
+        if status != 200:
+            raise PreventUpdate
+        revisions = doc.get("revisions") or {}
+        figures, errors, texts = [], [], []
+        for chart in charts:
+            name = chart["series"]
+            state = states.setdefault(name, SeriesState())
+            patches = live_patch(state, revisions.get(name) or [])
+            figures.append(patches[0] if patches else dash.no_update)
+            errors.append(patches[1] if patches else dash.no_update)
+            texts.append(revision_text(doc["series"].get(name)) if patches else dash.no_update)
+        stopped = doc.get("live") == "stopped"
+        # A series answered after the page was drawn: the main poll draws its chart.
+        new_series = bool(set(revisions) - {c["series"] for c in charts})
+        return (figures, errors, texts, {"rid": shown["rid"], "series": {n: st.as_doc() for n, st in states.items()}},
+                LIVE_WORDS.get(doc.get("live") or "", "Live"), stopped,
+                False if new_series or stopped else dash.no_update)
+
+    @app.callback(Output("live-stop-message", "children"), Output("live-stop", "disabled"),
+                  Input("live-stop", "n_clicks"), State("current", "data"), prevent_initial_call=True)
+    def stop(clicks: int | None, rid: str | None) -> tuple[Any, bool]:
+        if not clicks or not rid:
+            raise PreventUpdate
+        status, doc = gateway_for_caller().stop(rid)
+        if status != 202:
+            return _message(_refused(status, doc) or f"Not stopped: {doc['error']}", "error"), False
+        return _message("Stopped: the forecasts stop updating; the last one stays.", "ok"), True
 
     @app.callback(Output("history", "children"), Output("history-key", "data"), Output("token-box", "hidden"),
                   Input("history-poll", "n_intervals"), Input("current", "data"), Input("results-key", "data"),
@@ -234,7 +315,7 @@ def create_app(gateway_url: str, token: str | None = None) -> dash.Dash:
         if status != 200:
             return _message(_refused(status, doc) or doc["error"], "error"), None, dash.no_update
         rows = doc["requests"]
-        key = json.dumps([(r["request_id"], r["status"]) for r in rows])
+        key = json.dumps([(r["request_id"], r["status"], r.get("live")) for r in rows])
         if key == shown:
             raise PreventUpdate  # unchanged: keep the buttons (and any click in flight)
         return history_rows(rows), key, True

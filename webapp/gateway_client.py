@@ -62,6 +62,14 @@ class GatewayClient:
     def listing(self, limit: int = 20) -> Answer:
         return self._call("GET", "/api/requests", params={"limit": limit})
 
+    def forecasts(self, rid: str, since: int | None = None) -> Answer:
+        """A live request's latest revision per series; with `since`, every kept revision after it too."""
+        params = {"since": since} if since is not None else {}
+        return self._call("GET", f"/api/requests/{quote(rid, safe='')}/forecasts", params=params)
+
+    def stop(self, rid: str) -> Answer:
+        return self._call("DELETE", f"/api/requests/{quote(rid, safe='')}")
+
     def reforecast(self, rid: str) -> Answer:
         return self._call("POST", f"/api/requests/{quote(rid, safe='')}/reforecast", params={"origin": "webapp"})
 

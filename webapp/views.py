@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import threading
 from collections import OrderedDict
+from datetime import UTC, datetime
 from typing import Any
 
 from dash import dcc, html
@@ -22,7 +23,9 @@ STATUS_WORDS = {"submitted": "Submitted, waiting for the ingestion", "accepted":
 
 def status_line(snap: dict[str, Any]) -> html.Div:
     status = snap["status"]
-    bits: list[Any] = [html.Span(STATUS_WORDS.get(status, status), className=f"pill pill-{status}"),
+    live = (snap.get("live") or {}).get("state")
+    word = "Live" if live == "live" and status == "done" else STATUS_WORDS.get(status, status)
+    bits: list[Any] = [html.Span(word, className=f"pill pill-{status}"),
                        html.Strong(snap.get("title") or "untitled"), html.Code(snap["request_id"])]
     if snap.get("replay_of"):
         bits.append(html.Span(f"re-forecast of {snap['replay_of']}", className="muted"))
@@ -163,15 +166,25 @@ def results_panel(snap: dict[str, Any]) -> list[Any]:
     return ([failures] if failures else []) + cards
 
 
+def _live_mark(live: dict[str, Any]) -> html.Span:
+    """A standing request in the list: live or stopped, and when its forecasts last changed (UTC)."""
+    when = live.get("revised_at")
+    stamp = datetime.fromtimestamp(when / 1000, UTC).strftime("%H:%M:%S") if when else "no revision yet"
+    label = "live" if live.get("state") != "stopped" else "stopped"
+    return html.Span(f"{label} · {stamp}", className=f"pill pill-live-{live.get('state')} live-mark",
+                     title="a standing request: its forecasts update as points arrive; last update (UTC)")
+
+
 def history_rows(requests_: list[dict[str, Any]]) -> list[Any]:
     if not requests_:
         return [html.P("No requests yet.", className="muted")]
     rows = []
     for r in requests_:
         rid = r["request_id"]
+        live = r.get("live")
         rows.append(html.Li([
             html.Div([html.Span(STATUS_WORDS.get(r["status"], r["status"]), className=f"pill pill-{r['status']}"),
-                      html.Strong(r.get("title") or "untitled")]),
+                      *([_live_mark(live)] if live else []), html.Strong(r.get("title") or "untitled")]),
             html.Div([html.Code(rid), html.Span(f" re-forecast of {r['replay_of']}" if r.get("replay_of") else "",
                                                 className="muted")]),
             html.Div([html.Button("Open", id={"type": "open", "rid": rid}, className="small"),

@@ -52,6 +52,8 @@ from forecasting.series import to_wire
 from forecasting.transformations import Transformation, make_transformation
 from forecasting.units import _adjust, model_options
 
+MAX_ACTUALS = 1_000  # actuals a revision carries at most (after a long selection, the last ones)
+
 
 @dataclass(frozen=True)
 class Choice:
@@ -158,6 +160,7 @@ class LiveSeries:
         self._new_trigger: Trigger | None = None  # not taken by the service yet
         self.since_trigger: list[tuple[pd.Timestamp, float, int]] = []  # final points after the pending trigger
         self.switched: dict[str, Any] | None = None  # why the current model replaced the one before (if it did)
+        self.unsent: list[tuple[pd.Timestamp, float]] = []  # final points folded since the last revision
 
     def seed(self, history: pd.Series) -> bool:
         """A CSV's history before any observation; True when it makes the series ready."""
@@ -269,6 +272,9 @@ class LiveSeries:
             self.folded += 1
             self.scorer.actual(self.folded, value, limit)
             self.recent.append((stamp, value))
+            self.unsent.append((stamp, float(value)))
+            if len(self.unsent) > 2 * MAX_ACTUALS:  # no revision for long (a re-selection): keep the last ones
+                del self.unsent[:-MAX_ACTUALS]
             if self.reselection is not None:
                 if len(self.since_trigger) <= self.window.window_points:
                     self.since_trigger.append((stamp, value, included))
@@ -318,12 +324,18 @@ class LiveSeries:
         points, self.revised_at = included - self.revised_at, included
         last = self.window.last_timestamp
         assert self.scorer is not None
+        # once each (points folded again after a switch), the last MAX_ACTUALS
+        actuals = dict(self.unsent[-MAX_ACTUALS:])
+        self.unsent = []
         return {"series": self.name, "revision": included, "last_timestamp": last.isoformat() if last else "",
                 "points": points, "forecast": forecast, "model": self.choice.model,
                 "transformation": self.choice.transformation, "window": self.choice.window,
                 "params": self.choice.params,
                 "accuracy": self.scorer.summary(self.choice.validation_error, self.live.reselect_factor),
-                "switched": self.switched, "selected_at": self.selected_at}
+                "switched": self.switched, "selected_at": self.selected_at,
+                "actual_timestamps": [stamp.isoformat() for stamp in actuals]
+                + [stamp.isoformat() for stamp in self.window.provisional_labels(len(tail))],
+                "actual_values": list(actuals.values()) + [float(v) for v in tail]}
 
 
 @functools.lru_cache(maxsize=4096)

@@ -175,6 +175,13 @@ class Window:
             previous = label
         return np.array([math.fsum(self._open[b].values()) / len(self._open[b]) for b in labels], dtype=float)
 
+    def provisional_labels(self, n: int) -> list[pd.Timestamp]:
+        """The labels of `provisional()`'s `n` points: the grid up to the newest bucket (the tail is contiguous,
+        gaps filled), without building the series."""
+        if n == 0 or self.latest is None:
+            return []
+        return [self.latest - k * self.offset for k in range(n - 1, -1, -1)]
+
     @property
     def last_label(self) -> pd.Timestamp | None:
         """The label of the newest bucket, final or provisional: where `series()` ends (the newest bucket is

@@ -48,7 +48,8 @@ def test_the_gateway_declaration_follows_its_code(kafka_use: dict) -> None:
     from gateway.state import TAILED, WATCHED  # the gateway builds nothing at import
 
     gateway = kafka_use["gateway"]
-    assert gateway.consumes == {"configs", "requests", "progress", "best-models", "failures"} == set(WATCHED)
+    assert gateway.consumes == {"configs", "requests", "progress", "best-models", "failures",
+                                "forecast-history"} == set(WATCHED)  # forecast-history: live requests' revisions
     assert {t.name for t in gateway.subscribes} == set(TAILED)
     assert gateway.produced == {"configs", "standing"}  # standing: DELETE /api/requests/{id} stops a live one
     assert (gateway.group, gateway.group_pattern, gateway.faust) == ("timex-gateway", "prefix", False)

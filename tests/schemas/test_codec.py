@@ -133,9 +133,11 @@ def test_progress_from_before_the_charts_reads_without_visualization() -> None:
 
 
 def test_revisions_from_before_realised_accuracy_read_without_it() -> None:
-    old = {k: v for k, v in SAMPLES["ForecastRevision"].items() if k not in ("accuracy", "switched", "selected_at")}
+    added = ("accuracy", "switched", "selected_at", "actual_timestamps", "actual_values")
+    old = {k: v for k, v in SAMPLES["ForecastRevision"].items() if k not in added}
     new = CODEC.decode_as("ForecastRevision", _written_with_history("v1", old, "ForecastRevision"))
-    assert new == {**old, "accuracy": None, "switched": None, "selected_at": 0}
+    assert new == {**old, "accuracy": None, "switched": None, "selected_at": 0, "actual_timestamps": [],
+                   "actual_values": []}
 
 
 def test_history_schemas_are_self_contained_and_distinct() -> None:

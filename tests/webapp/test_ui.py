@@ -67,6 +67,7 @@ def test_upload_config_and_csv_then_watch_the_forecast(dash_duo: Any, gateway_ur
     dash_duo.find_element("#submit").click()
     dash_duo.wait_for_contains_text("#action-message", "Submitted as", timeout=20)
     rid = dash_duo.find_element("#action-message").text.split("Submitted as ")[1].rstrip(".")
+    wait_until(lambda: dash_duo.driver.current_url.endswith(f"/requests/{rid}"), 20, "the request's own address")
 
     dash_duo.wait_for_contains_text("#progress", "units done", timeout=30)
     dash_duo.wait_for_contains_text("#status", "Done", timeout=TIMEOUT)

@@ -1,10 +1,11 @@
 """Read the answers of a few requests by time, never from the beginning of the answer topics.
 
-Every progress, best-models and failures record of a request is produced after its config (whose Kafka
-timestamp the request index keeps), so a reader seeks each partition to that time (`offsets_for_times`)
-and reads forward until the requests are done, plus a grace period for records still in flight on other
-partitions, or until the end offsets the topics had when reading started. What it reads is the window
-of the request's own life, whatever the topics hold before it.
+Every progress, best-models, failures and forecast-history record of a request is produced after its config
+(whose Kafka timestamp the request index keeps), so a reader seeks each partition to that time
+(`offsets_for_times`) and reads forward until the requests are done, plus a grace period for records still in
+flight on other partitions, or until the end offsets the topics had when reading started (a live request is not
+done before it is stopped: its revisions are read up to those ends). What it reads is the window of the
+request's own life, whatever the topics hold before it.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from confluent_kafka import TopicPartition
 from timex_stream.runtime.history import read_to_end
 from timex_stream.runtime.kafka import ASK_S, consumer, while_transient
 from timex_stream.runtime.request_index import read_index
-from timex_stream.runtime.request_view import TOPICS, RequestView
+from timex_stream.runtime.request_view import TOPICS, RequestView, request_of
 
 # The index keeps the broker's time of the config; a service on another host stamps its answers with its
 # own clock, which may run a little behind: seek this much earlier.
@@ -82,7 +83,6 @@ def read_views(bootstrap: str, starts: dict[str, int], stats: ReadStats | None =
     if not starts:
         return views
     stats = stats if stats is not None else ReadStats()
-    keys = {rid.encode(): rid for rid in starts}
     positions, ends = seek_positions(bootstrap, min(starts.values()), idle_timeout, group, lookback_ms)
     pending = {(tp.topic, tp.partition) for tp in positions if tp.offset < ends[(tp.topic, tp.partition)]}
     if not pending:
@@ -99,13 +99,13 @@ def read_views(bootstrap: str, starts: dict[str, int], stats: ReadStats | None =
         for msg in read_to_end(cons, {tp: ends[tp] for tp in pending}, f"reading the answers of {sorted(starts)}",
                                idle_timeout, past_horizon):
             stats.records += 1
-            rid = keys.get(msg.key() or b"")
-            if rid is None:
+            rid = request_of(msg.topic(), msg.key())
+            if rid not in starts:
                 continue
             last_seen = max(last_seen, msg.timestamp()[1])
             with lock:
-                views[rid].fold(msg.topic(), msg.value())
-                if all(views[r].done for r in starts):
+                views[rid].fold(msg.topic(), msg.value(), msg.timestamp()[1])
+                if all(views[r].settled for r in starts):
                     horizon = last_seen + GRACE_MS
     finally:
         cons.close()

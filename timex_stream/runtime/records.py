@@ -253,12 +253,15 @@ def standing_request(request_id: str, config_json: str, status: str, *, owner: s
 def forecast_revision(request_id: str, series: str, revision: int, last_timestamp: str, points: int,
                       forecast: ForecastRecord, *, model: str, transformation: str, window: int,
                       params: Mapping[str, str] | None = None, accuracy: RollingAccuracyRecord | None = None,
-                      switched: ModelSwitchRecord | None = None, selected_at: int = 0) -> ForecastRevisionRecord:
+                      switched: ModelSwitchRecord | None = None, selected_at: int = 0,
+                      actual_timestamps: Sequence[str] = (), actual_values: Sequence[float] = ()
+                      ) -> ForecastRevisionRecord:
     """A ForecastRevision: built from the inputs only (no clock), so a revision computed twice is equal."""
     return {"request_id": request_id, "series": series, "revision": revision, "last_timestamp": last_timestamp,
             "points": points, "forecast": forecast, "model": model, "transformation": transformation,
             "window": window, "params": dict(params or {}), "accuracy": accuracy, "switched": switched,
-            "selected_at": selected_at}
+            "selected_at": selected_at, "actual_timestamps": list(actual_timestamps),
+            "actual_values": [float(v) for v in actual_values]}
 
 
 def accuracy_record(revision: ForecastRevisionRecord) -> AccuracyRecord | None:

@@ -165,7 +165,46 @@ def _cmd_watch(args: argparse.Namespace, settings: Settings) -> int:
         return EXIT_USAGE if not args.latest else EXIT_FAILED
     if args.output == "table":
         print(rid, flush=True)
-    return _show(_wait(bootstrap, rid, args.timeout), args.output)
+    return _watch(bootstrap, rid, args.timeout, args.output)
+
+
+def _watch(bootstrap: str, request_id: str, timeout: float | None, output: str) -> int:
+    """Follow a request to its end and show its results; a live one: its first answer, then one line (json: one
+    document) per revision as it comes, until it is stopped, Ctrl-C, or `timeout` (given: no limit)."""
+    import time
+
+    from timex_stream.tools.follow import follow
+    from timex_stream.tools.render import ProgressBar, RevisionLines
+
+    bar = ProgressBar(request_id)
+    lines = RevisionLines(output)
+    start = time.monotonic()
+    answer_by = start + (timeout if timeout is not None else 3600)
+    live_until = start + timeout if timeout is not None else float("inf")
+
+    def until(views: dict[str, RequestView]) -> bool:
+        view, now = views[request_id], time.monotonic()
+        return (not view.done and now > answer_by) or (view.standing and view.done and now > live_until)
+
+    def on_update(view: RequestView) -> None:
+        if not view.done:
+            bar.update(view)
+        elif view.standing:
+            bar.close()
+            lines.show(view)
+
+    try:
+        view = follow(bootstrap, [request_id], float("inf"), on_update=on_update, until=until, live=True)[request_id]
+    except KeyboardInterrupt:
+        return 130  # the way to end following a live request
+    finally:
+        bar.close()
+    if not view.done:
+        raise TimeoutError(f"no final answer within {answer_by - start:.0f} s: {request_id}: {view.status}")
+    if not view.standing:
+        return _show(view, output)
+    lines.show(view)
+    return EXIT_FAILED if view.status == "failed" else 0
 
 
 def _cmd_results(args: argparse.Namespace, settings: Settings) -> int:
@@ -298,11 +337,14 @@ def _request_commands(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--wait", action="store_true", help="show progress, then the best model per series")
     s.add_argument("--timeout", type=float, default=3600, help="seconds --wait waits (default 3600)")
     _add_output(s)
-    w = sub.add_parser("watch", help="follow a request to its end, then show its results")
+    w = sub.add_parser("watch", help="follow a request to its end, then show its results; a live one: then one "
+                       "line per revision (series, revision, last point, next-step forecast, rolling error) until "
+                       "it is stopped or Ctrl-C")
     w.add_argument("request_id", nargs="?")
     w.add_argument("--latest", action="store_true", help="the request accepted last (since --since)")
     w.add_argument("--since", type=_time, default="-1d", help="how far back --latest looks (default -1d)")
-    w.add_argument("--timeout", type=float, default=3600)
+    w.add_argument("--timeout", type=float, help="seconds to wait for the answer (default 3600); a live request "
+                   "is followed this long (default: until it is stopped)")
     _add_output(w)
     r = sub.add_parser("results", help="what is known of a request now, without waiting")
     r.add_argument("request_id")

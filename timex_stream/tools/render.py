@@ -93,3 +93,67 @@ class ProgressBar:
 
     def close(self) -> None:
         self.bar.close()
+
+
+class RevisionLines:
+    """`watch` of a live request: its first answer (the results table; json: the results document on one
+    line), then one line per revision as it comes, oldest first (json: one document per line), each once."""
+
+    def __init__(self, output: str) -> None:
+        self.output = output
+        self.answered = False
+        self.sent: dict[str, int] = {}  # series → the last revision printed
+
+    def show(self, view: RequestView) -> None:
+        if not view.done:
+            return
+        if not self.answered:  # json: the results document as one line, then each revision's
+            print(results_table(view) if self.output == "table" else json.dumps(plain(result_document(view)),
+                                                                                  allow_nan=False))
+        self.answered = True
+        new = [r for name, s in view.live.items() for r in s.since(self.sent.get(name, -1))]
+        for revision in sorted(new, key=lambda r: (r["published_at"] or 0, r["series"], r["revision"])):
+            doc = revision_document(view.request_id, revision)
+            print(json.dumps(plain(doc), allow_nan=False) if self.output == "json" else revision_line(doc))
+            self.sent[revision["series"]] = revision["revision"]
+        sys.stdout.flush()
+
+
+def revision_document(request_id: str, revision: dict[str, Any]) -> dict[str, Any]:
+    """One revision as `watch --output json` prints it: what the line shows, then the whole forecast."""
+    fc = revision["forecast"]
+    stamps, values = revision.get("actual_timestamps") or [], revision.get("actual_values") or []
+    last_value = values[-1] if stamps and stamps[-1] == revision["last_timestamp"] else None
+
+    def first(key: str) -> float | None:
+        return (fc.get(key) or [None])[0]
+
+    accuracy = revision.get("accuracy") or {}
+    return {"request_id": request_id, "series": revision["series"], "revision": revision["revision"],
+            "last_timestamp": revision["last_timestamp"], "last_value": last_value,
+            "next_timestamp": (fc["timestamps"] or [None])[0], "next_forecast": first("yhat"),
+            "next_lower_80": first("lower_80"), "next_upper_80": first("upper_80"),
+            "rolling_error": accuracy.get("error"), "estimator": accuracy.get("estimator"),
+            "threshold": accuracy.get("threshold"), "model": revision["model"],
+            "switched": revision.get("switched"), "points": revision["points"],
+            "published_at": revision.get("published_at"), "forecast": fc, "accuracy": revision.get("accuracy")}
+
+
+def _num(value: float | None) -> str:
+    return "—" if value is None else f"{value:.4g}"
+
+
+def revision_line(doc: dict[str, Any]) -> str:
+    """`sales  revision 24  last 2026-01-23 113.5  next 2026-01-24 114 [110.2, 117.8]  mae 3.5  seasonal_naive`"""
+    band = f" [{_num(doc['next_lower_80'])}, {_num(doc['next_upper_80'])}]" if doc["next_lower_80"] is not None else ""
+    nxt = f"next {_short(doc['next_timestamp'])} {_num(doc['next_forecast'])}{band}" if doc["next_timestamp"] else ""
+    error = f"{doc['estimator'] or 'error'} {_num(doc['rolling_error'])}"
+    switched = doc.get("switched")
+    change = f" (was {switched['from_model']}: {switched['reason']})" if switched else ""
+    return (f"{doc['series']}  revision {doc['revision']}  last {_short(doc['last_timestamp'])} "
+            f"{_num(doc['last_value'])}  {nxt}  {error}  {doc['model']}{change}")
+
+
+def _short(stamp: str) -> str:
+    """An ISO timestamp without a midnight time: 2026-01-23T00:00:00 → 2026-01-23."""
+    return stamp[:10] if stamp[10:19] in ("", "T00:00:00") and not stamp[19:].strip("0.") else stamp

@@ -60,6 +60,25 @@ def test_revisions_grow_with_the_observations_and_match_a_fresh_naive_forecast()
     assert np.all(lo < 31.0) and np.all(hi > 31.0)
 
 
+def test_a_revision_carries_the_points_since_the_previous_one_then_its_provisional_tail() -> None:
+    series, config_json = _series(min_points=10)
+    for d in range(12):
+        series.add(_obs(d, 10.0 + d))
+    choice = Choice("naive", "none", 0, {})
+    assert series.snapshot is not None
+    series.start(choice, fit_live(config_json, series.snapshot, choice))
+    first = series.revise()  # days 0-9 are the selection's history; day 10 final since, day 11 provisional
+    assert first is not None
+    assert first["actual_timestamps"] == ["2026-01-11T00:00:00", "2026-01-12T00:00:00"]
+    assert first["actual_values"] == [20.0, 21.0]
+    series.add(_obs(12, 30.0))
+    series.add(_obs(13, 31.0))
+    second = series.revise()
+    assert second is not None  # day 11 final now (restated), day 12 final, day 13 provisional
+    assert second["actual_timestamps"] == [f"2026-01-{d}T00:00:00" for d in (12, 13, 14)]
+    assert second["actual_values"] == [21.0, 30.0, 31.0]
+
+
 def test_a_transformation_is_applied_and_inverted() -> None:
     series, config_json = _series(min_points=10, transformation="log")
     for d in range(11):
