@@ -32,7 +32,7 @@ def test_drawn_from_the_history_and_the_kept_revisions_then_patched_with_what_is
 
     # The provisional day 3 restated, day 4 new; then a switch, with why.
     second = _revision(4, "seasonal_naive", {"2026-01-03T00:00:00": 3.5, "2026-01-04T00:00:00": 4.0}, error=2.0)
-    why = {"reason": "drift", "from_model": "seasonal_naive", "old_error": 9.0, "new_error": 1.5,
+    why = {"reason": "drift", "triggered_at": 5, "from_model": "seasonal_naive", "old_error": 9.0, "new_error": 1.5,
            "rolling_error": 8.0}
     third = _revision(6, "naive", {"2026-01-05T00:00:00": 5.0, "2026-01-06T00:00:00": 6.0}, switched=why, error=1.0)
     patches = live_patch(state, [first, second, third])  # `first` again: already shown, left out
@@ -48,5 +48,12 @@ def test_drawn_from_the_history_and_the_kept_revisions_then_patched_with_what_is
     errors_added = {tuple(op["location"]): op["params"]["value"] for op in error_chart}
     assert errors_added[("data", 0, "y")] == [2.0, 1.0] and errors_added[("data", 1, "y")] == [5.0, 5.0]
     assert errors_added[("data", 2, "y")] == [8.0]
-    assert state.as_doc() == {"revision": 6, "last_actual": "2026-01-06T00:00:00", "model": "naive"}
+    assert state.as_doc() == {"revision": 6, "last_actual": "2026-01-06T00:00:00", "model": "naive",
+                              "switched_at": 5}
     assert live_patch(SeriesState(state.as_doc()), [third]) is None  # nothing new
+    # `switched` stays on every later revision of the re-selected model: no second marker for the same switch
+    fourth = _revision(7, "naive", {"2026-01-07T00:00:00": 7.0}, switched=why, error=1.0)
+    later = live_patch(SeriesState(state.as_doc()), [fourth])
+    assert later is not None
+    ops = later[0].to_plotly_json()["operations"]
+    assert not [op for op in ops if op["location"][:2] == ["data", MODEL_CHANGES]]
