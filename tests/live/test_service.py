@@ -19,13 +19,14 @@ from schemas import CODEC, decode_as
 from schemas.keys import split_series_key
 from schemas.topics import BEST_MODELS, DEAD_LETTERS, FAILURES, FORECAST_HISTORY, FORECASTS, PROGRESS
 from tests.plugins.flows import TIMEOUT
+from tests.plugins.live_source import LIVE_MIN_POINTS, LIVE_START
+from tests.plugins.live_source import live_config as _config
 from tests.plugins.waiting import wait_until
 from timex_stream.runtime.kafka import admin, consumer
 from timex_stream.runtime.submit import submit
 from timex_stream.tools.stack import Stack
 
-MIN_POINTS = 20
-START = pd.Timestamp("2026-01-01")
+MIN_POINTS, START = LIVE_MIN_POINTS, LIVE_START
 
 
 class Seen:
@@ -91,15 +92,6 @@ def _produce(producer: Producer, topic: str, records: list[tuple[bytes | None, b
     for key, value in records:
         producer.produce(topic, key=key, value=value)
     assert producer.flush(30) == 0
-
-
-def _config(topic: str, **live: Any) -> dict[str, Any]:
-    return {"activity_title": "live test",
-            "input_parameters": {"source_topic": topic, "index_column_name": "date", "frequency": "D",
-                                 "live_parameters": {"min_points": MIN_POINTS, **live}},
-            "model_parameters": {"models": "naive,seasonal_naive", "possible_transformations": "none",
-                                 "main_accuracy_estimator": "mae", "test_values": 3,
-                                 "delta_training_percentage": 50, "prediction_lags": 4}}
 
 
 @pytest.fixture
