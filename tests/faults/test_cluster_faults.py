@@ -30,10 +30,7 @@ import pytest
 from aiokafka.partitioner import murmur2
 from confluent_kafka.admin import NewTopic
 
-from forecasting.config import config_from_json
-from forecasting.live.follow import Choice, LiveSeries, fit_live
-from forecasting.live.observations import ObservationReader
-from forecasting.live.params import live_request
+from forecasting.live.follow import Choice
 from schemas import decode_as
 from schemas.topics import (
     BEST_MODELS,
@@ -46,6 +43,7 @@ from schemas.topics import (
     series_key,
 )
 from tests.live.test_service import Seen
+from tests.plugins.live_source import core_revisions
 from tests.plugins.waiting import wait_until
 from timex_stream.runtime.history import read_range
 from timex_stream.runtime.kafka import admin, producer
@@ -409,29 +407,6 @@ def _history_partition(key: str) -> int:
     return (murmur2(key.encode()) & 0x7FFFFFFF) % FORECAST_HISTORY.partitions
 
 
-def _core_revisions(config: dict[str, Any], series: str, choice: Choice, rows: int, at: list[int]
-                    ) -> dict[int, dict[str, Any]]:
-    """The undisturbed revisions of `series` over the first `rows` rows (the broker-free core: the same reader,
-    window and fit as the service), revised at each revision number in `at`."""
-    config_json = json.dumps(config)
-    parsed = config_from_json(config_json)
-    params = live_request(parsed)
-    assert params is not None
-    core, reader = LiveSeries(series, parsed, params.live, "D"), ObservationReader(parsed, "auto")
-    wanted, out = sorted(at), {}
-    for day in range(rows):
-        for obs in reader.read(None, _live_row(day)):
-            if obs.series == series and core.add(obs)[1]:
-                assert core.snapshot is not None
-                core.start(choice, fit_live(config_json, core.snapshot, choice))
-        if wanted and core.window.included == wanted[0]:
-            fields = core.revise()
-            assert fields is not None, f"no revision {wanted[0]} from the core"
-            out[wanted.pop(0)] = fields
-    assert not wanted, f"revisions {wanted} never reached by the core"
-    return out
-
-
 def test_a_live_stream_survives_the_kill_of_its_broker(on_cluster: ClusterStack) -> None:
     """A standing request streaming (two series, a row every 0.1 s) when the broker leading its source topic's
     partition and its series' `forecast-history` partition is killed (kill -9), back after DOWN_S. Per series the
@@ -511,7 +486,7 @@ def test_a_live_stream_survives_the_kill_of_its_broker(on_cluster: ClusterStack)
             assert distinct[0] == LIVE_MIN_POINTS + 1 and distinct[-1] == rows, distinct
             # every row folded into exactly one revision
             assert [r["points"] for r in history] == [b - a for a, b in zip([0, *distinct], distinct, strict=False)]
-            core = _core_revisions(config, series, choices[series], rows, distinct)  # type: ignore[arg-type]
+            core = core_revisions(config, series, choices[series], _live_row, rows, distinct)  # type: ignore[arg-type]
             keys = ("revision", "last_timestamp", "forecast", "model", "transformation", "window", "params")
             for rev in history:
                 assert {k: rev[k] for k in keys} == {k: core[rev["revision"]][k] for k in keys}, rev["revision"]

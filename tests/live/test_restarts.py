@@ -27,12 +27,10 @@ import pytest
 from confluent_kafka import Producer
 from confluent_kafka.admin import NewTopic
 
-from forecasting.config import config_from_json
-from forecasting.live.follow import Choice, LiveSeries, fit_live
-from forecasting.live.observations import ObservationReader
-from forecasting.live.params import live_request
+from forecasting.live.follow import Choice
 from schemas.topics import BEST_MODELS, FAILURES, FORECAST_HISTORY
 from tests.live.test_service import Seen
+from tests.plugins.live_source import core_revisions
 from tests.plugins.waiting import wait_until
 from timex_stream.runtime.kafka import admin, producer
 from timex_stream.runtime.ports import free_port
@@ -131,32 +129,6 @@ def _choices(seen: Seen) -> dict[str, Choice]:
     return {s: c for s, c in best.items() if c is not None}
 
 
-def _reference(config: dict[str, Any], series: str, choice: Choice, days: int, at: list[int]
-               ) -> dict[int, dict[str, Any]]:
-    """The undisturbed revisions of `series` over the first `days` rows, revised at each number in `at`."""
-    config_json = json.dumps(config)
-    parsed = config_from_json(config_json)
-    params = live_request(parsed)
-    assert params is not None
-    live = LiveSeries(series, parsed, params.live, "D")
-    reader = ObservationReader(parsed, "auto")
-    wanted, out = sorted(at), {}
-    for day in range(days):
-        for obs in reader.read(None, _row(day)):  # what the service reads from the same bytes
-            if obs.series != series:
-                continue
-            _, ready = live.add(obs)
-            if ready:
-                assert live.snapshot is not None
-                live.start(choice, fit_live(config_json, live.snapshot, choice))
-        if wanted and live.window.included == wanted[0]:
-            fields = live.revise()
-            assert fields is not None, f"no revision {wanted[0]} from the core"
-            out[wanted.pop(0)] = fields
-    assert not wanted, f"revisions {wanted} never reached by the core"
-    return out
-
-
 def _content(revision: dict[str, Any]) -> dict[str, Any]:
     """What must be the same for the same revision number (`points` is relative to the previous one written)."""
     keys = ("revision", "last_timestamp", "forecast", "model", "transformation", "window", "params")
@@ -182,7 +154,7 @@ def assert_undisturbed(seen: Seen, config: dict[str, Any], days: int) -> dict[st
         numbers = [r["revision"] for r in history]
         assert numbers[-1] == days
         assert [r["points"] for r in history] == [b - a for a, b in zip([0, *numbers], numbers, strict=False)]
-        reference = _reference(config, series, choices[series], days, numbers)
+        reference = core_revisions(config, series, choices[series], _row, days, numbers)
         for rev in history:
             assert _content(rev) == _content(reference[rev["revision"]]), f"{series} {rev['revision']}"
         latest = [r for r in seen.records["forecasts"] if r["series"] == series][-1]

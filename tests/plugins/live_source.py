@@ -1,11 +1,13 @@
 """A live request's source topic for the gateway, web app and CLI tests: `live_source` makes a fresh topic,
-`produce_days` puts daily points on it (wide JSON rows), `live_config` is a standing request on it. A plugin
-(tests/conftest.py `pytest_plugins`)."""
+`produce_days` puts daily points on it (wide JSON rows), `live_config` is a standing request on it;
+`core_revisions` is what the broker-free core revises from the same rows (the undisturbed run the fault tests
+compare with). A plugin (tests/conftest.py `pytest_plugins`)."""
 
 from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 import pandas as pd
@@ -13,6 +15,10 @@ import pytest
 from confluent_kafka import Producer
 from confluent_kafka.admin import NewTopic
 
+from forecasting.config import config_from_json
+from forecasting.live.follow import Choice, LiveSeries, fit_live
+from forecasting.live.observations import ObservationReader
+from forecasting.live.params import live_request
 from timex_stream.runtime.kafka import admin
 
 LIVE_MIN_POINTS = 20
@@ -51,3 +57,27 @@ def live_source(kafka_bootstrap: str) -> str:
     client = admin(kafka_bootstrap)  # held until the topic exists: a destroyed client fails its futures
     client.create_topics([NewTopic(name, 1, 1)])[name].result(30)
     return name
+
+
+def core_revisions(config: dict[str, Any], series: str, choice: Choice, row: Callable[[int], bytes], days: int,
+                   at: list[int]) -> dict[int, dict[str, Any]]:
+    """The undisturbed revisions of `series` over the rows `row(0)` … `row(days - 1)`, revised at each number in
+    `at`: the broker-free core reading the same bytes as the service, with the same window and fit."""
+    config_json = json.dumps(config)
+    parsed = config_from_json(config_json)
+    params = live_request(parsed)
+    assert params is not None
+    live = LiveSeries(series, parsed, params.live, parsed.input_parameters.frequency or "")
+    reader = ObservationReader(parsed, "auto")
+    wanted, out = sorted(at), {}
+    for day in range(days):
+        for obs in reader.read(None, row(day)):
+            if obs.series == series and live.add(obs)[1]:
+                assert live.snapshot is not None
+                live.start(choice, fit_live(config_json, live.snapshot, choice))
+        if wanted and live.window.included == wanted[0]:
+            fields = live.revise()
+            assert fields is not None, f"no revision {wanted[0]} from the core"
+            out[wanted.pop(0)] = fields
+    assert not wanted, f"revisions {wanted} never reached by the core"
+    return out
