@@ -10,7 +10,7 @@ from typing import Any
 import jsonschema
 
 from schemas import CATALOGUE
-from timex_stream.runtime.kafka import ensure_topics
+from timex_stream.runtime.kafka import create_missing, ensure_topics
 
 
 def test_compose_file_validates_against_the_compose_spec(compose: dict[str, Any], layout) -> None:
@@ -52,7 +52,9 @@ def test_topics_are_created_from_the_catalogue_before_the_services(compose: dict
     assert topics["depends_on"] == {"kafka": {"condition": "service_healthy"}}
     # `timex-stream topics` creates exactly the catalogue, with its partitions and configs.
     assert inspect.signature(ensure_topics).parameters["topics"].default is CATALOGUE
-    assert "NewTopic(t.name, t.partitions, replication_factor, config=t.config)" in inspect.getsource(ensure_topics)
+    assert "{t.name: (t.partitions, t.config) for t in topics}" in inspect.getsource(ensure_topics)
+    assert "NewTopic(name, topics[name][0], replication_factor, config=topics[name][1])" in inspect.getsource(
+        create_missing)
     for name in ("ingestion", "predictor", "validator", "gateway"):
         assert services[name]["depends_on"]["topics"] == {"condition": "service_completed_successfully"}, name
     assert services["webapp"]["depends_on"]["gateway"] == {"condition": "service_healthy"}

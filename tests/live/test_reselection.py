@@ -68,12 +68,11 @@ class Seen:
             if msg.error() is not None:
                 continue
             key = (msg.key() or b"").decode()
-            if msg.topic() == BEST_MODELS.name:
-                best = decode_as("BestModel", msg.value())
+            if msg.topic() == BEST_MODELS.name:  # only this request's: other tests put foreign records there
                 if key == self.rid:
-                    self.best.append(best)
+                    self.best.append(decode_as("BestModel", msg.value()))
                 elif (parent := reselection_of(key)) is not None and parent[0] == self.rid:
-                    self.reselections.append(best)
+                    self.reselections.append(decode_as("BestModel", msg.value()))
             elif split_series_key(key)[0] == self.rid:
                 if msg.topic() == FORECASTS.name:
                     self.revisions.append(decode_as("ForecastRevision", msg.value()))
