@@ -5,8 +5,6 @@ answer; where the issue says so, no answer gap is longer than MAX_GAP_S; after e
 again and every partition has its 3 replicas in sync (the killed or paused broker rejoined).
 
 A thread reads the answers as they come while the fault runs (so a gap is measured when it happens).
-The live service runs in the same stack: the last scenario streams a standing request's source topic (replicated 3
-times) through a broker kill and compares its revisions with the broker-free core's.
 The load is N_REQUESTS, not the one-broker fault tests' 112: six scenarios on three JVMs must fit the CI's time
 (README "Faults on a cluster").
 """
@@ -14,7 +12,6 @@ The load is N_REQUESTS, not the one-broker fault tests' 112: six scenarios on th
 from __future__ import annotations
 
 import dataclasses
-import json
 import re
 import signal
 import threading
@@ -23,34 +20,17 @@ import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
-import pandas as pd
 import pytest
-from aiokafka.partitioner import murmur2
-from confluent_kafka.admin import NewTopic
 
-from forecasting.live.follow import Choice
 from schemas import decode_as
-from schemas.topics import (
-    BEST_MODELS,
-    CONFIGS,
-    DATASETS,
-    FAILURES,
-    FORECAST_HISTORY,
-    FORECASTS,
-    PREDICTIONS,
-    series_key,
-)
-from tests.live.test_service import Seen
-from tests.plugins.live_source import core_revisions
-from tests.plugins.waiting import wait_until
+from schemas.topics import BEST_MODELS, CONFIGS, DATASETS, PREDICTIONS
 from timex_stream.runtime.history import read_range
 from timex_stream.runtime.kafka import admin, producer
 from timex_stream.runtime.records import now_ms
 from timex_stream.runtime.request_view import RequestView
 from timex_stream.runtime.settings import Settings
-from timex_stream.runtime.submit import new_request_id, submit
+from timex_stream.runtime.submit import submit
 from timex_stream.tools.broker import EmbeddedCluster
 from timex_stream.tools.follow import follow
 from timex_stream.tools.stack import Stack, wait_for_members
@@ -58,7 +38,7 @@ from timex_stream.tools.stack import Stack, wait_for_members
 from .load import Tally, config, count_duplicates, differences, reference, request_columns, wide_frame
 
 pytestmark = pytest.mark.slow
-SERVICES = ["ingestion", "predictor", "validator", "live"]
+SERVICES = ["ingestion", "predictor", "validator"]
 N_REQUESTS = 36
 ANSWER_S = 180  # every request of a scenario answered within this after the fault began
 MAX_GAP_S = 10.0  # the issue's bound on the longest time without an answer once the fault hit
@@ -110,7 +90,7 @@ HEADER = f"{Tally.HEADER}  {'longest gap':>11}"
 def test_the_services_internal_topics_are_replicated_3_times(on_cluster: ClusterStack) -> None:
     topics = admin(on_cluster.cluster.bootstrap_servers).list_topics(timeout=10).topics
     internal = {name: t for name, t in topics.items()
-                if name.startswith(("timex-validator-", "timex-predictor-", "timex-ingestion-", "timex-live-"))}
+                if name.startswith(("timex-validator-", "timex-predictor-", "timex-ingestion-"))}
     assert any(name.endswith("-changelog") for name in internal), sorted(internal)  # the validator's table
     for name, topic in internal.items():
         assert {len(p.replicas) for p in topic.partitions.values()} == {3}, name
@@ -371,137 +351,4 @@ def test_one_broker_paused_30_s(on_cluster: ClusterStack) -> None:
     try:
         run_scenario(on_cluster, "broker paused 30 s", fault, max_gap=PAUSE_S + MAX_GAP_S)
     finally:
-        restore(cluster)
-
-
-# --- the live stream -------------------------------------------------------------------------------------------
-
-LIVE_SERIES = ("sales", "visitors")
-LIVE_MIN_POINTS = 20
-LIVE_ROWS = 160  # rows streamed after the first revisions, one every LIVE_STEP_S
-LIVE_STEP_S = 0.1
-LIVE_KILL_AFTER = 20  # rows streamed (and folded in) before the kill
-LIVE_START = pd.Timestamp("2026-01-01")
-
-
-def _live_row(day: int) -> bytes:
-    def value(series: str) -> float:  # a weekly pattern, a trend and a wobble; exact in JSON
-        return round((100.0 if series == "sales" else 40.0) + (day % 7) * 3.0 + day * 0.5
-                     + ((day * 37 + (7 if series == "visitors" else 0)) % 11) / 4, 2)
-    stamp = (LIVE_START + pd.Timedelta(days=day)).strftime("%Y-%m-%d")
-    return json.dumps({"date": stamp, **{s: value(s) for s in LIVE_SERIES}}).encode()
-
-
-def _live_config(topic: str) -> dict[str, Any]:
-    return {"activity_title": "live on a cluster",
-            "input_parameters": {"source_topic": topic, "index_column_name": "date", "frequency": "D",
-                                 "live_parameters": {"start_from": "earliest", "min_points": LIVE_MIN_POINTS}},
-            "model_parameters": {"models": "naive,seasonal_naive", "possible_transformations": "none",
-                                 "main_accuracy_estimator": "mae", "test_values": 3,
-                                 "delta_training_percentage": 50, "prediction_lags": 4}}
-
-
-def _history_partition(key: str) -> int:
-    """The partition of `forecast-history` a revision keyed `key` lands on: the live service's Faust producer
-    hashes the key with aiokafka's (Java's) murmur2."""
-    return (murmur2(key.encode()) & 0x7FFFFFFF) % FORECAST_HISTORY.partitions
-
-
-def test_a_live_stream_survives_the_kill_of_its_broker(on_cluster: ClusterStack) -> None:
-    """A standing request streaming (two series, a row every 0.1 s) when the broker leading its source topic's
-    partition and its series' `forecast-history` partition is killed (kill -9), back after DOWN_S. Per series the
-    revisions on `forecast-history` only grow (one written twice is the same record), the last folds every row,
-    each equals the broker-free core's revision with its number, `forecasts` ends on the last; no gap longer than
-    MAX_GAP_S between two revisions read (a thread reads them as they come) from the kill on."""
-    cluster, bootstrap = on_cluster.cluster, on_cluster.cluster.bootstrap_servers
-    t0, rid = time.monotonic(), new_request_id()
-    victim = _leaders(cluster, FORECAST_HISTORY.name)[_history_partition(series_key(rid, "sales"))]
-    others = [n.node_id for n in cluster.nodes if n.node_id != victim]
-    topic = f"live-src-{rid[:8]}"
-    client = admin(bootstrap)  # held until the topic exists: a destroyed client fails its futures
-    client.create_topics([NewTopic(topic, 1, replica_assignment=[[victim, *others]],  # led by the victim
-                                   config={"min.insync.replicas": "2"})])[topic].result(30)
-    prod, config = producer(bootstrap), _live_config(topic)
-    for day in range(LIVE_MIN_POINTS + 1):
-        prod.produce(topic, value=_live_row(day))
-    assert prod.flush(30) == 0
-    submit(prod, config, request_id=rid)
-    seen = Seen(bootstrap, rid, topic)
-    rows = LIVE_MIN_POINTS + 1 + LIVE_ROWS
-    written = seen.records[FORECAST_HISTORY.name]  # filled by `seen.poll()`, in the order read
-    arrived: list[float] = []  # when revisions were read
-    done = threading.Event()
-
-    def revised(n: int) -> bool:
-        return all(any(r["revision"] >= n for r in written if r["series"] == s) for s in LIVE_SERIES)
-
-    def read() -> None:  # the only caller of seen.poll() while it runs
-        while not done.is_set():
-            before = len(written)
-            seen.poll()
-            if len(written) > before:
-                arrived.append(time.monotonic())
-
-    def stream() -> None:
-        for day in range(LIVE_MIN_POINTS + 1, rows):
-            prod.produce(topic, value=_live_row(day))
-            prod.flush(60)  # one by one: the service folds them in batches of its own
-            time.sleep(LIVE_STEP_S)
-
-    reader = threading.Thread(target=read, name="live revisions", daemon=True)
-    streamer = threading.Thread(target=stream, name="live rows", daemon=True)
-    try:
-        reader.start()
-        wait_until(lambda: revised(LIVE_MIN_POINTS + 1), 120, "the first revisions")
-        streamer.start()
-        wait_until(lambda: revised(LIVE_MIN_POINTS + 1 + LIVE_KILL_AFTER), 60, "revisions of the streamed rows")
-        leaders = (_leaders(cluster, topic)[0],
-                   _leaders(cluster, FORECAST_HISTORY.name)[_history_partition(series_key(rid, "sales"))])
-        assert leaders == (victim, victim), f"leaders of {topic} and forecast-history: {leaders}, not {victim}"
-        fault_at, at_fault = time.monotonic(), max(r["revision"] for r in written)
-        cluster.node(victim).kill()
-        time.sleep(DOWN_S)
-        cluster.node(victim).start()  # from this thread: a broker dies with the thread that started it
-        streamer.join(120)
-        assert not streamer.is_alive(), "the rows were still being produced"
-        assert prod.flush(30) == 0
-        wait_until(lambda: revised(rows), 120, f"revision {rows} of every series")
-        last_at = time.monotonic()
-        done.set()
-        reader.join(10)
-        seen.poll()  # the choices, the last `forecasts` records
-
-        choices = {b["series"]: Choice.of(b) for b in seen.records[BEST_MODELS.name]}
-        assert set(choices) == set(LIVE_SERIES) and all(choices.values()), choices
-        twice = 0
-        for series in LIVE_SERIES:
-            mine = [r for r in written if r["series"] == series]
-            numbers = [r["revision"] for r in mine]
-            assert numbers == sorted(numbers), f"{series}: out of order: {numbers}"
-            for a, b in zip(mine, mine[1:], strict=False):  # written twice: the same record
-                assert a["revision"] != b["revision"] or a == b, f"{series} {a['revision']} written twice, differing"
-                twice += a["revision"] == b["revision"]
-            history = [r for i, r in enumerate(mine) if i == 0 or numbers[i] != numbers[i - 1]]
-            distinct = [r["revision"] for r in history]
-            assert distinct[0] == LIVE_MIN_POINTS + 1 and distinct[-1] == rows, distinct
-            # every row folded into exactly one revision
-            assert [r["points"] for r in history] == [b - a for a, b in zip([0, *distinct], distinct, strict=False)]
-            core = core_revisions(config, series, choices[series], _live_row, rows, distinct)  # type: ignore[arg-type]
-            keys = ("revision", "last_timestamp", "forecast", "model", "transformation", "window", "params")
-            for rev in history:
-                assert {k: rev[k] for k in keys} == {k: core[rev["revision"]][k] for k in keys}, rev["revision"]
-            assert [r for r in seen.records[FORECASTS.name] if r["series"] == series][-1]["revision"] == rows
-        assert not seen.records[FAILURES.name], seen.records[FAILURES.name]
-        times = sorted([fault_at, *(t for t in arrived if t >= fault_at), last_at])
-        longest_gap = max(b - a for a, b in zip(times, times[1:], strict=False))
-        row = (f"{'live stream, kill -9':<24} {rows} rows, revision {at_fault} when broker {victim} (leading the "
-               f"source and forecast-history partitions) was killed, back after {DOWN_S} s; {len(history)} "
-               f"revisions per series to {rows}, {twice} written twice (identical), all equal to the core's; "
-               f"{time.monotonic() - t0:.1f} s  {longest_gap:>9.1f} s")
-        on_cluster.rows.append(row)
-        print(f"\n{row}")
-        assert longest_gap <= MAX_GAP_S, f"no revision for {longest_gap:.1f} s after the kill"
-    finally:
-        done.set()
-        seen.close()
         restore(cluster)
