@@ -5,7 +5,6 @@ in the live service's unit pool, and a live fit over the pool's time limit (a `l
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import time
 from collections.abc import Iterator
@@ -24,10 +23,9 @@ from forecasting.live.params import live_request
 from schemas.topics import BEST_MODELS, FAILURES
 from tests.live.test_service import MIN_POINTS, START, Seen, _config, _produce, _record, _topic, _value
 from tests.plugins.flows import TIMEOUT
+from tests.plugins.live_source import own_live_stack
 from tests.plugins.waiting import wait_until
 from timex_stream.runtime.kafka import producer
-from timex_stream.runtime.ports import free_port
-from timex_stream.runtime.settings import Settings
 from timex_stream.runtime.submit import stop_standing, submit
 from timex_stream.tools.stack import Stack
 
@@ -38,20 +36,9 @@ RATE = 40
 
 @pytest.fixture(scope="module")
 def bounded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    data_dir = tmp_path_factory.mktemp("live-limits")
-    settings = dataclasses.replace(Settings.from_env(), bootstrap_servers=None, data_dir=data_dir,
-                                   kafka_port=free_port(), kafka_controller_port=free_port())
-    stack = Stack(settings, only=["ingestion", "predictor", "validator", "live"])
-    with pytest.MonkeyPatch.context() as env:  # what the service processes inherit
-        for name, value in {**LIMITS, "TIMEX_PREDICTOR_CONCURRENCY": "1"}.items():
-            env.setenv(name, value)
-        try:
-            stack.start()
-            yield stack
-        finally:
-            stack.stop()
-            for log in sorted((data_dir / "logs").glob("*.log")):  # shown by pytest when a test failed
-                print(f"--- {log.name} (tail)\n{log.read_text(errors='replace')[-3000:]}")
+    with own_live_stack(tmp_path_factory.mktemp("live-limits"),
+                        {**LIMITS, "TIMEX_PREDICTOR_CONCURRENCY": "1"}) as stack:
+        yield stack
 
 
 @pytest.fixture(scope="module")

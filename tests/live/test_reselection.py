@@ -9,7 +9,6 @@ its own: a restarted live service re-reads every standing request of its broker,
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import urllib.request
 import uuid
@@ -25,10 +24,9 @@ from schemas import decode_as
 from schemas.keys import reselection_of, split_series_key
 from schemas.topics import ACCURACY, BEST_MODELS, FORECASTS
 from tests.plugins.flows import TIMEOUT
+from tests.plugins.live_source import own_live_stack
 from tests.plugins.waiting import wait_until
 from timex_stream.runtime.kafka import admin, consumer, producer
-from timex_stream.runtime.ports import free_port
-from timex_stream.runtime.settings import Settings
 from timex_stream.runtime.submit import submit
 from timex_stream.tools.stack import Stack
 
@@ -104,17 +102,8 @@ def _metrics(stack: Stack) -> str:
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    data_dir = tmp_path_factory.mktemp("live-reselection")
-    settings = dataclasses.replace(Settings.from_env(), bootstrap_servers=None, data_dir=data_dir,
-                                   kafka_port=free_port(), kafka_controller_port=free_port())
-    own = Stack(settings, only=["ingestion", "predictor", "validator", "live"])
-    try:
-        own.start()
+    with own_live_stack(tmp_path_factory.mktemp("live-reselection")) as own:
         yield own
-    finally:
-        own.stop()
-        for log in sorted((data_dir / "logs").glob("*.log")):  # shown by pytest when a test failed
-            print(f"--- {log.name} (tail)\n{log.read_text(errors='replace')[-3000:]}")
 
 
 def test_a_regime_change_switches_the_model_and_a_steady_series_keeps_its_own(stack: Stack) -> None:

@@ -5,9 +5,12 @@ compare with). A plugin (tests/conftest.py `pytest_plugins`)."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -20,6 +23,9 @@ from forecasting.live.follow import Choice, LiveSeries, fit_live
 from forecasting.live.observations import ObservationReader
 from forecasting.live.params import live_request
 from timex_stream.runtime.kafka import admin
+from timex_stream.runtime.ports import free_port
+from timex_stream.runtime.settings import Settings
+from timex_stream.tools.stack import Stack
 
 LIVE_MIN_POINTS = 20
 LIVE_START = pd.Timestamp("2026-01-01")
@@ -81,3 +87,23 @@ def core_revisions(config: dict[str, Any], series: str, choice: Choice, row: Cal
             out[wanted.pop(0)] = fields
     assert not wanted, f"revisions {wanted} never reached by the core"
     return out
+
+
+@contextmanager
+def own_live_stack(data_dir: Path, env: dict[str, str] | None = None) -> Iterator[Stack]:
+    """A broker of its own (free ports) with ingestion, predictor, validator and live, the service processes
+    inheriting `env`: for a module whose restarts or limits must not meet the session's standing requests. The
+    services' log tails are printed at the end (pytest shows them when a test failed)."""
+    settings = dataclasses.replace(Settings.from_env(), bootstrap_servers=None, data_dir=data_dir,
+                                   kafka_port=free_port(), kafka_controller_port=free_port())
+    stack = Stack(settings, only=["ingestion", "predictor", "validator", "live"])
+    with pytest.MonkeyPatch.context() as patch:  # what the service processes inherit
+        for name, value in (env or {}).items():
+            patch.setenv(name, value)
+        try:
+            stack.start()
+            yield stack
+        finally:
+            stack.stop()
+            for log in sorted((data_dir / "logs").glob("*.log")):
+                print(f"--- {log.name} (tail)\n{log.read_text(errors='replace')[-3000:]}")
