@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import concurrent.futures
+import gc
 import time
 from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
@@ -61,6 +63,21 @@ def ensure_topics(bootstrap: str, topics: Iterable[Topic] = CATALOGUE, replicati
     return create_missing(bootstrap, {t.name: (t.partitions, t.config) for t in topics}, replication, timeout)
 
 
+def failure(fut: concurrent.futures.Future[Any], timeout: float | None = None) -> BaseException | None:
+    """The error an admin future ended with, or None, read without raising it. `fut.result()` would raise the
+    stored exception here, giving it a traceback through this frame: future → exception → traceback → frame →
+    future is a cycle, and it holds the AdminClient of the frame. The gc then destroys that client at some later
+    moment, maybe after its broker is gone, and librdkafka's destroy can then wait forever for a broker thread
+    (seen: a whole CI run hung in Admin_dealloc called from gc_collect_main)."""
+    return fut.exception(timeout)
+
+
+def collect_clients() -> None:
+    """Destroy now, while their broker still runs, the clients that only cyclic garbage holds: called before a
+    broker stops (see `failure` for what a later destroy can do)."""
+    gc.collect()
+
+
 def create_missing(bootstrap: str, topics: dict[str, tuple[int, dict[str, str]]],
                    replication: Replication | None = None, timeout: float = 30.0) -> list[str]:
     """Create the topics (name → partitions, config) that do not exist yet and wait for their leaders; returns
@@ -77,12 +94,11 @@ def create_missing(bootstrap: str, topics: dict[str, tuple[int, dict[str, str]]]
             [NewTopic(name, topics[name][0], replication_factor, config=topics[name][1]) for name in wanted],
             operation_timeout=timeout)
         for name, fut in futures.items():
-            try:
-                fut.result()
+            error = failure(fut)
+            if error is None:
                 created.append(name)
-            except KafkaException as exc:
-                if exc.args[0].name() != "TOPIC_ALREADY_EXISTS":  # another process raced us: fine
-                    raise
+            elif not (isinstance(error, KafkaException) and error.args[0].name() == "TOPIC_ALREADY_EXISTS"):
+                raise error  # TOPIC_ALREADY_EXISTS: another process raced us, fine
     _wait_for_leaders(client, list(topics), timeout)
     return created
 

@@ -22,7 +22,7 @@ from pathlib import Path
 from confluent_kafka import ConsumerGroupState
 from confluent_kafka.admin import AdminClient
 
-from timex_stream.runtime.kafka import admin, ensure_topics
+from timex_stream.runtime.kafka import admin, ensure_topics, failure
 from timex_stream.runtime.ports import free_port
 from timex_stream.runtime.settings import Settings
 from timex_stream.tools.broker import EmbeddedCluster, EmbeddedKafka
@@ -82,8 +82,10 @@ def wait_for_members(bootstrap: str, group: str, topic: str, n: int, timeout: fl
     client = admin(bootstrap)
     deadline = time.monotonic() + timeout
     while True:
-        desc = client.describe_consumer_groups([group], request_timeout=DESCRIBE_GROUP_S)[group].result()
-        if sum(any(tp.topic == topic for tp in m.assignment.topic_partitions) for m in desc.members) == n:
+        future = client.describe_consumer_groups([group], request_timeout=DESCRIBE_GROUP_S)[group]
+        desc = future.result() if failure(future) is None else None  # not raised: see `failure`
+        members = desc.members if desc is not None else []
+        if sum(any(tp.topic == topic for tp in m.assignment.topic_partitions) for m in members) == n:
             return
         if time.monotonic() > deadline:
             raise TimeoutError(f"{group}: not {n} members with {topic} partitions after {timeout:.0f} s")
@@ -98,11 +100,10 @@ DESCRIBE_GROUP_S = 30
 
 
 def _group_ready(client: AdminClient, group: str) -> bool:
-    futures = client.describe_consumer_groups([group], request_timeout=DESCRIBE_GROUP_S)
-    try:
-        desc = futures[group].result()
-    except Exception:
+    future = client.describe_consumer_groups([group], request_timeout=DESCRIBE_GROUP_S)[group]
+    if failure(future) is not None:  # not raised: see `failure`
         return False
+    desc = future.result()
     return desc.state == ConsumerGroupState.STABLE and any(m.assignment.topic_partitions for m in desc.members)
 
 

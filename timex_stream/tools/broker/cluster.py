@@ -12,7 +12,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from timex_stream.runtime.kafka import admin
+from timex_stream.runtime.kafka import admin, collect_clients
 from timex_stream.runtime.ports import free_port
 from timex_stream.tools.broker.embedded import EmbeddedKafka, Quorum, _cluster_id
 
@@ -125,6 +125,7 @@ class EmbeddedCluster:
     def stop(self) -> None:
         """Stop every node (controlled shutdown); a temp data dir goes with them. All are told at once: one by
         one, the last ones would wait for a controller quorum that has already left."""
+        collect_clients()
         for node in self.nodes:
             if node.proc is not None and node.proc.poll() is None:
                 node.proc.send_signal(signal.SIGCONT)  # a paused node must run to shut down

@@ -18,6 +18,7 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
+from timex_stream.runtime.kafka import collect_clients
 from timex_stream.runtime.ports import free_port
 from timex_stream.runtime.processes import die_with_parent
 from timex_stream.runtime.replication import replication_for
@@ -202,6 +203,7 @@ class EmbeddedKafka:
     def stop(self, timeout: float = 20.0, sig: signal.Signals = signal.SIGTERM) -> None:
         """SIGTERM (controlled shutdown; `sig` another signal, e.g. SIGKILL for a crash), then SIGKILL if it
         lingers; removes a temp data dir. A given data dir is kept: `start` again resumes from it."""
+        collect_clients()
         if self.proc is not None and self.proc.poll() is None:
             self.proc.send_signal(sig)
             if sig != signal.SIGKILL:
