@@ -21,8 +21,9 @@ from timex_stream.runtime.settings import Settings
 from timex_stream.tools.stack import PortTaken, Stack, fixed_ports, local_api_token, service_specs, taken_ports
 
 
-def _java_pids() -> set[int]:
-    out = subprocess.run(["pgrep", "-f", "kafka.Kafka"], capture_output=True, text=True).stdout
+def _broker_pids(data_dir: Path) -> set[int]:
+    """The broker JVMs started with a config under `data_dir` (other brokers on the machine are not ours)."""
+    out = subprocess.run(["pgrep", "-f", f"kafka.Kafka {data_dir}/"], capture_output=True, text=True).stdout
     return {int(p) for p in out.split()}
 
 
@@ -34,7 +35,6 @@ def test_up_prints_ready_lists_topics_and_stops_clean(tmp_path: Path) -> None:
                TIMEX_GATEWAY_PORT=str(free_port()), TIMEX_WEBAPP_PORT=str(free_port()))
     env.pop("TIMEX_API_TOKENS", None)  # `up` makes its local token
     gateway, webapp = f"http://127.0.0.1:{env['TIMEX_GATEWAY_PORT']}", f"http://127.0.0.1:{env['TIMEX_WEBAPP_PORT']}"
-    before = _java_pids()
     proc = subprocess.Popen([sys.executable, "-m", "timex_stream.tools.cli", "up"], env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True)
     lines: list[str] = []
@@ -62,6 +62,7 @@ def test_up_prints_ready_lists_topics_and_stops_clean(tmp_path: Path) -> None:
         topics = admin(f"127.0.0.1:{port}").list_topics(timeout=10).topics
         assert {t.name for t in CATALOGUE} <= set(topics)
         assert (tmp_path / "kafka" / "broker.log").exists()
+        assert _broker_pids(tmp_path), "the broker of `up` is not found by its data dir"
     finally:
         proc.send_signal(signal.SIGINT)
         try:
@@ -72,7 +73,7 @@ def test_up_prints_ready_lists_topics_and_stops_clean(tmp_path: Path) -> None:
             raise AssertionError(f"`up` did not stop within 120 s after SIGINT:\n{out}") from None
     assert proc.returncode == 0, out
     assert "stopped" in out
-    assert _java_pids() <= before, "the broker JVM of `up` is still running"
+    assert not _broker_pids(tmp_path), "the broker JVM of `up` is still running"
 
 
 def test_local_api_token_is_made_once_private_and_reused(tmp_path: Path) -> None:
@@ -106,7 +107,6 @@ def test_up_with_a_port_taken_fails_in_one_line_and_starts_nothing(tmp_path: Pat
         other_server.bind(("127.0.0.1", 0))
         other_server.listen()
         port = other_server.getsockname()[1]
-        before = _java_pids()
         started = time.monotonic()
         done = subprocess.run([sys.executable, "-m", "timex_stream.tools.cli", "up"],
                               env=_up_env(tmp_path, **{variable: port}), capture_output=True, text=True, timeout=60)
@@ -115,7 +115,7 @@ def test_up_with_a_port_taken_fails_in_one_line_and_starts_nothing(tmp_path: Pat
     assert done.stderr.count("\n") == 1 and "Traceback" not in done.stderr, done.stderr
     assert f"port {port} on 127.0.0.1 ({owner}) is in use" in done.stderr and f"set {variable}" in done.stderr
     assert time.monotonic() - started < 30  # no broker start, no wait for readiness
-    assert _java_pids() <= before, "a broker was started"
+    assert not _broker_pids(tmp_path), "a broker was started"
     assert not (tmp_path / "kafka").exists() and not (tmp_path / "logs").exists(), "something was started"
 
 
