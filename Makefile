@@ -30,9 +30,13 @@ setup: $(STAMP) jars
 up: setup
 	$(VENV)/bin/timex-stream up
 
+# The suite mostly waits (on brokers, services, browsers): TEST_WORKERS processes share it, a test file each at a
+# time (--dist loadfile: a module's own broker or stack is started once), each worker with its own session broker
+# and stack. One worker on a broker given by KAFKA_BOOTSTRAP_SERVERS: stacks sharing a broker share consumer groups.
+TEST_WORKERS ?= $(if $(KAFKA_BOOTSTRAP_SERVERS),1,3)
 test: setup chromium
 	$(VENV)/bin/ruff check .
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 # Only the tests that start a local 3-broker cluster (README "Faults on a cluster"); `make test` runs them too.
 test-cluster: setup
