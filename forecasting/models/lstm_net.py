@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
-import os
 from functools import cache
 from typing import Any
 
@@ -27,11 +26,10 @@ import numpy as np
 HIDDEN = 10
 LEARNING_RATE = 0.01
 SEED = 0
-# One thread: parallelism is one process per unit (forecasting.workers); XLA's own pool would only compete.
-_XLA_FLAGS = "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
-# XLA's CPU client starts ~17 threads whatever the flags; glibc gives each thread that allocates an arena of 64 MB
-# of address space, which the pool's cap (RLIMIT_AS, TIMEX_UNIT_MEMORY_MB) counts: 1.7 GB of address space for
-# ~370 MB resident, and under a 1 GB cap LLVM aborts the worker ("pthread_create failed"). Two arenas: 0.8 GB.
+# XLA's CPU client starts ~17 threads (its single-thread flags change neither that nor a fit's CPU time); glibc
+# gives each thread that allocates an arena of 64 MB of address space, which the pool's cap (RLIMIT_AS,
+# TIMEX_UNIT_MEMORY_MB) counts: 1.7 GB of address space for ~370 MB resident, and under a 1 GB cap LLVM aborts
+# the worker ("pthread_create failed"). Two arenas: 0.8 GB.
 _MALLOC_ARENAS = 2
 _M_ARENA_MAX = -8  # glibc's mallopt parameter
 
@@ -51,8 +49,6 @@ def bucket(n: int) -> int:
 def _compiled() -> tuple[Any, Any]:
     """(train, forecast), jitted; JAX is imported on first use, so a worker that never fits an LSTM never
     loads it (and the fork server of the pool does not either)."""
-    if _XLA_FLAGS not in os.environ.get("XLA_FLAGS", ""):
-        os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} {_XLA_FLAGS}".strip()
     _limit_malloc_arenas()
     import jax
     import jax.numpy as jnp
