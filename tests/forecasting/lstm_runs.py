@@ -1,5 +1,6 @@
 """What tests/forecasting/test_lstm.py runs in worker processes: JAX starts threads, and a process that forks after
-that can deadlock its child (the core's ProcessPoolExecutor forks), so the test process itself never fits an LSTM."""
+that can deadlock its child, so the test process does not fit an LSTM itself (fewer threads in the test process,
+which forks test services and, in other tests, pools)."""
 
 from __future__ import annotations
 
