@@ -117,6 +117,13 @@ def system_run(env: Running, config: dict[str, Any]) -> dict[str, Any]:
             "idle_cores_s": round(machine["idle"] - machine0["idle"], 2)}
 
 
+def _timex_path(reference: Path) -> str:
+    """The shared script's stand-in for torch, unless the venv has the real one (`pip install torch==1.13.1` in
+    it): TIMEX's lstm then runs for the comparison of `bench/configs/monthly_lstm.json`."""
+    real = any((reference / "venv").glob("lib/python*/site-packages/torch/__init__.py"))
+    return "" if real else str(reference / "stub")
+
+
 def timex_run(reference: Path, config: dict[str, Any]) -> dict[str, Any]:
     """TIMEX 1.2.3 on `config` in the reference venv: its JSON line (ingest_s + predict_s is its wall)."""
     with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as fh:
@@ -124,7 +131,7 @@ def timex_run(reference: Path, config: dict[str, Any]) -> dict[str, Any]:
     try:
         done = subprocess.run([str(reference / "venv" / "bin" / "python"), "-W", "ignore",
                                str(ROOT / "bench" / "run_timex.py"), fh.name], capture_output=True, text=True,
-                              timeout=3600, env={**os.environ, "PYTHONPATH": str(reference / "stub")})
+                              timeout=3600, env={**os.environ, "PYTHONPATH": _timex_path(reference)})
     finally:
         os.unlink(fh.name)
     if done.returncode != 0:

@@ -5,7 +5,9 @@ arima + exponentialsmoothing × 2 transformations, xcorr pearson+kendall, histor
 last 6 months) through the whole system, and TIMEX 1.2.3 on the same config and CSV (bench/run_timex.py in
 the reference venv; or a JSON line it printed before, `--timex-json`). Prints, per series: the best model,
 each model's best test MAE, the extra regressors chosen, each model's historical-prediction MAE and the
-largest point difference of the past forecasts; and both wall times. Writes bench/results/parity.json.
+largest point difference of the past forecasts; and both wall times. Writes bench/results/parity.json
+(parity_<config>.json for another config). `bench/configs/monthly_lstm.json` compares the lstm model: TIMEX's
+needs the real torch in the reference venv (`pip install torch==1.13.1` there; README "Models").
 """
 
 from __future__ import annotations
@@ -93,13 +95,15 @@ def report(mine: dict[str, Any], args: argparse.Namespace) -> None:
         config, csv_path = load(args.config)
         with tempfile.TemporaryDirectory() as tmp:  # TIMEX reads a path or URL; its save_path is a file
             config = with_url(config, str(csv_path))
-            config["historical_prediction_parameters"]["save_path"] = str(Path(tmp) / "historical.pkl")
+            if "historical_prediction_parameters" in config:
+                config["historical_prediction_parameters"]["save_path"] = str(Path(tmp) / "historical.pkl")
             timex = timex_run(args.timex_reference, config)
     rows = compare(mine["document"], timex)
     ratio = round(mine["wall_s"] / timex["wall_s"], 3) if timex else None
     print_table(f"parity: ours {mine['wall_s']} s, TIMEX {timex['wall_s'] if timex else '-'} s, ratio {ratio}", rows)
-    save("parity", {"ours_wall_s": mine["wall_s"], "timex": timex, "ratio": ratio, "rows": rows,
-                    "document": mine["document"]})
+    name = "parity" if args.config == DEFAULT_CONFIG else f"parity_{args.config.stem}"
+    save(name, {"ours_wall_s": mine["wall_s"], "timex": timex, "ratio": ratio, "rows": rows,
+                "document": mine["document"]})
 
 
 if __name__ == "__main__":

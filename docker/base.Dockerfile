@@ -12,8 +12,12 @@ WORKDIR /src
 RUN python -m venv --without-pip /opt/timex
 COPY pyproject.toml constraints.txt README.md ./
 # Dependencies first, in their own layer: a code change does not reinstall them.
-RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']))" \
-        > /tmp/requirements.txt \
+# EXTRAS: optional dependency groups to carry ("lstm": JAX for the lstm model, ~390 MB; blank for a lean image,
+# whose predictor then fails lstm units naming the extra).
+ARG EXTRAS=lstm
+RUN python -c "import tomllib, sys; p = tomllib.load(open('pyproject.toml', 'rb'))['project']; \
+print('\n'.join(p['dependencies'] + [d for e in sys.argv[1].split(',') if e for d in p['optional-dependencies'][e]]))" \
+        "$EXTRAS" > /tmp/requirements.txt \
     && pip --python /opt/timex/bin/python install -c constraints.txt -r /tmp/requirements.txt
 COPY schemas ./schemas
 COPY forecasting ./forecasting

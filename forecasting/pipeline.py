@@ -6,6 +6,7 @@ is forecasting.selection's, as the stream services follow it."""
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 from concurrent.futures import Executor, ProcessPoolExecutor
 
@@ -48,7 +49,10 @@ def forecast_all(
     """Load, validate every unit, pick the best; series with data problems are left out (see load_series)."""
     series_set = load_series(config, csv_bytes)
     workers = max_workers or config.max_threads or os.cpu_count() or 1
-    with ProcessPoolExecutor(max_workers=workers, initializer=init_worker) as pool:
+    # Workers from a fork server, not forks of this process: a caller that ran a unit itself may have started
+    # threads (JAX's, for lstm), and a child forked from a threaded process can deadlock.
+    context = multiprocessing.get_context("forkserver")
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=init_worker) as pool:
         choices = _run(config, series_set.series, pool)
     choices.update({name: SeriesChoice(data_error=problem) for name, problem in series_set.errors.items()})
     return choices

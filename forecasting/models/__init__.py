@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from forecasting.models.base import LEVELS, ForecastModel, Prediction
 from forecasting.models.exponential_smoothing import ExponentialSmoothing
+from forecasting.models.lstm import LSTM
 from forecasting.models.mockup import MockUp
 from forecasting.models.names import KNOWN_MODELS, UNAVAILABLE_MODELS
 from forecasting.models.prophet_model import FBProphet
@@ -30,6 +31,7 @@ MODELS: dict[str, type[ForecastModel]] = {
         Persistence,
         Naive,
         MockUp,
+        LSTM,
         SeasonalNaive,
         Theta,
         AutoETS,

@@ -85,6 +85,18 @@ def test_base_installs_the_pinned_project_and_leaves_no_build_tools(dockerfiles:
     assert "/opt/timex/bin" in env_of(final)["PATH"]
 
 
+def test_base_carries_the_lstm_extra_by_default(dockerfiles: dict, layout) -> None:
+    """The predictor and live images (on this base) run the lstm model: its extra is in the default EXTRAS, and
+    the step that lists the requirements reads the optional dependencies named there."""
+    base = dockerfiles[layout.image_prefix + "base"]
+    args = dict(value.split("=", 1) for value in instructions(base.structure, "ARG") if "=" in value)
+    assert "lstm" in args["EXTRAS"].split(",")
+    listing = next(value for value in instructions(base.structure, "RUN") if "requirements.txt" in value)
+    assert "optional-dependencies" in listing and '"$EXTRAS"' in listing
+    extra = tomllib.loads((layout.repo / "pyproject.toml").read_text())["project"]["optional-dependencies"]["lstm"]
+    assert any(d.startswith("jax") for d in extra)
+
+
 def test_base_copies_every_package_the_project_installs(dockerfiles: dict, layout) -> None:
     base = dockerfiles[layout.image_prefix + "base"]
     copied = {src for value in instructions(base.structure, "COPY") if not value.startswith("--from")

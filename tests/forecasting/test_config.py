@@ -56,7 +56,7 @@ def test_every_field_is_read() -> None:
             "end_datetime": "2021-01-01",
         },
         "model_parameters": {
-            "models": "FBProphet, arima,naive",
+            "models": "FBProphet, arima,naive,LSTM",
             "possible_transformations": "none,log,log_modified,yeo_johnson",
             "main_accuracy_estimator": "RMSE",
             "test_values": 5,
@@ -74,7 +74,7 @@ def test_every_field_is_read() -> None:
     assert ip.dateparser_options == {"settings": {"DATE_ORDER": "DMY"}}
     assert sel is not None and (sel.column_name_selection, sel.value_selection) == ("region", "north")
     assert (sel.init_datetime, sel.end_datetime) == ("2020-01-01", "2021-01-01")
-    assert cfg.model_names == ["fbprophet", "arima", "naive"]
+    assert cfg.model_names == ["fbprophet", "arima", "naive", "lstm"]
     assert cfg.transformations == ["none", "log", "log_modified", "yeo-johnson"]
     assert (mp.main_accuracy_estimator, mp.test_values, mp.delta_training_percentage) == ("rmse", 5, 30)
     assert (mp.prediction_lags, mp.min_values, mp.max_values) == (7, {"_all": 0}, {"a": 10})
@@ -89,7 +89,6 @@ def test_every_field_is_read() -> None:
             "model_parameters.models",
             "unknown model 'prophett'; known: fbprophet, arima",
         ),
-        ({"models": "lstm"}, "model_parameters.models", "not available in this build"),
         ({"models": ""}, "model_parameters.models", "at least 1"),
         (
             {"possible_transformations": "sqrt"},

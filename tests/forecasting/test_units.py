@@ -85,8 +85,8 @@ def test_failures_are_reported_not_raised() -> None:
     assert result.error is not None and "log_modified" in result.error and result.forecast is None
     too_big = run_unit(make_config(), negative, UnitSpec("naive", "none", 500))
     assert too_big.error is not None and "window 500" in too_big.error
-    unknown = run_unit(make_config(), negative, UnitSpec("lstm", "none", 12))
-    assert unknown.error is not None and "not available in this build" in unknown.error
+    unknown = run_unit(make_config(), negative, UnitSpec("prophett", "none", 12))
+    assert unknown.error is not None and "unknown model 'prophett'" in unknown.error
 
 
 def test_results_cross_process_boundaries_as_json() -> None:
