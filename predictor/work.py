@@ -11,10 +11,10 @@ from typing import Any
 import pandas as pd
 
 from forecasting.config import config_from_json
-from forecasting.historical import run_step
+from forecasting.dispatch import run
 from forecasting.regressors import align
 from forecasting.selection import final_refit, refits_needed
-from forecasting.units import UnitResult, UnitSpec, run_unit
+from forecasting.units import UnitResult, UnitSpec
 from schemas.records import DatasetRecord, PredictionRecord, UnitOutcomeRecord, UnitRecord
 from timex_stream.runtime.records import prediction, unit_outcome, unit_record
 from timex_stream.runtime.series_store import SeriesMissingError, SeriesStore
@@ -83,15 +83,10 @@ def final_refits(config: Any, results: list[UnitResult]) -> list[UnitRecord]:
 
 
 def _result(config: Any, series: pd.Series, unit: UnitRecord, regressors: pd.DataFrame | None) -> UnitResult:
-    spec = UnitSpec.from_dict(unit)
     # Validation units are scored only; each model's best is refitted for its final forecast, here (a whole
     # series in one record) or when the validator sends it back. A historical step validates, refits and
-    # forecasts in one go (forecasting.historical); univariate.
-    if spec.historical_end:
-        return run_step(config, series, spec)
-    if unit["refit"]:
-        return final_refit(config, series, spec, regressors)
-    return run_unit(config, series, spec, with_forecast=False, regressors=regressors)
+    # forecasts in one go (forecasting.historical).
+    return run(config, series, UnitSpec.from_dict(unit), unit["refit"], regressors)
 
 
 def _outcome(unit: UnitRecord, result: UnitResult) -> UnitOutcomeRecord:

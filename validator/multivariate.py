@@ -29,10 +29,9 @@ from typing import Any, NamedTuple
 
 import pandas as pd
 
-from forecasting.metrics import score
-from forecasting.models import get_model_class
-from forecasting.selection import choose_final, refits_needed
-from forecasting.units import UnitResult, UnitSpec, batches, training_windows
+from forecasting import multivariate as stage
+from forecasting.selection import refits_needed
+from forecasting.units import UnitResult, UnitSpec, batches
 from schemas.keys import escape, series_key
 from schemas.records import (
     BestModelRecord,
@@ -75,14 +74,9 @@ def is_ours(prediction: PredictionRecord) -> bool:
     return prediction["unit"]["index"] == READY or prediction["unit"]["index"] >= BASE
 
 
-def _multivariate_models(series: Series) -> list[str]:
-    return [m for m in series.config.model_names if get_model_class(m).takes_regressors]
-
-
 def wanted(series: Series) -> list[str]:
     """The series' extra regressors, when a model of the request can take them."""
-    found = series.xcorr
-    return list(found.regressors) if found and found.regressors and _multivariate_models(series) else []
+    return stage.wanted(series.config, series.xcorr)
 
 
 def _ready(series: Series, regressor: str) -> dict[str, Any] | None:
@@ -91,11 +85,6 @@ def _ready(series: Series, regressor: str) -> dict[str, Any] | None:
 
 
 # --- 1. a decided series announces its forecast to the series it is a regressor of -------------------------
-
-def _with_forecast(history: pd.Series, forecast: dict[str, Any]) -> pd.Series:
-    future = pd.Series(forecast["yhat"], index=pd.DatetimeIndex(pd.to_datetime(forecast["timestamps"])))
-    return pd.concat([history, future[future.index > history.index[-1]]]).rename(history.name)
-
 
 def announces(series: Series) -> bool:
     """S is an extra regressor of other series and has not told them yet (once per series: the caller sets
@@ -107,7 +96,8 @@ def announces(series: Series) -> bool:
 def regressor_chunks(series: Series, record: dict[str, Any], history: pd.Series) -> list[tuple[str, dict[str, Any]]]:
     """(key, SeriesPart) of S's history followed by its univariate forecast, stored on `series` for its targets."""
     rid, name = series.state.request_id, series.state.series
-    return parts(rid, name, 0, _with_forecast(history, record["forecast"]), key=f"{escape(rid)}/xcorr/{escape(name)}")
+    return parts(rid, name, 0, stage.with_forecast(history, record["forecast"]),
+                 key=f"{escape(rid)}/xcorr/{escape(name)}")
 
 
 def ready_markers(series: Series, where: dict[str, Any] | None, error: str | None) -> list[tuple[str, dict[str, Any]]]:
@@ -262,12 +252,7 @@ def _plan(series: Series, regressors: list[str]) -> list[UnitSpec]:
     """Each model that takes regressors, with its best univariate transformation, over every window."""
     if not regressors or series.state.ref is None:
         return []
-    per_model = choose(series).per_model
-    mp = series.config.model_parameters
-    points = series.state.ref["points"]
-    windows = training_windows(points, mp.test_size(points), mp.delta_training_percentage)
-    return [UnitSpec(m, per_model[m].spec.transformation, w, tuple(regressors))
-            for m in _multivariate_models(series) if m in per_model for w in windows]
+    return stage.plan(series.config, choose(series).per_model, series.state.ref["points"], regressors)
 
 
 def hold(series: Series) -> Step:
@@ -307,8 +292,7 @@ def candidate(record: BestModelRecord, regressors: list[str] | None = None) -> C
 
 def _multivariate_best(series: Series) -> UnitResult | None:
     """The best multivariate unit with its final refit folded in (None: it has no final forecast)."""
-    best = choose_final(series.config, _results(series), _refits(series)).best
-    return best if best is not None and best.error is None and best.forecast is not None else None
+    return stage.best(series.config, _results(series), _refits(series))
 
 
 def answer(series: Series, record: BestModelRecord) -> list[FailureRecord]:
@@ -341,8 +325,7 @@ def answer(series: Series, record: BestModelRecord) -> list[FailureRecord]:
     multivariate = records.candidate(best.spec.model, best.spec.transformation, metrics=best.metrics,
                                      forecast=best.forecast.to_dict(), regressors=best.spec.regressors)
     record["multivariate"] = multivariate
-    estimator = series.state.estimator
-    if record["model"] is None or score(best.metrics, estimator) < score(record["metrics"], estimator):
+    if stage.keeps(series.config, record["metrics"] if record["model"] is not None else None, best):
         record.update({"model": best.spec.model, "transformation": best.spec.transformation,
                        "window": best.spec.window, "metrics": dict(best.metrics),
                        "forecast": best.forecast.to_dict(), "kept": "multivariate"})
