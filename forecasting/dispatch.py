@@ -17,7 +17,7 @@ def run(config: TimexConfig, series: pd.Series, spec: UnitSpec, refit: bool = Fa
     """The unit `spec` names on `series` (`regressors`: the values of the regressors it names, on the series'
     index and the horizon); a model failure is in the result, never raised."""
     if spec.historical_end:
-        return run_step(config, series, spec)
+        return run_step(config, series, spec, regressors)
     if refit:
         return final_refit(config, series, spec, regressors)
     return run_unit(config, series, spec, with_forecast=False, regressors=regressors)

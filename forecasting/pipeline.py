@@ -8,7 +8,8 @@ feature the services have, planned and chosen by the same code the services call
    carries it out): each target's extra regressors enter as their history and their best univariate
    forecast, its units are validated, the best refitted, and kept only when better;
 4. with `historical_prediction_parameters`, the historical answer (forecasting.historical.collect) from the
-   historical steps, named by the univariate best model (as the validator does).
+   historical steps, named by the univariate best model (as the validator does); with both, each step's
+   multivariate units too (forecasting.historical_multivariate: TIMEX re-runs its stage at every step).
 Each phase's units are spread over the pool; the phases follow one another as the services' do."""
 
 from __future__ import annotations
@@ -21,11 +22,13 @@ from pathlib import Path
 
 import pandas as pd
 
+from forecasting import historical_multivariate as past_stage
 from forecasting import multivariate as stage
 from forecasting.config import TimexConfig
 from forecasting.data import load_series
 from forecasting.dispatch import run
 from forecasting.historical import collect, drop_history, first_known, plan_all
+from forecasting.historical_multivariate import StepUnit
 from forecasting.regressors import AdditionalRegressors, align, load
 from forecasting.selection import SeriesChoice, choose_final, refits_needed
 from forecasting.series import to_wire
@@ -50,26 +53,31 @@ class _Target:
     xcorr: SeriesXcorr | None = None
 
 
-def _run_units(config: TimexConfig, series: pd.Series, specs: list[UnitSpec], refit: bool,
-               regressors: pd.DataFrame | None) -> list[UnitResult]:
-    return [run(config, series, spec, refit, regressors) for spec in specs]
+Item = tuple[UnitSpec, bool, pd.DataFrame | None]  # a unit, whether it is a final refit, its regressors' values
 
 
-def _spread(pool: Executor, config: TimexConfig, work: dict[str, tuple[pd.Series, list[UnitSpec], bool,
-            pd.DataFrame | None]]) -> dict[str, list[UnitResult]]:
+def _run_units(config: TimexConfig, series: pd.Series, items: list[Item]) -> list[UnitResult]:
+    return [run(config, series, spec, refit, regressors) for spec, refit, regressors in items]
+
+
+def _spread(pool: Executor, config: TimexConfig, work: dict[str, tuple[pd.Series, list[Item]]]
+            ) -> dict[str, list[UnitResult]]:
     """Every series' units in the pool (costly models first, so the pool's tail is made of cheap units),
-    the results of each series in plan order."""
+    the results of each series in the order of its items."""
     futures: list[tuple[str, list[int], Future[list[UnitResult]]]] = []
-    for name, (series, specs, refit, regressors) in work.items():
-        order = sorted(range(len(specs)), key=lambda i: specs[i].model not in _COSTLY)
+    for name, (series, items) in work.items():
+        order = sorted(range(len(items)), key=lambda i: items[i][0].model not in _COSTLY)
         for k in range(0, len(order), _CHUNK):
             chunk = order[k:k + _CHUNK]
-            futures.append((name, chunk, pool.submit(_run_units, config, series, [specs[i] for i in chunk], refit,
-                                                     regressors)))
+            futures.append((name, chunk, pool.submit(_run_units, config, series, [items[i] for i in chunk])))
     placed: dict[str, dict[int, UnitResult]] = {name: {} for name in work}
     for name, chunk, future in futures:
         placed[name].update(zip(chunk, future.result(), strict=True))
     return {name: [placed[name][i] for i in range(len(work[name][1]))] for name in work}
+
+
+def _same(specs: list[UnitSpec], refit: bool, regressors: pd.DataFrame | None) -> list[Item]:
+    return [(spec, refit, regressors) for spec in specs]
 
 
 def _read_file(url: str) -> bytes:
@@ -131,10 +139,11 @@ def _multivariate(config: TimexConfig, targets: dict[str, _Target], chosen: dict
         specs = stage.plan(config, chosen[name].per_model, len(t.series), list(values))
         if specs:
             frame = align(values, pd.DatetimeIndex(t.series.index), config.model_parameters.prediction_lags)
-            work[name] = (t.series, specs, False, frame)
+            work[name] = (t.series, _same(specs, False, frame))
     validated = _spread(pool, config, work)
-    refits = _spread(pool, config, {name: (s, refits_needed(config, validated[name], best_only=True).specs, True, f)
-                                    for name, (s, _, _, f) in work.items()})
+    refits = _spread(pool, config, {
+        name: (s, _same(refits_needed(config, validated[name], best_only=True).specs, True, items[0][2]))
+        for name, (s, items) in work.items()})
     for name, t in targets.items():
         if t.xcorr is None:
             continue
@@ -157,13 +166,33 @@ def _multivariate(config: TimexConfig, targets: dict[str, _Target], chosen: dict
             choice.best, choice.kept = best, "multivariate"
 
 
-def _run(config: TimexConfig, all_series: dict[str, pd.Series], pool: Executor, fetch: Fetch
-         ) -> dict[str, SeriesChoice]:
+def _historical_multivariate(config: TimexConfig, targets: dict[str, _Target],
+                             results: dict[str, list[UnitResult]], notes: list[str]) -> dict[str, list[StepUnit]]:
+    """Every series' multivariate historical units (forecasting.historical_multivariate), from the
+    cross-correlation at each step's date and every series' univariate steps."""
+    series = {name: t.series for name, t in targets.items()}
+    regressors_at, warning = past_stage.regressors_by_step(config, series)
+    if warning:
+        notes.append(warning)
+    step_results = {name: drop_history(results[name])[1] for name in targets}
+    return {name: past_stage.plan(config, name, series, step_results, regressors_at.get(name, {}))
+            for name in targets}
+
+
+def _run(config: TimexConfig, all_series: dict[str, pd.Series], pool: Executor, fetch: Fetch,
+         historical_multivariate: bool) -> dict[str, SeriesChoice]:
     choices: dict[str, SeriesChoice] = {}
     targets, notes = _prepare(config, all_series, fetch, choices)
-    results = _spread(pool, config, {name: (t.series, t.units, False, t.regressors) for name, t in targets.items()})
-    refits = _spread(pool, config, {name: (t.series, refits_needed(config, results[name]).specs, True, t.regressors)
-                                    for name, t in targets.items()})
+    results = _spread(pool, config, {name: (t.series, _same(t.units, False, t.regressors))
+                                     for name, t in targets.items()})
+    # The final refits, and the multivariate historical steps (they need every series' univariate steps).
+    past = _historical_multivariate(config, targets, results, notes) if historical_multivariate else {}
+    second = _spread(pool, config, {
+        name: (t.series, _same(refits_needed(config, results[name]).specs, True, t.regressors)
+               + [(u.spec, False, u.regressors) for u in past.get(name, [])]) for name, t in targets.items()})
+    refits = {name: done[:len(done) - len(past.get(name, []))] for name, done in second.items()}
+    for name, done in second.items():
+        results[name] += done[len(refits[name]):]
     chosen = {name: choose_final(config, results[name], refits[name]) for name in targets}
     for name, t in targets.items():
         univariate_best = chosen[name].best
@@ -175,13 +204,15 @@ def _run(config: TimexConfig, all_series: dict[str, pd.Series], pool: Executor, 
     return {**choices, **chosen}
 
 
-def forecast_all(config: TimexConfig, csv_bytes: bytes, max_workers: int | None = None, fetch: Fetch | None = None
-                 ) -> dict[str, SeriesChoice]:
+def forecast_all(config: TimexConfig, csv_bytes: bytes, max_workers: int | None = None, fetch: Fetch | None = None,
+                 historical_multivariate: bool = False) -> dict[str, SeriesChoice]:
     """Load, validate every unit, pick the best; series with data problems are left out (see load_series).
-    `fetch`: how the additional regressors' URLs are read (default: local paths only)."""
+    `fetch`: how the additional regressors' URLs are read (default: local paths only).
+    `historical_multivariate`: run TIMEX's multivariate stage inside the historical steps too (off by default
+    while the services do not: the benches compare the two)."""
     series_set = load_series(config, csv_bytes)
     workers = max_workers or config.max_threads or os.cpu_count() or 1
     with ProcessPoolExecutor(max_workers=workers, initializer=init_worker) as pool:
-        choices = _run(config, series_set.series, pool, fetch or _read_file)
+        choices = _run(config, series_set.series, pool, fetch or _read_file, historical_multivariate)
     choices.update({name: SeriesChoice(data_error=problem) for name, problem in series_set.errors.items()})
     return choices

@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 import math
 import warnings
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -214,6 +215,17 @@ MAX_CELLS = 200_000_000
 _MODE_COST = {"kendall": 50}
 
 
+def xcorr_cells(config: TimexConfig, series: Mapping[str, pd.Series]) -> int:
+    """The cross-correlation work `series` ask for (ordered pairs × lags × points, per mode, weighted by the
+    mode's cost), the figure MAX_CELLS bounds; 0 when none is asked."""
+    found = settings_of(config)
+    if found is None or len(series) < 2:
+        return 0
+    points = max(len(s) for s in series.values())
+    lags = 2 * min(found.max_lags, points) + 1
+    return len(series) * (len(series) - 1) * lags * points * sum(_MODE_COST.get(m, 1) for m in found.modes)
+
+
 def request_xcorr(config: TimexConfig, series: dict[str, pd.Series]) -> tuple[dict[str, SeriesXcorr], str | None]:
     """(per-series xcorr, a warning in plain words when it is not computed although asked for)."""
     found = settings_of(config)
@@ -224,8 +236,7 @@ def request_xcorr(config: TimexConfig, series: dict[str, pd.Series]) -> tuple[di
                     f"request has {len(series)}; the series are forecast without extra regressors")
     points = max(len(s) for s in series.values())
     lags = 2 * min(found.max_lags, points) + 1
-    cells = len(series) * (len(series) - 1) * lags * points * sum(_MODE_COST.get(m, 1) for m in found.modes)
-    if cells > MAX_CELLS:
+    if xcorr_cells(config, series) > MAX_CELLS:
         return {}, (f"xcorr_parameters: {len(series)} series of up to {points} points at {lags} lags in "
                     f"{', '.join(found.modes)} is more cross-correlation work than one request may ask for; "
                     "use fewer series, shorter series, a smaller xcorr_max_lags or cheaper modes (kendall "
