@@ -9,9 +9,13 @@ known then followed by its own forecast of the step's points by the same model (
 `prepare_extra_regressor(container, model)`). `choose_steps` keeps the multivariate step where it validated
 strictly better than the univariate one, as TIMEX keeps a model's multivariate result.
 
-Pure planning: the in-process core (forecasting.pipeline) runs these units in its pool. Differences from TIMEX:
-a regressor's step forecast is its univariate one (TIMEX may take a regressor's multivariate forecast when it
-improved before the target's turn, and repeats the stage until nothing improves).
+Pure planning, shared: the ingestion finds the regressors of every step (`regressors_by_step`, kept with each
+series' xcorr); a regressor's validator, once it is decided, stores its step forecasts per model
+(`step_forecasts`, under `steps_column`s) and tells its targets which dates have one; the target's validator
+plans the units (`plan`) and a predictor builds their regressor values (`step_frame`). The in-process core
+(forecasting.pipeline) calls the same four. Differences from TIMEX: a regressor's step forecast is its
+univariate one (TIMEX may take a regressor's multivariate forecast when it improved before the target's turn,
+and repeats the stage until nothing improves).
 """
 
 from __future__ import annotations
@@ -26,15 +30,7 @@ from forecasting.config import TimexConfig
 from forecasting.historical import choose_steps, first_known, steps
 from forecasting.regressors import align
 from forecasting.units import UnitResult, UnitSpec
-from forecasting.xcorr import MAX_CELLS, request_xcorr, xcorr_cells
-
-
-@dataclass(frozen=True)
-class StepUnit:
-    """One multivariate historical unit of a series, with the regressor values it is fitted with."""
-
-    spec: UnitSpec
-    regressors: pd.DataFrame
+from forecasting.xcorr import MAX_CELLS, SeriesXcorr, request_xcorr, xcorr_cells
 
 
 def units_bound(config: TimexConfig, s: pd.Series) -> int:
@@ -70,39 +66,109 @@ def regressors_by_step(config: TimexConfig, series: Mapping[str, pd.Series]
     return out, None
 
 
-def plan(config: TimexConfig, target: str, series: Mapping[str, pd.Series],
-         step_results: Mapping[str, Sequence[UnitResult]], regressors_at: Mapping[pd.Timestamp, list[str]]
-         ) -> list[StepUnit]:
-    """The multivariate historical units of `target`: at each of its steps whose date has extra regressors
-    (`regressors_at`, by the step's last known date), each model that takes them, with the transformation its
-    univariate step kept, fitted with each regressor's history then and its step forecast by that model.
-    `step_results`: every series' univariate historical units."""
-    s = series[target]
-    horizon_of = dict(steps_of(config, s))
-    if not horizon_of:
-        return []
-    chosen = {name: choose_steps(config, results) for name, results in step_results.items()}
-    out = []
-    for end, horizon in horizon_of.items():
+Steps = dict[int, tuple[pd.Timestamp, list[str]]]  # a series' steps with regressors: end → (date known, names)
+
+
+def steps_with_regressors(config: TimexConfig, s: pd.Series, at: Mapping[pd.Timestamp, Sequence[str]]) -> Steps:
+    """Series `s`'s historical steps whose date has extra regressors (`at`: one series' `regressors_by_step`)."""
+    out: Steps = {}
+    for end, _ in steps_of(config, s):
         date = s.index[end - 1]
-        names = regressors_at.get(date) or []
-        for model in stage.models(config):
-            own = chosen.get(target, {}).get(model, {}).get(end)
-            if own is None or own.error is not None or not names:
-                continue
-            values = {}
-            for r in names:
-                forecast = _step_forecast(chosen.get(r, {}).get(model, {}), series[r], date)
-                if forecast is not None:
-                    values[r] = pd.concat([series[r][series[r].index <= date], forecast]).rename(r)
-            if not values:
-                continue
-            try:
-                frame = align(values, pd.DatetimeIndex(s.index[:end]), horizon)
-            except ValueError:  # a regressor's step forecast does not cover the target's step
-                continue
-            out.append(StepUnit(UnitSpec(model, own.spec.transformation, 0, tuple(values), historical_end=end), frame))
+        if at.get(date):
+            out[end] = (date, list(at[date]))
     return out
+
+
+def add_steps(config: TimexConfig, series: Mapping[str, pd.Series], xcorr: Mapping[str, SeriesXcorr],
+              by_step: Mapping[str, Mapping[pd.Timestamp, Sequence[str]]]) -> None:
+    """Keep each series' steps with regressors in its xcorr (what travels to its validator), and each such
+    regressor among the series it is used by, so that it tells them its step forecasts."""
+    for name, at in by_step.items():
+        if name not in xcorr:
+            continue
+        found = steps_with_regressors(config, series[name], at)
+        xcorr[name].steps = {str(end): {"date": date.isoformat(), "regressors": names}
+                             for end, (date, names) in found.items()}
+        for r in {r for _, names in found.values() for r in names}:
+            if r in xcorr and name not in xcorr[r].used_by:
+                xcorr[r].used_by.append(name)
+
+
+def steps_in(found: SeriesXcorr | None) -> Steps:
+    """A series' steps with regressors, as `add_steps` kept them in its xcorr."""
+    kept = found.steps if found else {}
+    return {int(end): (pd.Timestamp(v["date"]), list(v["regressors"])) for end, v in kept.items()}
+
+
+STEPS_COLUMN = "\x1fsteps\x1f"  # joins a regressor's name and a model's: the column of its step forecasts
+
+
+def steps_column(regressor: str, model: str) -> str:
+    """The name under which a regressor's step forecasts by `model` travel (never a series' own name)."""
+    return f"{regressor}{STEPS_COLUMN}{model}"
+
+
+@dataclass(frozen=True)
+class StepForecasts:
+    """A regressor's own historical forecasts by one model: the dates known at its steps that have one, and
+    every such step's forecast, end to end (steps never overlap)."""
+
+    dates: list[pd.Timestamp]
+    values: pd.Series
+
+
+def step_forecasts(config: TimexConfig, s: pd.Series, results: Sequence[UnitResult]) -> dict[str, StepForecasts]:
+    """Per model that takes regressors, series `s`'s univariate step forecasts (its historical `results`, the
+    transformation each step kept: forecasting.historical.choose_steps)."""
+    chosen = choose_steps(config, [r for r in results if r.spec.historical_end and not r.spec.regressors])
+    out = {}
+    for model in stage.models(config):
+        good = [(end, r) for end, r in sorted(chosen.get(model, {}).items())
+                if r.error is None and r.forecast is not None and 0 < end <= len(s)]
+        if not good:
+            continue
+        stamps = [t for _, r in good for t in r.forecast.timestamps]  # type: ignore[union-attr]
+        yhat = [v for _, r in good for v in r.forecast.yhat]  # type: ignore[union-attr]
+        out[model] = StepForecasts([s.index[end - 1] for end, _ in good],
+                                   pd.Series(yhat, index=pd.DatetimeIndex(pd.to_datetime(stamps)), name=s.name))
+    return out
+
+
+def plan(config: TimexConfig, results: Sequence[UnitResult], steps: Steps,
+         ready: Mapping[str, Mapping[str, Sequence[pd.Timestamp]]]) -> list[UnitSpec]:
+    """The multivariate historical units of a series: at each of its steps with extra regressors (`steps`),
+    each model that takes them, with the transformation its univariate step kept (`results`: its historical
+    units), fitted with each regressor that has a step forecast by that model at that date (`ready`:
+    regressor → model → dates of its step forecasts)."""
+    chosen = choose_steps(config, [r for r in results if r.spec.historical_end and not r.spec.regressors])
+    out = []
+    for end, (date, names) in sorted(steps.items()):
+        for model in stage.models(config):
+            own = chosen.get(model, {}).get(end)
+            usable = tuple(r for r in names if date in (ready.get(r) or {}).get(model, ()))
+            if own is not None and own.error is None and usable:
+                out.append(UnitSpec(model, own.spec.transformation, 0, usable, historical_end=end))
+    return out
+
+
+def step_frame(config: TimexConfig, spec: UnitSpec, index: pd.DatetimeIndex, columns: Mapping[str, pd.Series]
+               ) -> pd.DataFrame:
+    """The regressor values a multivariate historical unit is fitted with: each regressor's history known at
+    the step, then its own step forecast by the unit's model (`columns`: each regressor's stored history and
+    its `steps_column`s), on the points known then and the step's points. A RegressorError (a ValueError)
+    when they do not cover them."""
+    hp = config.historical_prediction_parameters
+    end = spec.historical_end
+    if hp is None or not 0 < end < len(index):
+        raise ValueError(f"historical step at {end} points known: outside the series' {len(index)} points")
+    date = index[end - 1]
+    values = {}
+    for r in spec.regressors:
+        history, future = columns.get(r), columns.get(steps_column(r, spec.model))
+        if history is None or future is None:
+            raise ValueError(f"no values for the regressor {r!r} at the historical step at {date}")
+        values[r] = pd.concat([history[history.index <= date], future[future.index > date]]).rename(r)
+    return align(values, pd.DatetimeIndex(index[:end]), min(hp.delta, len(index) - end))
 
 
 def steps_of(config: TimexConfig, s: pd.Series) -> list[tuple[int, int]]:
@@ -116,12 +182,3 @@ def steps_of(config: TimexConfig, s: pd.Series) -> list[tuple[int, int]]:
     except ValueError:
         return []
     return steps(known, len(s), hp.delta)
-
-
-def _step_forecast(per_step: Mapping[int, UnitResult], s: pd.Series, date: pd.Timestamp) -> pd.Series | None:
-    """A regressor's own forecast at its step that knows up to `date` (None: it has none)."""
-    end = int((s.index <= date).sum())
-    found = per_step.get(end)
-    if found is None or found.error is not None or found.forecast is None or end == 0 or s.index[end - 1] != date:
-        return None
-    return pd.Series(found.forecast.yhat, index=pd.DatetimeIndex(pd.to_datetime(found.forecast.timestamps)))

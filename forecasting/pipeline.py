@@ -28,7 +28,6 @@ from forecasting.config import TimexConfig
 from forecasting.data import load_series
 from forecasting.dispatch import run
 from forecasting.historical import collect, drop_history, first_known, plan_all
-from forecasting.historical_multivariate import StepUnit
 from forecasting.regressors import AdditionalRegressors, align, load
 from forecasting.selection import SeriesChoice, choose_final, refits_needed
 from forecasting.series import to_wire
@@ -53,11 +52,13 @@ class _Target:
     xcorr: SeriesXcorr | None = None
 
 
-Item = tuple[UnitSpec, bool, pd.DataFrame | None]  # a unit, whether it is a final refit, its regressors' values
+# A unit, whether it is a final refit, its regressors' values; for a multivariate historical step, the stored
+# values its own are made from (forecasting.dispatch.run).
+Item = tuple[UnitSpec, bool, pd.DataFrame | None, dict[str, pd.Series] | None]
 
 
 def _run_units(config: TimexConfig, series: pd.Series, items: list[Item]) -> list[UnitResult]:
-    return [run(config, series, spec, refit, regressors) for spec, refit, regressors in items]
+    return [run(config, series, spec, refit, regressors, columns) for spec, refit, regressors, columns in items]
 
 
 def _spread(pool: Executor, config: TimexConfig, work: dict[str, tuple[pd.Series, list[Item]]]
@@ -77,7 +78,7 @@ def _spread(pool: Executor, config: TimexConfig, work: dict[str, tuple[pd.Series
 
 
 def _same(specs: list[UnitSpec], refit: bool, regressors: pd.DataFrame | None) -> list[Item]:
-    return [(spec, refit, regressors) for spec in specs]
+    return [(spec, refit, regressors, None) for spec in specs]
 
 
 def _read_file(url: str) -> bytes:
@@ -167,16 +168,24 @@ def _multivariate(config: TimexConfig, targets: dict[str, _Target], chosen: dict
 
 
 def _historical_multivariate(config: TimexConfig, targets: dict[str, _Target],
-                             results: dict[str, list[UnitResult]], notes: list[str]) -> dict[str, list[StepUnit]]:
-    """Every series' multivariate historical units (forecasting.historical_multivariate), from the
-    cross-correlation at each step's date and every series' univariate steps."""
+                             results: dict[str, list[UnitResult]], notes: list[str]) -> dict[str, list[Item]]:
+    """Every series' multivariate historical units (forecasting.historical_multivariate) with their regressor
+    values, from the cross-correlation at each step's date and every series' univariate steps."""
     series = {name: t.series for name, t in targets.items()}
     regressors_at, warning = past_stage.regressors_by_step(config, series)
     if warning:
         notes.append(warning)
-    step_results = {name: drop_history(results[name])[1] for name in targets}
-    return {name: past_stage.plan(config, name, series, step_results, regressors_at.get(name, {}))
-            for name in targets}
+    if not regressors_at:
+        return {}
+    forecasts = {name: past_stage.step_forecasts(config, s, results[name]) for name, s in series.items()}
+    ready = {name: {m: f.dates for m, f in found.items()} for name, found in forecasts.items()}
+    columns = {**series, **{past_stage.steps_column(name, m): f.values for name, found in forecasts.items()
+                            for m, f in found.items()}}
+    out: dict[str, list[Item]] = {}
+    for name, s in series.items():
+        steps = past_stage.steps_with_regressors(config, s, regressors_at.get(name, {}))
+        out[name] = [(spec, False, None, columns) for spec in past_stage.plan(config, results[name], steps, ready)]
+    return out
 
 
 def _run(config: TimexConfig, all_series: dict[str, pd.Series], pool: Executor, fetch: Fetch,
@@ -189,7 +198,7 @@ def _run(config: TimexConfig, all_series: dict[str, pd.Series], pool: Executor, 
     past = _historical_multivariate(config, targets, results, notes) if historical_multivariate else {}
     second = _spread(pool, config, {
         name: (t.series, _same(refits_needed(config, results[name]).specs, True, t.regressors)
-               + [(u.spec, False, u.regressors) for u in past.get(name, [])]) for name, t in targets.items()})
+               + past.get(name, [])) for name, t in targets.items()})
     refits = {name: done[:len(done) - len(past.get(name, []))] for name, done in second.items()}
     for name, done in second.items():
         results[name] += done[len(refits[name]):]
@@ -205,11 +214,11 @@ def _run(config: TimexConfig, all_series: dict[str, pd.Series], pool: Executor, 
 
 
 def forecast_all(config: TimexConfig, csv_bytes: bytes, max_workers: int | None = None, fetch: Fetch | None = None,
-                 historical_multivariate: bool = False) -> dict[str, SeriesChoice]:
+                 historical_multivariate: bool = True) -> dict[str, SeriesChoice]:
     """Load, validate every unit, pick the best; series with data problems are left out (see load_series).
     `fetch`: how the additional regressors' URLs are read (default: local paths only).
-    `historical_multivariate`: run TIMEX's multivariate stage inside the historical steps too (off by default
-    while the services do not: the benches compare the two)."""
+    `historical_multivariate`: run TIMEX's multivariate stage inside the historical steps too (as the services
+    do; off: the steps are univariate)."""
     series_set = load_series(config, csv_bytes)
     workers = max_workers or config.max_threads or os.cpu_count() or 1
     with ProcessPoolExecutor(max_workers=workers, initializer=init_worker) as pool:

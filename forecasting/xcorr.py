@@ -164,7 +164,14 @@ class SeriesXcorr:
     modes: dict[str, dict[str, list[float]]]
     lags: dict[str, list[int]]
     regressors: list[str] = field(default_factory=list)
-    used_by: list[str] = field(default_factory=list)  # the series this one is an extra regressor of
+    used_by: list[str] = field(default_factory=list)  # the series this one is an extra regressor of (steps too)
+    # Its historical steps that have extra regressors (forecasting.historical_multivariate): points known at the
+    # step → {"date": the last date known then (ISO), "regressors": [...]}.
+    steps: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def awaited(self) -> list[str]:
+        """Every series whose forecasts this one's multivariate stages need: its regressors, then those of steps."""
+        return list(dict.fromkeys([*self.regressors, *(r for v in self.steps.values() for r in v["regressors"])]))
 
     def answer(self) -> dict[str, Any]:
         """The answer's "xcorr" (BestModel.xcorr)."""
@@ -175,7 +182,8 @@ class SeriesXcorr:
         # NaN (a constant series) becomes null: the text stays strict JSON.
         modes = {m: {o: [v if math.isfinite(v) else None for v in vs] for o, vs in row.items()}
                  for m, row in self.modes.items()}
-        return json.dumps({**self.answer(), "modes": modes, "used_by": self.used_by}, allow_nan=False)
+        return json.dumps({**self.answer(), "modes": modes, "used_by": self.used_by, "steps": self.steps},
+                          allow_nan=False)
 
     @classmethod
     def from_json(cls, text: str) -> SeriesXcorr:
@@ -184,7 +192,8 @@ class SeriesXcorr:
                  for m, row in d["modes"].items()}
         return cls(max_lags=int(d["max_lags"]), threshold=float(d["threshold"]), modes=modes,
                    lags={k: [int(v) for v in vs] for k, vs in d["lags"].items()},
-                   regressors=list(d.get("regressors", [])), used_by=list(d.get("used_by", [])))
+                   regressors=list(d.get("regressors", [])), used_by=list(d.get("used_by", [])),
+                   steps={k: dict(v) for k, v in (d.get("steps") or {}).items()})
 
 
 def xcorr_per_series(series: dict[str, pd.Series], settings: XcorrSettings) -> dict[str, SeriesXcorr]:
