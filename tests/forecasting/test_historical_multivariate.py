@@ -14,7 +14,7 @@ from tests.plugins.core_series import make_config, to_csv
 K, N = 2, 72
 
 
-def _frame() -> pd.DataFrame:
+def shifted_around_one() -> pd.DataFrame:
     """b is a K steps ahead (b leads a), around 0 (TIMEX fills the points a shift empties with 0): b is a's
     extra regressor at every step; a is around 1. c is noise: no series' regressor, none its own."""
     rng = np.random.default_rng(5)
@@ -34,7 +34,7 @@ def test_each_historical_step_reruns_xcorr_and_keeps_the_better_multivariate_uni
                           "xcorr_mode_target": "pearson"},
         # 2005-08-01 is position 67: points 68..71, 2 per step (2 steps)
         historical_prediction_parameters={"initial_index": "2005-08-01", "delta": 2, "save_path": "h.pkl"})
-    frame = _frame()
+    frame = shifted_around_one()
     choices = forecast_all(config, to_csv(frame), max_workers=1, historical_multivariate=True)
     a, c = choices["a"], choices["c"]
     assert a.xcorr is not None and a.xcorr["regressors"] == ["b"] and c.xcorr is not None
