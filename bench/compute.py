@@ -11,7 +11,9 @@ same pool width), one after the other in each repeat; the figures are medians ov
 - with `--timex-reference DIR` (built by the shared timex-reference.sh; `make bench` passes
   $TIMEX_REFERENCE_DIR), TIMEX 1.2.3 on the same config and CSV (bench/run_timex.py, its ingest + predict
   wall): `timex_wall_ratio` = system wall ÷ TIMEX wall (target ≤ 0.2); null without it.
-Writes bench/results/compute.json.
+The answer check (best model, transformation, window, test MAE; which stage was kept, each model's historical
+MAE) compares system and core on the bench config and on the parity config (xcorr + historical predictions;
+`--answer-check CONFIG` for others). Writes bench/results/compute.json.
 """
 
 from __future__ import annotations
@@ -37,6 +39,8 @@ from timex_stream.runtime.submit import submit
 from timex_stream.tools.follow import follow
 
 DEFAULT_CONFIG = ROOT / "bench" / "configs" / "monthly.json"
+# Answer-checked too (core against system), for the features the monthly config does not ask for.
+PARITY_CONFIG = ROOT / "bench" / "configs" / "parity.json"
 TICK = os.sysconf("SC_CLK_TCK")
 
 
@@ -79,16 +83,20 @@ def core_run(config: dict[str, Any], csv: bytes, workers: int) -> dict[str, floa
     choices = forecast_all(parse_config(config).config, csv, max_workers=workers)
     wall = time.perf_counter() - t0
     cpu, own = children_cpu() - cpu0, time.process_time() - own0
-    answers = {name: answer(c.best.spec.model, c.best.spec.transformation, c.best.spec.window, c.best.metrics)
-               for name, c in sorted(choices.items()) if c.best}
+    answers = {name: answer(c.best.spec.model, c.best.spec.transformation, c.best.spec.window, c.best.metrics,
+                            c.kept, c.historical) for name, c in sorted(choices.items()) if c.best}
     return {"wall_s": wall, "fit_cpu_s": cpu, "answers": answers,
             "other_cpu_s": round(machine_cpu()["busy"] - machine0["busy"] - cpu - own, 2)}
 
 
-def answer(model: str, transformation: str | None, window: int | None, metrics: dict[str, float]) -> list[Any]:
-    """What must be the same through the system and in the core: best model, transformation, window, test MAE."""
+def answer(model: str, transformation: str | None, window: int | None, metrics: dict[str, float],
+           kept: str | None = None, historical: dict[str, Any] | None = None) -> list[Any]:
+    """What must be the same through the system and in the core: best model, transformation, window, test MAE,
+    and, where the config asks, which stage was kept (xcorr) and each model's historical-prediction MAE."""
     mae = metrics.get("MAE")
-    return [model, transformation, window, None if mae is None else round(mae, 9)]
+    past = {m: None if (e["metrics"] or {}).get("mae") is None else round(e["metrics"]["mae"], 9)
+            for m, e in sorted(((historical or {}).get("models") or {}).items())}
+    return [model, transformation, window, None if mae is None else round(mae, 9), kept, past]
 
 
 def system_run(env: Running, config: dict[str, Any]) -> dict[str, Any]:
@@ -109,8 +117,8 @@ def system_run(env: Running, config: dict[str, Any]) -> dict[str, Any]:
     # Other processes took cores from the fits: a figure to read cpu_efficiency by (a quiet machine: ~0).
     ours = sum(v for k, v in by_process.items() if not k.endswith(" workers")) + cpu + own
     return {"wall_s": wall, "fit_cpu_s": cpu, "best": {s: r["model"] for s, r in sorted(view.results.items())},
-            "answers": {s: answer(r["model"], r["transformation"], r["window"], r["metrics"])
-                        for s, r in sorted(view.results.items())},
+            "answers": {s: answer(r["model"], r["transformation"], r["window"], r["metrics"], r.get("kept"),
+                                  r.get("historical_predictions")) for s, r in sorted(view.results.items())},
             "request_id": rid, "t0_ms": t0_ms, "cpu_by_process": by_process, "bench_cpu_s": round(own, 2),
             "other_cpu_s": round(machine["busy"] - machine0["busy"] - ours, 2),
             "steal_s": round(machine["steal"] - machine0["steal"], 2),
@@ -147,8 +155,22 @@ def efficiency(run: dict[str, Any], cores: int, left: bool = False) -> float:
     return run["fit_cpu_s"] / max(run["wall_s"] * cores - taken, 1e-9)
 
 
+def answer_check(env: Running, config_path: Path, workers: int) -> dict[str, Any]:
+    """The answer check alone on another config (the parity config: xcorr and historical predictions): once
+    through the core, once through the system; → the series whose answers differ (core, system)."""
+    config, csv_path = load(config_path)
+    csv = csv_path.read_bytes()
+    env.files[csv_path.name] = csv
+    core = core_run(with_url(config, f"upload:{csv_path.name}"), csv, workers)["answers"]
+    system = system_run(env, with_url(config, f"{env.base_url}/{csv_path.name}"))["answers"]
+    differ = {s: (core.get(s), system.get(s)) for s in core.keys() | system.keys() if core.get(s) != system.get(s)}
+    print(f"answers on {config_path.name}: "
+          + ("the same through the system and in the core" if not differ else f"DIFFERENT (core, system): {differ}"))
+    return {"answers": core, "differ": differ}
+
+
 def measure(env: Running, config_path: Path = DEFAULT_CONFIG, repeats: int = 1,
-            reference: Path | None = None) -> dict[str, Any]:
+            reference: Path | None = None, answer_configs: tuple[Path, ...] = (PARITY_CONFIG,)) -> dict[str, Any]:
     config, csv_path = load(config_path)
     csv = csv_path.read_bytes()
     env.files[csv_path.name] = csv
@@ -188,10 +210,11 @@ def measure(env: Running, config_path: Path = DEFAULT_CONFIG, repeats: int = 1,
     differ = {s: (r["core"]["answers"].get(s), r["system"]["answers"].get(s)) for r in runs
               for s in r["core"]["answers"].keys() | r["system"]["answers"].keys()
               if r["core"]["answers"].get(s) != r["system"]["answers"].get(s)}
-    print("answers (best model, transformation, window, test MAE): "
+    print("answers (best model, transformation, window, test MAE, kept, historical MAE per model): "
           + ("the same through the system and in the core" if not differ else f"DIFFERENT (core, system): {differ}"))
+    checked = {path.name: answer_check(env, path, workers) for path in answer_configs}
     return {"config": config_path.name, "repeats": repeats, "workers": workers, "runs": runs, "rows": rows,
-            "best_system": best_system, "answers_differ": differ, "timex": timex,
+            "best_system": best_system, "answers_differ": differ, "answer_checks": checked, "timex": timex,
             "summary": {"stream_overhead_ratio": round(overhead, 3), "cpu_efficiency": round(eff["system"], 3),
                         "timex_wall_ratio": ratio}}
 
@@ -201,9 +224,13 @@ def main() -> None:
     parser.add_argument("config", nargs="?", type=Path, default=DEFAULT_CONFIG)
     parser.add_argument("--repeats", type=int, default=1)
     parser.add_argument("--timex-reference", type=Path, help="the TIMEX reference dir (venv/ and stub/)")
+    parser.add_argument("--answer-check", type=Path, action="append", dest="answer_configs",
+                        help=f"another config whose answers core and system must agree on (default: "
+                             f"{PARITY_CONFIG.relative_to(ROOT)}; repeatable)")
     args = parser.parse_args()
     with running(os.cpu_count() or 1) as env:
-        out = measure(env, args.config, args.repeats, args.timex_reference)
+        out = measure(env, args.config, args.repeats, args.timex_reference,
+                      tuple(args.answer_configs or (PARITY_CONFIG,)))
     save("compute", out)
     update_summary(out["summary"])
 

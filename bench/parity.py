@@ -5,9 +5,11 @@ arima + exponentialsmoothing × 2 transformations, xcorr pearson+kendall, histor
 last 6 months) through the whole system, and TIMEX 1.2.3 on the same config and CSV (bench/run_timex.py in
 the reference venv; or a JSON line it printed before, `--timex-json`). Prints, per series: the best model,
 each model's best test MAE, the extra regressors chosen, each model's historical-prediction MAE and the
-largest point difference of the past forecasts; and both wall times. Writes bench/results/parity.json
-(parity_<config>.json for another config). `bench/configs/monthly_lstm.json` compares the lstm model: TIMEX's
-needs the real torch in the reference venv (`pip install torch==1.13.1` there; README "Models").
+largest point difference of the past forecasts (absolute, relative, and how many points are within 1 % of
+TIMEX's: the historical steps run the multivariate stage as TIMEX's do); and both wall times. Writes
+bench/results/parity.json (parity_<config>.json for another config). `bench/configs/monthly_lstm.json` compares
+the lstm model: TIMEX's needs the real torch in the reference venv (`pip install torch==1.13.1` there; README
+"Models").
 """
 
 from __future__ import annotations
@@ -57,9 +59,11 @@ def compare(doc: dict[str, Any], timex: dict[str, Any] | None) -> list[dict[str,
         for model in sorted(set(_best_mae(entry)) | set(ref.get("mae", {}))):
             h, rh = hist.get(model) or {}, (ref.get("historical") or {}).get(model) or {}
             ours_past = dict(zip(h.get("timestamps") or [], h.get("forecast") or [], strict=False))
-            diffs = [abs(ours_past[t[:10] + "T00:00:00"] - v) for t, v in zip(rh.get("timestamps") or [],
-                                                                               rh.get("forecast") or [], strict=False)
+            pairs = [(ours_past[t[:10] + "T00:00:00"], v) for t, v in zip(rh.get("timestamps") or [],
+                                                                          rh.get("forecast") or [], strict=False)
                      if ours_past.get(t[:10] + "T00:00:00") is not None and v is not None]
+            diffs = [abs(o - v) for o, v in pairs]
+            relative = [abs(o - v) / max(abs(v), 1e-12) for o, v in pairs]
             rows.append({
                 "series": name, "model": model,
                 "best (ours/TIMEX)": f"{entry.get('model')}/{ref.get('best', '-')}",
@@ -70,6 +74,8 @@ def compare(doc: dict[str, Any], timex: dict[str, Any] | None) -> list[dict[str,
                 "past MAE ours": ((h.get("metrics") or {}).get("mae")), "past MAE TIMEX": rh.get("mae"),
                 "past points ours/TIMEX": f"{len(ours_past)}/{len(rh.get('forecast') or [])}",
                 "max |Δ past|": round(max(diffs), 4) if diffs else None,
+                "max |Δ past| %": round(100 * max(relative), 3) if relative else None,
+                "points within 1 %": f"{sum(r <= 0.01 for r in relative)}/{len(relative)}",
             })
     return rows
 

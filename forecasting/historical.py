@@ -11,7 +11,9 @@ window 0 = every window tried): the predictor validates every window on the know
 and forecasts the step's points (`run_step`); the validator keeps, per step and model, the transformation
 with the lower validation error (TIMEX's choice) and `collect`s the answer. Differences from TIMEX: a step
 forecasts its own points only (TIMEX forecasts `prediction_lags` and keeps up to `delta` of them, so a delta
-over prediction_lags leaves TIMEX gaps); the steps are univariate (no xcorr regressors at past steps).
+over prediction_lags leaves TIMEX gaps). With `xcorr_parameters`, TIMEX re-runs the cross-correlation and
+the multivariate stage at every step: forecasting.historical_multivariate plans those units, and `choose_steps`
+keeps a model's multivariate step where it validated better (as the stage's `keeps`).
 """
 
 from __future__ import annotations
@@ -105,11 +107,14 @@ def historical_units(config: TimexConfig, series: pd.Series) -> tuple[int, int]:
     return len(plan(config, len(series), known)), len(series) - known if known else 0
 
 
-def run_step(config: TimexConfig, series: pd.Series, spec: UnitSpec) -> UnitResult:
+def run_step(config: TimexConfig, series: pd.Series, spec: UnitSpec, regressors: pd.DataFrame | None = None
+             ) -> UnitResult:
     """One historical unit: on the points known at the step, every training window validated, the best
     (lowest main accuracy estimator, then the smaller window) refitted on window + test points and forecast
     over the step's points. Its metrics are that window's validation metrics (the validator compares
-    transformations with them); a failure is reported, never raised."""
+    transformations with them); a failure is reported, never raised. A step of the multivariate stage
+    (forecasting.historical_multivariate) names its regressors, whose values at the step (history known
+    then, and their own forecast over the step's points) are `regressors`."""
     started = time.perf_counter()
     end, hp = spec.historical_end, config.historical_prediction_parameters
     where = f"historical step at {end} points known: "
@@ -120,8 +125,8 @@ def run_step(config: TimexConfig, series: pd.Series, spec: UnitSpec) -> UnitResu
         windows = sorted({u.window for u in plan_units_for(config, end, str(series.name))})
     except ValueError as exc:
         return UnitResult(spec, error=f"{where}{exc}", fit_seconds=time.perf_counter() - started)
-    tried = [run_unit(config, known, UnitSpec(spec.model, spec.transformation, w), with_forecast=False)
-             for w in windows]
+    tried = [run_unit(config, known, UnitSpec(spec.model, spec.transformation, w, spec.regressors),
+                      with_forecast=False, regressors=regressors) for w in windows]
     estimator = config.model_parameters.main_accuracy_estimator
     ok = [r for r in tried if r.error is None]
     if not ok:
@@ -129,7 +134,7 @@ def run_step(config: TimexConfig, series: pd.Series, spec: UnitSpec) -> UnitResu
     best = min(ok, key=lambda r: (score(r.metrics, estimator), r.spec.window))
     step_config = config.model_copy(update={"model_parameters": config.model_parameters.model_copy(
         update={"prediction_lags": horizon})})
-    final = refit_unit(step_config, known, best)
+    final = refit_unit(step_config, known, best, regressors)
     seconds = time.perf_counter() - started
     if final.error is not None or final.forecast is None:
         return UnitResult(spec, error=f"{where}{final.error}", fit_seconds=seconds)
@@ -139,14 +144,17 @@ def run_step(config: TimexConfig, series: pd.Series, spec: UnitSpec) -> UnitResu
 
 def choose_steps(config: TimexConfig, results: Iterable[UnitResult]) -> dict[str, dict[int, UnitResult]]:
     """Per model and step, the transformation TIMEX keeps: the lowest validation error, ties to the config's
-    order; a step where every transformation failed keeps one of its failures."""
+    order; a step where every transformation failed keeps one of its failures. A multivariate step
+    (forecasting.historical_multivariate) competes with its model's univariate ones at that step."""
     estimator = config.model_parameters.main_accuracy_estimator
     rank = {t: i for i, t in enumerate(config.transformations)}
 
-    def key(r: UnitResult) -> tuple[bool, float, int, str]:
+    def key(r: UnitResult) -> tuple[bool, float, int, str, bool]:
         failed = r.error is not None or r.forecast is None
         quality = math.inf if failed else score(r.metrics, estimator)
-        return failed, quality, rank.get(r.spec.transformation, len(rank)), r.spec.transformation
+        # A multivariate step is kept only when strictly better (TIMEX): on a tie the univariate one goes first.
+        order = rank.get(r.spec.transformation, len(rank))
+        return failed, quality, order, r.spec.transformation, bool(r.spec.regressors)
 
     chosen: dict[str, dict[int, UnitResult]] = {}
     for r in sorted(results, key=key):

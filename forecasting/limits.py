@@ -145,6 +145,7 @@ def check_data(config: TimexConfig, series: Mapping[str, pd.Series], limits: Req
         return errors
     # pandas and the models: not for every importer of limits
     from forecasting.historical import historical_units
+    from forecasting.historical_multivariate import units_bound
     from forecasting.models import get_model_class
     from forecasting.units import training_windows
 
@@ -156,6 +157,8 @@ def check_data(config: TimexConfig, series: Mapping[str, pd.Series], limits: Req
     with_names = {name: takers * len(config.transformations) * windows[name] if names[name] else 0
                   for name in lengths}
     past = {name: historical_units(config, s) for name, s in series.items()}  # (units, points predicted)
+    # With xcorr, each step may add a multivariate unit per model that takes regressors (TIMEX's stage per step).
+    past = {name: (u + units_bound(config, series[name]), p) for name, (u, p) in past.items()}
     units = {name: len(config.model_names) * len(config.transformations) * windows[name] + with_names[name]
              + past[name][0] for name in lengths}
     # A unit with regressors carries their names in its spec (a JSON list: json.dumps' ASCII escapes are the

@@ -41,6 +41,15 @@ class SeriesChoice:
     comparison: list[UnitResult] = field(default_factory=list)
     errors: list[UnitResult] = field(default_factory=list)
     data_error: str | None = None  # the series could not be used at all (set by the pipeline)
+    # What the pipeline adds, as the services' answer carries it (BestModel): the series' cross-correlations
+    # and the multivariate stage (xcorr_parameters: `kept` says which stage `best` is), the historical
+    # predictions (historical_prediction_parameters), and warnings in plain words (the failures topic's).
+    xcorr: dict[str, Any] | None = None
+    univariate: UnitResult | None = None
+    multivariate: UnitResult | None = None
+    kept: str | None = None
+    historical: dict[str, Any] | None = None
+    notes: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -49,6 +58,12 @@ class SeriesChoice:
             "comparison": [r.to_dict() for r in self.comparison],
             "errors": [r.to_dict() for r in self.errors],
             "data_error": self.data_error,
+            "xcorr": self.xcorr,
+            "univariate": self.univariate.to_dict() if self.univariate else None,
+            "multivariate": self.multivariate.to_dict() if self.multivariate else None,
+            "kept": self.kept,
+            "historical": self.historical,
+            "notes": list(self.notes),
         }
 
     @classmethod
@@ -59,6 +74,12 @@ class SeriesChoice:
             comparison=[UnitResult.from_dict(r) for r in d.get("comparison", [])],
             errors=[UnitResult.from_dict(r) for r in d.get("errors", [])],
             data_error=d.get("data_error"),
+            xcorr=d.get("xcorr"),
+            univariate=UnitResult.from_dict(d["univariate"]) if d.get("univariate") else None,
+            multivariate=UnitResult.from_dict(d["multivariate"]) if d.get("multivariate") else None,
+            kept=d.get("kept"),
+            historical=d.get("historical"),
+            notes=list(d.get("notes") or []),
         )
 
 

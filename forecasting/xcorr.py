@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 import math
 import warnings
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -163,7 +164,14 @@ class SeriesXcorr:
     modes: dict[str, dict[str, list[float]]]
     lags: dict[str, list[int]]
     regressors: list[str] = field(default_factory=list)
-    used_by: list[str] = field(default_factory=list)  # the series this one is an extra regressor of
+    used_by: list[str] = field(default_factory=list)  # the series this one is an extra regressor of (steps too)
+    # Its historical steps that have extra regressors (forecasting.historical_multivariate): points known at the
+    # step → {"date": the last date known then (ISO), "regressors": [...]}.
+    steps: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def awaited(self) -> list[str]:
+        """Every series whose forecasts this one's multivariate stages need: its regressors, then those of steps."""
+        return list(dict.fromkeys([*self.regressors, *(r for v in self.steps.values() for r in v["regressors"])]))
 
     def answer(self) -> dict[str, Any]:
         """The answer's "xcorr" (BestModel.xcorr)."""
@@ -174,7 +182,8 @@ class SeriesXcorr:
         # NaN (a constant series) becomes null: the text stays strict JSON.
         modes = {m: {o: [v if math.isfinite(v) else None for v in vs] for o, vs in row.items()}
                  for m, row in self.modes.items()}
-        return json.dumps({**self.answer(), "modes": modes, "used_by": self.used_by}, allow_nan=False)
+        return json.dumps({**self.answer(), "modes": modes, "used_by": self.used_by, "steps": self.steps},
+                          allow_nan=False)
 
     @classmethod
     def from_json(cls, text: str) -> SeriesXcorr:
@@ -183,7 +192,8 @@ class SeriesXcorr:
                  for m, row in d["modes"].items()}
         return cls(max_lags=int(d["max_lags"]), threshold=float(d["threshold"]), modes=modes,
                    lags={k: [int(v) for v in vs] for k, vs in d["lags"].items()},
-                   regressors=list(d.get("regressors", [])), used_by=list(d.get("used_by", [])))
+                   regressors=list(d.get("regressors", [])), used_by=list(d.get("used_by", [])),
+                   steps={k: dict(v) for k, v in (d.get("steps") or {}).items()})
 
 
 def xcorr_per_series(series: dict[str, pd.Series], settings: XcorrSettings) -> dict[str, SeriesXcorr]:
@@ -214,6 +224,17 @@ MAX_CELLS = 200_000_000
 _MODE_COST = {"kendall": 50}
 
 
+def xcorr_cells(config: TimexConfig, series: Mapping[str, pd.Series]) -> int:
+    """The cross-correlation work `series` ask for (ordered pairs × lags × points, per mode, weighted by the
+    mode's cost), the figure MAX_CELLS bounds; 0 when none is asked."""
+    found = settings_of(config)
+    if found is None or len(series) < 2:
+        return 0
+    points = max(len(s) for s in series.values())
+    lags = 2 * min(found.max_lags, points) + 1
+    return len(series) * (len(series) - 1) * lags * points * sum(_MODE_COST.get(m, 1) for m in found.modes)
+
+
 def request_xcorr(config: TimexConfig, series: dict[str, pd.Series]) -> tuple[dict[str, SeriesXcorr], str | None]:
     """(per-series xcorr, a warning in plain words when it is not computed although asked for)."""
     found = settings_of(config)
@@ -224,8 +245,7 @@ def request_xcorr(config: TimexConfig, series: dict[str, pd.Series]) -> tuple[di
                     f"request has {len(series)}; the series are forecast without extra regressors")
     points = max(len(s) for s in series.values())
     lags = 2 * min(found.max_lags, points) + 1
-    cells = len(series) * (len(series) - 1) * lags * points * sum(_MODE_COST.get(m, 1) for m in found.modes)
-    if cells > MAX_CELLS:
+    if xcorr_cells(config, series) > MAX_CELLS:
         return {}, (f"xcorr_parameters: {len(series)} series of up to {points} points at {lags} lags in "
                     f"{', '.join(found.modes)} is more cross-correlation work than one request may ask for; "
                     "use fewer series, shorter series, a smaller xcorr_max_lags or cheaper modes (kendall "

@@ -11,10 +11,11 @@ from typing import Any
 import pandas as pd
 
 from forecasting.config import config_from_json
-from forecasting.historical import run_step
+from forecasting.dispatch import run
+from forecasting.historical_multivariate import STEPS_COLUMN
 from forecasting.regressors import align
 from forecasting.selection import final_refit, refits_needed
-from forecasting.units import UnitResult, UnitSpec, run_unit
+from forecasting.units import UnitResult, UnitSpec
 from schemas.records import DatasetRecord, PredictionRecord, UnitOutcomeRecord, UnitRecord
 from timex_stream.runtime.records import prediction, unit_outcome, unit_record
 from timex_stream.runtime.series_store import SeriesMissingError, SeriesStore
@@ -29,6 +30,8 @@ class Job:
     config_json: str
     # the regressors' values on the series' index and the horizon (units whose spec names regressors)
     regressors: pd.DataFrame | None = None
+    # the regressors' stored values, step forecasts too: what a multivariate historical step makes its own from
+    columns: dict[str, pd.Series] | None = None
 
 
 def job_for(store: SeriesStore, dataset: DatasetRecord) -> Job | PredictionRecord:
@@ -46,10 +49,13 @@ def job_for(store: SeriesStore, dataset: DatasetRecord) -> Job | PredictionRecor
         return Job(dataset, series, config_json)
     try:
         horizon = config_from_json(config_json).model_parameters.prediction_lags
-        regressors = align(store.regressors(ref), pd.DatetimeIndex(series.index), horizon)
+        columns = store.regressors(ref)
+        # A regressor's step forecasts (forecasting.historical_multivariate) cover past steps only: not aligned.
+        regressors = align({n: c for n, c in columns.items() if STEPS_COLUMN not in n},
+                           pd.DatetimeIndex(series.index), horizon)
     except (SeriesMissingError, ValueError) as exc:
         return prediction_record(dataset, error=f"the additional regressors of this unit cannot be read: {exc}")
-    return Job(dataset, series, config_json, regressors)
+    return Job(dataset, series, config_json, regressors, columns)
 
 
 def predict(job: Job) -> PredictionRecord:
@@ -60,7 +66,7 @@ def predict(job: Job) -> PredictionRecord:
     dataset, series = job.dataset, job.series
     config = config_from_json(job.config_json)
     units = [dataset["unit"], *dataset.get("more", [])]
-    results = [_result(config, series, unit, job.regressors) for unit in units]
+    results = [_result(config, series, unit, job.regressors, job.columns) for unit in units]
     first, *more = [_outcome(unit, result) for unit, result in zip(units, results, strict=True)]
     if _whole_series(units):
         more += [_outcome(unit, final_refit(config, series, UnitSpec.from_dict(unit), job.regressors))
@@ -82,16 +88,12 @@ def final_refits(config: Any, results: list[UnitResult]) -> list[UnitRecord]:
     return [unit_record(spec, len(results) + i, len(specs), refit=True) for i, spec in enumerate(specs)]
 
 
-def _result(config: Any, series: pd.Series, unit: UnitRecord, regressors: pd.DataFrame | None) -> UnitResult:
-    spec = UnitSpec.from_dict(unit)
+def _result(config: Any, series: pd.Series, unit: UnitRecord, regressors: pd.DataFrame | None,
+            columns: dict[str, pd.Series] | None = None) -> UnitResult:
     # Validation units are scored only; each model's best is refitted for its final forecast, here (a whole
     # series in one record) or when the validator sends it back. A historical step validates, refits and
-    # forecasts in one go (forecasting.historical); univariate.
-    if spec.historical_end:
-        return run_step(config, series, spec)
-    if unit["refit"]:
-        return final_refit(config, series, spec, regressors)
-    return run_unit(config, series, spec, with_forecast=False, regressors=regressors)
+    # forecasts in one go (forecasting.historical).
+    return run(config, series, UnitSpec.from_dict(unit), unit["refit"], regressors, columns)
 
 
 def _outcome(unit: UnitRecord, result: UnitResult) -> UnitOutcomeRecord:

@@ -446,17 +446,19 @@ class Book:
         if record["forecast"] is None:
             return _sends(PREDICTIONS, multivariate.ready_markers(series, None, f"'{name}' has no forecast"))
         try:
-            chunks = multivariate.regressor_chunks(series, record, await self.reader.series(series.state.ref, name))
+            history = await self.reader.series(series.state.ref, name)
+            chunks = multivariate.regressor_chunks(series, record, history)
+            steps = multivariate.step_chunks(series, history)  # its own historical forecasts, for their steps
         except Exception as exc:
             return self._not_stored(series, exc)
 
         def then(landed: Landed) -> list[Effect]:
             if isinstance(landed, Exception):
                 return self._not_stored(series, landed)
-            where = {"partition": landed[0][0], "offsets": [offset for _, offset in landed]}
+            where = multivariate.where_landed(landed, len(chunks), steps)
             return _sends(PREDICTIONS, multivariate.ready_markers(series, where, None))
 
-        return [Publish(SERIES, chunks, then)]
+        return [Publish(SERIES, chunks + [c for _, _, step in steps for c in step], then)]
 
     def _not_stored(self, series: Series, exc: Exception) -> list[Effect]:
         name = series.state.series

@@ -168,7 +168,7 @@ class Series:
     def part_keys(self) -> list[str]:
         """Every key this series may have written besides its state."""
         models = self.config.model_names if part_key(self.key, "config") in self.parts else []
-        regressors = self.xcorr.regressors if self.xcorr else []
+        regressors = self.xcorr.awaited() if self.xcorr else []
         return [part_key(self.key, "config"), part_key(self.key, "history"), xcorr_part(self.key),
                 *(_unit_part(self.key, i) for i in range(self.state.total)),
                 *(_refit_part(self.key, m) for m in models),
@@ -358,8 +358,8 @@ def decide(series: Series, deadline_s: float | None = None) -> tuple[BestModelRe
         history_points=state.ref["points"] if state.ref else len(values),
         series_ref=state.ref,
         units_done=state.units_done, units_total=state.total, complete=deadline_s is None,
-        historical_predictions=historical_answer(series.config, state.ref, units, (stamps, values),
-                                                 best.spec.model if best else None),
+        historical_predictions=historical_answer(series.config, state.ref, units + _historical_mv(series),
+                                                 (stamps, values), best.spec.model if best else None),
     )
     failures = []
     if deadline_s is not None:
@@ -373,6 +373,12 @@ def decide(series: Series, deadline_s: float | None = None) -> tuple[BestModelRe
     if best is None:
         failures.append(failure(request_id, "model", "no model produced a forecast for this series", series=name))
     return record, failures
+
+
+def _historical_mv(series: Series) -> list[UnitResult]:
+    """The multivariate historical steps in (validator.multivariate plans them with the stage's units): each
+    competes with its model's univariate step (forecasting.historical.choose_steps)."""
+    return [outcome_result(u) for u in series.mv_units() if u["unit"].get("historical_end")]
 
 
 def progress_of(series: Series, decided: BestModelRecord | None = None) -> ProgressRecord:

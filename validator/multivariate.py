@@ -29,10 +29,10 @@ from typing import Any, NamedTuple
 
 import pandas as pd
 
-from forecasting.metrics import score
-from forecasting.models import get_model_class
-from forecasting.selection import choose_final, refits_needed
-from forecasting.units import UnitResult, UnitSpec, batches, training_windows
+from forecasting import historical_multivariate as past_stage
+from forecasting import multivariate as stage
+from forecasting.selection import refits_needed
+from forecasting.units import UnitResult, UnitSpec, batches
 from schemas.keys import escape, series_key
 from schemas.records import (
     BestModelRecord,
@@ -55,11 +55,12 @@ from validator.decide import (
     mv_unit_part,
     outcome_result,
     ready_part,
+    results,
 )
 
 BASE = MV_BASE  # multivariate units' indexes start here (READY, the ready marker's unit index, is -3)
 READY_TRIES, READY_RETRY_S = 60, 2.0  # a marker that beats its target's first unit comes back, boundedly
-_UNIT_FIELDS = ("unit", "error", "metrics", "fit_seconds", "params")
+_UNIT_FIELDS = ("unit", "error", "metrics", "forecast", "fit_seconds", "params")  # a historical step's forecast
 _REFIT_FIELDS = ("unit", "error", "forecast", "fit_seconds", "params")
 
 
@@ -75,14 +76,16 @@ def is_ours(prediction: PredictionRecord) -> bool:
     return prediction["unit"]["index"] == READY or prediction["unit"]["index"] >= BASE
 
 
-def _multivariate_models(series: Series) -> list[str]:
-    return [m for m in series.config.model_names if get_model_class(m).takes_regressors]
-
-
 def wanted(series: Series) -> list[str]:
     """The series' extra regressors, when a model of the request can take them."""
+    return stage.wanted(series.config, series.xcorr)
+
+
+def awaited(series: Series) -> list[str]:
+    """Every series whose ready marker this one waits for: its extra regressors and those of its historical
+    steps (forecasting.historical_multivariate), when a model of the request can take them."""
     found = series.xcorr
-    return list(found.regressors) if found and found.regressors and _multivariate_models(series) else []
+    return found.awaited() if found is not None and stage.models(series.config) else []
 
 
 def _ready(series: Series, regressor: str) -> dict[str, Any] | None:
@@ -91,11 +94,6 @@ def _ready(series: Series, regressor: str) -> dict[str, Any] | None:
 
 
 # --- 1. a decided series announces its forecast to the series it is a regressor of -------------------------
-
-def _with_forecast(history: pd.Series, forecast: dict[str, Any]) -> pd.Series:
-    future = pd.Series(forecast["yhat"], index=pd.DatetimeIndex(pd.to_datetime(forecast["timestamps"])))
-    return pd.concat([history, future[future.index > history.index[-1]]]).rename(history.name)
-
 
 def announces(series: Series) -> bool:
     """S is an extra regressor of other series and has not told them yet (once per series: the caller sets
@@ -107,7 +105,38 @@ def announces(series: Series) -> bool:
 def regressor_chunks(series: Series, record: dict[str, Any], history: pd.Series) -> list[tuple[str, dict[str, Any]]]:
     """(key, SeriesPart) of S's history followed by its univariate forecast, stored on `series` for its targets."""
     rid, name = series.state.request_id, series.state.series
-    return parts(rid, name, 0, _with_forecast(history, record["forecast"]), key=f"{escape(rid)}/xcorr/{escape(name)}")
+    return parts(rid, name, 0, stage.with_forecast(history, record["forecast"]),
+                 key=f"{escape(rid)}/xcorr/{escape(name)}")
+
+
+def step_chunks(series: Series, history: pd.Series) -> list[tuple[str, list[str], list[tuple[str, dict[str, Any]]]]]:
+    """(model, dates, chunks) of S's own historical step forecasts by each model that takes regressors, stored
+    next to its forecast for the historical steps of its targets (forecasting.historical_multivariate)."""
+    rid, name = series.state.request_id, series.state.series
+    found = past_stage.step_forecasts(series.config, history, results(series))
+    return [(model, [d.isoformat() for d in f.dates],
+             parts(rid, name, 0, _on_grid(f.values, history), key=f"{escape(rid)}/xcorr/{escape(name)}"))
+            for model, f in found.items()]
+
+
+def _on_grid(values: pd.Series, history: pd.Series) -> pd.Series:
+    """`values` with the history's frequency when they follow it (stored compactly; and a frequency cannot be
+    inferred from fewer than 3 points)."""
+    try:
+        return values.set_axis(pd.DatetimeIndex(values.index, freq=pd.DatetimeIndex(history.index).freq))
+    except ValueError:  # not contiguous on the history's grid: stored with its timestamps
+        return values
+
+
+def where_landed(landed: list[tuple[int, int]], main: int,
+                 steps: list[tuple[str, list[str], list[tuple[str, dict[str, Any]]]]]) -> dict[str, Any]:
+    """Where S's forecast (the first `main` records) and its step forecasts (`step_chunks`, after) landed."""
+    where: dict[str, Any] = {"partition": landed[0][0], "offsets": [o for _, o in landed[:main]], "steps": {}}
+    at = main
+    for model, dates, chunks in steps:
+        where["steps"][model] = {"offsets": [o for _, o in landed[at:at + len(chunks)]], "dates": dates}
+        at += len(chunks)
+    return where
 
 
 def ready_markers(series: Series, where: dict[str, Any] | None, error: str | None) -> list[tuple[str, dict[str, Any]]]:
@@ -140,7 +169,7 @@ def receive(series: Series, prediction: dict[str, Any]) -> Step:
     comes next; flag: the state changed and should be written. (A ready marker for a series that does not
     exist yet is retried by the caller: validator.book.)"""
     state = series.state
-    if state.decided or not wanted(series):  # a marker for a series that takes no regressor: nothing to do
+    if state.decided or not awaited(series):  # a marker for a series that takes no regressor: nothing to do
         return Step(False, [])
     fresh = _keep(series, prediction)
     if fresh:
@@ -162,7 +191,7 @@ def _keep(series: Series, prediction: dict[str, Any]) -> bool:
     a plan whose count was not stored (a stop in between) is planned and sent again by `advance`."""
     state, unit = series.state, prediction["unit"]
     if unit["index"] == READY:
-        if unit["model"] not in wanted(series):
+        if unit["model"] not in awaited(series):
             return False
         part, value = ready_part(series.key, unit["model"]), {
             "where": json.loads(prediction["params"].get("where") or "null"), "error": prediction["error"]}
@@ -193,7 +222,7 @@ def _refits(series: Series) -> list[UnitResult]:
 
 def _usable(series: Series) -> dict[str, dict[str, Any]]:
     """Where each regressor that came with a forecast is, in the xcorr's order (so a re-plan is the same)."""
-    found = {r: _ready(series, r) for r in wanted(series)}
+    found = {r: _ready(series, r) for r in awaited(series)}
     return {r: f["where"] for r, f in found.items() if f and f["error"] is None and f["where"]}
 
 
@@ -202,10 +231,10 @@ def advance(series: Series) -> Step:
     state = series.state
     if state.refits_expected is None or state.refits_done < state.refits_expected:
         return Step(False, [])  # the univariate stage goes first: its best transformation per model is needed
-    if state.ref is None or any(_ready(series, r) is None for r in wanted(series)):
+    if state.ref is None or any(_ready(series, r) is None for r in awaited(series)):
         return Step(False, [])
     if state.mv_total is None:
-        specs = _plan(series, list(_usable(series)))
+        specs = _plan(series)
         state.mv_total = len(specs)
         state.mv_done = len(series.mv_units())
         return Step(True, _unit_datasets(series, specs))
@@ -218,8 +247,10 @@ def advance(series: Series) -> Step:
 def _ref(series: Series) -> SeriesRefRecord:
     """The series' ref with its usable extra regressors: what its multivariate units read."""
     usable = _usable(series)
+    steps = [records.regressor_ref(past_stage.steps_column(n, m), at["offsets"])
+             for n, w in usable.items() for m, at in (w.get("steps") or {}).items()]
     return {**(series.state.ref or {}),  # type: ignore[typeddict-item]
-            "regressors": [records.regressor_ref(n, w["offsets"]) for n, w in usable.items()]}
+            "regressors": [records.regressor_ref(n, w["offsets"]) for n, w in usable.items()] + steps}
 
 
 def _unit_datasets(series: Series, specs: list[UnitSpec], only: set[int] | None = None
@@ -250,7 +281,7 @@ def missing_units(series: Series) -> list[tuple[str, DatasetRecord]]:
     if state.decided or state.mv_total is None or state.ref is None:
         return []
     if state.mv_done < state.mv_total:
-        specs = _plan(series, list(_usable(series)))
+        specs = _plan(series)
         absent = {i for i in range(len(specs)) if mv_unit_part(series.key, BASE + i) not in series.parts}
         return _unit_datasets(series, specs, absent) if absent else []
     if state.mv_refit_sent and mv_refit_part(series.key) not in series.parts:
@@ -258,22 +289,24 @@ def missing_units(series: Series) -> list[tuple[str, DatasetRecord]]:
     return []
 
 
-def _plan(series: Series, regressors: list[str]) -> list[UnitSpec]:
-    """Each model that takes regressors, with its best univariate transformation, over every window."""
-    if not regressors or series.state.ref is None:
+def _plan(series: Series) -> list[UnitSpec]:
+    """Each model that takes regressors, with its best univariate transformation, over every window; then the
+    multivariate historical steps (forecasting.historical_multivariate), with the regressors whose step
+    forecasts came."""
+    if series.state.ref is None:
         return []
-    per_model = choose(series).per_model
-    mp = series.config.model_parameters
-    points = series.state.ref["points"]
-    windows = training_windows(points, mp.test_size(points), mp.delta_training_percentage)
-    return [UnitSpec(m, per_model[m].spec.transformation, w, tuple(regressors))
-            for m in _multivariate_models(series) if m in per_model for w in windows]
+    usable = _usable(series)
+    final = [r for r in wanted(series) if r in usable]
+    ready = {r: {m: [pd.Timestamp(d) for d in at["dates"]] for m, at in (w.get("steps") or {}).items()}
+             for r, w in usable.items()}
+    return (stage.plan(series.config, choose(series).per_model, series.state.ref["points"], final)
+            + past_stage.plan(series.config, results(series), past_stage.steps_in(series.xcorr), ready))
 
 
 def hold(series: Series) -> Step:
     """At the univariate decision: flag True while the multivariate stage still runs (the caller keeps the
     state and waits for the next record), with the Datasets of the step it may take now."""
-    if not wanted(series):
+    if not awaited(series):
         return Step(False, [])
     step = advance(series)
     return Step(not finished(series), step.datasets)
@@ -281,7 +314,7 @@ def hold(series: Series) -> Step:
 
 def finished(series: Series) -> bool:
     """Nothing (more) to wait for: decide. With no regressor wanted, at once."""
-    regressors = wanted(series)
+    regressors = awaited(series)
     if not regressors:
         return True
     state = series.state
@@ -292,7 +325,7 @@ def finished(series: Series) -> bool:
     if state.mv_done < state.mv_total:
         return False
     return (not state.mv_refit_sent or mv_refit_part(series.key) in series.parts
-            or all(u["error"] for u in series.mv_units()))
+            or not refits_needed(series.config, _results(series), best_only=True).specs)
 
 
 # --- the answer ---------------------------------------------------------------------------------------------
@@ -307,8 +340,7 @@ def candidate(record: BestModelRecord, regressors: list[str] | None = None) -> C
 
 def _multivariate_best(series: Series) -> UnitResult | None:
     """The best multivariate unit with its final refit folded in (None: it has no final forecast)."""
-    best = choose_final(series.config, _results(series), _refits(series)).best
-    return best if best is not None and best.error is None and best.forecast is not None else None
+    return stage.best(series.config, _results(series), _refits(series))
 
 
 def answer(series: Series, record: BestModelRecord) -> list[FailureRecord]:
@@ -341,8 +373,7 @@ def answer(series: Series, record: BestModelRecord) -> list[FailureRecord]:
     multivariate = records.candidate(best.spec.model, best.spec.transformation, metrics=best.metrics,
                                      forecast=best.forecast.to_dict(), regressors=best.spec.regressors)
     record["multivariate"] = multivariate
-    estimator = series.state.estimator
-    if record["model"] is None or score(best.metrics, estimator) < score(record["metrics"], estimator):
+    if stage.keeps(series.config, record["metrics"] if record["model"] is not None else None, best):
         record.update({"model": best.spec.model, "transformation": best.spec.transformation,
                        "window": best.spec.window, "metrics": dict(best.metrics),
                        "forecast": best.forecast.to_dict(), "kept": "multivariate"})

@@ -20,6 +20,7 @@ from confluent_kafka import KafkaException, Producer
 
 from forecasting.config import ParsedConfig, TimexConfig
 from forecasting.historical import first_known, plan_all
+from forecasting.historical_multivariate import add_steps, regressors_by_step
 from forecasting.limits import RequestLimits, check_config, check_data, describe
 from forecasting.regressors import AdditionalRegressors
 from forecasting.units import UnitSpec, batches
@@ -131,6 +132,12 @@ def fan_out(out: Outcome, config: TimexConfig, series: dict[str, pd.Series], rep
     xcorr, xcorr_warning = request_xcorr(config, {name: series[name] for name in planned})
     if xcorr_warning:
         out.failures.append(failure(rid, "xcorr", xcorr_warning))
+    elif xcorr:  # TIMEX re-runs it at every historical step: each step's regressors travel with the series
+        known = {name: series[name] for name in planned}
+        by_step, step_warning = regressors_by_step(config, known)
+        if step_warning:
+            out.failures.append(failure(rid, "xcorr", step_warning))
+        add_steps(config, known, xcorr, by_step)
     used = list(dict.fromkeys(key for name in planned for key in regressors.per_series.get(name, [])))
     for key in used:
         chunks = regressor_parts(rid, regressors.columns[key])
