@@ -79,12 +79,20 @@ def on_cluster(kafka_cluster: EmbeddedCluster, csv_server: tuple[str, Path],
         finally:
             stack.stop()
             for log in sorted((data_dir / "logs").glob("*.log")):  # shown by pytest when a test failed
-                print(f"--- {log.name} (tail)\n{log.read_text(errors='replace')[-3000:]}")
+                text = log.read_text(errors="replace")
+                # The tail holds the last seconds only: a stall's start (a table recovery, a rebalance, an offset
+                # reset that failed) is minutes earlier, so those lines are shown too (not the hundreds of
+                # NodeNotReadyError lines a down broker causes).
+                history = [line for line in text.splitlines()
+                           if any(k in line for k in HISTORY) and "NodeNotReadyError" not in line]
+                print(f"--- {log.name} (recovery, group, fetcher)\n" + "\n".join(history[-60:]))
+                print(f"--- {log.name} (tail)\n{text[-3000:]}")
             if cs is not None:
                 print("\n".join(["faults on a 3-broker cluster:", HEADER, *cs.rows]))
 
 
 HEADER = f"{Tally.HEADER}  {'longest gap':>11}"
+HISTORY = ('"faust.tables.recovery"', '"aiokafka.consumer.group_coordinator"', '"aiokafka.consumer.fetcher"')
 
 
 def test_the_services_internal_topics_are_replicated_3_times(on_cluster: ClusterStack) -> None:

@@ -63,3 +63,6 @@ def configure_logging(service: str, level: str = "INFO", log_file: Path | None =
     library_level = logging.INFO if level == "DEBUG" else max(logging.WARNING, logging.getLevelName(level))
     for noisy in ("aiokafka", "faust", "mode", "cmdstanpy", "prophet", "urllib3"):
         logging.getLogger(noisy).setLevel(library_level)
+    # Except a table's recovery (a dozen lines a rebalance: the changelogs' highwaters, where reading starts, when
+    # it ends): a recovery that never ends stops the service's work, and its WARNINGs alone do not say why.
+    logging.getLogger("faust.tables.recovery").setLevel(level)
