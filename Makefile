@@ -33,14 +33,18 @@ up: setup
 # The suite mostly waits (on brokers, services, browsers): TEST_WORKERS processes share it, a test file each at a
 # time (--dist loadfile: a module's own broker or stack is started once), each worker with its own session broker
 # and stack. One worker on a broker given by KAFKA_BOOTSTRAP_SERVERS: stacks sharing a broker share consumer groups.
+# The 3-broker tests then run alone: their fault gaps are timed, and three clusters' worth of JVMs beside the
+# other workers' stacks would time the machine's load instead.
 TEST_WORKERS ?= $(if $(KAFKA_BOOTSTRAP_SERVERS),1,3)
+CLUSTER_TESTS := tests/faults/test_cluster_faults.py tests/timex_stream/tools/test_cluster.py
 test: setup chromium
 	$(VENV)/bin/ruff check .
-	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile $(addprefix --ignore=,$(CLUSTER_TESTS)) $(PYTEST_ARGS)
+	$(PY) -m pytest $(CLUSTER_TESTS) $(PYTEST_ARGS)
 
 # Only the tests that start a local 3-broker cluster (README "Faults on a cluster"); `make test` runs them too.
 test-cluster: setup
-	$(PY) -m pytest tests/faults/test_cluster_faults.py tests/timex_stream/tools/test_cluster.py $(PYTEST_ARGS)
+	$(PY) -m pytest $(CLUSTER_TESTS) $(PYTEST_ARGS)
 
 # Latency, throughput, compute (TIMEX side by side where TIMEX_REFERENCE_DIR names a built reference),
 # scaling, live and accuracy; tables on stdout, JSON in bench/results/ (README "Performance"). BENCH_ARGS: e.g. --full.
