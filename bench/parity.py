@@ -6,6 +6,10 @@ last 6 months) through the whole system, and TIMEX 1.2.3 on the same config and 
 the reference venv; or a JSON line it printed before, `--timex-json`). Prints, per series: the best model,
 each model's best test MAE, the extra regressors chosen, each model's historical-prediction MAE and the
 largest point difference of the past forecasts; and both wall times. Writes bench/results/parity.json.
+
+bench/configs/parity_leading.json (bench/data/leading.csv: `shipments` repeats `orders` one month later, plus
+an unrelated `noise`; no historical predictions) is the multivariate exponential smoothing case: ours regresses
+on the extra regressors (forecasting/models/exponential_smoothing.py), TIMEX 1.2.3's ES ignores them.
 """
 
 from __future__ import annotations
@@ -93,7 +97,8 @@ def report(mine: dict[str, Any], args: argparse.Namespace) -> None:
         config, csv_path = load(args.config)
         with tempfile.TemporaryDirectory() as tmp:  # TIMEX reads a path or URL; its save_path is a file
             config = with_url(config, str(csv_path))
-            config["historical_prediction_parameters"]["save_path"] = str(Path(tmp) / "historical.pkl")
+            if "historical_prediction_parameters" in config:
+                config["historical_prediction_parameters"]["save_path"] = str(Path(tmp) / "historical.pkl")
             timex = timex_run(args.timex_reference, config)
     rows = compare(mine["document"], timex)
     ratio = round(mine["wall_s"] / timex["wall_s"], 3) if timex else None
