@@ -29,8 +29,8 @@ def _config(model: str):  # type: ignore[no-untyped-def]
 
 
 def test_which_models_take_regressors() -> None:
-    assert sorted(n for n, cls in MODELS.items() if cls.takes_regressors) == ["arima", "exponentialsmoothing", "fbprophet",
-                                                                              "mockup"]
+    takers = sorted(n for n, cls in MODELS.items() if cls.takes_regressors)
+    assert takers == ["arima", "exponentialsmoothing", "fbprophet", "mockup"]
 
 
 @pytest.mark.parametrize("model", ["fbprophet", "arima", "exponentialsmoothing"])
