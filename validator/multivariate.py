@@ -19,7 +19,8 @@ own (written once), the final refit as one more, and a few counters in the serie
    the answer. The existing deadline bounds every wait: past it T is answered univariately, with a warning.
 
 Deviation from TIMEX: a regressor's future is its best univariate forecast (TIMEX takes the regressor's
-forecast by the same model as the target's); `arima` takes regressors (TIMEX's ARIMA ignores them).
+forecast by the same model as the target's); `arima` and `exponentialsmoothing` take regressors (TIMEX's
+ARIMA and ES ignore them: see forecasting/models/exponential_smoothing.py).
 """
 
 from __future__ import annotations

@@ -29,10 +29,11 @@ def _config(model: str):  # type: ignore[no-untyped-def]
 
 
 def test_which_models_take_regressors() -> None:
-    assert sorted(n for n, cls in MODELS.items() if cls.takes_regressors) == ["arima", "fbprophet", "mockup"]
+    takers = sorted(n for n, cls in MODELS.items() if cls.takes_regressors)
+    assert takers == ["arima", "exponentialsmoothing", "fbprophet", "mockup"]
 
 
-@pytest.mark.parametrize("model", ["fbprophet", "arima"])
+@pytest.mark.parametrize("model", ["fbprophet", "arima", "exponentialsmoothing"])
 def test_a_regressor_with_signal_improves_the_forecast_and_noise_does_not(model: str) -> None:
     y, frame = _data()
     config = _config(model)
@@ -44,6 +45,30 @@ def test_a_regressor_with_signal_improves_the_forecast_and_noise_does_not(model:
         mae[regressors] = result.metrics["MAE"]
     assert mae[("signal",)] < 0.3 * mae[()]  # y is mostly the signal: the univariate model cannot know it
     assert abs(mae[("noise",)] - mae[()]) < 0.15 * mae[()]
+
+
+def test_exponential_smoothing_gains_from_a_leading_regressor() -> None:
+    """TIMEX's case: y follows a leading indicator x one step later; the extra regressor is x itself (same
+    timestamps, as TIMEX passes it) and its known values cover the test points. Holt-Winters alone can only
+    extend y's level and trend; regressed on x it follows the swings x announced."""
+    rng = np.random.default_rng(2)
+    n = N + LAGS + 1
+    momentum = np.zeros(n)  # x drifts in runs (AR(1) increments): swings a level-and-trend model cannot see
+    for i in range(1, n):
+        momentum[i] = 0.9 * momentum[i - 1] + rng.normal(0, 1)
+    x = pd.Series(np.cumsum(momentum) + 100, index=pd.date_range("2015-01-01", periods=n, freq="MS"))
+    y = (0.8 * x.shift(1) + 20 + rng.normal(0, 0.5, n)).iloc[1:N + 1].rename("y")
+    frame = x.iloc[1:].to_frame("leader")
+    config = _config("exponentialsmoothing")
+    mae = {}
+    for regressors in ((), ("leader",)):
+        result = run_unit(config, y, UnitSpec("exponentialsmoothing", "none", N - TEST, regressors),
+                          with_forecast=False, regressors=frame)
+        assert result.error is None, result.error
+        mae[regressors] = result.metrics["MAE"]
+    assert mae[("leader",)] < 0.5 * mae[()]
+    refit = run_unit(config, y, UnitSpec("exponentialsmoothing", "none", N - TEST, ("leader",)), regressors=frame)
+    assert refit.forecast is not None and "leader" in refit.params["regression"]
 
 
 def test_final_forecast_uses_the_regressors_future_values() -> None:
