@@ -3,7 +3,16 @@ from __future__ import annotations
 import math
 import random
 
-from forecasting.selection import SeriesChoice, choose_best, choose_final, fold, refits_needed, with_refits
+from forecasting.selection import (
+    SeriesChoice,
+    choose_best,
+    choose_final,
+    fold,
+    refit_slot,
+    refit_slots,
+    refits_needed,
+    with_refits,
+)
 from forecasting.units import Forecast, UnitResult, UnitSpec, plan_units, run_unit
 from tests.plugins.core_series import make_config, random_walk
 
@@ -169,3 +178,44 @@ def test_a_combination_config_is_checked() -> None:
     assert parsed.warnings == [] and parsed.config.model_parameters.combination is not None
     assert parse_config(parsed.config.to_json()).config == parsed.config
     assert "combination" not in parse_config(base).config.to_json()  # existing configs round-trip unchanged
+
+
+# --- members per (model, transformation): combination.per_transformation ------------------------------------
+
+PAIRS = make_config(model_parameters={"models": "theta,autoets", "possible_transformations": "none,log",
+                                      "combination": {"k": 3, "statistic": "median", "per_transformation": True}})
+
+
+def _pair(model: str, transformation: str, window: int, mae: float) -> UnitResult:
+    return UnitResult(UnitSpec(model, transformation, window), metrics={"MAE": mae})
+
+
+PAIR_UNITS = [_pair("theta", "none", 10, 2.0), _pair("theta", "none", 20, 1.5), _pair("theta", "log", 10, 1.0),
+              _pair("autoets", "none", 10, 3.0), _pair("autoets", "log", 10, 4.0), _pair("autoets", "log", 20, 5.0)]
+
+
+def test_per_transformation_asks_a_refit_of_each_pairs_best_unit() -> None:
+    plan = refits_needed(PAIRS, PAIR_UNITS)
+    assert plan.specs == [UnitSpec("theta", "none", 20), UnitSpec("theta", "log", 10),
+                          UnitSpec("autoets", "none", 10), UnitSpec("autoets", "log", 10)]
+    assert [refit_slot(PAIRS, s) for s in plan.specs] == ["theta|none", "theta|log", "autoets|none", "autoets|log"]
+    assert refit_slots(PAIRS) == ["theta|none", "theta|log", "autoets|none", "autoets|log"]
+    # Without it, one refit a model (its best unit), slots named by model, as before.
+    plain = make_config(model_parameters={"models": "theta,autoets", "possible_transformations": "none,log",
+                                          "combination": {"k": 3}})
+    assert refits_needed(plain, PAIR_UNITS).specs == [UnitSpec("theta", "log", 10), UnitSpec("autoets", "none", 10)]
+    assert refit_slots(plain) == ["theta", "autoets"] and refit_slot(plain, UnitSpec("theta", "log", 10)) == "theta"
+
+
+def test_per_transformation_members_are_the_k_best_pairs() -> None:
+    yhat = {("theta", "none"): [10.0, 10.0], ("theta", "log"): [20.0, 30.0], ("autoets", "none"): [40.0, 20.0],
+            ("autoets", "log"): [0.0, 0.0]}
+    refits = [UnitResult(s, forecast=Forecast(["t1", "t2"], yhat[(s.model, s.transformation)]))
+              for s in refits_needed(PAIRS, PAIR_UNITS).specs]
+    choice = choose_final(PAIRS, PAIR_UNITS, refits)
+    best = choice.best
+    assert best is not None and best.forecast is not None and best.spec.model == "combination"
+    assert best.params["members"] == "theta|log,theta|none,autoets|none"  # autoets on logs validated worst
+    assert best.forecast.yhat == [20.0, 20.0]
+    assert set(choice.per_model) == {"theta", "autoets", "combination"}  # per_model stays one unit a model
+    assert choice.per_model["theta"].spec == UnitSpec("theta", "log", 10)
