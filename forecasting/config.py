@@ -194,7 +194,8 @@ def _holidays(value: Any) -> str | list[str] | None:
                      "[\"2023-12-25\", \"2024-12-25\"])")
 
 
-COMBINATION_STATISTICS: tuple[str, ...] = ("median", "mean")
+# trimmed_mean: each step's mean without its highest and lowest member (the mean, for two members).
+COMBINATION_STATISTICS: tuple[str, ...] = ("median", "mean", "trimmed_mean")
 
 
 class CombinationParameters(_Section):

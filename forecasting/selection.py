@@ -153,7 +153,11 @@ def _combine_values(rows: list[list[float] | None], statistic: str) -> list[floa
     if any(r is None for r in rows):
         return None
     stack = np.asarray(rows, dtype=float)
-    return (np.median(stack, axis=0) if statistic == "median" else np.mean(stack, axis=0)).tolist()
+    if statistic == "median":
+        return np.median(stack, axis=0).tolist()
+    if statistic == "trimmed_mean" and len(stack) > 2:  # each step's highest and lowest left out
+        return np.mean(np.sort(stack, axis=0)[1:-1], axis=0).tolist()
+    return np.mean(stack, axis=0).tolist()
 
 
 def combine(config: TimexConfig, choice: SeriesChoice) -> SeriesChoice:

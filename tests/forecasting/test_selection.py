@@ -152,6 +152,13 @@ def test_the_mean_of_the_two_best() -> None:
     assert best.params["members"] == "theta,autoets"
 
 
+def test_the_trimmed_mean_leaves_out_each_steps_highest_and_lowest() -> None:
+    best = _combined("trimmed_mean", 4).best
+    assert best is not None and best.forecast is not None
+    assert best.forecast.yhat == [16.0, 30.0]  # step 1: 10, 12, 20, 100 → (12 + 20) / 2; step 2: 18, 20, 40, 100
+    assert _combined("trimmed_mean", 2).best.forecast.yhat == [11.0, 19.0]  # type: ignore[union-attr]  # two: the mean
+
+
 def test_k_above_the_models_with_a_forecast_takes_those_and_one_alone_is_no_combination() -> None:
     assert _combined("median", 9).best.params["members"] == "theta,autoets,autoces,naive"  # type: ignore[union-attr]
     without = [CANDIDATES[1], UnitResult(UnitSpec("autoets", "none", 10), metrics={"MAE": 0.5})]  # no refit yet
