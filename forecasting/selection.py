@@ -9,8 +9,8 @@ protocol around it that the core pipeline, the predictor and the validator all f
 Historical units (forecasting.historical) are never part of the choice.
 
 With `model_parameters.combination` (opt-in), `choose_final`'s answer is the combination of the k models
-that validated best (`combine`): the per-step median or mean of their final forecasts and of their interval
-bounds. It is made from the refits the protocol asks for: each model's best unit, or with
+that validated best (`combine`): the per-step median, mean or trimmed mean of their final forecasts and of
+their interval bounds. It is made from the refits the protocol asks for: each model's best unit, or with
 `combination.per_transformation` each (model, transformation) pair's best unit (`candidates`; `refit_slot`
 names the refit each one gets), so every path that calls `refits_needed` and `choose_final` gives the same
 combination.
