@@ -194,15 +194,19 @@ def _holidays(value: Any) -> str | list[str] | None:
                      "[\"2023-12-25\", \"2024-12-25\"])")
 
 
-COMBINATION_STATISTICS: tuple[str, ...] = ("median", "mean")
+# trimmed_mean: each step's mean without its highest and lowest member (the mean, for two members).
+COMBINATION_STATISTICS: tuple[str, ...] = ("median", "mean", "trimmed_mean")
 
 
 class CombinationParameters(_Section):
     """Opt-in (not a TIMEX key): the answer is the per-step `statistic` of the forecasts of the `k` models
-    that validated best, each model's best unit (forecasting.selection.combine)."""
+    that validated best, each model's best unit (forecasting.selection.combine). With `per_transformation`,
+    each (model, transformation) pair's best unit is a candidate: a model on logs and on the values are two
+    members (each refitted)."""
 
     k: int = Field(default=3, ge=2)
     statistic: str = "median"
+    per_transformation: bool = False
 
     @field_validator("statistic")
     @classmethod

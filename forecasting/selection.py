@@ -9,16 +9,18 @@ protocol around it that the core pipeline, the predictor and the validator all f
 Historical units (forecasting.historical) are never part of the choice.
 
 With `model_parameters.combination` (opt-in), `choose_final`'s answer is the combination of the k models
-that validated best (`combine`): the per-step median or mean of their final forecasts and of their interval
-bounds. It is made from the refits the ordinary protocol already asks for (each model's best unit), so every
-path that calls `choose_final` gives the same combination.
+that validated best (`combine`): the per-step median, mean or trimmed mean of their final forecasts and of
+their interval bounds. It is made from the refits the protocol asks for: each model's best unit, or with
+`combination.per_transformation` each (model, transformation) pair's best unit (`candidates`; `refit_slot`
+names the refit each one gets), so every path that calls `refits_needed` and `choose_final` gives the same
+combination.
 
 Order-independent: the choice depends only on the set of results. Ties break deterministically by the
 config's order of models and transformations, then by the smaller window (as TIMEX's stable sort)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -90,7 +92,10 @@ def _rank(config: TimexConfig) -> tuple[dict[str, int], dict[str, int]]:
     )
 
 
-def choose_best(config: TimexConfig, results: Iterable[UnitResult]) -> SeriesChoice:
+def _orders(config: TimexConfig) -> tuple[Callable[[UnitResult], tuple[Any, ...]],
+                                           Callable[[UnitResult], tuple[Any, ...]]]:
+    """(spec order: the config's order of models and transformations, then the window; quality: the main
+    estimator, ties broken by the spec order)."""
     models, transformations = _rank(config)
     estimator = config.model_parameters.main_accuracy_estimator
 
@@ -107,29 +112,73 @@ def choose_best(config: TimexConfig, results: Iterable[UnitResult]) -> SeriesCho
     def quality(r: UnitResult) -> tuple[Any, ...]:
         return (score(r.metrics, estimator), *spec_key(r))
 
+    return spec_key, quality
+
+
+def _best_of_each(config: TimexConfig, ok: Iterable[UnitResult], group: Callable[[UnitSpec], str]
+                  ) -> dict[str, UnitResult]:
+    """The best unit of each group of `ok` (validated units), in spec order."""
+    spec_key, quality = _orders(config)
+    best: dict[str, UnitResult] = {}
+    for r in sorted(ok, key=quality):
+        best.setdefault(group(r.spec), r)
+    return dict(sorted(best.items(), key=lambda item: spec_key(item[1])))
+
+
+def choose_best(config: TimexConfig, results: Iterable[UnitResult]) -> SeriesChoice:
+    spec_key, quality = _orders(config)
     every = list(results)
     ok = sorted((r for r in every if r.error is None), key=spec_key)
     errors = sorted((r for r in every if r.error is not None), key=spec_key)
-    per_model: dict[str, UnitResult] = {}
-    for r in sorted(ok, key=quality):
-        per_model.setdefault(r.spec.model, r)
-    per_model = dict(sorted(per_model.items(), key=lambda item: spec_key(item[1])))
+    per_model = _best_of_each(config, ok, lambda s: s.model)
     best = min(per_model.values(), key=quality) if per_model else None
     return SeriesChoice(best=best, per_model=per_model, comparison=ok, errors=errors)
 
 
+def _per_transformation(config: TimexConfig) -> bool:
+    combination = config.model_parameters.combination
+    return combination is not None and combination.per_transformation
+
+
+def refit_slot(config: TimexConfig, spec: UnitSpec) -> str:
+    """The candidate a unit stands for, which has one final refit at most: its model, or with
+    `combination.per_transformation` its model and transformation (`model|transformation`)."""
+    return f"{spec.model}|{spec.transformation}" if _per_transformation(config) else spec.model
+
+
+def refit_slots(config: TimexConfig) -> list[str]:
+    """Every slot the config's units can stand for (`refit_slot`), in the config's order."""
+    if not _per_transformation(config):
+        return list(config.model_names)
+    return [f"{m}|{t}" for m in config.model_names for t in config.transformations]
+
+
+def candidates(config: TimexConfig, choice: SeriesChoice) -> dict[str, UnitResult]:
+    """Each slot's best validated unit (`refit_slot`), in spec order: `choice.per_model` unless the
+    combination takes each (model, transformation) pair (a superset of it then: a model's best unit is the
+    best of its own pair)."""
+    if not _per_transformation(config):
+        return choice.per_model
+    return _best_of_each(config, choice.comparison, lambda s: refit_slot(config, s))
+
+
 def ranked(config: TimexConfig, choice: SeriesChoice) -> list[UnitResult]:
-    """Each model's best unit, the best validated first (ties: the config's order, as `choose_best`)."""
+    """Each candidate (`candidates`), the best validated first (ties: spec order, as `choose_best`)."""
     estimator = config.model_parameters.main_accuracy_estimator
-    order = {m: i for i, m in enumerate(choice.per_model)}  # choose_best keeps per_model in spec order
-    return sorted(choice.per_model.values(), key=lambda r: (score(r.metrics, estimator), order[r.spec.model]))
+    every = candidates(config, choice)
+    order = {slot: i for i, slot in enumerate(every)}  # _best_of_each keeps them in spec order
+    return sorted(every.values(), key=lambda r: (score(r.metrics, estimator), order[refit_slot(config, r.spec)]))
 
 
 def _combine_values(rows: list[list[float] | None], statistic: str) -> list[float] | None:
     if any(r is None for r in rows):
         return None
     stack = np.asarray(rows, dtype=float)
-    return (np.median(stack, axis=0) if statistic == "median" else np.mean(stack, axis=0)).tolist()
+    if statistic == "median":
+        return np.median(stack, axis=0).tolist()
+    if statistic == "trimmed_mean" and len(stack) > 2:  # each step's highest and lowest left out
+        return np.mean(np.sort(stack, axis=0)[1:-1], axis=0).tolist()
+    return np.mean(stack, axis=0).tolist()
 
 
 def combine(config: TimexConfig, choice: SeriesChoice) -> SeriesChoice:
@@ -155,7 +204,7 @@ def combine(config: TimexConfig, choice: SeriesChoice) -> SeriesChoice:
         test_forecast=_combine_values([r.test_forecast or None for r in members], spec.statistic) or [],
         forecast=forecast, fit_seconds=sum(r.fit_seconds for r in members),
         params={"statistic": spec.statistic, "k": str(spec.k),
-                "members": ",".join(r.spec.model for r in members)})
+                "members": ",".join(refit_slot(config, r.spec) for r in members)})
     return replace(choice, best=combined, per_model={**choice.per_model, COMBINATION: combined},
                    comparison=[*choice.comparison, combined])
 
@@ -166,18 +215,19 @@ def combine(config: TimexConfig, choice: SeriesChoice) -> SeriesChoice:
 class RefitPlan:
     """What a set of validation results needs before the choice."""
 
-    specs: list[UnitSpec]  # every final refit the choice needs (each model's best unit, in the config's order)
+    specs: list[UnitSpec]  # every final refit the choice needs (each candidate's best unit, in spec order)
     missing: list[int]  # positions in `specs` with no refit made for that unit among those in
     stale: list[UnitResult]  # refits in that were made for another unit than any chosen now: to drop
 
 
 def refits_needed(config: TimexConfig, results: Iterable[UnitResult], refits: Iterable[UnitResult] = (),
                   best_only: bool = False) -> RefitPlan:
-    """Phase 1 → 2: the final refits `results` (validation outcomes) need: each model's best unit, or, with
-    `best_only`, the best unit alone (the multivariate stage). `refits`: those already in (a predictor that
+    """Phase 1 → 2: the final refits `results` (validation outcomes) need: each candidate's best unit
+    (`candidates`: each model's, or each (model, transformation) pair's), or, with `best_only`, the best unit
+    alone (the multivariate stage). `refits`: those already in (a predictor that
     ran a whole series refits it in the same record); one made for another unit is `stale`."""
     choice = choose_best(config, drop_history(results)[0])
-    chosen = [choice.best] if best_only else list(choice.per_model.values())
+    chosen = [choice.best] if best_only else list(candidates(config, choice).values())
     specs = [r.spec for r in chosen if r is not None]
     refits = list(refits)
     have = {r.spec for r in refits}

@@ -15,9 +15,10 @@ late duplicates cannot decide it twice; the service forgets that marker too (a t
 than TIMEX_VALIDATOR_FORGET_S, so the tables hold only live series and recent decisions.
 
 Two phases, as the core's pipeline: every unit is validated (scored on the held-out points); once all
-are in, each model's best unit is refitted on window + test points for its final forecast (one refit
-Dataset per model, run by the predictors); when those are in, the series is decided. Which refits, how
-they fold into their units and the choice are forecasting.selection's protocol, as everywhere else.
+are in, each model's best unit (each candidate's: forecasting.selection.refit_slot) is refitted on window +
+test points for its final forecast (one refit Dataset per slot, run by the predictors); when those are in,
+the series is decided. Which refits, how they fold into their units and the choice are
+forecasting.selection's protocol, as everywhere else.
 
 State written by the versions before (one JSON dict per series, units inside) is read by `upgrade`.
 """
@@ -33,9 +34,9 @@ import faust
 
 from forecasting.config import TimexConfig, config_from_json
 from forecasting.historical import plan_all
-from forecasting.selection import SeriesChoice, choose_final, refits_needed
+from forecasting.selection import SeriesChoice, choose_final, refit_slot, refit_slots, refits_needed
 from forecasting.tail import HISTORY_TAIL_POINTS
-from forecasting.units import UnitResult, batches
+from forecasting.units import UnitResult, UnitSpec, batches
 from forecasting.xcorr import SeriesXcorr
 from schemas.keys import escape, split_series_key
 from schemas.records import (
@@ -94,8 +95,10 @@ def _unit_part(key: str, index: int) -> str:
     return part_key(key, f"u{index}")
 
 
-def _refit_part(key: str, model: str) -> str:
-    return part_key(key, f"r{escape(model)}")
+def _refit_part(key: str, slot: str) -> str:
+    """A final refit, by the slot it fills (forecasting.selection.refit_slot: its model, unless a combination
+    takes each transformation of a model)."""
+    return part_key(key, f"r{escape(slot)}")
 
 
 def xcorr_part(key: str) -> str:
@@ -143,8 +146,8 @@ class Series:
         return _unit_part(self.key, index) in self.parts
 
     def refits(self) -> dict[str, dict[str, Any]]:
-        """Final refit outcomes in, by model."""
-        found = ((m, self.parts.get(_refit_part(self.key, m))) for m in self.config.model_names)
+        """Final refit outcomes in, by slot (forecasting.selection.refit_slot)."""
+        found = ((m, self.parts.get(_refit_part(self.key, m))) for m in refit_slots(self.config))
         return {m: r for m, r in found if r is not None}
 
     def history(self) -> tuple[list[Any], list[Any]]:
@@ -167,11 +170,11 @@ class Series:
 
     def part_keys(self) -> list[str]:
         """Every key this series may have written besides its state."""
-        models = self.config.model_names if part_key(self.key, "config") in self.parts else []
+        slots = refit_slots(self.config) if part_key(self.key, "config") in self.parts else []
         regressors = self.xcorr.awaited() if self.xcorr else []
         return [part_key(self.key, "config"), part_key(self.key, "history"), xcorr_part(self.key),
                 *(_unit_part(self.key, i) for i in range(self.state.total)),
-                *(_refit_part(self.key, m) for m in models),
+                *(_refit_part(self.key, m) for m in slots),
                 *(ready_part(self.key, r) for r in regressors),
                 *(mv_unit_part(self.key, MV_BASE + i) for i in range(self.state.mv_total or 0)),
                 mv_refit_part(self.key)]
@@ -199,7 +202,7 @@ def add(series: Series, prediction: PredictionRecord) -> bool:
     if state.decided:
         return False
     if unit["refit"]:
-        part, fields = _refit_part(series.key, unit["model"]), _REFIT_FIELDS
+        part, fields = _refit_part(series.key, refit_slot(series.config, UnitSpec.from_dict(unit))), _REFIT_FIELDS
     else:
         part, fields = _unit_part(series.key, unit["index"]), _UNIT_FIELDS
     if part in series.parts:
@@ -271,17 +274,17 @@ def is_complete(state: SeriesState) -> bool:
 
 
 def plan_refits(series: Series) -> list[tuple[str, DatasetRecord]]:
-    """(key, Dataset) for the final refit of each model's best unit; records how many to expect. A refit
-    already in (the predictor refits a series whose units all ran in one record: predictor.work) is not
-    asked again when it is of a unit chosen here; one of another unit is dropped and asked anew
-    (forecasting.selection.refits_needed)."""
+    """(key, Dataset) for the final refit of each candidate's best unit (each model's, or each (model,
+    transformation) pair's for a combination that asks); records how many to expect. A refit already in (the
+    predictor refits a series whose units all ran in one record: predictor.work) is not asked again when it
+    is of a unit chosen here; one of another unit is dropped and asked anew (forecasting.selection.refits_needed)."""
     state = series.state
     plan = refits_needed(series.config, results(series), refit_results(series))
     if state.refits_expected is None:  # first asked now: the stall window starts from here
         state.last_at = now_ms()
     state.refits_expected = len(plan.specs)
-    for stale in plan.stale:  # its part is keyed by model: the new refit takes its place
-        del series.parts[_refit_part(series.key, stale.spec.model)]
+    for stale in plan.stale:  # its part is keyed by slot: the new refit takes its place
+        del series.parts[_refit_part(series.key, refit_slot(series.config, stale.spec))]
         state.refits_done -= 1
     specs, todo = plan.specs, plan.missing
     points = state.ref["points"] if state.ref else len(series.history()[1])
@@ -300,7 +303,7 @@ def missing_units(series: Series) -> list[tuple[str, DatasetRecord]]:
     if state.refits_expected is not None:
         refits = series.refits()
         return [(k, d) for k, d in plan_refits(series)
-                if any(u["model"] not in refits for u in [d["unit"], *d["more"]])]
+                if any(refit_slot(series.config, UnitSpec.from_dict(u)) not in refits for u in [d["unit"], *d["more"]])]
     units = plan_all(series.config, state.ref["points"], state.series, state.ref.get("historical_from") or 0,
                      regressor_names(state.ref))
     return [dataset(state.request_id, state.series, state.series_total, u, i, len(units), state.ref)
@@ -320,7 +323,7 @@ def results(series: Series) -> list[UnitResult]:
 
 
 def refit_results(series: Series) -> list[UnitResult]:
-    """The final refits in, one per model at most (each made for the unit its spec names)."""
+    """The final refits in, one per slot at most (each made for the unit its spec names)."""
     return [outcome_result(r) for r in series.refits().values()]
 
 

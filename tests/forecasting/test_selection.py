@@ -3,7 +3,16 @@ from __future__ import annotations
 import math
 import random
 
-from forecasting.selection import SeriesChoice, choose_best, choose_final, fold, refits_needed, with_refits
+from forecasting.selection import (
+    SeriesChoice,
+    choose_best,
+    choose_final,
+    fold,
+    refit_slot,
+    refit_slots,
+    refits_needed,
+    with_refits,
+)
 from forecasting.units import Forecast, UnitResult, UnitSpec, plan_units, run_unit
 from tests.plugins.core_series import make_config, random_walk
 
@@ -143,6 +152,13 @@ def test_the_mean_of_the_two_best() -> None:
     assert best.params["members"] == "theta,autoets"
 
 
+def test_the_trimmed_mean_leaves_out_each_steps_highest_and_lowest() -> None:
+    best = _combined("trimmed_mean", 4).best
+    assert best is not None and best.forecast is not None
+    assert best.forecast.yhat == [16.0, 30.0]  # step 1: 10, 12, 20, 100 → (12 + 20) / 2; step 2: 18, 20, 40, 100
+    assert _combined("trimmed_mean", 2).best.forecast.yhat == [11.0, 19.0]  # type: ignore[union-attr]  # two: the mean
+
+
 def test_k_above_the_models_with_a_forecast_takes_those_and_one_alone_is_no_combination() -> None:
     assert _combined("median", 9).best.params["members"] == "theta,autoets,autoces,naive"  # type: ignore[union-attr]
     without = [CANDIDATES[1], UnitResult(UnitSpec("autoets", "none", 10), metrics={"MAE": 0.5})]  # no refit yet
@@ -169,3 +185,44 @@ def test_a_combination_config_is_checked() -> None:
     assert parsed.warnings == [] and parsed.config.model_parameters.combination is not None
     assert parse_config(parsed.config.to_json()).config == parsed.config
     assert "combination" not in parse_config(base).config.to_json()  # existing configs round-trip unchanged
+
+
+# --- members per (model, transformation): combination.per_transformation ------------------------------------
+
+PAIRS = make_config(model_parameters={"models": "theta,autoets", "possible_transformations": "none,log",
+                                      "combination": {"k": 3, "statistic": "median", "per_transformation": True}})
+
+
+def _pair(model: str, transformation: str, window: int, mae: float) -> UnitResult:
+    return UnitResult(UnitSpec(model, transformation, window), metrics={"MAE": mae})
+
+
+PAIR_UNITS = [_pair("theta", "none", 10, 2.0), _pair("theta", "none", 20, 1.5), _pair("theta", "log", 10, 1.0),
+              _pair("autoets", "none", 10, 3.0), _pair("autoets", "log", 10, 4.0), _pair("autoets", "log", 20, 5.0)]
+
+
+def test_per_transformation_asks_a_refit_of_each_pairs_best_unit() -> None:
+    plan = refits_needed(PAIRS, PAIR_UNITS)
+    assert plan.specs == [UnitSpec("theta", "none", 20), UnitSpec("theta", "log", 10),
+                          UnitSpec("autoets", "none", 10), UnitSpec("autoets", "log", 10)]
+    assert [refit_slot(PAIRS, s) for s in plan.specs] == ["theta|none", "theta|log", "autoets|none", "autoets|log"]
+    assert refit_slots(PAIRS) == ["theta|none", "theta|log", "autoets|none", "autoets|log"]
+    # Without it, one refit a model (its best unit), slots named by model, as before.
+    plain = make_config(model_parameters={"models": "theta,autoets", "possible_transformations": "none,log",
+                                          "combination": {"k": 3}})
+    assert refits_needed(plain, PAIR_UNITS).specs == [UnitSpec("theta", "log", 10), UnitSpec("autoets", "none", 10)]
+    assert refit_slots(plain) == ["theta", "autoets"] and refit_slot(plain, UnitSpec("theta", "log", 10)) == "theta"
+
+
+def test_per_transformation_members_are_the_k_best_pairs() -> None:
+    yhat = {("theta", "none"): [10.0, 10.0], ("theta", "log"): [20.0, 30.0], ("autoets", "none"): [40.0, 20.0],
+            ("autoets", "log"): [0.0, 0.0]}
+    refits = [UnitResult(s, forecast=Forecast(["t1", "t2"], yhat[(s.model, s.transformation)]))
+              for s in refits_needed(PAIRS, PAIR_UNITS).specs]
+    choice = choose_final(PAIRS, PAIR_UNITS, refits)
+    best = choice.best
+    assert best is not None and best.forecast is not None and best.spec.model == "combination"
+    assert best.params["members"] == "theta|log,theta|none,autoets|none"  # autoets on logs validated worst
+    assert best.forecast.yhat == [20.0, 20.0]
+    assert set(choice.per_model) == {"theta", "autoets", "combination"}  # per_model stays one unit a model
+    assert choice.per_model["theta"].spec == UnitSpec("theta", "log", 10)

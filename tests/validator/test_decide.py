@@ -30,6 +30,7 @@ from validator.decide import (
     is_deadline_marker,
     is_forget_marker,
     mark_decided,
+    missing_units,
     new_series,
     plan_refits,
     recount,
@@ -283,6 +284,39 @@ def test_a_refit_of_another_unit_than_the_chosen_one_is_asked_again() -> None:
     for u in units_of(predict(job_for(STORE, again[0][1]))):
         add(series, u)
     assert is_complete(series.state) and decide(series)[0]["per_model"]["theta"]["yhat"]
+
+
+PAIRS = {**CHEAP, "model_parameters": {**CHEAP["model_parameters"],
+                                      "combination": {"k": 4, "per_transformation": True}}}
+
+
+def test_a_lost_refit_of_a_transformation_pair_is_asked_again_alone_and_the_decision_leaves_no_part() -> None:
+    """With members per (model, transformation), a model has a refit under each transformation (its own
+    part): one lost is asked again by itself, and every part is deleted once the series is decided."""
+    out = ingest({"request_id": "r3", "config_json": json.dumps(PAIRS), "csv_data": _csv(), "replay_of": None},
+                 fetch=lambda url: pytest.fail("no download expected"))
+    [(_, only)] = out.datasets(STORE.add(out.stored))
+    units = units_of(predict(job_for(STORE, only)))
+    refits = [u for u in units if u["unit"]["refit"]]
+    assert sorted((u["unit"]["model"], u["unit"]["transformation"]) for u in refits) == sorted(
+        (m, t) for m in ("naive", "seasonal_naive", "theta") for t in ("none", "log_modified"))
+    lost = next(u for u in refits if u["unit"]["model"] == "theta" and u["unit"]["transformation"] == "none")
+    series = new_series("r3/wave", units[0], STORE.config_json(units[0]["ref"]), {})
+    for u in units:
+        if u is not lost:
+            add(series, u)
+    assert not is_complete(series.state) and series.state.refits_expected is None
+    again = plan_refits(series)
+    assert [(d["unit"]["model"], d["unit"]["transformation"], d["more"]) for _, d in again] == [
+        ("theta", "none", [])]
+    assert [d["unit"] for _, d in missing_units(series)] == [again[0][1]["unit"]]
+    for u in units_of(predict(job_for(STORE, again[0][1]))):
+        add(series, u)
+    assert is_complete(series.state) and missing_units(series) == []
+    record, failures = decide(series)
+    assert failures == [] and record["model"] == "combination"
+    mark_decided(series)
+    assert series.parts == {}
 
 
 def test_each_repair_of_a_stalled_series_doubles_its_next_window(predictions: list[dict]) -> None:

@@ -34,6 +34,9 @@ CONFIG = {"input_parameters": {"source_data_url": "upload:x.csv", "index_column_
 # Opt-in: the median of the two best-validated models' forecasts (forecasting.selection.combine).
 COMBINED = {**CONFIG, "model_parameters": {**CONFIG["model_parameters"],
                                            "combination": {"k": 2, "statistic": "median"}}}
+# Opt-in: each (model, transformation) pair's best unit a member (a refit each): the median of the four best.
+PAIRS = {**CONFIG, "model_parameters": {**CONFIG["model_parameters"],
+                                        "combination": {"k": 4, "statistic": "median", "per_transformation": True}}}
 DATES = pd.date_range("2001-01-01", periods=N + LAGS, freq="MS")
 
 
@@ -93,6 +96,11 @@ def stream() -> tuple[MemoryStore, dict[str, Any], list[dict[str, Any]]]:
 
 
 @pytest.fixture(scope="module")
+def pairs_stream() -> tuple[MemoryStore, dict[str, Any], list[dict[str, Any]]]:
+    return _ingested(PAIRS)
+
+
+@pytest.fixture(scope="module")
 def combined_stream() -> tuple[MemoryStore, dict[str, Any], list[dict[str, Any]]]:
     return _ingested(COMBINED)
 
@@ -114,14 +122,14 @@ def _decided(store: MemoryStore, predictions: list[dict[str, Any]], refits_asked
 
 
 def _every_path_gives_the_core_answer(raw: dict[str, Any], stream: tuple[MemoryStore, dict[str, Any],
-                                      list[dict[str, Any]]]) -> dict[str, Any]:
+                                      list[dict[str, Any]]], refits_made: int = 3) -> dict[str, Any]:
     store, whole, predictions = stream
     config = parse_config(raw).config
     core = _answer(forecast_all(config, _csv(), max_workers=1)["wave"])
     # The predictor's whole-series record: every validation unit, then each model's final refit.
     validation = [_result(p) for p in predictions if not p["unit"]["refit"]]
     refits = [_result(p) for p in predictions if p["unit"]["refit"]]
-    assert len(validation) == whole["unit"]["total"] and len(refits) == 3
+    assert len(validation) == whole["unit"]["total"] and len(refits) == refits_made
     _same(_answer(choose_final(config, validation, refits)), core)
     # The validator, the refits brought by that record (nothing asked) ...
     _same(_record_answer(_decided(store, predictions, refits_asked=False)), core)
@@ -149,6 +157,22 @@ def test_a_combination_comes_out_the_same_through_every_path(combined_stream) ->
     assert choice.best is not None and choice.best.forecast is not None
     assert row["params"] == choice.best.params and len(row["params"]["members"].split(",")) == 2
     assert record["forecast"]["lower_95"] == pytest.approx(choice.best.forecast.lower_95)
+
+
+def test_a_combination_of_transformation_pairs_comes_out_the_same_through_every_path(  # type: ignore[no-untyped-def]
+        pairs_stream) -> None:
+    """Each (model, transformation) pair's best unit is refitted (six here, not three) and the four best
+    validated are the members, through the core, the predictor's record and the validator alike."""
+    core = _every_path_gives_the_core_answer(PAIRS, pairs_stream, refits_made=6)
+    assert core["model"] == "combination"
+    store, _, predictions = pairs_stream
+    record = _decided(store, predictions, refits_asked=False)
+    row = next(r for r in record["comparison"] if r["model"] == "combination")
+    members = row["params"]["members"].split(",")
+    assert len(members) == 4 and all("|" in m for m in members)
+    assert len({m.split("|")[0] for m in members}) < 4  # a model under two transformations: two members
+    choice = forecast_all(parse_config(PAIRS).config, _csv(), max_workers=1)["wave"]
+    assert choice.best is not None and row["params"] == choice.best.params
 
 
 def test_a_failed_refit_disqualifies_its_unit_the_same_way_everywhere(stream) -> None:  # type: ignore[no-untyped-def]
