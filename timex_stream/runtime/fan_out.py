@@ -129,11 +129,11 @@ def fan_out(out: Outcome, config: TimexConfig, series: dict[str, pd.Series], rep
         return out
     out.stored.append(config_part(rid, config.to_json()))
     # Where every series is known, once per request: each series' share travels with its prepared data.
-    xcorr, xcorr_warning = request_xcorr(config, {name: series[name] for name in planned})
+    known = {name: series[name] for name in planned}
+    xcorr, xcorr_warning = request_xcorr(config, known)
     if xcorr_warning:
         out.failures.append(failure(rid, "xcorr", xcorr_warning))
     elif xcorr:  # TIMEX re-runs it at every historical step: each step's regressors travel with the series
-        known = {name: series[name] for name in planned}
         by_step, step_warning = regressors_by_step(config, known)
         if step_warning:
             out.failures.append(failure(rid, "xcorr", step_warning))
