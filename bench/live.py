@@ -17,6 +17,10 @@ live service's RSS noted:
   (`live_match.next_rate`); `live_max_rate` = the highest pass.
 - **CPU**: ms of CPU per observation of each process (each service, the live service's pool, the broker) at
   each rate (`live_cpu_ms_per_point`: the sum at the highest pass), beside what they spend idle.
+- **drift** (`bench/live_drift.py`): after the steps, a fifth standing request of 20 series with four models,
+  half of which change regime mid-stream, while the 1,000 series go on at the highest passing rate (at most
+  the first): points and seconds from the onset to the switching revision, the CPU of one re-selection, and
+  the 1,000 series' delays meanwhile.
 - **memory**: after the steps, observations at the highest passing rate, at least 2,000/s (folded into fewer
   revisions where the service holds less) and at most 5,000/s, until `--points` were sent in all;
   `live_rss_growth` = the live service's RSS after ÷ before − 1 (every service's RSS is printed). The windows
@@ -37,6 +41,7 @@ import time
 from collections import defaultdict
 from typing import Any
 
+import live_drift
 import numpy as np
 import pandas as pd
 import psutil
@@ -299,7 +304,10 @@ def _measured(env: Running, stream: Stream, revisions: Revisions, setup_s: float
         rate = next_rate([(s["rate"], s["pass"]) for s in steps], ceiling, floor=100)
     passes = [s for s in steps if s["pass"]]
     best = max(passes, key=lambda s: s["rate"]) if passes else None
-    total = sum(s["sent"] for s in steps)
+    # Drift onset → switching revision, and one re-selection's CPU, with the stream going on at a rate it held
+    drift = live_drift.measure(env, background=stream, rate=min(best["rate"], start) if best else 0.0,
+                               background_revisions=revisions)
+    total = sum(s["sent"] for s in steps) + (drift.get("background") or {}).get("sent", 0)
     soak: dict[str, Any] | None = None
     if total < points:  # the rest of --points at a rate the service holds, in steps of at most 60 s
         # Memory wants observations, not a latency: at least 2,000/s (folded into fewer revisions if the
@@ -321,7 +329,7 @@ def _measured(env: Running, stream: Stream, revisions: Revisions, setup_s: float
     cpu_best = best["cpu_ms_per_point"] if best else None
     out = {
         "series": len(stream.series), "models": MODELS, "history": stream.history, "duration_s": duration,
-        "setup_s": round(setup_s, 1), "steps": steps, "idle_cpu_ms_per_s": idle, "soak": soak,
+        "setup_s": round(setup_s, 1), "steps": steps, "idle_cpu_ms_per_s": idle, "drift": drift, "soak": soak,
         "observations": total, "rss_mb_before": rss_before, "rss_mb_after": rss_after,
         "summary": {"live_p50_ms": first["p50_ms"] if first["rate"] == start else None,
                     "live_p99_ms": first["p99_ms"] if first["rate"] == start else None,
