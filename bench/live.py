@@ -66,10 +66,10 @@ class Stream:
     """The 1,000 series: their source topics, how many points each has had, and the value of its next point
     (a weekly pattern, a trend and noise)."""
 
-    def __init__(self, history: int, seed: int = 7) -> None:
+    def __init__(self, history: int, seed: int = 7, per_request: int = SERIES_PER_REQUEST) -> None:
         self.topics = {model: f"live-bench-{model}-{os.getpid()}" for model in MODELS}
         self.series = [(self.topics[model], f"{model}-{i:03d}") for model in MODELS
-                       for i in range(SERIES_PER_REQUEST)]
+                       for i in range(per_request)]
         self.sent = [0] * len(self.series)  # points produced per series (its next point's day)
         rng = np.random.default_rng(seed)
         self.level = rng.uniform(50, 150, len(self.series))
@@ -268,8 +268,8 @@ def set_up(env: Running, stream: Stream, window_points: int, timeout: float) -> 
 
 def measure(env: Running, duration: float = 10.0, points: int = 150_000, start: float = 1000.0,
             ceiling: float = 16_000.0, history: int = 30, window_points: int = 10_000,
-            setup_timeout: float = 1800.0) -> dict[str, Any]:
-    stream = Stream(history)
+            setup_timeout: float = 1800.0, per_request: int = SERIES_PER_REQUEST) -> dict[str, Any]:
+    stream = Stream(history, per_request=per_request)
     launched = "live" not in env.stack.children
     try:
         revisions, setup_s = set_up(env, stream, window_points, setup_timeout)
@@ -286,8 +286,8 @@ def measure(env: Running, duration: float = 10.0, points: int = 150_000, start: 
 
 def _measured(env: Running, stream: Stream, revisions: Revisions, setup_s: float, duration: float, points: int,
               start: float, ceiling: float) -> dict[str, Any]:
-    print(f"live: 1,000 series selected and revised in {setup_s:.0f} s (load average {os.getloadavg()[0]:.1f})",
-          flush=True)
+    print(f"live: {len(stream.series):,} series selected and revised in {setup_s:.0f} s (load average "
+          f"{os.getloadavg()[0]:.1f})", flush=True)
     time.sleep(2)
     idle = idle_cpu(env)
     rss_before = rss_mb(env)
@@ -329,8 +329,8 @@ def _measured(env: Running, stream: Stream, revisions: Revisions, setup_s: float
                     "live_cpu_ms_per_point": round(sum(cpu_best.values()), 3) if cpu_best else None,
                     "live_rss_growth": growth},
     }
-    print_table(f"live: 1,000 series ({', '.join(MODELS)}), {duration:g} s per rate, pass = all revised and "
-                f"p99 ≤ 1 s (delay: produce time → the revision that includes it)",
+    print_table(f"live: {len(stream.series):,} series ({', '.join(MODELS)}), {duration:g} s per rate, pass = all "
+                f"revised and p99 ≤ 1 s (delay: produce time → the revision that includes it)",
                 [{k: v for k, v in s.items() if k != "cpu_ms_per_point"} for s in steps])
     print_table("live: CPU ms per observation of each process (idle: ms per second)",
                 [{"rate": "idle (ms/s)", **idle}] + [{"rate": s["rate"], **s["cpu_ms_per_point"],
@@ -350,12 +350,15 @@ def main() -> None:
     parser.add_argument("--max", type=float, default=16_000.0, help="highest rate tried")
     parser.add_argument("--history", type=int, default=30, help="points per series before the requests")
     parser.add_argument("--window-points", type=int, default=10_000, help="live_parameters.window_points")
+    parser.add_argument("--series", type=int, default=SERIES_PER_REQUEST,
+                        help="series per request (four requests; the issue: 250): fewer for a quick CPU profile")
     parser.add_argument("--full", action="store_true", help="the issue's protocol: 60 s per rate, 1 M points")
     args = parser.parse_args()
     if args.full:
         args.duration, args.points = 60.0, 1_000_000
     with running(2) as env:
-        out = measure(env, args.duration, args.points, args.start, args.max, args.history, args.window_points)
+        out = measure(env, args.duration, args.points, args.start, args.max, args.history, args.window_points,
+                      per_request=args.series)
     save("live", out)
     update_summary(out["summary"])
 

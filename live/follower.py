@@ -70,6 +70,9 @@ Send = Callable[[Topic, str, dict[str, Any]], Awaitable[Any]]
 class LiveSender(Sender, Protocol):
     async def send_each(self, topics: Sequence[Topic], key: str, record: dict[str, Any]) -> None:
         """One record to topics of one value schema, encoded once (a revision's two topics)."""
+
+    async def flush(self) -> None:
+        """Wait until the revisions sent so far are written."""
 DeadLetter = Callable[[Message, str], Awaitable[None]]
 KnownAnswer = Callable[[str, int], dict[str, Any] | None]  # (series, triggered_at) → a kept re-selection answer
 
@@ -158,6 +161,7 @@ class Follower:
                 await loop.run_in_executor(self.thread, consumer.close)
             self.thread.shutdown(wait=False)
             if self.stopping.is_set():
+                await self.sender.flush()  # its last revisions written before it says it stopped
                 await self._progress(f"standing request stopped ({getattr(self, 'stop_reason', 'stop')}); the last "
                                      "revision of each series stays on the forecasts topic", stage="stopped")
 

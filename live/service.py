@@ -30,7 +30,8 @@ from live.accuracy import AccuracyMetrics
 from live.admission import admit
 from live.follower import Follower
 from live.published import Published, published
-from schemas import Topic, encode
+from live.revisions import RevisionProducer
+from schemas import Topic
 from schemas.keys import reselection_id, reselection_of
 from schemas.topics import (
     ACCURACY,
@@ -57,26 +58,48 @@ log = logging.getLogger("live")
 
 class LiveSender:
     """The fan-out's `Sender` over the app's topics. It skips the request index: the ingestion wrote the
-    standing request's entry, and the live service does not produce `requests`."""
+    standing request's entry, and the live service does not produce `requests`. The revisions and their
+    accuracy go through a producer of their own (live/revisions.py), started with the first one."""
 
-    def __init__(self, app: faust.App, topics: Sequence[Topic]) -> None:
-        self.channels = {t.name: raw_topic(app, t) for t in topics}
+    def __init__(self, app: faust.App, topics: Sequence[Topic], bootstrap: str, client_config: dict[str, str]
+                 ) -> None:
+        self.channels = {t.name: raw_topic(app, t) for t in topics}  # opened: the wiring's check of each topic
+        self.bootstrap, self.client_config = bootstrap, client_config
+        self.revisions: RevisionProducer | None = None
+
+    def _revisions(self) -> RevisionProducer:
+        if self.revisions is None:
+            self.revisions = RevisionProducer(self.bootstrap, self.client_config)
+        return self.revisions
 
     async def send(self, topic: Topic, key: str, record: dict[str, Any]) -> Any:
         if topic.name not in self.channels:
+            return None
+        if topic.name in REVISION_TOPICS:
+            self._revisions().send((topic,), key, record)
             return None
         return await send_record(self.channels[topic.name], key, record)
 
     async def send_each(self, topics: Sequence[Topic], key: str, record: dict[str, Any]) -> None:
         """One record to topics of the same value schema, encoded once (a revision: forecasts and
-        forecast-history), each on the partition the catalogue gives its key."""
-        value = encode(topics[0].value, record)  # type: ignore[arg-type]
-        for topic in topics:
-            assert topic.value == topics[0].value, "one encoding for topics of one schema"
-            await self.channels[topic.name].send(key=key.encode(), value=value, partition=topic.partition_of(key))
+        forecast-history)."""
+        assert all(t.name in REVISION_TOPICS and t.name in self.channels for t in topics), "revisions only"
+        self._revisions().send(topics, key, record)
+
+    async def flush(self) -> None:
+        """Wait until the revisions sent so far are written (a stopped request's last ones)."""
+        if self.revisions is not None:
+            await asyncio.get_running_loop().run_in_executor(None, self.revisions.flush)
+
+    def close(self) -> None:
+        if self.revisions is not None:
+            self.revisions.close()
 
     async def landed(self, handles: Sequence[Any]) -> list[Landed]:
         return [(md.partition, md.offset) for md in await asyncio.gather(*handles)]
+
+
+REVISION_TOPICS = {FORECASTS.name, FORECAST_HISTORY.name, ACCURACY.name}
 
 
 # What the pool's fork server imports once: its workers start with the live models loaded.
@@ -94,7 +117,10 @@ def build_app(settings: Settings) -> faust.App:
     app = create_app("live", settings)
     metrics = app.timex_metrics  # type: ignore[attr-defined]
     accuracy_metrics = AccuracyMetrics(metrics.registry)
-    sender = LiveSender(app, (SERIES, DATASETS, FAILURES, PROGRESS, FORECASTS, FORECAST_HISTORY, ACCURACY))
+    consumer_config = {"bootstrap.servers": settings.bootstrap_servers or "", **settings.kafka_client_config()}
+    sender = LiveSender(app, (SERIES, DATASETS, FAILURES, PROGRESS, FORECASTS, FORECAST_HISTORY, ACCURACY),
+                        consumer_config["bootstrap.servers"],
+                        settings.kafka_client_config())
     dead_letters = raw_topic(app, DEAD_LETTERS)
     # JSON values: under request_id the active standing record, under request_id/series the series' choice, and
     # under reselection_id(request_id, at)/series the answer of that re-selection (a restart decides the same).
@@ -102,7 +128,6 @@ def build_app(settings: Settings) -> faust.App:
     followers: dict[str, Follower] = {}
     pool = _pool(settings)
     earlier: list[asyncio.Future[Published]] = []  # what earlier runs wrote: read once, before any follower writes
-    consumer_config = {"bootstrap.servers": settings.bootstrap_servers or "", **settings.kafka_client_config()}
 
     async def dead_letter(msg: Message, reason: str) -> None:
         headers = {"source.topic": msg.topic().encode(), "source.partition": str(msg.partition()).encode(),
@@ -194,6 +219,7 @@ def build_app(settings: Settings) -> faust.App:
     @app.on_before_shutdown.connect
     def stop_pool(*_: object, **__: object) -> None:
         pool.close()
+        sender.close()
 
     return app
 
