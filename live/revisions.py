@@ -41,8 +41,10 @@ class RevisionProducer:
     def __init__(self, bootstrap: str, client_config: dict[str, str]) -> None:
         # No compression: records of a few hundred bytes on the local network; compressing costs this service and
         # the broker (which decompresses to validate a compacted topic's keys) more CPU than it saves.
+        # Delivery reports of failures only, to one callback: a report per record would take the GIL once a record.
         self.producer = Producer(producer_config(bootstrap, **client_config, **{
-            "linger.ms": LINGER_MS, "compression.type": "none"}))
+            "linger.ms": LINGER_MS, "compression.type": "none", "delivery.report.only.error": True,
+            "on_delivery": self._delivered}))
         self.failed = 0  # delivery reports with an error
         self._closing = threading.Event()
         self._thread = threading.Thread(target=self._serve, name="live-revisions", daemon=True)
@@ -59,7 +61,7 @@ class RevisionProducer:
             placed: dict[str, Any] = {} if partition is None else {"partition": partition}
             for _ in range(QUEUE_FULL_TRIES):
                 try:
-                    self.producer.produce(topic.name, value, raw_key, on_delivery=self._delivered, **placed)
+                    self.producer.produce(topic.name, value, raw_key, **placed)
                     break
                 except BufferError:
                     self.producer.poll(QUEUE_FULL_WAIT_S)

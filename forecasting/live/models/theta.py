@@ -100,7 +100,9 @@ def _seasonal(y: np.ndarray, m: int, multiplicative: bool) -> np.ndarray:
     head = int(math.ceil(len(filt) / 2.0) - 1)
     trend[head:head + len(valid)] = valid
     detrended = y / trend if multiplicative else y - trend
-    averages = np.array([np.nanmean(detrended[i::m]) for i in range(m)])
+    padded = np.full(-(-len(y) // m) * m, np.nan)
+    padded[:len(y)] = detrended
+    averages = np.nanmean(padded.reshape(-1, m), axis=0)  # position i's mean: of detrended[i::m]
     averages = averages / np.mean(averages) if multiplicative else averages - np.mean(averages)
     return np.tile(averages, len(y) // m + 1)[:len(y)]
 
