@@ -235,13 +235,15 @@ def idle_cpu(env: Running, seconds: float = IDLE_S) -> dict[str, float]:
     return {name: round(1000 * (v - before.get(name, 0.0)) / seconds, 1) for name, v in env.cpu_seconds().items()}
 
 
-def set_up(env: Running, stream: Stream, window_points: int, timeout: float) -> tuple[Revisions, float]:
+def set_up(env: Running, stream: Stream, window_points: int, timeout: float, instances: int = 1
+           ) -> tuple[Revisions, float]:
     """The live service, the source topics with each series' history, the four standing requests, and every
     series' first revision; → the revisions reader and the seconds it took."""
     t0 = time.monotonic()
     if "live" not in env.stack.children:
-        env.stack.launch("live")
-        wait_for_members(env.kafka.bootstrap_servers, "timex-live", STANDING.name, 1)
+        for i in range(1, instances + 1):
+            env.stack.launch("live", instance="live" if i == 1 else f"live-{i}")
+        wait_for_members(env.kafka.bootstrap_servers, "timex-live", STANDING.name, instances)
     client = admin(env.kafka.bootstrap_servers)
     futures = client.create_topics([NewTopic(t, 1, 1) for t in stream.topics.values()])
     for f in futures.values():
@@ -268,20 +270,22 @@ def set_up(env: Running, stream: Stream, window_points: int, timeout: float) -> 
 
 def measure(env: Running, duration: float = 10.0, points: int = 150_000, start: float = 1000.0,
             ceiling: float = 16_000.0, history: int = 30, window_points: int = 10_000,
-            setup_timeout: float = 1800.0, per_request: int = SERIES_PER_REQUEST) -> dict[str, Any]:
+            setup_timeout: float = 1800.0, per_request: int = SERIES_PER_REQUEST, instances: int = 1
+            ) -> dict[str, Any]:
     stream = Stream(history, per_request=per_request)
     launched = "live" not in env.stack.children
     try:
-        revisions, setup_s = set_up(env, stream, window_points, setup_timeout)
+        revisions, setup_s = set_up(env, stream, window_points, setup_timeout, instances)
         try:
             return _measured(env, stream, revisions, setup_s, duration, points, start, ceiling)
         finally:
             revisions.close()
     finally:
-        if launched and "live" in env.stack.children:  # the benches after this one measure without it
-            proc = env.stack.children.pop("live")
-            proc.terminate()
-            proc.wait(60)
+        if launched:  # the benches after this one measure without it
+            for name in [n for n in env.stack.children if n == "live" or n.startswith("live-")]:
+                proc = env.stack.children.pop(name)
+                proc.terminate()
+                proc.wait(60)
 
 
 def _measured(env: Running, stream: Stream, revisions: Revisions, setup_s: float, duration: float, points: int,
@@ -352,13 +356,15 @@ def main() -> None:
     parser.add_argument("--window-points", type=int, default=10_000, help="live_parameters.window_points")
     parser.add_argument("--series", type=int, default=SERIES_PER_REQUEST,
                         help="series per request (four requests; the issue: 250): fewer for a quick CPU profile")
+    parser.add_argument("--live-instances", type=int, default=1,
+                        help="live service processes (they share the standing requests: live/shards.py)")
     parser.add_argument("--full", action="store_true", help="the issue's protocol: 60 s per rate, 1 M points")
     args = parser.parse_args()
     if args.full:
         args.duration, args.points = 60.0, 1_000_000
     with running(2) as env:
         out = measure(env, args.duration, args.points, args.start, args.max, args.history, args.window_points,
-                      per_request=args.series)
+                      per_request=args.series, instances=args.live_instances)
     save("live", out)
     update_summary(out["summary"])
 

@@ -31,8 +31,9 @@ from live.admission import admit
 from live.follower import Follower
 from live.published import Published, published
 from live.revisions import RevisionProducer
+from live.shards import owns, reselection_key
 from schemas import Topic
-from schemas.keys import reselection_id, reselection_of
+from schemas.keys import reselection_of
 from schemas.topics import (
     ACCURACY,
     BEST_MODELS,
@@ -123,7 +124,7 @@ def build_app(settings: Settings) -> faust.App:
                         settings.kafka_client_config())
     dead_letters = raw_topic(app, DEAD_LETTERS)
     # JSON values: under request_id the active standing record, under request_id/series the series' choice, and
-    # under reselection_id(request_id, at)/series the answer of that re-selection (a restart decides the same).
+    # under reselection_key(request_id, at)/series the answer of that re-selection (a restart decides the same).
     table = app.Table("standing-requests", key_type=str, partitions=STANDING.partitions)
     followers: dict[str, Follower] = {}
     pool = _pool(settings)
@@ -143,15 +144,20 @@ def build_app(settings: Settings) -> faust.App:
 
     def known_answer(rid: str):  # noqa: ANN202 - a closure per request
         def lookup(series: str, at: int) -> dict[str, Any] | None:
-            return table.get(series_key(reselection_id(rid, at), series))
+            return table.get(series_key(reselection_key(rid, at), series))
         return lookup
 
-    def follow(rid: str, record: dict[str, Any]) -> None:
+    def active() -> set[int]:
+        """The partitions of `standing` this instance follows the requests of (live/shards.py)."""
+        return {tp.partition for tp in app.assignor.assigned_actives() if tp.topic == STANDING.name}
+
+    def follow(rid: str, record: dict[str, Any], fresh: bool = False) -> None:
+        """Follow `rid`; `fresh`: what was written is read again (a request another instance followed until now)."""
         if rid in followers:
             return
-        if not earlier:
-            earlier.append(asyncio.get_running_loop().run_in_executor(None, published, consumer_config[
-                "bootstrap.servers"]))
+        if not earlier or fresh:
+            earlier[:] = [asyncio.get_running_loop().run_in_executor(None, published, consumer_config[
+                "bootstrap.servers"])]
         standing = {**record, "history_csv": base64.b64decode(record["history_csv"]) if record.get("history_csv")
                     else None}
         follower = Follower(rid, standing, settings, sender, dead_letter, pool, known_choice(rid), consumer_config,
@@ -211,10 +217,20 @@ def build_app(settings: Settings) -> faust.App:
 
     @app.timer(interval=1.0)
     async def follow_recovered() -> None:
-        # After a (re)start the table, rebuilt from its changelog, names the active requests: follow them.
+        # After a (re)start the table, rebuilt from its changelog, names the active requests: follow those on this
+        # instance's partitions (its table holds other instances' ones too, as standby copies). A rebalance (another
+        # instance came or went) moves some: stop those that went elsewhere, quietly, and follow those that came,
+        # reading what the other instance wrote first. Not while the group rebalances: the assignment is in flux.
+        if app.rebalancing:
+            return
+        mine = active()
+        for rid in [rid for rid in followers if not owns(rid, mine)]:
+            await followers.pop(rid).stop(None)
+        taken_over = bool(earlier)  # followed by another instance until now, or a new start's first reading
         for key in list(table):
-            if "/" not in key and key not in followers:
-                follow(key, table[key])
+            if "/" not in key and key not in followers and owns(key, mine):
+                follow(key, table[key], fresh=taken_over)
+                taken_over = False  # one reading for the requests taken over together
 
     @app.on_before_shutdown.connect
     def stop_pool(*_: object, **__: object) -> None:
