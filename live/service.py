@@ -1,7 +1,12 @@
 """Live service: follow `standing` (a table of the active standing requests) and `best-models` (the choice of
 each live series, kept in the same table) → one `Follower` per active request (live/follower.py), which reads
 the request's source topic, fans a ready series out to the normal selection, and publishes its revisions on
-`forecasts` (compacted: the latest per series) and `forecast-history` (every revision).
+`forecasts` (compacted: the latest per series) and `forecast-history` (every revision), straight through the
+app's producer (live/revisions.py).
+
+Several instances of the service share the standing requests: each follows those on its partitions of
+`standing` (live/shards.py), so the revising of several requests spreads over processes (a request's series stay
+in one process: its source topic is read once).
 
 The table holds, under the request id, the standing record (config, owner, history) of each active request,
 and under `request_id/series` the choice for that series, so a restart re-reads each source topic from
@@ -30,7 +35,7 @@ from live.accuracy import AccuracyMetrics
 from live.admission import admit
 from live.follower import Follower
 from live.published import Published, published
-from live.revisions import RevisionProducer
+from live.revisions import RevisionSender
 from live.shards import owns, reselection_key
 from schemas import Topic
 from schemas.keys import reselection_of
@@ -60,24 +65,17 @@ log = logging.getLogger("live")
 class LiveSender:
     """The fan-out's `Sender` over the app's topics. It skips the request index: the ingestion wrote the
     standing request's entry, and the live service does not produce `requests`. The revisions and their
-    accuracy go through a producer of their own (live/revisions.py), started with the first one."""
+    accuracy go straight to the app's producer (live/revisions.py)."""
 
-    def __init__(self, app: faust.App, topics: Sequence[Topic], bootstrap: str, client_config: dict[str, str]
-                 ) -> None:
+    def __init__(self, app: faust.App, topics: Sequence[Topic]) -> None:
         self.channels = {t.name: raw_topic(app, t) for t in topics}  # opened: the wiring's check of each topic
-        self.bootstrap, self.client_config = bootstrap, client_config
-        self.revisions: RevisionProducer | None = None
-
-    def _revisions(self) -> RevisionProducer:
-        if self.revisions is None:
-            self.revisions = RevisionProducer(self.bootstrap, self.client_config)
-        return self.revisions
+        self.revisions = RevisionSender(app)
 
     async def send(self, topic: Topic, key: str, record: dict[str, Any]) -> Any:
         if topic.name not in self.channels:
             return None
         if topic.name in REVISION_TOPICS:
-            self._revisions().send((topic,), key, record)
+            await self.revisions.send((topic,), key, record)
             return None
         return await send_record(self.channels[topic.name], key, record)
 
@@ -85,16 +83,11 @@ class LiveSender:
         """One record to topics of the same value schema, encoded once (a revision: forecasts and
         forecast-history)."""
         assert all(t.name in REVISION_TOPICS and t.name in self.channels for t in topics), "revisions only"
-        self._revisions().send(topics, key, record)
+        await self.revisions.send(topics, key, record)
 
     async def flush(self) -> None:
-        """Wait until the revisions sent so far are written (a stopped request's last ones)."""
-        if self.revisions is not None:
-            await asyncio.get_running_loop().run_in_executor(None, self.revisions.flush)
-
-    def close(self) -> None:
-        if self.revisions is not None:
-            self.revisions.close()
+        """Wait until what was sent so far is written (a stopped request's last revisions)."""
+        await self.revisions.flush()
 
     async def landed(self, handles: Sequence[Any]) -> list[Landed]:
         return [(md.partition, md.offset) for md in await asyncio.gather(*handles)]
@@ -119,9 +112,7 @@ def build_app(settings: Settings) -> faust.App:
     metrics = app.timex_metrics  # type: ignore[attr-defined]
     accuracy_metrics = AccuracyMetrics(metrics.registry)
     consumer_config = {"bootstrap.servers": settings.bootstrap_servers or "", **settings.kafka_client_config()}
-    sender = LiveSender(app, (SERIES, DATASETS, FAILURES, PROGRESS, FORECASTS, FORECAST_HISTORY, ACCURACY),
-                        consumer_config["bootstrap.servers"],
-                        settings.kafka_client_config())
+    sender = LiveSender(app, (SERIES, DATASETS, FAILURES, PROGRESS, FORECASTS, FORECAST_HISTORY, ACCURACY))
     dead_letters = raw_topic(app, DEAD_LETTERS)
     # JSON values: under request_id the active standing record, under request_id/series the series' choice, and
     # under reselection_key(request_id, at)/series the answer of that re-selection (a restart decides the same).
@@ -235,7 +226,6 @@ def build_app(settings: Settings) -> faust.App:
     @app.on_before_shutdown.connect
     def stop_pool(*_: object, **__: object) -> None:
         pool.close()
-        sender.close()
 
     return app
 
