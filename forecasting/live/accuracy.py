@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import math
 from collections import deque
+from itertools import chain
 from typing import Any
 
 import numpy as np
@@ -122,8 +123,8 @@ class Scorer:
         return scored
 
     def _arrays(self, step: int) -> np.ndarray:
-        pairs = self._pairs[step]
-        return np.asarray(pairs, dtype=float) if pairs else np.empty((0, 2))
+        pairs = self._pairs[step]  # (actual, forecast) floats: copied as they are, without numpy's type guessing
+        return np.fromiter(chain.from_iterable(pairs), float, 2 * len(pairs)).reshape(-1, 2)
 
     def _add(self, pair: tuple[float, float], sign: float) -> None:
         self._sums = [total + sign * term for total, term in zip(self._sums, _terms(*pair), strict=True)]
