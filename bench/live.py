@@ -204,6 +204,7 @@ def produce_at(env: Running, stream: Stream, rate: float, count: int) -> dict[st
 def step(env: Running, stream: Stream, revisions: Revisions, rate: float, duration: float) -> dict[str, Any]:
     load = os.getloadavg()[0]
     cpu_before = env.cpu_seconds()
+    revised_before = sum(len(rows) for rows in revisions.by_series.values())
     count = max(1, round(rate * duration))
     t0 = time.monotonic()
     sent = produce_at(env, stream, rate, count)
@@ -215,6 +216,7 @@ def step(env: Running, stream: Stream, revisions: Revisions, rate: float, durati
                                    if not revisions.by_series.get(s) or revisions.by_series[s][-1][0] < n)
     if not caught_up:
         wait_covered(revisions, wanted, DRAIN_S)  # the backlog, before the next step
+    revised = sum(len(rows) for rows in revisions.by_series.values()) - revised_before
     matched = match(sent, revisions.by_series)
     p50, p99 = quantile(matched.delays_ms, 0.5), quantile(matched.delays_ms, 0.99)
     passed = caught_up and matched.lost == 0 and p99 is not None and p99 <= P99_LIMIT_MS
@@ -222,6 +224,8 @@ def step(env: Running, stream: Stream, revisions: Revisions, rate: float, durati
             "lost": matched.lost, "p50_ms": _ms(p50), "p90_ms": _ms(quantile(matched.delays_ms, 0.9)),
             "p99_ms": _ms(p99), "max_ms": _ms(max(matched.delays_ms, default=None)), "pass": passed,
             "load_avg_1m": round(load, 2),
+            # observations per revision: under load several fold into one, and the CPU per observation falls
+            "folded": round(count / revised, 2) if revised else None,
             "cpu_ms_per_point": {name: round(1000 * s / count, 3) for name, s in cpu.items()}}
 
 
