@@ -73,10 +73,10 @@ class Stream:
     """The 1,000 series: their source topics, how many points each has had, and the value of its next point
     (a weekly pattern, a trend and noise)."""
 
-    def __init__(self, history: int, seed: int = 7) -> None:
+    def __init__(self, history: int, seed: int = 7, per_request: int = SERIES_PER_REQUEST) -> None:
         self.topics = {model: f"live-bench-{model}-{os.getpid()}" for model in MODELS}
         self.series = [(self.topics[model], f"{model}-{i:03d}") for model in MODELS
-                       for i in range(SERIES_PER_REQUEST)]
+                       for i in range(per_request)]
         self.sent = [0] * len(self.series)  # points produced per series (its next point's day)
         rng = np.random.default_rng(seed)
         self.level = rng.uniform(50, 150, len(self.series))
@@ -211,6 +211,7 @@ def produce_at(env: Running, stream: Stream, rate: float, count: int) -> dict[st
 def step(env: Running, stream: Stream, revisions: Revisions, rate: float, duration: float) -> dict[str, Any]:
     load = os.getloadavg()[0]
     cpu_before = env.cpu_seconds()
+    revised_before = sum(len(rows) for rows in revisions.by_series.values())
     count = max(1, round(rate * duration))
     t0 = time.monotonic()
     sent = produce_at(env, stream, rate, count)
@@ -222,6 +223,7 @@ def step(env: Running, stream: Stream, revisions: Revisions, rate: float, durati
                                    if not revisions.by_series.get(s) or revisions.by_series[s][-1][0] < n)
     if not caught_up:
         wait_covered(revisions, wanted, DRAIN_S)  # the backlog, before the next step
+    revised = sum(len(rows) for rows in revisions.by_series.values()) - revised_before
     matched = match(sent, revisions.by_series)
     p50, p99 = quantile(matched.delays_ms, 0.5), quantile(matched.delays_ms, 0.99)
     passed = caught_up and matched.lost == 0 and p99 is not None and p99 <= P99_LIMIT_MS
@@ -229,6 +231,8 @@ def step(env: Running, stream: Stream, revisions: Revisions, rate: float, durati
             "lost": matched.lost, "p50_ms": _ms(p50), "p90_ms": _ms(quantile(matched.delays_ms, 0.9)),
             "p99_ms": _ms(p99), "max_ms": _ms(max(matched.delays_ms, default=None)), "pass": passed,
             "load_avg_1m": round(load, 2),
+            # observations per revision: under load several fold into one, and the CPU per observation falls
+            "folded": round(count / revised, 2) if revised else None,
             "cpu_ms_per_point": {name: round(1000 * s / count, 3) for name, s in cpu.items()}}
 
 
@@ -242,13 +246,15 @@ def idle_cpu(env: Running, seconds: float = IDLE_S) -> dict[str, float]:
     return {name: round(1000 * (v - before.get(name, 0.0)) / seconds, 1) for name, v in env.cpu_seconds().items()}
 
 
-def set_up(env: Running, stream: Stream, window_points: int, timeout: float) -> tuple[Revisions, float]:
+def set_up(env: Running, stream: Stream, window_points: int, timeout: float, instances: int = 1
+           ) -> tuple[Revisions, float]:
     """The live service, the source topics with each series' history, the four standing requests, and every
     series' first revision; → the revisions reader and the seconds it took."""
     t0 = time.monotonic()
     if "live" not in env.stack.children:
-        env.stack.launch("live")
-        wait_for_members(env.kafka.bootstrap_servers, "timex-live", STANDING.name, 1)
+        for i in range(1, instances + 1):
+            env.stack.launch("live", instance="live" if i == 1 else f"live-{i}")
+        wait_for_members(env.kafka.bootstrap_servers, "timex-live", STANDING.name, instances)
     client = admin(env.kafka.bootstrap_servers)
     futures = client.create_topics([NewTopic(t, 1, 1) for t in stream.topics.values()])
     for f in futures.values():
@@ -275,26 +281,28 @@ def set_up(env: Running, stream: Stream, window_points: int, timeout: float) -> 
 
 def measure(env: Running, duration: float = 10.0, points: int = 150_000, start: float = 1000.0,
             ceiling: float = 16_000.0, history: int = 30, window_points: int = 10_000,
-            setup_timeout: float = 1800.0) -> dict[str, Any]:
-    stream = Stream(history)
+            setup_timeout: float = 1800.0, per_request: int = SERIES_PER_REQUEST, instances: int = 1
+            ) -> dict[str, Any]:
+    stream = Stream(history, per_request=per_request)
     launched = "live" not in env.stack.children
     try:
-        revisions, setup_s = set_up(env, stream, window_points, setup_timeout)
+        revisions, setup_s = set_up(env, stream, window_points, setup_timeout, instances)
         try:
             return _measured(env, stream, revisions, setup_s, duration, points, start, ceiling)
         finally:
             revisions.close()
     finally:
-        if launched and "live" in env.stack.children:  # the benches after this one measure without it
-            proc = env.stack.children.pop("live")
-            proc.terminate()
-            proc.wait(60)
+        if launched:  # the benches after this one measure without it
+            for name in [n for n in env.stack.children if n == "live" or n.startswith("live-")]:
+                proc = env.stack.children.pop(name)
+                proc.terminate()
+                proc.wait(60)
 
 
 def _measured(env: Running, stream: Stream, revisions: Revisions, setup_s: float, duration: float, points: int,
               start: float, ceiling: float) -> dict[str, Any]:
-    print(f"live: 1,000 series selected and revised in {setup_s:.0f} s (load average {os.getloadavg()[0]:.1f})",
-          flush=True)
+    print(f"live: {len(stream.series):,} series selected and revised in {setup_s:.0f} s (load average "
+          f"{os.getloadavg()[0]:.1f})", flush=True)
     time.sleep(2)
     idle = idle_cpu(env)
     rss_before = rss_mb(env)
@@ -346,8 +354,8 @@ def _measured(env: Running, stream: Stream, revisions: Revisions, setup_s: float
                     "live_cpu_ms_per_point": round(sum(cpu_best.values()), 3) if cpu_best else None,
                     "live_rss_growth": growth},
     }
-    print_table(f"live: 1,000 series ({', '.join(MODELS)}), {duration:g} s per rate, pass = all revised and "
-                f"p99 ≤ 1 s (delay: produce time → the revision that includes it)",
+    print_table(f"live: {len(stream.series):,} series ({', '.join(MODELS)}), {duration:g} s per rate, pass = all "
+                f"revised and p99 ≤ 1 s (delay: produce time → the revision that includes it)",
                 [{k: v for k, v in s.items() if k != "cpu_ms_per_point"} for s in steps])
     print_table("live: CPU ms per observation of each process (idle: ms per second)",
                 [{"rate": "idle (ms/s)", **idle}] + [{"rate": s["rate"], **s["cpu_ms_per_point"],
@@ -367,12 +375,17 @@ def main() -> None:
     parser.add_argument("--max", type=float, default=16_000.0, help="highest rate tried")
     parser.add_argument("--history", type=int, default=30, help="points per series before the requests")
     parser.add_argument("--window-points", type=int, default=10_000, help="live_parameters.window_points")
+    parser.add_argument("--series", type=int, default=SERIES_PER_REQUEST,
+                        help="series per request (four requests; the issue: 250): fewer for a quick CPU profile")
+    parser.add_argument("--live-instances", type=int, default=1,
+                        help="live service processes (they share the standing requests: live/shards.py)")
     parser.add_argument("--full", action="store_true", help="the issue's protocol: 60 s per rate, 1 M points")
     args = parser.parse_args()
     if args.full:
         args.duration, args.points = 60.0, 1_000_000
     with running(2) as env:
-        out = measure(env, args.duration, args.points, args.start, args.max, args.history, args.window_points)
+        out = measure(env, args.duration, args.points, args.start, args.max, args.history, args.window_points,
+                      per_request=args.series, instances=args.live_instances)
     save("live", out)
     update_summary(out["summary"])
 

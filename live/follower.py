@@ -12,7 +12,7 @@ What a record gives, and what is sent:
 - a choice (best-models): a fit in the unit pool; the next batch publishes revision = `included`, with its
   realised accuracy (also on `accuracy`);
 - a drift or schedule (forecasting.live.reselect): the series' latest window fanned out again under
-  `reselection_id` (or its outcome, when the service's table knows it); its answer (`reselected`) keeps the
+  `reselection_key` (or its outcome, when the service's table knows it); its answer (`reselected`) keeps the
   model or fits the new one in the unit pool (`_switch`). Meanwhile that series publishes nothing; the others go on;
 - a refit kind's due fit (every REFIT_EVERY points, forecasting.live.models.refit): a refit in the unit pool,
   never on this loop; the series' revision waits for it (its points fold into that revision), the other
@@ -51,8 +51,8 @@ from forecasting.live.window import Added
 from live.accuracy import AccuracyMetrics
 from live.pace import Pace
 from live.published import Published
+from live.shards import reselection_key
 from schemas import Topic
-from schemas.keys import reselection_id
 from schemas.topics import ACCURACY, FAILURES, FORECAST_HISTORY, FORECASTS, PROGRESS, series_key
 from timex_stream.runtime.fan_out import Outcome, Sender, fan_out, publish
 from timex_stream.runtime.pool import UnitLimitError, UnitPool
@@ -63,6 +63,10 @@ log = logging.getLogger("live")
 
 BATCH_RECORDS = 5_000  # records taken per poll: one revision per series per batch at most (folding under load)
 POLL_S = 0.5
+# The source topic's fetches: the broker answers when 64 KiB have come or 25 ms have passed, not at every record
+# (librdkafka's default, fetch.min.bytes 1): a busy stream costs the broker a fetch per 25 ms, not one per few
+# records (bench/live.py: its CPU per observation halved with the revisions' linger), for at most 25 ms of delay.
+FETCH = {"fetch.wait.max.ms": 25, "fetch.min.bytes": 64 * 1024}
 
 Send = Callable[[Topic, str, dict[str, Any]], Awaitable[Any]]
 
@@ -70,6 +74,9 @@ Send = Callable[[Topic, str, dict[str, Any]], Awaitable[Any]]
 class LiveSender(Sender, Protocol):
     async def send_each(self, topics: Sequence[Topic], key: str, record: dict[str, Any]) -> None:
         """One record to topics of one value schema, encoded once (a revision's two topics)."""
+
+    async def flush(self) -> None:
+        """Wait until the revisions sent so far are written."""
 DeadLetter = Callable[[Message, str], Awaitable[None]]
 KnownAnswer = Callable[[str, int], dict[str, Any] | None]  # (series, triggered_at) → a kept re-selection answer
 
@@ -110,8 +117,9 @@ class Follower:
     def start(self) -> None:
         self.task = asyncio.ensure_future(self._run())
 
-    async def stop(self, why: str) -> None:
-        """End following (the task sends the final progress event)."""
+    async def stop(self, why: str | None) -> None:
+        """End following (the task sends the final progress event, unless `why` is None: another instance of the
+        service follows the request from now on, live/shards.py)."""
         self.stop_reason = why
         self.stopping.set()
         if self.task is not None:
@@ -158,6 +166,8 @@ class Follower:
                 await loop.run_in_executor(self.thread, consumer.close)
             self.thread.shutdown(wait=False)
             if self.stopping.is_set():
+                await self.sender.flush()  # its last revisions written before it says it stopped
+            if self.stopping.is_set() and getattr(self, "stop_reason", "stop") is not None:
                 await self._progress(f"standing request stopped ({getattr(self, 'stop_reason', 'stop')}); the last "
                                      "revision of each series stays on the forecasts topic", stage="stopped")
 
@@ -186,7 +196,7 @@ class Follower:
         there is none."""
         topic, start = self.live.source_topic, self.live.live.start_from
         consumer = Consumer({**self.consumer_config, "group.id": f"timex-live-{self.rid}",
-                             "enable.auto.commit": False, "enable.partition.eof": False})
+                             "enable.auto.commit": False, "enable.partition.eof": False, **FETCH})
         meta = consumer.list_topics(topic, timeout=10).topics.get(topic)
         if meta is None or meta.error is not None or not meta.partitions:
             consumer.close()
@@ -360,7 +370,7 @@ class Follower:
             old = series.choice
             self._spawn(self._resolve(series, trigger, decide(old.model, old.transformation, old.window, known)))
             return
-        sub = reselection_id(self.rid, trigger.triggered_at)
+        sub = reselection_key(self.rid, trigger.triggered_at)
         out = fan_out(Outcome(sub), self.config, {series.name: trigger.snapshot}, None, limits=self.settings.limits)
         if refused := [f for f in out.failures if f["fatal"]]:
             await self._resolve(series, trigger, Decision(False, why=f"the re-selection was refused: "
@@ -372,7 +382,7 @@ class Follower:
         await publish(self.sender, {}, out)
 
     def reselected(self, name: str, triggered_at: int, answer: dict[str, Any]) -> None:
-        """The answer of a re-selection (best-models under `reselection_id`, `answer_of`), for the series waiting
+        """The answer of a re-selection (best-models under `reselection_key`, `answer_of`), for the series waiting
         for it; a series not there yet (a restart catching up) finds it in the service's table when it is."""
         series = self.series.get(name)
         trigger = series.reselection if series is not None else None

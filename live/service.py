@@ -1,7 +1,12 @@
 """Live service: follow `standing` (a table of the active standing requests) and `best-models` (the choice of
 each live series, kept in the same table) → one `Follower` per active request (live/follower.py), which reads
 the request's source topic, fans a ready series out to the normal selection, and publishes its revisions on
-`forecasts` (compacted: the latest per series) and `forecast-history` (every revision).
+`forecasts` (compacted: the latest per series) and `forecast-history` (every revision), straight through the
+app's producer (live/revisions.py).
+
+Several instances of the service share the standing requests: each follows those on its partitions of
+`standing` (live/shards.py), so the revising of several requests spreads over processes (a request's series stay
+in one process: its source topic is read once).
 
 The table holds, under the request id, the standing record (config, owner, history) of each active request,
 and under `request_id/series` the choice for that series, so a restart re-reads each source topic from
@@ -30,8 +35,10 @@ from live.accuracy import AccuracyMetrics
 from live.admission import admit
 from live.follower import Follower
 from live.published import Published, published
-from schemas import Topic, encode
-from schemas.keys import reselection_id, reselection_of
+from live.revisions import RevisionSender
+from live.shards import owns, reselection_key
+from schemas import Topic
+from schemas.keys import reselection_of
 from schemas.topics import (
     ACCURACY,
     BEST_MODELS,
@@ -57,26 +64,36 @@ log = logging.getLogger("live")
 
 class LiveSender:
     """The fan-out's `Sender` over the app's topics. It skips the request index: the ingestion wrote the
-    standing request's entry, and the live service does not produce `requests`."""
+    standing request's entry, and the live service does not produce `requests`. The revisions and their
+    accuracy go straight to the app's producer (live/revisions.py)."""
 
     def __init__(self, app: faust.App, topics: Sequence[Topic]) -> None:
-        self.channels = {t.name: raw_topic(app, t) for t in topics}
+        self.channels = {t.name: raw_topic(app, t) for t in topics}  # opened: the wiring's check of each topic
+        self.revisions = RevisionSender(app)
 
     async def send(self, topic: Topic, key: str, record: dict[str, Any]) -> Any:
         if topic.name not in self.channels:
+            return None
+        if topic.name in REVISION_TOPICS:
+            await self.revisions.send((topic,), key, record)
             return None
         return await send_record(self.channels[topic.name], key, record)
 
     async def send_each(self, topics: Sequence[Topic], key: str, record: dict[str, Any]) -> None:
         """One record to topics of the same value schema, encoded once (a revision: forecasts and
-        forecast-history), each on the partition the catalogue gives its key."""
-        value = encode(topics[0].value, record)  # type: ignore[arg-type]
-        for topic in topics:
-            assert topic.value == topics[0].value, "one encoding for topics of one schema"
-            await self.channels[topic.name].send(key=key.encode(), value=value, partition=topic.partition_of(key))
+        forecast-history)."""
+        assert all(t.name in REVISION_TOPICS and t.name in self.channels for t in topics), "revisions only"
+        await self.revisions.send(topics, key, record)
+
+    async def flush(self) -> None:
+        """Wait until what was sent so far is written (a stopped request's last revisions)."""
+        await self.revisions.flush()
 
     async def landed(self, handles: Sequence[Any]) -> list[Landed]:
         return [(md.partition, md.offset) for md in await asyncio.gather(*handles)]
+
+
+REVISION_TOPICS = {FORECASTS.name, FORECAST_HISTORY.name, ACCURACY.name}
 
 
 # What the pool's fork server imports once: its workers start with the live models loaded.
@@ -94,15 +111,15 @@ def build_app(settings: Settings) -> faust.App:
     app = create_app("live", settings)
     metrics = app.timex_metrics  # type: ignore[attr-defined]
     accuracy_metrics = AccuracyMetrics(metrics.registry)
+    consumer_config = {"bootstrap.servers": settings.bootstrap_servers or "", **settings.kafka_client_config()}
     sender = LiveSender(app, (SERIES, DATASETS, FAILURES, PROGRESS, FORECASTS, FORECAST_HISTORY, ACCURACY))
     dead_letters = raw_topic(app, DEAD_LETTERS)
     # JSON values: under request_id the active standing record, under request_id/series the series' choice, and
-    # under reselection_id(request_id, at)/series the answer of that re-selection (a restart decides the same).
+    # under reselection_key(request_id, at)/series the answer of that re-selection (a restart decides the same).
     table = app.Table("standing-requests", key_type=str, partitions=STANDING.partitions)
     followers: dict[str, Follower] = {}
     pool = _pool(settings)
     earlier: list[asyncio.Future[Published]] = []  # what earlier runs wrote: read once, before any follower writes
-    consumer_config = {"bootstrap.servers": settings.bootstrap_servers or "", **settings.kafka_client_config()}
 
     async def dead_letter(msg: Message, reason: str) -> None:
         headers = {"source.topic": msg.topic().encode(), "source.partition": str(msg.partition()).encode(),
@@ -118,15 +135,20 @@ def build_app(settings: Settings) -> faust.App:
 
     def known_answer(rid: str):  # noqa: ANN202 - a closure per request
         def lookup(series: str, at: int) -> dict[str, Any] | None:
-            return table.get(series_key(reselection_id(rid, at), series))
+            return table.get(series_key(reselection_key(rid, at), series))
         return lookup
 
-    def follow(rid: str, record: dict[str, Any]) -> None:
+    def active() -> set[int]:
+        """The partitions of `standing` this instance follows the requests of (live/shards.py)."""
+        return {tp.partition for tp in app.assignor.assigned_actives() if tp.topic == STANDING.name}
+
+    def follow(rid: str, record: dict[str, Any], fresh: bool = False) -> None:
+        """Follow `rid`; `fresh`: what was written is read again (a request another instance followed until now)."""
         if rid in followers:
             return
-        if not earlier:
-            earlier.append(asyncio.get_running_loop().run_in_executor(None, published, consumer_config[
-                "bootstrap.servers"]))
+        if not earlier or fresh:
+            earlier[:] = [asyncio.get_running_loop().run_in_executor(None, published, consumer_config[
+                "bootstrap.servers"])]
         standing = {**record, "history_csv": base64.b64decode(record["history_csv"]) if record.get("history_csv")
                     else None}
         follower = Follower(rid, standing, settings, sender, dead_letter, pool, known_choice(rid), consumer_config,
@@ -186,10 +208,20 @@ def build_app(settings: Settings) -> faust.App:
 
     @app.timer(interval=1.0)
     async def follow_recovered() -> None:
-        # After a (re)start the table, rebuilt from its changelog, names the active requests: follow them.
+        # After a (re)start the table, rebuilt from its changelog, names the active requests: follow those on this
+        # instance's partitions (its table holds other instances' ones too, as standby copies). A rebalance (another
+        # instance came or went) moves some: stop those that went elsewhere, quietly, and follow those that came,
+        # reading what the other instance wrote first. Not while the group rebalances: the assignment is in flux.
+        if app.rebalancing:
+            return
+        mine = active()
+        for rid in [rid for rid in followers if not owns(rid, mine)]:
+            await followers.pop(rid).stop(None)
+        taken_over = bool(earlier)  # followed by another instance until now, or a new start's first reading
         for key in list(table):
-            if "/" not in key and key not in followers:
-                follow(key, table[key])
+            if "/" not in key and key not in followers and owns(key, mine):
+                follow(key, table[key], fresh=taken_over)
+                taken_over = False  # one reading for the requests taken over together
 
     @app.on_before_shutdown.connect
     def stop_pool(*_: object, **__: object) -> None:

@@ -74,14 +74,17 @@ def split_series_key(key: str) -> tuple[str, str]:
 RESELECTION_MARK = "~reselect-"
 
 
-def reselection_id(request_id: str, triggered_at: int) -> str:
-    """The request id of the re-selection of a standing request's series triggered at `triggered_at`."""
-    return f"{request_id}{RESELECTION_MARK}{triggered_at}"
+def reselection_id(request_id: str, triggered_at: int, salt: int = 0) -> str:
+    """The request id of the re-selection of a standing request's series triggered at `triggered_at`; `salt`
+    (`.<salt>` after the count) only makes its key hash differ (the live service picks the one whose answer
+    lands on its standing request's partition: live/shards.py)."""
+    return f"{request_id}{RESELECTION_MARK}{triggered_at}" + (f".{salt}" if salt else "")
 
 
 def reselection_of(request_id: str) -> tuple[str, int] | None:
     """(standing request id, observation count) of a re-selection's id; None for any other id."""
-    parent, mark, at = request_id.rpartition(RESELECTION_MARK)
-    if not mark or not parent or not at.isdigit():
+    parent, mark, tail = request_id.rpartition(RESELECTION_MARK)
+    at, dot, salt = tail.partition(".")
+    if not mark or not parent or not at.isdigit() or (dot and not salt.isdigit()):
         return None
     return parent, int(at)

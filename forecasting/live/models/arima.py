@@ -6,6 +6,7 @@ regressors are not known on a stream): refit it."""
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Sequence
 from typing import Any, Self
 
@@ -36,6 +37,11 @@ class LiveARIMA(LiveModel):
         mod = fit["model"]
         return cls(mod["phi"], mod["theta"], mod["delta"], mod["a"], mod["P"], fit["coef"].get("intercept", 0.0),
                    fit["coef"].get("drift", 0.0), fit["sigma2"], len(np.asarray(y)))
+
+    def fork(self) -> Self:
+        ahead = copy.copy(self)  # update changes `a` and `P` in place (arima_like); the rest is only read
+        ahead.a, ahead.P = self.a.copy(), self.P.copy()
+        return ahead
 
     def update(self, values: Sequence[float]) -> None:
         from statsforecast.arima import arima_like

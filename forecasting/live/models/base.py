@@ -54,9 +54,14 @@ class LiveModel(ABC):
         """The next `h` values after the folded points and `tail` (provisional points, not kept)."""
         if not len(tail):
             return self._predict(h, levels)
-        ahead = copy.deepcopy(self)
+        ahead = self.fork()
         ahead.update(tail)
         return ahead._predict(h, levels)
+
+    def fork(self) -> Self:
+        """A copy that `update` can change without changing this one (a kind whose update only rebinds its
+        attributes overrides this with a shallow copy: a deep one costs more than its forecast)."""
+        return copy.deepcopy(self)
 
     def to_bytes(self) -> bytes:
         return json.dumps({"kind": self.kind, **self.state()}, separators=(",", ":")).encode()

@@ -5,6 +5,7 @@ n - n_params - 1, exactly as statsforecast's `forward` recomputes it over the wh
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Sequence
 from typing import Any, Self
 
@@ -31,6 +32,9 @@ class LiveETS(LiveModel):
         e2 = np.asarray(mod["residuals"], dtype=float) ** 2
         return cls(fitted, np.asarray(mod["states"][-1], dtype=float), float(e2[np.isfinite(e2)].sum()),
                    len(np.asarray(y)))
+
+    def fork(self) -> Self:
+        return copy.copy(self)  # update rebinds `x`, `ssq` and `n`; `fitted` is only read
 
     def update(self, values: Sequence[float]) -> None:
         from statsforecast.ets import pegelsresid_C

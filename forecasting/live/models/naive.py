@@ -3,6 +3,7 @@ intervals are statsforecast's (sigma over every residual so far) after any numbe
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Sequence
 from typing import Any, Self
 
@@ -26,6 +27,9 @@ class LiveSeasonalNaive(LiveModel):
         values = np.asarray(y, dtype=float)
         residuals = values[m:] - values[:-m]
         return cls(values[-m:].tolist(), float(np.sum(residuals**2)), len(values), m)
+
+    def fork(self) -> Self:
+        return copy.copy(self)  # update rebinds `season`, `ssq` and `n`: nothing shared is changed
 
     def update(self, values: Sequence[float]) -> None:
         for value in values:

@@ -194,3 +194,25 @@ def test_the_quantile_cache_wraps_only_the_statsforecast_it_was_written_for() ->
     assert statsforecast.__version__ == STATSFORECAST_QUANTILES, "pinned statsforecast moved: re-check the wrapper"
     assert getattr(utils._quantiles, "cached", False)
     assert np.array_equal(utils._quantiles(np.asarray([80, 95])), before)
+
+
+@pytest.mark.parametrize("model_type", ["STM", "OTM", "DSTM", "DOTM"])
+@pytest.mark.parametrize("m, n, level", [(12, 150, 100.0), (12, 150, -40.0), (7, 1_000, 100.0), (1, 60, 100.0)])
+def test_theta_equals_statsforecast_forward_on_seasonal_additive_and_plain_data(
+        model_type: str, m: int, n: int, level: float) -> None:
+    # LiveTheta's own forward and forecast (the same steps in numpy around statsforecast's C++ filter) against
+    # statsforecast's: a multiplicative decomposition (positive seasonal data), an additive one (negative
+    # values), a 1,000-point tail, no seasonality test (m = 1); every model type.
+    from statsforecast.theta import auto_theta, forecast_theta, forward_theta
+
+    from forecasting.live.models.theta import _fast
+
+    assert _fast(), "pinned statsforecast moved: re-check forecasting.live.models.theta"
+    rng = np.random.default_rng(n + m)
+    t = np.arange(n)
+    y = level + 10 * np.sin(2 * np.pi * t / max(m, 2)) + np.cumsum(rng.normal(0, 1, n))
+    fit = auto_theta(y[: n // 2], m, model=model_type)
+    live = LiveTheta({"m": m, "modeltype": model_type, **{k: float(fit["par"][k]) for k in
+                                                          ("alpha", "theta", "initial_smoothed")}}, y)
+    fitted_model = {"m": m, "modeltype": model_type, "par": fit["par"]}
+    assert_same(live.forecast(H), forecast_theta(forward_theta(fitted_model, y), H, level=list(LEVELS)), 1e-6)
