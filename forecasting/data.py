@@ -368,18 +368,23 @@ def _small_regular(config: TimexConfig, csv_bytes: bytes) -> SeriesSet | None:
     _check_shape(csv_bytes, header)
     if sep != "," or b'"' in csv_bytes or b"\r" in csv_bytes or csv_bytes.count(b"\n") > _FAST_MAX_ROWS + 1:
         return None
-    lines = csv_bytes.decode("utf-8-sig", errors="replace").split("\n")
-    if lines and lines[-1] == "":
-        lines.pop()
+    text = csv_bytes.decode("utf-8-sig", errors="replace")
+    head, _, body = text.partition("\n")
     names = [n.strip() for n in header]
     date_col = ip.date_column or names[0]
-    if len(names) < 2 or date_col != names[0] or not all(names) or len(lines) < 4:
+    if len(names) < 2 or date_col != names[0] or not all(names) or head.count(",") != len(names) - 1:
         return None
-    row = re.compile(r"(\d{4}-\d{2}-\d{2})" + f"(?:,{_FAST_NUMBER})" * (len(names) - 1))
-    if not all(row.fullmatch(line) for line in lines[1:]):
+    body = body if body.endswith("\n") else body + "\n"
+    # One pattern over every row at once: a date, then exactly one plain number per value column.
+    rows = re.compile(r"(?:\d{4}-\d{2}-\d{2}" + f"(?:,{_FAST_NUMBER})" * (len(names) - 1) + r"\n)+",
+                      re.ASCII)  # ASCII digits only: \d would take any script's
+    if rows.fullmatch(body) is None:
         return None
-    cells = [line.split(",") for line in lines[1:]]
-    dates = [c[0] for c in cells]
+    flat = body[:-1].replace("\n", ",").split(",")
+    width = len(names)
+    dates = flat[::width]
+    if len(dates) < 3:
+        return None
     freq = ip.frequency or ("MS" if all(d.endswith("-01") for d in dates) else "D")
     if freq not in _FAST_FREQS:
         return None
@@ -400,7 +405,7 @@ def _small_regular(config: TimexConfig, csv_bytes: bytes) -> SeriesSet | None:
         name = rename.get(col, col)
         if name in result.series or name in result.errors:
             return None  # the normal path says why
-        numbers = pd.to_numeric(pd.Series([c[i] for c in cells], dtype=object)).to_numpy(dtype=float)
+        numbers = pd.to_numeric(pd.Series(flat[i::width], dtype=object)).to_numpy(dtype=float)
         # + 0.0: the normal path's mean over each timestamp turns -0.0 into 0.0 (0.0 + -0.0), nothing else.
         series, problem = _usable(pd.Series(numbers + 0.0, index=index, name=name), config)
         if series is None:

@@ -109,3 +109,8 @@ def test_fast_path_keeps_the_checks_of_a_hostile_file() -> None:
     with pytest.raises(data.DataError, match="columns"):
         data._small_regular(_config(), ("d," + ",".join(f"c{i}" for i in range(data.MAX_COLUMNS + 1))).encode()
                             + b"\n2020-01-01,1\n")
+
+
+def test_fast_path_takes_ascii_digits_only() -> None:
+    csv = _csv(DAILY[:20], {"a": ["\u0661\u0662"] + [str(i) for i in range(19)]})  # Arabic-Indic 12
+    assert data._small_regular(_config(), csv) is None
