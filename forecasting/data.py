@@ -368,7 +368,10 @@ def _small_regular(config: TimexConfig, csv_bytes: bytes) -> SeriesSet | None:
     _check_shape(csv_bytes, header)
     if sep != "," or b'"' in csv_bytes or b"\r" in csv_bytes or csv_bytes.count(b"\n") > _FAST_MAX_ROWS + 1:
         return None
-    text = csv_bytes.decode("utf-8-sig", errors="replace")
+    try:
+        text = csv_bytes.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        return None  # the normal path says where
     head, _, body = text.partition("\n")
     names = [n.strip() for n in header]
     date_col = ip.date_column or names[0]
