@@ -399,7 +399,7 @@ def _small_regular(config: TimexConfig, csv_bytes: bytes) -> SeriesSet | None:
     except ValueError:
         return None
     steps = np.diff(days.astype(f"datetime64[{unit}]").astype(np.int64))
-    if not (steps == 1).all() or not (_FAST_FIRST <= days[0] and days[-1] <= _FAST_LAST):
+    if not (steps == 1).all() or not (days[0] >= _FAST_FIRST and days[-1] <= _FAST_LAST):
         return None
     index = pd.DatetimeIndex(days.astype("datetime64[ns]"), freq=freq)
     result = SeriesSet(frequency=index.freqstr)
