@@ -24,7 +24,6 @@ import time
 from collections import defaultdict
 from typing import Any
 
-import baseline_http
 import numpy as np
 import pandas as pd
 import requests
@@ -147,7 +146,9 @@ def measure(env: Running, n: int = 200, points: int = 1000, gateway: int = 200, 
     if gateway and env.gateway_url:
         cpu0 = cpu_total(env)
         rows.append(row("gateway POST → SSE done", via_gateway(env, csv, gateway), cpu_total(env) - cpu0))
-    if baseline:  # the same request answered in one process by the same core (bench/baseline_http.py)
+    if baseline:  # the same request answered in one process by the same core
+        import baseline_http  # here: it imports this module's request
+
         rows.append(baseline_http.measure(baseline, points))
     per_hop = hops(env, rids[1:], since_ms, answered_ms)
     breakdown = {name: round(statistics.median(v), 1) for name, v in per_hop.items()}
