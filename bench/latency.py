@@ -4,7 +4,11 @@ One series of `--points` daily points uploaded inline, model naive, sent `--requ
 other (each waits for its answer) on the embedded broker with the services of `make up`, two ways:
 - **topic**: a ForecastRequest produced to `configs` (`timex_stream.runtime.submit`, acked) → the best-models record
   read by a tailing consumer (`AnswerClock`); this is the `latency_p50_ms`/`latency_p99_ms` of the summary;
-- **gateway**: POST /api/requests (multipart: config + csv) → the `done` event of /api/requests/ID/events.
+- **gateway**: POST /api/requests (multipart: config + csv) → the `done` event of /api/requests/ID/events;
+- **baseline**: the same request to a minimal in-process HTTP service around the same core
+  (bench/baseline_http.py), the side-by-side row: what the stream's hops cost over one process.
+Each row also gives the CPU ms per request of all the system's processes (broker included; for the baseline,
+its one process with its client) and the requests/s of one sequential client.
 Prints the p50/p90/p99 (ms) of each (the first, cold request apart) and where the time of the topic path goes:
 the median and p90 of each hop between the Kafka timestamps of the request's records (configs → datasets →
 predictions → datasets (refit) → predictions → best-models → reader; without the refit round trip when the
@@ -110,27 +114,47 @@ def hops(env: Running, rids: list[str], since_ms: int, answered_ms: dict[str, fl
     return {name: v for name, v in per_hop.items() if v}
 
 
-def row(path: str, seconds: list[float]) -> dict[str, Any]:
+def row(path: str, seconds: list[float], cpu_s: float | None = None) -> dict[str, Any]:
+    """A path's figures; `cpu_s`: the CPU every process of the system (broker included) spent on the requests
+    after the first."""
     warm = seconds[1:] or seconds
     return {"path": path, "requests": len(seconds), "first_ms": round(1000 * seconds[0], 1),
             "p50_ms": quantile_ms(warm, 0.5), "p90_ms": quantile_ms(warm, 0.9), "p99_ms": quantile_ms(warm, 0.99),
-            "max_ms": round(1000 * max(warm), 1)}
+            "max_ms": round(1000 * max(warm), 1),
+            "cpu_ms_per_request": None if cpu_s is None else round(1000 * cpu_s / max(1, len(seconds) - 1), 2),
+            "requests_per_s": round(len(warm) / sum(warm), 1)}
 
 
-def measure(env: Running, n: int = 200, points: int = 1000, gateway: int = 200) -> dict[str, Any]:
+def cpu_total(env: Running) -> float:
+    return sum(env.cpu_seconds().values())
+
+
+def measure(env: Running, n: int = 200, points: int = 1000, gateway: int = 200, baseline: int = 200
+            ) -> dict[str, Any]:
     csv = trivial_csv(points)
     clock = AnswerClock(env.kafka.bootstrap_servers)
     try:
         since_ms = int(time.time() * 1000) - 1000
-        seconds, rids = via_topic(env, clock, csv, n)
+        seconds, rids = via_topic(env, clock, csv, 1)  # the cold one: not in the CPU per request
+        cpu0 = cpu_total(env)
+        warm, warm_rids = via_topic(env, clock, csv, n - 1)
+        topic_cpu = cpu_total(env) - cpu0
+        seconds, rids = seconds + warm, rids + warm_rids
         # The clock's perf_counter arrivals as epoch ms, to compare with the records' Kafka timestamps.
         offset_ms = time.time() * 1000 - time.perf_counter() * 1000
         answered_ms = {rid: clock.at(rid) * 1000 + offset_ms for rid in rids}  # type: ignore[operator]
     finally:
         clock.close()
-    rows = [row("configs topic → best-models", seconds)]
+    rows = [row("configs topic → best-models", seconds, topic_cpu)]
     if gateway and env.gateway_url:
-        rows.append(row("gateway POST → SSE done", via_gateway(env, csv, gateway)))
+        first = via_gateway(env, csv, 1)
+        cpu0 = cpu_total(env)
+        warm = via_gateway(env, csv, gateway - 1)
+        rows.append(row("gateway POST → SSE done", first + warm, cpu_total(env) - cpu0))
+    if baseline:  # the same request answered in one process by the same core
+        import baseline_http  # here: it imports this module's request
+
+        rows.append(baseline_http.measure(baseline, points))
     per_hop = hops(env, rids[1:], since_ms, answered_ms)
     breakdown = {name: round(statistics.median(v), 1) for name, v in per_hop.items()}
     tails = {name: quantile_ms([x / 1000 for x in v], 0.9) for name, v in per_hop.items()}
@@ -138,17 +162,20 @@ def measure(env: Running, n: int = 200, points: int = 1000, gateway: int = 200) 
     print_table("latency, topic path: median ms per hop (Kafka record timestamps)",
                 [{"hop": k, "median_ms": v, "p90_ms": tails[k]} for k, v in breakdown.items()])
     return {"points": points, "rows": rows, "hops_median_ms": breakdown, "hops_p90_ms": tails,
-            "summary": {"latency_p50_ms": rows[0]["p50_ms"], "latency_p99_ms": rows[0]["p99_ms"]}}
+            "summary": {"latency_p50_ms": rows[0]["p50_ms"], "latency_p99_ms": rows[0]["p99_ms"],
+                        "request_cpu_ms": rows[0]["cpu_ms_per_request"]}}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--requests", type=int, default=200)
     parser.add_argument("--gateway-requests", type=int, default=200, help="0: the topic path only")
+    parser.add_argument("--baseline-requests", type=int, default=200,
+                        help="the in-process baseline's requests (bench/baseline_http.py); 0: none")
     parser.add_argument("--points", type=int, default=1000)
     args = parser.parse_args()
     with running(2, gateway=args.gateway_requests > 0) as env:
-        out = measure(env, args.requests, args.points, args.gateway_requests)
+        out = measure(env, args.requests, args.points, args.gateway_requests, args.baseline_requests)
     save("latency", out)
     update_summary(out["summary"])
 

@@ -280,7 +280,8 @@ def quantile_ms(seconds: list[float], q: float) -> float:
 RESULTS = ROOT / "bench" / "results"
 SUMMARY_KEYS = ("latency_p50_ms", "latency_p99_ms", "throughput_rps", "stream_overhead_ratio", "cpu_efficiency",
                 "predictor_scaling_2x", "timex_wall_ratio", "m3_monthly_smape", "m3_monthly_owa", "m3_cpu_s_per_series",
-                "live_p50_ms", "live_p99_ms", "live_max_rate", "live_cpu_ms_per_point", "live_rss_growth")
+                "live_p50_ms", "live_p99_ms", "live_max_rate", "live_cpu_ms_per_point", "live_rss_growth",
+                "request_cpu_ms")
 
 
 def machine() -> dict[str, Any]:
