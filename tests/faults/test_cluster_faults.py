@@ -349,12 +349,10 @@ def test_a_second_validator_added_then_one_killed(on_cluster: ClusterStack) -> N
 
 
 def test_one_broker_paused_30_s(on_cluster: ClusterStack) -> None:
-    """A network partition of one broker: SIGSTOP, so its sockets stay open and answer nothing. Nothing is lost or
-    duplicated, but the answers stop for the whole pause, not 10 s: the controller fences the broker after 4 s and
-    its partitions get new leaders, yet the services' produce requests already sent to it wait for an answer
-    (Faust's producer request timeout is 20 minutes; lowering it would make a long refusal, two brokers down,
-    fail sends instead of waiting), so a checkpoint's flush waits until the broker runs again. Bound here: answers
-    come again within MAX_GAP_S of the pause's end."""
+    """A network partition of one broker: SIGSTOP, so its sockets stay open and answer nothing. The controller
+    fences it after 4 s and its partitions get new leaders; the clients give up a request unanswered for 3 s
+    (`timex_stream/runtime/silent_broker.py` for the services, `SOCKET_TIMEOUT_MS` for the readers) and send it
+    again to the new leader, so the answers stop for seconds, as with a kill, not for the whole pause."""
     cluster = on_cluster.cluster
 
     def fault() -> str:
@@ -365,6 +363,6 @@ def test_one_broker_paused_30_s(on_cluster: ClusterStack) -> None:
         return f"broker {victim} paused {PAUSE_S} s"
 
     try:
-        run_scenario(on_cluster, "broker paused 30 s", fault, max_gap=PAUSE_S + MAX_GAP_S)
+        run_scenario(on_cluster, "broker paused 30 s", fault)
     finally:
         restore(cluster)
