@@ -5,8 +5,8 @@ answer; where the issue says so, no answer gap is longer than MAX_GAP_S; after e
 again and every partition has its 3 replicas in sync (the killed or paused broker rejoined).
 
 A thread reads the answers as they come while the fault runs (so a gap is measured when it happens).
-The load is N_REQUESTS, not the one-broker fault tests' 112: six scenarios on three JVMs must fit the CI's time
-(README "Faults on a cluster").
+The load is the one-broker fault tests' 112 requests, each light (one model, one training window: 2 units a series,
+not 6), so that the scenarios on three JVMs fit the CI's time (README "Faults on a cluster").
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ from .load import Tally, config, count_duplicates, differences, reference, reque
 
 pytestmark = pytest.mark.slow
 SERVICES = ["ingestion", "predictor", "validator"]
-N_REQUESTS = 36
+N_REQUESTS = 112  # the one-broker fault tests' load, light (load.config): the same units as 36 of theirs
 ANSWER_S = 180  # every request of a scenario answered within this after the fault began
 MAX_GAP_S = 10.0  # the issue's bound on the longest time without an answer once the fault hit
 DOWN_S = 10  # how long a killed broker stays down before it is started again
@@ -64,7 +64,7 @@ def on_cluster(kafka_cluster: EmbeddedCluster, csv_server: tuple[str, Path],
     columns = [c for request in request_columns()[:N_REQUESTS] for c in request]
     wide_frame(len(columns)).to_csv(root / "cluster-wide.csv", index=False)
     url = f"{base}/cluster-wide.csv"
-    expected = reference(url, (root / "cluster-wide.csv").read_bytes(), columns)
+    expected = reference(url, (root / "cluster-wide.csv").read_bytes(), columns, light=True)
     data_dir = tmp_path_factory.mktemp("cluster-stack")
     settings = dataclasses.replace(Settings.from_env(), bootstrap_servers=kafka_cluster.bootstrap_servers,
                                    data_dir=data_dir)
@@ -163,7 +163,7 @@ def run_scenario(cs: ClusterStack, name: str, fault: Callable[[], str], max_gap:
     bootstrap = cs.cluster.bootstrap_servers
     tally, t0, since = Tally(name), time.monotonic(), now_ms() - 1000
     prod = producer(bootstrap)
-    plan = {submit(prod, config(cs.url, cols, title=f"{name}-{i}")): cols
+    plan = {submit(prod, config(cs.url, cols, title=f"{name}-{i}", light=True)): cols
             for i, cols in enumerate(request_columns()[:N_REQUESTS])}
     assert prod.flush(30) == 0
     tally.sent = len(plan)
