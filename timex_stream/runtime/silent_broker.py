@@ -61,8 +61,9 @@ def check_aiokafka_version(installed: str | None = None) -> None:
         raise RuntimeError(
             f"aiokafka {installed} is installed, but timex_stream/runtime/silent_broker.py was written for "
             f"{WRITTEN_FOR}: check whether aiokafka issue #632 (a delivery timeout apart from the request timeout) "
-            f"is solved in {installed} and whether AIOKafkaClient._request_timeout_ms, _get_conn and "
-            f"AIOKafkaConnection._request_timeout still mean the same, run tests/faults/test_cluster_faults.py "
+            f"is solved in {installed} and whether AIOKafkaClient._request_timeout_ms, _get_conn, _metadata_update, "
+            f"bootstrap and AIOKafkaConnection.send, _request_timeout still mean the same, run "
+            f"tests/faults/test_cluster_faults.py "
             f"(the paused broker), then update WRITTEN_FOR (or use the new option)")
 
 
