@@ -50,20 +50,22 @@ def wide_frame(n_series: int, seed: int = 13) -> pd.DataFrame:
     return pd.DataFrame(columns)
 
 
-def config(url: str, columns: list[str], title: str = "faults") -> dict[str, Any]:
-    # delta 50 %: two training windows, so a series is 4 units + 2 final refits.
+def config(url: str, columns: list[str], title: str = "faults", light: bool = False) -> dict[str, Any]:
+    # delta 50 %: two training windows, so a series is 4 units + 2 final refits. `light`: one model and one
+    # window (delta 100 %), 1 unit + 1 refit: three times the requests for the same units (the cluster tests).
+    models, delta = ("naive", 100) if light else (MODELS, 50)
     return {
         "activity_title": title,
         "input_parameters": {"source_data_url": url, "columns_to_load_from_url": ",".join(["date", *columns]),
                              "datetime_column_name": "date", "index_column_name": "date", "frequency": "MS"},
-        "model_parameters": {"models": MODELS, "possible_transformations": "none", "main_accuracy_estimator": "mae",
-                             "test_values": 6, "delta_training_percentage": 50, "prediction_lags": 4},
+        "model_parameters": {"models": models, "possible_transformations": "none", "main_accuracy_estimator": "mae",
+                             "test_values": 6, "delta_training_percentage": delta, "prediction_lags": 4},
     }
 
 
-def reference(url: str, csv: bytes, columns: list[str]) -> dict[str, dict[str, Any]]:
+def reference(url: str, csv: bytes, columns: list[str], light: bool = False) -> dict[str, dict[str, Any]]:
     """The fault-free answer of every series: model, transformation, window, metrics and forecast."""
-    choices = forecast_all(parse_config(config(url, columns)).config, csv, max_workers=2)
+    choices = forecast_all(parse_config(config(url, columns, light=light)).config, csv, max_workers=2)
     out = {}
     for name, choice in choices.items():
         assert choice.best is not None and choice.best.forecast is not None, (name, choice.data_error)

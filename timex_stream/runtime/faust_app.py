@@ -20,19 +20,21 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import Any
 
 import faust
+from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
 from faust.transport.drivers.aiokafka import Producer as AIOKafkaProducer
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 from schemas import BY_NAME, DecodeError, Topic, decode_as, encode
 from schemas.topics import DEAD_LETTERS
 from schemas.wiring import WIRING, Wiring
-from timex_stream.runtime.faust_delivery import AtLeastOnceApp
+from timex_stream.runtime.faust_delivery import AtLeastOnceApp, AtLeastOnceConsumer
 from timex_stream.runtime.kafka import admin as kafka_admin
 from timex_stream.runtime.kafka import create_missing
 from timex_stream.runtime.ports import free_port
 from timex_stream.runtime.produce_watch import ProduceWatch
 from timex_stream.runtime.replication import Replication, cluster_replication
 from timex_stream.runtime.settings import Settings
+from timex_stream.runtime.silent_broker import bound_consumer, bound_producer, check_aiokafka_version
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +65,23 @@ class _IdempotentProducer(AIOKafkaProducer):
     def _settings_extra(self) -> Mapping[str, Any]:
         return {**super()._settings_extra(), "acks": "all", "enable_idempotence": True}
 
+    def _new_producer(self, transactional_id: str | None = None) -> Any:
+        producer = super()._new_producer(transactional_id)
+        bound_producer(producer.client)  # a broker gone silent costs seconds, not its silence (silent_broker.py)
+        return producer
+
+
+class _ConsumerThread(AIOKafkaConsumerThread):
+    def _create_worker_consumer(self, transport: Any) -> Any:
+        consumer = super()._create_worker_consumer(transport)
+        bound_consumer(consumer._client)  # a broker gone silent costs seconds, not its silence (silent_broker.py)
+        return consumer
+
+
+class _TimexConsumer(AtLeastOnceConsumer):
+    def _new_consumer_thread(self) -> AIOKafkaConsumerThread:
+        return _ConsumerThread(self, loop=self.loop, beacon=self.beacon)
+
 
 class TimexApp(AtLeastOnceApp):
     """The services' app: an idempotent producer, and internal topics (changelogs, the leader topic, repartitions)
@@ -71,6 +90,11 @@ class TimexApp(AtLeastOnceApp):
     Strimzi production overlay set it)."""
 
     timex_replication_fixed = False  # True when the caller gave topic_replication_factor
+    consumer_class = _TimexConsumer
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        check_aiokafka_version()  # silent_broker.py sets aiokafka internals written for one version
+        super().__init__(*args, **kwargs)
 
     def _new_producer(self) -> Any:
         self.transport.Producer = _IdempotentProducer  # this app's transport only
@@ -128,6 +152,10 @@ def create_app(service: str, settings: Settings, wiring: Wiring | None = None, *
         # 2+ minutes on "Failed fetch offsets from 1: NotLeaderForPartitionError", doing nothing, after two brokers
         # went down and came back. Metadata at most 5 s old bounds that (the default is 5 minutes).
         consumer_metadata_max_age_ms=5000,
+        # The producer's too: its metadata lists the brokers it may ask for more, and one taken while two brokers
+        # were down named only the third; kept for Faust's default 5 minutes, the producer then stood still when
+        # that broker went silent, asking nobody else (silent_broker.py also asks the bootstrap servers then).
+        producer_metadata_max_age_ms=5000,
         stream_wait_empty=False,
         autodiscover=False,
         logging_config=None,

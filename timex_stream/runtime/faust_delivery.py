@@ -52,7 +52,7 @@ class _FlowControl(FlowControlEvent):
         super().resume()
 
 
-class _Consumer(AIOKafkaConsumer):
+class AtLeastOnceConsumer(AIOKafkaConsumer):
     def _new_offset(self, tp: TP) -> int | None:
         # (2) Offer Faust only the acked offsets below the first record still in flight on `tp`.
         in_flight = [m.offset for m in list(self._unacked_messages) if m.tp == tp]
@@ -68,6 +68,8 @@ class _Consumer(AIOKafkaConsumer):
 
 
 class AtLeastOnceApp(faust.App):
+    consumer_class: type[AtLeastOnceConsumer] = AtLeastOnceConsumer  # a subclass may add to it
+
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         check_faust_version()  # at start: before any consumer could run with fixes that no longer fit
         super().__init__(*args, **kwargs)
@@ -77,5 +79,5 @@ class AtLeastOnceApp(faust.App):
         return _FlowControl(loop=self.loop)
 
     def _new_consumer(self) -> Any:
-        self.transport.Consumer = _Consumer  # this app's transport only
+        self.transport.Consumer = self.consumer_class  # this app's transport only
         return super()._new_consumer()

@@ -35,6 +35,11 @@ T = TypeVar("T")
 # timeout lasts: librdkafka sends it to the leader it knows, so a single long query to a broker that just died
 # timed out before the partition's new leader (elected within seconds on a cluster) was ever asked.
 ASK_S = 5.0
+# A request unanswered this long fails (a fetch: this beyond its fetch.wait.max.ms) and librdkafka drops the
+# connection and asks the metadata again: a broker that went silent without closing its sockets (a network
+# partition, a paused process) hid its partitions' new leaders from a reader for librdkafka's default 60 s
+# (the aiokafka clients of the services: silent_broker.py).
+SOCKET_TIMEOUT_MS = 3000
 
 
 def while_transient(call: Callable[[], T], timeout: float = 30.0) -> T:
@@ -131,7 +136,7 @@ def producer(bootstrap: str, **overrides: Any) -> Producer:
 
 def consumer(bootstrap: str, group: str, **overrides: Any) -> Consumer:
     conf = {"bootstrap.servers": bootstrap, "group.id": group, "auto.offset.reset": "earliest",
-            "enable.auto.commit": False}
+            "enable.auto.commit": False, "socket.timeout.ms": SOCKET_TIMEOUT_MS}
     return Consumer({**conf, **_security(), **overrides})
 
 
