@@ -28,8 +28,16 @@ from confluent_kafka.admin import NewTopic
 from schemas import decode_as
 from schemas.keys import series_key
 from schemas.topics import BEST_MODELS, CONFIGS, DATASETS, FORECAST_HISTORY, FORECASTS, PREDICTIONS
-from tests.live.test_restarts import MIN_POINTS, SERIES, TIMEOUT, _config, _has_revision, _produce, assert_undisturbed
-from tests.live.test_service import Seen
+from tests.plugins.live_stream import (
+    MIN_POINTS,
+    SERIES,
+    TIMEOUT,
+    Seen,
+    assert_undisturbed,
+    has_revision,
+    produce_stream,
+    stream_config,
+)
 from tests.plugins.waiting import wait_until
 from timex_stream.runtime.history import read_range
 from timex_stream.runtime.kafka import admin, producer
@@ -404,18 +412,18 @@ def test_a_live_stream_survives_a_kill_9_of_the_leader_of_its_partitions(on_clus
     replicas = [victim, *(n.node_id for n in cluster.nodes if n.node_id != victim)]  # the first is the leader
     client = admin(bootstrap)
     client.create_topics([NewTopic(topic, 1, replica_assignment=[replicas])])[topic].result(30)
-    config = _config(topic)
+    config = stream_config(topic)
     config["model_parameters"]["models"] = "naive,seasonal_naive"  # light: the stream is what is under test
     prod = producer(bootstrap)
-    _produce(prod, topic, range(MIN_POINTS + 1))
+    produce_stream(prod, topic, range(MIN_POINTS + 1))
     assert submit(prod, config, request_id=rid) == rid
     seen = Seen(bootstrap, rid, topic)
     try:
-        wait_until(lambda: _has_revision(seen, MIN_POINTS + 1), TIMEOUT, "the first revisions")
+        wait_until(lambda: has_revision(seen, MIN_POINTS + 1), TIMEOUT, "the first revisions")
         assert _leaders(cluster, topic) == [victim]
         days = MIN_POINTS + 31
-        _produce(prod, topic, range(MIN_POINTS + 1, MIN_POINTS + 11), flush_each=True)
-        writer = threading.Thread(target=_produce, args=(producer(bootstrap), topic,
+        produce_stream(prod, topic, range(MIN_POINTS + 1, MIN_POINTS + 11), flush_each=True)
+        writer = threading.Thread(target=produce_stream, args=(producer(bootstrap), topic,
                                                          range(MIN_POINTS + 11, days), True))
         writer.start()  # the stream goes on while its leader dies (the producer retries to the new one)
         time.sleep(1)

@@ -18,21 +18,28 @@ import json
 import os
 import signal
 import threading
-import uuid
 from collections.abc import Iterator
 from typing import Any
 
-import pandas as pd
 import pytest
-from confluent_kafka import Producer
-from confluent_kafka.admin import NewTopic
 
-from forecasting.live.follow import Choice
-from schemas.topics import BEST_MODELS, FAILURES, FORECAST_HISTORY
-from tests.live.test_service import Seen
-from tests.plugins.live_source import core_revisions
+from schemas.topics import BEST_MODELS, FAILURES
+from tests.plugins.live_stream import (
+    MIN_POINTS,
+    SERIES,
+    TIMEOUT,
+    Seen,
+    assert_undisturbed,
+    chosen,
+    has_revision,
+    produce_stream,
+    revision_content,
+    stream_config,
+    stream_history,
+    stream_topic,
+)
 from tests.plugins.waiting import wait_until
-from timex_stream.runtime.kafka import admin, producer
+from timex_stream.runtime.kafka import producer
 from timex_stream.runtime.ports import free_port
 from timex_stream.runtime.records import now_ms
 from timex_stream.runtime.settings import Settings
@@ -41,12 +48,8 @@ from timex_stream.tools.broker import EmbeddedKafka
 from timex_stream.tools.replay import replay_configs
 from timex_stream.tools.stack import Stack
 
-SERIES = ("sales", "visitors")
-MIN_POINTS = 20
-START = pd.Timestamp("2026-01-01")
 STREAMS: list[tuple[str, str, dict[str, Any], int]] = []  # (request, topic, config, rows): replayed later
 LONG = 2_000  # rows before the live service is killed mid-stream
-TIMEOUT = 240  # generous: the machine may be loaded, and a killed member's partitions move after its session
 
 
 @dataclasses.dataclass
@@ -81,94 +84,10 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
             print(f"--- {log.name} (tail)\n{log.read_text(errors='replace')[-3000:]}")
 
 
-def _value(series: str, day: int) -> float:
-    # non-trivial, exactly representable in JSON: a weekly pattern, a trend and a wobble
-    wobble = ((day * 37 + (7 if series == "visitors" else 0)) % 11) / 4
-    return round((100.0 if series == "sales" else 40.0) + (day % 7) * 3.0 + day * 0.5 + wobble, 2)
-
-
-def _row(day: int) -> bytes:
-    stamp = START + pd.Timedelta(days=day)
-    return json.dumps({"date": stamp.strftime("%Y-%m-%d"), **{s: _value(s, day) for s in SERIES}}).encode()
-
-
-def _config(topic: str) -> dict[str, Any]:
-    return {"activity_title": "live restarts",
-            "input_parameters": {"source_topic": topic, "index_column_name": "date", "frequency": "D",
-                                 "live_parameters": {"start_from": "earliest", "min_points": MIN_POINTS}},
-            "model_parameters": {"models": "naive,arima,autoets", "possible_transformations": "none",
-                                 "main_accuracy_estimator": "mae", "test_values": 3,
-                                 "delta_training_percentage": 50, "prediction_lags": 4}}
-
-
-def _topic(bootstrap: str) -> str:
-    name = f"live-src-{uuid.uuid4().hex[:8]}"
-    client = admin(bootstrap)  # held until the topic exists: a destroyed client fails its futures
-    client.create_topics([NewTopic(name, 1, 1)])[name].result(30)
-    return name
-
-
-def _produce(prod: Producer, topic: str, days: range, flush_each: bool = False) -> None:
-    for day in days:
-        prod.produce(topic, value=_row(day))
-        if flush_each:  # one by one: the service folds them in batches of its own
-            prod.flush(30)
-    assert prod.flush(60) == 0
-
-
-def _history(seen: Seen, series: str) -> list[dict[str, Any]]:
-    return [r for r in seen.poll().records[FORECAST_HISTORY.name] if r["series"] == series]
-
-
-def _has_revision(seen: Seen, n: int) -> bool:
-    return all(any(r["revision"] == n for r in _history(seen, s)) for s in SERIES)
-
-
-def _choices(seen: Seen) -> dict[str, Choice]:
-    best = {b["series"]: Choice.of(b) for b in seen.poll().records[BEST_MODELS.name]}
-    return {s: c for s, c in best.items() if c is not None}
-
-
-def _content(revision: dict[str, Any]) -> dict[str, Any]:
-    """What must be the same for the same revision number (`points` is relative to the previous one written)."""
-    keys = ("revision", "last_timestamp", "forecast", "model", "transformation", "window", "params")
-    return {k: revision[k] for k in keys}
-
-
-def assert_undisturbed(seen: Seen, config: dict[str, Any], days: int) -> dict[str, list[dict[str, Any]]]:
-    """Every revision written equals the undisturbed one with its number; numbers never go back (one written
-    twice is the same record); the last folds all `days` rows; `forecasts` ends on it. → the history per series
-    (distinct revisions)."""
-    wait_until(lambda: _has_revision(seen, days), TIMEOUT, f"revision {days} of every series")
-    choices = _choices(seen)
-    assert set(choices) == set(SERIES)
-    histories = {}
-    for series in SERIES:
-        written = _history(seen, series)
-        numbers = [r["revision"] for r in written]
-        assert numbers == sorted(numbers), f"{series}: out of order: {numbers}"
-        history = [r for i, r in enumerate(written) if i == 0 or r["revision"] != numbers[i - 1]]
-        for i in range(1, len(written)):  # written twice (a producer's retry): the same number, the same content
-            if numbers[i] == numbers[i - 1]:
-                assert written[i] == written[i - 1]
-        numbers = [r["revision"] for r in history]
-        assert numbers[-1] == days
-        assert [r["points"] for r in history] == [b - a for a, b in zip([0, *numbers], numbers, strict=False)]
-        reference = core_revisions(config, series, choices[series], _row, days, numbers)
-        for rev in history:
-            assert _content(rev) == _content(reference[rev["revision"]]), f"{series} {rev['revision']}"
-        latest = [r for r in seen.records["forecasts"] if r["series"] == series][-1]
-        assert latest["revision"] == days
-        histories[series] = history
-    failures = [f for f in seen.records[FAILURES.name] if f["stage"] != "late"]
-    assert not failures, failures
-    return histories
-
-
 def test_kill_9_of_every_service_during_the_first_selection_and_of_live_mid_stream(live: Live) -> None:
-    prod, topic = producer(live.bootstrap), _topic(live.bootstrap)
-    _produce(prod, topic, range(MIN_POINTS + 1))
-    config = _config(topic)
+    prod, topic = producer(live.bootstrap), stream_topic(live.bootstrap)
+    produce_stream(prod, topic, range(MIN_POINTS + 1))
+    config = stream_config(topic)
     rid = submit(prod, config)
     seen = Seen(live.bootstrap, rid, topic)
     try:
@@ -176,17 +95,17 @@ def test_kill_9_of_every_service_during_the_first_selection_and_of_live_mid_stre
                    "the live service's fan-out of both series")
         for name in ("predictor", "validator", "ingestion", "live"):  # the selection is in flight
             assert live.stack.restart(name, signal.SIGKILL) == -signal.SIGKILL
-        wait_until(lambda: _has_revision(seen, MIN_POINTS + 1), TIMEOUT, "the first revisions")
+        wait_until(lambda: has_revision(seen, MIN_POINTS + 1), TIMEOUT, "the first revisions")
         # A long enough stream that the restarted service, re-reading it from start_from in polls of 500 records,
         # has its model again before it is through: it recomputes revisions older than the last one written.
         written, days = MIN_POINTS + LONG, MIN_POINTS + LONG + 15
-        _produce(prod, topic, range(MIN_POINTS + 1, written))
+        produce_stream(prod, topic, range(MIN_POINTS + 1, written))
         # a record that does not decode and an observation of a day long final: reported once, restarts or not
         prod.produce(topic, value=b"{not json")
         prod.produce(topic, value=json.dumps({"date": "2026-01-03 12:00:00", **{s: 1.0 for s in SERIES}}).encode())
-        wait_until(lambda: _has_revision(seen, written), TIMEOUT, "the revisions of the stream so far")
+        wait_until(lambda: has_revision(seen, written), TIMEOUT, "the revisions of the stream so far")
         assert live.stack.restart("live", signal.SIGKILL) == -signal.SIGKILL  # it re-reads from start_from
-        _produce(prod, topic, range(written, days), flush_each=True)  # while it starts again
+        produce_stream(prod, topic, range(written, days), flush_each=True)  # while it starts again
         histories = assert_undisturbed(seen, config, days)
         assert all(h[0]["revision"] == MIN_POINTS + 1 for h in histories.values())
         late = [f for f in seen.poll().records[FAILURES.name] if f["stage"] == "late"]
@@ -203,10 +122,10 @@ def test_kill_9_of_every_service_during_the_first_selection_and_of_live_mid_stre
 
 def test_a_replay_of_the_source_topic_into_a_new_request_gives_the_same_revisions(live: Live) -> None:
     if not STREAMS:  # run alone: a stream of its own first
-        prod, topic = producer(live.bootstrap), _topic(live.bootstrap)
+        prod, topic = producer(live.bootstrap), stream_topic(live.bootstrap)
         days = MIN_POINTS + 10
-        _produce(prod, topic, range(days))
-        config = _config(topic)
+        produce_stream(prod, topic, range(days))
+        config = stream_config(topic)
         original = submit(prod, config)
         first = Seen(live.bootstrap, original, topic)
         try:
@@ -221,29 +140,29 @@ def test_a_replay_of_the_source_topic_into_a_new_request_gives_the_same_revision
     seen, again = Seen(live.bootstrap, replayed[0].new_id, topic), Seen(live.bootstrap, original, topic)
     try:
         history = assert_undisturbed(seen, config, days)
-        wait_until(lambda: _has_revision(again, days), TIMEOUT, "the original's revisions, read again")
-        before = {s: {r["revision"]: _content(r) for r in _history(again, s)} for s in SERIES}
+        wait_until(lambda: has_revision(again, days), TIMEOUT, "the original's revisions, read again")
+        before = {s: {r["revision"]: revision_content(r) for r in stream_history(again, s)} for s in SERIES}
         for series in SERIES:
             for r in history[series]:  # value for value, where both wrote the same revision number
-                assert before[series].get(r["revision"], _content(r)) == _content(r)
-            assert before[series][days] == _content(history[series][-1])
-        assert _choices(seen) == _choices(again)
+                assert before[series].get(r["revision"], revision_content(r)) == revision_content(r)
+            assert before[series][days] == revision_content(history[series][-1])
+        assert chosen(seen) == chosen(again)
     finally:
         seen.close()
         again.close()
 
 
 def test_a_broker_restart_during_a_live_stream_loses_and_reorders_nothing(live: Live) -> None:
-    prod, topic = producer(live.bootstrap), _topic(live.bootstrap)
-    _produce(prod, topic, range(MIN_POINTS + 1))
-    config = _config(topic)
+    prod, topic = producer(live.bootstrap), stream_topic(live.bootstrap)
+    produce_stream(prod, topic, range(MIN_POINTS + 1))
+    config = stream_config(topic)
     rid = submit(prod, config)
     seen = Seen(live.bootstrap, rid, topic)
     try:
-        wait_until(lambda: _has_revision(seen, MIN_POINTS + 1), TIMEOUT, "the first revisions")
+        wait_until(lambda: has_revision(seen, MIN_POINTS + 1), TIMEOUT, "the first revisions")
         days = MIN_POINTS + 31
-        _produce(prod, topic, range(MIN_POINTS + 1, MIN_POINTS + 11), flush_each=True)
-        writer = threading.Thread(target=_produce, args=(producer(live.bootstrap), topic,
+        produce_stream(prod, topic, range(MIN_POINTS + 1, MIN_POINTS + 11), flush_each=True)
+        writer = threading.Thread(target=produce_stream, args=(producer(live.bootstrap), topic,
                                                          range(MIN_POINTS + 11, days), True))
         writer.start()  # the stream goes on while the broker is away (the producer buffers and retries)
         live.broker.stop()

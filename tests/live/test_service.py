@@ -15,56 +15,18 @@ import pytest
 from confluent_kafka import Producer
 from confluent_kafka.admin import NewTopic
 
-from schemas import CODEC, decode_as
-from schemas.keys import split_series_key
-from schemas.topics import BEST_MODELS, DEAD_LETTERS, FAILURES, FORECAST_HISTORY, FORECASTS, PROGRESS
+from schemas import CODEC
+from schemas.topics import BEST_MODELS, FAILURES, FORECAST_HISTORY
 from tests.plugins.flows import TIMEOUT
 from tests.plugins.live_source import LIVE_MIN_POINTS, LIVE_START
 from tests.plugins.live_source import live_config as _config
+from tests.plugins.live_stream import Seen
 from tests.plugins.waiting import wait_until
-from timex_stream.runtime.kafka import admin, consumer
+from timex_stream.runtime.kafka import admin
 from timex_stream.runtime.submit import submit
 from timex_stream.tools.stack import Stack
 
 MIN_POINTS, START = LIVE_MIN_POINTS, LIVE_START
-
-
-class Seen:
-    """Everything of one request on the answer topics (and the dead letters of one source topic), read as it
-    comes."""
-
-    TOPICS = (BEST_MODELS, PROGRESS, FAILURES, FORECASTS, FORECAST_HISTORY)
-
-    def __init__(self, bootstrap: str, rid: str, source: str) -> None:
-        self.rid, self.source = rid, source
-        self.cons = consumer(bootstrap, f"live-test-{uuid.uuid4().hex[:8]}")
-        self.cons.subscribe([t.name for t in self.TOPICS] + [DEAD_LETTERS.name])
-        self.records: dict[str, list[dict[str, Any]]] = {t.name: [] for t in self.TOPICS}
-        self.dead: list[dict[str, str]] = []
-
-    def poll(self) -> Seen:
-        for msg in self.cons.consume(500, 0.5):
-            if msg.error() is not None:
-                continue
-            topic, key = msg.topic(), (msg.key() or b"").decode()
-            if topic == DEAD_LETTERS.name:
-                if key == self.source:
-                    self.dead.append({k: v.decode() for k, v in msg.headers() or []})
-                continue
-            rid = split_series_key(key)[0] if topic in (FORECASTS.name, FORECAST_HISTORY.name) else key
-            if rid == self.rid:
-                name = next(t.value for t in self.TOPICS if t.name == topic)
-                self.records[topic].append(decode_as(name, msg.value()))  # type: ignore[arg-type]
-        return self
-
-    def revisions(self, series: str = "sales") -> list[dict[str, Any]]:
-        return [r for r in self.poll().records[FORECASTS.name] if r["series"] == series]
-
-    def progress(self) -> list[str]:
-        return [p["message"] for p in self.poll().records[PROGRESS.name]]
-
-    def close(self) -> None:
-        self.cons.close()
 
 
 def _topic(bootstrap: str) -> str:
