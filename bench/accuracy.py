@@ -40,6 +40,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -126,8 +127,18 @@ def request_config(model_parameters: dict[str, Any], period: int, h: int, url: s
 
 
 def _cpu() -> float:
+    """This process's CPU seconds and its children's, the core's pool workers included: they are children of
+    multiprocessing's fork server, which lives on, so RUSAGE_CHILDREN alone never sees them; a live child's
+    own time and its reaped children's (the fork server's finished workers) are added."""
     own, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
-    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
+    total = own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
+    for child in psutil.Process().children():
+        try:
+            t = child.cpu_times()
+        except psutil.NoSuchProcess:  # ended since: its time is in RUSAGE_CHILDREN when reaped
+            continue
+        total += t.user + t.system + t.children_user + t.children_system
+    return total
 
 
 def run_core(model_parameters: dict[str, Any], tasks: list[Task], workers: int

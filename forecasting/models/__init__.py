@@ -14,6 +14,7 @@ from forecasting.models.statsforecast_models import (
     AutoARIMA,
     AutoCES,
     AutoETS,
+    AutoETSDamped,
     AutoThetaModel,
     DynamicOptimizedTheta,
     Naive,
@@ -39,6 +40,7 @@ MODELS: dict[str, type[ForecastModel]] = {
         AutoThetaModel,
         AutoCES,
         MSTL,
+        AutoETSDamped,
     )
 }
 assert tuple(MODELS) == KNOWN_MODELS, "names.KNOWN_MODELS must list the registry's keywords in order"

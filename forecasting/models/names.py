@@ -16,6 +16,7 @@ KNOWN_MODELS: tuple[str, ...] = (
     "autotheta",
     "autoces",
     "mstl",
+    "autoets_damped",
 )
 # Keywords a config may not name, with the reason (none today: `lstm` is a model, its library an optional extra).
 UNAVAILABLE_MODELS: dict[str, str] = {}

@@ -13,7 +13,7 @@ from forecasting.units import UnitSpec, plan_units, run_unit
 from tests.plugins.core_series import make_config, random_walk, seasonal_series
 
 FAST_MODELS = ["arima", "exponentialsmoothing", "persistence", "naive", "seasonal_naive", "theta", "autoets"]
-ACCURACY_MODELS = ["dynamic_optimized_theta", "autotheta", "autoces", "mstl"]
+ACCURACY_MODELS = ["dynamic_optimized_theta", "autotheta", "autoces", "mstl", "autoets_damped"]
 
 
 def test_registry_matches_the_config_keywords() -> None:
@@ -98,6 +98,20 @@ def test_accuracy_models_work_in_a_unit_and_on_short_series() -> None:
     assert get_model_class("mstl")(season_length=12).fit(series).params() == {"season_lengths": "none"}
     with pytest.raises(ValueError, match="needs at least 7 training points"):
         get_model_class("mstl")(season_length=12).fit(series.iloc[:6])
+
+
+def test_autoets_damped_always_damps_the_trend() -> None:
+    rng = np.random.default_rng(7)
+    trend = pd.Series(20 + 2.0 * np.arange(60) + rng.normal(0, 1, 60), index=seasonal_series(60).index)
+    damped = get_model_class("autoets_damped")(season_length=1).fit(trend)
+    assert ",Ad," in damped.params()["components"]  # e.g. ETS(A,Ad,N): whatever AICc prefers, a damped trend
+    steps = np.diff(damped.predict(60, levels=()).mean)
+    assert 0 < steps[-1] < steps[0]  # still rising, ever less: the damping
+    # The same data without the restriction: autoets keeps the straight trend (a step of about 2 throughout).
+    straight = np.diff(get_model_class("autoets")(season_length=1).fit(trend).predict(60, levels=()).mean)
+    assert straight[-1] > steps[-1]
+    with pytest.raises(ValueError, match="needs at least 8 training points"):
+        get_model_class("autoets_damped")(season_length=1).fit(trend.iloc[:7])
 
 
 def test_mstl_removes_every_seasonality_of_the_frequency() -> None:
