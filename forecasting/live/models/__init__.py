@@ -5,7 +5,7 @@
 |-----------------------|------------------------------------------------------------------------|----------------|
 | naive, persistence    | last value, running Σ residual² (statsforecast's sigma): exact         | O(1)           |
 | seasonal_naive        | last season, running Σ residual²: exact                                | O(1)           |
-| autoets               | statsforecast's ETS equations from the last state, running sigma²: exact | O(1)         |
+| autoets, autoets_damped | statsforecast's ETS equations from the last state, running sigma²: exact | O(1)       |
 | arima                 | one Kalman step (statsforecast's filter) from the last state: exact    | O(state²)      |
 | theta                 | statsforecast `forward` on the last 1,000 points                       | O(1,000)       |
 | exponentialsmoothing, fbprophet, arima with regressors | refit every 50 points on the last 1,000    | a fit / 50     |
@@ -35,6 +35,7 @@ from forecasting.units import _adjust
 
 LIVE_MODELS: dict[str, type[LiveModel]] = {
     "naive": LiveNaive, "persistence": LiveNaive, "seasonal_naive": LiveSeasonalNaive, "autoets": LiveETS,
+    "autoets_damped": LiveETS,  # the same ETS equations: its fit only restricts the trend to damped ones
     "arima": LiveARIMA, "theta": LiveTheta,
 }
 _KINDS: dict[str, type[LiveModel]] = {cls.kind: cls for cls in (*LIVE_MODELS.values(), LiveRefit)}

@@ -87,6 +87,7 @@ def _theta_reference(model: ForecastModel, y: pd.Series) -> dict[str, np.ndarray
 
 @pytest.mark.parametrize("name, cls, trend, reference", [
     ("autoets", LiveETS, 0.0, _ets_reference),
+    ("autoets_damped", LiveETS, 0.5, _ets_reference),  # a trend for it to damp
     ("arima", LiveARIMA, 0.0, _arima_reference),  # seasonal: ARIMA(p,d,q)(P,D,Q)[12]
     ("arima", LiveARIMA, 0.5, _arima_reference),
     ("theta", LiveTheta, 0.0, _theta_reference),
