@@ -1,6 +1,8 @@
 """Runs TIMEX 1.2.3 on one config and prints ONE JSON line: ingest and predict wall seconds, CPU seconds, and
 per series the best model and the best test MAE of every model; with xcorr_parameters the extra regressors
-its rule picks, with historical_prediction_parameters each model's past forecasts and their MAE/RMSE.
+its rule picks, with historical_prediction_parameters each model's past forecasts and their MAE/RMSE, and per
+step (the last date known) the transformation and the extra regressors of the result each model's forecast
+came from (`historical_steps`: read from TIMEX's own ModelResult.characteristics at each step).
 Run it with the reference venv, never the
 project's (TIMEX needs Python < 3.11): `PYTHONPATH=DIR/stub DIR/venv/bin/python bench/run_timex.py CONFIG`,
 DIR built by the shared reference script (timex-reference.sh; README "Performance"). bench/compute.py does.
@@ -14,7 +16,30 @@ import time
 import warnings
 
 from timexseries.data_ingestion import ingest_timeseries
+from timexseries.data_prediction import pipeline
 from timexseries.data_prediction.pipeline import create_timeseries_containers
+
+# TIMEX's name for a transformation (str of its Transformation) → the config's keyword.
+_TRANSFORMATIONS = {"none": "none", "Log": "log", "modified Log": "log_modified", "Yeo-Johnson": "yeo_johnson"}
+_steps = {}  # series → model → [{end, transformation, regressors}], one entry per historical step
+_best_predictions = pipeline.get_best_predictions
+
+
+def _recording_best_predictions(available_data, param_config):
+    """TIMEX's get_best_predictions, noting which transformation and regressors each model's result used."""
+    containers = _best_predictions(available_data, param_config)
+    end = str(available_data.index[-1])
+    for c in containers:
+        for model, result in (c.models or {}).items():
+            ch = result.characteristics
+            tr = str(ch.get("transformation"))
+            regs = [r.strip() for r in str(ch.get("extra_regressors") or "").split(",") if r.strip()]
+            _steps.setdefault(c.timeseries_data.columns[0], {}).setdefault(model, []).append(
+                {"end": end, "transformation": _TRANSFORMATIONS.get(tr, tr), "regressors": regs})
+    return containers
+
+
+pipeline.get_best_predictions = _recording_best_predictions  # compute_historical_predictions calls it by name
 
 warnings.simplefilter("ignore")
 logging.basicConfig(level=logging.WARNING)
@@ -49,5 +74,7 @@ for c in containers:
                 "forecast": [round(float(v), 4) for v in h["series"].iloc[:, 0]],
                 "mae": round(h["metrics"].MAE, 4), "rmse": round(h["metrics"].RMSE, 4)}
             for m, h in c.historical_prediction.items()}
+        # The last call is the final run on the whole series, not a step.
+        entry["historical_steps"] = {m: steps[:-1] for m, steps in _steps.get(name, {}).items()}
     out["series"][name] = entry
 print(json.dumps(out))
