@@ -220,14 +220,21 @@ def main() -> None:
     parser.add_argument("--timex-reference", type=Path, help="directory built by the shared timex-reference.sh")
     parser.add_argument("--timex-json", type=Path, help="a JSON line bench/run_timex.py printed for this config "
                                                         "(bench/results/timex_<config>.jsonl after a run)")
+    parser.add_argument("--ours-json", type=Path, help="this system's side from an earlier run's results file "
+                                                       "(bench/results/parity*.json) instead of running it again")
     args = parser.parse_args()
     timex = reference(args)  # first: TIMEX and the stack would share the cores
-    # Everything inside: a Kafka client left for the garbage collector after the broker stops can hang exit.
-    with running(args.workers) as env:
-        mine = ours(env, args.config)
-    config, _ = load(args.config)
-    both = "historical_prediction_parameters" in config and "xcorr_parameters" in config
-    report(mine, timex, args, univariate_steps(args.config, args.workers) if both else {})
+    if args.ours_json:
+        saved = json.loads(args.ours_json.read_text())
+        mine, univariate = saved["ours"], saved.get("univariate") or {}
+    else:
+        # Everything inside: a Kafka client left for the garbage collector after the broker stops can hang exit.
+        with running(args.workers) as env:
+            mine = ours(env, args.config)
+        config, _ = load(args.config)
+        both = "historical_prediction_parameters" in config and "xcorr_parameters" in config
+        univariate = univariate_steps(args.config, args.workers) if both else {}
+    report(mine, timex, args, univariate)
 
 
 def reference(args: argparse.Namespace) -> dict[str, Any] | None:
@@ -263,8 +270,8 @@ def report(mine: dict[str, Any], timex: dict[str, Any] | None, args: argparse.Na
     print_table("times (ours: the services with a warm stack; TIMEX: ingest + predict, CPU of its process and "
                 "children)", times)
     name = "parity" if args.config == DEFAULT_CONFIG else f"parity_{args.config.stem}"
-    save(name, {"ours_wall_s": mine["wall_s"], "ours_cpu_s": mine["cpu_s"], "timex": timex, "rows": rows,
-                "steps": steps, "per_model": per_model, "document": mine["document"]})
+    save(name, {"ours": mine, "univariate": univariate, "timex": timex, "rows": rows, "steps": steps,
+                "per_model": per_model})
 
 
 if __name__ == "__main__":
