@@ -16,7 +16,9 @@ models; for those the univariate steps of ours (the in-process core without the 
 steps, the same planning and selection code) are compared with TIMEX's too. Times: wall, and CPU (ours: the
 services and their pool workers; TIMEX: its process and children). Writes bench/results/parity.json
 (parity_<config>.json for another config) and TIMEX's JSON line to bench/results/timex_<config>.jsonl, which
-`--timex-json` reads back instead of running TIMEX again. `bench/configs/monthly_lstm.json` compares
+`--timex-json` reads back instead of running TIMEX again. On a busy machine TIMEX's historical run takes hours
+(each step is a whole TIMEX run): `run_timex.py CONFIG --part final` and `--part K` for each step K, side by
+side, and `--timex-json` with all their lines merges them. `bench/configs/monthly_lstm.json` compares
 the lstm model: TIMEX's needs the real torch in the reference venv (`pip install torch==1.13.1` there; README
 "Models").
 
@@ -218,8 +220,9 @@ def main() -> None:
     parser.add_argument("config", nargs="?", type=Path, default=DEFAULT_CONFIG)
     parser.add_argument("--workers", type=int, default=2, help="predictor pool workers")
     parser.add_argument("--timex-reference", type=Path, help="directory built by the shared timex-reference.sh")
-    parser.add_argument("--timex-json", type=Path, help="a JSON line bench/run_timex.py printed for this config "
-                                                        "(bench/results/timex_<config>.jsonl after a run)")
+    parser.add_argument("--timex-json", type=Path, nargs="+",
+                        help="a JSON line bench/run_timex.py printed for this config (bench/results/timex_<config>"
+                             ".jsonl after a run), or the lines of its parts (run_timex.py --part), merged")
     parser.add_argument("--ours-json", type=Path, help="this system's side from an earlier run's results file "
                                                        "(bench/results/parity*.json) instead of running it again")
     args = parser.parse_args()
@@ -239,7 +242,8 @@ def main() -> None:
 
 def reference(args: argparse.Namespace) -> dict[str, Any] | None:
     if args.timex_json:
-        timex = json.loads(args.timex_json.read_text().strip().splitlines()[-1])
+        lines = [json.loads(f.read_text().strip().splitlines()[-1]) for f in args.timex_json]
+        timex = lines[0] if len(lines) == 1 else merge_parts(lines, args.config)
         timex.setdefault("wall_s", round(timex["ingest_s"] + timex["predict_s"], 2))
         return timex
     if not args.timex_reference:
@@ -255,6 +259,39 @@ def reference(args: argparse.Namespace) -> dict[str, Any] | None:
     return timex
 
 
+def merge_parts(parts: list[dict[str, Any]], config_path: Path) -> dict[str, Any]:
+    """One TIMEX line from its parts (bench/run_timex.py --part: `final` and each historical step, run side by
+    side): the final part's answers, every step's forecasts and choices, the historical errors computed here as
+    TIMEX's (MAE, RMSE over the forecast points). Wall: the parts' sum (what one TIMEX process would have taken,
+    near enough: each part ingests the CSV again) and the longest part; CPU: the sum."""
+    final = next(p for p in parts if p.get("part") == "final")
+    steps = sorted((p for p in parts if isinstance(p.get("part"), int)), key=lambda p: p["part"])
+    config, csv_path = load(config_path)
+    frame = pd.read_csv(csv_path, index_col=config["input_parameters"]["index_column_name"], parse_dates=True)
+    out = {**final, "series": {}, "parts": len(parts),
+           "wall_s": round(sum(p["ingest_s"] + p["predict_s"] for p in parts), 2),
+           "longest_part_s": round(max(p["ingest_s"] + p["predict_s"] for p in parts), 2),
+           "cpu_self_s": round(sum(p["cpu_self_s"] for p in parts), 1),
+           "cpu_children_s": round(sum(p["cpu_children_s"] for p in parts), 1)}
+    for name, entry in final["series"].items():
+        historical, choices = {}, {}
+        for part in steps:
+            mine = part["series"].get(name, {})
+            for model, h in (mine.get("historical") or {}).items():
+                historical.setdefault(model, {}).update(zip(h["timestamps"], h["forecast"], strict=True))
+            for model, chosen in (mine.get("historical_steps") or {}).items():
+                choices.setdefault(model, []).extend(chosen)
+        merged = {}
+        for model, values in historical.items():
+            stamps = sorted(values, key=pd.Timestamp)
+            errors = [values[t] - float(frame.loc[pd.Timestamp(t), name]) for t in stamps]
+            merged[model] = {"timestamps": stamps, "forecast": [values[t] for t in stamps],
+                             "mae": round(sum(abs(e) for e in errors) / len(errors), 4),
+                             "rmse": round((sum(e * e for e in errors) / len(errors)) ** 0.5, 4)}
+        out["series"][name] = {**entry, "historical": merged, "historical_steps": choices}
+    return out
+
+
 def report(mine: dict[str, Any], timex: dict[str, Any] | None, args: argparse.Namespace,
            univariate: dict[str, dict[str, Any]]) -> None:
     rows = compare(mine["document"], timex)
@@ -264,11 +301,13 @@ def report(mine: dict[str, Any], timex: dict[str, Any] | None, args: argparse.Na
         print_table("historical steps, per series and model", steps)
         print_table("historical steps, per model", per_model)
     timex_cpu = round(timex["cpu_self_s"] + timex["cpu_children_s"], 1) if timex else None
-    times = [{"": "wall (s)", "ours": mine["wall_s"], "TIMEX 1.2.3": timex["wall_s"] if timex else None},
+    parted = f" ({timex['parts']} parts side by side, the longest {timex['longest_part_s']})" \
+        if timex and timex.get("parts") else ""
+    times = [{"": "wall (s)", "ours": mine["wall_s"], "TIMEX 1.2.3": f"{timex['wall_s']}{parted}" if timex else None},
              {"": "CPU (s)", "ours": f"{mine['cpu_s']} (pool workers {mine['fit_cpu_s']})",
               "TIMEX 1.2.3": timex_cpu}]
-    print_table("times (ours: the services with a warm stack; TIMEX: ingest + predict, CPU of its process and "
-                "children)", times)
+    print_table("times (ours: submit → answer, the first request on a fresh stack, CPU of the services, their "
+                "workers and the broker; TIMEX: ingest + predict, CPU of its process and children)", times)
     name = "parity" if args.config == DEFAULT_CONFIG else f"parity_{args.config.stem}"
     save(name, {"ours": mine, "univariate": univariate, "timex": timex, "rows": rows, "steps": steps,
                 "per_model": per_model})
