@@ -211,6 +211,8 @@ def compare(doc: dict[str, Any], timex: dict[str, Any] | None) -> list[dict[str,
                                            f"{','.join(ref.get('xcorr_regressors') or []) or '-'}",
                 "test MAE ours": _best_mae(entry).get(model), "test MAE TIMEX": ref.get("mae", {}).get(model),
                 "past MAE ours": ((h.get("metrics") or {}).get("mae")), "past MAE TIMEX": rh.get("mae"),
+                "past points ours/TIMEX": f"{sum(v is not None for v in h.get('forecast') or ())}/"
+                                          f"{len(rh.get('forecast') or ())}",
             })
     return rows
 
