@@ -54,7 +54,7 @@ from timex_stream.tools.render import result_document
 DEFAULT_CONFIG = ROOT / "bench" / "configs" / "parity.json"
 WITHIN = 0.01  # a step is within 1 % when every one of its points is
 # TIMEX 1.2.3's models that take no extra regressors although its multivariate stage passes them.
-TIMEX_IGNORES_REGRESSORS = {"arima": "arima_predictor.py: pmdarima's auto_arima on the series alone",
+TIMEX_IGNORES_REGRESSORS = {"arima": "arima_predictor.py: pmdarima's auto_arima on the series alone, seasonal=False",
                             "exponentialsmoothing": "exponentialsmoothing_predictor.py: Holt-Winters on the "
                                                     "series alone"}
 
@@ -134,6 +134,19 @@ def _gap(a: dict[str, Any], b: dict[str, Any]) -> float | None:
     return max((abs(o - v) / max(abs(v), 1e-12) for o, v in pairs), default=None)
 
 
+def arima_season(config_path: Path, name: str, first: pd.Timestamp) -> int:
+    """The season our arima fits at the step whose forecast starts at `first` (1: non-seasonal, as TIMEX's
+    auto_arima always is: seasonal=False)."""
+    from forecasting.models.statsforecast_models import _arima_season
+    from forecasting.seasonality import season_length
+
+    config, csv_path = load(config_path)
+    inputs = config["input_parameters"]
+    frame = pd.read_csv(csv_path, index_col=inputs["index_column_name"], parse_dates=True)
+    known = frame.loc[frame.index < first, name].to_numpy(dtype=float)
+    return _arima_season(known, season_length(inputs.get("frequency")))
+
+
 def why_different(model: str, mine: dict[str, Any], theirs: dict[str, Any]) -> str:
     if mine["transformation"] != theirs["transformation"]:
         return f"transformation: ours {mine['transformation']}, TIMEX {theirs['transformation']}"
@@ -142,8 +155,8 @@ def why_different(model: str, mine: dict[str, Any], theirs: dict[str, Any]) -> s
     return f"regressors: ours {','.join(mine['regressors']) or '-'}, TIMEX {','.join(theirs['regressors']) or '-'}"
 
 
-def compare_steps(doc: dict[str, Any], timex: dict[str, Any], univariate: dict[str, dict[str, Any]]
-                  ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+def compare_steps(doc: dict[str, Any], timex: dict[str, Any], univariate: dict[str, dict[str, Any]],
+                  config_path: Path) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """(per series and model, per model): the historical steps side by side."""
     rows, totals = [], {}
     for name, entry in sorted(doc["results"].items()):
@@ -168,7 +181,10 @@ def compare_steps(doc: dict[str, Any], timex: dict[str, Any], univariate: dict[s
                     worst = max(worst, gap or 0.0)
                     within += gap is not None and gap <= WITHIN
                     if gap is None or gap > WITHIN:
-                        reasons[f"same choice, {100 * (gap or 0):.2f} % apart"] += 1
+                        season = arima_season(config_path, name, first) if model == "arima" else 1
+                        seasonal = f" (ours seasonal ARIMA, season {season}; TIMEX's auto_arima is never " \
+                                   "seasonal)" if season > 1 else ""
+                        reasons[f"same choice, {100 * (gap or 0):.2f} % apart{seasonal}"] += 1
                 else:
                     reasons[why_different(model, m, theirs_step)] += 1
                 u = alone.get(first)
@@ -298,7 +314,7 @@ def report(mine: dict[str, Any], timex: dict[str, Any] | None, args: argparse.Na
            univariate: dict[str, dict[str, Any]]) -> None:
     rows = compare(mine["document"], timex)
     print_table(f"parity on {args.config.name}: each model's best test MAE and historical-prediction MAE", rows)
-    steps, per_model = compare_steps(mine["document"], timex, univariate) if timex else ([], [])
+    steps, per_model = compare_steps(mine["document"], timex, univariate, args.config) if timex else ([], [])
     if steps:
         print_table("historical steps, per series and model", steps)
         print_table("historical steps, per model", per_model)
