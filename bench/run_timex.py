@@ -25,7 +25,6 @@ import time
 import warnings
 
 import pandas as pd
-
 from timexseries.data_ingestion import ingest_timeseries
 from timexseries.data_prediction import pipeline
 from timexseries.data_prediction.pipeline import create_timeseries_containers
