@@ -37,8 +37,10 @@ _DATEPARSER_KEYS = ("date_formats", "languages", "locales", "region", "settings"
 # TIMEX sections of which only a part is read here.
 # Keys of input_parameters that a live request reads (forecasting.live.params), kept as extras of the section.
 LIVE_KEYS = frozenset({"source_topic", "live_parameters"})
-_PARTLY_USED = {"fbprophet_parameters": "only holiday_country is used (as model_parameters.holidays); the rest is "
-                                        "kept but not used"}
+# model_parameters.fbprophet_parameters: TIMEX 1.2.3 reads holiday_country and holidays_dataframes there, nothing else.
+_PARTLY_USED = {"fbprophet_parameters": "only holiday_country is used (as model_parameters.holidays); TIMEX reads "
+                                        "nothing else there either: the rest is kept but not used"}
+_MISPLACED = {"fbprophet_parameters": "TIMEX reads it inside model_parameters; here it is kept but not used"}
 # Marker that lets a model-level validator name the sub-field it is about (see _to_field_errors).
 _FIELD_SEP = " :: "
 
@@ -220,11 +222,12 @@ class ModelParameters(_Section):
     models: CommaList = Field(min_length=1)
     possible_transformations: CommaList = Field(default_factory=lambda: ["none"], min_length=1)
     main_accuracy_estimator: str = "mae"
+    # TIMEX reads validation_values first, test_values (deprecated) when it is absent; the same for percentages.
     test_values: int | None = Field(
-        default=None, ge=1, validation_alias=AliasChoices("test_values", "validation_values")
+        default=None, ge=1, validation_alias=AliasChoices("validation_values", "test_values")
     )
     test_percentage: float | None = Field(
-        default=None, gt=0, lt=100, validation_alias=AliasChoices("test_percentage", "validation_percentage")
+        default=None, gt=0, lt=100, validation_alias=AliasChoices("validation_percentage", "test_percentage")
     )
     delta_training_percentage: float = Field(default=20, gt=0, le=100)
     prediction_lags: int = Field(
@@ -263,6 +266,10 @@ class ModelParameters(_Section):
     def _known_transformations(cls, value: list[str]) -> list[str]:
         names = [_TRANSFORMATION_ALIASES.get(v.lower(), v.lower()) for v in value]
         for name in names:
+            if name == "diff":  # TIMEX 1.2.3 lists it, but its Diff cannot run there (apply drops the first point)
+                raise ValueError("transformation 'diff' is not offered (TIMEX 1.2.3's differencing cannot run in its "
+                                 "own pipeline); arima differences the series itself: use none, log, log_modified "
+                                 "or yeo-johnson")
             if name not in TRANSFORMATIONS:
                 raise ValueError(f"unknown transformation '{name}'; known: {', '.join(TRANSFORMATIONS)}")
         return list(dict.fromkeys(names))
@@ -274,11 +281,22 @@ class ModelParameters(_Section):
             raise ValueError(f"unknown accuracy estimator '{value}'; known: {', '.join(ACCURACY_ESTIMATORS)}")
         return value.lower()
 
+    @model_validator(mode="before")
+    @classmethod
+    def _no_holiday_files(cls, data: Any) -> Any:
+        prophet = data.get("fbprophet_parameters") if isinstance(data, dict) else None
+        if isinstance(prophet, dict) and "holidays_dataframes" in prophet:
+            raise _field_error("fbprophet_parameters.holidays_dataframes",
+                               "holiday CSV files are not read here; give model_parameters.holidays: a country code "
+                               "(e.g. \"US\") or a list of dates (e.g. [\"2023-12-25\"])")
+        return data
+
     @model_validator(mode="after")
     def _default_test_size(self) -> ModelParameters:
-        # TIMEX: test_values has precedence; neither given -> 10 % of the series.
+        # TIMEX (PredictionModel.__init__): a percentage, when given, wins over a number of values (its
+        # validation_values becomes -1, "use the percentage"); neither given -> 10 % of the series.
         if self.test_values is not None and self.test_percentage is not None:
-            object.__setattr__(self, "test_percentage", None)
+            object.__setattr__(self, "test_values", None)
         elif self.test_values is None and self.test_percentage is None:
             object.__setattr__(self, "test_percentage", 10.0)
         return self
@@ -318,6 +336,9 @@ class XcorrParameters(_Section):
     def _known_modes(cls, value: list[str]) -> list[str]:
         names = [v.lower() for v in value]
         for name in names:
+            if name == "granger":
+                raise ValueError("cross-correlation mode 'granger' (TIMEX 1.2.3's Granger causality tests) is not "
+                                 f"offered here; use {', '.join(XCORR_MODES)}")
             if name not in XCORR_MODES:
                 raise ValueError(f"unknown cross-correlation mode '{name}'; known: {', '.join(XCORR_MODES)}")
         return list(dict.fromkeys(names))
@@ -355,13 +376,21 @@ class HistoricalPredictionParameters(_Section):
 LANGUAGES: tuple[str, ...] = ("en", "it")  # the languages TIMEX's charts come in
 
 
+# TIMEX's box plots: the periods of the box plot and the groupings of the aggregate one (its buttons), in order.
+BOX_PLOT_FREQUENCIES: tuple[str, ...] = ("1W", "2W", "1M", "3M", "4M", "6M", "1Y")
+AGGREGATE_BOX_PLOT_FREQUENCIES: tuple[str, ...] = ("minute", "hour", "weekday", "day", "month", "year")
+
+
 class VisualizationParameters(_Section):
-    """How the charts are drawn. TIMEX also reads `box_plot_frequency` (kept, unused: no box plot here)."""
+    """How the charts are drawn, TIMEX's keys: the language, the graph's threshold, and which period of the box plot
+    and which grouping of the aggregate box plot are shown first (the others are a button away)."""
 
     language: str = "en"
     # Edges of the cross-correlation graph: series whose peak |correlation| is above this. TIMEX's graph
     # function defaults to 0 (every series linked).
     xcorr_graph_threshold: float = Field(default=0.0, ge=0.0, le=1.0)
+    box_plot_frequency: str = "1W"
+    aggregate_box_plot_frequency: str = "weekday"
 
     @field_validator("language", mode="before")
     @classmethod
@@ -370,9 +399,26 @@ class VisualizationParameters(_Section):
             return value.strip().lower()
         raise ValueError(f"{value!r} is not a language the charts come in; use one of {', '.join(LANGUAGES)}")
 
+    @field_validator("box_plot_frequency")
+    @classmethod
+    def _known_period(cls, value: str) -> str:
+        if value not in BOX_PLOT_FREQUENCIES:
+            raise ValueError(f"{value!r} is not a period of the box plot; use one of {', '.join(BOX_PLOT_FREQUENCIES)}")
+        return value
+
+    @field_validator("aggregate_box_plot_frequency")
+    @classmethod
+    def _known_grouping(cls, value: str) -> str:
+        if value not in AGGREGATE_BOX_PLOT_FREQUENCIES:
+            raise ValueError(f"{value!r} is not a grouping of the aggregate box plot; use one of "
+                             f"{', '.join(AGGREGATE_BOX_PLOT_FREQUENCIES)}")
+        return value
+
     def for_charts(self) -> dict[str, Any]:
         """What the answer carries to the charts (the Avro `VisualizationParameters`)."""
-        return {"language": self.language, "xcorr_graph_threshold": self.xcorr_graph_threshold}
+        return {"language": self.language, "xcorr_graph_threshold": self.xcorr_graph_threshold,
+                "box_plot_frequency": self.box_plot_frequency,
+                "aggregate_box_plot_frequency": self.aggregate_box_plot_frequency}
 
 
 class TimexConfig(_Section):
@@ -453,8 +499,10 @@ def _unknown_key_warnings(section: BaseModel, prefix: str) -> list[str]:
         where = f"{prefix}{key}"
         if isinstance(section, InputParameters) and key in LIVE_KEYS:
             continue  # read and validated by forecasting.live.params.live_request (the ingestion calls it)
-        if key in _PARTLY_USED:
+        if key in _PARTLY_USED and isinstance(section, ModelParameters):
             found.append(f"{where}: {_PARTLY_USED[key]}")
+        elif key in _MISPLACED:
+            found.append(f"{where}: {_MISPLACED[key]}")
         else:
             found.append(f"{where}: unknown key; kept but not used")
     for name in type(section).model_fields:
@@ -475,8 +523,9 @@ def parse_config(raw: dict[str, Any] | str | bytes) -> ParsedConfig:
         raise ConfigError([FieldError("", f"expected a JSON object, got {type(raw).__name__}")])
     notes: list[str] = []
     mp = raw.get("model_parameters")
-    if isinstance(mp, dict) and mp.get("test_values") is not None and mp.get("test_percentage") is not None:
-        notes.append("model_parameters.test_percentage: ignored because test_values is given")
+    if isinstance(mp, dict) and any(mp.get(k) is not None for k in ("test_values", "validation_values")) \
+            and any(mp.get(k) is not None for k in ("test_percentage", "validation_percentage")):
+        notes.append("model_parameters.test_values: not used because test_percentage is given (TIMEX's rule)")
     try:
         config = TimexConfig.model_validate(raw)
     except ValidationError as exc:

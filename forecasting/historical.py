@@ -183,9 +183,12 @@ def collect(config: TimexConfig, results: Iterable[UnitResult], points: int, kno
     for model in config.model_names:
         forecast_at: dict[str, float] = {}
         errors = []
+        kept = []  # what each step's forecast came from (bench/parity.py compares it with TIMEX's choice)
         for end, r in sorted(chosen.get(model, {}).items()):
             if r.forecast is not None and r.error is None:
                 forecast_at.update(zip(r.forecast.timestamps, r.forecast.yhat, strict=True))
+                kept.append({"points_known": end, "transformation": r.spec.transformation,
+                             "regressors": list(r.spec.regressors)})
             else:
                 errors.append(r.error or f"historical step at {end} points known: no forecast")
         missing_steps = len(steps(known, points, hp.delta)) - len(chosen.get(model, {}))
@@ -194,7 +197,7 @@ def collect(config: TimexConfig, results: Iterable[UnitResult], points: int, kno
         forecast = [forecast_at.get(t) for t in timestamps]
         actual = [actual_at.get(t) for t in timestamps]
         models[model] = {"timestamps": timestamps, "forecast": forecast, "actual": actual,
-                         "metrics": errors_of(actual, forecast),
+                         "metrics": errors_of(actual, forecast), "steps": kept,
                          "error": f"{len(errors)} step(s) without a forecast; first: {errors[0]}" if errors else None}
     return {"initial_index": known - 1, "delta": hp.delta, "models": models, "best_model": best_model}
 

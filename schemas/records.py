@@ -100,12 +100,19 @@ class ModelResultRecord(TypedDict):
     best_of_model: bool
 
 
+class HistoricalStepRecord(TypedDict):
+    points_known: int
+    transformation: str
+    regressors: list[str]
+
+
 class HistoricalModelRecord(TypedDict):
     timestamps: list[str]
     forecast: list[float | None]
     actual: list[float | None]
     metrics: dict[str, float]
     error: str | None
+    steps: list[HistoricalStepRecord]
 
 
 class HistoricalPredictionsRecord(TypedDict):
@@ -172,6 +179,8 @@ class FailureRecord(TypedDict):
 class VisualizationParametersRecord(TypedDict):
     language: str
     xcorr_graph_threshold: float
+    box_plot_frequency: str
+    aggregate_box_plot_frequency: str
 
 
 class ProgressRecord(TypedDict):
@@ -307,7 +316,8 @@ class AccuracyRecord(TypedDict):
 # Avro record name → its type (the test walks this to check every schema has one).
 BY_RECORD: dict[str, type] = {cls.__name__.removesuffix("Record"): cls for cls in (
     ForecastRecord, UnitRecord, RegressorRefRecord, SeriesRefRecord, UnitOutcomeRecord, PredictionRecord,
-    DatasetRecord, ModelResultRecord, HistoricalModelRecord, HistoricalPredictionsRecord, XcorrRecord,
+    DatasetRecord, ModelResultRecord, HistoricalStepRecord, HistoricalModelRecord, HistoricalPredictionsRecord,
+    XcorrRecord,
     CandidateRecord, BestModelRecord, FailureRecord, VisualizationParametersRecord, ProgressRecord,
     ForecastRequestRecord, RequestIndexRecord, SeriesPartRecord, ObservationRecord,
     StandingRequestRecord, ForecastRevisionRecord, StepAccuracyRecord, RollingAccuracyRecord, ModelSwitchRecord,

@@ -1,5 +1,7 @@
 """The charts of one series, as TIMEX 1.2.3's app draws them (timexseries/data_visualization/functions.py):
-the data, a histogram, the autocorrelation, the cross-correlation and the graph of the series linked above
+the data, a histogram, the autocorrelation, the box plot by period and the aggregate box plot (by weekday, month,
+... : `visualization_parameters.box_plot_frequency` and `aggregate_box_plot_frequency` pick the one shown first),
+the cross-correlation and the graph of the series linked above
 `xcorr_graph_threshold`, the forecast with its intervals, the error by training window per model and
 transformation, univariate vs multivariate, and the historical predictions against what happened.
 
@@ -8,12 +10,14 @@ Dash, so the tests build them from hand-made documents. A key that is absent or 
 
 from __future__ import annotations
 
+import calendar
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
@@ -37,6 +41,15 @@ ITALIAN: dict[str, str] = {
     "Line plot": "Grafico",
     "Histogram": "Istogramma",
     "Count": "Conteggio",
+    "Box plot": "Diagramma a scatola",
+    "Aggregate box plot": "Diagramma a scatola aggregato",
+    "The index refer to the end of the period.": "L'indice fa riferimento alla fine del periodo considerato.",
+    "minute": "Minuto",
+    "hour": "Ora",
+    "weekday": "Giorno della settimana",
+    "day": "Giorno del mese",
+    "month": "Mese",
+    "year": "Anno",
     "autocorrelation": "Autocorrelazione",
     "Autocorrelation plot": "Grafico dell'autocorrelazione",
     "Lags": "Ritardi",
@@ -109,7 +122,10 @@ def series_charts(name: str, entry: dict[str, Any], visualization: dict[str, Any
     if stamps:
         charts += [Chart("data", "line", line_figure(name, stamps, values, _)),
                    Chart("data", "histogram", histogram_figure(name, values, _)),
-                   Chart("data", "autocorrelation", autocorrelation_figure(values, _))]
+                   Chart("data", "autocorrelation", autocorrelation_figure(values, _)),
+                   Chart("data", "box-plot", box_plot_figure(stamps, values, vis.get("box_plot_frequency"), _)),
+                   Chart("data", "aggregate-box-plot",
+                         aggregate_box_plot_figure(stamps, values, vis.get("aggregate_box_plot_frequency"), _))]
     xcorr = entry.get("xcorr")
     if xcorr and xcorr.get("modes"):
         charts.append(Chart("xcorr", "xcorr", xcorr_figure(xcorr, _)))
@@ -149,6 +165,60 @@ def line_figure(name: str, stamps: list[str], values: list[float], _: Translate)
 def histogram_figure(name: str, values: list[float], _: Translate) -> go.Figure:
     fig = go.Figure(go.Histogram(x=[v for v in values if not math.isnan(v)], name=name))
     return _layout(fig, _("Histogram"), xaxis_title=name, yaxis_title=_("Count"))
+
+
+# TIMEX's periods (its buttons) and pandas' names for them (pandas 2 spells month and year ends ME and YE).
+BOX_PERIODS: dict[str, str] = {"1W": "1W", "2W": "2W", "1M": "1ME", "3M": "3ME", "4M": "4ME", "6M": "6ME",
+                               "1Y": "1YE"}
+GROUPINGS: tuple[str, ...] = ("minute", "hour", "weekday", "day", "month", "year")
+MAX_BOXES = 200  # per period: the latest ones (a figure stays a few hundred traces whatever the history's length)
+
+
+def _buttons(fig: go.Figure, groups: list[str], shown: str) -> None:
+    """TIMEX's row of buttons, one per group of traces (`legendgroup`): a click shows that group alone."""
+    fig.update_layout(updatemenus=[{
+        "type": "buttons", "direction": "right", "yanchor": "bottom", "xanchor": "left", "y": 1.0, "x": 0.0,
+        "active": groups.index(shown),
+        "buttons": [{"label": g, "method": "update",
+                     "args": [{"visible": [t.legendgroup == g for t in fig.data]}]} for g in groups]}])
+
+
+def _series(stamps: list[str], values: list[float]) -> pd.Series:
+    return pd.Series(values, index=pd.DatetimeIndex(pd.to_datetime(stamps))).dropna()
+
+
+def box_plot_figure(stamps: list[str], values: list[float], shown: str | None, _: Translate) -> go.Figure:
+    """One box per period (labelled by the period's end, as TIMEX's), for each of TIMEX's periods; `shown` first."""
+    shown = shown if shown in BOX_PERIODS else "1W"
+    series = _series(stamps, values)
+    traces = []
+    for label, freq in BOX_PERIODS.items():
+        groups = [(end, g) for end, g in series.groupby(pd.Grouper(freq=freq)) if len(g)][-MAX_BOXES:]
+        traces += [go.Box(name=end.strftime("%Y-%m-%d"), y=list(g), legendgroup=label, showlegend=False,
+                          visible=label == shown) for end, g in groups]
+    fig = go.Figure(traces)
+    _buttons(fig, list(BOX_PERIODS), shown)
+    fig.add_annotation(text=_("The index refer to the end of the period."), xref="paper", yref="paper", x=1.0,
+                       y=1.0, yanchor="bottom", showarrow=False)
+    return _layout(fig, _("Box plot"), xaxis_title=_("Time"), yaxis_title=_("Count"), xaxis_type="category",
+                   showlegend=False)
+
+
+def aggregate_box_plot_figure(stamps: list[str], values: list[float], shown: str | None, _: Translate
+                              ) -> go.Figure:
+    """The values grouped by minute, hour, weekday, day (of the month), month or year, as TIMEX's; `shown` first."""
+    shown = shown if shown in GROUPINGS else "weekday"
+    series = _series(stamps, values)
+    names = {"weekday": lambda k: calendar.day_name[k], "month": lambda k: calendar.month_name[k]}
+    traces = []
+    for grouping in GROUPINGS:
+        label = names.get(grouping, str)
+        traces += [go.Box(name=label(int(key)), y=list(g), legendgroup=_(grouping), showlegend=False,
+                          visible=grouping == shown)
+                   for key, g in series.groupby(getattr(series.index, grouping))]
+    fig = go.Figure(traces)
+    _buttons(fig, [_(g) for g in GROUPINGS], _(shown))
+    return _layout(fig, _("Aggregate box plot"), yaxis_title=_("Count"), showlegend=False)
 
 
 def autocorrelation(values: Sequence[float]) -> np.ndarray:

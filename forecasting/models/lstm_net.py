@@ -90,14 +90,16 @@ def _compiled() -> tuple[Any, Any]:
         return jax.lax.fori_loop(0, epochs, epoch, (p, optimizer.init(p)))[0]
 
     @jax.jit
-    def forecast(p: dict[str, Any], window: Any, mask: Any, steps: Any) -> Any:
-        """Recursive: each step's prediction enters the window of the next (`steps` long, the bucket of h)."""
-        def step(carry: tuple[Any, Any], _: None) -> tuple[tuple[Any, Any], Any]:
+    def forecast(p: dict[str, Any], window: Any, mask: Any, future: Any) -> Any:
+        """Recursive: each step's prediction, with the regressors' values at that step (`future`, one row a step,
+        as many rows as the bucket of h), enters the window of the next."""
+        def step(carry: tuple[Any, Any], known: Any) -> tuple[tuple[Any, Any], Any]:
             window, mask = carry
             value = forward(p, window, mask)
-            return (jnp.append(window[1:], value[None], axis=0), mask), value[0]
+            row = jnp.concatenate([value, known])
+            return (jnp.append(window[1:], row[None], axis=0), mask), value[0]
 
-        return jax.lax.scan(step, (window, mask), None, length=steps.shape[0])[1]
+        return jax.lax.scan(step, (window, mask), future)[1]
 
     return train, forecast
 
@@ -116,20 +118,28 @@ def init_params(features: int, seed: int = SEED) -> dict[str, np.ndarray]:
 
 
 def _padded_windows(values: np.ndarray, lag: int, length: int) -> tuple[np.ndarray, np.ndarray]:
-    """Every window of `lag` consecutive values, left-padded to `length` steps, and its mask of real steps."""
+    """Every window of `lag` consecutive rows of `values` (points × features), left-padded to `length` steps, and
+    its mask of real steps."""
     count = len(values) - lag + 1
-    windows = np.zeros((count, length, 1), np.float32)
-    windows[:, length - lag :, 0] = np.lib.stride_tricks.sliding_window_view(values, lag)
+    windows = np.zeros((count, length, values.shape[1]), np.float32)
+    windows[:, length - lag :] = np.lib.stride_tricks.sliding_window_view(values, lag, axis=0).transpose(0, 2, 1)
     masks = np.zeros((count, length), bool)
     masks[:, length - lag :] = True
     return windows, masks
 
 
+def _features(values: np.ndarray) -> np.ndarray:
+    """Points × features: the series alone (one value a point) or the series then its regressors."""
+    return values.reshape(len(values), -1).astype(np.float32)
+
+
 def fit(values: np.ndarray, lag: int, epochs: int) -> dict[str, Any]:
-    """Weights trained on every (window of `lag` values → the next value) of `values` (already scaled)."""
+    """Weights trained on every (window of `lag` rows → the next value of the series) of `values` (already scaled;
+    the series, or points × [series, regressors...] as TIMEX's LSTM takes extra regressors)."""
     train, _ = _compiled()
-    windows, masks = _padded_windows(values[:-1], lag, bucket(lag))
-    targets = values[lag:].astype(np.float32)
+    rows = _features(values)
+    windows, masks = _padded_windows(rows[:-1], lag, bucket(lag))
+    targets = rows[lag:, 0]
     samples = len(targets)
     size = bucket(samples)
     pad = size - samples
@@ -137,13 +147,18 @@ def fit(values: np.ndarray, lag: int, epochs: int) -> dict[str, Any]:
     masks = np.concatenate([masks, np.zeros((pad, masks.shape[1]), bool)])
     real = np.arange(size) < samples
     targets = np.concatenate([targets, np.zeros(pad, np.float32)])
-    trained = train(init_params(1), windows, masks, targets, real, epochs)
+    trained = train(init_params(rows.shape[1]), windows, masks, targets, real, epochs)
     return {k: np.asarray(v) for k, v in trained.items()}
 
 
-def forecast(params: dict[str, Any], last: np.ndarray, h: int) -> np.ndarray:
-    """The next `h` values after the window `last` (scaled), each fed back as the newest lag."""
+def forecast(params: dict[str, Any], last: np.ndarray, h: int, future: np.ndarray | None = None) -> np.ndarray:
+    """The next `h` values after the window `last` (scaled rows, as `fit` had them), each fed back as the newest
+    lag; with regressors, `future` holds their scaled values at the `h` steps (h × regressors)."""
     _, run = _compiled()
-    windows, masks = _padded_windows(last, len(last), bucket(len(last)))
-    values = run(params, windows[0], masks[0], np.zeros(bucket(h), np.float32))
+    rows = _features(last)
+    windows, masks = _padded_windows(rows, len(rows), bucket(len(rows)))
+    known = np.zeros((bucket(h), rows.shape[1] - 1), np.float32)
+    if future is not None:
+        known[:h] = future
+    values = run(params, windows[0], masks[0], known)
     return np.asarray(values, dtype=float)[:h]

@@ -27,6 +27,14 @@ def forecast(job: tuple[pd.Series, int, dict[str, Any], bool]) -> tuple[np.ndarr
         lstm_net.bucket = padded
 
 
+def forecast_with_regressors(job: tuple[pd.Series, pd.DataFrame | None, pd.DataFrame | None, int]
+                             ) -> tuple[np.ndarray, dict[str, str]]:
+    """(series, X, X_future, h): the lstm's forecast and params, fitted with the regressors X (or none)."""
+    series, X, X_future, h = job
+    model = get_model_class("lstm")(season_length=12).fit(series, X)
+    return model.predict(h, X_future=X_future).mean, model.params()
+
+
 def unit(spec: UnitSpec) -> UnitResult:
     """One lstm unit of a 48-point monthly series (6 test points, 4 forecast steps)."""
     return run_unit(make_config(model_parameters={"models": "lstm", "test_values": 6}), seasonal_series(48), spec)

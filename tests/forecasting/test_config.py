@@ -190,7 +190,9 @@ def test_unknown_keys_are_kept_and_reported() -> None:
     assert any(w.startswith("colour: unknown key") for w in parsed.warnings)
     assert any(w.startswith("input_parameters.proxy: unknown key") for w in parsed.warnings)
     assert any(w.startswith("model_parameters.mockup_confidence") for w in parsed.warnings)
-    assert any(w.startswith("fbprophet_parameters: only holiday_country is used") for w in parsed.warnings)
+    # At the top level TIMEX does not read it (only inside model_parameters): said so, not "used".
+    assert "fbprophet_parameters: TIMEX reads it inside model_parameters; here it is kept but not used" \
+        in parsed.warnings
     again = json.loads(parsed.config.to_json())
     assert again["colour"] == "blue" and again["input_parameters"]["proxy"] == "p"
 
@@ -198,10 +200,35 @@ def test_unknown_keys_are_kept_and_reported() -> None:
 def test_timex_aliases_and_precedence() -> None:
     cfg = parse_config(raw(validation_values=4, forecast_horizon=3)).config
     assert (cfg.model_parameters.test_values, cfg.model_parameters.prediction_lags) == (4, 3)
+    # TIMEX 1.2.3's PredictionModel: a percentage wins over a number of values; validation_* over test_*.
     parsed = parse_config(raw(test_values=4, test_percentage=20))
-    assert parsed.config.model_parameters.test_values == 4
-    assert parsed.config.model_parameters.test_percentage is None
-    assert any("test_percentage: ignored" in w for w in parsed.warnings)
+    assert parsed.config.model_parameters.test_values is None
+    assert parsed.config.model_parameters.test_percentage == 20
+    assert parsed.config.model_parameters.test_size(50) == 10
+    assert any("test_values: not used because test_percentage is given" in w for w in parsed.warnings)
+    both = parse_config(raw(validation_values=5, test_values=4)).config.model_parameters
+    assert (both.test_values, both.test_percentage) == (5, None)
+
+
+def test_timex_keywords_not_offered_here_are_refused_in_plain_words() -> None:
+    with pytest.raises(ConfigError) as info:
+        parse_config(raw(possible_transformations="none,diff"))
+    assert "transformation 'diff' is not offered" in str(info.value)
+    data = raw()
+    data["xcorr_parameters"] = {"xcorr_max_lags": 3, "xcorr_extra_regressor_threshold": 0.5, "xcorr_mode": "granger"}
+    with pytest.raises(ConfigError) as info:
+        parse_config(data)
+    assert "mode 'granger' (TIMEX 1.2.3's Granger causality tests) is not offered" in str(info.value)
+
+
+def test_timex_holiday_files_are_refused_in_plain_words() -> None:
+    data = raw()
+    data["model_parameters"]["fbprophet_parameters"] = {"holidays_dataframes": {"date_format": "%Y-%m-%d",
+                                                                                "a": "holidays.csv"}}
+    with pytest.raises(ConfigError) as info:
+        parse_config(data)
+    assert "model_parameters.fbprophet_parameters.holidays_dataframes: holiday CSV files are not read here" \
+        in str(info.value)
 
 
 def test_selection_inside_input_parameters_is_accepted() -> None:
@@ -233,12 +260,23 @@ def test_normalized_config_round_trips_and_stays_timex_shaped() -> None:
 
 def test_visualization_parameters_default_to_english_and_a_zero_graph_threshold() -> None:
     assert parse_config(raw()).config.visualization_parameters.for_charts() == {
-        "language": "en", "xcorr_graph_threshold": 0.0}
+        "language": "en", "xcorr_graph_threshold": 0.0, "box_plot_frequency": "1W",
+        "aggregate_box_plot_frequency": "weekday"}  # TIMEX's defaults
     data = raw()
-    data["visualization_parameters"] = {"language": "IT", "xcorr_graph_threshold": "0.6", "box_plot_frequency": "1W"}
+    data["visualization_parameters"] = {"language": "IT", "xcorr_graph_threshold": "0.6", "box_plot_frequency": "3M",
+                                        "aggregate_box_plot_frequency": "month"}
     parsed = parse_config(data)
-    assert parsed.config.visualization_parameters.for_charts() == {"language": "it", "xcorr_graph_threshold": 0.6}
-    assert "visualization_parameters.box_plot_frequency: unknown key; kept but not used" in parsed.warnings
+    assert parsed.config.visualization_parameters.for_charts() == {
+        "language": "it", "xcorr_graph_threshold": 0.6, "box_plot_frequency": "3M",
+        "aggregate_box_plot_frequency": "month"}
+    assert not parsed.warnings
+    data["visualization_parameters"] = {"box_plot_frequency": "5D", "aggregate_box_plot_frequency": "fortnight"}
+    assert errors_of(data) == {
+        "visualization_parameters.box_plot_frequency": "'5D' is not a period of the box plot; use one of 1W, 2W, 1M, "
+                                                       "3M, 4M, 6M, 1Y",
+        "visualization_parameters.aggregate_box_plot_frequency": "'fortnight' is not a grouping of the aggregate box "
+                                                                 "plot; use one of minute, hour, weekday, day, month, "
+                                                                 "year"}
 
 
 @pytest.mark.parametrize("section, field, words", [

@@ -63,6 +63,8 @@ def test_every_point_after_initial_index_is_forecast_with_the_data_known_then() 
     assert mockup["forecast"] == [0.0] * (N - 20)  # TIMEX's mockup: 0 everywhere
     assert mockup["metrics"]["mae"] == pytest.approx(np.mean(y[20:]))
     assert naive["error"] is None and mockup["error"] is None
+    assert [(s["points_known"], s["transformation"], s["regressors"]) for s in naive["steps"]] == [
+        (e, "none", []) for e in range(20, N, 3)]
 
 
 def test_delta_one_by_default_and_the_timex_docstring_example() -> None:

@@ -43,6 +43,10 @@ def test_each_historical_step_reruns_xcorr_and_keeps_the_better_multivariate_uni
     # a: every step multivariate (one regressor: mockup forecasts 1); c: univariate (0) at every step.
     assert past_a["forecast"] == [1.0] * 4 and past_c["forecast"] == [0.0] * 4
     assert past_a["actual"] == list(frame["a"][68:]) and past_a["error"] is None
+    # What each step's forecast came from (bench/parity.py compares it with TIMEX's choice per step).
+    assert past_a["steps"] == [{"points_known": 68, "transformation": "none", "regressors": ["b"]},
+                               {"points_known": 70, "transformation": "none", "regressors": ["b"]}]
+    assert [s["regressors"] for s in past_c["steps"]] == [[], []]
     series = pd.Series(frame["a"].to_numpy(), index=pd.DatetimeIndex(frame["date"]), name="a")
     assert units_bound(config, series) == 2  # 2 steps × 1 model that takes regressors, for the request limits
     without = make_config(model_parameters={"models": "mockup"},

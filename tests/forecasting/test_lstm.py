@@ -70,6 +70,26 @@ def test_padding_to_a_bucket_changes_nothing(worker: ProcessPoolExecutor) -> Non
     np.testing.assert_allclose(padded, exact, rtol=1e-5)
 
 
+def test_extra_regressors_enter_the_windows_as_timex_s_lstm_takes_them(worker: ProcessPoolExecutor) -> None:
+    # `leader` is noise; the series repeats it one month later: only a model that sees the regressor can forecast.
+    rng = np.random.default_rng(3)
+    index = pd.date_range("2015-01-01", periods=73, freq="MS")
+    leader = pd.Series(rng.normal(100, 10, 73), index=index)
+    series = leader.shift(1).iloc[1:] + 50
+    X = leader.iloc[1:].to_frame("leader")
+    train, test, h = series.iloc[:-6], series.iloc[-6:].to_numpy(), 6
+    alone, _ = worker.submit(lstm_runs.forecast_with_regressors, (train, None, None, h)).result()
+    helped, params = worker.submit(lstm_runs.forecast_with_regressors,
+                                   (train, X.iloc[:-6], X.iloc[-6:], h)).result()
+    assert params["regressors"] == "leader"
+    assert np.mean(np.abs(helped - test)) < 0.6 * np.mean(np.abs(alone - test))
+    # The forecast reads the regressors' future values: other values, another forecast (after its first step,
+    # which only the known points decide).
+    moved, _ = worker.submit(lstm_runs.forecast_with_regressors,
+                             (train, X.iloc[:-6], X.iloc[-6:] + 30, h)).result()
+    assert moved[0] == pytest.approx(helped[0]) and not np.allclose(moved[1:], helped[1:], rtol=1e-3)
+
+
 def test_a_unit_runs_in_the_pool_under_a_1_gb_cap_and_stops_at_the_time_limit(
         make_pool: Callable[..., UnitPool]) -> None:
     spec = UnitSpec("lstm", "none", 36)

@@ -30,7 +30,7 @@ def _config(model: str):  # type: ignore[no-untyped-def]
 
 def test_which_models_take_regressors() -> None:
     takers = sorted(n for n, cls in MODELS.items() if cls.takes_regressors)
-    assert takers == ["arima", "exponentialsmoothing", "fbprophet", "mockup"]
+    assert takers == ["arima", "exponentialsmoothing", "fbprophet", "lstm", "mockup"]  # lstm as TIMEX's (test_lstm.py)
 
 
 @pytest.mark.parametrize("model", ["fbprophet", "arima", "exponentialsmoothing"])

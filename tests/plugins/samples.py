@@ -15,7 +15,9 @@ REF = {**OLD_REF, "regressors": [{"name": "temperature", "offsets": [16]}], "his
 HISTORICAL = {"initial_index": 8, "delta": 2, "best_model": "arima",
               "models": {"arima": {"timestamps": ["2020-01-01T00:00:00", "2020-02-01T00:00:00"],
                                    "forecast": [1.0, None], "actual": [1.5, 2.0],
-                                   "metrics": {"mae": 0.5, "rmse": 0.5}, "error": "failed at one step"}}}
+                                   "metrics": {"mae": 0.5, "rmse": 0.5}, "error": "failed at one step",
+                                   "steps": [{"points_known": 9, "transformation": "log_modified",
+                                              "regressors": ["temperature"]}]}}}
 METRICS = {"MAE": 0.5, "MSE": 0.25, "RMSE": 0.5, "AM": 0.1, "SD": 0.2}
 
 ACCURACY = {"estimator": "mae", "window": 50, "scored": 9, "error": 1.25, "mae": 1.25, "validation_error": 1.0,
@@ -57,7 +59,9 @@ SAMPLES: dict[str, dict] = {
                 "series": None, "model": "x", "fatal": True, "detail": None, "occurred_at": NOW},
     "Progress": {"request_id": "r1", "stage": "accepted", "message": "", "series": None,
                  "series_names": ["x", "y"], "units_done": 0, "units_total": 24, "current_best": None,
-                 "title": "demo", "replay_of": None, "visualization": {"language": "it", "xcorr_graph_threshold": 0.7},
+                 "title": "demo", "replay_of": None, "visualization": {"language": "it", "xcorr_graph_threshold": 0.7,
+                                                                          "box_plot_frequency": "3M",
+                                                                          "aggregate_box_plot_frequency": "month"},
                  "at": NOW},
     "RequestIndex": {"request_id": "r1", "owner": "alice", "title": "demo", "replay_of": None, "origin": "gateway",
                      "has_csv": False, "submitted_at": NOW, "configs_partition": 2, "configs_offset": 17,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import io
 import json
 from pathlib import Path
@@ -119,6 +120,16 @@ def test_records_from_before_regressors_read_as_univariate() -> None:
     assert new == {**old, "series_ref": no_regressors, **_NONE_NEWER}
 
 
+def test_historical_answers_from_before_the_steps_read_with_none() -> None:
+    """BestModel v4 (historical predictions without what each step's forecast came from) reads with `steps` empty."""
+    old = copy.deepcopy(SAMPLES["BestModel"])
+    for model in old["historical_predictions"]["models"].values():
+        del model["steps"]
+    new = CODEC.decode_as("BestModel", _written_with_history("v4", old, "BestModel"))
+    assert all(m["steps"] == [] for m in new["historical_predictions"]["models"].values())
+    assert {**new, "historical_predictions": None} == {**old, "historical_predictions": None}
+
+
 def test_answers_from_before_the_claim_check_carry_their_whole_history() -> None:
     old = {k: v for k, v in SAMPLES["BestModel"].items()
            if k not in ("series_ref", "history_points", "historical_predictions", *_XCORR_KEYS)}
@@ -130,6 +141,10 @@ def test_answers_from_before_the_claim_check_carry_their_whole_history() -> None
 def test_progress_from_before_the_charts_reads_without_visualization() -> None:
     old = {k: v for k, v in SAMPLES["Progress"].items() if k != "visualization"}
     assert CODEC.decode_as("Progress", _written_with_history("v1", old, "Progress")) == {**old, "visualization": None}
+    before_box_plots = {**SAMPLES["Progress"], "visualization": {"language": "it", "xcorr_graph_threshold": 0.7}}
+    assert CODEC.decode_as("Progress", _written_with_history("v2", before_box_plots, "Progress"))["visualization"] == {
+        "language": "it", "xcorr_graph_threshold": 0.7, "box_plot_frequency": "1W",
+        "aggregate_box_plot_frequency": "weekday"}  # TIMEX's defaults
 
 
 def test_revisions_from_before_realised_accuracy_read_without_it() -> None:

@@ -8,6 +8,7 @@ import json
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import plotly.graph_objects as go
 import pytest
 from dash import dcc
@@ -16,7 +17,8 @@ from tests.webapp.documents import LAG, MAX_LAGS, N, document, entry
 from webapp.charts import ITALIAN, Chart, autocorrelation, series_charts, translator, xcorr_edges, xcorr_graph_figure
 from webapp.views import results_panel, series_card
 
-EVERY_KIND = ["line", "histogram", "autocorrelation", "xcorr", "xcorr-graph", "xcorr-graph", "forecast",
+EVERY_KIND = ["line", "histogram", "autocorrelation", "box-plot", "aggregate-box-plot", "xcorr", "xcorr-graph",
+              "xcorr-graph", "forecast",
               "multivariate", "windows", "historical", "historical"]
 
 
@@ -114,7 +116,8 @@ def test_italian_labels_when_the_config_says_it() -> None:
 
 
 DRAWN_FROM = {"xcorr": {"xcorr", "xcorr-graph"}, "historical_predictions": {"historical"},
-              "history": {"line", "histogram", "autocorrelation"}, "comparison": {"windows"},
+              "history": {"line", "histogram", "autocorrelation", "box-plot", "aggregate-box-plot"},
+              "comparison": {"windows"},
               "forecast": {"forecast"}, "univariate": {"multivariate"}, "multivariate": {"multivariate"}}
 
 
@@ -165,3 +168,28 @@ def test_a_card_is_built_once_per_answer() -> None:
     assert results_panel({**snap, "results": {"x": best, "y": best}})[0] is first
     assert results_panel({**snap, "results": {"x": {**best, "decided_at": 2}}})[0] is not first  # a new answer
     assert results_panel({**snap, "visualization": {"language": "it"}})[0] is not first
+
+
+def test_box_plots_group_the_history_as_timex_s_and_show_the_configured_grouping_first() -> None:
+    stamps = [t.isoformat() for t in pd.date_range("2020-01-01", periods=24, freq="MS")]
+    values = [float(v) for v in range(24)]
+    part = {"history": {"timestamps": stamps, "values": values}}
+    vis = {"language": "it", "box_plot_frequency": "3M", "aggregate_box_plot_frequency": "month"}
+    by_kind = {c.kind: c.figure for c in series_charts("a", part, vis)}
+    box, aggregate = by_kind["box-plot"], by_kind["aggregate-box-plot"]
+    shown = [t for t in box.data if t.visible is True]
+    # Three-month periods labelled by their ends, the bins TIMEX's pandas Grouper(freq="3M") makes (checked in the
+    # reference venv: January alone, then February to April, ...).
+    assert [t.name for t in shown][:3] == ["2020-01-31", "2020-04-30", "2020-07-31"] and len(shown) == 9
+    assert [list(t.y) for t in shown[:2]] == [[0.0], [1.0, 2.0, 3.0]] and {t.legendgroup for t in shown} == {"3M"}
+    menu = box.layout.updatemenus[0]
+    assert [b.label for b in menu.buttons] == ["1W", "2W", "1M", "3M", "4M", "6M", "1Y"] and menu.active == 3
+    months = [t for t in aggregate.data if t.visible is True]
+    assert [t.name for t in months][:2] == ["January", "February"] and len(months) == 12
+    assert list(months[0].y) == [0.0, 12.0]  # January 2020 and January 2021
+    assert aggregate.layout.updatemenus[0].buttons[4].label == "Mese"  # TIMEX's Italian
+    assert {"Diagramma a scatola", "Diagramma a scatola aggregato"} <= texts(box) | texts(aggregate)
+    # Without the keys, TIMEX's defaults: weeks, weekdays.
+    plain = {c.kind: c.figure for c in series_charts("a", part, {})}
+    assert {t.legendgroup for t in plain["box-plot"].data if t.visible is True} == {"1W"}
+    assert {t.legendgroup for t in plain["aggregate-box-plot"].data if t.visible is True} == {"weekday"}

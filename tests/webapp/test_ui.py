@@ -158,8 +158,8 @@ def test_webapp_service_runs_under_gunicorn(stack: Stack, gateway_url: str) -> N
         assert proc.wait(30) == 0
 
 
-CHART_KINDS = ("line", "histogram", "autocorrelation", "xcorr", "xcorr-graph", "forecast", "multivariate", "windows",
-               "historical")
+CHART_KINDS = ("line", "histogram", "autocorrelation", "box-plot", "aggregate-box-plot", "xcorr", "xcorr-graph",
+               "forecast", "multivariate", "windows", "historical")
 
 
 def drawn_charts(card: Any) -> list[str]:
@@ -204,10 +204,11 @@ def test_every_timex_chart_for_a_two_series_config_with_xcorr_and_historical_pre
     wait_until(lambda: texts(dash_duo, ".series-name") == ["follower", "seasonal"],
                timeout=TIMEOUT, what="both series rendered")
     answer = requests.get(f"{gateway_url}/api/requests/{rid}", timeout=10).json()
-    assert answer["visualization"] == {"language": "it", "xcorr_graph_threshold": 0.5}
+    assert answer["visualization"] == {"language": "it", "xcorr_graph_threshold": 0.5, "box_plot_frequency": "1W",
+                                       "aggregate_box_plot_frequency": "weekday"}  # TIMEX's defaults
     entries = {name: series_entry(best) for name, best in answer["results"].items()}
     assert all(e.get("xcorr") and e.get("historical_predictions") for e in entries.values()), entries.keys()
-    expected = {name: {"line", "histogram", "autocorrelation", "forecast", "windows"}
+    expected = {name: {"line", "histogram", "autocorrelation", "box-plot", "aggregate-box-plot", "forecast", "windows"}
                 | ({"xcorr", "xcorr-graph"} if e.get("xcorr") else set())
                 | ({"multivariate"} if e.get("multivariate") else set())
                 | ({"historical"} if e.get("historical_predictions") else set()) for name, e in entries.items()}

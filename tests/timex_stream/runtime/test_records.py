@@ -30,7 +30,9 @@ def built() -> dict[str, Any]:
     return {
         "Failure": records.failure("r1", "model", "it broke", series="s", model="naive", fatal=True),
         "Progress": records.progress("r1", "ingested", series_names=["s"], units_total=2,
-                                     visualization={"language": "it", "xcorr_graph_threshold": 0.5}),
+                                     visualization={"language": "it", "xcorr_graph_threshold": 0.5,
+                                                    "box_plot_frequency": "3M",
+                                                    "aggregate_box_plot_frequency": "month"}),
         "Dataset": records.dataset("r1", "s", 1, SPEC, 0, 2, REF, more=[(SPEC, 1)])[1],
         "Prediction": records.prediction("r1", "s", 1, UNIT, main_accuracy_estimator="mae", ref=REF, more=[outcome],
                                          metrics={"MAE": 2.0}, forecast=FORECAST, worker="host/1"),

@@ -65,7 +65,8 @@ def test_submit_wait_json_has_best_model_metrics_and_forecast_per_series(
         assert {r["model"] for r in s["comparison"]} == {"naive", "seasonal_naive"}
         assert all(set(r) == set(COMPARISON_KEYS) for r in s["comparison"])
         assert sum(r["best_of_model"] for r in s["comparison"]) == 2
-    assert doc["visualization"] == {"language": "en", "xcorr_graph_threshold": 0.0}
+    assert doc["visualization"] == {"language": "en", "xcorr_graph_threshold": 0.0, "box_plot_frequency": "1W",
+                                    "aggregate_box_plot_frequency": "weekday"}
     assert doc["results"]["seasonal"]["model"] == "seasonal_naive"
     assert "100%" in err  # the progress bar reached the end
 
