@@ -197,7 +197,10 @@ def _holidays(value: Any) -> str | list[str] | None:
 
 
 # trimmed_mean: each step's mean without its highest and lowest member (the mean, for two members).
-COMBINATION_STATISTICS: tuple[str, ...] = ("median", "mean", "trimmed_mean")
+# rank_weighted_mean: each step's weighted mean, the members weighted by their validation rank (k for the best,
+# k - 1 for the next, ..., 1 for the k-th): the hold-out says which member to trust more, without the
+# over-reaction of weights from the errors' sizes (M3 monthly, bench/accuracy.py).
+COMBINATION_STATISTICS: tuple[str, ...] = ("median", "mean", "trimmed_mean", "rank_weighted_mean")
 
 
 class CombinationParameters(_Section):

@@ -171,6 +171,8 @@ def ranked(config: TimexConfig, choice: SeriesChoice) -> list[UnitResult]:
 
 
 def _combine_values(rows: list[list[float] | None], statistic: str) -> list[float] | None:
+    """Each step's `statistic` of `rows`, the members' values best-validated first (the order
+    `rank_weighted_mean` weighs by)."""
     if any(r is None for r in rows):
         return None
     stack = np.asarray(rows, dtype=float)
@@ -178,6 +180,8 @@ def _combine_values(rows: list[list[float] | None], statistic: str) -> list[floa
         return np.median(stack, axis=0).tolist()
     if statistic == "trimmed_mean" and len(stack) > 2:  # each step's highest and lowest left out
         return np.mean(np.sort(stack, axis=0)[1:-1], axis=0).tolist()
+    if statistic == "rank_weighted_mean":  # weights k, k - 1, ..., 1: the rows come best first
+        return np.average(stack, axis=0, weights=np.arange(len(stack), 0, -1, dtype=float)).tolist()
     return np.mean(stack, axis=0).tolist()
 
 

@@ -159,6 +159,15 @@ def test_the_trimmed_mean_leaves_out_each_steps_highest_and_lowest() -> None:
     assert _combined("trimmed_mean", 2).best.forecast.yhat == [11.0, 19.0]  # type: ignore[union-attr]  # two: the mean
 
 
+def test_the_rank_weighted_mean_weighs_the_members_by_their_validation_rank() -> None:
+    best = _combined("rank_weighted_mean", 3).best
+    assert best is not None and best.forecast is not None
+    # theta (MAE 1) weight 3, autoets (2) weight 2, autoces (3) weight 1; naive (4) is not among the 3
+    assert best.forecast.yhat == [(3 * 10.0 + 2 * 12.0 + 20.0) / 6, (3 * 20.0 + 2 * 18.0 + 40.0) / 6]
+    assert best.params["members"] == "theta,autoets,autoces"
+    assert best.forecast.upper_80 == [(3 * 11.0 + 2 * 15.0 + 21.0) / 6, (3 * 21.0 + 2 * 21.0 + 41.0) / 6]
+
+
 def test_k_above_the_models_with_a_forecast_takes_those_and_one_alone_is_no_combination() -> None:
     assert _combined("median", 9).best.params["members"] == "theta,autoets,autoces,naive"  # type: ignore[union-attr]
     without = [CANDIDATES[1], UnitResult(UnitSpec("autoets", "none", 10), metrics={"MAE": 0.5})]  # no refit yet
