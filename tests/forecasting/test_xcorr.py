@@ -141,7 +141,10 @@ def test_config_reads_both_spellings_and_defaults_the_target() -> None:
     ({"xcorr_max_lags": 3, "xcorr_extra_regressor_threshold": 1.5},
      "xcorr_parameters.xcorr_extra_regressor_threshold", "less than or equal to 1"),
     ({"xcorr_max_lags": 3, "xcorr_extra_regressor_threshold": 0.5, "xcorr_mode": "pearson,granger"},
-     "xcorr_parameters.xcorr_mode", "unknown cross-correlation mode 'granger'"),
+     "xcorr_parameters.xcorr_mode", "cross-correlation mode 'granger' (TIMEX 1.2.3's Granger causality tests) is "
+                                    "not offered here"),
+    ({"xcorr_max_lags": 3, "xcorr_extra_regressor_threshold": 0.5, "xcorr_mode": "pearson,spurious"},
+     "xcorr_parameters.xcorr_mode", "unknown cross-correlation mode 'spurious'"),
     ({"xcorr_max_lags": 3, "xcorr_extra_regressor_threshold": 0.5, "xcorr_mode": "pearson",
       "xcorr_mode_target": "kendall"}, "xcorr_parameters.xcorr_mode_target", "not one of the computed modes"),
     ({"xcorr_max_lags": 3, "xcorr_extra_regressor_threshold": 0.5, "xcorr_mode": "pearson",
