@@ -31,18 +31,18 @@ from faust.types import TP
 from mode.utils.objects import cached_property
 from mode.utils.queues import FlowControlEvent
 
+from timex_stream.runtime.pinned import require_version
+
 WRITTEN_FOR = "0.15.3"  # the faust-streaming the two fixes below were written and measured against
 
 
 def check_faust_version(installed: str | None = None) -> None:
     """Raise unless the installed faust-streaming is the one these fixes were written for."""
     installed = installed or version("faust-streaming")
-    if installed != WRITTEN_FOR:
-        raise RuntimeError(
-            f"faust-streaming {installed} is installed, but timex_stream/runtime/faust_delivery.py was written for "
-            f"{WRITTEN_FOR}: check whether faust-streaming issues #596 and #606 are fixed in {installed} and "
-            f"whether the overridden internals (FlowControlEvent.resume, Consumer._new_offset) still match, "
-            f"run tests/timex_stream/runtime/test_faust_delivery.py, then update WRITTEN_FOR (or drop the fixes)")
+    require_version("faust-streaming", installed, WRITTEN_FOR, "faust_delivery.py",
+                    f"check whether faust-streaming issues #596 and #606 are fixed in {installed} and whether the "
+                    f"overridden internals (FlowControlEvent.resume, Consumer._new_offset) still match, run "
+                    f"tests/timex_stream/runtime/test_faust_delivery.py, then update WRITTEN_FOR (or drop the fixes)")
 
 
 class _FlowControl(FlowControlEvent):

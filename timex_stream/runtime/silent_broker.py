@@ -45,6 +45,8 @@ from typing import Any
 
 from aiokafka.errors import KafkaError
 
+from timex_stream.runtime.pinned import require_version
+
 WRITTEN_FOR = "0.14.0"  # the aiokafka whose private attributes this sets
 ANSWER_S = 3.0  # a request unanswered this long: the connection is given up (its requests are sent again)
 SILENT_S = 5.0  # a broker that let a request or a connect time out is not asked again for this long
@@ -57,14 +59,12 @@ log = logging.getLogger(__name__)
 def check_aiokafka_version(installed: str | None = None) -> None:
     """Raise unless the installed aiokafka is the one this module was written for."""
     installed = installed or version("aiokafka")
-    if installed != WRITTEN_FOR:
-        raise RuntimeError(
-            f"aiokafka {installed} is installed, but timex_stream/runtime/silent_broker.py was written for "
-            f"{WRITTEN_FOR}: check whether aiokafka issue #632 (a delivery timeout apart from the request timeout) "
-            f"is solved in {installed} and whether AIOKafkaClient._request_timeout_ms, _get_conn, _metadata_update, "
-            f"bootstrap and AIOKafkaConnection.send, _request_timeout still mean the same, run "
-            f"tests/faults/test_cluster_faults.py "
-            f"(the paused broker), then update WRITTEN_FOR (or use the new option)")
+    require_version("aiokafka", installed, WRITTEN_FOR, "silent_broker.py",
+                    f"check whether aiokafka issue #632 (a delivery timeout apart from the request timeout) is solved "
+                    f"in {installed} and whether AIOKafkaClient._request_timeout_ms, _get_conn, _metadata_update, "
+                    f"bootstrap and AIOKafkaConnection.send, _request_timeout still mean the same, run "
+                    f"tests/faults/test_cluster_faults.py (the paused broker), then update WRITTEN_FOR (or use the "
+                    f"new option)")
 
 
 PRODUCER_WAITS: dict[int, float | None] = {CREATE_TOPICS: None}
