@@ -97,8 +97,8 @@ def _check_shape(csv_bytes: bytes, names: list[str]) -> None:
         raise DataError(f"the CSV has more than one column named {twice[0]!r}; column names must be unique")
 
 
-def _read_csv(csv_bytes: bytes, ip: InputParameters) -> pd.DataFrame:
-    frame = read_table(csv_bytes)
+def _read_csv(csv: CheckedCsv, ip: InputParameters) -> pd.DataFrame:
+    frame = read_table(csv)
     if ip.columns_to_load_from_url:
         missing = [c for c in ip.columns_to_load_from_url if c not in frame.columns]
         if missing:
@@ -116,14 +116,29 @@ def _read_csv(csv_bytes: bytes, ip: InputParameters) -> pd.DataFrame:
     return frame
 
 
-def read_table(csv_bytes: bytes) -> pd.DataFrame:
-    """Every cell as text, after the checks that keep a hostile file cheap (not CSV text, too many
-    columns or values, two columns of one name)."""
+@dataclass(frozen=True)
+class CheckedCsv:
+    """CSV bytes that passed the checks that keep a hostile file cheap (not CSV text, too many columns or
+    values, two columns of one name), with the delimiter and header they found: made once per file by
+    `checked`, so that the fast path and the normal path do not scan the bytes twice."""
+
+    data: bytes
+    sep: str
+    names: list[str]
+
+
+def checked(csv_bytes: bytes) -> CheckedCsv:
     _sniff(csv_bytes)
     sep, names = _header(csv_bytes)
     _check_shape(csv_bytes, names)
+    return CheckedCsv(csv_bytes, sep, names)
+
+
+def read_table(csv: CheckedCsv) -> pd.DataFrame:
+    """Every cell as text."""
+    csv_bytes = csv.data
     try:
-        frame = pd.read_csv(io.BytesIO(csv_bytes), sep=sep, dtype=str, skipinitialspace=True,
+        frame = pd.read_csv(io.BytesIO(csv_bytes), sep=csv.sep, dtype=str, skipinitialspace=True,
                             encoding="utf-8-sig")
     except UnicodeDecodeError as exc:
         raise DataError(f"the data are not UTF-8 text (byte 0x{csv_bytes[exc.start]:02x} at position "
@@ -352,21 +367,20 @@ _FAST_FREQS = {"D": ("D", False), "MS": ("M", True)}
 _FAST_FIRST, _FAST_LAST = np.datetime64("1678-01-01", "D"), np.datetime64("2261-12-31", "D")
 
 
-def _small_regular(config: TimexConfig, csv_bytes: bytes) -> SeriesSet | None:
+def _small_regular(config: TimexConfig, csv: CheckedCsv) -> SeriesSet | None:
     """The series `_load_series` would make, without pandas' reading, parsing and resampling, for the common
     small request: comma-separated, the date column first, every date `YYYY-MM-DD` one day (or one month, on
     first days) after the previous, every value a plain decimal number, and a config that selects, parses and
-    adds nothing. None (use the normal path) for anything else. The CSV's checks (`read_table`'s) run first, so
-    a hostile file is refused as before. Values go through the normal path's `pd.to_numeric`: the same floats."""
+    adds nothing. None (use the normal path) for anything else. The CSV's checks (`checked`) ran before, so a
+    hostile file is refused as on the normal path. Values go through the normal path's `pd.to_numeric`: the
+    same floats."""
     ip, sel = config.input_parameters, config.selection_parameters
     if (ip.columns_to_load_from_url or ip.dateparser_options is not None or ip.add_diff_column
             or (sel is not None and any(v is not None for v in (sel.column_name_selection, sel.init_datetime,
                                                                   sel.end_datetime)))):
         return None
-    _sniff(csv_bytes)
-    sep, header = _header(csv_bytes)
-    _check_shape(csv_bytes, header)
-    if sep != "," or b'"' in csv_bytes or b"\r" in csv_bytes or csv_bytes.count(b"\n") > _FAST_MAX_ROWS + 1:
+    csv_bytes, header = csv.data, csv.names
+    if csv.sep != "," or b'"' in csv_bytes or b"\r" in csv_bytes or csv_bytes.count(b"\n") > _FAST_MAX_ROWS + 1:
         return None
     try:
         text = csv_bytes.decode("utf-8-sig")
@@ -419,14 +433,15 @@ def _small_regular(config: TimexConfig, csv_bytes: bytes) -> SeriesSet | None:
 
 
 def _load_series(config: TimexConfig, csv_bytes: bytes) -> SeriesSet:
-    fast = _small_regular(config, csv_bytes)
-    return fast if fast is not None else _prepared(config, csv_bytes)
+    csv = checked(csv_bytes)
+    fast = _small_regular(config, csv)
+    return fast if fast is not None else _prepared(config, csv)
 
 
-def _prepared(config: TimexConfig, csv_bytes: bytes) -> SeriesSet:
+def _prepared(config: TimexConfig, csv: CheckedCsv) -> SeriesSet:
     """The normal path: every step of the module docstring, with pandas."""
     ip = config.input_parameters
-    frame = _read_csv(csv_bytes, ip)
+    frame = _read_csv(csv, ip)
     date_col = ip.date_column or frame.columns[0]
     if date_col not in frame.columns:
         raise DataError(

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from forecasting.config import TimexConfig
-from forecasting.data import DataError, numeric_columns, parse_dates, read_table, shown
+from forecasting.data import DataError, checked, numeric_columns, parse_dates, read_table, shown
 from forecasting.ns_range import future_index
 
 ALL = "_all"
@@ -64,7 +64,7 @@ def parse(csv_bytes: bytes, config: TimexConfig, url: str) -> dict[str, pd.Serie
     """A regressor CSV → column name → values (float, sorted DatetimeIndex, no NaN)."""
     ip = config.input_parameters
     try:
-        frame = read_table(csv_bytes)
+        frame = read_table(checked(csv_bytes))
         date_col = ip.date_column if ip.date_column in frame.columns else frame.columns[0]
         if frame.shape[1] < 2:
             raise DataError(f"it needs a date column and at least one regressor column; found columns "

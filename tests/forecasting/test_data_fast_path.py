@@ -53,9 +53,9 @@ def test_fast_path_gives_the_normal_series(seed: int, dates: list[str], frequenc
     columns["v0"][1] = "42"
     config = _config(frequency=frequency, timeseries_names={"v0": "renamed"} if seed % 2 else None)
     csv = _csv(dates[:n], columns)
-    fast = data._small_regular(config, csv)
+    fast = data._small_regular(config, data.checked(csv))
     assert fast is not None
-    _same(fast, data._prepared(config, csv))
+    _same(fast, data._prepared(config, data.checked(csv)))
     _same(data.load_series(config, csv), fast)
 
 
@@ -64,7 +64,7 @@ def test_fast_path_reports_a_series_too_short_as_the_normal_one() -> None:
                            "model_parameters": {"models": "naive", "test_values": 30, "prediction_lags": 3}}).config
     csv = _csv(DAILY[:20], {"a": [str(i) for i in range(20)]})
     # every series unusable: the fast path steps aside, and the normal path says why
-    assert data._small_regular(config, csv) is None
+    assert data._small_regular(config, data.checked(csv)) is None
     with pytest.raises(data.DataError, match="only 20 points"):
         data.load_series(config, csv)
 
@@ -94,9 +94,9 @@ def test_fast_path_reports_a_series_too_short_as_the_normal_one() -> None:
 ])
 def test_fast_path_steps_aside_for_anything_else(case: str, csv: bytes, config: dict[str, Any]) -> None:
     parsed = _config(**config)
-    assert data._small_regular(parsed, csv) is None, case
+    assert data._small_regular(parsed, data.checked(csv)) is None, case
     try:  # the normal path decides: the same answer or the same error through load_series
-        expected: Any = data._prepared(parsed, csv)
+        expected: Any = data._prepared(parsed, data.checked(csv))
     except (data.DataError, ValueError) as exc:
         with pytest.raises(data.DataError):
             data.load_series(parsed, csv)
@@ -107,10 +107,10 @@ def test_fast_path_steps_aside_for_anything_else(case: str, csv: bytes, config: 
 
 def test_fast_path_keeps_the_checks_of_a_hostile_file() -> None:
     with pytest.raises(data.DataError, match="columns"):
-        data._small_regular(_config(), ("d," + ",".join(f"c{i}" for i in range(data.MAX_COLUMNS + 1))).encode()
-                            + b"\n2020-01-01,1\n")
+        data.load_series(_config(), ("d," + ",".join(f"c{i}" for i in range(data.MAX_COLUMNS + 1))).encode()
+                         + b"\n2020-01-01,1\n")
 
 
 def test_fast_path_takes_ascii_digits_only() -> None:
     csv = _csv(DAILY[:20], {"a": ["\u0661\u0662"] + [str(i) for i in range(19)]})  # Arabic-Indic 12
-    assert data._small_regular(_config(), csv) is None
+    assert data._small_regular(_config(), data.checked(csv)) is None
