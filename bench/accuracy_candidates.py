@@ -6,7 +6,8 @@ fitted as the core fits it: a validation fit on the training part less h points 
 hold-out; 9: the hold-out ending 9 points earlier), scored on the held-out points, and the final fit on the whole
 training part. The fits are cached (bench/results/accuracy_candidates_STRIDE.pkl; `--refit` to redo them), then
 the strategies are scored with the M4 metrics: each candidate alone, fixed medians and means of subsets,
-selection of the k best by hold-out error (MAE, sMAPE, MASE; one origin or all), and a fallback that keeps the
+the rank-weighted mean of subsets of 4 to 6 (`rank_weighted_mean`), selection of the k best by hold-out
+error (MAE, sMAPE, MASE; one origin or all), and a fallback that keeps the
 single best only when it validates clearly better. Prints sMAPE, OWA and the strategy, best OWA first. Not part of
 `make bench` (the README's *Accuracy on M3 monthly* quotes it)."""
 
@@ -114,6 +115,18 @@ def strategies(tasks: list[Task], fits: dict[str, dict[str, Any]], origins: tupl
             for stat in ("median", "mean"):
                 rows.append((*evaluate({t.name: comb([final(t, c) for c in sub], stat) for t in tasks}),
                              f"{stat} of {', '.join(sub)}"))
+    def rank_weighted(t: Task, sub: tuple[str, ...]) -> np.ndarray | None:
+        """combination statistic rank_weighted_mean (k = all): weights k ... 1 by hold-out MAE, failed ones out."""
+        usable = [c for c in sub if final(t, c) is not None and np.isfinite(val_err(t, c, "mae", (0,)))]
+        ranked = sorted(usable, key=lambda c: val_err(t, c, "mae", (0,)))  # stable: ties keep the given order
+        if not ranked:
+            return None
+        return np.average([final(t, c) for c in ranked], axis=0, weights=np.arange(len(ranked), 0, -1.0))
+
+    for r in range(4, min(len(good), 6) + 1):
+        for sub in itertools.combinations(good, r):
+            rows.append((*evaluate({t.name: rank_weighted(t, sub) for t in tasks}),
+                         f"rank-weighted mean of {', '.join(sub)} by hold-out mae"))
     for pool_name, pool in (("all", candidates), ("all but the naives", good)):
         for metric in ("mae", "smape", "mase"):
             for at in dict.fromkeys(((0,), origins)):

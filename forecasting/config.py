@@ -29,7 +29,7 @@ from pydantic import (
 
 from forecasting.models.names import KNOWN_MODELS, UNAVAILABLE_MODELS
 
-TRANSFORMATIONS: tuple[str, ...] = ("none", "log", "log_modified", "yeo-johnson")
+TRANSFORMATIONS: tuple[str, ...] = ("none", "log", "log_modified", "yeo-johnson", "sqrt")  # sqrt: not TIMEX's
 # TIMEX's docs say `yeo-johnson`, its code only understands `yeo_johnson`: accept both.
 _TRANSFORMATION_ALIASES: dict[str, str] = {"yeo_johnson": "yeo-johnson", "yeojohnson": "yeo-johnson"}
 ACCURACY_ESTIMATORS: tuple[str, ...] = ("mae", "mse", "rmse", "am", "sd", "mape", "smape", "mase")
@@ -169,6 +169,18 @@ def _normalize_models(value: list[str]) -> list[str]:
     return list(dict.fromkeys(names))
 
 
+def _transformation_names(value: list[str]) -> list[str]:
+    names = [_TRANSFORMATION_ALIASES.get(v.lower(), v.lower()) for v in value]
+    for name in names:
+        if name == "diff":  # TIMEX 1.2.3 lists it, but its Diff cannot run there (apply drops the first point)
+            raise ValueError("transformation 'diff' is not offered (TIMEX 1.2.3's differencing cannot run in its "
+                             "own pipeline); arima differences the series itself: use none, log, log_modified "
+                             "or yeo-johnson")
+        if name not in TRANSFORMATIONS:
+            raise ValueError(f"unknown transformation '{name}'; known: {', '.join(TRANSFORMATIONS)}")
+    return list(dict.fromkeys(names))
+
+
 def _holidays(value: Any) -> str | list[str] | None:
     """A country code the `holidays` package knows (prophet's add_country_holidays), upper-cased, or a
     list of dates (YYYY-MM-DD or any form pandas reads), normalized to ISO dates."""
@@ -243,6 +255,9 @@ class ModelParameters(_Section):
     # is read as the country code when `holidays` is not given.
     holidays: str | list[str] | None = None
     combination: CombinationParameters | None = None
+    # Opt-in (not a TIMEX key): {model: transformations} fits a listed model with its own transformations instead
+    # of possible_transformations (M3 monthly: autoces on square roots and logs, the others on values and logs).
+    model_transformations: dict[str, CommaList] | None = None
 
     @model_validator(mode="before")
     @classmethod
@@ -267,15 +282,35 @@ class ModelParameters(_Section):
     @field_validator("possible_transformations")
     @classmethod
     def _known_transformations(cls, value: list[str]) -> list[str]:
-        names = [_TRANSFORMATION_ALIASES.get(v.lower(), v.lower()) for v in value]
-        for name in names:
-            if name == "diff":  # TIMEX 1.2.3 lists it, but its Diff cannot run there (apply drops the first point)
-                raise ValueError("transformation 'diff' is not offered (TIMEX 1.2.3's differencing cannot run in its "
-                                 "own pipeline); arima differences the series itself: use none, log, log_modified "
-                                 "or yeo-johnson")
-            if name not in TRANSFORMATIONS:
-                raise ValueError(f"unknown transformation '{name}'; known: {', '.join(TRANSFORMATIONS)}")
-        return list(dict.fromkeys(names))
+        return _transformation_names(value)
+
+    @field_validator("model_transformations")
+    @classmethod
+    def _known_model_transformations(cls, value: dict[str, list[str]] | None) -> dict[str, list[str]] | None:
+        if value is None:
+            return None
+        out: dict[str, list[str]] = {}
+        for model, names in value.items():
+            try:
+                key = _normalize_models([model])[0]
+                if not names:
+                    raise ValueError("give at least one transformation")
+                out[key] = _transformation_names(names)
+            except ValueError as exc:
+                raise _field_error(model, str(exc)) from None
+        return out
+
+    @model_validator(mode="after")
+    def _model_transformations_of_listed_models(self) -> ModelParameters:
+        for model in self.model_transformations or {}:
+            if model not in self.models:
+                raise _field_error(f"model_transformations.{model}", f"'{model}' is not in models")
+        return self
+
+    def transformations_of(self, model: str) -> list[str]:
+        """The transformations `model` is fitted with: its `model_transformations` entry, else
+        `possible_transformations`."""
+        return list((self.model_transformations or {}).get(model, self.possible_transformations))
 
     @field_validator("main_accuracy_estimator")
     @classmethod
@@ -470,7 +505,14 @@ class TimexConfig(_Section):
 
     @property
     def transformations(self) -> list[str]:
-        return list(self.model_parameters.possible_transformations)
+        """Every transformation some model is fitted with, in spec order: possible_transformations, then those
+        only `model_transformations` names."""
+        mp = self.model_parameters
+        extra = [t for names in (mp.model_transformations or {}).values() for t in names]
+        return list(dict.fromkeys([*mp.possible_transformations, *extra]))
+
+    def transformations_of(self, model: str) -> list[str]:
+        return self.model_parameters.transformations_of(model)
 
     def to_json(self) -> str:
         return self.model_dump_json(exclude_none=True)

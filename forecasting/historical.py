@@ -87,7 +87,7 @@ def plan(config: TimexConfig, points: int, known: int) -> list[UnitSpec]:
     if hp is None or known <= 0:
         return []
     return [UnitSpec(m, t, 0, historical_end=end) for end, _ in steps(known, points, hp.delta)
-            for m in config.model_names for t in config.transformations]
+            for m in config.model_names for t in config.transformations_of(m)]
 
 
 def plan_all(config: TimexConfig, points: int, name: str, known: int, regressors: Sequence[str] = ()

@@ -150,16 +150,18 @@ def check_data(config: TimexConfig, series: Mapping[str, pd.Series], limits: Req
     from forecasting.units import training_windows
 
     mp = config.model_parameters
-    takers = sum(get_model_class(m).takes_regressors for m in config.model_names)
+    pairs = sum(len(config.transformations_of(m)) for m in config.model_names)  # (model, transformation)
+    taker_pairs = sum(len(config.transformations_of(m)) for m in config.model_names
+                      if get_model_class(m).takes_regressors)
     windows = {name: len(training_windows(n, mp.test_size(n), mp.delta_training_percentage))
                for name, n in lengths.items()}
     names = {name: list((regressors or {}).get(name) or ()) for name in lengths}
-    with_names = {name: takers * len(config.transformations) * windows[name] if names[name] else 0
+    with_names = {name: taker_pairs * windows[name] if names[name] else 0
                   for name in lengths}
     past = {name: historical_units(config, s) for name, s in series.items()}  # (units, points predicted)
     # With xcorr, each step may add a multivariate unit per model that takes regressors (TIMEX's stage per step).
     past = {name: (u + units_bound(config, series[name]), p) for name, (u, p) in past.items()}
-    units = {name: len(config.model_names) * len(config.transformations) * windows[name] + with_names[name]
+    units = {name: pairs * windows[name] + with_names[name]
              + past[name][0] for name in lengths}
     # A unit with regressors carries their names in its spec (a JSON list: json.dumps' ASCII escapes are the
     # longest form) and in its params (that list as a JSON string: escaped once more, at most twice as long).

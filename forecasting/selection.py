@@ -150,7 +150,7 @@ def refit_slots(config: TimexConfig) -> list[str]:
     """Every slot the config's units can stand for (`refit_slot`), in the config's order."""
     if not _per_transformation(config):
         return list(config.model_names)
-    return [f"{m}|{t}" for m in config.model_names for t in config.transformations]
+    return [f"{m}|{t}" for m in config.model_names for t in config.transformations_of(m)]
 
 
 def candidates(config: TimexConfig, choice: SeriesChoice) -> dict[str, UnitResult]:

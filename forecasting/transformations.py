@@ -76,6 +76,27 @@ class LogModified(Transformation):
         return np.sign(z) * np.expm1(np.abs(z))
 
 
+class Sqrt(Transformation):
+    """The square root (Box-Cox lambda 0.5 up to scale): between the values and their logs, for counts and
+    sales whose variation grows with their level less than in proportion. Refuses negative data. Its inverse
+    z·|z| is the square's odd extension: strictly increasing, so a forecast below zero on the root scale stays
+    below zero instead of folding back up."""
+
+    name = "sqrt"
+
+    def fit(self, y: np.ndarray) -> Self:
+        if np.any(np.asarray(y) < 0):
+            raise TransformationError("transformation 'sqrt' needs non-negative values")
+        return self
+
+    def apply(self, y: np.ndarray) -> np.ndarray:
+        return np.sqrt(np.asarray(y, dtype=float))
+
+    def inverse(self, z: np.ndarray) -> np.ndarray:
+        z = np.asarray(z, dtype=float)
+        return z * np.abs(z)
+
+
 class YeoJohnson(Transformation):
     name = "yeo-johnson"
 
@@ -112,7 +133,7 @@ class YeoJohnson(Transformation):
 
 
 TRANSFORMATIONS: dict[str, type[Transformation]] = {
-    cls.name: cls for cls in (Identity, Log, LogModified, YeoJohnson)
+    cls.name: cls for cls in (Identity, Log, LogModified, Sqrt, YeoJohnson)
 }
 
 

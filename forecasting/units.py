@@ -141,9 +141,9 @@ def plan_units_for(config: TimexConfig, points: int, name: str, regressors: Sequ
         )
     plan = []
     for m in config.model_names:
-        plan += [UnitSpec(m, t, w) for t in config.transformations for w in windows]
+        plan += [UnitSpec(m, t, w) for t in config.transformations_of(m) for w in windows]
         if regressors and get_model_class(m).takes_regressors:
-            plan += [UnitSpec(m, t, w, tuple(regressors)) for t in config.transformations for w in windows]
+            plan += [UnitSpec(m, t, w, tuple(regressors)) for t in config.transformations_of(m) for w in windows]
     return plan
 
 

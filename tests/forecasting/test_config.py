@@ -91,9 +91,9 @@ def test_every_field_is_read() -> None:
         ),
         ({"models": ""}, "model_parameters.models", "at least 1"),
         (
-            {"possible_transformations": "sqrt"},
+            {"possible_transformations": "cbrt"},
             "model_parameters.possible_transformations",
-            "unknown transformation 'sqrt'",
+            "unknown transformation 'cbrt'",
         ),
         (
             {"main_accuracy_estimator": "r2"},

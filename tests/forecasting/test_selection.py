@@ -235,3 +235,29 @@ def test_per_transformation_members_are_the_k_best_pairs() -> None:
     assert best.forecast.yhat == [20.0, 20.0]
     assert set(choice.per_model) == {"theta", "autoets", "combination"}  # per_model stays one unit a model
     assert choice.per_model["theta"].spec == UnitSpec("theta", "log", 10)
+
+
+# --- transformations per model: model_parameters.model_transformations --------------------------------------
+
+def test_model_transformations_fit_a_listed_model_with_its_own_and_the_others_with_possible_transformations() -> None:
+    import pandas as pd
+    import pytest
+
+    from forecasting.config import ConfigError, parse_config
+
+    config = make_config(model_parameters={
+        "models": "theta,autoces", "possible_transformations": "none,log", "delta_training_percentage": 100,
+        "model_transformations": {"AutoCES": "log,sqrt"},
+        "combination": {"k": 4, "statistic": "rank_weighted_mean", "per_transformation": True}})
+    assert config.transformations == ["none", "log", "sqrt"]  # spec order: possible_transformations first
+    assert refit_slots(config) == ["theta|none", "theta|log", "autoces|log", "autoces|sqrt"]
+    series = pd.Series(range(1, 41), index=pd.date_range("2020-01-01", periods=40, freq="MS"), dtype=float)
+    assert [(s.model, s.transformation) for s in plan_units(config, series)] == [
+        ("theta", "none"), ("theta", "log"), ("autoces", "log"), ("autoces", "sqrt")]
+    assert parse_config(config.to_json()).config == config  # round-trips
+    base = {"input_parameters": {"source_data_url": "upload:x.csv"}}
+    for bad, message in (({"arima": "log"}, "not in models"), ({"theta": "cube"}, "unknown transformation"),
+                         ({"theta": ""}, "at least one")):
+        with pytest.raises(ConfigError, match=message):
+            parse_config({**base, "model_parameters": {"models": "naive,theta", "model_transformations": bad}})
+    assert "model_transformations" not in make_config().to_json()  # existing configs unchanged

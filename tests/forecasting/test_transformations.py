@@ -12,14 +12,14 @@ POSITIVE = np.abs(MIXED) + 0.5
 
 @pytest.mark.parametrize("name", sorted(TRANSFORMATIONS))
 def test_inverse_is_exact(name: str) -> None:
-    data = POSITIVE if name == "log" else MIXED
+    data = POSITIVE if name in ("log", "sqrt") else MIXED
     t = make_transformation(name).fit(data)
     np.testing.assert_allclose(t.inverse(t.apply(data)), data, rtol=1e-9, atol=1e-9)
 
 
 @pytest.mark.parametrize("name", sorted(TRANSFORMATIONS))
 def test_increasing_so_intervals_keep_their_order(name: str) -> None:
-    data = np.sort(POSITIVE if name == "log" else MIXED)
+    data = np.sort(POSITIVE if name in ("log", "sqrt") else MIXED)
     t = make_transformation(name).fit(data)
     assert np.all(np.diff(t.apply(data)) >= 0)
     z = np.linspace(-3, 3, 50)
@@ -52,4 +52,12 @@ def test_log_refuses_non_positive_data_with_advice() -> None:
     with pytest.raises(TransformationError, match="log_modified"):
         make_transformation("log").fit(np.array([1.0, 0.0, 2.0]))
     with pytest.raises(ValueError, match="unknown transformation"):
-        make_transformation("sqrt")
+        make_transformation("cbrt")
+
+
+def test_sqrt_takes_zeros_refuses_negatives_and_keeps_negative_forecasts_negative() -> None:
+    t = make_transformation("sqrt").fit(np.array([0.0, 4.0, 9.0]))
+    np.testing.assert_allclose(t.apply(np.array([0.0, 4.0, 9.0])), [0.0, 2.0, 3.0])
+    np.testing.assert_allclose(t.inverse(np.array([-2.0, 0.5, 3.0])), [-4.0, 0.25, 9.0])  # z·|z|: no fold back up
+    with pytest.raises(TransformationError, match="non-negative"):
+        make_transformation("sqrt").fit(np.array([1.0, -0.5]))

@@ -37,6 +37,11 @@ COMBINED = {**CONFIG, "model_parameters": {**CONFIG["model_parameters"],
 # Opt-in: each (model, transformation) pair's best unit a member (a refit each): the median of the four best.
 PAIRS = {**CONFIG, "model_parameters": {**CONFIG["model_parameters"],
                                         "combination": {"k": 4, "statistic": "median", "per_transformation": True}}}
+# Opt-in: theta on its own transformations (model_transformations), the pairs rank-weighted.
+OWN = {**CONFIG, "model_parameters": {**CONFIG["model_parameters"],
+                                      "model_transformations": {"theta": "sqrt,log_modified"},
+                                      "combination": {"k": 6, "statistic": "rank_weighted_mean",
+                                                      "per_transformation": True}}}
 DATES = pd.date_range("2001-01-01", periods=N + LAGS, freq="MS")
 
 
@@ -98,6 +103,11 @@ def stream() -> tuple[MemoryStore, dict[str, Any], list[dict[str, Any]]]:
 @pytest.fixture(scope="module")
 def pairs_stream() -> tuple[MemoryStore, dict[str, Any], list[dict[str, Any]]]:
     return _ingested(PAIRS)
+
+
+@pytest.fixture(scope="module")
+def own_stream() -> tuple[MemoryStore, dict[str, Any], list[dict[str, Any]]]:
+    return _ingested(OWN)
 
 
 @pytest.fixture(scope="module")
@@ -173,6 +183,21 @@ def test_a_combination_of_transformation_pairs_comes_out_the_same_through_every_
     assert len({m.split("|")[0] for m in members}) < 4  # a model under two transformations: two members
     choice = forecast_all(parse_config(PAIRS).config, _csv(), max_workers=1)["wave"]
     assert choice.best is not None and row["params"] == choice.best.params
+
+
+def test_a_models_own_transformations_come_out_the_same_through_every_path(  # type: ignore[no-untyped-def]
+        own_stream) -> None:
+    """theta on square roots and modified logs, the others on values and modified logs: six pairs, six refits,
+    the same rank-weighted combination through the core, the predictor's record and the validator."""
+    core = _every_path_gives_the_core_answer(OWN, own_stream, refits_made=6)
+    store, _, predictions = own_stream
+    assert {(p["unit"]["model"], p["unit"]["transformation"]) for p in predictions} == {
+        (m, t) for m in ("naive", "seasonal_naive") for t in ("none", "log_modified")} | {
+        ("theta", "sqrt"), ("theta", "log_modified")}
+    assert core["model"] == "combination"
+    row = next(r for r in _decided(store, predictions, refits_asked=False)["comparison"]
+               if r["model"] == "combination")
+    assert {"theta|sqrt", "theta|log_modified"} <= set(row["params"]["members"].split(","))
 
 
 def test_a_failed_refit_disqualifies_its_unit_the_same_way_everywhere(stream) -> None:  # type: ignore[no-untyped-def]
