@@ -33,7 +33,8 @@ sys.path[:] = [str(Path(BENCH).parent)] + [p for p in sys.path if p != BENCH] + 
 
 from forecasting.live.follow import Choice  # noqa: E402
 from live.follower import Follower  # noqa: E402
-from schemas import Topic, encode  # noqa: E402
+from live.revisions import encode_record  # noqa: E402
+from schemas import Topic  # noqa: E402
 from timex_stream.runtime.settings import Settings  # noqa: E402
 
 
@@ -84,13 +85,13 @@ class Sender:
 
     async def send(self, topic: Topic, key: str, record: dict[str, Any]) -> None:
         assert topic.value is not None
-        value = encode(topic.value, record)
+        value = encode_record(topic.value, record)
         if topic.name == "accuracy":
             self.digest.update(key.encode() + value)
 
     async def send_each(self, topics: Sequence[Topic], key: str, record: dict[str, Any]) -> None:
         assert topics[0].value is not None
-        value = encode(topics[0].value, record)
+        value = encode_record(topics[0].value, record)
         self.digest.update(key.encode() + value)
         self.revisions += 1
 
