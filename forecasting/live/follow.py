@@ -341,11 +341,11 @@ class LiveSeries:
         intervals = {lv: (inverse(lo), inverse(hi)) for lv, (lo, hi) in (raw.intervals or {}).items()} or None
         pred = adjusted(Prediction(inverse(raw.mean), intervals), self.config, self.name)
         stamps = _future_stamps(self.window.last_label, self.window.offset, h)
-        forecast: dict[str, Any] = {"timestamps": list(stamps), "yhat": [float(v) for v in pred.mean]}
+        forecast: dict[str, Any] = {"timestamps": list(stamps), "yhat": _floats(pred.mean)}
         for lv in LEVELS:
             lo_hi = (pred.intervals or {}).get(lv)
-            forecast[f"lower_{lv}"] = [float(v) for v in lo_hi[0]] if lo_hi else None
-            forecast[f"upper_{lv}"] = [float(v) for v in lo_hi[1]] if lo_hi else None
+            forecast[f"lower_{lv}"] = _floats(lo_hi[0]) if lo_hi else None
+            forecast[f"upper_{lv}"] = _floats(lo_hi[1]) if lo_hi else None
         points, self.revised_at = included - self.revised_at, included
         last = self.window.last_timestamp
         assert self.scorer is not None
@@ -359,8 +359,8 @@ class LiveSeries:
                 "accuracy": self.scorer.summary(self.choice.validation_error, self.live.reselect_factor),
                 "switched": self.switched, "selected_at": self.selected_at,
                 "actual_timestamps": [stamp.isoformat() for stamp in actuals]
-                + [stamp.isoformat() for stamp in self.window.provisional_labels(len(tail))],
-                "actual_values": list(actuals.values()) + [float(v) for v in tail]}
+                + (_provisional_stamps(self.window.last_label, self.window.offset, len(tail)) if len(tail) else []),
+                "actual_values": list(actuals.values()) + _floats(tail)}
 
 
 @dataclass(frozen=True)
@@ -379,6 +379,23 @@ class _Ahead:
         model, nothing folded since, and the same value to the bit (-0.0 is not 0.0)."""
         return (model is self.base and folded == self.folded
                 and struct.pack("<d", value) == struct.pack("<d", self.value))
+
+
+def _floats(values: np.ndarray) -> list[float]:
+    """`[float(v) for v in values]`, the same Python floats, in one call."""
+    return np.asarray(values, dtype=np.float64).tolist()
+
+
+def _provisional_stamps(last: pd.Timestamp | None, offset: DateOffset, n: int) -> list[str]:
+    """The ISO timestamps of the provisional tail's `n` labels (`Window.provisional_labels`: the grid up to the
+    newest bucket `last`); a copy, as the cache's list is shared."""
+    return list(_provisional_stamps_cached(last, offset, n))
+
+
+@functools.lru_cache(maxsize=4096)
+def _provisional_stamps_cached(last: pd.Timestamp | None, offset: DateOffset, n: int) -> tuple[str, ...]:
+    assert last is not None, "a provisional tail has a newest bucket"
+    return tuple((last - k * offset).isoformat() for k in range(n - 1, -1, -1))
 
 
 @functools.lru_cache(maxsize=4096)
