@@ -10,7 +10,8 @@ bench/live.py produces; the sender encodes every record (as live/revisions.py do
 would be written, so a change meant to save time only can be checked to write the same bytes (`digest`).
 
 Prints CPU µs per observation of each phase (decode + fold: `_fold`; revise + encode: `_revise`) and per model,
-and, with `--profile FILE`, writes a cProfile of the measured batches (`python -m pstats FILE`).
+the CPU of a follower's cycle that brings nothing new (`idle_cycle_ms`: it looks at each of its series), and,
+with `--profile FILE`, writes a cProfile of the measured batches (`python -m pstats FILE`).
 """
 
 from __future__ import annotations
@@ -109,6 +110,9 @@ class Pool:
         return fn(arg)
 
 
+IDLE_CYCLES = 20
+
+
 async def _dead_letter(_msg: Any, _reason: str) -> None:
     return None
 
@@ -170,6 +174,12 @@ async def run(series: int, batches: int, points: int, profile: str | None, warm:
             prof.disable()
     if prof and profile:
         prof.dump_stats(profile)
+    t0 = time.process_time()
+    for _ in range(IDLE_CYCLES):  # a poll that brought nothing new: every series looked at, none revised
+        for follower in followers.values():
+            await follower._fold([])
+            await follower._revise()
+    idle_ms = 1e3 * (time.process_time() - t0) / IDLE_CYCLES / len(followers)
     per = observations / len(followers)
     models = {model: {"fold_us": round(1e6 * fold_s[t] / per, 1), "revise_us": round(1e6 * revise_s[t] / per, 1)}
               for model, t in stream.topics.items()}
@@ -179,7 +189,7 @@ async def run(series: int, batches: int, points: int, profile: str | None, warm:
             "us_per_observation": round(1e6 * total / observations, 1),
             "fold_us": round(1e6 * sum(fold_s.values()) / observations, 1),
             "revise_us": round(1e6 * sum(revise_s.values()) / observations, 1),
-            "models": models, "digest": sender.digest.hexdigest()[:16]}
+            "models": models, "idle_cycle_ms": round(idle_ms, 3), "digest": sender.digest.hexdigest()[:16]}
 
 
 def main() -> None:
