@@ -35,7 +35,7 @@ from live.accuracy import AccuracyMetrics
 from live.admission import admit
 from live.follower import Follower
 from live.published import Published, published
-from live.revisions import RevisionSender
+from live.revisions import KeyHashPartitioner, RevisionSender
 from live.shards import owns, reselection_key
 from schemas import Topic
 from schemas.keys import reselection_of
@@ -108,7 +108,7 @@ def _pool(settings: Settings) -> UnitPool:
 
 
 def build_app(settings: Settings) -> faust.App:
-    app = create_app("live", settings)
+    app = create_app("live", settings, producer_partitioner=KeyHashPartitioner())
     metrics = app.timex_metrics  # type: ignore[attr-defined]
     accuracy_metrics = AccuracyMetrics(metrics.registry)
     consumer_config = {"bootstrap.servers": settings.bootstrap_servers or "", **settings.kafka_client_config()}

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from itertools import chain
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -79,7 +79,7 @@ class Scorer:
         self.steps = min(horizon, MAX_SCORED_STEPS)
         self.span = max(1, min(span, self.steps))
         self._forecasts: deque[tuple[int, np.ndarray]] = deque()  # (first position covered, values)
-        self._pairs: list[deque[tuple[float, float]]] = [deque(maxlen=window) for _ in range(self.steps)]
+        self._pairs = _Rings(self.steps, window)
         self._recent: deque[float] = deque(maxlen=window + self.season)
         self.scored = 0  # actuals scored by at least one forecast
         self.over = 0  # actuals in a row with the rolling error above the threshold
@@ -104,12 +104,12 @@ class Scorer:
         for first, values in forecasts:
             step = position - first
             if 0 <= step < len(values):
-                pairs, pair = self._pairs[step], (value, float(values[step]))
+                pair = (value, float(values[step]))
                 if step < self.span:
-                    if len(pairs) == pairs.maxlen:
-                        self._add(pairs[0], -1.0)
+                    if (oldest := self._pairs.oldest(step)) is not None:  # it leaves the window
+                        self._add(oldest, -1.0)
                     self._add(pair, 1.0)
-                pairs.append(pair)
+                self._pairs.append(step, pair)
                 scored = True
         if self._changes >= RESUM_EVERY:  # after the pairs took this actual: the sums match them again
             self._changes = 0
@@ -123,16 +123,28 @@ class Scorer:
         return scored
 
     def _arrays(self, step: int) -> np.ndarray:
-        pairs = self._pairs[step]  # (actual, forecast) floats: copied as they are, without numpy's type guessing
-        return np.fromiter(chain.from_iterable(pairs), float, 2 * len(pairs)).reshape(-1, 2)
+        return self._pairs.ordered(step)
 
     def _add(self, pair: tuple[float, float], sign: float) -> None:
-        self._sums = [total + sign * term for total, term in zip(self._sums, _terms(*pair), strict=True)]
-        self._zeros += int(sign) if pair[0] == 0 else 0
+        # `_terms` spelt out, each sum `total + sign * term` as there (the same operations: the same bits), without
+        # a tuple and a list per call: this runs twice per step per actual.
+        actual, predicted = pair
+        error = actual - predicted
+        absolute = abs(error)
+        denom = abs(actual) + abs(predicted)
+        sums = self._sums
+        sums[0] = sums[0] + sign * 1.0
+        sums[1] = sums[1] + sign * error
+        sums[2] = sums[2] + sign * absolute
+        sums[3] = sums[3] + sign * (error * error)
+        sums[4] = sums[4] + sign * (absolute / abs(actual) if actual else 0.0)
+        sums[5] = sums[5] + sign * (2 * absolute / denom if denom else 0.0)
+        if actual == 0:
+            self._zeros += int(sign)
         self._changes += 1
 
     def _resum(self) -> None:
-        pooled = [pair for step in range(self.span) for pair in self._pairs[step]]
+        pooled = [tuple(pair) for step in range(self.span) for pair in self._pairs.ordered(step).tolist()]
         self._sums = [math.fsum(column) for column in zip(*(_terms(*pair) for pair in pooled), strict=True)] \
             if pooled else [0.0] * len(_TERMS)
         self._zeros = sum(1 for actual, _ in pooled if actual == 0)
@@ -169,15 +181,87 @@ class Scorer:
             return {"error": mae, "mae": mae}
         return {"error": estimate(self.estimator, pairs[:, 0], pairs[:, 1], recent, self.season), "mae": mae}
 
+    def _mae_summary(self, count: int) -> tuple[list[dict[str, Any]], dict[str, float | None]]:
+        """`summary`'s steps and pooled figures when the estimator is the MAE and every step has `count` pairs:
+        one numpy pass over a (steps, count) table instead of one per step. The same numbers to the bit: a row's
+        mean is numpy's pairwise sum of that row over its count, as the mean of the row alone is, and the pooled
+        one is of the first `span` rows laid end to end, as their concatenation is."""
+        table = self._pairs.all_ordered()
+        absolute = np.abs(table[:, :, 0] - table[:, :, 1])
+        means = np.mean(absolute, axis=1).tolist()
+        steps = []
+        for s, mean in enumerate(means):
+            mae = None if math.isnan(mean) or math.isinf(mean) else mean
+            steps.append({"step": s + 1, "count": count, "error": mae, "mae": mae})
+        pooled = float(np.mean(absolute[: self.span].ravel()))
+        mae = None if math.isnan(pooled) or math.isinf(pooled) else pooled
+        return steps, {"error": mae, "mae": mae}
+
     def summary(self, validation_error: float | None, factor: float) -> dict[str, Any]:
         """A `RollingAccuracy` record (schemas.records.RollingAccuracyRecord) of the current state."""
         recent = np.asarray(self._recent)
-        arrays = [self._arrays(s) for s in range(self.steps)]
-        steps = [{"step": s + 1, "count": len(a), **self._error_and_mae(a, recent)} for s, a in enumerate(arrays)]
-        pooled = self._error_and_mae(np.concatenate(arrays[: self.span]), recent)
+        if self._pairs.full() and _CANONICAL[self.estimator] == "MAE":
+            steps, pooled = self._mae_summary(self.window)  # the usual case once the window is full
+        else:
+            arrays = [self._arrays(s) for s in range(self.steps)]
+            steps = [{"step": s + 1, "count": len(a), **self._error_and_mae(a, recent)}
+                     for s, a in enumerate(arrays)]
+            pooled = self._error_and_mae(np.concatenate(arrays[: self.span]), recent)
         return {"estimator": self.estimator, "window": self.window, "scored": self.scored,
                 "error": pooled["error"], "mae": pooled["mae"], "validation_error": validation_error,
                 "threshold": threshold(validation_error, factor), "over": self.over, "steps": steps}
+
+
+class _Rings:
+    """Per horizon step, the last `window` (actual, forecast) pairs: one (steps, window, 2) numpy table whose
+    rows are rings (a revision's summary reads them as arrays, without converting Python objects each time)."""
+
+    def __init__(self, steps: int, window: int) -> None:
+        self.window = window
+        self.table = np.zeros((steps, window, 2))
+        self.added = np.zeros(steps, dtype=np.int64)  # pairs appended to each step in all
+
+    def __len__(self) -> int:
+        return len(self.table)
+
+    def __getitem__(self, step: int) -> list[tuple[float, float]]:
+        """Step `step`'s pairs, oldest first."""
+        return [(a, f) for a, f in self.ordered(step).tolist()]
+
+    def __iter__(self) -> Iterator[list[tuple[float, float]]]:
+        return (self[step] for step in range(len(self)))
+
+    def count(self, step: int) -> int:
+        return int(min(self.added[step], self.window))
+
+    def oldest(self, step: int) -> tuple[float, float] | None:
+        """The pair the next `append` to `step` pushes out (None while the window is not full)."""
+        added = int(self.added[step])
+        if added < self.window:
+            return None
+        actual, forecast = self.table[step, added % self.window].tolist()
+        return actual, forecast
+
+    def append(self, step: int, pair: tuple[float, float]) -> None:
+        added = int(self.added[step])
+        self.table[step, added % self.window] = pair
+        self.added[step] = added + 1
+
+    def ordered(self, step: int) -> np.ndarray:
+        """(count, 2): the step's pairs, oldest first."""
+        added = int(self.added[step])
+        if added <= self.window:
+            return self.table[step, :added].copy()
+        start = added % self.window
+        return np.concatenate((self.table[step, start:], self.table[step, :start]))
+
+    def full(self) -> bool:
+        return bool(np.all(self.added >= self.window))
+
+    def all_ordered(self) -> np.ndarray:
+        """(steps, window, 2): every step's pairs, oldest first; only when every step's window is full."""
+        index = (self.added[:, None] + np.arange(self.window)) % self.window
+        return self.table[np.arange(len(self.table))[:, None], index]
 
 
 def _terms(actual: float, predicted: float) -> tuple[float, ...]:

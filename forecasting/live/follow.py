@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import functools
 import math
+import struct
 import warnings
 from collections import deque
 from dataclasses import dataclass, field
@@ -161,6 +162,7 @@ class LiveSeries:
         self.since_trigger: list[tuple[pd.Timestamp, float, int]] = []  # final points after the pending trigger
         self.switched: dict[str, Any] | None = None  # why the current model replaced the one before (if it did)
         self.unsent: list[tuple[pd.Timestamp, float]] = []  # final points folded since the last revision
+        self._ahead: _Ahead | None = None  # the last revision's model after its provisional point
 
     def seed(self, history: pd.Series) -> bool:
         """A CSV's history before any observation; True when it makes the series ready."""
@@ -195,7 +197,7 @@ class LiveSeries:
         self._score_from_here(len(self.snapshot))
 
     def _install(self, choice: Choice, fitted: Fitted) -> None:
-        self.choice, self.transformation = choice, fitted.transformation
+        self.choice, self.transformation, self._ahead = choice, fitted.transformation, None
         self.model = load(fitted.state)
         if fitted.ahead is not None and isinstance(self.model, LiveRefit):
             self.model.install(fitted.ahead)
@@ -209,12 +211,14 @@ class LiveSeries:
                              season_length(self.window.freq))
         self._record_forecast()
 
-    def _record_forecast(self) -> None:
+    def _record_forecast(self, mean: np.ndarray | None = None) -> None:
+        """The forecast after the point just folded, for the scorer; `mean`: the model's, already in hand."""
         assert self.model is not None and self.transformation is not None and self.scorer is not None
         if isinstance(self.model, LiveRefit) and self.model.needs_fit():
             return  # its due fit is the pool's work, never done here: no forecast from this point to score
-        raw = self.model.forecast(self.scorer.steps, ())
-        self.scorer.forecast(self.folded + 1, _adjust(self.transformation.inverse(raw.mean), self.config, self.name))
+        if mean is None:
+            mean = self.model.forecast(self.scorer.steps, ()).mean
+        self.scorer.forecast(self.folded + 1, _adjust(self.transformation.inverse(mean), self.config, self.name))
 
     def _threshold(self) -> float | None:
         if self.live.reselect_patience <= 0 or self.choice is None:
@@ -268,6 +272,7 @@ class LiveSeries:
         assert self.scorer is not None
         transformed = self.transformation.apply(np.array([v for _, v, _ in points], dtype=float))
         limit = self._threshold()
+        ahead, self._ahead = self._ahead, None
         for (stamp, value, included), model_value in zip(points, transformed, strict=True):
             self.folded += 1
             self.scorer.actual(self.folded, value, limit)
@@ -285,8 +290,28 @@ class LiveSeries:
                 self.reselection = self._new_trigger = Trigger(reason, included, self.folded, snapshot,
                                                                self.scorer.error())
                 self.since_trigger = []
-            self.model.update([float(model_value)])
-            self._record_forecast()
+            if ahead is not None and ahead.stands_for(self.model, self.folded - 1, float(model_value)):
+                # the last revision's provisional point, now final with the same value: that forecast's model
+                # is this one updated (the same steps from the same state), and its mean the one to record
+                self.model = ahead.model
+                self._record_forecast(ahead.mean)
+            else:
+                self.model.update([float(model_value)])
+                self._record_forecast()
+            ahead = None
+
+    def _forecast(self, h: int, tail: np.ndarray) -> Prediction:
+        """The revision's forecast after the provisional `tail` (model values). With one provisional point (no
+        lateness: the newest bucket), the model after it is kept: if that point becomes final unchanged, `fold`
+        takes that model and its mean instead of updating and forecasting again (half a point's forecasting)."""
+        assert self.model is not None and self.scorer is not None
+        if len(tail) != 1 or isinstance(self.model, LiveRefit):
+            return self.model.forecast(h, LEVELS, tail=tail)
+        ahead = self.model.ahead(tail)
+        raw = ahead.forecast(h, LEVELS)
+        reusable = self.scorer.steps == h and ahead.mean_is_levels_free()
+        self._ahead = _Ahead(self.model, self.folded, float(tail[0]), ahead, raw.mean.copy() if reusable else None)
+        return raw
 
     def refit_work(self) -> RefitWork | None:
         """After `fold`: the fit a refit kind needs before its next revision (for the pool), else None."""
@@ -311,16 +336,16 @@ class LiveSeries:
             return None
         h = self.config.model_parameters.prediction_lags
         tail = self.window.provisional_values()
-        raw = self.model.forecast(h, LEVELS, tail=self.transformation.apply(tail) if len(tail) else tail)
+        raw = self._forecast(h, self.transformation.apply(tail) if len(tail) else tail)
         inverse = self.transformation.inverse
         intervals = {lv: (inverse(lo), inverse(hi)) for lv, (lo, hi) in (raw.intervals or {}).items()} or None
         pred = adjusted(Prediction(inverse(raw.mean), intervals), self.config, self.name)
         stamps = _future_stamps(self.window.last_label, self.window.offset, h)
-        forecast: dict[str, Any] = {"timestamps": list(stamps), "yhat": [float(v) for v in pred.mean]}
+        forecast: dict[str, Any] = {"timestamps": list(stamps), "yhat": _floats(pred.mean)}
         for lv in LEVELS:
             lo_hi = (pred.intervals or {}).get(lv)
-            forecast[f"lower_{lv}"] = [float(v) for v in lo_hi[0]] if lo_hi else None
-            forecast[f"upper_{lv}"] = [float(v) for v in lo_hi[1]] if lo_hi else None
+            forecast[f"lower_{lv}"] = _floats(lo_hi[0]) if lo_hi else None
+            forecast[f"upper_{lv}"] = _floats(lo_hi[1]) if lo_hi else None
         points, self.revised_at = included - self.revised_at, included
         last = self.window.last_timestamp
         assert self.scorer is not None
@@ -334,8 +359,43 @@ class LiveSeries:
                 "accuracy": self.scorer.summary(self.choice.validation_error, self.live.reselect_factor),
                 "switched": self.switched, "selected_at": self.selected_at,
                 "actual_timestamps": [stamp.isoformat() for stamp in actuals]
-                + [stamp.isoformat() for stamp in self.window.provisional_labels(len(tail))],
-                "actual_values": list(actuals.values()) + [float(v) for v in tail]}
+                + (_provisional_stamps(self.window.last_label, self.window.offset, len(tail)) if len(tail) else []),
+                "actual_values": list(actuals.values()) + _floats(tail)}
+
+
+@dataclass(frozen=True)
+class _Ahead:
+    """A revision's model after its one provisional point (`LiveSeries._forecast`), with its forecast's mean
+    (None: not the mean a forecast without intervals gives, or not as many steps as the scorer records)."""
+
+    base: LiveModel  # the model it was made from
+    folded: int  # the final points that model had folded
+    value: float  # the provisional point (model value)
+    model: LiveModel
+    mean: np.ndarray | None
+
+    def stands_for(self, model: LiveModel, folded: int, value: float) -> bool:
+        """Whether folding `value` into `model` (which has `folded` points) gives this one's model: the same
+        model, nothing folded since, and the same value to the bit (-0.0 is not 0.0)."""
+        return (model is self.base and folded == self.folded
+                and struct.pack("<d", value) == struct.pack("<d", self.value))
+
+
+def _floats(values: np.ndarray) -> list[float]:
+    """`[float(v) for v in values]`, the same Python floats, in one call."""
+    return np.asarray(values, dtype=np.float64).tolist()
+
+
+def _provisional_stamps(last: pd.Timestamp | None, offset: DateOffset, n: int) -> list[str]:
+    """The ISO timestamps of the provisional tail's `n` labels (`Window.provisional_labels`: the grid up to the
+    newest bucket `last`); a copy, as the cache's list is shared."""
+    return list(_provisional_stamps_cached(last, offset, n))
+
+
+@functools.lru_cache(maxsize=4096)
+def _provisional_stamps_cached(last: pd.Timestamp | None, offset: DateOffset, n: int) -> tuple[str, ...]:
+    assert last is not None, "a provisional tail has a newest bucket"
+    return tuple((last - k * offset).isoformat() for k in range(n - 1, -1, -1))
 
 
 @functools.lru_cache(maxsize=4096)

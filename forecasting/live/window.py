@@ -67,6 +67,9 @@ class Window:
         self._open: dict[pd.Timestamp, dict[pd.Timestamp, float]] = {}
         self._seen_final: dict[pd.Timestamp, None] = {}  # insertion-ordered: the oldest go first
         self.latest: pd.Timestamp | None = None
+        self._horizon_of: tuple[pd.Timestamp, pd.Timestamp] | None = None  # (latest, its lateness horizon)
+        self._lateness_delta = (pd.Timedelta(allowed_lateness * self.offset) if isinstance(self.offset, Tick)
+                                else None)
         self.last_timestamp: pd.Timestamp | None = None
         self.included = self.duplicates = self.too_late = self.gaps_filled = 0
 
@@ -113,7 +116,11 @@ class Window:
         return Added.INCLUDED
 
     def _horizon(self, latest: pd.Timestamp) -> pd.Timestamp:
-        return latest - self.allowed_lateness * self.offset
+        if self._horizon_of is None or self._horizon_of[0] != latest:  # an offset's arithmetic costs µs: once
+            # a fixed-length frequency's lateness is a Timedelta (a Tick's arithmetic is its Timedelta's)
+            back = self._lateness_delta if self._lateness_delta is not None else self.allowed_lateness * self.offset
+            self._horizon_of = (latest, latest - back)
+        return self._horizon_of[1]
 
     def _seal(self) -> None:
         """Buckets older than the lateness become final, in order, with the gaps before them filled."""

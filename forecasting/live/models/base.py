@@ -54,9 +54,19 @@ class LiveModel(ABC):
         """The next `h` values after the folded points and `tail` (provisional points, not kept)."""
         if not len(tail):
             return self._predict(h, levels)
+        return self.ahead(tail)._predict(h, levels)
+
+    def ahead(self, tail: Sequence[float]) -> Self:
+        """A copy with `tail` folded in, this one unchanged: the state `update(tail)` would give, to the bit (the
+        same steps from the same state), so once `tail` is final the copy can stand for this model updated."""
         ahead = self.fork()
         ahead.update(tail)
-        return ahead._predict(h, levels)
+        return ahead
+
+    def mean_is_levels_free(self) -> bool:
+        """Whether the last forecast's mean is what a forecast without intervals gives (the same code: true of
+        every kind whose intervals are computed around a mean that does not depend on them)."""
+        return True
 
     def fork(self) -> Self:
         """A copy that `update` can change without changing this one (a kind whose update only rebinds its

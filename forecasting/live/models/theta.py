@@ -16,6 +16,7 @@ cover (a non-normal error distribution, fewer than 10 residuals), statsforecast'
 
 from __future__ import annotations
 
+import copy
 import functools
 import math
 from collections.abc import Sequence
@@ -24,7 +25,7 @@ from typing import Any, Self
 import numpy as np
 
 from forecasting.live.models.base import LiveModel, pack, unpack
-from forecasting.models.base import LEVELS, ForecastModel, Prediction
+from forecasting.models.base import ForecastModel, Prediction
 
 TAIL_POINTS = 1_000
 STATSFORECAST_THETA = "2.1.1"  # the version whose theta.py `_forward` and `_forecast` follow step by step
@@ -47,16 +48,12 @@ class LiveTheta(LiveModel):
                   "theta": float(par["theta"]), "initial_smoothed": float(par["initial_smoothed"])}
         return cls(params, np.asarray(y, dtype=float))
 
+    def fork(self) -> Self:
+        return copy.copy(self)  # update rebinds `tail`; `params` is only read
+
     def update(self, values: Sequence[float]) -> None:
         if len(values):
             self.tail = np.concatenate([self.tail, np.asarray(values, dtype=float)])[-TAIL_POINTS:]
-
-    def forecast(self, h: int, levels: tuple[int, ...] = LEVELS, tail: Sequence[float] = ()) -> Prediction:
-        """As LiveModel's, without copying the model: the provisional tail extends a copy of the values."""
-        if not len(tail):
-            return self._predict(h, levels)
-        return self._predict_on(np.concatenate([self.tail, np.asarray(tail, dtype=float)])[-TAIL_POINTS:], h,
-                                levels)
 
     def _predict(self, h: int, levels: tuple[int, ...]) -> Prediction:
         return self._predict_on(self.tail, h, levels)
@@ -66,6 +63,7 @@ class LiveTheta(LiveModel):
         fitted = {"m": p["m"], "modeltype": p["modeltype"],
                   "par": {"alpha": p["alpha"], "theta": p["theta"], "initial_smoothed": p["initial_smoothed"]}}
         out = _forecast(_forward(fitted, y), h, levels) if _fast() else None
+        self.fast_mean = out is not None  # else statsforecast's mean (within 1e-6 of ours, not to the bit)
         if out is None:
             from statsforecast.theta import forecast_theta, forward_theta
 
@@ -75,6 +73,9 @@ class LiveTheta(LiveModel):
             return Prediction(mean)
         return Prediction(mean, {lv: (np.asarray(out[f"lo-{lv}"], dtype=float),
                                       np.asarray(out[f"hi-{lv}"], dtype=float)) for lv in levels})
+
+    def mean_is_levels_free(self) -> bool:
+        return getattr(self, "fast_mean", False)  # ours: the mean is computed before and apart from the intervals
 
     def state(self) -> dict[str, Any]:
         return {"params": self.params, "tail": pack(self.tail)}
