@@ -21,7 +21,8 @@ https://github.com/aio-libs/aiokafka/issues/632):
   heartbeats: a group whose coordinator went silent finds the new one), but for the requests that wait by
   design: a fetch waits up to Faust's 1.5 s for records, a JoinGroup or SyncGroup for the whole rebalance, a
   CreateTopics for the topic's creation (`waits`: those keep their own bound).
-- But a produce and an offset commit are held by a *healthy* broker until every in-sync replica has them, and
+- But a produce and an offset commit are held by a *healthy* broker until every in-sync replica has them (and a
+  heartbeat, which Kafka 4's group coordinator answers once its earlier writes are replicated: measured 4.4 s), and
   while a follower is silent that lasts until the controller fences it (the broker session, 4 s then, and a
   controller election first when the silent broker was the active controller: 7 s). Given up after ANSWER_S, the
   healthy leaders were taken for silent ones and left alone SILENT_S, and writes came back 9 s after a pause
@@ -70,7 +71,8 @@ WRITTEN_FOR = "0.14.0"  # the aiokafka whose private attributes this sets
 ANSWER_S = 3.0  # a request unanswered this long: the connection is given up (its requests are sent again)
 SILENT_S = 5.0  # a broker that let a request or a connect time out is not asked again for this long
 FETCH_WAIT_S = 1.5  # how long a fetch waits for records at the broker (Faust's aiokafka consumer: 1500 ms)
-# A produce (acks=all) or an offset commit: a healthy broker holds it until the controller fenced a silent follower
+# A produce (acks=all), an offset commit or a heartbeat (Kafka 4's group coordinator answers one once its earlier
+# writes to the offsets topic are replicated): a healthy broker holds it until the controller fenced a silent follower
 # (the broker session, 3 s on the local cluster, 9 s on Strimzi, counted again from a new controller's start when
 # the silent broker was the active controller: about 3 s more). Longer than that anywhere (Java's
 # request.timeout.ms); a silent broker's connection is given up sooner, at its fencing (`_Guard.watch`).
@@ -81,7 +83,7 @@ QUIET_S = FETCH_WAIT_S + 1.0
 HELD_CHECK_S = 1.0  # a held request unanswered this long: its broker's fencing is watched for (`_Guard.watch`)
 WATCH_S = 0.5  # a late request: the metadata asked this often until it is answered or its broker is fenced
 # Kafka API keys (https://kafka.apache.org/protocol#protocol_api_keys) of the requests that wait by design.
-PRODUCE, FETCH, OFFSET_COMMIT, JOIN_GROUP, SYNC_GROUP, CREATE_TOPICS = 0, 1, 8, 11, 14, 19
+PRODUCE, FETCH, OFFSET_COMMIT, JOIN_GROUP, HEARTBEAT, SYNC_GROUP, CREATE_TOPICS = 0, 1, 8, 11, 12, 14, 19
 log = logging.getLogger(__name__)
 
 
@@ -98,7 +100,7 @@ def check_aiokafka_version(installed: str | None = None) -> None:
 
 
 PRODUCER_WAITS: dict[int, float | None] = {PRODUCE: HELD_S, CREATE_TOPICS: None}
-CONSUMER_WAITS: dict[int, float | None] = {FETCH: FETCH_WAIT_S + ANSWER_S, OFFSET_COMMIT: HELD_S,
+CONSUMER_WAITS: dict[int, float | None] = {FETCH: FETCH_WAIT_S + ANSWER_S, OFFSET_COMMIT: HELD_S, HEARTBEAT: HELD_S,
                                            JOIN_GROUP: None, SYNC_GROUP: None}
 
 
