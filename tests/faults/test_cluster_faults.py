@@ -57,10 +57,6 @@ SERVICES = ["ingestion", "predictor", "validator", "live"]
 N_REQUESTS = 112  # the one-broker fault tests' load, light (load.config): the same units as 36 of theirs
 ANSWER_S = 180  # every request of a scenario answered within this after the fault began
 MAX_GAP_S = 10.0  # the issue's bound on the longest time without an answer once the fault hit
-# A paused broker measured 7.5–8.4 s, but 11.0 s in one CI run on a quiet machine: the 4 s fencing, the 3 s
-# answer bound and a metadata refresh add up to about the bound. Asserted with this margin, so that CI tests the
-# mechanism (30.7 s without it); the issue's 10 s for it is not reliably met (README "Faults on a cluster").
-PAUSED_MAX_GAP_S = 15.0
 DOWN_S = 10  # how long a killed broker stays down before it is started again
 PAUSE_S = 30  # the network partition: a broker stopped (SIGSTOP) this long
 REFUSED_S = 20  # two brokers down this long: writes refused, the services say so and wait
@@ -368,20 +364,24 @@ def test_a_second_validator_added_then_one_killed(on_cluster: ClusterStack) -> N
 
 def test_one_broker_paused_30_s(on_cluster: ClusterStack) -> None:
     """A network partition of one broker: SIGSTOP, so its sockets stay open and answer nothing. The controller
-    fences it after 4 s and its partitions get new leaders; the clients give up a request unanswered for 3 s
-    (`timex_stream/runtime/silent_broker.py` for the services, `SOCKET_TIMEOUT_MS` for the readers) and send it
-    again to the new leader, so the answers stop for seconds, as with a kill, not for the whole pause."""
+    fences it after 3 s (about 6 s when it was the active controller: a new one is elected first) and its
+    partitions get new leaders; the healthy leaders answer the writes they held (acks=all) at the fencing, and
+    the services' clients send what waited on the paused broker again to the new leaders as soon as their metadata
+    shows it fenced (`timex_stream/runtime/silent_broker.py`; the readers give up a request after
+    `SOCKET_TIMEOUT_MS`), so the answers stop for about the fencing time, as with a kill, not for the whole
+    pause."""
     cluster = on_cluster.cluster
 
     def fault() -> str:
         victim = leader_of_configs_and_datasets(cluster)
+        role = " (the active controller)" if victim == cluster.active_controller() else ""  # the longer case
         cluster.node(victim).pause()
         time.sleep(PAUSE_S)
         cluster.node(victim).resume()
-        return f"broker {victim} paused {PAUSE_S} s"
+        return f"broker {victim}{role} paused {PAUSE_S} s"
 
     try:
-        run_scenario(on_cluster, "broker paused 30 s", fault, max_gap=PAUSED_MAX_GAP_S)
+        run_scenario(on_cluster, "broker paused 30 s", fault)
     finally:
         restore(cluster)
 
