@@ -243,6 +243,9 @@ class ModelParameters(_Section):
     # is read as the country code when `holidays` is not given.
     holidays: str | list[str] | None = None
     combination: CombinationParameters | None = None
+    # Not a TIMEX key (opt-in): false gives TIMEX 1.2.3's arima, a non-seasonal search as its
+    # auto_arima(seasonal=False); absent or true: seasonal terms where the series is seasonal.
+    arima_seasonal: bool | None = None
 
     @model_validator(mode="before")
     @classmethod
@@ -258,6 +261,14 @@ class ModelParameters(_Section):
     @classmethod
     def _known_holidays(cls, value: Any) -> str | list[str] | None:
         return _holidays(value)
+
+    @field_validator("arima_seasonal", mode="before")
+    @classmethod
+    def _arima_seasonal_flag(cls, value: Any) -> Any:
+        if value is None or isinstance(value, bool):
+            return value
+        raise ValueError(f"expected true or false (a JSON boolean), got {value!r}; true (the default): seasonal "
+                         "terms where the series is seasonal, false: TIMEX 1.2.3's non-seasonal auto_arima")
 
     @field_validator("models")
     @classmethod
