@@ -171,11 +171,11 @@ def test_arima_adds_seasonal_terms_only_to_seasonal_data() -> None:
 def test_arima_seasonal_false_searches_as_timex_on_a_seasonal_series() -> None:
     """model_parameters.arima_seasonal false reaches the model (units' model_options) and gives TIMEX 1.2.3's
     non-seasonal search; the default keeps the seasonal terms."""
-    series = seasonal_series(96)
+    series = seasonal_series(60)
     default = make_config(model_parameters={"models": "arima", "test_values": 12})
     timex = make_config(model_parameters={"models": "arima", "test_values": 12, "arima_seasonal": False})
-    seasonal = run_unit(default, series, UnitSpec("arima", "none", 84))
-    plain = run_unit(timex, series, UnitSpec("arima", "none", 84))
+    seasonal = run_unit(default, series, UnitSpec("arima", "none", 48))
+    plain = run_unit(timex, series, UnitSpec("arima", "none", 48))
     assert seasonal.error is None and seasonal.params["order"].endswith("[12]")
     assert plain.error is None and "[" not in plain.params["order"], plain.params
     assert plain.params["search"].startswith("TIMEX 1.2.3")
