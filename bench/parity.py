@@ -18,7 +18,9 @@ services and their pool workers; TIMEX: its process and children). Writes bench/
 (parity_<config>.json for another config) and TIMEX's JSON line to bench/results/timex_<config>.jsonl, which
 `--timex-json` reads back instead of running TIMEX again. On a busy machine TIMEX's historical run takes hours
 (each step is a whole TIMEX run): `run_timex.py CONFIG --part final` and `--part K` for each step K, side by
-side, and `--timex-json` with all their lines merges them. `bench/configs/monthly_lstm.json` compares
+side, and `--timex-json` with all their lines merges them. `bench/configs/parity_timex_arima.json` is the parity config
+with `"arima_seasonal": false` (TIMEX's own arima search, forecasting/models/timex_arima.py): run it with the
+parity config's TIMEX lines. `bench/configs/monthly_lstm.json` compares
 the lstm model: TIMEX's needs the real torch in the reference venv (`pip install torch==1.13.1` there; README
 "Models").
 
@@ -141,6 +143,8 @@ def arima_season(config_path: Path, name: str, first: pd.Timestamp) -> int:
     from forecasting.seasonality import season_length
 
     config, csv_path = load(config_path)
+    if config["model_parameters"].get("arima_seasonal") is False:
+        return 1  # TIMEX's own non-seasonal search (forecasting/models/timex_arima.py)
     inputs = config["input_parameters"]
     frame = pd.read_csv(csv_path, index_col=inputs["index_column_name"], parse_dates=True)
     known = frame.loc[frame.index < first, name].to_numpy(dtype=float)

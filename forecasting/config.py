@@ -258,6 +258,9 @@ class ModelParameters(_Section):
     # Opt-in (not a TIMEX key): {model: transformations} fits a listed model with its own transformations instead
     # of possible_transformations (M3 monthly: autoces on square roots and logs, the others on values and logs).
     model_transformations: dict[str, CommaList] | None = None
+    # Not a TIMEX key (opt-in): false gives TIMEX 1.2.3's arima, a non-seasonal search as its
+    # auto_arima(seasonal=False); absent or true: seasonal terms where the series is seasonal.
+    arima_seasonal: bool | None = None
 
     @model_validator(mode="before")
     @classmethod
@@ -273,6 +276,14 @@ class ModelParameters(_Section):
     @classmethod
     def _known_holidays(cls, value: Any) -> str | list[str] | None:
         return _holidays(value)
+
+    @field_validator("arima_seasonal", mode="before")
+    @classmethod
+    def _arima_seasonal_flag(cls, value: Any) -> Any:
+        if value is None or isinstance(value, bool):
+            return value
+        raise ValueError(f"expected true or false (a JSON boolean), got {value!r}; true (the default): seasonal "
+                         "terms where the series is seasonal, false: TIMEX 1.2.3's non-seasonal auto_arima")
 
     @field_validator("models")
     @classmethod

@@ -167,8 +167,12 @@ def _adjust(values: np.ndarray, config: TimexConfig, name: str) -> np.ndarray:
 
 def model_options(config: TimexConfig, model: str) -> dict[str, Any]:
     """What a model reads from model_parameters besides the common settings."""
-    holidays = config.model_parameters.holidays
-    return {"holidays": holidays} if model == "fbprophet" and holidays is not None else {}
+    mp = config.model_parameters
+    if model == "fbprophet" and mp.holidays is not None:
+        return {"holidays": mp.holidays}
+    if model == "arima" and mp.arima_seasonal is False:
+        return {"seasonal": False}  # TIMEX 1.2.3's non-seasonal search (forecasting/models/statsforecast_models.py)
+    return {}
 
 
 def _regressor_rows(spec: UnitSpec, regressors: pd.DataFrame | None, index: pd.DatetimeIndex) -> pd.DataFrame:

@@ -106,6 +106,8 @@ def test_every_field_is_read() -> None:
         ({"prediction_lags": 0}, "model_parameters.prediction_lags", "greater than or equal to 1"),
         ({"min_values": {"_all": "low"}}, "model_parameters.min_values._all", "number"),
         ({"max_values": 3}, "model_parameters.max_values", "dictionary"),
+        ({"arima_seasonal": "false"}, "model_parameters.arima_seasonal", "expected true or false (a JSON boolean)"),
+        ({"arima_seasonal": 0}, "model_parameters.arima_seasonal", "false: TIMEX 1.2.3's non-seasonal auto_arima"),
     ],
 )
 def test_model_parameter_errors_name_the_field(model: dict, field: str, expected: str) -> None:
@@ -289,3 +291,15 @@ def test_bad_visualization_parameters_are_named(section: dict, field: str, words
     with pytest.raises(ConfigError) as err:
         parse_config(data)
     assert [e.field for e in err.value.errors] == [field] and words in str(err.value)
+
+
+def test_arima_seasonal_is_shipped_only_when_given() -> None:
+    """The services read the normalized config: the option must survive it, and configs without it must
+    normalize as before (their answers unchanged)."""
+    plain = parse_config(raw()).config
+    assert plain.model_parameters.arima_seasonal is None
+    assert "arima_seasonal" not in json.loads(plain.to_json())["model_parameters"]
+    timex = parse_config(raw(arima_seasonal=False)).config
+    again = parse_config(timex.to_json()).config
+    assert again.model_parameters.arima_seasonal is False
+    assert parse_config(raw(arima_seasonal=False)).warnings == []  # a key of this system, not "unknown"

@@ -168,6 +168,44 @@ def test_arima_adds_seasonal_terms_only_to_seasonal_data() -> None:
     assert "[12]" not in get_model_class("arima")(season_length=12).fit(walk).params()["order"]
 
 
+def test_arima_seasonal_false_searches_as_timex_on_a_seasonal_series() -> None:
+    """model_parameters.arima_seasonal false reaches the model (units' model_options) and gives TIMEX 1.2.3's
+    non-seasonal search; the default keeps the seasonal terms."""
+    series = seasonal_series(60)
+    default = make_config(model_parameters={"models": "arima", "test_values": 12})
+    timex = make_config(model_parameters={"models": "arima", "test_values": 12, "arima_seasonal": False})
+    seasonal = run_unit(default, series, UnitSpec("arima", "none", 48))
+    plain = run_unit(timex, series, UnitSpec("arima", "none", 48))
+    assert seasonal.error is None and seasonal.params["order"].endswith("[12]")
+    assert plain.error is None and "[" not in plain.params["order"], plain.params
+    assert plain.params["search"].startswith("TIMEX 1.2.3")
+    assert plain.forecast is not None and plain.forecast.lower_95 is not None
+    assert seasonal.metrics["MAE"] < plain.metrics["MAE"]  # why the seasonal search stays the default
+
+
+# TIMEX 1.2.3's arima (pmdarima 1.8.5's auto_arima(seasonal=False), run in the reference venv) on
+# bench/data/parity3.csv's sales up to 2021-10-01: the 28-point window before the last 12 starts without an
+# intercept (d = 0, pmdarima's quirk) and adds it; the 124 last points (d = 1) start with one and drop it.
+# Order, AIC and the next value.
+PMDARIMA_SALES = [(28, 12, "ARIMA(1,0,2) with intercept", 222.888, 272.24799),
+                  (124, 0, "ARIMA(1,1,0)", 956.979, 271.23892)]
+
+
+@pytest.mark.parametrize(("size", "held_out", "order", "aic", "next_value"), PMDARIMA_SALES)
+def test_timex_arima_search_finds_pmdarimas_model(size: int, held_out: int, order: str, aic: float,
+                                                  next_value: float) -> None:
+    from pathlib import Path
+
+    frame = pd.read_csv(Path(__file__).parents[2] / "bench" / "data" / "parity3.csv", index_col="month",
+                        parse_dates=True)
+    sales = frame.loc[:"2021-10-01", "sales"]
+    window = sales.iloc[len(sales) - held_out - size:len(sales) - held_out].asfreq("MS")
+    model = get_model_class("arima")(season_length=12, options={"seasonal": False}).fit(window)
+    assert model.params()["order"] == order
+    assert float(model.params()["aic"]) == pytest.approx(aic, abs=1e-3)
+    assert model.predict(1, levels=()).mean[0] == pytest.approx(next_value, rel=1e-5)
+
+
 def test_kpss_differences_counts_unit_roots() -> None:
     noise = np.random.default_rng(2).normal(0, 1, 120)
     assert kpss_differences(noise) == 0

@@ -78,3 +78,25 @@ def test_a_model_over_the_memory_cap_gets_a_prediction_naming_it(make_pool: Call
                                           "its worker was replaced")
     assert after["error"] is None and pool.replaced == 1
     CODEC.encode("Prediction", prediction)
+
+
+def test_the_predictor_unit_reads_arima_seasonal_from_the_shipped_config() -> None:
+    """model_parameters.arima_seasonal false reaches the model through the config the services ship (to_json,
+    read back by predictor.work.predict): TIMEX's non-seasonal search on a monthly seasonal series."""
+    from predictor.work import predict
+
+    n = 60
+    t = np.arange(n)
+    series = pd.Series(100 + 20 * np.sin(2 * np.pi * t / 12) + np.random.default_rng(1).normal(0, 1, n),
+                       index=pd.date_range("2015-01-01", periods=n, freq="MS"), name="sales")
+    config = parse_config({
+        "input_parameters": {"source_data_url": "upload:sales.csv", "index_column_name": "month"},
+        "model_parameters": {"models": "arima", "test_values": 12, "prediction_lags": 6,
+                             "arima_seasonal": False}}).config
+    job = Job(dataset("r1", "sales", 1, UnitSpec("arima", "none", n - 12), 0, 1, series_ref(0, 0, [1], n))[1],
+              series, config.to_json())
+    prediction = predict(job)
+    assert prediction["error"] is None, prediction["error"]
+    assert prediction["params"]["search"].startswith("TIMEX 1.2.3"), prediction["params"]
+    assert "[" not in prediction["params"]["order"]
+    CODEC.encode("Prediction", prediction)

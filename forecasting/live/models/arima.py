@@ -30,6 +30,8 @@ class LiveARIMA(LiveModel):
 
     @classmethod
     def from_fitted(cls, model: ForecastModel, y: np.ndarray) -> Self:
+        if getattr(model, "_timex", None) is not None:  # arima_seasonal false: statsmodels' SARIMAX, no filter here
+            raise NotUpdatable("TIMEX's arima search (statsmodels' SARIMAX)")
         fit = model._model.model_  # type: ignore[attr-defined]
         extra = set(fit["coef"]) - {c for c in fit["coef"] if c[:2] in ("ar", "ma") or c[:3] in ("sar", "sma")}
         if extra - {"intercept", "drift"}:

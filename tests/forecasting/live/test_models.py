@@ -217,3 +217,15 @@ def test_theta_equals_statsforecast_forward_on_seasonal_additive_and_plain_data(
                                                           ("alpha", "theta", "initial_smoothed")}}, y)
     fitted_model = {"m": m, "modeltype": model_type, "par": fit["par"]}
     assert_same(live.forecast(H), forecast_theta(forward_theta(fitted_model, y), H, level=list(LEVELS)), 1e-6)
+
+
+def test_timex_arima_search_is_followed_by_refits() -> None:
+    """arima_seasonal false fits statsmodels' SARIMAX (TIMEX's search), which has no Kalman step here: the live
+    form refits, with the same option, starting from the fitted model's own forecast."""
+    y = data().iloc[:48]
+    model = get_model_class("arima")(season_length=12, options={"seasonal": False}).fit(y)
+    live = live_model(model, y)
+    assert isinstance(live, LiveRefit)
+    assert_same(live.forecast(H), model.predict(H))
+    assert load(live.to_bytes()).to_bytes() == live.to_bytes()
+    assert b"seasonal" in live.to_bytes()  # the option is kept for the refits
