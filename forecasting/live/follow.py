@@ -42,7 +42,7 @@ from forecasting.live.models import LiveModel, adjusted, live_model, load
 from forecasting.live.models.refit import REFIT_EVERY, Ahead, LiveRefit
 from forecasting.live.observations import Observation
 from forecasting.live.params import LiveParameters, live_request
-from forecasting.live.reselect import Decision, Trigger, due, switch_record
+from forecasting.live.reselect import Decision, Trigger, can_switch, due, switch_record
 from forecasting.live.window import Added, Window
 from forecasting.metrics import score
 from forecasting.models import get_model_class
@@ -157,6 +157,7 @@ class LiveSeries:
         self.scorer: Scorer | None = None
         self.recent: deque[tuple[pd.Timestamp, float]] = deque(maxlen=live.min_points)  # a re-selection's window
         self.schedule_from = 0  # the final point the schedule counts from
+        self.can_switch = can_switch(config, live.min_points)  # else no re-selection is asked for
         self.reselection: Trigger | None = None  # a re-selection whose outcome is pending
         self._new_trigger: Trigger | None = None  # not taken by the service yet
         self.since_trigger: list[tuple[pd.Timestamp, float, int]] = []  # final points after the pending trigger
@@ -283,8 +284,8 @@ class LiveSeries:
             if self.reselection is not None:
                 if len(self.since_trigger) <= self.window.window_points:
                     self.since_trigger.append((stamp, value, included))
-            elif reason := due(self.folded, self.schedule_from, self.scorer.over, self.live.reselect_patience,
-                               self.live.reselect_every):
+            elif self.can_switch and (reason := due(self.folded, self.schedule_from, self.scorer.over,
+                                                    self.live.reselect_patience, self.live.reselect_every)):
                 snapshot = pd.Series([v for _, v in self.recent], name=self.name, dtype=float,
                                      index=pd.DatetimeIndex([t for t, _ in self.recent], freq=self.window.offset))
                 self.reselection = self._new_trigger = Trigger(reason, included, self.folded, snapshot,

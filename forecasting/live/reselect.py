@@ -28,7 +28,9 @@ from typing import Any
 
 import pandas as pd
 
+from forecasting.config import TimexConfig
 from forecasting.metrics import score
+from forecasting.units import plan_units_for
 
 DRIFT, SCHEDULE = "drift", "schedule"
 
@@ -50,6 +52,18 @@ def due(position: int, selected_position: int, over: int, patience: int, every: 
     if every > 0 and position - selected_position >= every:
         return SCHEDULE
     return None
+
+
+def can_switch(config: TimexConfig, points: int) -> bool:
+    """Whether a re-selection on `points` points has more than one (model, transformation, window) to choose
+    from. With one, it can only choose the current model again (`decide`: the model stays), so it would cost a
+    whole selection in the pool and pause the series' revisions for nothing: a request of one model, one
+    transformation and one window is never re-selected (bench/live.py's 1,000 series: their drift triggers had
+    the predictor's pool busy and their revisions waiting)."""
+    try:
+        return len(plan_units_for(config, points, "")) > 1
+    except ValueError:  # too few points for a selection: none can run
+        return False
 
 
 def _row_error(best: dict[str, Any], model: str, transformation: str, window: int) -> float | None:

@@ -252,3 +252,28 @@ def test_the_running_drift_error_is_the_exact_one(estimator: str) -> None:
         if position % 97 == 0:
             exact = scorer.summary(None, 1.5)["error"]
             assert scorer.error() == pytest.approx(exact, rel=1e-9), position
+
+
+def test_a_request_with_one_candidate_is_never_reselected() -> None:
+    """One model, one transformation, one window: a re-selection could only choose the current model again, so
+    drift never asks for one (no pool work, no pause of the revisions); with a second model it does."""
+    values = [10.0] * 20 + [10.0 + 5 * d for d in range(1, 40)]  # flat, then a steep trend: drift
+    for models, expected in (("naive", 0), ("naive,theta", 1)):
+        config = make_config(input_parameters={"source_topic": "t", "frequency": "D", "live_parameters": {
+                                 "min_points": 10, "accuracy_window": 20, "reselect_patience": 3}},
+                             model_parameters={"models": models, "possible_transformations": "none",
+                                               "main_accuracy_estimator": "mae", "test_values": 3,
+                                               "delta_training_percentage": 100, "prediction_lags": 3})
+        live = live_request(config)
+        assert live is not None
+        series = LiveSeries("sales", config, live.live, "D")
+        assert series.can_switch is (expected > 0)
+        _started(series, config.to_json(), values[:11], error=1.0)
+        triggers = []
+        for day in range(11, len(values)):
+            series.add(_obs(day, values[day]))
+            series.revise()
+            if (trigger := series.take_trigger()) is not None:
+                triggers.append(trigger)
+        assert len(triggers) == expected, models
+        assert series.scorer is not None and series.scorer.over > 3  # the drift was seen either way
