@@ -470,8 +470,13 @@ class VisualizationParameters(_Section):
                 "aggregate_box_plot_frequency": self.aggregate_box_plot_frequency}
 
 
+LOG_LEVELS: tuple[str, ...] = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
 class TimexConfig(_Section):
     activity_title: str | None = None
+    # TIMEX's app sets its log level from it; here the services log the request's own lines at it
+    # (timex_stream.runtime.logs; DEBUG adds the predictor's line of each unit's fit and metrics).
     verbose: str | None = None
     input_parameters: InputParameters
     selection_parameters: SelectionParameters | None = None
@@ -483,6 +488,13 @@ class TimexConfig(_Section):
     # the forecast horizon (forecasting.regressors)
     additional_regressors: dict[str, str] | None = None
     historical_prediction_parameters: HistoricalPredictionParameters | None = None
+
+    @field_validator("verbose")
+    @classmethod
+    def _log_level(cls, value: str | None) -> str | None:
+        if value is not None and value.upper() not in LOG_LEVELS:
+            raise ValueError(f"expected a log level, one of {', '.join(LOG_LEVELS)}; got {value!r}")
+        return value
 
     @field_validator("additional_regressors")
     @classmethod

@@ -19,7 +19,7 @@ from timex_stream.runtime.fan_out import Landed, publish
 from timex_stream.runtime.faust_app import create_app, decoded, raw_topic, run_worker, send_record
 from timex_stream.runtime.intake import BadRequestIdError, Position, read_request
 from timex_stream.runtime.kafka import source_topic_check
-from timex_stream.runtime.logs import request_id_var
+from timex_stream.runtime.logs import handling
 from timex_stream.runtime.records import failure
 from timex_stream.runtime.request_index import index_record
 from timex_stream.runtime.settings import Settings
@@ -67,7 +67,7 @@ def build_app(settings: Settings) -> faust.App:
     async def ingest_configs(stream: faust.StreamT) -> None:
         async for event, request in decoded(app, stream, CONFIGS, decode=_read, on_poison=tell_sender):
             rid = request["request_id"]
-            request_id_var.set(rid)
+            handling(rid, request.get("config_json"))
             with metrics.seconds.time():
                 # Download and CSV parsing block: off the event loop, in a thread.
                 outcome = await asyncio.get_running_loop().run_in_executor(None, ingest_safely, request, fetch,

@@ -13,9 +13,10 @@ from prometheus_client import Counter
 from predictor.answer import answer
 from predictor.work import Job, job_for
 from schemas import series_key
+from schemas.records import PredictionRecord, UnitOutcomeRecord
 from schemas.topics import DATASETS, PREDICTIONS
 from timex_stream.runtime.faust_app import create_app, decoded, raw_topic, run_worker, send_record
-from timex_stream.runtime.logs import request_id_var
+from timex_stream.runtime.logs import handling, logged
 from timex_stream.runtime.pool import Limits, UnitPool, forkserver_context, start_model_worker
 from timex_stream.runtime.series_store import SeriesStore
 from timex_stream.runtime.settings import Settings
@@ -40,15 +41,19 @@ def build_app(settings: Settings) -> faust.App:
     @app.agent(datasets, concurrency=settings.predictor_concurrency)
     async def run_units(stream: faust.StreamT) -> None:
         async for _event, dataset in decoded(app, stream, DATASETS):
-            request_id_var.set(dataset["request_id"])
+            handling(dataset["request_id"])
             with metrics.seconds.time():
                 job = await asyncio.to_thread(job_for, store, dataset)
+                if isinstance(job, Job):
+                    handling(dataset["request_id"], job.config_json)  # its `verbose`: DEBUG adds `fits` below
                 prediction = await answer(pool, job, stopped) if isinstance(job, Job) else job
             # Re-keyed by series: every unit of a series meets the others in one validator partition.
             await send_record(predictions, series_key(dataset["request_id"], dataset["series"]), prediction)
             metrics.produced.labels(PREDICTIONS.name).inc()
             log.info("unit %s/%s %s done: %s", dataset["series"], dataset["unit"]["index"],
                      dataset["unit"]["model"], prediction["error"] or "ok")
+            if logged(logging.DEBUG):
+                log.debug("%s fits: %s", dataset["series"], fits(prediction))
 
     @app.task
     async def _start_pool() -> None:
@@ -63,6 +68,16 @@ def build_app(settings: Settings) -> faust.App:
         store.close()
 
     return app
+
+
+def fits(prediction: PredictionRecord) -> str:
+    """Each unit of a prediction record: what was fitted, its validation metrics (or error) and fit time."""
+    def one(o: UnitOutcomeRecord | PredictionRecord) -> str:
+        u = o["unit"]
+        what = f"{u['model']}/{u['transformation']}/window {u['window']}{' (refit)' if u['refit'] else ''}"
+        outcome = o["error"] or ", ".join(f"{k} {v:.4g}" for k, v in sorted(o["metrics"].items()))
+        return f"{what}: {outcome or 'ok'} in {o['fit_seconds']:.2f} s"
+    return "; ".join(one(o) for o in [prediction, *prediction["more"]])
 
 
 def main(settings: Settings) -> int:

@@ -149,3 +149,21 @@ def test_units_that_never_arrive_are_planned_and_sent_again(stack: Stack, produc
 def _stop_and_restart(stack: Stack, service: str, stop: signal.Signals) -> None:
     code = stack.restart(service, stop)
     assert code == (0 if stop == signal.SIGTERM else -stop), f"the {service} stopped with {code} on {stop.name}"
+
+
+def test_a_requests_verbose_debug_logs_its_units_fits(stack: Stack, producer_: Producer, serve_csv: Callable,
+                                                     config_for: Callable, frame_: pd.DataFrame) -> None:
+    """TIMEX's `verbose`: at DEBUG the predictor logs each unit's fit, metrics and time for that request alone."""
+    url = serve_csv("verbose.csv", frame_)
+    loud = submit(producer_, {**config_for(url, ["trend"], models="naive,theta"), "verbose": "DEBUG"})
+    plain = submit(producer_, config_for(url, ["trend"], models="naive,theta"))
+    views = follow(stack.bootstrap, [loud, plain], TIMEOUT)
+    assert views[loud].status == views[plain].status == "done"
+    lines = [json.loads(line) for path in stack.log_dir.glob("predictor*.log")
+             for line in path.read_text(errors="replace").splitlines() if line.startswith("{")]
+    fits = {rid: [d["msg"] for d in lines if d.get("request_id") == rid and d["level"] == "DEBUG"]
+            for rid in (loud, plain)}
+    assert fits[plain] == []
+    assert fits[loud] and all(m.startswith("trend fits: ") for m in fits[loud])
+    assert any("naive/none/window" in m for m in fits[loud]) and any("theta/none/window" in m for m in fits[loud])
+    assert all(" in " in m and " s" in m for m in fits[loud])

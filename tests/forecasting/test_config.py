@@ -303,3 +303,9 @@ def test_arima_seasonal_is_shipped_only_when_given() -> None:
     again = parse_config(timex.to_json()).config
     assert again.model_parameters.arima_seasonal is False
     assert parse_config(raw(arima_seasonal=False)).warnings == []  # a key of this system, not "unknown"
+
+
+def test_verbose_is_a_log_level() -> None:
+    assert parse_config({**raw(), "verbose": "debug"}).config.verbose == "debug"  # any case, as logging reads it
+    assert errors_of({**raw(), "verbose": "loud"}) == {
+        "verbose": "expected a log level, one of DEBUG, INFO, WARNING, ERROR, CRITICAL; got 'loud'"}
