@@ -41,7 +41,7 @@ def verbose_level(config_json: str | None) -> int | None:
     or unreadable (a bad config is answered by its failure, not here)."""
     try:
         verbose = json.loads(config_json).get("verbose") if config_json else None
-    except (ValueError, AttributeError):
+    except (ValueError, AttributeError, RecursionError):  # not JSON, not an object, nested too deeply
         return None
     level = logging.getLevelName(verbose.upper()) if isinstance(verbose, str) else None
     return level if isinstance(level, int) else None

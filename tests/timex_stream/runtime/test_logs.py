@@ -66,3 +66,11 @@ def test_logged_tells_whether_a_line_would_be_written(log_file: Path) -> None:
     assert contextvars.copy_context().run(check, None) == (False, True)
     assert contextvars.copy_context().run(check, {"verbose": "debug"}) == (True, True)
     assert contextvars.copy_context().run(check, {"verbose": "WARNING"}) == (False, False)
+
+
+def test_an_unreadable_config_has_no_level() -> None:
+    """Whatever reaches the ingestion: a config that is not JSON, not an object or nested too deeply is answered
+    by its own failure, and its lines keep the service's level (no exception here)."""
+    for config_json in ("{", "[1]", "[" * 100_000 + "]" * 100_000, '{"verbose": "loud"}', None, ""):
+        assert logs.verbose_level(config_json) is None
+    assert logs.verbose_level('{"verbose": "Debug"}') == logging.DEBUG
