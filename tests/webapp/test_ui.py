@@ -38,7 +38,8 @@ def full_page_screenshot(dash_duo: Any, path: Path, width: int) -> None:
     page's height and save a screenshot; fails if the page does not fit the width."""
     driver = dash_duo.driver
     driver.set_window_size(width, 800)
-    wait_until(lambda: driver.execute_script(OVERFLOW_JS) <= 0, timeout=10,
+    # 30 s: on a loaded CI machine plotly's redraw after the resize took over 10 s once (overflow 6,488 px meanwhile)
+    wait_until(lambda: driver.execute_script(OVERFLOW_JS) <= 0, timeout=30,
                what=f"page fits {width}px (overflow {driver.execute_script(OVERFLOW_JS)}px)")
     height = driver.execute_script("return document.documentElement.scrollHeight")
     driver.set_window_size(width, max(800, height))
