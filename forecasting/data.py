@@ -85,7 +85,8 @@ def _header(csv_bytes: bytes) -> tuple[str, list[str]]:
     return ",", names
 
 
-def _check_shape(csv_bytes: bytes, names: list[str]) -> None:
+def _check_shape(csv_bytes: bytes, names: list[str]) -> int:
+    """The number of lines (newlines + 1), after refusing too many columns or values or a repeated name."""
     if len(names) > MAX_COLUMNS:
         raise DataError(f"the CSV has {len(names):,} columns; at most {MAX_COLUMNS:,} are supported")
     rows = csv_bytes.count(b"\n") + 1
@@ -95,6 +96,7 @@ def _check_shape(csv_bytes: bytes, names: list[str]) -> None:
     twice = sorted(name for name, count in Counter(n.strip() for n in names).items() if count > 1)
     if twice:
         raise DataError(f"the CSV has more than one column named {twice[0]!r}; column names must be unique")
+    return rows
 
 
 def _read_csv(csv: CheckedCsv, ip: InputParameters) -> pd.DataFrame:
@@ -125,13 +127,13 @@ class CheckedCsv:
     data: bytes
     sep: str
     names: list[str]
+    lines: int  # newlines + 1
 
 
 def checked(csv_bytes: bytes) -> CheckedCsv:
     _sniff(csv_bytes)
     sep, names = _header(csv_bytes)
-    _check_shape(csv_bytes, names)
-    return CheckedCsv(csv_bytes, sep, names)
+    return CheckedCsv(csv_bytes, sep, names, _check_shape(csv_bytes, names))
 
 
 def read_table(csv: CheckedCsv) -> pd.DataFrame:
@@ -380,7 +382,7 @@ def _small_regular(config: TimexConfig, csv: CheckedCsv) -> SeriesSet | None:
                                                                   sel.end_datetime)))):
         return None
     csv_bytes, header = csv.data, csv.names
-    if csv.sep != "," or b'"' in csv_bytes or b"\r" in csv_bytes or csv_bytes.count(b"\n") > _FAST_MAX_ROWS + 1:
+    if csv.sep != "," or b'"' in csv_bytes or b"\r" in csv_bytes or csv.lines > _FAST_MAX_ROWS + 2:
         return None
     try:
         text = csv_bytes.decode("utf-8-sig")
