@@ -242,6 +242,8 @@ def measure(env: Running, series: int = 20, shifted: int = 10, history: int = 60
                          "seconds": round((switch["at_ms"] - onset_ms) / 1000, 2) if switch else None,
                          "old error": None if s is None or s["old_error"] is None else round(s["old_error"], 2),
                          "new error": round(s["new_error"], 2) if s else None,
+                         "false alarm errors (old, new)": [(_round(r["switched"]["old_error"], 2),
+                                                            _round(r["switched"]["new_error"], 2)) for r in early],
                          "rolling error now": _round(now["error"], 2), "threshold": _round(now["threshold"], 2)})
         shifted_rows = [r for r in rows if r["series"].startswith("shift")]
         switched = [r for r in shifted_rows if r["points after onset"] is not None]

@@ -368,7 +368,8 @@ class Follower:
         known = self.known_answer(series.name, trigger.triggered_at)
         if known is not None and series.choice is not None:  # a restart: the answer is in the service's table
             old = series.choice
-            self._spawn(self._resolve(series, trigger, decide(old.model, old.transformation, old.window, known)))
+            self._spawn(self._resolve(series, trigger, decide(old.model, old.transformation, old.window, known,
+                                                          series.confirm_above(trigger))))
             return
         sub = reselection_key(self.rid, trigger.triggered_at)
         out = fan_out(Outcome(sub), self.config, {series.name: trigger.snapshot}, None, limits=self.settings.limits)
@@ -389,7 +390,8 @@ class Follower:
         if series is None or trigger is None or trigger.triggered_at != triggered_at or series.choice is None:
             return
         old = series.choice
-        self._spawn(self._resolve(series, trigger, decide(old.model, old.transformation, old.window, answer)))
+        self._spawn(self._resolve(series, trigger, decide(old.model, old.transformation, old.window, answer,
+                                                      series.confirm_above(trigger))))
 
     def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
         """Off the revise loop (a fit in the pool may follow): the other series go on meanwhile."""

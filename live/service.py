@@ -103,8 +103,8 @@ POOL_SIZE = 1  # fits and refits are rare next to the per-point updates, which s
 
 def _pool(settings: Settings) -> UnitPool:
     """Workers start on the first fit (a stack with no live request runs none)."""
-    return UnitPool(POOL_SIZE, Limits(memory_mb=settings.unit_memory_mb, timeout_s=settings.unit_timeout_s),
-                    forkserver_context(PRELOAD), start_model_worker)
+    limits = Limits(memory_mb=settings.unit_memory_mb, timeout_s=settings.unit_timeout_s, nice=settings.unit_nice)
+    return UnitPool(POOL_SIZE, limits, forkserver_context(PRELOAD), start_model_worker)
 
 
 def build_app(settings: Settings) -> faust.App:

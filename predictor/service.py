@@ -34,7 +34,8 @@ def build_app(settings: Settings) -> faust.App:
                       registry=metrics.registry)
     datasets, predictions = raw_topic(app, DATASETS), raw_topic(app, PREDICTIONS)
     pool = UnitPool(settings.predictor_concurrency,
-                    Limits(memory_mb=settings.unit_memory_mb, timeout_s=settings.unit_timeout_s),
+                    Limits(memory_mb=settings.unit_memory_mb, timeout_s=settings.unit_timeout_s,
+                           nice=settings.unit_nice),
                     forkserver_context(PRELOAD), start_model_worker)
     store = SeriesStore(settings.bootstrap_servers or "")  # the series the units point at, read once each
 

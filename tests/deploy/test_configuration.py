@@ -8,6 +8,8 @@ import dataclasses
 import re
 from pathlib import Path
 
+import pytest
+
 from forecasting.limits import ENV_VARS as LIMIT_VARS
 from forecasting.limits import RequestLimits
 from timex_stream.runtime.settings import VARIABLES, Settings, documented, readme_table, shown
@@ -71,3 +73,10 @@ def test_each_row_sets_its_field() -> None:
         raw = _parsable(var.parse)
         value = getattr(Settings.from_env({var.name: raw}), var.field)
         assert value != getattr(unset, var.field) and value == var.parse(raw), var.name
+
+
+@pytest.mark.parametrize("raw", ["-1", "20"])
+def test_a_niceness_outside_0_to_19_is_refused(raw: str) -> None:
+    # a negative increment would need privileges the workers do not have: refused at start, not in a worker
+    with pytest.raises(ValueError, match="from 0 to 19"):
+        Settings.from_env({"TIMEX_UNIT_NICE": raw})

@@ -15,9 +15,9 @@ from timex_stream.runtime.pool import Limits, UnitPool, forkserver_context, star
 def make_pool() -> Iterator[Callable[..., UnitPool]]:
     pools: list[UnitPool] = []
 
-    def make(size: int = 1, memory_mb: int = 1024, timeout_s: float = 120.0) -> UnitPool:
-        pool = UnitPool(size, Limits(memory_mb=memory_mb, timeout_s=timeout_s), forkserver_context(PRELOAD),
-                        start_model_worker)
+    def make(size: int = 1, memory_mb: int = 1024, timeout_s: float = 120.0, nice: int = 0) -> UnitPool:
+        pool = UnitPool(size, Limits(memory_mb=memory_mb, timeout_s=timeout_s, nice=nice),
+                        forkserver_context(PRELOAD), start_model_worker)
         pools.append(pool)
         return pool
 

@@ -37,6 +37,7 @@ CRASH_LIMIT = 2
 class Limits:
     memory_mb: int  # address space of each worker process (and of each process it starts)
     timeout_s: float  # wall-clock time of one unit
+    nice: int = 0  # added to the worker's niceness (TIMEX_UNIT_NICE): the service's own work goes first
 
 
 class UnitLimitError(Exception):
@@ -63,10 +64,12 @@ def start_model_worker() -> None:
     init_worker()
 
 
-def _serve(conn: Connection, memory_mb: int, initializer: Callable[[], None] | None) -> None:
+def _serve(conn: Connection, memory_mb: int, initializer: Callable[[], None] | None, nice: int = 0) -> None:
     """Worker main loop: receive (fn, arg), answer ("ok", result, peak) or ("raised", exc, peak)."""
     # Own process group: a unit's children (cmdstan) are killed with the worker on a time-out.
     os.setpgid(0, 0)
+    if nice:
+        os.nice(nice)  # its children (cmdstan) inherit it
     if initializer is not None:
         initializer()
     # RLIMIT_AS, not RLIMIT_DATA: the address space bounds the resident memory (RSS <= VmSize), shared
@@ -106,7 +109,8 @@ class _Worker:
     def __init__(self, ctx: BaseContext, limits: Limits, initializer: Callable[[], None] | None) -> None:
         self.conn, child = ctx.Pipe()
         self.process: BaseProcess = ctx.Process(  # type: ignore[attr-defined]
-            target=_serve, args=(child, limits.memory_mb, initializer), daemon=True, name="timex-unit-worker")
+            target=_serve, args=(child, limits.memory_mb, initializer, limits.nice), daemon=True,
+            name="timex-unit-worker")
         self.process.start()
         child.close()  # the worker's end lives in the worker only, so its death reads as EOF here
 

@@ -47,6 +47,9 @@ class Settings:
     # needs ~0.7 GiB of address space (~0.3 GiB resident). The time limit stays below the validator deadline.
     unit_memory_mb: int = 4096
     unit_timeout_s: float = 300.0
+    # Unit workers run this much nicer than their service: fits take the CPU the per-event work leaves (a live
+    # stream's revisions keep their delays while a re-selection fits, bench/live.py's drift phase).
+    unit_nice: int = 10
     validator_deadline_s: float = 900.0
     # A series with no new unit for this long gets its missing units sent to the predictors again.
     validator_stall_s: float = 60.0
@@ -118,6 +121,13 @@ def _names(raw: str) -> tuple[str, ...]:
     return tuple(x.strip() for x in raw.split(",") if x.strip())
 
 
+def _niceness(raw: str) -> int:
+    value = int(raw)
+    if not 0 <= value <= 19:
+        raise ValueError(f"a niceness from 0 to 19 (an increment: a process may not raise its priority), not {value}")
+    return value
+
+
 def _optional(raw: str) -> str | None:
     return raw or None
 
@@ -171,6 +181,9 @@ VARIABLES: tuple[Var, ...] = (
     Var("TIMEX_UNIT_TIMEOUT_S", "unit_timeout_s", float,
         "time limit of one unit; over it the unit fails and its worker is killed and replaced (keep below "
         "`TIMEX_VALIDATOR_DEADLINE_S`)"),
+    Var("TIMEX_UNIT_NICE", "unit_nice", _niceness,
+        "how much nicer (lower CPU priority, 0–19) a unit's worker runs than its service: fits and refits take the "
+        "CPU the per-record work leaves them, and any CPU nothing else wants"),
     Var("TIMEX_VALIDATOR_DEADLINE_S", "validator_deadline_s", float,
         "a series is decided with what has arrived after this long"),
     Var("TIMEX_VALIDATOR_STALL_S", "validator_stall_s", float,

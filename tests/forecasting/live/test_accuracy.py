@@ -226,6 +226,19 @@ def test_a_new_choice_replaces_the_old_only_when_it_wins_on_the_same_window() ->
     assert not nothing.switch and "failed" in nothing.why
 
 
+def test_a_drift_switches_only_when_it_shows_on_the_latest_window_too() -> None:
+    best = _best("arima", [("arima", 1.0), ("naive", 2.0)])  # arima wins the latest window
+    noise = decide("naive", "none", 0, best, confirm_above=2.5)  # naive's 2.0 there: under its threshold
+    assert not noise.switch and "did not show" in noise.why and (noise.old_error, noise.new_error) == (2.0, 1.0)
+    at = decide("naive", "none", 0, best, confirm_above=2.0)  # equal is not above
+    assert not at.switch
+    drift = decide("naive", "none", 0, best, confirm_above=1.5)
+    assert drift.switch and drift.model == "arima"
+    assert decide("naive", "none", 0, best, confirm_above=None).switch  # a schedule: winning is enough
+    old_failed = decide("naive", "none", 0, _best("arima", [("arima", 2.0), ("naive", None)]), confirm_above=9.0)
+    assert old_failed.switch  # no error of the old model to confirm with: the winner takes it
+
+
 def test_a_kept_answer_decides_as_the_record_does() -> None:
     import json
 

@@ -53,6 +53,14 @@ def test_unit_over_the_memory_cap_fails_naming_it_and_its_worker_stays_under_the
     assert after != before and _gone(before)  # the pool answered the next unit on a fresh worker
 
 
+def test_workers_run_nicer_than_their_service_by_the_limit(make_pool: Callable[..., UnitPool]) -> None:
+    # TIMEX_UNIT_NICE: the fits take the CPU the service's per-record work leaves (os.nice(0) reads the niceness)
+    service = os.nice(0)
+    plain, nicer = make_pool(size=1), make_pool(size=1, nice=7)
+    assert asyncio.run(plain.run("plain", os.nice, 0)) == service
+    assert asyncio.run(nicer.run("nicer", os.nice, 0)) == min(19, service + 7)
+
+
 def test_processes_a_unit_starts_inherit_the_memory_cap(make_pool: Callable[..., UnitPool]) -> None:
     pool = make_pool(size=1, memory_mb=1024)
     code, stderr = asyncio.run(pool.run("child", hostile.child_allocates, 2))
