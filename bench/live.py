@@ -36,10 +36,12 @@ recorded with every step. Writes bench/results/live.json.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import time
 from collections import defaultdict
+from pathlib import Path
 from typing import Any
 
 import live_drift
@@ -55,7 +57,7 @@ from schemas import decode_as
 from schemas.keys import split_series_key
 from schemas.topics import FAILURES, FORECAST_HISTORY, STANDING
 from timex_stream.runtime.kafka import admin, consumer, producer
-from timex_stream.runtime.submit import submit
+from timex_stream.runtime.submit import new_request_id, submit
 from timex_stream.tools.stack import wait_for_members
 
 MODELS = ("arima", "autoets", "theta", "naive")
@@ -246,6 +248,31 @@ def idle_cpu(env: Running, seconds: float = IDLE_S) -> dict[str, float]:
     return {name: round(1000 * (v - before.get(name, 0.0)) / seconds, 1) for name, v in env.cpu_seconds().items()}
 
 
+def _load(name: str, path: Path) -> Any:
+    """A module by its path: this script is `live` on bench/'s path, so the live service's package is not `live`."""
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def spread_ids(n: int) -> list[str]:
+    """`n` request ids on distinct partitions of `standing` (while there are enough): the instances, which share
+    the partitions evenly, then follow as many requests each. A request's series stay in one process
+    (live/shards.py), so with random ids the four requests split 4 + 0 over two instances one run in eight and 3 + 1
+    one in two, and the figures measured the hashing's luck."""
+    shards = _load("live_shards", Path(__file__).resolve().parent.parent / "live" / "shards.py")
+    partition_of = shards.partition_of
+    ids: list[str] = []
+    while len(ids) < n:
+        rid = new_request_id()
+        taken = {partition_of(i) for i in ids}
+        if partition_of(rid) not in taken or len(taken) >= STANDING.partitions:
+            ids.append(rid)
+    return ids
+
+
 def set_up(env: Running, stream: Stream, window_points: int, timeout: float, instances: int = 1
            ) -> tuple[Revisions, float]:
     """The live service, the source topics with each series' history, the four standing requests, and every
@@ -267,8 +294,9 @@ def set_up(env: Running, stream: Stream, window_points: int, timeout: float, ins
         prod.poll(0)
     prod.flush(60)
     since = int(time.time() * 1000) - 1000
-    rids = {submit(prod, config(stream.topics[m], m, stream.history, window_points), origin="bench")
-            for m in MODELS}
+    ids = spread_ids(len(MODELS)) if instances > 1 else [new_request_id() for _ in MODELS]
+    rids = {submit(prod, config(stream.topics[m], m, stream.history, window_points), origin="bench", request_id=rid)
+            for m, rid in zip(MODELS, ids, strict=True)}
     revisions = Revisions(env.kafka.bootstrap_servers, rids, since)
     wanted = {name: stream.history for _, name in stream.series}
     if not wait_covered(revisions, wanted, timeout):
