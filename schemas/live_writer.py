@@ -1,7 +1,7 @@
 """The live service's two records per observation, a ForecastRevision and its Accuracy, Avro-encoded by hand:
-the bytes `schemas.encode` writes (single-object header + body), in a fifth of fastavro's time (fastavro walks
-the parsed schema for every datum and tries each union branch in turn: 39 µs a revision, most of the fixed cost
-of a revision outside the model).
+the bytes `schemas.encode` writes (single-object header + body), in under a third of fastavro's time (fastavro
+walks the parsed schema for every datum: a revision with intervals and seven step records 38 → 12 µs, its
+accuracy record 23 → 6 µs, even with live/revisions.py's union branches named for fastavro).
 
 Written for the current schemas' fields in their order; tests/schemas/test_live_writer.py pins the schemas'
 fingerprints and compares the bytes with fastavro's on many random records (nulls, empty arrays, unicode, large
