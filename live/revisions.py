@@ -26,24 +26,16 @@ import faust
 from aiokafka.partitioner import DefaultPartitioner, murmur2
 
 from schemas import Topic, encode
+from schemas.live_writer import encode_accuracy, encode_revision
 
-# The unions of a revision whose branch fastavro would find by validating the value against each branch in turn
-# (a RollingAccuracy of seven step records, the interval arrays): 40 % of a revision's encoding (52 → 30 µs).
-_BRANCHES = {"accuracy": "timex.RollingAccuracy", "switched": "timex.ModelSwitch"}
-_INTERVALS = ("lower_80", "upper_80", "lower_95", "upper_95")
+_WRITERS = {"ForecastRevision": encode_revision, "Accuracy": encode_accuracy}
 
 
 def encode_record(schema: str, record: dict[str, Any]) -> bytes:
-    """`schemas.encode(schema, record)`, the same bytes; a ForecastRevision's unions name their branch (fastavro's
-    tuple notation, `(branch, value)`) instead of leaving fastavro to find it."""
-    if schema != "ForecastRevision":
-        return encode(schema, record)
-    named = {**record, **{field: (branch, record[field]) for field, branch in _BRANCHES.items()
-                          if record[field] is not None}}
-    forecast = record["forecast"]
-    named["forecast"] = {**forecast, **{field: ("array", forecast[field]) for field in _INTERVALS
-                                        if forecast[field] is not None}}
-    return encode(schema, named)
+    """`schemas.encode(schema, record)`, the same bytes; a revision and its accuracy (two records per observation)
+    by schemas.live_writer's hand-written encoders (a third of fastavro's time)."""
+    writer = _WRITERS.get(schema)
+    return encode(schema, record) if writer is None else writer(record)
 
 
 class KeyHashPartitioner:

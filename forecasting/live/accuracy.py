@@ -78,7 +78,7 @@ class Scorer:
         self.estimator, self.window, self.season = estimator.lower(), window, max(1, season)
         self.steps = min(horizon, MAX_SCORED_STEPS)
         self.span = max(1, min(span, self.steps))
-        self._forecasts: deque[tuple[int, np.ndarray]] = deque()  # (first position covered, values)
+        self._forecasts: deque[tuple[int, list[float]]] = deque()  # (first position covered, values)
         self._pairs = _Rings(self.steps, window)
         self._recent: deque[float] = deque(maxlen=window + self.season)
         self.scored = 0  # actuals scored by at least one forecast
@@ -92,7 +92,7 @@ class Scorer:
 
     def forecast(self, first: int, values: np.ndarray) -> None:
         """The forecast made once the point at position first - 1 was folded in: values for first, first + 1, ..."""
-        self._forecasts.append((first, np.asarray(values[: self.steps], dtype=float)))
+        self._forecasts.append((first, np.asarray(values[: self.steps], dtype=float).tolist()))
 
     def actual(self, position: int, value: float, threshold: float | None = None) -> bool:
         """Score the final point at `position` against every kept forecast that covers it; then count it towards
@@ -100,22 +100,20 @@ class Scorer:
         forecasts = self._forecasts
         while forecasts and forecasts[0][0] + len(forecasts[0][1]) <= position:
             forecasts.popleft()  # it covers no future point any more
-        scored = False
+        steps: list[int] = []
+        predicted: list[float] = []
         for first, values in forecasts:
             step = position - first
             if 0 <= step < len(values):
-                pair = (value, float(values[step]))
-                if step < self.span:
-                    if (oldest := self._pairs.oldest(step)) is not None:  # it leaves the window
-                        self._add(oldest, -1.0)
-                    self._add(pair, 1.0)
-                self._pairs.append(step, pair)
-                scored = True
+                steps.append(step)
+                predicted.append(values[step])
+        if steps:
+            self._score(value, steps, predicted)
         if self._changes >= RESUM_EVERY:  # after the pairs took this actual: the sums match them again
             self._changes = 0
             self._resum()
         self._recent.append(value)
-        if scored:
+        if scored := bool(steps):
             self.scored += 1
             if threshold is not None:
                 error = self.error()
@@ -125,23 +123,33 @@ class Scorer:
     def _arrays(self, step: int) -> np.ndarray:
         return self._pairs.ordered(step)
 
-    def _add(self, pair: tuple[float, float], sign: float) -> None:
-        # `_terms` spelt out, each sum `total + sign * term` as there (the same operations: the same bits), without
-        # a tuple and a list per call: this runs twice per step per actual.
-        actual, predicted = pair
-        error = actual - predicted
-        absolute = abs(error)
-        denom = abs(actual) + abs(predicted)
-        sums = self._sums
-        sums[0] = sums[0] + sign * 1.0
-        sums[1] = sums[1] + sign * error
-        sums[2] = sums[2] + sign * absolute
-        sums[3] = sums[3] + sign * (error * error)
-        sums[4] = sums[4] + sign * (absolute / abs(actual) if actual else 0.0)
-        sums[5] = sums[5] + sign * (2 * absolute / denom if denom else 0.0)
-        if actual == 0:
-            self._zeros += int(sign)
-        self._changes += 1
+    def _score(self, value: float, steps: list[int], predicted: list[float]) -> None:
+        """The pairs (value, predicted[i]) into the windows of `steps` (in the kept forecasts' order), and the
+        running sums of steps 1..span updated pair by pair: minus the pair it pushes out of a full window, plus
+        itself; each sum `total + sign * term` (`_terms`' terms spelt out: the same operations, the same bits)."""
+        leaving = self._pairs.push(steps, value, predicted)
+        span = self.span
+        entries: list[tuple[float, float, float]] = []  # (actual, forecast, sign), in the order they count
+        for step, forecast, old in zip(steps, predicted, leaving, strict=True):
+            if step < span:
+                if old is not None:
+                    entries.append((old[0], old[1], -1.0))
+                entries.append((value, forecast, 1.0))
+        count, total, absolute_sum, square, ape, sape = self._sums
+        for actual, forecast, sign in entries:
+            error = actual - forecast
+            absolute = abs(error)
+            denom = abs(actual) + abs(forecast)
+            count = count + sign * 1.0
+            total = total + sign * error
+            absolute_sum = absolute_sum + sign * absolute
+            square = square + sign * (error * error)
+            ape = ape + sign * (absolute / abs(actual) if actual else 0.0)
+            sape = sape + sign * (2 * absolute / denom if denom else 0.0)
+            if actual == 0:
+                self._zeros += int(sign)
+        self._sums = [count, total, absolute_sum, square, ape, sape]
+        self._changes += len(entries)
 
     def _resum(self) -> None:
         pooled = [tuple(pair) for step in range(self.span) for pair in self._pairs.ordered(step).tolist()]
@@ -185,24 +193,26 @@ class Scorer:
         """`summary`'s steps and pooled figures when the estimator is the MAE and every step has `count` pairs:
         one numpy pass over a (steps, count) table instead of one per step. The same numbers to the bit: a row's
         mean is numpy's pairwise sum of that row over its count, as the mean of the row alone is, and the pooled
-        one is of the first `span` rows laid end to end, as their concatenation is."""
+        one is of the first `span` rows laid end to end, as their concatenation is. np.mean is spelt out as what it
+        does (numpy's `_mean`: the pairwise sum, divided by the count) without its Python-level checks."""
         table = self._pairs.all_ordered()
         absolute = np.abs(table[:, :, 0] - table[:, :, 1])
-        means = np.mean(absolute, axis=1).tolist()
+        with np.errstate(all="ignore"):  # inf - inf: nan, as np.mean gives (and is reported as None)
+            means = (np.add.reduce(absolute, axis=1) / count).tolist()
         steps = []
         for s, mean in enumerate(means):
             mae = None if math.isnan(mean) or math.isinf(mean) else mean
             steps.append({"step": s + 1, "count": count, "error": mae, "mae": mae})
-        pooled = float(np.mean(absolute[: self.span].ravel()))
+        pooled = float(np.add.reduce(absolute[: self.span].ravel())) / (self.span * count)
         mae = None if math.isnan(pooled) or math.isinf(pooled) else pooled
         return steps, {"error": mae, "mae": mae}
 
     def summary(self, validation_error: float | None, factor: float) -> dict[str, Any]:
         """A `RollingAccuracy` record (schemas.records.RollingAccuracyRecord) of the current state."""
-        recent = np.asarray(self._recent)
         if self._pairs.full() and _CANONICAL[self.estimator] == "MAE":
             steps, pooled = self._mae_summary(self.window)  # the usual case once the window is full
         else:
+            recent = np.asarray(self._recent)
             arrays = [self._arrays(s) for s in range(self.steps)]
             steps = [{"step": s + 1, "count": len(a), **self._error_and_mae(a, recent)}
                      for s, a in enumerate(arrays)]
@@ -214,12 +224,14 @@ class Scorer:
 
 class _Rings:
     """Per horizon step, the last `window` (actual, forecast) pairs: one (steps, window, 2) numpy table whose
-    rows are rings (a revision's summary reads them as arrays, without converting Python objects each time)."""
+    rows end with their step's pairs, oldest first (a pair enters at the end, shifting the row left), so a
+    revision's summary reads the full table as it stands, without reordering or converting Python objects."""
 
     def __init__(self, steps: int, window: int) -> None:
         self.window = window
         self.table = np.zeros((steps, window, 2))
-        self.added = np.zeros(steps, dtype=np.int64)  # pairs appended to each step in all
+        self.added = [0] * steps  # pairs appended to each step in all
+        self._full = False
 
     def __len__(self) -> int:
         return len(self.table)
@@ -234,34 +246,47 @@ class _Rings:
     def count(self, step: int) -> int:
         return int(min(self.added[step], self.window))
 
-    def oldest(self, step: int) -> tuple[float, float] | None:
-        """The pair the next `append` to `step` pushes out (None while the window is not full)."""
-        added = int(self.added[step])
-        if added < self.window:
-            return None
-        actual, forecast = self.table[step, added % self.window].tolist()
-        return actual, forecast
-
-    def append(self, step: int, pair: tuple[float, float]) -> None:
-        added = int(self.added[step])
-        self.table[step, added % self.window] = pair
-        self.added[step] = added + 1
+    def push(self, steps: list[int], value: float, predicted: list[float]) -> list[tuple[float, float] | None]:
+        """The pairs (value, predicted[i]) appended to steps[i], in that order; per pair, the one it pushed out of
+        its step's window (None: the window was not full). Steps k-1, ..., 0 (what every actual brings once the
+        forecasts cover it) in one shift of those rows."""
+        table, added, window, k = self.table, self.added, self.window, len(steps)
+        first = steps[0]
+        if k > 1 and first - k + 1 >= 0 and steps == list(range(first, first - k, -1)):
+            rows = table[first - k + 1: first + 1]
+            oldest = rows[:, 0].tolist()  # step order
+            rows[:, :-1] = rows[:, 1:]
+            rows[:, -1, 0] = value
+            rows[:, -1, 1] = predicted[::-1]
+            out: list[tuple[float, float] | None] = []
+            for step in steps:
+                pair = oldest[step - first + k - 1]
+                out.append((pair[0], pair[1]) if added[step] >= window else None)
+                added[step] += 1
+            return out
+        out = []
+        for step, forecast in zip(steps, predicted, strict=True):  # one at a time (a step twice: in order)
+            row = table[step]
+            actual, old = row[0].tolist()
+            out.append((actual, old) if added[step] >= window else None)
+            row[:-1] = row[1:]
+            row[-1] = (value, forecast)
+            added[step] += 1
+        return out
 
     def ordered(self, step: int) -> np.ndarray:
         """(count, 2): the step's pairs, oldest first."""
-        added = int(self.added[step])
-        if added <= self.window:
-            return self.table[step, :added].copy()
-        start = added % self.window
-        return np.concatenate((self.table[step, start:], self.table[step, :start]))
+        return self.table[step, self.window - self.count(step):].copy()
 
     def full(self) -> bool:
-        return bool(np.all(self.added >= self.window))
+        if not self._full:  # once full, always: pairs are only added
+            self._full = min(self.added) >= self.window
+        return self._full
 
     def all_ordered(self) -> np.ndarray:
-        """(steps, window, 2): every step's pairs, oldest first; only when every step's window is full."""
-        index = (self.added[:, None] + np.arange(self.window)) % self.window
-        return self.table[np.arange(len(self.table))[:, None], index]
+        """(steps, window, 2): every step's pairs, oldest first; only when every step's window is full (the table
+        itself: not to be written to)."""
+        return self.table
 
 
 def _terms(actual: float, predicted: float) -> tuple[float, ...]:
