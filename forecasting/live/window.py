@@ -18,10 +18,11 @@ A duplicate (same timestamp as an observation already applied, final or not) is 
 seen stays, the later one is returned as `DUPLICATE` (a redelivery after a restart). Memory per series is
 bounded: at most `window_points` final points, the raw observations of the provisional buckets only, and the
 timestamps of the last `window_points` final observations (to recognise duplicates). Both are numpy rings, 16
-bytes a final point in all (a deque of Timestamp pairs and a dict of Timestamps cost about 250): the final
-values (float64; their labels are the grid's up to the last one, kept as int64 too only if a point ever breaks
-that grid) and the final observations' timestamps (int64 ns, in the order they became final, a bucket's sorted:
-a binary search tells a duplicate, and only an observation no newer than the newest of them needs it).
+bytes a final point in all while they grow (at most half as much again), where Python objects cost about 250:
+the final values (float64; their labels are the grid's up to the last one, kept as int64 too only once a point
+breaks that grid) and the final observations' timestamps (int64 ns, in the order they became final, a bucket's
+sorted): a binary search tells a duplicate, and only an observation no newer than the newest of them needs it
+(a redelivery or a late one: an in-order stream never searches).
 
 `included` counts the observations applied in all (history points too): it only grows, grows by one per new
 observation and is the same on a replay, so it is the basis of a revision number.
