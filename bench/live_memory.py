@@ -9,7 +9,8 @@ the only stores that grow are those that keep a point per final point (a window'
 a model's bounded tail), so the growth divided by the final points kept in the meantime is the cost of a kept
 point: per structure (deep sizes of every series' stores, shared objects counted once, in the order listed),
 per model kind, in all (tracemalloc's traced bytes) and as RSS (`ru_maxrss`-free: /proc/self/statm's resident
-pages, which include the allocator's slack).
+pages, which include the allocator's slack), with the objects the cyclic garbage collector tracks and the CPU
+of a full collection (it visits them all: Python objects per point make every full collection longer).
 
 bench/live.py's 1,000,000 observations are 1,000 a series over its 1,000 series with `window_points` 10,000:
 `--points 1000` here (with fewer `--series`, the bytes a point are the same).
@@ -23,6 +24,7 @@ import gc
 import json
 import os
 import sys
+import time
 import tracemalloc
 import types
 from pathlib import Path
@@ -75,7 +77,9 @@ def rss_bytes() -> int:
 
 
 def snapshot(followers: dict[str, Follower], kinds: dict[str, str], tracing: bool) -> dict[str, Any]:
-    gc.collect()
+    t0 = time.process_time()
+    gc.collect()  # a full collection visits every object the collector tracks: its cost grows with them
+    collect_ms = 1e3 * (time.process_time() - t0)
     sizes: dict[str, dict[str, int]] = {}
     kept: dict[str, int] = {}
     for topic, follower in followers.items():
@@ -87,7 +91,8 @@ def snapshot(followers: dict[str, Follower], kinds: dict[str, str], tracing: boo
                 alive.append(root := get(s))
                 per[name] += deep_size(root, seen)
         kept[kind] = sum(min(s.final_points, s.window.window_points) for s in series)
-    return {"sizes": sizes, "kept": kept, "rss": rss_bytes(),
+    return {"sizes": sizes, "kept": kept, "rss": rss_bytes(), "gc_objects": len(gc.get_objects()),
+            "gc_collect_ms": round(collect_ms, 1),
             "traced": tracemalloc.get_traced_memory()[0] if tracing else 0}
 
 
@@ -158,7 +163,8 @@ async def run(series: int, points: int, warm: int, window_points: int, tracing: 
             "per_model": per_kind,
             "traced_bytes_per_kept_point": round((b["traced"] - a["traced"]) / kept, 1) if tracing else None,
             "rss_bytes_per_kept_point": round((b["rss"] - a["rss"]) / kept, 1),
-            "rss_mb": [round(a["rss"] / 2**20, 1), round(b["rss"] / 2**20, 1)]}
+            "rss_mb": [round(a["rss"] / 2**20, 1), round(b["rss"] / 2**20, 1)],
+            "gc_objects": [a["gc_objects"], b["gc_objects"]], "gc_collect_ms": [a["gc_collect_ms"], b["gc_collect_ms"]]}
 
 
 def main() -> None:

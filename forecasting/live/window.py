@@ -17,12 +17,14 @@ a bucket's mean is `math.fsum` of its values (independent of order) over their c
 A duplicate (same timestamp as an observation already applied, final or not) is applied once: the first one
 seen stays, the later one is returned as `DUPLICATE` (a redelivery after a restart). Memory per series is
 bounded: at most `window_points` final points, the raw observations of the provisional buckets only, and the
-timestamps of the last `window_points` final observations (to recognise duplicates). Both are numpy rings, 16
-bytes a final point in all while they grow (at most half as much again), where Python objects cost about 250:
-the final values (float64; their labels are the grid's up to the last one, kept as int64 too only once a point
-breaks that grid) and the final observations' timestamps (int64 ns, in the order they became final, a bucket's
-sorted): a binary search tells a duplicate, and only an observation no newer than the newest of them needs it
-(a redelivery or a late one: an in-order stream never searches).
+timestamps of the final observations, to recognise duplicates: those on the grid (at their bucket's label) as
+long as their point is kept, the last `window_points` of the others. All in numpy rings, 9 bytes a final point
+(and 8 an observation off the grid; up to a quarter more while the rings grow), where Python objects cost about
+250: the final values (float64; their labels are the grid's up to the last one, kept as int64 too
+only once a point breaks that grid), a byte a point telling whether an observation was at its label, and the
+other final observations' timestamps (int64 ns, in the order they became final, a bucket's sorted: a binary
+search). Only an observation no newer than the newest final one needs a look (a redelivery or a late one: an
+in-order stream never looks).
 
 `included` counts the observations applied in all (history points too): it only grows, grows by one per new
 observation and is the same on a replay, so it is the basis of a revision number.
@@ -68,10 +70,12 @@ class Window:
         self._origin: pd.Timestamp | None = None  # grid origin of fixed-length frequencies
         self._final = _Ring(window_points, np.float64)  # the final values; their labels are the grid's ...
         self._final_labels: _Ring | None = None  # ... unless a point broke it (then kept here, int64 ns)
+        self._observed = _Ring(window_points, np.uint8)  # per final point: 1 if an observation was at its label
         self._last: tuple[pd.Timestamp, float] | None = None  # the newest final point
         self._untaken: list[tuple[pd.Timestamp, float]] = []
         self._open: dict[pd.Timestamp, dict[pd.Timestamp, float]] = {}
-        self._seen_final = _Stamps(window_points)
+        self._seen_final = _Stamps(window_points)  # the final observations off the grid
+        self._newest_final: pd.Timestamp | None = None  # the newest final observation: a newer one is none of them
         self.latest: pd.Timestamp | None = None
         self._horizon_of: tuple[pd.Timestamp, pd.Timestamp] | None = None  # (latest, its lateness horizon)
         self._lateness_delta = (pd.Timedelta(allowed_lateness * self.offset) if isinstance(self.offset, Tick)
@@ -107,8 +111,8 @@ class Window:
     def add(self, obs: Observation) -> Added:
         stamp = obs.timestamp
         label = self.bucket(stamp)
-        seen = self._seen_final  # an observation newer than every final one (the usual case) is not among them
-        if (seen.newest is not None and stamp <= seen.newest and seen.holds(stamp.value)
+        newest = self._newest_final  # an observation newer than every final one (the usual case) is none of them
+        if (newest is not None and stamp <= newest and self._was_final(stamp, label)
                 or stamp in self._open.get(label, ())):
             self.duplicates += 1
             return Added.DUPLICATE
@@ -153,16 +157,40 @@ class Window:
                 # not the next grid point (a bucket a seeded history made final got an observation within the
                 # lateness): from now on the labels are kept as they come
                 self._keep_labels()
-        self._append(label, value)
+        on_label = False
         for stamp in stamps:
-            self._seen_final.add(stamp)
+            if stamp == label:
+                on_label = True
+            else:
+                self._seen_final.add(stamp)
+        if self._newest_final is None or stamps[-1] > self._newest_final:  # stamps: sorted
+            self._newest_final = stamps[-1]
+        self._append(label, value, on_label)
 
-    def _append(self, label: pd.Timestamp, value: float) -> None:
+    def _append(self, label: pd.Timestamp, value: float, observed: bool = False) -> None:
         self._final.append(value)
+        self._observed.append(observed)
         if self._final_labels is not None:
             self._final_labels.append(label.value)
         self._last = point = (label, value)
         self._untaken.append(point)
+
+    def _was_final(self, stamp: pd.Timestamp, label: pd.Timestamp) -> bool:
+        """Whether an observation at `stamp` (in bucket `label`) is among the final ones kept."""
+        if stamp != label:
+            return self._seen_final.holds(stamp.value)
+        if self._final_labels is not None:
+            at = np.flatnonzero(self._final_labels.ordered() == label.value)
+            return bool(self._observed.ordered()[at].any())
+        assert self._last is not None  # a final observation was seen
+        last, n = self._last[0], len(self._final)
+        if label > last:
+            return False
+        if isinstance(self.offset, Tick):
+            back, off = divmod(last.value - label.value, self.offset.nanos)
+        else:  # a label is on the offset: the grid from it to the last one
+            back, off = len(pd.date_range(label, last, freq=self.offset)) - 1, 0
+        return off == 0 and back < n and bool(self._observed.at(n - 1 - back))
 
     def _labels(self) -> pd.DatetimeIndex:
         """The labels of the final points kept, oldest first."""
@@ -241,8 +269,8 @@ class Window:
 
 
 class _Ring:
-    """The last `capacity` numbers of a stream in one numpy array, 8 bytes a number: allocated as it fills (by
-    half again each time: at most a third unused), then overwritten oldest first."""
+    """The last `capacity` numbers of a stream in one numpy array: allocated as it fills (by a quarter again each
+    time: at most a fifth unused), then overwritten oldest first."""
 
     __slots__ = ("capacity", "data", "size", "start")
 
@@ -260,7 +288,7 @@ class _Ring:
             self.start = self.start + 1 if self.start + 1 < size else 0
             return
         if size == len(self.data):
-            grown = np.empty(min(self.capacity, size + size // 2), self.data.dtype)
+            grown = np.empty(min(self.capacity, size + size // 4), self.data.dtype)
             grown[:size] = self.data
             self.data = grown
         self.data[size] = number
@@ -270,27 +298,28 @@ class _Ring:
         """The numbers kept, oldest first (a copy)."""
         return np.concatenate((self.data[self.start:self.size], self.data[:self.start]))
 
+    def at(self, i: int) -> float:
+        """The `i`-th number kept, oldest first."""
+        return self.data[(self.start + i) % self.size]
+
 
 class _Stamps(_Ring):
-    """The timestamps (int64 ns) of the last `capacity` final observations, in the order they became final, and
-    whether one is among them: a binary search while they are in increasing order (buckets become final in order
-    and a bucket's stamps come sorted), else a scan (after a point that broke the grid, until it leaves)."""
+    """The timestamps (int64 ns) of the last `capacity` final observations (off the grid), in the order they became
+    final, and whether one is among them: a binary search while they are in increasing order (buckets become final
+    in order and a bucket's stamps come sorted), else a scan (after a point that broke the grid, until it leaves)."""
 
-    __slots__ = ("added", "unordered_at", "newest", "_last_ns")
+    __slots__ = ("added", "unordered_at", "_last_ns")
 
     def __init__(self, capacity: int) -> None:
         super().__init__(capacity, np.int64)
         self.added = 0  # stamps added in all
         self.unordered_at = -1  # the number (0-based) of the last stamp added that was not above the one before
-        self.newest: pd.Timestamp | None = None  # the newest stamp added: a newer one is not among them
         self._last_ns = 0
 
     def add(self, stamp: pd.Timestamp) -> None:
         ns = stamp.value
         if self.added and ns <= self._last_ns:
             self.unordered_at = self.added
-        if self.newest is None or stamp > self.newest:
-            self.newest = stamp
         self.append(ns)
         self.added, self._last_ns = self.added + 1, ns
 

@@ -15,20 +15,23 @@ def obs(stamp: str | pd.Timestamp, value: float) -> Observation:
     return Observation("s", pd.Timestamp(stamp), float(value))
 
 
-def test_duplicates_are_told_from_late_points_after_the_ring_wraps() -> None:
+@pytest.mark.parametrize("minutes", [0, 20])  # on the grid (the label's flag) or off it (the stamps' ring)
+def test_duplicates_are_told_from_late_points_after_the_ring_wraps(minutes: int) -> None:
     window = Window("h", window_points=20, allowed_lateness=2)
-    stamps = pd.date_range("2026-01-01", periods=75, freq="h")  # the rings wrap three times and a bit
+    labels = pd.date_range("2026-01-01", periods=75, freq="h")  # the rings wrap three times and a bit
+    stamps = labels + pd.Timedelta(minutes=minutes)
     for i, stamp in enumerate(stamps):
         assert window.add(obs(stamp, i)) is Added.INCLUDED
     final = stamps[:-3]  # the last 3 buckets are within the lateness
-    assert window._seen_final.start != 0  # wrapped, not at a boundary
+    assert (window._seen_final if minutes else window._observed).start != 0  # wrapped, not at a boundary
     for stamp in final[-20:]:  # the last 20 final observations are remembered: a redelivery
         assert window.add(obs(stamp, -1)) is Added.DUPLICATE
     for stamp in final[:-20]:  # older ones are not kept any more: too late, as a new observation there
         assert window.add(obs(stamp, -1)) is Added.TOO_LATE
-    assert window.add(obs(final[-1] + pd.Timedelta(minutes=30), -1)) is Added.TOO_LATE  # final bucket, new stamp
+    other = labels[-4] + pd.Timedelta(minutes=30 if minutes == 0 else 0)  # a new stamp in a final bucket
+    assert window.add(obs(other, -1)) is Added.TOO_LATE
     assert (window.duplicates, window.too_late, window.included) == (20, len(final) - 20 + 1, 75)
-    expected = pd.Series(np.arange(72.0), index=final)
+    expected = pd.Series(np.arange(72.0), index=labels[:-3])
     pd.testing.assert_series_equal(window.final(), expected.iloc[-20:], check_freq=False, check_names=False)
     assert window.final().index.freqstr == "h"
 
@@ -82,8 +85,25 @@ def test_a_point_off_the_grid_keeps_its_label() -> None:
     labels = window._final_labels.ordered().view("M8[ns]")
     assert list(pd.DatetimeIndex(labels)) == [t for t, _ in taken][-5:]
     assert window._final.ordered().tolist() == [v for _, v in taken][-5:]
-    assert window.add(obs("2026-01-02 12:00", 1)) is Added.DUPLICATE  # found by the scan (the ring's unordered)
-    assert window._seen_final.unordered_at >= 0
+    assert window.add(obs("2026-01-02 12:00", 1)) is Added.DUPLICATE  # off the grid: the stamps' ring
+    for label, observed in zip(labels, window._observed.ordered(), strict=True):  # on it: the labels kept
+        assert window.add(obs(pd.Timestamp(label), 0)) is (Added.DUPLICATE if observed else Added.TOO_LATE)
+
+
+@pytest.mark.parametrize("freq", ["15min", "D", "MS", "W-SUN"])
+def test_a_redelivery_on_the_grid_is_found_by_its_label_and_a_filled_gap_is_too_late(freq: str) -> None:
+    grid = pd.date_range("2026-01-04", periods=40, freq=freq)
+    observed = [label for k, label in enumerate(grid) if k % 7 not in (3, 4)]  # gaps of two points
+    window = Window(freq, window_points=12, allowed_lateness=1)
+    for label in observed:
+        assert window.add(obs(label, 1.0)) is Added.INCLUDED
+    final = grid[grid < observed[-1] - window.offset]  # the newest and the one within the lateness: not final
+    kept = set(final[-12:])
+    assert window.final().index.equals(final[-12:])
+    for label in final:
+        expected = Added.DUPLICATE if label in kept and label in observed else Added.TOO_LATE
+        assert window.add(obs(label, 2.0)) is expected, label
+    assert window.series().max() == 1.0  # nothing applied twice
 
 
 @pytest.mark.parametrize("capacity", [1, 7, 64])
@@ -103,4 +123,3 @@ def test_the_stamps_found_are_those_of_the_last_capacity_added(capacity: int) ->
         assert stamps.ordered().tolist() == added[-capacity:]
         for probe in rng.integers(now - 120, now + 2, 8).tolist() + added[-capacity:][:3]:
             assert stamps.holds(probe) == (probe in kept), (k, probe)
-        assert stamps.newest == pd.Timestamp(max(added))
