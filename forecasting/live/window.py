@@ -17,7 +17,14 @@ a bucket's mean is `math.fsum` of its values (independent of order) over their c
 A duplicate (same timestamp as an observation already applied, final or not) is applied once: the first one
 seen stays, the later one is returned as `DUPLICATE` (a redelivery after a restart). Memory per series is
 bounded: at most `window_points` final points, the raw observations of the provisional buckets only, and the
-timestamps of the last `window_points` final observations (to recognise duplicates).
+timestamps of the final observations, to recognise duplicates: those on the grid (at their bucket's label) as
+long as their point is kept, the last `window_points` of the others. All in numpy rings, 9 bytes a final point
+(and 8 an observation off the grid; up to a quarter more while the rings grow), where Python objects cost about
+250: the final values (float64; their labels are the grid's up to the last one, kept as int64 too
+only once a point breaks that grid), a byte a point telling whether an observation was at its label, and the
+other final observations' timestamps (int64 ns, in the order they became final, a bucket's sorted: a binary
+search). Only an observation no newer than the newest final one needs a look (a redelivery or a late one: an
+in-order stream never looks).
 
 `included` counts the observations applied in all (history points too): it only grows, grows by one per new
 observation and is the same on a replay, so it is the basis of a revision number.
@@ -26,7 +33,6 @@ observation and is the same on a replay, so it is the basis of a revision number
 from __future__ import annotations
 
 import math
-from collections import deque
 from enum import Enum
 
 import numpy as np
@@ -62,10 +68,14 @@ class Window:
         self.freq, self.name = self.offset.freqstr, name
         self.window_points, self.allowed_lateness = window_points, allowed_lateness
         self._origin: pd.Timestamp | None = None  # grid origin of fixed-length frequencies
-        self._final: deque[tuple[pd.Timestamp, float]] = deque(maxlen=window_points)
+        self._final = _Ring(window_points, np.float64)  # the final values; their labels are the grid's ...
+        self._final_labels: _Ring | None = None  # ... unless a point broke it (then kept here, int64 ns)
+        self._observed = _Ring(window_points, np.uint8)  # per final point: 1 if an observation was at its label
+        self._last: tuple[pd.Timestamp, float] | None = None  # the newest final point
         self._untaken: list[tuple[pd.Timestamp, float]] = []
         self._open: dict[pd.Timestamp, dict[pd.Timestamp, float]] = {}
-        self._seen_final: dict[pd.Timestamp, None] = {}  # insertion-ordered: the oldest go first
+        self._seen_final = _Stamps(window_points)  # the final observations off the grid
+        self._newest_final: pd.Timestamp | None = None  # the newest final observation: a newer one is none of them
         self.latest: pd.Timestamp | None = None
         self._horizon_of: tuple[pd.Timestamp, pd.Timestamp] | None = None  # (latest, its lateness horizon)
         self._lateness_delta = (pd.Timedelta(allowed_lateness * self.offset) if isinstance(self.offset, Tick)
@@ -101,7 +111,9 @@ class Window:
     def add(self, obs: Observation) -> Added:
         stamp = obs.timestamp
         label = self.bucket(stamp)
-        if stamp in self._seen_final or stamp in self._open.get(label, ()):
+        newest = self._newest_final  # an observation newer than every final one (the usual case) is none of them
+        if (newest is not None and stamp <= newest and self._was_final(stamp, label)
+                or stamp in self._open.get(label, ())):
             self.duplicates += 1
             return Added.DUPLICATE
         if self.latest is not None and label < self._horizon(self.latest):
@@ -128,11 +140,12 @@ class Window:
         horizon = self._horizon(self.latest)
         for label in sorted(b for b in self._open if b < horizon):
             raw = self._open.pop(label)
-            self._finish(label, math.fsum(raw.values()) / len(raw), list(raw))
+            # a bucket's stamps sorted (its own time span: the ring stays sorted whatever the arrival order)
+            self._finish(label, math.fsum(raw.values()) / len(raw), sorted(raw) if len(raw) > 1 else list(raw))
 
     def _finish(self, label: pd.Timestamp, value: float, stamps: list[pd.Timestamp]) -> None:
-        if self._final and label != self._final[-1][0] + self.offset:
-            last, last_value = self._final[-1]
+        if self._last is not None and label != self._last[0] + self.offset:
+            last, last_value = self._last
             grid = pd.date_range(last, label, freq=self.offset)
             if len(grid) > 2:  # a gap: filled as the CSV's
                 filled = pd.Series([last_value] + [np.nan] * (len(grid) - 2) + [value], index=grid)
@@ -140,16 +153,58 @@ class Window:
                 for stamp, gap_value in filled.iloc[1:-1].items():
                     self._append(pd.Timestamp(stamp), float(gap_value))
                 self.gaps_filled += len(grid) - 2
-        self._append(label, value)
+            if len(grid) <= 2 or grid[-1] != label:
+                # not the next grid point (a bucket a seeded history made final got an observation within the
+                # lateness): from now on the labels are kept as they come
+                self._keep_labels()
+        on_label = False
         for stamp in stamps:
-            # On the grid an observation's time equals its label: keep the one object (~140 bytes a point less).
-            self._seen_final[label if stamp == label else stamp] = None
-        while len(self._seen_final) > self.window_points:
-            del self._seen_final[next(iter(self._seen_final))]
+            if stamp == label:
+                on_label = True
+            else:
+                self._seen_final.add(stamp)
+        if self._newest_final is None or stamps[-1] > self._newest_final:  # stamps: sorted
+            self._newest_final = stamps[-1]
+        self._append(label, value, on_label)
 
-    def _append(self, label: pd.Timestamp, value: float) -> None:
-        self._final.append((label, value))
-        self._untaken.append((label, value))
+    def _append(self, label: pd.Timestamp, value: float, observed: bool = False) -> None:
+        self._final.append(value)
+        self._observed.append(observed)
+        if self._final_labels is not None:
+            self._final_labels.append(label.value)
+        self._last = point = (label, value)
+        self._untaken.append(point)
+
+    def _was_final(self, stamp: pd.Timestamp, label: pd.Timestamp) -> bool:
+        """Whether an observation at `stamp` (in bucket `label`) is among the final ones kept."""
+        if stamp != label:
+            return self._seen_final.holds(stamp.value)
+        if self._final_labels is not None:
+            at = np.flatnonzero(self._final_labels.ordered() == label.value)
+            return bool(self._observed.ordered()[at].any())
+        assert self._last is not None  # a final observation was seen
+        last, n = self._last[0], len(self._final)
+        if label > last:
+            return False
+        if isinstance(self.offset, Tick):
+            back, off = divmod(last.value - label.value, self.offset.nanos)
+        else:  # a label is on the offset: the grid from it to the last one
+            back, off = len(pd.date_range(label, last, freq=self.offset)) - 1, 0
+        return off == 0 and back < n and bool(self._observed.at(n - 1 - back))
+
+    def _labels(self) -> pd.DatetimeIndex:
+        """The labels of the final points kept, oldest first."""
+        if self._final_labels is not None:
+            return pd.DatetimeIndex(self._final_labels.ordered().view("M8[ns]"))
+        if self._last is None:
+            return pd.DatetimeIndex([])
+        return pd.date_range(end=self._last[0], periods=len(self._final), freq=self.offset)
+
+    def _keep_labels(self) -> None:
+        if self._final_labels is None:
+            self._final_labels = _Ring(self.window_points, np.int64)
+            for ns in self._labels().asi8:
+                self._final_labels.append(int(ns))
 
     def take_final(self) -> list[tuple[pd.Timestamp, float]]:
         """The final points not taken yet, in order (what a live model folds in): plain pairs, as a pandas
@@ -160,14 +215,14 @@ class Window:
     def provisional(self) -> pd.Series:
         """The points after the final ones: bucket means with the gaps between them filled; they may change."""
         if not self._open:
-            return self._points([])
+            return self._series(pd.Series([], index=pd.DatetimeIndex([]), dtype=float))
         labels = sorted(self._open)
         means = pd.Series([math.fsum(self._open[b].values()) / len(self._open[b]) for b in labels], index=labels)
-        if self._final:
-            means = pd.concat([pd.Series([self._final[-1][1]], index=[self._final[-1][0]]), means])
+        if self._last is not None:
+            means = pd.concat([pd.Series([self._last[1]], index=[self._last[0]]), means])
         grid = pd.date_range(means.index[0], means.index[-1], freq=self.offset)
         filled = means.reindex(grid).interpolate(method="time", limit_area="inside")
-        return self._series(filled.iloc[1:] if self._final else filled)
+        return self._series(filled.iloc[1:] if self._last is not None else filled)
 
     def provisional_values(self) -> np.ndarray:
         """`provisional()`'s values alone, without pandas when the provisional buckets follow the last final
@@ -175,7 +230,7 @@ class Window:
         if not self._open:
             return np.empty(0)
         labels = sorted(self._open)
-        previous = self._final[-1][0] if self._final else labels[0] - self.offset
+        previous = self._last[0] if self._last is not None else labels[0] - self.offset
         for label in labels:
             if label != previous + self.offset:
                 return self.provisional().to_numpy(dtype=float)  # a gap: interpolated as the CSV's
@@ -197,7 +252,7 @@ class Window:
 
     def final(self) -> pd.Series:
         """The final points kept (at most `window_points`)."""
-        return self._points(list(self._final))
+        return self._series(pd.Series(self._final.ordered(), index=self._labels(), dtype=float))
 
     def series(self) -> pd.Series:
         """Final and provisional points on the regular grid: the series as a CSV of these data would give it."""
@@ -206,12 +261,73 @@ class Window:
             return final if provisional.empty else provisional
         return self._series(pd.concat([final, provisional]))
 
-    def _points(self, points: list[tuple[pd.Timestamp, float]]) -> pd.Series:
-        index = pd.DatetimeIndex([label for label, _ in points])
-        return self._series(pd.Series([value for _, value in points], index=index, dtype=float))
-
     def _series(self, values: pd.Series) -> pd.Series:
         values = values.rename(self.name)
         if len(values):
             values.index = pd.DatetimeIndex(values.index, freq=self.offset)
         return values
+
+
+class _Ring:
+    """The last `capacity` numbers of a stream in one numpy array: allocated as it fills (by a quarter again each
+    time: at most a fifth unused), then overwritten oldest first."""
+
+    __slots__ = ("capacity", "data", "size", "start")
+
+    def __init__(self, capacity: int, dtype: type[np.generic]) -> None:
+        self.capacity, self.data = capacity, np.empty(min(capacity, 16), dtype)
+        self.size = self.start = 0  # numbers kept; where the oldest is (0 until the ring is full)
+
+    def __len__(self) -> int:
+        return self.size
+
+    def append(self, number: float) -> None:
+        size = self.size
+        if size == self.capacity:  # full: over the oldest
+            self.data[self.start] = number
+            self.start = self.start + 1 if self.start + 1 < size else 0
+            return
+        if size == len(self.data):
+            grown = np.empty(min(self.capacity, size + size // 4), self.data.dtype)
+            grown[:size] = self.data
+            self.data = grown
+        self.data[size] = number
+        self.size = size + 1
+
+    def ordered(self) -> np.ndarray:
+        """The numbers kept, oldest first (a copy)."""
+        return np.concatenate((self.data[self.start:self.size], self.data[:self.start]))
+
+    def at(self, i: int) -> float:
+        """The `i`-th number kept, oldest first."""
+        return self.data[(self.start + i) % self.size]
+
+
+class _Stamps(_Ring):
+    """The timestamps (int64 ns) of the last `capacity` final observations (off the grid), in the order they became
+    final, and whether one is among them: a binary search while they are in increasing order (buckets become final
+    in order and a bucket's stamps come sorted), else a scan (after a point that broke the grid, until it leaves)."""
+
+    __slots__ = ("added", "unordered_at", "_last_ns")
+
+    def __init__(self, capacity: int) -> None:
+        super().__init__(capacity, np.int64)
+        self.added = 0  # stamps added in all
+        self.unordered_at = -1  # the number (0-based) of the last stamp added that was not above the one before
+        self._last_ns = 0
+
+    def add(self, stamp: pd.Timestamp) -> None:
+        ns = stamp.value
+        if self.added and ns <= self._last_ns:
+            self.unordered_at = self.added
+        self.append(ns)
+        self.added, self._last_ns = self.added + 1, ns
+
+    def holds(self, ns: int) -> bool:
+        data, start, size = self.data, self.start, self.size
+        if self.unordered_at > self.added - size:  # an unordered pair is among those kept
+            return bool((data[:size] == ns).any())
+        # in order from the oldest: data[start:size], then data[:start] (once the ring is full)
+        part = data[:start] if start and ns >= data[0] else data[start:size]
+        i = part.searchsorted(ns)  # the method: a µs less than np.searchsorted's dispatch
+        return bool(i < len(part) and part[i] == ns)
