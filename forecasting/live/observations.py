@@ -138,6 +138,11 @@ class ObservationReader:
             raise BadObservation("value", f"not an Avro Observation: {exc}") from None
         stamp = pd.Timestamp(record["timestamp"])
         stamp = stamp.tz_convert("UTC").tz_localize(None) if stamp.tzinfo is not None else stamp
+        try:
+            stamp = stamp.as_unit("ns")  # the grid's arithmetic is in ns, as a CSV's dates are
+        except (ValueError, OverflowError):
+            raise BadObservation("value.timestamp", f"{stamp.isoformat()} is outside the dates a series may have "
+                                 f"({pd.Timestamp.min.year + 1}-{pd.Timestamp.max.year - 1})") from None
         number = _number(record["value"], "value.value")
         return self._kept(record["series"], stamp, number)
 

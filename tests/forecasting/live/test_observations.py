@@ -115,6 +115,13 @@ def test_forced_long_format_without_series_names_the_key() -> None:
         reader("long").read(None, js({"timestamp": "2026-01-01", "value": 1}))
 
 
+@pytest.mark.parametrize("year", [1, 2263, 9999])
+def test_an_avro_timestamp_outside_the_nanosecond_range_is_refused(year: int) -> None:
+    data = CODEC.encode("Observation", {"series": "s", "timestamp": datetime(year, 1, 1, tzinfo=UTC), "value": 1.0})
+    with pytest.raises(BadObservation, match="value.timestamp: .* outside the dates a series may have"):
+        reader().read(None, data)
+
+
 def test_non_finite_avro_value_is_refused() -> None:
     data = CODEC.encode("Observation", {"series": "s", "timestamp": datetime(2026, 1, 1, tzinfo=UTC),
                                         "value": float("inf")})
