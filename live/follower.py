@@ -46,7 +46,7 @@ from forecasting.data import DataError, load_series
 from forecasting.live.follow import Choice, LiveSeries, RefitWork, fit_live, refit_live
 from forecasting.live.observations import BadObservation, ObservationReader
 from forecasting.live.params import live_request
-from forecasting.live.reselect import Decision, Trigger, decide
+from forecasting.live.reselect import Decision, Trigger
 from forecasting.live.window import Added
 from live.accuracy import AccuracyMetrics
 from live.pace import Pace
@@ -367,9 +367,7 @@ class Follower:
         """Run the selection again on the trigger's window (or take its known outcome: a restart)."""
         known = self.known_answer(series.name, trigger.triggered_at)
         if known is not None and series.choice is not None:  # a restart: the answer is in the service's table
-            old = series.choice
-            self._spawn(self._resolve(series, trigger, decide(old.model, old.transformation, old.window, known,
-                                                          series.confirm_above(trigger))))
+            self._spawn(self._resolve(series, trigger, series.decision(trigger, known)))
             return
         sub = reselection_key(self.rid, trigger.triggered_at)
         out = fan_out(Outcome(sub), self.config, {series.name: trigger.snapshot}, None, limits=self.settings.limits)
@@ -389,9 +387,7 @@ class Follower:
         trigger = series.reselection if series is not None else None
         if series is None or trigger is None or trigger.triggered_at != triggered_at or series.choice is None:
             return
-        old = series.choice
-        self._spawn(self._resolve(series, trigger, decide(old.model, old.transformation, old.window, answer,
-                                                      series.confirm_above(trigger))))
+        self._spawn(self._resolve(series, trigger, series.decision(trigger, answer)))
 
     def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
         """Off the revise loop (a fit in the pool may follow): the other series go on meanwhile."""

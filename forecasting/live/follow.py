@@ -42,7 +42,7 @@ from forecasting.live.models import LiveModel, adjusted, live_model, load
 from forecasting.live.models.refit import REFIT_EVERY, Ahead, LiveRefit
 from forecasting.live.observations import Observation
 from forecasting.live.params import LiveParameters, live_request
-from forecasting.live.reselect import DRIFT, Decision, Trigger, can_switch, due, switch_record
+from forecasting.live.reselect import DRIFT, Decision, Trigger, can_switch, decide, due, switch_record
 from forecasting.live.window import Added, Window
 from forecasting.metrics import score
 from forecasting.models import get_model_class
@@ -226,9 +226,13 @@ class LiveSeries:
             return None  # no drift to count: the rolling error is computed per revision only
         return threshold(self.choice.validation_error, self.live.reselect_factor)
 
-    def confirm_above(self, trigger: Trigger) -> float | None:
-        """What the old choice's error on a drift trigger's window must exceed for a switch (`decide`)."""
-        return self._threshold() if trigger.reason == DRIFT else None
+    def decision(self, trigger: Trigger, answer: dict[str, Any]) -> Decision:
+        """`decide` for the current choice on a re-selection's answer; a drift must show on its window too (the
+        old choice's error there above the drift threshold)."""
+        assert self.choice is not None
+        old = self.choice
+        return decide(old.model, old.transformation, old.window, answer,
+                      self._threshold() if trigger.reason == DRIFT else None)
 
     def take_trigger(self) -> Trigger | None:
         """A re-selection just triggered (once): the service fans its snapshot out, or knows its outcome."""

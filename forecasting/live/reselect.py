@@ -109,7 +109,7 @@ def decide(old_model: str, old_transformation: str, old_window: int, best: dict[
     """Compare the re-selection's answer (a BestModel record) with the current choice on the same window: switch
     only when another (model, transformation, window) won and its error there is below the old one's.
 
-    `confirm_above` (a drift's threshold, `LiveSeries.confirm_above`): the old choice's error on the latest window
+    `confirm_above` (a drift's threshold, `LiveSeries.decision`): the old choice's error on the latest window
     must also be above it, so that the drift shows on the re-selection's own test points too. The rolling error
     that triggers is over a few actuals, against a validation error of a few test points, so noise alone
     crosses it now and then; another model then wins the latest window by chance (bench/live_drift.py: 3 of 10
