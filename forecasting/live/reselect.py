@@ -113,7 +113,7 @@ def decide(old_model: str, old_transformation: str, old_window: int, best: dict[
     must also be above it, so that the drift shows on the re-selection's own test points too. The rolling error
     that triggers is over a few actuals, against a validation error of a few test points, so noise alone
     crosses it now and then; another model then wins the latest window by chance (bench/live_drift.py: 3 of 10
-    steady series switched on noise; one of them, its old error 1.09 on the window under its threshold 1.52, keeps
+    steady series switched on noise; one of them, its old error 1.09 on the window under its threshold 1.13, keeps
     its model now; a drift's old errors were 37-59)."""
     if not best.get("model"):
         return Decision(False, why="every unit of the re-selection failed: the model stays")
