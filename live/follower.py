@@ -75,6 +75,9 @@ class LiveSender(Sender, Protocol):
     async def send_each(self, topics: Sequence[Topic], key: str, record: dict[str, Any]) -> None:
         """One record to topics of one value schema, encoded once (a revision's two topics)."""
 
+    async def ship(self) -> None:
+        """Hand the revisions sent so far to the producer (a revise pass's end: they are batched until then)."""
+
     async def flush(self) -> None:
         """Wait until the revisions sent so far are written."""
 DeadLetter = Callable[[Message, str], Awaitable[None]]
@@ -362,6 +365,7 @@ class Follower:
                 await self._send(ACCURACY, key, scores)
             if self.metrics is not None:
                 self.metrics.observe(self.rid, record)
+        await self.sender.ship()
 
     async def _reselect(self, series: LiveSeries, trigger: Trigger) -> None:
         """Run the selection again on the trigger's window (or take its known outcome: a restart)."""

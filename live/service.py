@@ -85,6 +85,10 @@ class LiveSender:
         assert all(t.name in REVISION_TOPICS and t.name in self.channels for t in topics), "revisions only"
         await self.revisions.send(topics, key, record)
 
+    async def ship(self) -> None:
+        """The revisions sent so far handed to the producer (the end of a revise pass)."""
+        await self.revisions.ship()
+
     async def flush(self) -> None:
         """Wait until what was sent so far is written (a stopped request's last revisions)."""
         await self.revisions.flush()
@@ -92,6 +96,10 @@ class LiveSender:
     async def landed(self, handles: Sequence[Any]) -> list[Landed]:
         return [(md.partition, md.offset) for md in await asyncio.gather(*handles)]
 
+
+# A partition's batch of revisions (live/revisions.py): one revise pass's records for a partition fit in one (a
+# full one is shipped at once, and waits for the one before it to be on its way); the brokers take up to 1 MB.
+REVISION_BATCH_BYTES = 512 * 1024
 
 REVISION_TOPICS = {FORECASTS.name, FORECAST_HISTORY.name, ACCURACY.name}
 
@@ -108,7 +116,8 @@ def _pool(settings: Settings) -> UnitPool:
 
 
 def build_app(settings: Settings) -> faust.App:
-    app = create_app("live", settings, producer_partitioner=KeyHashPartitioner())
+    app = create_app("live", settings, producer_partitioner=KeyHashPartitioner(),
+                     producer_max_batch_size=REVISION_BATCH_BYTES)
     metrics = app.timex_metrics  # type: ignore[attr-defined]
     accuracy_metrics = AccuracyMetrics(metrics.registry)
     consumer_config = {"bootstrap.servers": settings.bootstrap_servers or "", **settings.kafka_client_config()}

@@ -65,6 +65,15 @@ class _IdempotentProducer(AIOKafkaProducer):
     def _settings_extra(self) -> Mapping[str, Any]:
         return {**super()._settings_extra(), "acks": "all", "enable_idempotence": True}
 
+    def create_batch(self) -> Any:
+        """An empty aiokafka batch (aiokafka's public `create_batch`): records appended to it cost no future and no
+        coroutine each (the live service's revisions: live/revisions.py)."""
+        return self._ensure_producer().create_batch()
+
+    async def send_batch(self, batch: Any, topic: str, partition: int) -> Any:
+        """Queue a closed batch for `topic`'s `partition`; → the future of its acknowledgement."""
+        return await self._ensure_producer().send_batch(batch, topic, partition=partition)
+
     def _new_producer(self, transactional_id: str | None = None) -> Any:
         producer = super()._new_producer(transactional_id)
         bound_producer(producer.client)  # a broker gone silent costs seconds, not its silence (silent_broker.py)
