@@ -6,7 +6,6 @@ regressors are not known on a stream): refit it."""
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Sequence
 from typing import Any, Self
 
@@ -42,7 +41,7 @@ class LiveARIMA(LiveModel):
                    fit["coef"].get("drift", 0.0), fit["sigma2"], len(np.asarray(y)))
 
     def fork(self) -> Self:
-        ahead = copy.copy(self)  # update changes `a` and `P` in place (arima_like); the rest is only read
+        ahead = self.shallow_copy()  # update changes `a` and `P` in place (arima_like); the rest is only read
         ahead.a, ahead.P = self.a.copy(), self.P.copy()
         return ahead
 

@@ -15,7 +15,6 @@ Upstream source: https://github.com/Nixtla/statsforecast/blob/v2.1.1/python/stat
 
 from __future__ import annotations
 
-import copy
 import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -48,7 +47,7 @@ class LiveETS(LiveModel):
                    len(np.asarray(y)))
 
     def fork(self) -> Self:
-        return copy.copy(self)  # update rebinds `x`, `ssq` and `n`; `fitted` is only read
+        return self.shallow_copy()  # update rebinds `x`, `ssq` and `n`; `fitted` is only read
 
     def update(self, values: Sequence[float]) -> None:
         from statsforecast.ets import pegelsresid_C

@@ -20,7 +20,6 @@ cover (a non-normal error distribution, fewer than 10 residuals), statsforecast'
 
 from __future__ import annotations
 
-import copy
 import functools
 import math
 from collections.abc import Sequence
@@ -56,7 +55,7 @@ class LiveTheta(LiveModel):
         return cls(params, np.asarray(y, dtype=float))
 
     def fork(self) -> Self:
-        return copy.copy(self)  # update rebinds `tail`; `params` is only read, `_paths` only replaced
+        return self.shallow_copy()  # update rebinds `tail`; `params` is only read, `_paths` only replaced
 
     def update(self, values: Sequence[float]) -> None:
         if len(values):
@@ -69,7 +68,7 @@ class LiveTheta(LiveModel):
         p = self.params
         fitted = {"m": p["m"], "modeltype": p["modeltype"],
                   "par": {"alpha": p["alpha"], "theta": p["theta"], "initial_smoothed": p["initial_smoothed"]}}
-        out = None
+        out: dict[str, np.ndarray] | None = None
         if _fast():
             obj = _forward(fitted, y)
             paths = self._paths
@@ -108,13 +107,30 @@ def _fast() -> bool:
 @functools.lru_cache(maxsize=64)
 def _position_counts(n: int, m: int, head: int, valid: int) -> np.ndarray:
     """How many of the detrended values `head .. head + valid - 1` fall on each position of the season."""
-    return np.bincount(np.arange(head, head + valid) % m, minlength=m).astype(float)
+    return _frozen(np.bincount(np.arange(head, head + valid) % m, minlength=m).astype(float))
+
+
+@functools.lru_cache(maxsize=16)
+def _moving_average(m: int) -> np.ndarray:
+    """statsmodels' centred moving average filter for period m."""
+    return _frozen(np.array([0.5] + [1.0] * (m - 1) + [0.5]) / m if m % 2 == 0 else np.repeat(1.0 / m, m))
+
+
+@functools.lru_cache(maxsize=64)
+def _cycle(n: int, m: int) -> np.ndarray:
+    """0, 1, .., m-1, 0, 1, ... (n values): one season's values repeated over n points."""
+    return _frozen(np.arange(n) % m)
+
+
+def _frozen(array: np.ndarray) -> np.ndarray:
+    array.flags.writeable = False  # shared by the caches' callers
+    return array
 
 
 def _seasonal(y: np.ndarray, m: int, multiplicative: bool) -> np.ndarray:
     """statsmodels' `seasonal_decompose(y, model, period=m).seasonal` (centred moving average, per-position
     means of the detrended values, normalised), in numpy: one season of it (it repeats)."""
-    filt = np.array([0.5] + [1.0] * (m - 1) + [0.5]) / m if m % 2 == 0 else np.repeat(1.0 / m, m)
+    filt = _moving_average(m)
     trend = np.convolve(y, filt, mode="valid")  # the moving average where it is defined
     head = int(math.ceil(len(filt) / 2.0) - 1)
     inner = y[head:head + len(trend)]
@@ -148,7 +164,7 @@ def _forward(fitted: dict[str, Any], y: np.ndarray) -> dict[str, Any]:
         if multiplicative and np.any(season < 0.01):
             multiplicative = False
             season = _seasonal(y, m, False)
-        seasonal = np.tile(season, n // m + 1)[:n]
+        seasonal = season[_cycle(n, m)]  # np.tile(season, n // m + 1)[:n]
         model_y = y / seasonal if multiplicative else y - seasonal
     if n <= 3:
         raise NotImplementedError("tiny datasets")
@@ -236,7 +252,7 @@ def _decays(alpha: float, h: int) -> tuple[np.ndarray, np.ndarray]:
     """(1-α)^k for k < h, and α (1-α)^(k-1-j) below the diagonal (else 0): the smoothed level's part of the
     paths, for one alpha (a few hundred bytes each: one per live theta series and horizon)."""
     k, lags, below = _steps(h)
-    return (1 - alpha) ** k, np.where(below, alpha * (1 - alpha) ** lags, 0.0)
+    return _frozen((1 - alpha) ** k), _frozen(np.where(below, alpha * (1 - alpha) ** lags, 0.0))
 
 
 def _unit_lower_inverse(lower: np.ndarray) -> np.ndarray:
@@ -339,14 +355,20 @@ def _forecast(obj: dict[str, Any], h: int, levels: tuple[int, ...], paths: _Path
         smoothed, _, A, B, _ = states[-1]
         mean = paths.mean_path(smoothed, A, B, obj["mean_y"], 1 - 1 / theta)
         bounds = mean + sigma * paths.bounds
+        if obj.get("decompose", False):  # the seasonal factors below, in one operation for every bound
+            bounds = _seasonalised(bounds, obj, h)
         for j, lv in enumerate(levels):
             res[f"lo-{lv}"], res[f"hi-{lv}"] = bounds[2 * j], bounds[2 * j + 1]
     if obj.get("decompose", False):
-        seas = obj["seas_forecast"]["mean"]
-        seas = np.tile(seas, math.ceil(h / seas.size))[:h]
-        for key in res:
-            res[key] = res[key] * seas if obj["decomposition_type"] == "multiplicative" else res[key] + seas
+        res["mean"] = _seasonalised(forecast, obj, h)
     return res
+
+
+def _seasonalised(values: np.ndarray, obj: dict[str, Any], h: int) -> np.ndarray:
+    """forecast_theta's last step: the h steps' seasonal factors (the last season's, repeated) applied."""
+    seas = obj["seas_forecast"]["mean"]
+    seas = np.tile(seas, math.ceil(h / seas.size))[:h]
+    return values * seas if obj["decomposition_type"] == "multiplicative" else values + seas
 
 
 def _std(x: np.ndarray) -> float:
