@@ -4,19 +4,21 @@ series and its seasonal decomposition is of the whole series, so there is no exa
 tail the cost is flat in the stream's length (O(TAIL_POINTS)) and the forecast equals a from-scratch forecast
 with those parameters on those points (`forward_theta` then `forecast_theta`).
 
-Those two calls cost 2-3 ms a forecast, most of it in generic code around a few µs of filtering: statsmodels'
-full O(n²) autocorrelation for one lag's test, its pandas-based seasonal decomposition, a scipy quantile, a
-fresh random generator and four `np.quantile` calls over 200 simulated paths. `_forward` and `_forecast` below
-are the same steps for these fixed parameters in plain numpy around statsforecast's own C++ filter
-(`_lib.theta.pegels_resid`, `forecast`), and the same mean. The intervals are quantiles of statsforecast's 200
-simulated paths (`compute_pi_samples`: the same seed's normal draws), whose steps are linear in the last state
-and the draws: the paths are `L @ (d + sigma × draws)`, with `L` and the draws' quantile rows depending only on
-alpha, theta, the tail's length and h (`_Paths`, kept while those stay: once the tail is full, every revision),
-so a forecast is a few vector operations and no simulation. statsforecast stores its paths in float32: ours are
-that recursion in float64 (tests: 1e-12 relative to a float64 replay of it), and statsforecast's own answer is
-within 1e-6 of the paths' scale of it (its float32 rounding; tests/forecasting/live/test_models.py). Only on the
-statsforecast version they were written for (`STATSFORECAST_THETA`); on any other, and for what they do not
-cover (a non-normal error distribution, fewer than 10 residuals), statsforecast's own calls."""
+statsforecast's own calls cost 2-3 ms a forecast, most of it in generic code around a little filtering:
+statsmodels' full O(n²) autocorrelation for one lag's test, its pandas-based seasonal decomposition, an O(n²)
+C++ filter (2.1.1's `calc` copies the states before each point: 0.6 ms at 1,000 points), a scipy quantile and
+200 simulated paths stepped in Python. Here, for these fixed parameters: the same test, decomposition and
+filter in numpy (`_forward`; from `_VECTORISED_FROM` points the filter is `_pegels_resid`, below it
+statsforecast's C++ one), statsforecast's C++ mean, and the intervals from the same 200 paths (the same seed's
+normal draws) as linear algebra: the paths are linear in the last state and the draws, `L (d + sigma z)`, with
+`L` and the draws' quantile rows depending only on alpha, theta, the tail's length and h (`_Paths`, kept while
+those stay: once the tail is full, every revision). statsforecast stores its paths in float32; ours are that
+recursion in float64 (1e-12 of the paths' scale from a float64 replay of it), so statsforecast's bounds are
+within 1e-6 of the paths' scale of ours (its float32 rounding), the mean within 1e-12 (tests/forecasting/live/
+test_model_algebra.py). Only on the statsforecast version they were written for (`STATSFORECAST_THETA`); on
+any other, and for what they do not cover (a non-normal error distribution, fewer than 10 residuals),
+statsforecast's own calls. Upstream source:
+https://github.com/Nixtla/statsforecast/blob/v2.1.1/python/statsforecast/theta.py"""
 
 from __future__ import annotations
 
