@@ -73,6 +73,13 @@ class LiveModel(ABC):
         attributes overrides this with a shallow copy: a deep one costs more than its forecast)."""
         return copy.deepcopy(self)
 
+    def shallow_copy(self) -> Self:
+        """copy.copy(self) for these plain classes (the same attributes, shared), without copy's protocol
+        lookups: a fork a revision."""
+        clone = object.__new__(type(self))
+        clone.__dict__.update(self.__dict__)
+        return clone
+
     def to_bytes(self) -> bytes:
         return json.dumps({"kind": self.kind, **self.state()}, separators=(",", ":")).encode()
 

@@ -3,7 +3,6 @@ intervals are statsforecast's (sigma over every residual so far) after any numbe
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Sequence
 from typing import Any, Self
 
@@ -29,7 +28,7 @@ class LiveSeasonalNaive(LiveModel):
         return cls(values[-m:].tolist(), float(np.sum(residuals**2)), len(values), m)
 
     def fork(self) -> Self:
-        return copy.copy(self)  # update rebinds `season`, `ssq` and `n`: nothing shared is changed
+        return self.shallow_copy()  # update rebinds `season`, `ssq` and `n`: nothing shared is changed
 
     def update(self, values: Sequence[float]) -> None:
         for value in values:
