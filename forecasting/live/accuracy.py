@@ -35,6 +35,7 @@ MAX_SCORED_STEPS = 200  # horizon steps scored per series: memory is O(steps × 
 RESUM_EVERY = 4096  # pairs added between two exact recomputations of the running sums
 _TERMS = ("count", "error", "absolute", "square", "ape", "sape")
 _CANONICAL = {m.lower(): m for m in METRIC_NAMES}
+_ABSOLUTE = (0, 2)  # the running sums MAE and MASE read (indices of _TERMS): the only ones they keep
 
 
 def estimate(estimator: str, actual: np.ndarray, predicted: np.ndarray, recent: np.ndarray | None = None,
@@ -87,7 +88,10 @@ class Scorer:
         # estimator from these costs O(1), not O(span × window); recomputed from the pairs now and then so that
         # rounding cannot pile up (when depends on the count only: the same on a replay).
         self._sums = [0.0] * len(_TERMS)
-        self._zeros = 0  # pooled actuals equal to 0 (MAPE undefined)
+        # MAE, MASE (the usual ones) keep the count and the absolute errors' sum only; the others every sum
+        self._absolute_only = _CANONICAL[self.estimator] in ("MAE", "MASE")
+        self.uses = _ABSOLUTE if self._absolute_only else tuple(range(len(_TERMS)))  # the sums kept (the rest: 0.0)
+        self._zeros = 0  # pooled actuals equal to 0 (MAPE undefined; not counted when only absolute sums are kept)
         self._changes = 0
 
     def forecast(self, first: int, values: np.ndarray) -> None:
@@ -129,6 +133,9 @@ class Scorer:
         itself; each sum `total + sign * term` (`_terms`' terms spelt out: the same operations, the same bits)."""
         leaving = self._pairs.push(steps, value, predicted)
         span = self.span
+        if self._absolute_only:
+            self._score_absolute(value, steps, predicted, leaving)
+            return
         entries: list[tuple[float, float, float]] = []  # (actual, forecast, sign), in the order they count
         for step, forecast, old in zip(steps, predicted, leaving, strict=True):
             if step < span:
@@ -151,11 +158,31 @@ class Scorer:
         self._sums = [count, total, absolute_sum, square, ape, sape]
         self._changes += len(entries)
 
+    def _score_absolute(self, value: float, steps: list[int], predicted: list[float],
+                        leaving: list[tuple[float, float] | None]) -> None:
+        """`_score`'s sums for an estimator that reads only the count and the absolute errors' (MAE, MASE): the
+        same additions in the same order (`count + sign * 1.0`, `total + sign * abs(error)`), the others left
+        out."""
+        span, changes = self.span, 0
+        count, absolute_sum = self._sums[0], self._sums[2]
+        for step, forecast, old in zip(steps, predicted, leaving, strict=True):
+            if step < span:
+                if old is not None:
+                    count = count + -1.0
+                    absolute_sum = absolute_sum + -1.0 * abs(old[0] - old[1])
+                    changes += 1
+                count = count + 1.0
+                absolute_sum = absolute_sum + 1.0 * abs(value - forecast)
+                changes += 1
+        self._sums[0], self._sums[2] = count, absolute_sum
+        self._changes += changes
+
     def _resum(self) -> None:
         pooled = [tuple(pair) for step in range(self.span) for pair in self._pairs.ordered(step).tolist()]
-        self._sums = [math.fsum(column) for column in zip(*(_terms(*pair) for pair in pooled), strict=True)] \
+        sums = [math.fsum(column) for column in zip(*(_terms(*pair) for pair in pooled), strict=True)] \
             if pooled else [0.0] * len(_TERMS)
-        self._zeros = sum(1 for actual, _ in pooled if actual == 0)
+        self._sums = [total if i in self.uses else 0.0 for i, total in enumerate(sums)]
+        self._zeros = 0 if self._absolute_only else sum(1 for actual, _ in pooled if actual == 0)
 
     def error(self) -> float | None:
         """The rolling main-estimator error over steps 1..span pooled, from the running sums."""

@@ -229,13 +229,28 @@ class Window:
         one with no gap (the usual case: nothing to interpolate): the live hot path's tail."""
         if not self._open:
             return np.empty(0)
-        labels = sorted(self._open)
-        previous = self._last[0] if self._last is not None else labels[0] - self.offset
-        for label in labels:
-            if label != previous + self.offset:
-                return self.provisional().to_numpy(dtype=float)  # a gap: interpolated as the CSV's
-            previous = label
+        labels = sorted(self._open) if len(self._open) > 1 else list(self._open)
+        if not self._follow_on(labels):
+            return self.provisional().to_numpy(dtype=float)  # a gap: interpolated as the CSV's
         return np.array([math.fsum(self._open[b].values()) / len(self._open[b]) for b in labels], dtype=float)
+
+    def _follow_on(self, labels: list[pd.Timestamp]) -> bool:
+        """Whether `labels` (sorted) follow the last final point (or each other, with none) one grid step apart.
+        A fixed-length frequency compares ns (`label + offset` costs µs per label: most of this tail's cost)."""
+        if isinstance(self.offset, Tick):
+            step = self.offset.nanos
+            previous = self._last[0].value if self._last is not None else labels[0].value - step
+            for label in labels:
+                if label.value - previous != step:
+                    return False
+                previous = label.value
+            return True
+        before = self._last[0] if self._last is not None else labels[0] - self.offset
+        for label in labels:
+            if label != before + self.offset:
+                return False
+            before = label
+        return True
 
     def provisional_labels(self, n: int) -> list[pd.Timestamp]:
         """The labels of `provisional()`'s `n` points: the grid up to the newest bucket (the tail is contiguous,
