@@ -279,7 +279,8 @@ class LiveSeries:
             return
         points, self.pending = self.pending, []
         assert self.scorer is not None
-        transformed = self.transformation.apply(np.array([v for _, v, _ in points], dtype=float))
+        # as Python floats (iterating the array would make a numpy scalar of each)
+        transformed = self.transformation.apply(np.array([v for _, v, _ in points], dtype=float)).tolist()
         limit = self._threshold()
         ahead, self._ahead = self._ahead, None
         for (stamp, value, included), model_value in zip(points, transformed, strict=True):
