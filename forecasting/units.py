@@ -160,7 +160,12 @@ def _bounds(config: TimexConfig, name: str) -> tuple[float | None, float | None,
 
 
 def _adjust(values: np.ndarray, config: TimexConfig, name: str) -> np.ndarray:
-    low, high, rounding = _bounds(config, name)
+    return _adjust_by(values, _bounds(config, name))
+
+
+def _adjust_by(values: np.ndarray, bounds: tuple[float | None, float | None, bool]) -> np.ndarray:
+    """`_adjust` with the series' `_bounds` in hand (a live series adjusts every revision's arrays)."""
+    low, high, rounding = bounds
     out = np.clip(values, low, high) if (low is not None or high is not None) else values
     return np.round(out) if rounding else out
 

@@ -21,14 +21,19 @@ from schemas.codec import CODEC, MAGIC
 _HEADER = {name: MAGIC + CODEC.current[name].fingerprint for name in ("ForecastRevision", "Accuracy")}
 _DOUBLE = struct.Struct("<d").pack
 _DOUBLES: dict[int, Any] = {}  # array length → its Struct's pack
-_SMALL = [bytes([(n << 1) ^ (n >> 63)]) for n in range(64)]  # zigzag varint of 0..63: one byte
+_VARINTS_UP_TO = 8192
 _NULL, _SOME = b"\x00", b"\x02"  # union branch 0 (null), branch 1
+# A step record whose step and count are 0..63 (one zigzag byte each: 2n) and whose error and mae are both set
+# (the usual one): one pack, not four encodings.
+_STEP = struct.Struct("<BBBdBd").pack
+# Encoded texts: a stream's revisions repeat theirs (request id, series, model, the steps' timestamps); a dict
+# look-up costs a tenth of encoding one. Only short texts, and the dict starts again when full (bounded memory).
+_TEXTS: dict[str, bytes] = {}
+_TEXTS_AT_MOST, _TEXT_KEPT_UP_TO = 16_384, 128
 
 
-def _long(n: int) -> bytes:
+def _varint(n: int) -> bytes:
     """An Avro int/long: zigzag, then a little-endian base-128 varint."""
-    if 0 <= n < 64:
-        return _SMALL[n]
     z = ((n << 1) ^ (n >> 63)) & 0xFFFFFFFFFFFFFFFF
     out = bytearray()
     while z > 0x7F:
@@ -38,9 +43,26 @@ def _long(n: int) -> bytes:
     return bytes(out)
 
 
+_VARINTS = [_varint(n) for n in range(_VARINTS_UP_TO)]  # 0..8191: one or two bytes, encoded once
+
+
+def _long(n: int) -> bytes:
+    """An Avro int/long (`_varint`), of a small non-negative one from the table."""
+    if 0 <= n < _VARINTS_UP_TO:
+        return _VARINTS[n]
+    return _varint(n)
+
+
 def _string(s: str) -> bytes:
-    raw = s.encode()
-    return _long(len(raw)) + raw
+    out = _TEXTS.get(s)
+    if out is None:
+        raw = s.encode()
+        out = _long(len(raw)) + raw
+        if len(raw) <= _TEXT_KEPT_UP_TO:
+            if len(_TEXTS) >= _TEXTS_AT_MOST:
+                _TEXTS.clear()
+            _TEXTS[s] = out
+    return out
 
 
 def _opt_double(value: float | None) -> bytes:
@@ -77,10 +99,16 @@ def _rolling_accuracy(acc: Mapping[str, Any]) -> bytes:
              _opt_double(acc.get("threshold")), _long(acc.get("over", 0))]
     if steps:
         parts.append(_long(len(steps)))
-        parts += [_long(s["step"]) + _long(s["count"]) + _opt_double(s.get("error")) + _opt_double(s.get("mae"))
-                  for s in steps]
+        parts += [_step(s) for s in steps]
     parts.append(_NULL)
     return b"".join(parts)
+
+
+def _step(s: Mapping[str, Any]) -> bytes:
+    step, count, error, mae = s["step"], s["count"], s.get("error"), s.get("mae")
+    if error is not None and mae is not None and 0 <= step < 64 and 0 <= count < 64:
+        return _STEP(step << 1, count << 1, 2, error, 2, mae)
+    return _long(step) + _long(count) + _opt_double(error) + _opt_double(mae)
 
 
 def _opt_switch(switch: Mapping[str, Any] | None) -> bytes:

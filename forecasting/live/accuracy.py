@@ -35,6 +35,7 @@ MAX_SCORED_STEPS = 200  # horizon steps scored per series: memory is O(steps × 
 RESUM_EVERY = 4096  # pairs added between two exact recomputations of the running sums
 _TERMS = ("count", "error", "absolute", "square", "ape", "sape")
 _CANONICAL = {m.lower(): m for m in METRIC_NAMES}
+_ABSOLUTE = (0, 2)  # the running sums MAE and MASE read (indices of _TERMS): the only ones they keep
 
 
 def estimate(estimator: str, actual: np.ndarray, predicted: np.ndarray, recent: np.ndarray | None = None,
@@ -79,7 +80,11 @@ class Scorer:
         self.steps = min(horizon, MAX_SCORED_STEPS)
         self.span = max(1, min(span, self.steps))
         self._forecasts: deque[tuple[int, list[float]]] = deque()  # (first position covered, values)
-        self._pairs = _Rings(self.steps, window)
+        # MAE, MASE (the usual ones) read the errors only: their rings keep actual - forecast, not the pair (half
+        # the memory a revision's summary and every actual's shift go through), and their running sums the count
+        # and the absolute errors' only; the other estimators keep the pairs and every sum
+        self._absolute_only = _CANONICAL[self.estimator] in ("MAE", "MASE")
+        self._pairs = _Rings(self.steps, window, errors_only=self._absolute_only)
         self._recent: deque[float] = deque(maxlen=window + self.season)
         self.scored = 0  # actuals scored by at least one forecast
         self.over = 0  # actuals in a row with the rolling error above the threshold
@@ -87,7 +92,8 @@ class Scorer:
         # estimator from these costs O(1), not O(span × window); recomputed from the pairs now and then so that
         # rounding cannot pile up (when depends on the count only: the same on a replay).
         self._sums = [0.0] * len(_TERMS)
-        self._zeros = 0  # pooled actuals equal to 0 (MAPE undefined)
+        self.uses = _ABSOLUTE if self._absolute_only else tuple(range(len(_TERMS)))  # the sums kept (the rest: 0.0)
+        self._zeros = 0  # pooled actuals equal to 0 (MAPE undefined; not counted when only absolute sums are kept)
         self._changes = 0
 
     def forecast(self, first: int, values: np.ndarray) -> None:
@@ -129,6 +135,9 @@ class Scorer:
         itself; each sum `total + sign * term` (`_terms`' terms spelt out: the same operations, the same bits)."""
         leaving = self._pairs.push(steps, value, predicted)
         span = self.span
+        if self._absolute_only:
+            self._score_absolute(value, steps, predicted, leaving)
+            return
         entries: list[tuple[float, float, float]] = []  # (actual, forecast, sign), in the order they count
         for step, forecast, old in zip(steps, predicted, leaving, strict=True):
             if step < span:
@@ -151,11 +160,33 @@ class Scorer:
         self._sums = [count, total, absolute_sum, square, ape, sape]
         self._changes += len(entries)
 
+    def _score_absolute(self, value: float, steps: list[int], predicted: list[float],
+                        leaving: list[tuple[float, float] | None]) -> None:
+        """`_score`'s sums for an estimator that reads only the count and the absolute errors' (MAE, MASE; its
+        rings keep errors): the same additions in the same order (`count + sign * 1.0`, `total + sign *
+        abs(error)`), the others left out."""
+        span, changes = self.span, 0
+        count, absolute_sum = self._sums[0], self._sums[2]
+        for step, forecast, old in zip(steps, predicted, leaving, strict=True):
+            if step < span:
+                if old is not None:
+                    count = count + -1.0
+                    absolute_sum = absolute_sum + -1.0 * abs(old[0])  # its error, as computed when it came
+                    changes += 1
+                count = count + 1.0
+                absolute_sum = absolute_sum + 1.0 * abs(value - forecast)
+                changes += 1
+        self._sums[0], self._sums[2] = count, absolute_sum
+        self._changes += changes
+
     def _resum(self) -> None:
         pooled = [tuple(pair) for step in range(self.span) for pair in self._pairs.ordered(step).tolist()]
-        self._sums = [math.fsum(column) for column in zip(*(_terms(*pair) for pair in pooled), strict=True)] \
+        if self._absolute_only:  # errors e: the terms of the pair (e, 0.0) (e - 0.0 is e, to the bit)
+            pooled = [(error, 0.0) for (error,) in pooled]
+        sums = [math.fsum(column) for column in zip(*(_terms(*pair) for pair in pooled), strict=True)] \
             if pooled else [0.0] * len(_TERMS)
-        self._zeros = sum(1 for actual, _ in pooled if actual == 0)
+        self._sums = [total if i in self.uses else 0.0 for i, total in enumerate(sums)]
+        self._zeros = 0 if self._absolute_only else sum(1 for actual, _ in pooled if actual == 0)
 
     def error(self) -> float | None:
         """The rolling main-estimator error over steps 1..span pooled, from the running sums."""
@@ -184,10 +215,14 @@ class Scorer:
     def _error_and_mae(self, pairs: np.ndarray, recent: np.ndarray) -> dict[str, float | None]:
         """The estimator's error and the MAE of these (actual, forecast) pairs; one computation when the
         estimator is the MAE (a revision asks for both per step: half its scoring cost)."""
-        mae = estimate("mae", pairs[:, 0], pairs[:, 1])
+        if self._absolute_only:  # errors e: the pairs (e, 0.0) (e - 0.0 is e, to the bit)
+            actual, predicted = pairs[:, 0], np.zeros(len(pairs))
+        else:
+            actual, predicted = pairs[:, 0], pairs[:, 1]
+        mae = estimate("mae", actual, predicted)
         if _CANONICAL[self.estimator] == "MAE":
             return {"error": mae, "mae": mae}
-        return {"error": estimate(self.estimator, pairs[:, 0], pairs[:, 1], recent, self.season), "mae": mae}
+        return {"error": estimate(self.estimator, actual, predicted, recent, self.season), "mae": mae}
 
     def _mae_summary(self, count: int) -> tuple[list[dict[str, Any]], dict[str, float | None]]:
         """`summary`'s steps and pooled figures when the estimator is the MAE and every step has `count` pairs:
@@ -195,9 +230,8 @@ class Scorer:
         mean is numpy's pairwise sum of that row over its count, as the mean of the row alone is, and the pooled
         one is of the first `span` rows laid end to end, as their concatenation is. np.mean is spelt out as what it
         does (numpy's `_mean`: the pairwise sum, divided by the count) without its Python-level checks."""
-        table = self._pairs.all_ordered()
-        absolute = np.abs(table[:, :, 0] - table[:, :, 1])
-        with np.errstate(all="ignore"):  # inf - inf: nan, as np.mean gives (and is reported as None)
+        absolute = np.abs(self._pairs.all_ordered()[:, :, 0])  # the MAE's rings keep the errors
+        with np.errstate(all="ignore"):  # a sum past the largest float: inf, as np.mean gives (reported as None)
             means = (np.add.reduce(absolute, axis=1) / count).tolist()
         steps = []
         for s, mean in enumerate(means):
@@ -225,28 +259,30 @@ class Scorer:
 class _Rings:
     """Per horizon step, the last `window` (actual, forecast) pairs: one (steps, window, 2) numpy table whose
     rows end with their step's pairs, oldest first (a pair enters at the end, shifting the row left), so a
-    revision's summary reads the full table as it stands, without reordering or converting Python objects."""
+    revision's summary reads the full table as it stands, without reordering or converting Python objects.
+    `errors_only`: each pair kept as its error, actual - forecast (Python's subtraction: the same bits as
+    numpy's), in a (steps, window, 1) table; what `push` returns and the rows hold are then 1-tuples."""
 
-    def __init__(self, steps: int, window: int) -> None:
-        self.window = window
-        self.table = np.zeros((steps, window, 2))
+    def __init__(self, steps: int, window: int, errors_only: bool = False) -> None:
+        self.window, self.errors_only = window, errors_only
+        self.table = np.zeros((steps, window, 1 if errors_only else 2))
         self.added = [0] * steps  # pairs appended to each step in all
         self._full = False
 
     def __len__(self) -> int:
         return len(self.table)
 
-    def __getitem__(self, step: int) -> list[tuple[float, float]]:
-        """Step `step`'s pairs, oldest first."""
-        return [(a, f) for a, f in self.ordered(step).tolist()]
+    def __getitem__(self, step: int) -> list[tuple[float, ...]]:
+        """Step `step`'s pairs (or errors), oldest first."""
+        return [tuple(pair) for pair in self.ordered(step).tolist()]
 
-    def __iter__(self) -> Iterator[list[tuple[float, float]]]:
+    def __iter__(self) -> Iterator[list[tuple[float, ...]]]:
         return (self[step] for step in range(len(self)))
 
     def count(self, step: int) -> int:
         return int(min(self.added[step], self.window))
 
-    def push(self, steps: list[int], value: float, predicted: list[float]) -> list[tuple[float, float] | None]:
+    def push(self, steps: list[int], value: float, predicted: list[float]) -> list[tuple[float, ...] | None]:
         """The pairs (value, predicted[i]) appended to steps[i], in that order; per pair, the one it pushed out of
         its step's window (None: the window was not full). Steps k-1, ..., 0 (what every actual brings once the
         forecasts cover it) in one shift of those rows."""
@@ -256,26 +292,29 @@ class _Rings:
             rows = table[first - k + 1: first + 1]
             oldest = rows[:, 0].tolist()  # step order
             rows[:, :-1] = rows[:, 1:]
-            rows[:, -1, 0] = value
-            rows[:, -1, 1] = predicted[::-1]
-            out: list[tuple[float, float] | None] = []
+            if self.errors_only:
+                rows[:, -1, 0] = [value - forecast for forecast in reversed(predicted)]
+            else:
+                rows[:, -1, 0] = value
+                rows[:, -1, 1] = predicted[::-1]
+            out: list[tuple[float, ...] | None] = []
             for step in steps:
                 pair = oldest[step - first + k - 1]
-                out.append((pair[0], pair[1]) if added[step] >= window else None)
+                out.append(tuple(pair) if added[step] >= window else None)
                 added[step] += 1
             return out
         out = []
         for step, forecast in zip(steps, predicted, strict=True):  # one at a time (a step twice: in order)
             row = table[step]
-            actual, old = row[0].tolist()
-            out.append((actual, old) if added[step] >= window else None)
+            old = tuple(row[0].tolist())
+            out.append(old if added[step] >= window else None)
             row[:-1] = row[1:]
-            row[-1] = (value, forecast)
+            row[-1] = (value - forecast,) if self.errors_only else (value, forecast)
             added[step] += 1
         return out
 
     def ordered(self, step: int) -> np.ndarray:
-        """(count, 2): the step's pairs, oldest first."""
+        """(count, 2) (errors only: (count, 1)): the step's pairs, oldest first."""
         return self.table[step, self.window - self.count(step):].copy()
 
     def full(self) -> bool:
@@ -284,8 +323,8 @@ class _Rings:
         return self._full
 
     def all_ordered(self) -> np.ndarray:
-        """(steps, window, 2): every step's pairs, oldest first; only when every step's window is full (the table
-        itself: not to be written to)."""
+        """(steps, window, 2) (errors only: 1): every step's pairs, oldest first; only when every step's window is
+        full (the table itself: not to be written to)."""
         return self.table
 
 

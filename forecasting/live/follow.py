@@ -24,7 +24,6 @@ drives (live/service.py), one `LiveSeries` per series of a standing request.
 
 from __future__ import annotations
 
-import functools
 import math
 import struct
 import warnings
@@ -38,7 +37,7 @@ from pandas.tseries.offsets import DateOffset
 
 from forecasting.config import TimexConfig, config_from_json
 from forecasting.live.accuracy import Scorer, threshold
-from forecasting.live.models import LiveModel, adjusted, live_model, load
+from forecasting.live.models import LiveModel, live_model, load
 from forecasting.live.models.refit import REFIT_EVERY, Ahead, LiveRefit
 from forecasting.live.observations import Observation
 from forecasting.live.params import LiveParameters, live_request
@@ -51,7 +50,7 @@ from forecasting.ns_range import future_index
 from forecasting.seasonality import season_length
 from forecasting.series import to_wire
 from forecasting.transformations import Transformation, make_transformation
-from forecasting.units import _adjust, model_options
+from forecasting.units import _adjust_by, _bounds, model_options
 
 MAX_ACTUALS = 1_000  # actuals a revision carries at most (after a long selection, the last ones)
 
@@ -164,6 +163,7 @@ class LiveSeries:
         self.switched: dict[str, Any] | None = None  # why the current model replaced the one before (if it did)
         self.unsent: list[tuple[pd.Timestamp, float]] = []  # final points folded since the last revision
         self._ahead: _Ahead | None = None  # the last revision's model after its provisional point
+        self._bounds = _bounds(config, name)  # min/max values and rounding (forecasting.units._adjust's)
 
     def seed(self, history: pd.Series) -> bool:
         """A CSV's history before any observation; True when it makes the series ready."""
@@ -219,7 +219,7 @@ class LiveSeries:
             return  # its due fit is the pool's work, never done here: no forecast from this point to score
         if mean is None:
             mean = self.model.forecast(self.scorer.steps, ()).mean
-        self.scorer.forecast(self.folded + 1, _adjust(self.transformation.inverse(mean), self.config, self.name))
+        self.scorer.forecast(self.folded + 1, _adjust_by(self.transformation.inverse(mean), self._bounds))
 
     def _threshold(self) -> float | None:
         if self.live.reselect_patience <= 0 or self.choice is None:
@@ -279,7 +279,8 @@ class LiveSeries:
             return
         points, self.pending = self.pending, []
         assert self.scorer is not None
-        transformed = self.transformation.apply(np.array([v for _, v, _ in points], dtype=float))
+        # as Python floats (iterating the array would make a numpy scalar of each)
+        transformed = self.transformation.apply(np.array([v for _, v, _ in points], dtype=float)).tolist()
         limit = self._threshold()
         ahead, self._ahead = self._ahead, None
         for (stamp, value, included), model_value in zip(points, transformed, strict=True):
@@ -346,30 +347,47 @@ class LiveSeries:
         h = self.config.model_parameters.prediction_lags
         tail = self.window.provisional_values()
         raw = self._forecast(h, self.transformation.apply(tail) if len(tail) else tail)
-        inverse = self.transformation.inverse
-        intervals = {lv: (inverse(lo), inverse(hi)) for lv, (lo, hi) in (raw.intervals or {}).items()} or None
-        pred = adjusted(Prediction(inverse(raw.mean), intervals), self.config, self.name)
-        stamps = _future_stamps(self.window.last_label, self.window.offset, h)
-        forecast: dict[str, Any] = {"timestamps": list(stamps), "yhat": _floats(pred.mean)}
-        for lv in LEVELS:
-            lo_hi = (pred.intervals or {}).get(lv)
-            forecast[f"lower_{lv}"] = _floats(lo_hi[0]) if lo_hi else None
-            forecast[f"upper_{lv}"] = _floats(lo_hi[1]) if lo_hi else None
+        inverse, bounds = self.transformation.inverse, self._bounds
+        # the forecast as a CSV's (forecasting.live.models.adjusted: inverse, then clipped and rounded), as lists
+        forecast: dict[str, Any] = {"timestamps": self._future_stamps(h),
+                                    "yhat": _floats(_adjust_by(inverse(raw.mean), bounds))}
+        intervals = raw.intervals or {}
+        for lv, lower, upper in _BANDS:
+            lo_hi = intervals.get(lv)
+            forecast[lower] = _floats(_adjust_by(inverse(lo_hi[0]), bounds)) if lo_hi else None
+            forecast[upper] = _floats(_adjust_by(inverse(lo_hi[1]), bounds)) if lo_hi else None
         points, self.revised_at = included - self.revised_at, included
         last = self.window.last_timestamp
         assert self.scorer is not None
         # once each (points folded again after a switch), the last MAX_ACTUALS
         actuals = dict(self.unsent[-MAX_ACTUALS:])
         self.unsent = []
-        return {"series": self.name, "revision": included, "last_timestamp": last.isoformat() if last else "",
+        stamps = [_iso(stamp) for stamp in actuals]
+        if len(tail):
+            stamps += self._provisional_stamps(len(tail))
+        return {"series": self.name, "revision": included, "last_timestamp": _iso(last) if last else "",
                 "points": points, "forecast": forecast, "model": self.choice.model,
                 "transformation": self.choice.transformation, "window": self.choice.window,
                 "params": self.choice.params,
                 "accuracy": self.scorer.summary(self.choice.validation_error, self.live.reselect_factor),
                 "switched": self.switched, "selected_at": self.selected_at,
-                "actual_timestamps": [stamp.isoformat() for stamp in actuals]
-                + (_provisional_stamps(self.window.last_label, self.window.offset, len(tail)) if len(tail) else []),
-                "actual_values": list(actuals.values()) + _floats(tail)}
+                "actual_timestamps": stamps, "actual_values": list(actuals.values()) + _floats(tail)}
+
+    def _future_stamps(self, h: int) -> list[str]:
+        """The wire timestamps of the `h` steps after the newest bucket (a fresh list)."""
+        last = self.window.last_label
+        assert last is not None, "a revised series has points"
+        return list(_cached(("future", self.window.freq, _stamp_key(last), h),
+                            lambda: _future_stamps(last, self.window.offset, h)))
+
+    def _provisional_stamps(self, n: int) -> list[str]:
+        """The ISO timestamps of the provisional tail's `n` labels (`Window.provisional_labels`: the grid up to
+        the newest bucket); a fresh list."""
+        last = self.window.last_label
+        assert last is not None, "a provisional tail has a newest bucket"
+        offset = self.window.offset
+        return list(_cached(("provisional", self.window.freq, _stamp_key(last), n),
+                            lambda: tuple((last - k * offset).isoformat() for k in range(n - 1, -1, -1))))
 
 
 @dataclass(frozen=True)
@@ -395,22 +413,35 @@ def _floats(values: np.ndarray) -> list[float]:
     return np.asarray(values, dtype=np.float64).tolist()
 
 
-def _provisional_stamps(last: pd.Timestamp | None, offset: DateOffset, n: int) -> list[str]:
-    """The ISO timestamps of the provisional tail's `n` labels (`Window.provisional_labels`: the grid up to the
-    newest bucket `last`); a copy, as the cache's list is shared."""
-    return list(_provisional_stamps_cached(last, offset, n))
+_BANDS = tuple((lv, f"lower_{lv}", f"upper_{lv}") for lv in LEVELS)  # a ForecastRecord's interval fields
+_CACHED: dict[tuple[Any, ...], Any] = {}
+_CACHED_AT_MOST = 16_384  # entries; then the cache starts again (bounded memory)
 
 
-@functools.lru_cache(maxsize=4096)
-def _provisional_stamps_cached(last: pd.Timestamp | None, offset: DateOffset, n: int) -> tuple[str, ...]:
-    assert last is not None, "a provisional tail has a newest bucket"
-    return tuple((last - k * offset).isoformat() for k in range(n - 1, -1, -1))
+def _stamp_key(stamp: pd.Timestamp) -> tuple[int, Any, str]:
+    """What a Timestamp's text depends on (the instant, the zone, the unit), cheap to hash and compare: equal
+    Timestamps in two zones are one key of their own, and hashing a Timestamp or a DateOffset costs more."""
+    return stamp.value, stamp.tz, stamp.unit
 
 
-@functools.lru_cache(maxsize=4096)
-def _future_stamps(last: pd.Timestamp | None, offset: DateOffset, h: int) -> list[str]:
+def _cached(key: tuple[Any, ...], make: Any) -> Any:
+    """`make()`, remembered under `key`: every series of a stream on the same grid asks for the same stamps'
+    texts (an ISO text costs µs: a revision has several)."""
+    value = _CACHED.get(key)
+    if value is None:
+        if len(_CACHED) >= _CACHED_AT_MOST:
+            _CACHED.clear()
+        value = _CACHED[key] = make()
+    return value
+
+
+def _iso(stamp: pd.Timestamp) -> str:
+    """`stamp.isoformat()`, remembered (`_cached`)."""
+    return _cached(("iso", *_stamp_key(stamp)), stamp.isoformat)  # type: ignore[no-any-return]
+
+
+def _future_stamps(last: pd.Timestamp, offset: DateOffset, h: int) -> list[str]:
     """The wire timestamps of the `h` steps after `last` (the window's newest bucket), as a CSV's forecast
-    gives them; cached: every series of a stream on the same grid asks for the same ones."""
-    assert last is not None, "a revised series has points"
+    gives them."""
     index = pd.DatetimeIndex([last], freq=offset)
     return to_wire(pd.Series(np.zeros(h), index=future_index(index, h)))[0]

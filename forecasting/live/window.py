@@ -80,14 +80,20 @@ class Window:
         self._horizon_of: tuple[pd.Timestamp, pd.Timestamp] | None = None  # (latest, its lateness horizon)
         self._lateness_delta = (pd.Timedelta(allowed_lateness * self.offset) if isinstance(self.offset, Tick)
                                 else None)
+        # a fixed-length frequency's step in ns: the grid's checks compare ns (Timestamp arithmetic costs µs)
+        self._step_ns: int | None = self.offset.nanos if isinstance(self.offset, Tick) else None
         self.last_timestamp: pd.Timestamp | None = None
         self.included = self.duplicates = self.too_late = self.gaps_filled = 0
 
     def bucket(self, stamp: pd.Timestamp) -> pd.Timestamp:
         """The grid label `resample(freq)` gives `stamp`."""
-        if isinstance(self.offset, Tick):
+        if self._step_ns is not None:
             if self._origin is None:
                 self._origin = stamp.normalize()  # resample's origin="start_day"
+            origin = self._origin
+            if ((stamp.value - origin.value) % self._step_ns == 0 and stamp.unit == "ns" == origin.unit
+                    and stamp.tz == origin.tz):
+                return stamp  # on the grid (the usual case): its own label, as the arithmetic below gives it
             step = pd.Timedelta(self.offset)
             return self._origin + ((stamp - self._origin) // step) * step
         day = stamp.normalize()
@@ -131,7 +137,7 @@ class Window:
         if self._horizon_of is None or self._horizon_of[0] != latest:  # an offset's arithmetic costs µs: once
             # a fixed-length frequency's lateness is a Timedelta (a Tick's arithmetic is its Timedelta's)
             back = self._lateness_delta if self._lateness_delta is not None else self.allowed_lateness * self.offset
-            self._horizon_of = (latest, latest - back)
+            self._horizon_of = (latest, latest - back if self.allowed_lateness else latest)
         return self._horizon_of[1]
 
     def _seal(self) -> None:
@@ -144,7 +150,7 @@ class Window:
             self._finish(label, math.fsum(raw.values()) / len(raw), sorted(raw) if len(raw) > 1 else list(raw))
 
     def _finish(self, label: pd.Timestamp, value: float, stamps: list[pd.Timestamp]) -> None:
-        if self._last is not None and label != self._last[0] + self.offset:
+        if self._last is not None and not self._next(self._last[0], label):
             last, last_value = self._last
             grid = pd.date_range(last, label, freq=self.offset)
             if len(grid) > 2:  # a gap: filled as the CSV's
@@ -229,13 +235,25 @@ class Window:
         one with no gap (the usual case: nothing to interpolate): the live hot path's tail."""
         if not self._open:
             return np.empty(0)
-        labels = sorted(self._open)
-        previous = self._last[0] if self._last is not None else labels[0] - self.offset
-        for label in labels:
-            if label != previous + self.offset:
-                return self.provisional().to_numpy(dtype=float)  # a gap: interpolated as the CSV's
-            previous = label
+        labels = sorted(self._open) if len(self._open) > 1 else list(self._open)
+        if not self._follow_on(labels):
+            return self.provisional().to_numpy(dtype=float)  # a gap: interpolated as the CSV's
         return np.array([math.fsum(self._open[b].values()) / len(self._open[b]) for b in labels], dtype=float)
+
+    def _follow_on(self, labels: list[pd.Timestamp]) -> bool:
+        """Whether `labels` (sorted) follow the last final point (or each other, with none) one grid step apart."""
+        previous = self._last[0] if self._last is not None else None
+        for label in labels:
+            if previous is not None and not self._next(previous, label):
+                return False
+            previous = label
+        return True
+
+    def _next(self, previous: pd.Timestamp, label: pd.Timestamp) -> bool:
+        """`label == previous + offset`; a fixed-length frequency compares ns (`+ offset` costs µs)."""
+        if self._step_ns is not None:
+            return label.value - previous.value == self._step_ns
+        return bool(label == previous + self.offset)
 
     def provisional_labels(self, n: int) -> list[pd.Timestamp]:
         """The labels of `provisional()`'s `n` points: the grid up to the newest bucket (the tail is contiguous,

@@ -91,3 +91,17 @@ def test_a_wrong_type_raises_rather_than_writing_other_bytes() -> None:
             encode_revision({**record, field: value})
     with pytest.raises(Exception):  # noqa: B017, PT011 (struct.error: not a number)
         encode_revision({**record, "actual_values": ["x"], "actual_timestamps": ["t"]})
+
+
+def test_remembered_texts_are_bounded_and_encode_as_fastavro() -> None:
+    from schemas import live_writer
+
+    long = "é" * (live_writer._TEXT_KEPT_UP_TO + 1)  # more bytes than a remembered text: encoded each time
+    for text in ("", "a", "naive-004", "中😀", long):
+        record = {**_record(random.Random(1)), "request_id": text, "series": text, "model": text}
+        for _ in range(2):  # the second time from the remembered encoding
+            assert encode_revision(record) == encode("ForecastRevision", record)
+    assert long not in live_writer._TEXTS and "naive-004" in live_writer._TEXTS
+    for n in range(live_writer._TEXTS_AT_MOST + 10):
+        live_writer._string(f"series-{n}")
+    assert len(live_writer._TEXTS) <= live_writer._TEXTS_AT_MOST

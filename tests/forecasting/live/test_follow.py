@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from forecasting.live.follow import Choice, LiveSeries, fit_live, refit_live
+from forecasting.live.follow import Choice, LiveSeries, _iso, fit_live, refit_live
 from forecasting.live.models.refit import REFIT_EVERY
 from forecasting.live.observations import Observation
 from forecasting.live.params import live_request
@@ -123,3 +123,12 @@ def test_a_refit_kind_is_revised_from_the_pools_answer_as_from_a_fit_in_place() 
     for bound in ("lower_80", "upper_80", "lower_95", "upper_95"):
         width = np.array(expected["forecast"]["upper_95"]) - np.array(expected["forecast"]["lower_95"])
         assert np.all(np.abs(np.array(got["forecast"][bound]) - np.array(expected["forecast"][bound])) < 0.2 * width)
+
+
+def test_the_remembered_iso_texts_are_each_stamps_own() -> None:
+    # One instant in two zones (equal Timestamps, one hash) and in two units: each its own text, as isoformat.
+    utc = pd.Timestamp("2026-03-29 01:30", tz="UTC")
+    for stamp in (utc, utc.tz_convert("Europe/Rome"), utc.tz_localize(None), utc.tz_localize(None).as_unit("s"),
+                  pd.Timestamp("2026-03-29 01:30:00.000001")):
+        assert _iso(stamp) == stamp.isoformat()
+        assert _iso(stamp) == stamp.isoformat()  # remembered

@@ -29,9 +29,14 @@ def _bits(value: Any) -> Any:
     return value
 
 
-def _state(scorer: Any) -> Any:
-    return _bits((scorer._sums, scorer._zeros, scorer._changes, scorer.scored, scorer.over, scorer.error(),
-                  [scorer._pairs[s] for s in range(scorer.steps)]))
+def _state(scorer: Any, ours: Scorer) -> Any:
+    """The scorer's state as `ours` keeps it: of the running sums, those its estimator reads; of the pairs, their
+    errors (actual - forecast) where it keeps those only (MAE, MASE)."""
+    pairs = [scorer._pairs[s] for s in range(scorer.steps)]
+    if ours._pairs.errors_only and scorer._pairs is not ours._pairs:
+        pairs = [[(actual - forecast,) for actual, forecast in step] for step in pairs]
+    return _bits(([scorer._sums[i] for i in ours.uses], scorer._zeros if 4 in ours.uses else None, scorer._changes,
+                  scorer.scored, scorer.over, scorer.error(), pairs))
 
 
 def _value(rng: random.Random) -> float:
@@ -41,8 +46,19 @@ def _value(rng: random.Random) -> float:
 
 @pytest.mark.parametrize("seed", range(12))
 def test_the_scorer_scores_to_the_bit_as_the_reference(seed: int) -> None:
-    rng = random.Random(seed)
-    estimator = rng.choice(METRIC_NAMES).lower()
+    _compare(random.Random(seed))
+
+
+@pytest.mark.parametrize("estimator", ["mae", "mase"])
+@pytest.mark.parametrize("seed", range(6))
+def test_the_errors_only_rings_of_mae_and_mase_score_to_the_bit_as_the_reference(seed: int, estimator: str) -> None:
+    """MAE and MASE keep the errors, not the pairs, and two running sums: every shape, full windows included."""
+    _compare(random.Random(100 + seed), estimator)
+
+
+def _compare(rng: random.Random, estimator: str | None = None) -> None:
+    """Ours and the reference on one random stream (of `estimator`, else a random one), to the bit."""
+    estimator = rng.choice(METRIC_NAMES).lower() if estimator is None else estimator
     horizon, window = rng.choice((1, 2, 7, 12)), rng.choice((1, 3, 50))
     span, season = rng.randint(1, horizon + 2), rng.choice((1, 7))
     ours, theirs = Scorer(estimator, horizon, span, window, season), ReferenceScorer(estimator, horizon, span, window,
@@ -66,7 +82,7 @@ def test_the_scorer_scores_to_the_bit_as_the_reference(seed: int) -> None:
         position = i + 1
         value, limit = _value(rng), rng.choice((None, 0.5, 20.0))
         assert ours.actual(position, value, limit) == theirs.actual(position, value, limit)
-        assert _state(ours) == _state(theirs), f"after actual {i}"
+        assert _state(ours, ours) == _state(theirs, ours), f"after actual {i}"
         if i % 7 == 0 or i > 380:
             assert _bits(ours.summary(1.0, 1.5)) == _bits(theirs.summary(1.0, 1.5)), f"summary after actual {i}"
 
@@ -85,4 +101,4 @@ def test_the_mae_summary_of_full_windows_and_the_resummed_sums_are_the_reference
         if position > 60 and position % 25 == 0:
             assert _bits(ours.summary(10.0, 1.5)) == _bits(theirs.summary(10.0, 1.5))
             assert ours._pairs.full()
-    assert _state(ours) == _state(theirs)
+    assert _state(ours, ours) == _state(theirs, ours)

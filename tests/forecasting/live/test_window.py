@@ -152,3 +152,31 @@ def test_the_provisional_values_and_the_last_label_are_those_of_the_series(laten
         window.add(obs(pd.Timestamp("2026-01-01") + pd.Timedelta(days=day), float(rng.normal(10, 2))))
         np.testing.assert_array_equal(window.provisional_values(), window.provisional().to_numpy(dtype=float))
         assert window.last_label == window.series().index[-1]
+
+
+@pytest.mark.parametrize("freq", ["D", "15min", "MS"])
+@pytest.mark.parametrize("lateness", [0, 2])
+def test_the_provisional_values_follow_the_grid_of_fixed_and_calendar_frequencies(freq: str, lateness: int) -> None:
+    # A fixed-length frequency checks the tail's contiguity in ns, a calendar one with its offset: the same tail
+    # as the pandas one, with gaps and with observations off the grid within a bucket.
+    window = Window(freq, window_points=100, allowed_lateness=lateness)
+    start = pd.Timestamp("2026-01-01")
+    for k in [0, 1, 2, 4, 5, 6, 9, 10, 11, 15]:
+        label = start + k * window.offset
+        window.add(obs(label, float(k)))
+        window.add(obs(label + pd.Timedelta(minutes=7), float(k) + 0.5))  # within the same bucket
+        np.testing.assert_array_equal(window.provisional_values(), window.provisional().to_numpy(dtype=float))
+
+
+@pytest.mark.parametrize("tz", [None, "Europe/Rome"])
+def test_a_stamp_on_the_grid_is_its_own_label_as_the_arithmetic_gives_it(tz: str | None) -> None:
+    window = Window("15min", window_points=10, allowed_lateness=0)
+    first = pd.Timestamp("2026-03-29 00:20", tz=tz).as_unit("ns")  # the reader's unit (the origin's)
+    origin = first.normalize()
+    step = pd.Timedelta(window.offset)  # as Window.bucket's arithmetic
+    on = [pd.Timestamp(t, tz=tz).as_unit("ns") for t in ("2026-03-29 00:30", "2026-03-29 03:45", "2026-03-30")]
+    for stamp in [first, *on, on[-1].as_unit("s"), on[-1].as_unit("us") + pd.Timedelta(1, "us")]:
+        expected = origin + ((stamp - origin) // step) * step
+        label = window.bucket(stamp)
+        assert (label, label.unit, str(label.tz), label.isoformat()) == (
+            expected, expected.unit, str(expected.tz), expected.isoformat())
