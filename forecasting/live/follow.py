@@ -13,7 +13,7 @@ drives (live/service.py), one `LiveSeries` per series of a standing request.
    of its due point: `refit_work` gives that work for the pool (`refit_live`), `refitted` installs the answer,
    and until then the series is not revised (its points fold into the next revision). `revise` forecasts
    the horizon after the provisional tail, inverts the transformation, clips and rounds as a CSV's forecast
-   (`adjusted`), and numbers the revision with `window.included`: the count of observations
+   (forecasting.units' `_adjust_by`), and numbers the revision with `window.included`: the count of observations
    folded in, which only grows and is the same on a replay. Nothing here reads a clock.
 5. `fold` takes the final points one by one: each is scored against the forecasts made before it, then the
    forecast after it is recorded (forecasting.live.accuracy; a refit kind records one only where its due fit is
@@ -348,7 +348,7 @@ class LiveSeries:
         tail = self.window.provisional_values()
         raw = self._forecast(h, self.transformation.apply(tail) if len(tail) else tail)
         inverse, bounds = self.transformation.inverse, self._bounds
-        # the forecast as a CSV's (forecasting.live.models.adjusted: inverse, then clipped and rounded), as lists
+        # the forecast as a CSV's (inverse, then clipped and rounded: forecasting.units' `_adjust_by`), as lists
         forecast: dict[str, Any] = {"timestamps": self._future_stamps(h),
                                     "yhat": _floats(_adjust_by(inverse(raw.mean), bounds))}
         intervals = raw.intervals or {}

@@ -12,7 +12,8 @@
 
 The live service runs the refits in its unit pool, never on its event loop (forecasting.live.models.refit).
 
-`adjusted` applies the config's min_values, max_values and round_to_integer to a forecast, as a CSV's are.
+A revision's forecast is clipped and rounded as a CSV's (min_values, max_values, round_to_integer) by
+forecasting.live.follow, with forecasting.units' `_adjust_by`.
 """
 
 from __future__ import annotations
@@ -20,18 +21,15 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
-from forecasting.config import TimexConfig
 from forecasting.live.models.arima import LiveARIMA
 from forecasting.live.models.base import LiveModel, NotUpdatable
 from forecasting.live.models.ets import LiveETS
 from forecasting.live.models.naive import LiveNaive, LiveSeasonalNaive
 from forecasting.live.models.refit import LiveRefit
 from forecasting.live.models.theta import LiveTheta
-from forecasting.models.base import ForecastModel, Prediction
-from forecasting.units import _adjust
+from forecasting.models.base import ForecastModel
 
 LIVE_MODELS: dict[str, type[LiveModel]] = {
     "naive": LiveNaive, "persistence": LiveNaive, "seasonal_naive": LiveSeasonalNaive, "autoets": LiveETS,
@@ -57,15 +55,4 @@ def load(data: bytes) -> LiveModel:
     return _KINDS[state.pop("kind")].from_state(state)
 
 
-def adjusted(prediction: Prediction, config: TimexConfig, series: str) -> Prediction:
-    """forecasting.units' clipping and rounding of a forecast (min_values, max_values, round_to_integer)."""
-    def adjust(values: np.ndarray) -> np.ndarray:
-        return _adjust(values, config, series)
-
-    intervals = None
-    if prediction.intervals:
-        intervals = {lv: (adjust(lo), adjust(hi)) for lv, (lo, hi) in prediction.intervals.items()}
-    return Prediction(adjust(prediction.mean), intervals)
-
-
-__all__ = ["LIVE_MODELS", "LiveModel", "NotUpdatable", "adjusted", "live_model", "load"]
+__all__ = ["LIVE_MODELS", "LiveModel", "NotUpdatable", "live_model", "load"]

@@ -12,13 +12,14 @@ import pandas as pd
 import pytest
 
 from forecasting.live.follow import RefitWork, refit_live
-from forecasting.live.models import LiveModel, adjusted, live_model, load
+from forecasting.live.models import LiveModel, live_model, load
 from forecasting.live.models.arima import LiveARIMA
 from forecasting.live.models.ets import LiveETS
 from forecasting.live.models.naive import LiveNaive, LiveSeasonalNaive
 from forecasting.live.models.refit import REFIT_EVERY, Ahead, LiveRefit
 from forecasting.live.models.theta import LiveTheta
 from forecasting.models import LEVELS, ForecastModel, Prediction, get_model_class
+from forecasting.units import _adjust_by, _bounds
 from tests.plugins.core_series import make_config
 
 FIT, NEW, H = 120, 30, 6
@@ -179,10 +180,10 @@ def test_a_provisional_tail_is_forecast_from_but_not_kept(name: str) -> None:
 def test_forecasts_are_clipped_and_rounded_as_a_csvs() -> None:
     config = make_config(model_parameters={"min_values": {"s": 0.0}, "max_values": {"_all": 10.0},
                                            "round_to_integer": "s"})
-    got = adjusted(Prediction(np.array([-1.2, 3.4, 12.0]), {80: (np.array([-5.0, 1.6, 9.0]),
-                                                                 np.array([0.4, 5.0, 20.0]))}), config, "s")
-    assert got.mean.tolist() == [0.0, 3.0, 10.0]
-    assert got.intervals is not None and got.intervals[80][0].tolist() == [0.0, 2.0, 9.0]
+    bounds = _bounds(config, "s")  # what LiveSeries.revise adjusts each revision's arrays with
+    mean, lower = _adjust_by(np.array([-1.2, 3.4, 12.0]), bounds), _adjust_by(np.array([-5.0, 1.6, 9.0]), bounds)
+    assert mean.tolist() == [0.0, 3.0, 10.0]
+    assert lower.tolist() == [0.0, 2.0, 9.0]
 
 
 def test_the_quantile_cache_wraps_only_the_statsforecast_it_was_written_for() -> None:
