@@ -27,7 +27,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, G
 from schemas import BY_NAME, DecodeError, Topic, decode_as, encode
 from schemas.topics import DEAD_LETTERS
 from schemas.wiring import WIRING, Wiring
-from timex_stream.runtime.faust_delivery import AtLeastOnceApp, AtLeastOnceConsumer
+from timex_stream.runtime.faust_delivery import AtLeastOnceApp, AtLeastOnceConsumer, AtLeastOnceConsumerThread
 from timex_stream.runtime.kafka import admin as kafka_admin
 from timex_stream.runtime.kafka import create_missing
 from timex_stream.runtime.ports import free_port
@@ -80,7 +80,7 @@ class _IdempotentProducer(AIOKafkaProducer):
         return producer
 
 
-class _ConsumerThread(AIOKafkaConsumerThread):
+class _ConsumerThread(AtLeastOnceConsumerThread):
     def _create_worker_consumer(self, transport: Any) -> Any:
         consumer = super()._create_worker_consumer(transport)
         bound_consumer(consumer._client)  # a broker gone silent costs seconds, not its silence (silent_broker.py)

@@ -1,4 +1,4 @@
-"""faust.App without two ways faust-streaming 0.15.3 loses records (both still open upstream).
+"""faust.App without three ways faust-streaming 0.15.3 loses records (the first two still open upstream).
 
 1. Recovery after an assignment (https://github.com/faust-streaming/faust/issues/596). Faust resumes the
    flow into the stream queues to read the table changelogs, resumes the stream partitions, seeks them to
@@ -9,23 +9,35 @@
    agent concurrency > 1 later records can finish first; Faust's check of the acked offsets lets one
    missing offset at the head pass (or any, on a partition with nothing committed yet), so it committed
    past the record still being processed, and a kill -9 then lost it for good.
+3. Records dropped on a partition with nothing committed. Faust drops fetched records in several places (flow
+   suspended, partition paused, generation changed) and counts on `perform_seek` (seek to the committed
+   offsets) to fetch them again; aiokafka's `seek_to_committed` leaves a partition with no committed offset
+   where it is, past the dropped records (Faust assumed such partitions fall back to the start of the log:
+   https://github.com/robinhood/faust/pull/70; related: https://github.com/faust-streaming/faust/issues/216).
+   So a record produced while a member started, on a partition the group never committed, could be lost:
+   a live standing request submitted while the live service restarted was never followed. Fixed by seeking
+   such partitions to their beginning (the apps' `consumer_auto_offset_reset` is "earliest").
 
 Measured before the fixes (tests/timex_stream/runtime/test_faust_delivery.py): a table-backed relay lost 1, 184
 and 444 of 2,000 records in three runs of members joining, leaving and dying, and a restarted validator
 missed units of most requests, sometimes every unit of a series, which was then never answered; a relay
 working on two records at once lost the slow one in flight in 2 of 2 runs with a kill -9. None since.
+(3): a relay restarted while records arrived on never-committed partitions lost both in 1 of 8 restarts.
 
-Both fixes override Faust internals (`FlowControlEvent.resume`, `Consumer._new_offset`, `_acked`,
-`_unacked_messages`), so they hold for the faust-streaming they were written against only: the app refuses
-to start on any other version (`check_faust_version`) rather than silently lose records again.
+The fixes override Faust internals (`FlowControlEvent.resume`, `Consumer._new_offset`, `_acked`,
+`_unacked_messages`, `AIOKafkaConsumerThread.seek_to_committed`), so they hold for the faust-streaming they
+were written against only: the app refuses to start on any other version (`check_faust_version`) rather than
+silently lose records again.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from importlib.metadata import version
 from typing import Any
 
 import faust
+from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
 from faust.transport.drivers.aiokafka import Consumer as AIOKafkaConsumer
 from faust.types import TP
 from mode.utils.objects import cached_property
@@ -41,7 +53,8 @@ def check_faust_version(installed: str | None = None) -> None:
     installed = installed or version("faust-streaming")
     require_version("faust-streaming", installed, WRITTEN_FOR, "faust_delivery.py",
                     f"check whether faust-streaming issues #596 and #606 are fixed in {installed} and whether the "
-                    f"overridden internals (FlowControlEvent.resume, Consumer._new_offset) still match, run "
+                    f"overridden internals (FlowControlEvent.resume, Consumer._new_offset, "
+                    f"AIOKafkaConsumerThread.seek_to_committed) still match, run "
                     f"tests/timex_stream/runtime/test_faust_delivery.py, then update WRITTEN_FOR (or drop the fixes)")
 
 
@@ -52,7 +65,21 @@ class _FlowControl(FlowControlEvent):
         super().resume()
 
 
+class AtLeastOnceConsumerThread(AIOKafkaConsumerThread):
+    async def seek_to_committed(self) -> Mapping[Any, int | None]:
+        committed = await super().seek_to_committed()
+        # (3) aiokafka seeks only partitions with a committed offset (> 0); the others restart at the
+        # beginning, as a new assignment of them would, so that what Faust dropped is fetched again.
+        never = [tp for tp, offset in committed.items() if not offset]
+        if never and self.app.conf.consumer_auto_offset_reset == "earliest":
+            await self.seek_to_beginning(*never)
+        return committed
+
+
 class AtLeastOnceConsumer(AIOKafkaConsumer):
+    def _new_consumer_thread(self) -> AIOKafkaConsumerThread:
+        return AtLeastOnceConsumerThread(self, loop=self.loop, beacon=self.beacon)
+
     def _new_offset(self, tp: TP) -> int | None:
         # (2) Offer Faust only the acked offsets below the first record still in flight on `tp`.
         in_flight = [m.offset for m in list(self._unacked_messages) if m.tp == tp]
