@@ -51,7 +51,11 @@ class KeyHashPartitioner:
     def __call__(self, key: bytes | None, all_partitions: list[int], available: list[int]) -> int:
         if key is None:
             return self.default(key, all_partitions, available)
-        return all_partitions[(self.hash(key) & 0x7FFFFFFF) % len(all_partitions)]
+        return all_partitions[self.partition(key, len(all_partitions))]
+
+    def partition(self, key: bytes, partitions: int) -> int:
+        """The partition of `key` among `partitions` (numbered from 0)."""
+        return (self.hash(key) & 0x7FFFFFFF) % partitions
 
 
 class RevisionSender:
@@ -63,8 +67,8 @@ class RevisionSender:
     partition at a time (a second `send_batch` waits until the first is on its way, stalling the pass), and one
     produce request per broker is in flight anyway (idempotence). Its Kafka timestamp is when it was appended."""
 
-    def __init__(self, app: faust.App) -> None:
-        self.app = app
+    def __init__(self, app: faust.App, partitioner: KeyHashPartitioner) -> None:
+        self.app, self.partitioner = app, partitioner
         self.open: dict[tuple[str, int], Any] = {}  # (topic, partition) → the batch being filled
         self.unacked: dict[tuple[str, int], asyncio.Future[Any]] = {}  # the last batch shipped, until acknowledged
         self.later: set[asyncio.Task[None]] = set()  # ships started by an acknowledgement (held: weak refs)
@@ -76,7 +80,11 @@ class RevisionSender:
         assert schema is not None and all(t.value == schema for t in topics), "one encoding for one schema"
         value, raw_key = encode_record(schema, record), key.encode()
         for topic in topics:
-            where = (topic.name, topic.partition_of(key))
+            # Always a partition: a batch sent without one goes where aiokafka's partitioner puts a keyless
+            # record (anywhere), and a series' revisions would be spread over the partitions, out of order.
+            partition = topic.partition_of(key)
+            where = (topic.name, self.partitioner.partition(raw_key, topic.partitions) if partition is None
+                     else partition)
             while True:  # another follower may ship this partition's batch while this one waits to ship it
                 batch = self.open.get(where)
                 fresh = batch is None

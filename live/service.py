@@ -67,9 +67,9 @@ class LiveSender:
     standing request's entry, and the live service does not produce `requests`. The revisions and their
     accuracy go straight to the app's producer (live/revisions.py)."""
 
-    def __init__(self, app: faust.App, topics: Sequence[Topic]) -> None:
+    def __init__(self, app: faust.App, topics: Sequence[Topic], partitioner: KeyHashPartitioner) -> None:
         self.channels = {t.name: raw_topic(app, t) for t in topics}  # opened: the wiring's check of each topic
-        self.revisions = RevisionSender(app)
+        self.revisions = RevisionSender(app, partitioner)
 
     async def send(self, topic: Topic, key: str, record: dict[str, Any]) -> Any:
         if topic.name not in self.channels:
@@ -116,12 +116,13 @@ def _pool(settings: Settings) -> UnitPool:
 
 
 def build_app(settings: Settings) -> faust.App:
-    app = create_app("live", settings, producer_partitioner=KeyHashPartitioner(),
-                     producer_max_batch_size=REVISION_BATCH_BYTES)
+    partitioner = KeyHashPartitioner()  # the app's sends and the revisions' batches: the same partitions
+    app = create_app("live", settings, producer_partitioner=partitioner, producer_max_batch_size=REVISION_BATCH_BYTES)
     metrics = app.timex_metrics  # type: ignore[attr-defined]
     accuracy_metrics = AccuracyMetrics(metrics.registry)
     consumer_config = {"bootstrap.servers": settings.bootstrap_servers or "", **settings.kafka_client_config()}
-    sender = LiveSender(app, (SERIES, DATASETS, FAILURES, PROGRESS, FORECASTS, FORECAST_HISTORY, ACCURACY))
+    sender = LiveSender(app, (SERIES, DATASETS, FAILURES, PROGRESS, FORECASTS, FORECAST_HISTORY, ACCURACY),
+                        partitioner)
     dead_letters = raw_topic(app, DEAD_LETTERS)
     # JSON values: under request_id the active standing record, under request_id/series the series' choice, and
     # under reselection_key(request_id, at)/series the answer of that re-selection (a restart decides the same).

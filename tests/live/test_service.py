@@ -88,6 +88,7 @@ def test_a_live_request_is_selected_then_revised_as_points_arrive(stack: Stack, 
         assert sum(r["points"] for r in seen.revisions()) == MIN_POINTS + 4  # every point is in one revision
         history = [r["revision"] for r in seen.poll().records[FORECAST_HISTORY.name]]
         assert history == numbers
+        assert not seen.misplaced() and seen.partitions  # every revision on its key's partition
     finally:
         seen.close()
 

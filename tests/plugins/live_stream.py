@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections import defaultdict
 from typing import Any
 
 import pandas as pd
+from aiokafka.partitioner import murmur2
 from confluent_kafka import Producer
 from confluent_kafka.admin import NewTopic
 
@@ -39,6 +41,7 @@ class Seen:
         self.cons.subscribe([t.name for t in self.TOPICS] + [DEAD_LETTERS.name])
         self.records: dict[str, list[dict[str, Any]]] = {t.name: [] for t in self.TOPICS}
         self.dead: list[dict[str, str]] = []
+        self.partitions: dict[tuple[str, str], set[int]] = defaultdict(set)  # (topic, key) → where it was written
 
     def poll(self) -> Seen:
         for msg in self.cons.consume(500, 0.5):
@@ -51,6 +54,7 @@ class Seen:
                 continue
             rid = split_series_key(key)[0] if topic in (FORECASTS.name, FORECAST_HISTORY.name) else key
             if rid == self.rid:
+                self.partitions[(topic, key)].add(msg.partition())
                 name = next(t.value for t in self.TOPICS if t.name == topic)
                 self.records[topic].append(decode_as(name, msg.value()))  # type: ignore[arg-type]
         return self
@@ -60,6 +64,13 @@ class Seen:
 
     def progress(self) -> list[str]:
         return [p["message"] for p in self.poll().records[PROGRESS.name]]
+
+    def misplaced(self) -> dict[tuple[str, str], set[int]]:
+        """Revisions of a series written elsewhere than on the one partition Kafka's default partitioner (murmur2 of
+        the key, as Java's) gives its key: {(topic, key): the partitions it was written to}."""
+        sizes = {FORECASTS.name: FORECASTS.partitions, FORECAST_HISTORY.name: FORECAST_HISTORY.partitions}
+        return {(topic, key): where for (topic, key), where in self.partitions.items() if topic in sizes
+                and where != {(murmur2(key.encode()) & 0x7FFFFFFF) % sizes[topic]}}
 
     def close(self) -> None:
         self.cons.close()
@@ -147,4 +158,5 @@ def assert_undisturbed(seen: Seen, config: dict[str, Any], days: int) -> dict[st
         histories[series] = history
     failures = [f for f in seen.records[FAILURES.name] if f["stage"] != "late"]
     assert not failures, failures
+    assert not seen.misplaced()  # a series' revisions on its key's partition: in order for every reader
     return histories
