@@ -25,8 +25,8 @@ from timex_stream.runtime.submit import submit
 from timex_stream.tools.follow import follow
 from timex_stream.tools.stack import Stack, wait_for_members
 
-# 72 points × 2 models a series: a request of one series fits under it, one of three series does not.
-BOUND = 300
+# 72 points × 8 units (2 models × 4 windows) a series: a request of one series fits under it, of three does not.
+BOUND = 1000
 ON = {"TIMEX_FAST_LANE_MAX_WORK": str(BOUND)}
 OFF = {"TIMEX_FAST_LANE_MAX_WORK": "0"}
 
@@ -101,7 +101,7 @@ def test_a_small_request_skips_the_predictors_with_the_same_answer_progress_and_
     stack = fast_lane
     url = serve_csv("fast-lane.csv", frame_)
     small = config_for(url, ["walk"], models="naive,theta")
-    large = config_for(url, ["walk", "trend", "seasonal"], models="naive,theta")  # 432 points × models
+    large = config_for(url, ["walk", "trend", "seasonal"], models="naive,theta")  # 1,728 points × units
     bad = config_for(url, ["label"], models="naive,theta")  # a text column: no series can be forecast
 
     def answer_all() -> tuple[list[str], float]:

@@ -5,7 +5,7 @@ series read: issue 22's "fewer hops").
 `eligible` is the pure gate the ingestion plans with (`Outcome.in_place`): every series' units fit in one
 record, so that record's Prediction also carries each model's final refit (timex_stream.runtime.unit_work);
 cheap models only; no feature whose units need more than the series (historical steps, cross-correlation,
-additional regressors); at most `max_work` points × models in all. Such a request's Prediction is the one a
+additional regressors); at most `max_work` points × units in all. Such a request's Prediction is the one a
 predictor would send for the same Dataset (the same `job_for` and `predict`, on the same stored bytes, read
 here from where they landed instead of from the broker), so the validator decides it as it decides every
 other: the same best-models, progress and failures, and a config delivered again after a crash is answered
@@ -26,8 +26,9 @@ Landed = tuple[int, int]
 
 
 def work(planned: Sequence[Any]) -> int:
-    """Points × models of a request's planned series (`fan_out.Planned`): what its validation units fit."""
-    return sum(p.points * len({u.model for u in p.units}) for p in planned)
+    """Points × units of a request's planned series (`fan_out.Planned`): a bound of what its validation units fit
+    (each fits at most its series; the final refits add one fit per model)."""
+    return sum(p.points * len(p.units) for p in planned)
 
 
 def eligible(config: TimexConfig, planned: Sequence[Any], max_work: int) -> bool:

@@ -39,13 +39,13 @@ def planned(columns: list[str], models: str = "naive,theta", **extra: Any) -> tu
 
 def test_the_gate_takes_small_plain_requests_of_cheap_models_only() -> None:
     config, out = planned(["walk"])
-    assert work(out.planned) == POINTS * 2
-    assert eligible(config, out.planned, POINTS * 2)
-    assert not eligible(config, out.planned, POINTS * 2 - 1)  # above the bound
+    assert work(out.planned) == POINTS * out.units == POINTS * 8  # 2 models × 4 training windows
+    assert eligible(config, out.planned, POINTS * 8)
+    assert not eligible(config, out.planned, POINTS * 8 - 1)  # above the bound
     assert not eligible(config, out.planned, 0)  # 0 turns it off
     config, out = planned(["walk", "trend", "seasonal"])
-    assert work(out.planned) == 3 * POINTS * 2 and not eligible(config, out.planned, 3 * POINTS * 2 - 1)
-    assert eligible(config, out.planned, 3 * POINTS * 2)
+    assert work(out.planned) == 3 * POINTS * 8 and not eligible(config, out.planned, 3 * POINTS * 8 - 1)
+    assert eligible(config, out.planned, 3 * POINTS * 8)
     # A costly model's units travel one a record: the Prediction would not carry the final refits.
     config, out = planned(["walk"], models="naive,exponentialsmoothing")
     assert not eligible(config, out.planned, 10_000)
