@@ -1,7 +1,8 @@
 """The fast lane's side in the ingestion: a small request's units (timex_stream.runtime.fast_lane.eligible) run
 in a worker process of the service's own, a bounded unit pool as the predictor's (memory cap, time limit
-TIMEX_FAST_LANE_TIMEOUT_S), and become the Predictions a predictor would send for its Datasets: the same
-`job_for` and `predict`, on the stored records where they landed. Any failure sends the Datasets instead."""
+TIMEX_FAST_LANE_TIMEOUT_S for all of a request's units, in one call), and become the Predictions a predictor
+would send for its Datasets: the same `job_for` and `predict`, on the stored records where they landed. Any
+failure sends the Datasets instead."""
 
 from __future__ import annotations
 
@@ -11,13 +12,13 @@ from typing import Any
 from prometheus_client import CollectorRegistry, Counter
 
 from schemas import Topic, series_key
-from schemas.topics import PREDICTIONS, unit_key
+from schemas.topics import PREDICTIONS
 from timex_stream.runtime.fan_out import Landed, Outcome
 from timex_stream.runtime.fast_lane import LandedStore
 from timex_stream.runtime.logs import logged
 from timex_stream.runtime.pool import Limits, UnitPool, forkserver_context, start_model_worker
 from timex_stream.runtime.settings import Settings
-from timex_stream.runtime.unit_work import Job, fits, job_for, predict
+from timex_stream.runtime.unit_work import Job, fits, job_for, predict_all
 
 log = logging.getLogger("ingestion")
 # What the fork server imports once (as the predictor's): its worker starts with the model libraries loaded.
@@ -41,23 +42,22 @@ class InPlace:
                      ) -> list[tuple[Topic, str, Any]] | None:
         """(PREDICTIONS, key, Prediction) for every unit, or None: the Datasets go to the predictors."""
         store = LandedStore(out.stored, landed)
+        jobs = [job_for(store, dataset) for _, dataset in units]  # in memory, from the records the gate keeps small
+        if unread := [job for job in jobs if not isinstance(job, Job)]:
+            return self._not_here(unread[0]["error"])
+        try:  # every series in one call: one round trip, one time limit for the request
+            predictions = await self.pool.run(f"{out.request_id}/in-place", predict_all, jobs)
+        except Exception as exc:  # a limit (time, memory, crashes) or a bug
+            return self._not_here(exc)
         answers: list[tuple[Topic, str, Any]] = []
-        for _, dataset in units:
-            rid, name = dataset["request_id"], dataset["series"]
-            job = job_for(store, dataset)  # in memory, from the records the gate keeps small
-            if not isinstance(job, Job):
-                return self._not_here(name, job["error"])
-            try:
-                prediction = await self.pool.run(unit_key(rid, name, dataset["unit"]["index"]), predict, job)
-            except Exception as exc:  # a limit (time, memory, crashes) or a bug
-                return self._not_here(name, exc)
+        for prediction in predictions:
             if logged(logging.DEBUG):  # the request's `verbose`, as the predictor logs it
-                log.debug("%s fits: %s", name, fits(prediction))
-            answers.append((PREDICTIONS, series_key(rid, name), prediction))
+                log.debug("%s fits: %s", prediction["series"], fits(prediction))
+            answers.append((PREDICTIONS, series_key(out.request_id, prediction["series"]), prediction))
         self.answered.inc()
         return answers
 
-    def _not_here(self, name: str, why: object) -> None:
-        log.warning("fast lane: %s not answered in place, its units go to the predictors: %s", name, why)
+    def _not_here(self, why: object) -> None:
+        log.warning("fast lane: not answered in place, its units go to the predictors: %s", why)
         self.sent_on.inc()
         return None

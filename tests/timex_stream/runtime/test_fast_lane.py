@@ -100,10 +100,10 @@ def test_the_landed_store_reads_what_a_predictor_reads_at_the_datasets_refs() ->
 
 
 def test_the_ingestions_worker_makes_the_predictors_prediction_or_gives_up_on_a_time_out() -> None:
-    config, out = planned(["walk"])
+    config, out = planned(["walk", "trend"])
     landed = [(PARTITION, 100 + i) for i in range(len(out.stored))]
     units = out.datasets(landed)
-    expected = predict(job_for(LandedStore(out.stored, landed), units[0][1]))
+    expected = [predict(job_for(LandedStore(out.stored, landed), dataset)) for _, dataset in units]
 
     async def answer(settings: Settings) -> Any:
         in_place = InPlace(settings)
@@ -114,12 +114,13 @@ def test_the_ingestions_worker_makes_the_predictors_prediction_or_gives_up_on_a_
             in_place.pool.close()
 
     settings = dataclasses.replace(Settings(), unit_nice=0, unit_memory_mb=2048)
-    (topic, key, prediction), = asyncio.run(answer(settings))
-    assert (topic, key) == (PREDICTIONS, series_key(RID, "walk"))
+    answers = asyncio.run(answer(settings))
+    assert [(topic, key) for topic, key, _ in answers] == [(PREDICTIONS, series_key(RID, s)) for s in ("walk", "trend")]
 
     def timeless(p: dict[str, Any]) -> dict[str, Any]:
         return {**p, "worker": "", "fit_seconds": 0, "more": [{**m, "fit_seconds": 0} for m in p["more"]]}
 
-    assert timeless(prediction) == timeless(expected)
-    assert {u["unit"]["model"] for u in prediction["more"] if u["unit"]["refit"]} == {"naive", "theta"}
+    assert [timeless(p) for _, _, p in answers] == [timeless(p) for p in expected]
+    assert all({u["unit"]["model"] for u in p["more"] if u["unit"]["refit"]} == {"naive", "theta"}
+               for _, _, p in answers)  # the final refits came with the units
     assert asyncio.run(answer(dataclasses.replace(settings, fast_lane_timeout_s=0.001))) is None
