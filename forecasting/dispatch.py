@@ -1,4 +1,4 @@
-"""One unit of any kind, as a predictor (predictor.work) and the in-process core (forecasting.pipeline) both
+"""One unit of any kind, as a predictor (runtime.unit_work) and the in-process core (forecasting.pipeline) both
 run it: a historical step (validated, refitted and forecast in one go: forecasting.historical), a final refit
 (forecasting.selection) or an ordinary validation unit (forecasting.units)."""
 

@@ -19,6 +19,7 @@ from ingestion.download import Allowlist, DownloadError, download
 from ingestion.standing import LiveLimits, TopicCheck, standing
 from ingestion.url_guard import SOURCE_URL_FIELD
 from timex_stream.runtime.fan_out import Outcome, accepted, fan_out
+from timex_stream.runtime.fast_lane import eligible
 from timex_stream.runtime.records import failure
 from timex_stream.runtime.settings import Settings
 
@@ -31,10 +32,12 @@ def fetcher(settings: Settings) -> Fetch:
 
 
 def ingest(request: dict[str, Any], fetch: Fetch, limits: RequestLimits | None = None,
-           check_topic: TopicCheck | None = None, live_limits: LiveLimits | None = None) -> Outcome:
+           check_topic: TopicCheck | None = None, live_limits: LiveLimits | None = None,
+           fast_lane_work: int = 0) -> Outcome:
     """Validate, download and plan; the request's limits are checked before downloading (the config) and
     before planning (the data): past one, the request ends with one fatal "limits" Failure and no Dataset.
-    A live request (`source_topic`) becomes a standing record instead (ingestion.standing)."""
+    A live request (`source_topic`) becomes a standing record instead (ingestion.standing). A request of at
+    most `fast_lane_work` points × models may be answered in place (timex_stream.runtime.fast_lane)."""
     limits = limits or RequestLimits()
     rid = request["request_id"]
     out = Outcome(rid)
@@ -79,8 +82,10 @@ def ingest(request: dict[str, Any], fetch: Fetch, limits: RequestLimits | None =
         except RegressorError as exc:
             out.failures.append(failure(rid, "regressors", str(exc), fatal=True))
             return out
-    return fan_out(out, parsed.config, series_set.series, request.get("replay_of"), limits=limits,
-                   regressors=regressors)
+    out = fan_out(out, parsed.config, series_set.series, request.get("replay_of"), limits=limits,
+                  regressors=regressors)
+    out.in_place = eligible(parsed.config, out.planned, fast_lane_work)
+    return out
 
 
 def _regressor_fetch(fetch: Fetch) -> Fetch:
@@ -102,10 +107,11 @@ def _fetch_source(config: TimexConfig, fetch: Fetch) -> bytes:
 
 
 def ingest_safely(request: dict[str, Any], fetch: Fetch, limits: RequestLimits | None = None,
-                  check_topic: TopicCheck | None = None, live_limits: LiveLimits | None = None) -> Outcome:
+                  check_topic: TopicCheck | None = None, live_limits: LiveLimits | None = None,
+                  fast_lane_work: int = 0) -> Outcome:
     """`ingest`, but a bug becomes a Failure for this request instead of killing the service."""
     try:
-        return ingest(request, fetch, limits, check_topic, live_limits)
+        return ingest(request, fetch, limits, check_topic, live_limits, fast_lane_work)
     except Exception as exc:
         logging.getLogger("ingestion").exception("ingestion failed")
         rid = request["request_id"]

@@ -1,6 +1,10 @@
 """Ingestion service: consume `configs` → ingest (validate, download, prepare, plan units) → publish the
 request's entry in the index (`requests`) first, so readers find it, then `series`, `datasets`, `failures`
-and `progress` (`timex_stream.runtime.fan_out.publish`). Undecodable records go to `dead-letters`."""
+and `progress` (`timex_stream.runtime.fan_out.publish`). Undecodable records go to `dead-letters`.
+
+A small request (timex_stream.runtime.fast_lane) has its units run here, in a worker process of the service's
+own (a bounded unit pool, as the predictor's), and their Predictions go to `predictions` in place of its
+Datasets; a failure or a time-out there sends the Datasets instead."""
 
 from __future__ import annotations
 
@@ -11,10 +15,11 @@ from typing import Any
 
 import faust
 
+from ingestion.in_place import InPlace
 from ingestion.ingest import fetcher, ingest_safely
 from ingestion.standing import LiveLimits
 from schemas import DecodeError, Topic, encode
-from schemas.topics import CONFIGS, DATASETS, FAILURES, PROGRESS, REQUESTS, SERIES, STANDING
+from schemas.topics import CONFIGS, DATASETS, FAILURES, PREDICTIONS, PROGRESS, REQUESTS, SERIES, STANDING
 from timex_stream.runtime.fan_out import Landed, publish
 from timex_stream.runtime.faust_app import create_app, decoded, raw_topic, run_worker, send_record
 from timex_stream.runtime.intake import BadRequestIdError, Position, read_request
@@ -44,11 +49,13 @@ def build_app(settings: Settings) -> faust.App:
     app = create_app("ingestion", settings)
     metrics = app.timex_metrics  # type: ignore[attr-defined]
     configs = raw_topic(app, CONFIGS)
-    sender = ChannelSender(app, (REQUESTS, SERIES, DATASETS, FAILURES, PROGRESS, STANDING))
+    sender = ChannelSender(app, (REQUESTS, SERIES, DATASETS, PREDICTIONS, FAILURES, PROGRESS, STANDING))
     fetch = fetcher(settings)
     check_topic = source_topic_check(settings.bootstrap_servers or "")  # a live request's source topic
     live_limits = LiveLimits(max_window_points=settings.live_max_window_points,
                              max_series=settings.live_max_series)
+    fast_work = settings.fast_lane_max_work
+    in_place = InPlace(settings, metrics.registry) if fast_work > 0 else None  # the fast lane's worker
 
     async def tell_sender(event: faust.EventT, exc: DecodeError) -> None:
         """A record on `configs` that is no config, or names an unsafe request id: if the sender named a
@@ -72,12 +79,23 @@ def build_app(settings: Settings) -> faust.App:
                 # Download and CSV parsing block: off the event loop, in a thread.
                 outcome = await asyncio.get_running_loop().run_in_executor(None, ingest_safely, request, fetch,
                                                                              settings.limits, check_topic,
-                                                                             live_limits)
-            units = await publish(sender, index_record(rid, _position(event), request), outcome)
+                                                                             live_limits, fast_work)
+            units = await publish(sender, index_record(rid, _position(event), request), outcome,
+                                  in_place.answer if in_place else None)
             for record in outcome.failures:
                 metrics.failures.labels(record["stage"]).inc()
             metrics.produced.labels(DATASETS.name).inc(len(units))
-            log.info("ingested: %d units, %d failures", len(units), len(outcome.failures))
+            log.info("ingested: %d units%s, %d failures", outcome.units,
+                     " answered in place" if outcome.in_place and not units else "", len(outcome.failures))
+
+    if in_place is not None:
+        @app.task
+        async def _start_pool() -> None:
+            await in_place.pool.start()
+
+        @app.on_before_shutdown.connect
+        def _stop_pool(*_: object, **__: object) -> None:
+            in_place.pool.close()
 
     return app
 

@@ -8,10 +8,10 @@ import logging
 
 from prometheus_client import Counter
 
-from predictor.work import Job, predict, prediction_record
 from schemas.records import PredictionRecord
 from schemas.topics import unit_key
 from timex_stream.runtime.pool import UnitLimitError, UnitPool
+from timex_stream.runtime.unit_work import Job, predict, prediction_record
 
 log = logging.getLogger("predictor")
 

@@ -11,19 +11,18 @@ import faust
 from prometheus_client import Counter
 
 from predictor.answer import answer
-from predictor.work import Job, job_for
 from schemas import series_key
-from schemas.records import PredictionRecord, UnitOutcomeRecord
 from schemas.topics import DATASETS, PREDICTIONS
 from timex_stream.runtime.faust_app import create_app, decoded, raw_topic, run_worker, send_record
 from timex_stream.runtime.logs import handling, logged
 from timex_stream.runtime.pool import Limits, UnitPool, forkserver_context, start_model_worker
 from timex_stream.runtime.series_store import SeriesStore
 from timex_stream.runtime.settings import Settings
+from timex_stream.runtime.unit_work import Job, fits, job_for
 
 log = logging.getLogger("predictor")
 # What the pool's fork server imports once: its workers start with the model libraries loaded.
-PRELOAD = ["timex_stream.runtime.orphan_guard", "timex_stream.runtime.pool", "predictor.work"]
+PRELOAD = ["timex_stream.runtime.orphan_guard", "timex_stream.runtime.pool", "timex_stream.runtime.unit_work"]
 
 
 def build_app(settings: Settings) -> faust.App:
@@ -69,16 +68,6 @@ def build_app(settings: Settings) -> faust.App:
         store.close()
 
     return app
-
-
-def fits(prediction: PredictionRecord) -> str:
-    """Each unit of a prediction record: what was fitted, its validation metrics (or error) and fit time."""
-    def one(o: UnitOutcomeRecord | PredictionRecord) -> str:
-        u = o["unit"]
-        what = f"{u['model']}/{u['transformation']}/window {u['window']}{' (refit)' if u['refit'] else ''}"
-        outcome = o["error"] or ", ".join(f"{k} {v:.4g}" for k, v in sorted(o["metrics"].items()))
-        return f"{what}: {outcome or 'ok'} in {o['fit_seconds']:.2f} s"
-    return "; ".join(one(o) for o in [prediction, *prediction["more"]])
 
 
 def main(settings: Settings) -> int:

@@ -77,9 +77,10 @@ class Wiring:
 
 
 # Every Faust service parks what it cannot decode on dead-letters (`timex_stream.runtime.faust_app.decoded`).
-# A live request (a config with a source topic) is answered with its standing record.
+# A live request (a config with a source topic) is answered with its standing record; a small one's units may
+# run in the ingestion, their Predictions sent straight to the validator (timex_stream.runtime.fast_lane).
 INGESTION = Wiring("ingestion", subscribes=(CONFIGS,),
-                   produces=(REQUESTS, SERIES, DATASETS, FAILURES, PROGRESS, STANDING, DEAD_LETTERS))
+                   produces=(REQUESTS, SERIES, DATASETS, PREDICTIONS, FAILURES, PROGRESS, STANDING, DEAD_LETTERS))
 PREDICTOR = Wiring("predictor", subscribes=(DATASETS,), reads=(SERIES,), produces=(PREDICTIONS, DEAD_LETTERS))
 # The validator sends itself markers (deadline, forget) on predictions, final refits back to datasets, and a
 # regressor's forecast to series for the series it is a regressor of.

@@ -100,6 +100,8 @@ def stack(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Ite
     os.environ["TIMEX_VALIDATOR_FORGET_S"] = "45"
     # The corpus' hostile servers (one that never answers, a slow drip) end in seconds, not minutes.
     os.environ.setdefault("TIMEX_DOWNLOAD_TIMEOUT_S", "5")
+    # The shared stack's tests are about the predictors' path; tests/flow/test_fast_lane.py turns the fast lane on.
+    os.environ.setdefault("TIMEX_FAST_LANE_MAX_WORK", "0")
     settings = dataclasses.replace(Settings.from_env(), bootstrap_servers=kafka_bootstrap, data_dir=data_dir)
     s = Stack(settings, only=["ingestion", "predictor", "validator", "live"])
     try:

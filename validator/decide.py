@@ -276,7 +276,7 @@ def is_complete(state: SeriesState) -> bool:
 def plan_refits(series: Series) -> list[tuple[str, DatasetRecord]]:
     """(key, Dataset) for the final refit of each candidate's best unit (each model's, or each (model,
     transformation) pair's for a combination that asks); records how many to expect. A refit already in (the
-    predictor refits a series whose units all ran in one record: predictor.work) is not asked again when it
+    predictor refits a series whose units all ran in one record: runtime.unit_work) is not asked again when it
     is of a unit chosen here; one of another unit is dropped and asked anew (forecasting.selection.refits_needed)."""
     state = series.state
     plan = refits_needed(series.config, results(series), refit_results(series))

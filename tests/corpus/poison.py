@@ -12,12 +12,12 @@ from fastavro import parse_schema, schemaless_writer
 from fastavro.schema import fingerprint, to_parsing_canonical_form
 
 from forecasting.units import UnitSpec
-from predictor.work import prediction_record
 from schemas import BY_NAME, encode
 from schemas.codec import CODEC, HEADER_LEN, MAGIC
 from timex_stream.runtime.records import dataset, failure, progress
 from timex_stream.runtime.series_store import series_ref
 from timex_stream.runtime.submit import forecast_request
+from timex_stream.runtime.unit_work import prediction_record
 
 
 def sample(record: str, rid: str) -> dict[str, Any]:

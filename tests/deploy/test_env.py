@@ -11,7 +11,8 @@ FAUST = {"KAFKA_BOOTSTRAP_SERVERS", "TIMEX_LOG_LEVEL", "TIMEX_DATA_DIR", *STREAM
 # count, wrong in a container) or what an operator should see as a knob.
 REQUIRED: dict[str, set[str]] = {
     "ingestion": FAUST | {"TIMEX_URL_ALLOWLIST", "TIMEX_DOWNLOAD_MAX_BYTES", "TIMEX_DOWNLOAD_TIMEOUT_S",
-                          "TIMEX_LIVE_MAX_WINDOW_POINTS", "TIMEX_LIVE_MAX_SERIES"},
+                          "TIMEX_LIVE_MAX_WINDOW_POINTS", "TIMEX_LIVE_MAX_SERIES", "TIMEX_FAST_LANE_MAX_WORK",
+                          "TIMEX_FAST_LANE_TIMEOUT_S", "TIMEX_UNIT_MEMORY_MB"},
     "predictor": FAUST | {"TIMEX_PREDICTOR_CONCURRENCY", "TIMEX_UNIT_MEMORY_MB", "TIMEX_UNIT_TIMEOUT_S",
                           "TIMEX_UNIT_NICE"},
     "validator": FAUST | {"TIMEX_VALIDATOR_DEADLINE_S", "TIMEX_VALIDATOR_STALL_S", "TIMEX_VALIDATOR_FORGET_S"},

@@ -15,13 +15,13 @@ import pytest
 from confluent_kafka import Producer
 
 from ingestion.ingest import ingest
-from predictor.work import job_for, predict
 from schemas import series_key
 from schemas.topics import DATASETS, PREDICTIONS, PROGRESS, SERIES
 from tests.plugins.flows import TIMEOUT, best_models_for, stall_repairs
 from timex_stream.runtime.kafka import send
 from timex_stream.runtime.series_store import SeriesStore
 from timex_stream.runtime.submit import submit
+from timex_stream.runtime.unit_work import job_for, predict
 from timex_stream.tools.follow import follow
 from timex_stream.tools.stack import Stack, wait_for_members
 

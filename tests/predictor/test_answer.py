@@ -1,5 +1,5 @@
-"""The real unit (predictor.work.predict) on real Dataset records in the real pool: the models run under the
-default caps, and a unit over a limit is answered with a valid Prediction whose error names the limit."""
+"""The real unit (timex_stream.runtime.unit_work.predict) on real Dataset records in the real pool: the models
+run under the default caps, and a unit over a limit is answered with a valid Prediction whose error names the limit."""
 
 from __future__ import annotations
 
@@ -12,13 +12,13 @@ import pandas as pd
 from forecasting.config import parse_config
 from forecasting.units import UnitSpec
 from predictor.answer import answer
-from predictor.work import Job
 from schemas.codec import CODEC
 from tests.timex_stream.runtime import hostile
 from timex_stream.runtime.pool import UnitPool
 from timex_stream.runtime.records import dataset
 from timex_stream.runtime.series_store import series_ref
 from timex_stream.runtime.settings import Settings
+from timex_stream.runtime.unit_work import Job
 
 MODELS = ["fbprophet", "arima", "exponentialsmoothing", "theta", "autoets", "naive", "seasonal_naive"]
 
@@ -82,8 +82,8 @@ def test_a_model_over_the_memory_cap_gets_a_prediction_naming_it(make_pool: Call
 
 def test_the_predictor_unit_reads_arima_seasonal_from_the_shipped_config() -> None:
     """model_parameters.arima_seasonal false reaches the model through the config the services ship (to_json,
-    read back by predictor.work.predict): TIMEX's non-seasonal search on a monthly seasonal series."""
-    from predictor.work import predict
+    read back by timex_stream.runtime.unit_work.predict): TIMEX's non-seasonal search on a monthly seasonal series."""
+    from timex_stream.runtime.unit_work import predict
 
     n = 60
     t = np.arange(n)

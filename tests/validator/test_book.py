@@ -12,10 +12,10 @@ import pandas as pd
 import pytest
 
 from ingestion.ingest import ingest
-from predictor.work import job_for, predict
 from schemas.topics import BEST_MODELS, DATASETS, FAILURES, PREDICTIONS
 from timex_stream.runtime.records import units_of
 from timex_stream.runtime.series_store import MemoryStore
+from timex_stream.runtime.unit_work import job_for, predict
 from validator import multivariate
 from validator.book import Book, Delete, Effect, Publish, Send, StoreReader, Track, Write
 from validator.decide import FORGET, READY, SeriesState, deadline_marker, is_series_key, stall_due

@@ -13,9 +13,9 @@ import pytest
 from forecasting.config import parse_config
 from forecasting.pipeline import forecast_all
 from ingestion.ingest import ingest
-from predictor.work import job_for, predict
 from timex_stream.runtime.records import units_of
 from timex_stream.runtime.series_store import MemoryStore
+from timex_stream.runtime.unit_work import job_for, predict
 from validator.decide import (
     FORGET,
     Series,

@@ -17,10 +17,10 @@ from forecasting.limits import HISTORY_TAIL_POINTS, RequestLimits, result_bytes
 from forecasting.models.names import KNOWN_MODELS
 from forecasting.series import to_wire
 from forecasting.units import UnitSpec
-from predictor.work import Job, predict, prediction_record
 from schemas import encode
 from timex_stream.runtime.records import dataset
 from timex_stream.runtime.series_store import series_ref
+from timex_stream.runtime.unit_work import Job, predict, prediction_record
 from validator.decide import add, decide, encoded_size, new_series
 
 POINTS, LAGS, UNITS = 1_000_000, 100, 470  # near 1,000,000 bytes with every model (15 of them)

@@ -6,12 +6,14 @@ producer) alike.
 (each series and the config, stored once) and the records around them. `publish` carries an Outcome out
 in the order readers rely on: the request's index entry first (readers find the request by it), then
 "accepted" and the SeriesParts, then the units, built from where the SeriesParts landed (the claim
-check), then the failures and "ingested". A `Sender` is how a caller reaches Kafka.
+check), then the failures and "ingested". A `Sender` is how a caller reaches Kafka. A request the fast lane
+takes (`Outcome.in_place`, timex_stream.runtime.fast_lane) has its units answered by the caller where the
+Datasets would go; if that fails, the Datasets go.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -61,6 +63,8 @@ class Outcome:
     columns: dict[str, tuple[str, int]] = field(default_factory=dict)
     # A live request's StandingRequest (the live service follows it), sent after the failures.
     standing: list[dict[str, Any]] = field(default_factory=list)
+    # Small enough to be answered where it is ingested (timex_stream.runtime.fast_lane.eligible).
+    in_place: bool = False
 
     @property
     def units(self) -> int:
@@ -188,14 +192,26 @@ class Sender(Protocol):
     async def landed(self, handles: Sequence[Any]) -> list[Landed]: ...
 
 
-async def publish(sender: Sender, index: dict[str, Any], out: Outcome) -> list[tuple[str, dict[str, Any]]]:
+# The fast lane: (the Outcome, where its stored records landed, its units as Datasets) → the records that answer
+# the units (topic, key, record), sent in their place; None (or none): send the Datasets.
+InPlace = Callable[["Outcome", list[Landed], list[tuple[str, dict[str, Any]]]],
+                   Awaitable[list[tuple[Topic, str, dict[str, Any]]] | None]]
+
+
+async def publish(sender: Sender, index: dict[str, Any], out: Outcome, in_place: InPlace | None = None
+                  ) -> list[tuple[str, dict[str, Any]]]:
     """Send the request's index entry (`request_index.index_record`), then `out`, in order; → the units sent
-    (key, Dataset)."""
+    to `datasets` (key, Dataset): none when `in_place` answered them (`out.in_place` only)."""
     await sender.send(REQUESTS, out.request_id, index)  # before any record of the request
     handles = [await sender.send(topic, key, record) for topic, key, record in out.first()]
     # The series and config first: the units point at where they landed.
     landed = await sender.landed(handles[len(handles) - len(out.stored):])
     units = out.datasets(landed)
+    answers = await in_place(out, landed, units) if out.in_place and in_place is not None and units else None
+    if answers:
+        for topic, key, record in answers:
+            await sender.send(topic, key, record)
+        units = []
     for key, record in units:
         await sender.send(DATASETS, key, record)
     for topic, key, record in out.after():

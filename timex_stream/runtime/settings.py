@@ -50,6 +50,11 @@ class Settings:
     # Unit workers run this much nicer than their service: fits take the CPU the per-event work leaves (a live
     # stream's revisions keep their delays while a re-selection fits, bench/live.py's drift phase).
     unit_nice: int = 10
+    # A request this small (points × units summed over its series) has its units run in the ingestion's own worker
+    # (timex_stream.runtime.fast_lane); 0: every request goes to the predictors. The trivial request of the
+    # benches (1,000 points, naive: 5 units) is 5,000; 10,000 cheap point-units cost about 0.1 s of CPU.
+    fast_lane_max_work: int = 10_000
+    fast_lane_timeout_s: float = 10.0
     validator_deadline_s: float = 900.0
     # A series with no new unit for this long gets its missing units sent to the predictors again.
     validator_stall_s: float = 60.0
@@ -184,6 +189,15 @@ VARIABLES: tuple[Var, ...] = (
     Var("TIMEX_UNIT_NICE", "unit_nice", _niceness,
         "how much nicer (lower CPU priority, 0–19) a unit's worker runs than its service: fits and refits take the "
         "CPU the per-record work leaves them, and any CPU nothing else wants"),
+    Var("TIMEX_FAST_LANE_MAX_WORK", "fast_lane_max_work", int,
+        "a request of at most this many points × units (summed over its series; cheap models only, every unit of "
+        "a series in one record, no historical predictions, cross-correlation or additional regressors) has its "
+        "units run by the ingestion in one worker process of its own (at the ingestion's priority, under "
+        "`TIMEX_UNIT_MEMORY_MB`), and its Predictions go straight to the validator: no predictor hop; 0 turns it "
+        "off"),
+    Var("TIMEX_FAST_LANE_TIMEOUT_S", "fast_lane_timeout_s", float,
+        "time limit of a request's units in the ingestion's worker; over it (or on any failure there) the request "
+        "takes the predictors' path"),
     Var("TIMEX_VALIDATOR_DEADLINE_S", "validator_deadline_s", float,
         "a series is decided with what has arrived after this long"),
     Var("TIMEX_VALIDATOR_STALL_S", "validator_stall_s", float,

@@ -1,0 +1,63 @@
+"""The fast lane's side in the ingestion: a small request's units (timex_stream.runtime.fast_lane.eligible) run
+in a worker process of the service's own, a bounded unit pool as the predictor's (memory cap, time limit
+TIMEX_FAST_LANE_TIMEOUT_S for all of a request's units, in one call), and become the Predictions a predictor
+would send for its Datasets: the same `job_for` and `predict`, on the stored records where they landed. Any
+failure sends the Datasets instead."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter
+
+from schemas import Topic, series_key
+from schemas.topics import PREDICTIONS
+from timex_stream.runtime.fan_out import Landed, Outcome
+from timex_stream.runtime.fast_lane import LandedStore
+from timex_stream.runtime.logs import logged
+from timex_stream.runtime.pool import Limits, UnitPool, forkserver_context, start_model_worker
+from timex_stream.runtime.settings import Settings
+from timex_stream.runtime.unit_work import Job, fits, job_for, predict_all
+
+log = logging.getLogger("ingestion")
+# What the fork server imports once (as the predictor's): its worker starts with the model libraries loaded.
+PRELOAD = ["timex_stream.runtime.orphan_guard", "timex_stream.runtime.pool", "timex_stream.runtime.unit_work"]
+
+
+class InPlace:
+    """`answer` is the `InPlace` callback of timex_stream.runtime.fan_out.publish."""
+
+    def __init__(self, settings: Settings, registry: CollectorRegistry | None = None) -> None:
+        # One worker: the gate keeps a request small, and the agent publishes one request at a time. Not niced
+        # (TIMEX_UNIT_NICE): these units are the request's per-event work, which the ingestion's agent waits for.
+        self.pool = UnitPool(1, Limits(memory_mb=settings.unit_memory_mb, timeout_s=settings.fast_lane_timeout_s),
+                             forkserver_context(PRELOAD), start_model_worker)
+        self.answered = Counter("timex_requests_in_place", "requests whose units ran in the ingestion (fast lane)",
+                                registry=registry)
+        self.sent_on = Counter("timex_requests_in_place_failed",
+                               "fast-lane requests sent to the predictors after all", registry=registry)
+
+    async def answer(self, out: Outcome, landed: list[Landed], units: list[tuple[str, Any]]
+                     ) -> list[tuple[Topic, str, Any]] | None:
+        """(PREDICTIONS, key, Prediction) for every unit, or None: the Datasets go to the predictors."""
+        store = LandedStore(out.stored, landed)
+        jobs = [job_for(store, dataset) for _, dataset in units]  # in memory, from the records the gate keeps small
+        if unread := [job for job in jobs if not isinstance(job, Job)]:
+            return self._not_here(unread[0]["error"])
+        try:  # every series in one call: one round trip, one time limit for the request
+            predictions = await self.pool.run(f"{out.request_id}/in-place", predict_all, jobs)
+        except Exception as exc:  # a limit (time, memory, crashes) or a bug
+            return self._not_here(exc)
+        answers: list[tuple[Topic, str, Any]] = []
+        for prediction in predictions:
+            if logged(logging.DEBUG):  # the request's `verbose`, as the predictor logs it
+                log.debug("%s fits: %s", prediction["series"], fits(prediction))
+            answers.append((PREDICTIONS, series_key(out.request_id, prediction["series"]), prediction))
+        self.answered.inc()
+        return answers
+
+    def _not_here(self, why: object) -> None:
+        log.warning("fast lane: not answered in place, its units go to the predictors: %s", why)
+        self.sent_on.inc()
+        return None

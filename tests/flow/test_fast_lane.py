@@ -1,0 +1,152 @@
+"""The fast lane on the real stack (the shared stack runs without it: its other tests are about the predictors'
+path): the ingestion is started again with TIMEX_FAST_LANE_MAX_WORK set for this module. A small request is
+answered without a predictor and with the answer, progress and failures of the predictors' path (the same
+configs again with the lane off); a request above the bound goes to the predictors; a kill -9 of the ingestion
+with fast-lane requests in flight still answers each once."""
+
+from __future__ import annotations
+
+import json
+import signal
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pandas as pd
+import pytest
+from confluent_kafka import Producer
+
+from schemas import BY_NAME, decode_as
+from schemas.topics import BEST_MODELS, CONFIGS, FAILURES, PROGRESS
+from tests.plugins.flows import TIMEOUT, stall_repairs
+from timex_stream.runtime.kafka import consumer
+from timex_stream.runtime.submit import submit
+from timex_stream.tools.follow import follow
+from timex_stream.tools.stack import Stack, wait_for_members
+
+# 72 points × 8 units (2 models × 4 windows) a series: a request of one series fits under it, of three does not.
+BOUND = 1000
+ON = {"TIMEX_FAST_LANE_MAX_WORK": str(BOUND)}
+OFF = {"TIMEX_FAST_LANE_MAX_WORK": "0"}
+
+
+def _ingestion_with(stack: Stack, env: dict[str, str], stop: signal.Signals = signal.SIGTERM) -> None:
+    name, before = stack.launched["ingestion"]
+    stack.launched["ingestion"] = (name, {**before, **env})
+    stack.restart("ingestion", stop)
+    wait_for_members(stack.bootstrap, "timex-ingestion", CONFIGS.name, 1)
+
+
+@pytest.fixture(scope="module")
+def fast_lane(stack: Stack) -> Iterator[Stack]:
+    _ingestion_with(stack, ON)
+    yield stack
+    _ingestion_with(stack, OFF)
+
+
+def _datasets_consumed(stack: Stack) -> float:
+    import urllib.request
+
+    with urllib.request.urlopen(f"http://127.0.0.1:{stack.web_ports['predictor']}/metrics", timeout=5) as resp:
+        text = resp.read().decode()
+    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+               if line.startswith('timex_records_consumed_total{topic="datasets"}'))
+
+
+def _in_place(stack: Stack, rid: str) -> bool:
+    """Whether the ingestion says it answered `rid` in place."""
+    lines = (stack.log_dir / "ingestion.log").read_text(errors="replace").splitlines()
+    # A line may follow a terminal's escape sequence.
+    return any(json.loads(line[line.index("{"):]).get("request_id") == rid
+               for line in lines if "answered in place" in line and "{" in line)
+
+
+def _records(bootstrap: str, rids: list[str]) -> dict[str, dict[str, list[dict[str, Any]]]]:
+    """Topic → request id → every record of `rids` on best-models, progress and failures (read until quiet for
+    5 s)."""
+    topics = (BEST_MODELS, PROGRESS, FAILURES)
+    cons = consumer(bootstrap, f"fast-{uuid.uuid4().hex[:8]}")
+    cons.subscribe([t.name for t in topics])
+    found: dict[str, dict[str, list[dict[str, Any]]]] = {t.name: {rid: [] for rid in rids} for t in topics}
+    idle_since = time.monotonic()
+    while time.monotonic() - idle_since < 5:
+        msg = cons.poll(0.5)
+        if msg is None or msg.error():
+            continue
+        idle_since = time.monotonic()
+        rid = (msg.key() or b"").decode()
+        if rid in found[msg.topic()]:
+            found[msg.topic()][rid].append(decode_as(BY_NAME[msg.topic()].value, msg.value()))
+    cons.close()
+    return found
+
+
+def _answer(best: dict[str, Any]) -> dict[str, Any]:
+    """A BestModel without what differs between two requests by nature: ids, where the series landed, times."""
+    gone = ("request_id", "series_ref", "decided_at")
+    return {**{k: v for k, v in best.items() if k not in gone},
+            "comparison": [{**row, "fit_seconds": 0.0} for row in best["comparison"]]}
+
+
+def _stages(progress: list[dict[str, Any]]) -> list[tuple[str, str | None]]:
+    return sorted((p["stage"], p["series"]) for p in progress)
+
+
+def _failures(failures: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
+    return sorted((f["stage"], f["series"], f["model"], f["message"], f["fatal"]) for f in failures)
+
+
+def test_a_small_request_skips_the_predictors_with_the_same_answer_progress_and_failures(
+        fast_lane: Stack, producer_: Producer, serve_csv: Callable, config_for: Callable,
+        frame_: pd.DataFrame) -> None:
+    stack = fast_lane
+    url = serve_csv("fast-lane.csv", frame_)
+    small = config_for(url, ["walk"], models="naive,theta")
+    large = config_for(url, ["walk", "trend", "seasonal"], models="naive,theta")  # 1,728 points × units
+    bad = config_for(url, ["label"], models="naive,theta")  # a text column: no series can be forecast
+
+    def answer_all() -> tuple[list[str], float]:
+        before = _datasets_consumed(stack)
+        rids = [submit(producer_, c) for c in (small, large, bad)]
+        views = follow(stack.bootstrap, rids, TIMEOUT)
+        assert [views[r].status for r in rids] == ["done", "done", "failed"], [views[r].to_dict() for r in rids]
+        return rids, _datasets_consumed(stack) - before
+
+    (fast, fast_large, fast_bad), fast_consumed = answer_all()
+    assert _in_place(stack, fast) and not _in_place(stack, fast_large)
+    try:
+        _ingestion_with(stack, OFF)
+        (slow, _, slow_bad), slow_consumed = answer_all()
+    finally:
+        _ingestion_with(stack, ON)
+    assert not _in_place(stack, slow)
+    # The predictors ran the same records but the small request's one (its units and final refits together).
+    assert slow_consumed - fast_consumed == 1 and fast_consumed >= 3, (fast_consumed, slow_consumed)
+    rids = [fast, slow, fast_bad, slow_bad]
+    found = _records(stack.bootstrap, rids)
+    best, progress, failures = (found[t.name] for t in (BEST_MODELS, PROGRESS, FAILURES))
+    assert len(best[fast]) == len(best[slow]) == 1 and best[fast_bad] == best[slow_bad] == []
+    assert _answer(best[fast][0]) == _answer(best[slow][0])
+    assert best[fast][0]["model"] and best[fast][0]["complete"]
+    assert _stages(progress[fast]) == _stages(progress[slow]) == [("accepted", None), ("ingested", None),
+                                                                  ("series_done", "walk")]
+    assert _stages(progress[fast_bad]) == _stages(progress[slow_bad])
+    assert _failures(failures[fast]) == _failures(failures[slow])
+    assert _failures(failures[fast_bad]) == _failures(failures[slow_bad]) != []
+
+
+def test_kill_9_of_the_ingestion_with_fast_lane_requests_in_flight_answers_each_once(
+        fast_lane: Stack, producer_: Producer, serve_csv: Callable, config_for: Callable,
+        frame_: pd.DataFrame) -> None:
+    stack = fast_lane
+    url = serve_csv("fast-lane-kill.csv", frame_)
+    rids = [submit(producer_, config_for(url, [name], models="naive,theta")) for name in ("walk", "trend") * 3]
+    follow(stack.bootstrap, rids, TIMEOUT, until=lambda v: v[rids[0]].accepted)
+    _ingestion_with(stack, ON, signal.SIGKILL)
+    views = follow(stack.bootstrap, rids, TIMEOUT)
+    best = _records(stack.bootstrap, rids)[BEST_MODELS.name]
+    for rid in rids:
+        assert views[rid].status == "done" and len(views[rid].results) == 1, views[rid].to_dict()
+        assert len(best[rid]) == 1, best[rid]  # a config delivered again is not answered again
+        assert stall_repairs(stack, rid) == [] and _in_place(stack, rid)

@@ -1,0 +1,126 @@
+"""The fast lane without a broker: which requests the gate lets through (`fast_lane.eligible`), the publish
+sequence with the units answered in place (their Predictions where the Datasets would go) or not (the Datasets
+go), and the ingestion's worker (`ingestion.in_place.InPlace`, a real pool): the Prediction a predictor would
+make for the same Dataset, or None on a time-out so that the Datasets go."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from typing import Any
+
+import pandas as pd
+import pytest
+
+from forecasting.config import parse_config
+from ingestion.in_place import InPlace
+from schemas import series_key
+from schemas.topics import DATASETS, PREDICTIONS
+from tests.flow.conftest import make_config, synthetic_frame
+from tests.timex_stream.runtime.test_fan_out import PARTITION, RID, FakeSender, index
+from timex_stream.runtime.fan_out import Outcome, accepted, fan_out, publish
+from timex_stream.runtime.fast_lane import LandedStore, eligible, work
+from timex_stream.runtime.series_store import MemoryStore
+from timex_stream.runtime.settings import Settings
+from timex_stream.runtime.unit_work import job_for, predict
+
+POINTS = 72  # synthetic_frame's
+
+
+def planned(columns: list[str], models: str = "naive,theta", **extra: Any) -> tuple[Any, Outcome]:
+    """(the config, the Outcome fan_out plans for `columns` of the synthetic frame)."""
+    parsed = parse_config({**make_config("http://127.0.0.1:1/x.csv", columns, models=models), **extra})
+    frame = synthetic_frame()
+    stamps = pd.DatetimeIndex(pd.to_datetime(frame["date"]), freq="MS")
+    series = {name: pd.Series(frame[name].to_numpy(), index=stamps, name=name) for name in columns}
+    out = Outcome(RID, progress=[accepted(RID, parsed, None)])
+    return parsed.config, fan_out(out, parsed.config, series, None)
+
+
+def test_the_gate_takes_small_plain_requests_of_cheap_models_only() -> None:
+    config, out = planned(["walk"])
+    assert work(out.planned) == POINTS * out.units == POINTS * 8  # 2 models × 4 training windows
+    assert eligible(config, out.planned, POINTS * 8)
+    assert not eligible(config, out.planned, POINTS * 8 - 1)  # above the bound
+    assert not eligible(config, out.planned, 0)  # 0 turns it off
+    config, out = planned(["walk", "trend", "seasonal"])
+    assert work(out.planned) == 3 * POINTS * 8 and not eligible(config, out.planned, 3 * POINTS * 8 - 1)
+    assert eligible(config, out.planned, 3 * POINTS * 8)
+    # A costly model's units travel one a record: the Prediction would not carry the final refits.
+    config, out = planned(["walk"], models="naive,exponentialsmoothing")
+    assert not eligible(config, out.planned, 10_000)
+
+
+@pytest.mark.parametrize("extra", [
+    {"historical_prediction_parameters": {"initial_index": "2005-06-01", "delta": 2, "save_path": "h.pkl"}},
+    {"xcorr_parameters": {"xcorr_max_lags": 4, "xcorr_extra_regressor_threshold": 0.5, "xcorr_mode": "pearson",
+                          "xcorr_mode_target": "pearson"}},
+], ids=["historical", "xcorr"])
+def test_the_gate_leaves_requests_whose_answer_needs_more_than_their_units_to_the_predictors(
+        extra: dict[str, Any]) -> None:
+    config, out = planned(["walk", "trend"], **extra)
+    assert work(out.planned) <= 10_000 and not eligible(config, out.planned, 10_000)
+
+
+async def _answered(out: Outcome, landed: list, units: list) -> list:
+    return [(PREDICTIONS, series_key(RID, d["series"]), {"answer of": key}) for key, d in units]
+
+
+def test_publish_sends_the_answers_in_place_of_the_datasets_and_the_datasets_when_there_are_none() -> None:
+    config, out = planned(["walk", "trend"])
+    out.in_place = eligible(config, out.planned, 10_000)
+    sender = FakeSender()
+    assert asyncio.run(publish(sender, index(), out, _answered)) == []  # no unit went to the predictors
+    topics = sender.topics()
+    assert DATASETS.name not in topics and topics.count(PREDICTIONS.name) == 2
+    # In the Datasets' place: after the stored parts, before the failures and "ingested".
+    assert topics.index(PREDICTIONS.name) > max(i for i, t in enumerate(topics) if t == "series")
+    assert sender.sent[-1][2]["stage"] == "ingested"
+
+    async def none(*_: Any) -> None:
+        return None
+
+    for callback, in_place in ((none, True), (_answered, False)):  # a failure there; a request the gate refused
+        out.in_place = in_place
+        sender = FakeSender()
+        units = asyncio.run(publish(sender, index(), out, callback))
+        assert len(units) == len(out.planned) == 2 and PREDICTIONS.name not in sender.topics()  # one record each
+        assert sender.topics().count(DATASETS.name) == len(units)
+
+
+def test_the_landed_store_reads_what_a_predictor_reads_at_the_datasets_refs() -> None:
+    _, out = planned(["walk"])
+    landed = [(PARTITION, 100 + i) for i in range(len(out.stored))]
+    (_, dataset), = out.datasets(landed)
+    memory = MemoryStore()
+    (_, at_memory), = out.datasets(memory.add(out.stored))
+    here, there = job_for(LandedStore(out.stored, landed), dataset), job_for(memory, at_memory)
+    pd.testing.assert_series_equal(here.series, there.series)
+    assert here.config_json == there.config_json
+
+
+def test_the_ingestions_worker_makes_the_predictors_prediction_or_gives_up_on_a_time_out() -> None:
+    config, out = planned(["walk", "trend"])
+    landed = [(PARTITION, 100 + i) for i in range(len(out.stored))]
+    units = out.datasets(landed)
+    expected = [predict(job_for(LandedStore(out.stored, landed), dataset)) for _, dataset in units]
+
+    async def answer(settings: Settings) -> Any:
+        in_place = InPlace(settings)
+        try:
+            await in_place.pool.start()
+            return await in_place.answer(out, landed, units)
+        finally:
+            in_place.pool.close()
+
+    settings = dataclasses.replace(Settings(), unit_nice=0, unit_memory_mb=2048)
+    answers = asyncio.run(answer(settings))
+    assert [(topic, key) for topic, key, _ in answers] == [(PREDICTIONS, series_key(RID, s)) for s in ("walk", "trend")]
+
+    def timeless(p: dict[str, Any]) -> dict[str, Any]:
+        return {**p, "worker": "", "fit_seconds": 0, "more": [{**m, "fit_seconds": 0} for m in p["more"]]}
+
+    assert [timeless(p) for _, _, p in answers] == [timeless(p) for p in expected]
+    assert all({u["unit"]["model"] for u in p["more"] if u["unit"]["refit"]} == {"naive", "theta"}
+               for _, _, p in answers)  # the final refits came with the units
+    assert asyncio.run(answer(dataclasses.replace(settings, fast_lane_timeout_s=0.001))) is None

@@ -1,0 +1,63 @@
+"""The fast lane: a small request's units run where it is ingested, and their Predictions go straight to the
+validator, so a trivial request skips the predictor hop (its `datasets` record, the predictor's pickup and its
+series read: issue 22's "fewer hops").
+
+`eligible` is the pure gate the ingestion plans with (`Outcome.in_place`): every series' units fit in one
+record, so that record's Prediction also carries each model's final refit (timex_stream.runtime.unit_work);
+cheap models only; no feature whose units need more than the series (historical steps, cross-correlation,
+additional regressors); at most `max_work` points × units in all. Such a request's Prediction is the one a
+predictor would send for the same Dataset (the same `job_for` and `predict`, on the same stored bytes, read
+here from where they landed instead of from the broker), so the validator decides it as it decides every
+other: the same best-models, progress and failures, and a config delivered again after a crash is answered
+once (the validator's decided markers). Anything that goes wrong here sends the Datasets instead.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from forecasting.config import TimexConfig
+from forecasting.units import CHEAP_MODELS, batches
+from schemas.records import DatasetRecord
+from timex_stream.runtime.series_store import SeriesStore
+
+Landed = tuple[int, int]
+
+
+def work(planned: Sequence[Any]) -> int:
+    """Points × units of a request's planned series (`fan_out.Planned`): a bound of what its validation units fit
+    (each fits at most its series; the final refits add one fit per model)."""
+    return sum(p.points * len(p.units) for p in planned)
+
+
+def eligible(config: TimexConfig, planned: Sequence[Any], max_work: int) -> bool:
+    """Whether a request planned as `planned` is answered in place (see the module's docstring)."""
+    if max_work <= 0 or not planned:
+        return False
+    if config.xcorr_parameters or config.additional_regressors or config.historical_prediction_parameters:
+        return False
+    for p in planned:
+        if any(u.model not in CHEAP_MODELS or u.regressors or u.historical_end for u in p.units):
+            return False
+        if len(batches(p.units, p.points)) != 1:  # the Prediction carries the final refits only then
+            return False
+    return work(planned) <= max_work
+
+
+class LandedStore(SeriesStore):
+    """A request's SeriesParts held where the broker stored them: what a predictor would read at the Datasets'
+    refs, without reading it back."""
+
+    def __init__(self, stored: Sequence[tuple[str, dict[str, Any]]], landed: Sequence[Landed]) -> None:
+        super().__init__("")
+        if len(stored) != len(landed):
+            raise ValueError(f"{len(landed)} positions for {len(stored)} stored records")
+        self.held = {at: record for at, (_, record) in zip(landed, stored, strict=True)}
+
+    def _read(self, partition: int, wanted: list[int]) -> dict[int, dict[str, Any]]:
+        return {o: self.held[(partition, o)] for o in wanted if (partition, o) in self.held}
+
+
+def series_of(units: Sequence[tuple[str, DatasetRecord]]) -> list[str]:
+    return [d["series"] for _, d in units]
