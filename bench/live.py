@@ -354,7 +354,9 @@ def _measured(env: Running, stream: Stream, revisions: Revisions, setup_s: float
     kept = [s for s in passes if s["p50_ms"] <= DELAY_TARGETS_MS[0] and s["p99_ms"] <= DELAY_TARGETS_MS[1]]
     background = (start if any(s["rate"] == start for s in kept) else max(s["rate"] for s in kept) if kept
                   else min(best["rate"], start) if best else 0.0)
+    rss_before_drift = rss_mb(env)
     drift = live_drift.measure(env, background=stream, rate=background, background_revisions=revisions)
+    drift["rss_mb"] = {"before": rss_before_drift, "after": rss_mb(env)}  # its fifth request loads one process
     if drift.get("background"):
         back = drift["background"]
         drift["background"]["targets_kept"] = (back["lost"] == 0 and back["p50_ms"] is not None
