@@ -19,6 +19,7 @@ from tests.plugins.waiting import wait_until
 from timex_stream.runtime.kafka import admin, consumer, ensure_topics, producer, send
 from timex_stream.runtime.settings import Settings
 from timex_stream.tools.broker import EmbeddedKafka
+from timex_stream.tools.broker.embedded import Quorum
 
 
 def test_catalogue_topics_exist_with_their_settings(kafka_bootstrap: str) -> None:
@@ -56,6 +57,28 @@ def test_produce_and_consume_an_avro_record(kafka_bootstrap: str) -> None:
             found = decode_as("Failure", msg.value())
     cons.close()
     assert found is not None and found["message"] == "HTTP 404" and found["fatal"] is False
+
+
+def _server_properties(broker: EmbeddedKafka) -> dict[str, str]:
+    lines = broker._write_config().read_text().splitlines()
+    return dict(line.split("=", 1) for line in lines)
+
+
+def test_the_broker_config_carries_its_cpu_settings(tmp_path: Path) -> None:
+    """What cuts the broker's CPU a request (README, "What a trivial request costs"): serial GC and the client JIT,
+    few threads; a lone controller writes no idle no-op records, a cluster's nodes still do (the default)."""
+    lone = EmbeddedKafka(tmp_path, tmp_path / "lone", port=1, controller_port=2)
+    lone.data_dir.mkdir()
+    java = lone._java(tmp_path, "kafka.Kafka")
+    assert {"-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1"} <= set(java) and not any("G1" in a for a in java)
+    props = _server_properties(lone)
+    assert (props["num.network.threads"], props["num.io.threads"]) == ("1", "2")
+    assert props["metadata.max.idle.interval.ms"] == "0"
+    node = EmbeddedKafka(tmp_path, tmp_path / "node", port=1, controller_port=2,
+                         quorum=Quorum(1, "1@127.0.0.1:1,2@127.0.0.1:2,3@127.0.0.1:3", "c", 3))
+    node.data_dir.mkdir()
+    props = _server_properties(node)
+    assert "metadata.max.idle.interval.ms" not in props and props["num.io.threads"] == "2"
 
 
 def test_a_second_broker_starts_and_stops_cleanly(tmp_path: Path) -> None:
