@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import json
 import signal
-import time
-import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -17,10 +15,8 @@ import pandas as pd
 import pytest
 from confluent_kafka import Producer
 
-from schemas import BY_NAME, decode_as
 from schemas.topics import BEST_MODELS, CONFIGS, FAILURES, PROGRESS
-from tests.plugins.flows import TIMEOUT, stall_repairs
-from timex_stream.runtime.kafka import consumer
+from tests.plugins.flows import TIMEOUT, records_of, stall_repairs
 from timex_stream.runtime.submit import submit
 from timex_stream.tools.follow import follow
 from timex_stream.tools.stack import Stack, wait_for_members
@@ -60,26 +56,6 @@ def _in_place(stack: Stack, rid: str) -> bool:
     # A line may follow a terminal's escape sequence.
     return any(json.loads(line[line.index("{"):]).get("request_id") == rid
                for line in lines if "answered in place" in line and "{" in line)
-
-
-def _records(bootstrap: str, rids: list[str]) -> dict[str, dict[str, list[dict[str, Any]]]]:
-    """Topic → request id → every record of `rids` on best-models, progress and failures (read until quiet for
-    5 s)."""
-    topics = (BEST_MODELS, PROGRESS, FAILURES)
-    cons = consumer(bootstrap, f"fast-{uuid.uuid4().hex[:8]}")
-    cons.subscribe([t.name for t in topics])
-    found: dict[str, dict[str, list[dict[str, Any]]]] = {t.name: {rid: [] for rid in rids} for t in topics}
-    idle_since = time.monotonic()
-    while time.monotonic() - idle_since < 5:
-        msg = cons.poll(0.5)
-        if msg is None or msg.error():
-            continue
-        idle_since = time.monotonic()
-        rid = (msg.key() or b"").decode()
-        if rid in found[msg.topic()]:
-            found[msg.topic()][rid].append(decode_as(BY_NAME[msg.topic()].value, msg.value()))
-    cons.close()
-    return found
 
 
 def _answer(best: dict[str, Any]) -> dict[str, Any]:
@@ -124,7 +100,7 @@ def test_a_small_request_skips_the_predictors_with_the_same_answer_progress_and_
     # The predictors ran the same records but the small request's one (its units and final refits together).
     assert slow_consumed - fast_consumed == 1 and fast_consumed >= 3, (fast_consumed, slow_consumed)
     rids = [fast, slow, fast_bad, slow_bad]
-    found = _records(stack.bootstrap, rids)
+    found = records_of(stack.bootstrap, (BEST_MODELS, PROGRESS, FAILURES), rids)
     best, progress, failures = (found[t.name] for t in (BEST_MODELS, PROGRESS, FAILURES))
     assert len(best[fast]) == len(best[slow]) == 1 and best[fast_bad] == best[slow_bad] == []
     assert _answer(best[fast][0]) == _answer(best[slow][0])
@@ -145,7 +121,7 @@ def test_kill_9_of_the_ingestion_with_fast_lane_requests_in_flight_answers_each_
     follow(stack.bootstrap, rids, TIMEOUT, until=lambda v: v[rids[0]].accepted)
     _ingestion_with(stack, ON, signal.SIGKILL)
     views = follow(stack.bootstrap, rids, TIMEOUT)
-    best = _records(stack.bootstrap, rids)[BEST_MODELS.name]
+    best = records_of(stack.bootstrap, (BEST_MODELS, PROGRESS, FAILURES), rids)[BEST_MODELS.name]
     for rid in rids:
         assert views[rid].status == "done" and len(views[rid].results) == 1, views[rid].to_dict()
         assert len(best[rid]) == 1, best[rid]  # a config delivered again is not answered again

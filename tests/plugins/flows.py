@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from schemas import decode_as
+from schemas import BY_NAME, Topic, decode_as
 from schemas.topics import BEST_MODELS
 from timex_stream.runtime.kafka import consumer
 
@@ -17,20 +18,27 @@ if TYPE_CHECKING:
 TIMEOUT = 180
 
 
-def best_models_for(bootstrap: str, rid: str) -> list[str]:
-    cons = consumer(bootstrap, f"count-{uuid.uuid4().hex[:8]}")
-    cons.subscribe([BEST_MODELS.name])
-    series: list[str] = []
+def records_of(bootstrap: str, topics: Sequence[Topic], rids: Sequence[str]) -> dict[str, dict[str, list[dict]]]:
+    """Topic → request id → every record of `rids` (keyed by request id) on `topics`, read from the start until
+    nothing came for 5 s."""
+    cons = consumer(bootstrap, f"records-{uuid.uuid4().hex[:8]}")
+    cons.subscribe([t.name for t in topics])
+    found: dict[str, dict[str, list[dict]]] = {t.name: {rid: [] for rid in rids} for t in topics}
     idle_since = time.monotonic()
     while time.monotonic() - idle_since < 5:
         msg = cons.poll(0.5)
         if msg is None or msg.error():
             continue
         idle_since = time.monotonic()
-        if msg.key() == rid.encode():
-            series.append(decode_as("BestModel", msg.value())["series"])
+        rid = (msg.key() or b"").decode()
+        if rid in found[msg.topic()]:
+            found[msg.topic()][rid].append(decode_as(BY_NAME[msg.topic()].value, msg.value()))
     cons.close()
-    return series
+    return found
+
+
+def best_models_for(bootstrap: str, rid: str) -> list[str]:
+    return [best["series"] for best in records_of(bootstrap, [BEST_MODELS], [rid])[BEST_MODELS.name][rid]]
 
 
 def stall_repairs(stack: Stack, rid: str) -> list[str]:

@@ -19,10 +19,8 @@ from typing import Any
 
 from forecasting.config import TimexConfig
 from forecasting.units import CHEAP_MODELS, batches
-from schemas.records import DatasetRecord
+from timex_stream.runtime.fan_out import Landed
 from timex_stream.runtime.series_store import SeriesStore
-
-Landed = tuple[int, int]
 
 
 def work(planned: Sequence[Any]) -> int:
@@ -57,7 +55,3 @@ class LandedStore(SeriesStore):
 
     def _read(self, partition: int, wanted: list[int]) -> dict[int, dict[str, Any]]:
         return {o: self.held[(partition, o)] for o in wanted if (partition, o) in self.held}
-
-
-def series_of(units: Sequence[tuple[str, DatasetRecord]]) -> list[str]:
-    return [d["series"] for _, d in units]
