@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections import Counter
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from schemas import BY_NAME, Topic, decode_as
-from schemas.topics import BEST_MODELS
+from schemas.topics import BEST_MODELS, DATASETS, PREDICTIONS
 from timex_stream.runtime.kafka import consumer
 
 if TYPE_CHECKING:
@@ -19,8 +20,8 @@ TIMEOUT = 180
 
 
 def records_of(bootstrap: str, topics: Sequence[Topic], rids: Sequence[str]) -> dict[str, dict[str, list[dict]]]:
-    """Topic → request id → every record of `rids` (keyed by request id) on `topics`, read from the start until
-    nothing came for 5 s."""
+    """Topic → request id → every record of `rids` (keyed by request id, or by its series: `rid/series`) on
+    `topics`, read from the start until nothing came for 5 s."""
     cons = consumer(bootstrap, f"records-{uuid.uuid4().hex[:8]}")
     cons.subscribe([t.name for t in topics])
     found: dict[str, dict[str, list[dict]]] = {t.name: {rid: [] for rid in rids} for t in topics}
@@ -30,7 +31,7 @@ def records_of(bootstrap: str, topics: Sequence[Topic], rids: Sequence[str]) -> 
         if msg is None or msg.error():
             continue
         idle_since = time.monotonic()
-        rid = (msg.key() or b"").decode()
+        rid = (msg.key() or b"").decode().split("/", 1)[0]
         if rid in found[msg.topic()]:
             found[msg.topic()][rid].append(decode_as(BY_NAME[msg.topic()].value, msg.value()))
     cons.close()
@@ -39,6 +40,18 @@ def records_of(bootstrap: str, topics: Sequence[Topic], rids: Sequence[str]) -> 
 
 def best_models_for(bootstrap: str, rid: str) -> list[str]:
     return [best["series"] for best in records_of(bootstrap, [BEST_MODELS], [rid])[BEST_MODELS.name][rid]]
+
+
+def unanswered_units(bootstrap: str, rid: str) -> Counter[tuple[str, int, bool]]:
+    """(series, unit index, refit) → how many of `rid`'s `datasets` records for that unit no `predictions` record
+    answered. A unit the predictors took and lost (offset committed, no answer) shows here even when the
+    validator's stall timer asked for it again: the repair's own record is answered, the first one is not."""
+    found = records_of(bootstrap, (DATASETS, PREDICTIONS), [rid])
+
+    def units(records: list[dict]) -> Counter[tuple[str, int, bool]]:
+        return Counter((r["series"], u["index"], u["refit"]) for r in records
+                       for u in [r["unit"], *[m.get("unit", m) for m in r.get("more") or []]])
+    return units(found[DATASETS.name][rid]) - units(found[PREDICTIONS.name][rid])
 
 
 def stall_repairs(stack: Stack, rid: str) -> list[str]:
