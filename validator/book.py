@@ -238,6 +238,9 @@ class Book:
         self.deadline_sent: set[str] = set()
         self.forget_sent: set[str] = set()
         self.repaired_at: dict[str, int] = {}
+        # The timer's first tick: no series is judged stalled on a window older than this process's watch (after
+        # a restart, the units that came while the validator was down are still in its topic, on their way).
+        self.watching_since: int | None = None
         self.repairs: dict[str, int] = {}  # repairs sent per series: each doubles its next stall window
         # Ready markers waiting for their target (its `_waiting_part`): part key → (due, target key, marker).
         self.waiting: dict[str, tuple[int, str, dict[str, Any]]] = {}
@@ -470,10 +473,12 @@ class Book:
 
     def tick(self, now: int) -> list[Effect]:
         """A series whose units stopped arriving gets its missing units sent again after a stall (a record can
-        be lost, e.g. by a producer that died before sending it), and is decided with what came at the
+        be lost, e.g. by a producer that died before sending it; the window starts no earlier than the first
+        tick), and is decided with what came at the
         deadline, so every request gets an answer; a decided marker is forgotten after `forget_s`. Deciding
         and forgetting go through the stream, as markers on the series' own partition. Writes nothing."""
         out: list[Effect] = []
+        since = self.watching_since = self.watching_since or now
         for key in list(self.decided_keys):
             series = self.series(key, Pending(self.table))
             if series is None or not series.state.decided:
@@ -494,7 +499,8 @@ class Book:
                 if key not in self.deadline_sent:
                     self.deadline_sent.add(key)
                     out.append(Send(PREDICTIONS, key, deadline_marker(state)))
-            elif stall_due(state, now, self.stall_s, self.repaired_at.get(key, 0), self.repairs.get(key, 0)):
+            elif stall_due(state, now, self.stall_s, max(self.repaired_at.get(key, 0), since),
+                           self.repairs.get(key, 0)):
                 self.repaired_at[key] = now
                 self.repairs[key] = self.repairs.get(key, 0) + 1
                 missing = missing_units(series) + multivariate.missing_units(series)

@@ -192,6 +192,7 @@ def test_a_stalled_series_gets_its_missing_units_again_with_a_doubling_back_off(
         c.receive(u)
     state: SeriesState = c.table[KEY]
     window = STALL_S * 1000
+    assert c.run(c.book.tick(state.last_at)) == []  # the timer watches from the last unit on
     assert c.run(c.book.tick(state.last_at + window - 1)) == []  # not stalled yet
     first = state.last_at + window + 1
     repair = c.run(c.book.tick(first))
@@ -210,6 +211,24 @@ def test_a_stalled_series_gets_its_missing_units_again_with_a_doubling_back_off(
             c.receive(r)
     assert c.table[KEY].decided and KEY not in c.book.repairs
     assert all(e.topic == PREDICTIONS for e in c.book.tick(first + 10 * window) if isinstance(e, Send))
+
+
+def test_after_a_restart_a_series_is_judged_stalled_only_a_window_after_the_timer_started(
+        store_and_units: tuple[MemoryStore, list[dict]]) -> None:
+    """The validator was down longer than the stall window: the units that came meanwhile wait in its topic, so
+    its first tick sends nothing again; a whole window after that tick, with still nothing new, it does."""
+    store, units = store_and_units
+    c = Carrier(store)
+    for u in units[:2]:
+        c.receive(u)
+    last_at, window = c.table[KEY].last_at, STALL_S * 1000
+    restarted = Carrier(store, dict(c.table))
+    restarted.book.recover()
+    back = last_at + 3 * window  # down three windows, well before the deadline
+    assert restarted.run(restarted.book.tick(back)) == []
+    assert restarted.run(restarted.book.tick(back + window - 1)) == []
+    repair = restarted.run(restarted.book.tick(back + window + 1))
+    assert {e.topic for e in repair} == {DATASETS} and len(repair) > 0
 
 
 def test_a_decided_marker_is_forgotten_after_forget_s(store_and_units: tuple[MemoryStore, list[dict]]) -> None:
