@@ -98,7 +98,8 @@ def main() -> None:
     elapsed = time.monotonic() - t0
     update_summary(summary, fresh=True)
     print_table(f"summary (bench/results/summary.json): {elapsed:.0f} s in all {seconds}; load average "
-                f"{load0:.1f} at the start, {machine()['load_avg_1m']} at the end, {os.cpu_count()} cores",
+                f"{load0:.1f} at the start, {machine()['load_avg_1m']} at the end, {os.cpu_count()} cores, "
+                f"speed_ref_ms {machine()['speed_ref_ms']}",
                 [{"key": k, "value": summary.get(k), "target": " ".join(map(str, TARGETS[k])),
                   "met": met(k, summary.get(k))} for k in SUMMARY_KEYS])
     if errors:

@@ -6,6 +6,7 @@ service, CPU seconds of a process tree, and the tables and JSON files under benc
 from __future__ import annotations
 
 import dataclasses
+import functools
 import gc
 import http.server
 import json
@@ -285,9 +286,23 @@ SUMMARY_KEYS = ("latency_p50_ms", "latency_p99_ms", "throughput_rps", "stream_ov
 
 
 def machine() -> dict[str, Any]:
-    """What the figures depend on: cores and the load other processes put on them."""
-    return {"cores": os.cpu_count(), "load_avg_1m": round(os.getloadavg()[0], 2),
+    """What the figures depend on: cores, the load other processes put on them, and how fast a core is today."""
+    return {"cores": os.cpu_count(), "load_avg_1m": round(os.getloadavg()[0], 2), "speed_ref_ms": speed_ref_ms(),
             "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+
+
+@functools.cache
+def speed_ref_ms() -> float:
+    """CPU ms of a fixed pure-Python loop (the best of three, once a process). Machines of the same kind differ:
+    the same code and bytes took 1.9× the CPU on 2026-12-07 as the day before (bench/live_cost.py 412 vs 217 µs an
+    observation), so figures of different days compare only with this beside them."""
+    best = math.inf
+    for _ in range(3):
+        started, total = time.process_time(), 0
+        for i in range(1_000_000):
+            total += i * i % 7
+        best = min(best, time.process_time() - started)
+    return round(best * 1000, 1)
 
 
 def save(name: str, data: dict[str, Any]) -> Path:
