@@ -201,7 +201,8 @@ VARIABLES: tuple[Var, ...] = (
     Var("TIMEX_VALIDATOR_DEADLINE_S", "validator_deadline_s", float,
         "a series is decided with what has arrived after this long"),
     Var("TIMEX_VALIDATOR_STALL_S", "validator_stall_s", float,
-        "a series with no new unit for this long gets its missing units re-planned and sent again"),
+        "a series with no new unit for this long (and the validator up this long) gets its missing units re-planned "
+        "and sent again"),
     Var("TIMEX_VALIDATOR_FORGET_S", "validator_forget_s", float,
         "a decided series' marker is deleted (tombstoned) this long after its answer; keep it above the deadline"),
     Var("TIMEX_GATEWAY_HOST", "gateway_host", str, "gateway HTTP API"),
