@@ -103,15 +103,18 @@ def test_up_brokers_3_keeps_its_cluster_on_disk_on_fixed_ports(tmp_path: Path) -
     (fixed ports: the static voters record them), still has its cluster and topics."""
     assert build_parser().parse_args(["up", "--brokers", "3"]).brokers == 3
     assert build_parser().parse_args(["up"]).brokers == 1
-    port = free_port()
-    controller_port = port + 1  # the default layout (TIMEX_KAFKA_CONTROLLER_PORT = TIMEX_KAFKA_PORT + 1)
-    settings = dataclasses.replace(Settings.from_env({}), bootstrap_servers=None, data_dir=tmp_path,
-                                   kafka_port=port, kafka_controller_port=controller_port)
+    for _ in range(50):  # a free port whose five derived ones are free too (a random one's often are not all)
+        port = free_port()
+        controller_port = port + 1  # the default layout (TIMEX_KAFKA_CONTROLLER_PORT = TIMEX_KAFKA_PORT + 1)
+        settings = dataclasses.replace(Settings.from_env({}), bootstrap_servers=None, data_dir=tmp_path,
+                                       kafka_port=port, kafka_controller_port=controller_port)
+        if not taken_ports(fixed_ports(settings, [], brokers=3)):
+            break
+    else:
+        pytest.fail("no free port with its five derived ports free in 50 tries")
     ports = [(p.port, p.variable) for p in fixed_ports(settings, [], brokers=3)]
     assert ports == [(port + 2 * i + d, var) for i in range(3)
                      for d, var in ((0, "TIMEX_KAFKA_PORT"), (controller_port - port, "TIMEX_KAFKA_CONTROLLER_PORT"))]
-    if taken_ports(fixed_ports(settings, [], brokers=3)):
-        pytest.skip("a derived port is taken on this machine")
     first = Stack(settings, only=[], brokers=3)
     try:
         first.start()
