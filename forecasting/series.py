@@ -12,8 +12,10 @@ from forecasting.ns_range import best_unit
 def to_wire(s: pd.Series) -> tuple[list[str], list[float], str]:
     index = pd.DatetimeIndex(s.index)
     freq = index.freqstr if index.freq is not None else (pd.infer_freq(index) or "")
-    timestamps = [str(t) for t in np.asarray(index.as_unit("us").values).astype("datetime64[us]").astype(str)]
-    return timestamps, [float(v) for v in s.to_numpy(dtype=float)], freq
+    # tolist(): Python str and float straight from the arrays (a third less than converting each element; the
+    # validator does this for every answer's 1,000-point history tail)
+    timestamps = np.asarray(index.as_unit("us").values).astype("datetime64[us]").astype(str).tolist()
+    return timestamps, s.to_numpy(dtype=float).tolist(), freq
 
 
 def from_wire(timestamps: list[str], values: list[float], freq: str, name: str | None = None) -> pd.Series:
