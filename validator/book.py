@@ -477,7 +477,9 @@ class Book:
         deadline, so every request gets an answer; a decided marker is forgotten after `forget_s`. Deciding
         and forgetting go through the stream, as markers on the series' own partition. Writes nothing."""
         out: list[Effect] = []
-        since = self.watching_since = self.watching_since or now
+        if self.watching_since is None:
+            self.watching_since = now
+        since = self.watching_since
         for key in list(self.decided_keys):
             series = self.series(key, Pending(self.table))
             if series is None or not series.state.decided:
