@@ -30,6 +30,11 @@ _STEP = struct.Struct("<BBBdBd").pack
 # look-up costs a tenth of encoding one. Only short texts, and the dict starts again when full (bounded memory).
 _TEXTS: dict[str, bytes] = {}
 _TEXTS_AT_MOST, _TEXT_KEPT_UP_TO = 16_384, 128
+# A revision's RollingAccuracy as encoded by `encode_revision`, for its Accuracy record, which the live service
+# encodes next from the same dict (timex_stream.runtime.records.accuracy_record shares it): the seven step records
+# encoded once, not twice. Held by identity and for that one next record only; the records are never changed
+# once built.
+_LAST_ACCURACY: list[Any] = [None, b""]
 
 
 def _varint(n: int) -> bytes:
@@ -93,6 +98,10 @@ def _string_map(values: Mapping[str, str]) -> bytes:
 
 
 def _rolling_accuracy(acc: Mapping[str, Any]) -> bytes:
+    if acc is _LAST_ACCURACY[0]:
+        encoded: bytes = _LAST_ACCURACY[1]
+        _LAST_ACCURACY[0], _LAST_ACCURACY[1] = None, b""
+        return encoded
     steps = acc.get("steps", ())
     parts = [_string(acc["estimator"]), _long(acc["window"]), _long(acc["scored"]), _opt_double(acc.get("error")),
              _opt_double(acc.get("mae")), _opt_double(acc.get("validation_error")),
@@ -133,11 +142,13 @@ def _forecast(f: Mapping[str, Any]) -> bytes:
 def encode_revision(r: Mapping[str, Any]) -> bytes:
     """`schemas.encode("ForecastRevision", r)`, the same bytes."""
     accuracy = r.get("accuracy")
+    encoded = None if accuracy is None else _rolling_accuracy(accuracy)
+    _LAST_ACCURACY[0], _LAST_ACCURACY[1] = accuracy, encoded or b""
     return b"".join((
         _HEADER["ForecastRevision"], _string(r["request_id"]), _string(r["series"]), _long(r["revision"]),
         _string(r["last_timestamp"]), _long(r["points"]), _forecast(r["forecast"]), _string(r["model"]),
         _string(r["transformation"]), _long(r["window"]), _string_map(r.get("params", {})),
-        _NULL if accuracy is None else _SOME + _rolling_accuracy(accuracy), _opt_switch(r.get("switched")),
+        _NULL if encoded is None else _SOME + encoded, _opt_switch(r.get("switched")),
         _long(r.get("selected_at", 0)), _strings(r.get("actual_timestamps", ())),
         _doubles(r.get("actual_values", ()))))
 

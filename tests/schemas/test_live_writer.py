@@ -84,6 +84,17 @@ def test_random_revisions_and_their_accuracy_encode_to_fastavros_bytes(seed: int
             assert encode_accuracy(scores) == encode("Accuracy", scores)
 
 
+def test_an_accuracy_record_encoded_right_after_its_revision_reuses_only_that_revisions_accuracy() -> None:
+    # The live service encodes a revision, then its Accuracy (the same dict): its step records are encoded once.
+    rng = random.Random(11)
+    records = [r for r in (_record(rng) for _ in range(200)) if r["accuracy"] is not None]
+    for record, other in zip(records, records[1:], strict=False):
+        encode_revision(record)
+        assert encode_accuracy(accuracy_record(record)) == encode("Accuracy", accuracy_record(record))  # type: ignore[arg-type]
+        encode_revision(record)
+        assert encode_accuracy(accuracy_record(other)) == encode("Accuracy", accuracy_record(other))  # type: ignore[arg-type]
+
+
 def test_a_wrong_type_raises_rather_than_writing_other_bytes() -> None:
     record = _record(random.Random(9))
     for field, value in (("revision", 1.5), ("series", None), ("window", "7")):

@@ -3,6 +3,8 @@ intervals are statsforecast's (sigma over every residual so far) after any numbe
 
 from __future__ import annotations
 
+import functools
+import math
 from collections.abc import Sequence
 from typing import Any, Self
 
@@ -38,12 +40,12 @@ class LiveSeasonalNaive(LiveModel):
 
     def _sigma(self) -> float:
         dof = self.n - self.m
-        return float(np.sqrt(self.ssq / dof)) if dof > 0 else 0.0
+        return math.sqrt(self.ssq / dof) if dof > 0 else 0.0  # np.sqrt's bits (IEEE sqrt), without numpy
 
     def _predict(self, h: int, levels: tuple[int, ...]) -> Prediction:
-        steps = np.arange(h)
-        mean = np.asarray(self.season, dtype=float)[steps % self.m]
-        return normal_intervals(mean, self._sigma() * np.sqrt(steps // self.m + 1), levels)
+        positions, growth = _steps(h, self.m)
+        mean = np.asarray(self.season, dtype=float)[positions]
+        return normal_intervals(mean, self._sigma() * growth, levels)
 
     def state(self) -> dict[str, Any]:
         return {"season": self.season, "ssq": self.ssq, "n": self.n, "m": self.m}
@@ -51,6 +53,16 @@ class LiveSeasonalNaive(LiveModel):
     @classmethod
     def from_state(cls, state: dict[str, Any]) -> Self:
         return cls(state["season"], state["ssq"], state["n"], state["m"])
+
+
+@functools.lru_cache(maxsize=64)
+def _steps(h: int, m: int) -> tuple[np.ndarray, np.ndarray]:
+    """Each of the h steps' position in the last season and its sigma's growth, sqrt(seasons ahead): the same
+    for every series of a horizon and season, so computed once (read-only)."""
+    steps = np.arange(h)
+    positions, growth = steps % m, np.sqrt(steps // m + 1)
+    positions.flags.writeable = growth.flags.writeable = False
+    return positions, growth
 
 
 class LiveNaive(LiveSeasonalNaive):

@@ -310,22 +310,34 @@ class _Paths:
     def of(cls, obj: dict[str, Any], h: int, levels: tuple[int, ...]) -> _Paths:
         alpha, theta, n, _, _ = key = cls._key(obj, h, levels)
         c = 1 - 1 / theta
-        i = n + _steps(h)[0]
-        p = (1 - alpha) ** i
-        q = (1 - (1 - alpha) * p) / alpha
-        ratio = i / (i + 1)
-        wsum = np.cumsum(ratio) - ratio  # W_k
-        b = c * (q - p * (i + 1) / 2) / (i * (i * i - 1))
-        u = c * p / i - 6 * b * wsum
+        # The h-long vectors step by step in Python floats: numpy's elementwise operations in the same order (the
+        # same bits: IEEE arithmetic, libm's pow, cumsum's running sum), without some twenty numpy calls on a few
+        # values each (most of this function's time, rebuilt at every revision while the tail grows).
+        ps, qs, bs, us, vs = [], [], [], [], []
+        running = 0.0
+        for k in range(h):
+            i = n + float(k)
+            p = (1 - alpha) ** i
+            q = (1 - (1 - alpha) * p) / alpha
+            ratio = i / (i + 1)
+            running += ratio
+            wsum = running - ratio  # W_k
+            b = c * (q - p * (i + 1) / 2) / (i * (i * i - 1))
+            ps.append(p)
+            qs.append(q)
+            bs.append(b)
+            us.append(c * p / i - 6 * b * wsum)
+            vs.append(6 * (i + wsum))
+        u, b_ = np.array(us), np.array(bs)
         decay, smoothing = _decays(alpha, h)
         below = _steps(h)[2]
-        lower = smoothing + (u[:, None] + b[:, None] * (6 * (i + wsum))) * below
+        lower = smoothing + (u[:, None] + b_[:, None] * np.array(vs)) * below
         propagator = _unit_lower_inverse(lower)
         ordered = np.sort(propagator @ _normals(h), axis=1)
         lo, hi, t = _interpolation(levels)
         a = ordered[:, lo]
         bounds = (a + (ordered[:, hi] - a) * t).T  # np.quantile's linear interpolation (other rounding: 1e-16)
-        return cls(key, propagator, decay, u, b, (float(p[0]), float(q[0])), bounds)
+        return cls(key, propagator, decay, u, b_, (ps[0], qs[0]), bounds)
 
     def mean_path(self, smoothed: float, A: float, B: float, mean_y: float, c: float) -> np.ndarray:
         n = self.key[2]
@@ -369,7 +381,7 @@ def _forecast(obj: dict[str, Any], h: int, levels: tuple[int, ...], paths: _Path
 def _seasonalised(values: np.ndarray, obj: dict[str, Any], h: int) -> np.ndarray:
     """forecast_theta's last step: the h steps' seasonal factors (the last season's, repeated) applied."""
     seas = obj["seas_forecast"]["mean"]
-    seas = np.tile(seas, math.ceil(h / seas.size))[:h]
+    seas = seas[_cycle(h, seas.size)]  # np.tile(seas, math.ceil(h / seas.size))[:h]: the same values
     return values * seas if obj["decomposition_type"] == "multiplicative" else values + seas
 
 
