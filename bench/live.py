@@ -51,7 +51,7 @@ import pandas as pd
 import psutil
 from confluent_kafka import OFFSET_END, TopicPartition
 from confluent_kafka.admin import NewTopic
-from live_match import match, next_rate, quantile
+from live_match import match, next_rate, quantile, revision_number
 from scale_common import Running, print_table, running, save, update_summary
 
 from schemas import decode_as
@@ -165,7 +165,7 @@ class Revisions:
                 rid, series = split_series_key(key)
                 if rid not in self.rids:
                     continue
-                number = decode_as("ForecastRevision", msg.value())["revision"]
+                number = revision_number(msg.value())
                 rows = self.by_series[series]
                 if not rows or number > rows[-1][0]:
                     rows.append((number, msg.timestamp()[1]))

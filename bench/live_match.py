@@ -1,4 +1,5 @@
-"""Pure helpers of bench/live.py: which revision first includes each observation, and the rate search.
+"""Pure helpers of bench/live.py: which revision first includes each observation, the rate search, and a
+revision's number read from its bytes.
 
 A live revision's number is the count of observations of its series folded in (`window.included`), so the
 n-th observation of a series (1-based, history included) is in every revision numbered n or more; its delay
@@ -11,6 +12,9 @@ import bisect
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+
+from schemas import decode_as
+from schemas.codec import CODEC, MAGIC
 
 
 @dataclass(frozen=True)
@@ -68,3 +72,33 @@ def next_rate(tried: Sequence[tuple[float, bool]], ceiling: float, floor: float)
     best = max(r for r, p in tried if p)
     above = [r for r, p in tried if not p and r > best]
     return math.sqrt(best * min(above)) if above else None
+
+
+_REVISION_HEADER = MAGIC + CODEC.current["ForecastRevision"].fingerprint
+
+
+def _varint(data: bytes, at: int) -> tuple[int, int]:
+    """An Avro long at `at` (zigzag, base-128 little-endian) → (its value, the offset after it)."""
+    shift = value = 0
+    while True:
+        byte = data[at]
+        value |= (byte & 0x7F) << shift
+        at += 1
+        if byte < 0x80:
+            return (value >> 1) ^ -(value & 1), at
+        shift += 7
+
+
+def revision_number(value: bytes) -> int:
+    """A ForecastRevision's `revision`, read past its first two fields (request_id, series) without decoding the
+    rest. The bench reads every revision after a step, while the live service may still be catching up: a whole
+    decode (the forecast, the accuracy, the actuals) took 72 µs a revision against 1.7 here, about 12 s of a core
+    after a 60-s step at 2,828/s, competing with the step's last revisions. Records of another schema version:
+    decoded."""
+    if not value.startswith(_REVISION_HEADER):
+        return int(decode_as("ForecastRevision", value)["revision"])
+    at = len(_REVISION_HEADER)
+    for _ in range(2):  # request_id, series: a length, then that many bytes
+        length, at = _varint(value, at)
+        at += length
+    return _varint(value, at)[0]

@@ -49,3 +49,27 @@ def test_the_rate_search_doubles_then_takes_one_step_between() -> None:
     assert lm.next_rate([(1000, False)], 16000, 100) == 500  # halved while it misses
     assert lm.next_rate([(1000, False), (500, True)], 16000, 100) == pytest.approx(707.107)
     assert lm.next_rate([(200, False), (100, False)], 16000, 100) is None  # the floor
+
+
+@pytest.mark.parametrize("revision", [0, 1, 63, 64, 8191, 8192, 10**6, 2**40])
+def test_a_revisions_number_is_read_from_its_bytes_as_a_decode_gives_it(revision: int) -> None:
+    from schemas import encode
+    from timex_stream.runtime.records import forecast_revision
+
+    forecast = {"timestamps": ["2026-01-02T00:00:00"], "yhat": [1.5], "lower_80": None, "upper_80": None,
+                "lower_95": None, "upper_95": None}
+    for rid, series in (("r-1", "sales"), ("", ""), ("é" * 70, "中" * 50)):  # one- and two-byte lengths
+        record = forecast_revision(rid, series, revision, "2026-01-01T00:00:00", 1, forecast, model="naive",  # type: ignore[arg-type]
+                                   transformation="none", window=0)
+        assert lm.revision_number(encode("ForecastRevision", record)) == revision
+
+
+def test_a_revision_of_another_schema_version_is_decoded() -> None:
+    from schemas import encode
+    from timex_stream.runtime.records import forecast_revision
+
+    forecast = {"timestamps": [], "yhat": [], "lower_80": None, "upper_80": None, "lower_95": None, "upper_95": None}
+    written = encode("ForecastRevision", forecast_revision("r", "s", 42, "", 1, forecast, model="naive",  # type: ignore[arg-type]
+                                                           transformation="none", window=0))
+    with pytest.raises(Exception, match="fingerprint"):  # noqa: PT011 (the codec's own error: an unknown writer)
+        lm.revision_number(written[:2] + b"\0" * 8 + written[10:])
