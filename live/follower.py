@@ -336,7 +336,7 @@ class Follower:
 
     async def _revise(self) -> None:
         for series in self.series.values():
-            if series.name in self.stopped or series.name in self.refitting:
+            if series.idle() or series.name in self.stopped or series.name in self.refitting:
                 continue
             try:
                 series.fold()

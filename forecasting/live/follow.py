@@ -323,6 +323,14 @@ class LiveSeries:
         self._ahead = _Ahead(self.model, self.folded, float(tail[0]), ahead, raw.mean.copy() if reusable else None)
         return raw
 
+    def idle(self) -> bool:
+        """Whether a revise pass has nothing to do here: no final point to fold, no observation since the last
+        revision, no trigger to hand over and no due fit (then `fold`, `refit_work`, `revise` and `take_trigger`
+        would all do nothing). A pass looks at every series of its request and most have nothing new: this check
+        costs a fraction of those four calls."""
+        return (not self.pending and self.window.included == self.revised_at and self._new_trigger is None
+                and not (isinstance(self.model, LiveRefit) and self.model.needs_fit()))
+
     def refit_work(self) -> RefitWork | None:
         """After `fold`: the fit a refit kind needs before its next revision (for the pool), else None."""
         if not isinstance(self.model, LiveRefit) or not self.model.needs_fit():
