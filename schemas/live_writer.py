@@ -34,7 +34,8 @@ _TEXTS_AT_MOST, _TEXT_KEPT_UP_TO = 16_384, 128
 # encodes next from the same dict (timex_stream.runtime.records.accuracy_record shares it): the seven step records
 # encoded once, not twice. Held by identity and for that one next record only; the records are never changed
 # once built.
-_LAST_ACCURACY: list[Any] = [None, b""]
+_NOTHING = object()  # no accuracy remembered (no record is this object)
+_LAST_ACCURACY: list[Any] = [_NOTHING, b""]
 
 
 def _varint(n: int) -> bytes:
@@ -100,7 +101,7 @@ def _string_map(values: Mapping[str, str]) -> bytes:
 def _rolling_accuracy(acc: Mapping[str, Any]) -> bytes:
     if acc is _LAST_ACCURACY[0]:
         encoded: bytes = _LAST_ACCURACY[1]
-        _LAST_ACCURACY[0], _LAST_ACCURACY[1] = None, b""
+        _LAST_ACCURACY[0], _LAST_ACCURACY[1] = _NOTHING, b""
         return encoded
     steps = acc.get("steps", ())
     parts = [_string(acc["estimator"]), _long(acc["window"]), _long(acc["scored"]), _opt_double(acc.get("error")),
@@ -142,8 +143,10 @@ def _forecast(f: Mapping[str, Any]) -> bytes:
 def encode_revision(r: Mapping[str, Any]) -> bytes:
     """`schemas.encode("ForecastRevision", r)`, the same bytes."""
     accuracy = r.get("accuracy")
-    encoded = None if accuracy is None else _rolling_accuracy(accuracy)
-    _LAST_ACCURACY[0], _LAST_ACCURACY[1] = accuracy, encoded or b""
+    encoded = None
+    if accuracy is not None:
+        encoded = _rolling_accuracy(accuracy)
+        _LAST_ACCURACY[0], _LAST_ACCURACY[1] = accuracy, encoded
     return b"".join((
         _HEADER["ForecastRevision"], _string(r["request_id"]), _string(r["series"]), _long(r["revision"]),
         _string(r["last_timestamp"]), _long(r["points"]), _forecast(r["forecast"]), _string(r["model"]),

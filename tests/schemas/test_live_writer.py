@@ -97,6 +97,8 @@ def test_an_accuracy_record_encoded_right_after_its_revision_reuses_only_that_re
 
 def test_a_wrong_type_raises_rather_than_writing_other_bytes() -> None:
     record = _record(random.Random(9))
+    with pytest.raises((TypeError, AttributeError)):  # no accuracy remembered stands for a missing one
+        encode_accuracy({**accuracy_record({**record, "accuracy": {}}), "accuracy": None})  # type: ignore[arg-type]
     for field, value in (("revision", 1.5), ("series", None), ("window", "7")):
         with pytest.raises((TypeError, ValueError, AttributeError)):
             encode_revision({**record, field: value})
