@@ -14,7 +14,8 @@ live service's RSS noted:
   `GRACE_S` after the last was sent and the p99 is ≤ 1 s; a missed step's backlog is drained (at most
   `DRAIN_S`) before the next. Rates: 1,000/s (the figures at 1,000/s: `live_p50_ms`, `live_p99_ms`), doubled
   while it passes (halved while it misses), then one step between the highest pass and the lowest miss
-  (`live_match.next_rate`); `live_max_rate` = the highest pass.
+  (`live_match.next_rate`); `live_max_rate` = the highest pass. Each step also gives each request's own p99
+  (`p99_ms_by_model`: one model, one process each), which shows which one sets the tail.
 - **CPU**: ms of CPU per observation of each process (each service, the live service's pool, the broker) at
   each rate (`live_cpu_ms_per_point`: the sum at the highest pass), beside what they spend idle.
 - **drift** (`bench/live_drift.py`): after the steps, a fifth standing request of 20 series with four models,
@@ -51,7 +52,7 @@ import pandas as pd
 import psutil
 from confluent_kafka import OFFSET_END, TopicPartition
 from confluent_kafka.admin import NewTopic
-from live_match import match, next_rate, quantile, revision_number
+from live_match import match, next_rate, p99_by_group, quantile, revision_number
 from scale_common import Running, print_table, running, save, update_summary
 
 from schemas import decode_as
@@ -234,14 +235,23 @@ def step(env: Running, stream: Stream, revisions: Revisions, rate: float, durati
     revised = sum(len(rows) for rows in revisions.by_series.values()) - revised_before
     matched = match(sent, revisions.by_series)
     p50, p99 = quantile(matched.delays_ms, 0.5), quantile(matched.delays_ms, 0.99)
+    by_model = p99_by_group(sent, revisions.by_series, lambda series: series.rsplit("-", 1)[0])
     passed = caught_up and matched.lost == 0 and p99 is not None and p99 <= P99_LIMIT_MS
     return {"rate": round(rate), "sent": count, "send_s": round(produced_s, 1), "late": late,
             "lost": matched.lost, "p50_ms": _ms(p50), "p90_ms": _ms(quantile(matched.delays_ms, 0.9)),
             "p99_ms": _ms(p99), "max_ms": _ms(max(matched.delays_ms, default=None)), "pass": passed,
+            # each request's own p99 (one model, one process each): which one sets the tail
+            "p99_ms_by_model": {model: _ms(value) for model, value in by_model.items()},
             "load_avg_1m": round(load, 2),
             # observations per revision: under load several fold into one, and the CPU per observation falls
             "folded": round(count / revised, 2) if revised else None,
             "cpu_ms_per_point": {name: round(1000 * s / count, 3) for name, s in cpu.items()}}
+
+
+def _row(step: dict[str, Any]) -> dict[str, Any]:
+    """A step as a table row: its figures, each model's p99 a column, the CPU in a table of its own."""
+    row = {k: v for k, v in step.items() if k not in ("cpu_ms_per_point", "p99_ms_by_model")}
+    return row | {f"p99 {model}": v for model, v in step.get("p99_ms_by_model", {}).items()}
 
 
 def _ms(value: float | None) -> float | None:
@@ -344,7 +354,7 @@ def _measured(env: Running, stream: Stream, revisions: Revisions, setup_s: float
     rate: float | None = start
     while rate is not None:
         steps.append(step(env, stream, revisions, rate, duration))
-        print_table("live step", [{k: v for k, v in steps[-1].items() if k != "cpu_ms_per_point"}])
+        print_table("live step", [_row(steps[-1])])
         rate = next_rate([(s["rate"], s["pass"]) for s in steps], ceiling, floor=100)
     passes = [s for s in steps if s["pass"]]
     best = max(passes, key=lambda s: s["rate"]) if passes else None
@@ -394,7 +404,7 @@ def _measured(env: Running, stream: Stream, revisions: Revisions, setup_s: float
     }
     print_table(f"live: {len(stream.series):,} series ({', '.join(MODELS)}), {duration:g} s per rate, pass = all "
                 f"revised and p99 ≤ 1 s (delay: produce time → the revision that includes it)",
-                [{k: v for k, v in s.items() if k != "cpu_ms_per_point"} for s in steps])
+                [_row(s) for s in steps])
     print_table("live: CPU ms per observation of each process (idle: ms per second)",
                 [{"rate": "idle (ms/s)", **idle}] + [{"rate": s["rate"], **s["cpu_ms_per_point"],
                                                       "total": round(sum(s["cpu_ms_per_point"].values()), 3)}

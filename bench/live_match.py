@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import bisect
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from schemas import decode_as
@@ -46,6 +46,17 @@ def match(observations: Mapping[str, Sequence[tuple[int, float]]],
             else:
                 delays.append(times[i] - at)
     return Matched(delays, lost)
+
+
+def p99_by_group(observations: Mapping[str, Sequence[tuple[int, float]]],
+                 revisions: Mapping[str, Iterable[tuple[int, float]]], group: Callable[[str], str]
+                 ) -> dict[str, float | None]:
+    """`match`'s p99 delay (ms) of each group of series (`group(series)`, e.g. its model): which standing request
+    sets the tail (one process each in bench/live.py)."""
+    groups: dict[str, dict[str, Sequence[tuple[int, float]]]] = {}
+    for series, produced in observations.items():
+        groups.setdefault(group(series), {})[series] = produced
+    return {name: quantile(match(members, revisions).delays_ms, 0.99) for name, members in sorted(groups.items())}
 
 
 def quantile(values: Sequence[float], q: float) -> float | None:

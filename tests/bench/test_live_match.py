@@ -73,3 +73,11 @@ def test_a_revision_of_another_schema_version_is_decoded() -> None:
                                                            transformation="none", window=0))
     with pytest.raises(Exception, match="fingerprint"):  # noqa: PT011 (the codec's own error: an unknown writer)
         lm.revision_number(written[:2] + b"\0" * 8 + written[10:])
+
+
+def test_the_p99_of_each_group_of_series_is_its_own() -> None:
+    # theta-0's observations wait 100 ms each, naive-0's and naive-1's 5 and 7: each model's tail apart.
+    observations = {"theta-0": [(n, 0.0) for n in range(1, 101)], "naive-0": [(1, 0.0)], "naive-1": [(1, 0.0)]}
+    revisions = {"theta-0": [(100, 100.0)], "naive-0": [(1, 5.0)], "naive-1": [(1, 7.0)]}
+    assert lm.p99_by_group(observations, revisions, lambda s: s.rsplit("-", 1)[0]) == {"naive": 7.0, "theta": 100.0}
+    assert lm.p99_by_group({}, revisions, str) == {}
