@@ -31,6 +31,20 @@ def upload(dash_duo: Any, component_id: str, path: Path) -> None:
 
 
 OVERFLOW_JS = "return document.documentElement.scrollWidth - document.documentElement.clientWidth"
+# What sticks out sideways (the outermost elements past the viewport's right edge: tag#id.class and width; a wide
+# table in its scrolling card is listed too), so that a page that does not fit says where.
+WIDEST_JS = """
+const limit = document.documentElement.clientWidth, out = [];
+for (const el of document.body.querySelectorAll('*')) {
+  const box = el.getBoundingClientRect();
+  if (box.right > limit + 1 && !(el.parentElement && el.parentElement.getBoundingClientRect().right > limit + 1)) {
+    out.push(`${el.tagName.toLowerCase()}#${el.id}.${String(el.className.baseVal ?? el.className).trim()
+      .replace(/\\s+/g, '.')} ${Math.round(box.width)}px`);
+  }
+  if (out.length >= 5) break;
+}
+return out.join(', ');
+"""
 
 
 def full_page_screenshot(dash_duo: Any, path: Path, width: int) -> None:
@@ -39,8 +53,11 @@ def full_page_screenshot(dash_duo: Any, path: Path, width: int) -> None:
     driver = dash_duo.driver
     driver.set_window_size(width, 800)
     # 30 s: on a loaded CI machine plotly's redraw after the resize took over 10 s once (overflow 6,488 px meanwhile)
-    wait_until(lambda: driver.execute_script(OVERFLOW_JS) <= 0, timeout=30,
-               what=f"page fits {width}px (overflow {driver.execute_script(OVERFLOW_JS)}px)")
+    try:
+        wait_until(lambda: driver.execute_script(OVERFLOW_JS) <= 0, timeout=30, what=f"page fits {width}px")
+    except TimeoutError as exc:
+        raise TimeoutError(f"{exc}: overflow {driver.execute_script(OVERFLOW_JS)}px, sticking out: "
+                           f"{driver.execute_script(WIDEST_JS)}") from None
     height = driver.execute_script("return document.documentElement.scrollHeight")
     driver.set_window_size(width, max(800, height))
     driver.save_screenshot(str(path))
