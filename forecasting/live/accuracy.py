@@ -67,7 +67,7 @@ def estimate(estimator: str, actual: np.ndarray, predicted: np.ndarray, recent: 
         lag = season if len(train) > season else 1
         scale = float(np.mean(np.abs(train[lag:] - train[:-lag]))) if len(train) > lag else math.nan
         value = float(np.mean(np.abs(errors))) / scale if scale > 0 else math.nan
-    return None if math.isnan(value) or math.isinf(value) else value
+    return _finite(value)
 
 
 class Scorer:
@@ -235,10 +235,10 @@ class Scorer:
             means = (np.add.reduce(absolute, axis=1) / count).tolist()
         steps = []
         for s, mean in enumerate(means):
-            mae = None if math.isnan(mean) or math.isinf(mean) else mean
+            mae = _finite(mean)
             steps.append({"step": s + 1, "count": count, "error": mae, "mae": mae})
         pooled = float(np.add.reduce(absolute[: self.span].ravel())) / (self.span * count)
-        mae = None if math.isnan(pooled) or math.isinf(pooled) else pooled
+        mae = _finite(pooled)
         return steps, {"error": mae, "mae": mae}
 
     def _mae_filling_summary(self) -> tuple[list[dict[str, Any]], dict[str, float | None]]:

@@ -215,7 +215,7 @@ class LiveSeries:
     def _record_forecast(self, mean: np.ndarray | None = None) -> None:
         """The forecast after the point just folded, for the scorer; `mean`: the model's, already in hand."""
         assert self.model is not None and self.transformation is not None and self.scorer is not None
-        if isinstance(self.model, LiveRefit) and self.model.needs_fit():
+        if self._fit_due():
             return  # its due fit is the pool's work, never done here: no forecast from this point to score
         if mean is None:
             mean = self.model.forecast(self.scorer.steps, ()).mean
@@ -329,12 +329,17 @@ class LiveSeries:
         would all do nothing). A pass looks at every series of its request and most have nothing new: this check
         costs a fraction of those four calls."""
         return (not self.pending and self.window.included == self.revised_at and self._new_trigger is None
-                and not (isinstance(self.model, LiveRefit) and self.model.needs_fit()))
+                and not self._fit_due())
+
+    def _fit_due(self) -> bool:
+        """A refit kind whose due fit is not in hand (the pool's work: `refit_work`)."""
+        return isinstance(self.model, LiveRefit) and self.model.needs_fit()
 
     def refit_work(self) -> RefitWork | None:
         """After `fold`: the fit a refit kind needs before its next revision (for the pool), else None."""
-        if not isinstance(self.model, LiveRefit) or not self.model.needs_fit():
+        if not self._fit_due():
             return None
+        assert self.model is not None
         h = self.config.model_parameters.prediction_lags
         return RefitWork(self.model.to_bytes(), ahead_steps(h, self.window.allowed_lateness))
 
