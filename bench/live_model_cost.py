@@ -4,8 +4,8 @@ bench/live.py's stream (a weekly pattern, a trend and noise), `--series` series 
 theta, naive), each fitted on 30 points and then fed 60 more (`LiveModel.update`), as bench/live_cost.py's
 series are when it measures. Prints CPU µs of the call a revision makes, `forecast(7, LEVELS, tail=[next])`
 (a copy of the model with its provisional point, then the forecast with 80/95 intervals), per model, and for
-theta also on a full 1,000-point tail (`theta_1000`) and a forecast of a model that has forecast before at the
-same tail length (`theta_1000_kept`: its paths kept, as every revision once the tail is full). bench/live_cost.py
+theta also after 1,000 points (`theta_1000`: its cost is flat in the points it has folded) and a forecast of a
+model that has forecast before at the same point count (`theta_1000_kept`: its paths kept). bench/live_cost.py
 measures the whole revision (decoding, scoring, encoding) around these."""
 
 from __future__ import annotations

@@ -1,24 +1,33 @@
-"""theta: statsforecast's `forward` (the fitted alpha, theta, initial level and model type, no search) over a
-bounded tail of the last `TAIL_POINTS` points, on each forecast. Theta's state holds the mean of the whole
-series and its seasonal decomposition is of the whole series, so there is no exact O(1) step; on the bounded
-tail the cost is flat in the stream's length (O(TAIL_POINTS)) and the forecast equals a from-scratch forecast
-with those parameters on those points (`forward_theta` then `forecast_theta`).
+"""theta: the fitted model's own equations (statsforecast's theta.cpp `update_step`) run from the fit's last
+state over the new points only, one step a point, with the fit's parameters (alpha, theta, initial level, model
+type) and the fit's seasonal decomposition (its m factors, multiplicative or additive, continued period by
+period, as the fit's forecast continues them). O(1) a point, no history kept.
 
-statsforecast's own calls cost 2-3 ms a forecast, most of it in generic code around a little filtering:
-statsmodels' full O(n²) autocorrelation for one lag's test, its pandas-based seasonal decomposition, an O(n²)
-C++ filter (2.1.1's `calc` copies the states before each point: 0.6 ms at 1,000 points), a scipy quantile and
-200 simulated paths stepped in Python. Here, for these fixed parameters: the same test, decomposition and
-filter in numpy (`_forward`; from `_VECTORISED_FROM` points the filter is `_pegels_resid`, below it
-statsforecast's C++ one), statsforecast's C++ mean, and the intervals from the same 200 paths (the same seed's
-normal draws) as linear algebra: the paths are linear in the last state and the draws, `L (d + sigma z)`, with
-`L` and the draws' quantile rows depending only on alpha, theta, the tail's length and h (`_Paths`, kept while
-those stay: once the tail is full, every revision). statsforecast stores its paths in float32; ours are that
-recursion in float64 (1e-12 of the paths' scale from a float64 replay of it), so statsforecast's bounds are
-within 1e-6 of the paths' scale of ours (its float32 rounding), the mean within 1e-12 (tests/forecasting/live/
-test_model_algebra.py). Only on the statsforecast version they were written for (`STATSFORECAST_THETA`); on
-any other, and for what they do not cover (a non-normal error distribution, fewer than 10 residuals),
-statsforecast's own calls. Upstream source:
-https://github.com/Nixtla/statsforecast/blob/v2.1.1/python/statsforecast/theta.py"""
+statsforecast's `forward_theta` on a stream would redo the fit's seasonality test and decomposition on all the
+data at each forecast and filter it again from the first point: O(n) a forecast (2.1.1's C++ filter O(n²)), so
+the last live form did that on a bounded tail of the last 1,000 points, 0.1-0.2 ms a revision and as much for
+each point folded under load (the forecast a point's realised accuracy needs). Here the decomposition is what
+was fitted, like ETS' seasonal states, and is re-estimated when the model is (a re-selection).
+
+What the forecast needs after n points is O(1):
+- the last state row (level, running mean, A, B): the dynamic models (DSTM, DOTM) update all four per point with
+  the C++ expressions in the same order (the same bits as statsforecast's filter over all the points); the
+  others keep A and B of the regression on time over all the points (theta.cpp `init_state`), from two running
+  sums (Σ y, Σ (i+1) y; within 1e-12 of it);
+- sigma, np.std(residuals[3:], ddof=1) (the residuals on the data's scale: the model's × the point's factor, or
+  + it for an additive decomposition): a dynamic model's residual is final once its point is folded (running
+  Σ r, Σ r²); the others' residual i is r_i - c A p_i - c B q_i with r_i = y_i - level_(i-1) final and
+  p_i = (1-α)^i, q_i = (1 - (1-α)^(i+1)) / α, so that the sums of their squares for the current A and B come
+  from nine running sums (of w = r, P = p, Q = q, times the factor where it multiplies, their squares and
+  products). Within 1e-12 of sigma from all the residuals on these data (tests).
+The mean is theta.cpp's `forecast` loop; the intervals are compute_pi_samples' 200 normal paths as linear
+algebra (`_Paths`: `L (d + sigma z)` with L and the draws' quantile rows depending only on alpha, theta, n and h)
+in float64, where statsforecast keeps its paths in float32: its bounds are within 1e-6 of the paths' scale of
+ours (tests/forecasting/live/test_model_algebra.py). The draws are compute_pi_samples' generator's (seed 0), so
+this form is used only on the statsforecast version it was written for (`STATSFORECAST_THETA`), with normal
+errors and at least 10 residuals after the burn-in (sample_errors' other branches); otherwise `from_fitted`
+says NotUpdatable and the model refits (forecasting.live.models.refit). Upstream source:
+https://github.com/Nixtla/statsforecast/blob/v2.1.1/python/statsforecast/theta.py and src/theta.cpp"""
 
 from __future__ import annotations
 
@@ -30,73 +39,165 @@ from typing import Any, Self
 
 import numpy as np
 
-from forecasting.live.models.base import LiveModel, pack, unpack
+from forecasting.live.models.base import LiveModel, NotUpdatable
 from forecasting.models.base import ForecastModel, Prediction
 
-TAIL_POINTS = 1_000
-STATSFORECAST_THETA = "2.1.1"  # the version whose theta.py `_forward`, `_forecast`, `compute_pi_samples` these follow
+STATSFORECAST_THETA = "2.1.1"  # the version whose theta.py compute_pi_samples (its draws) `_Paths` follows
 _SAMPLES = 200  # compute_pi_samples' default paths
-_VECTORISED_FROM = 200  # tail length from which `_pegels_resid` is cheaper than statsforecast's O(n²) C++ one
-_NA, _TOL = -99999.0, 1e-10  # statsforecast's theta.cpp NA and TOL
-_NORM_95 = 1.6448536269514722  # scipy.stats.norm.ppf(0.95): auto_theta's seasonality test
+_BURN_IN = 3  # forecast_theta's sigma leaves out the first three residuals
+_MIN_RESIDUALS = 10  # below this many after the burn-in, sample_errors takes another branch
+_DYNAMIC = ("DSTM", "DOTM")
 
 
 class LiveTheta(LiveModel):
     kind = "theta"
 
-    def __init__(self, params: dict[str, Any], tail: np.ndarray) -> None:
-        self.params, self.tail = params, np.asarray(tail, dtype=float)[-TAIL_POINTS:]
-        self._paths: _Paths | None = None  # the last forecast's path algebra (it depends on the parameters, n, h)
+    def __init__(self, params: dict[str, Any], season: Sequence[float] | None) -> None:
+        # params: m, modeltype, alpha, theta (2 for the standard models), initial_smoothed, decomposition
+        # ("multiplicative", "additive" or None); season[i % m]: the factor of the stream's point i (from 0: the
+        # fit's first point)
+        self.params = params
+        self.season = tuple(float(s) for s in season) if season is not None else None
+        self.n = 0
+        self.level = self.meany = self.A = self.B = 0.0
+        self.sy = self.sty = 0.0  # Σ y and Σ (i+1) y of the model's values (mean_y; the standard models' A and B)
+        self.sums = (0.0,) * 9  # over the residuals after the burn-in: see the module's docstring
+        self._paths: _Paths | None = None  # the last forecast's path algebra (it depends on alpha, theta, n, h)
 
     @classmethod
     def from_fitted(cls, model: ForecastModel, y: np.ndarray) -> Self:
         mod = model._model.model_  # type: ignore[attr-defined]
-        par = mod["par"]
-        params = {"m": int(mod["m"]), "modeltype": str(mod["modeltype"]), "alpha": float(par["alpha"]),
-                  "theta": float(par["theta"]), "initial_smoothed": float(par["initial_smoothed"])}
-        return cls(params, np.asarray(y, dtype=float))
+        if not _fast():
+            raise NotUpdatable(f"statsforecast other than {STATSFORECAST_THETA}: its theta's draws may differ")
+        if str(mod.get("distribution", "normal")) != "normal":
+            raise NotUpdatable("theta with non-normal errors")
+        par, mtype, m = mod["par"], str(mod["modeltype"]), int(mod["m"])
+        alpha = float(par["alpha"])
+        theta = 2.0 if mtype in ("STM", "DSTM") else float(par["theta"])  # initparamtheta: the standard models' 2
+        if not alpha > 0 or theta == 0 or len(y) < _BURN_IN + _MIN_RESIDUALS:
+            raise NotUpdatable("theta with alpha 0, theta 0 or too few points for its intervals' sigma")
+        season = None
+        decomposition = str(mod["decomposition_type"]) if mod.get("decompose", False) else None
+        if decomposition is not None:
+            last = np.asarray(mod["seas_forecast"]["mean"], dtype=float)  # the factors of points n .. n+m-1
+            season = [0.0] * m
+            for j, factor in enumerate(last.tolist()):
+                season[(len(y) + j) % m] = factor
+        live = cls({"m": m, "modeltype": mtype, "alpha": alpha, "theta": theta,
+                    "initial_smoothed": float(par["initial_smoothed"]), "decomposition": decomposition}, season)
+        live.update(np.asarray(y, dtype=float).tolist())  # the fit's filter over its own points, then the stream's
+        return live
 
     def fork(self) -> Self:
-        return self.shallow_copy()  # update rebinds `tail`; `params` is only read, `_paths` only replaced
+        return self.shallow_copy()  # update rebinds every attribute it changes (floats and tuples)
 
     def update(self, values: Sequence[float]) -> None:
-        if len(values):
-            self.tail = np.concatenate([self.tail, np.asarray(values, dtype=float)])[-TAIL_POINTS:]
+        p = self.params
+        alpha, initial, dynamic = p["alpha"], p["initial_smoothed"], p["modeltype"] in _DYNAMIC
+        c = 1 - 1 / p["theta"]
+        season, multiplicative = self.season, p["decomposition"] == "multiplicative"
+        n, level, meany, A, B, sy, sty = self.n, self.level, self.meany, self.A, self.B, self.sy, self.sty
+        sums = list(self.sums)
+        for value in values:
+            i = n
+            x = float(value)
+            factor = season[i % len(season)] if season is not None else None
+            y = x if factor is None else (x / factor if multiplicative else x - factor)
+            if dynamic:
+                if i > 0:  # theta.cpp update_step's cur[4] from the previous row, its own expression
+                    e = y - (level + c * (A * (1 - alpha) ** i + B * (1 - (1 - alpha) ** (i + 1)) / alpha))
+                    if i >= _BURN_IN:
+                        r = e if factor is None else (e * factor if multiplicative else e + factor)
+                        sums[0] += r
+                        sums[3] += r * r
+                    old = meany
+                    level = alpha * y + (1 - alpha) * level
+                    meany = (i * meany + y) / (i + 1)
+                    B = ((i - 1) * B + 6 * (y - old) / (i + 1)) / (i + 2)
+                    A = meany - B * (i + 2) / 2
+                else:  # init_state: the first point is its own forecast
+                    level, meany, A, B = alpha * y + (1 - alpha) * initial, y, y, 0.0
+            else:
+                if i >= _BURN_IN:
+                    w, pw, qw = y - level, (1 - alpha) ** i, (1 - (1 - alpha) ** (i + 1)) / alpha
+                    if factor is not None:
+                        w, pw, qw = (w * factor, pw * factor, qw * factor) if multiplicative else (w + factor, pw, qw)
+                    for k, term in enumerate((w, pw, qw, w * w, w * pw, w * qw, pw * pw, pw * qw, qw * qw)):
+                        sums[k] += term
+                level = alpha * y + (1 - alpha) * (level if i > 0 else initial)
+                meany = (i * meany + y) / (i + 1) if i > 0 else y
+            sy += y  # the paths' mean_y (every model type) and the standard models' regression
+            sty += (i + 1) * y
+            n += 1
+        if not dynamic and n:  # init_state's regression on time over all the points (weights 1 .. n)
+            y_mean = sy / n
+            B = (6 * (2 * (sty / n) - (n + 1) * y_mean)) / (n * n - 1) if n > 1 else 0.0
+            A = y_mean - (n + 1) * B / 2
+        self.n, self.level, self.meany, self.A, self.B, self.sy, self.sty = n, level, meany, A, B, sy, sty
+        self.sums = tuple(sums)
+
+    def _sigma(self) -> float:
+        """np.std(residuals[3:], ddof=1) for the current state (see the module's docstring)."""
+        count = self.n - _BURN_IN
+        sw, sp, sq, sww, swp, swq, spp, spq, sqq = self.sums
+        if self.params["modeltype"] in _DYNAMIC:
+            total, square = sw, sww
+        else:
+            ca, cb = (1 - 1 / self.params["theta"]) * self.A, (1 - 1 / self.params["theta"]) * self.B
+            total = sw - ca * sp - cb * sq
+            square = sww - 2 * ca * swp - 2 * cb * swq + ca * ca * spp + 2 * ca * cb * spq + cb * cb * sqq
+        return math.sqrt(max(square - total * total / count, 0.0) / (count - 1))
 
     def _predict(self, h: int, levels: tuple[int, ...]) -> Prediction:
-        return self._predict_on(self.tail, h, levels)
-
-    def _predict_on(self, y: np.ndarray, h: int, levels: tuple[int, ...]) -> Prediction:
         p = self.params
-        fitted = {"m": p["m"], "modeltype": p["modeltype"],
-                  "par": {"alpha": p["alpha"], "theta": p["theta"], "initial_smoothed": p["initial_smoothed"]}}
-        out: dict[str, np.ndarray] | None = None
-        if _fast():
-            obj = _forward(fitted, y)
+        alpha, theta, n = p["alpha"], p["theta"], self.n
+        c = 1 - 1 / theta
+        dynamic = p["modeltype"] in _DYNAMIC
+        # theta.cpp `forecast`: update_step with each forecast as the next value
+        level, meany, A, B = self.level, self.meany, self.A, self.B
+        mean = []
+        for j in range(h):
+            i = n + j
+            mu = level + c * (A * (1 - alpha) ** i + B * (1 - (1 - alpha) ** (i + 1)) / alpha)
+            mean.append(mu)
+            old = meany
+            level = alpha * mu + (1 - alpha) * level
+            meany = (i * meany + mu) / (i + 1)
+            if dynamic:
+                B = ((i - 1) * B + 6 * (mu - old) / (i + 1)) / (i + 2)
+                A = meany - B * (i + 2) / 2
+        out = np.array(mean)
+        bounds = None
+        if levels:
             paths = self._paths
-            if levels and (paths is None or not paths.fits(obj, h, levels)):
-                paths = self._paths = _Paths.of(obj, h, levels)
-            out = _forecast(obj, h, levels, paths)
-        self.fast_mean = out is not None  # else statsforecast's mean (within 1e-6 of ours, not to the bit)
-        if out is None:
-            from statsforecast.theta import forecast_theta, forward_theta
-
-            out = forecast_theta(forward_theta(fitted, y), h, level=list(levels) if levels else None)
-        mean = np.asarray(out["mean"], dtype=float)
-        if not levels:
-            return Prediction(mean)
-        return Prediction(mean, {lv: (np.asarray(out[f"lo-{lv}"], dtype=float),
-                                      np.asarray(out[f"hi-{lv}"], dtype=float)) for lv in levels})
-
-    def mean_is_levels_free(self) -> bool:
-        return getattr(self, "fast_mean", False)  # ours: the mean is computed before and apart from the intervals
+            if paths is None or paths.key != (alpha, theta, n, h, levels):
+                paths = self._paths = _Paths.of(alpha, theta, n, h, levels)
+            bounds = paths.mean_path(self.level, self.A, self.B, self.sy / n, c) + self._sigma() * paths.bounds
+        if self.season is not None:
+            m = len(self.season)
+            factors = np.array([self.season[(n + j) % m] for j in range(h)])
+            if p["decomposition"] == "multiplicative":
+                out = out * factors
+                bounds = bounds * factors if bounds is not None else None
+            else:
+                out = out + factors
+                bounds = bounds + factors if bounds is not None else None
+        if bounds is None:
+            return Prediction(out)
+        return Prediction(out, {lv: (bounds[2 * k], bounds[2 * k + 1]) for k, lv in enumerate(levels)})
 
     def state(self) -> dict[str, Any]:
-        return {"params": self.params, "tail": pack(self.tail)}
+        return {"params": self.params, "season": list(self.season) if self.season is not None else None,
+                "n": self.n, "level": self.level, "meany": self.meany, "A": self.A, "B": self.B, "sy": self.sy,
+                "sty": self.sty, "sums": list(self.sums)}
 
     @classmethod
     def from_state(cls, state: dict[str, Any]) -> Self:
-        return cls(state["params"], unpack(state["tail"]))
+        live = cls(state["params"], state["season"])
+        live.n, live.level, live.meany, live.A, live.B = (int(state["n"]), float(state["level"]),
+                                                          float(state["meany"]), float(state["A"]), float(state["B"]))
+        live.sy, live.sty, live.sums = float(state["sy"]), float(state["sty"]), tuple(float(s) for s in state["sums"])
+        return live
 
 
 @functools.cache
@@ -106,127 +207,9 @@ def _fast() -> bool:
     return statsforecast.__version__ == STATSFORECAST_THETA
 
 
-@functools.lru_cache(maxsize=64)
-def _position_counts(n: int, m: int, head: int, valid: int) -> np.ndarray:
-    """How many of the detrended values `head .. head + valid - 1` fall on each position of the season."""
-    return _frozen(np.bincount(np.arange(head, head + valid) % m, minlength=m).astype(float))
-
-
-@functools.lru_cache(maxsize=16)
-def _moving_average(m: int) -> np.ndarray:
-    """statsmodels' centred moving average filter for period m."""
-    return _frozen(np.array([0.5] + [1.0] * (m - 1) + [0.5]) / m if m % 2 == 0 else np.repeat(1.0 / m, m))
-
-
-@functools.lru_cache(maxsize=64)
-def _cycle(n: int, m: int) -> np.ndarray:
-    """0, 1, .., m-1, 0, 1, ... (n values): one season's values repeated over n points."""
-    return _frozen(np.arange(n) % m)
-
-
 def _frozen(array: np.ndarray) -> np.ndarray:
     array.flags.writeable = False  # shared by the caches' callers
     return array
-
-
-def _seasonal(y: np.ndarray, m: int, multiplicative: bool) -> np.ndarray:
-    """statsmodels' `seasonal_decompose(y, model, period=m).seasonal` (centred moving average, per-position
-    means of the detrended values, normalised), in numpy: one season of it (it repeats)."""
-    filt = _moving_average(m)
-    trend = np.convolve(y, filt, mode="valid")  # the moving average where it is defined
-    head = int(math.ceil(len(filt) / 2.0) - 1)
-    inner = y[head:head + len(trend)]
-    # per-position sums over whole seasons, the undefined ends as zeros (the same sums as nanmean's, row by row)
-    padded = np.zeros(-(-len(y) // m) * m)
-    padded[head:head + len(trend)] = inner / trend if multiplicative else inner - trend
-    averages = padded.reshape(-1, m).sum(axis=0) / _position_counts(len(y), m, head, len(trend))
-    mean = averages.sum() / m  # np.mean's sum and division
-    return averages / mean if multiplicative else averages - mean
-
-
-def _forward(fitted: dict[str, Any], y: np.ndarray) -> dict[str, Any]:
-    """statsforecast's `forward_theta(fitted, y)` (auto_theta with every parameter given, normal errors)."""
-    from statsforecast._lib import theta as _theta
-    from statsforecast.theta import switch_theta
-
-    y = np.asarray(y, dtype=np.float64)
-    m, mtype, par = fitted["m"], fitted["modeltype"], fitted["par"]
-    n = len(y)
-    decompose = False
-    if m >= 4 and n >= 2 * m:  # the seasonality test at lag m (statsmodels' acf, biased, only the lags used)
-        xo = y - y.sum() / n  # y.mean(), the same sum and division
-        acov = np.correlate(np.concatenate([xo, np.zeros(m)]), xo) / n  # lags 0..m, in one C loop
-        r = acov[1:] / acov[0]
-        stat = np.sqrt((1 + 2 * np.sum(r[:-1] ** 2)) / n)
-        decompose = bool(np.abs(r[-1]) / stat > _NORM_95)
-    model_y, season, multiplicative = y, None, False
-    if decompose:
-        multiplicative = bool(np.min(y) > 0)
-        season = _seasonal(y, m, multiplicative)
-        if multiplicative and np.any(season < 0.01):
-            multiplicative = False
-            season = _seasonal(y, m, False)
-        seasonal = season[_cycle(n, m)]  # np.tile(season, n // m + 1)[:n]
-        model_y = y / seasonal if multiplicative else y - seasonal
-    if n <= 3:
-        raise NotImplementedError("tiny datasets")
-    theta = 2.0 if mtype in ("STM", "DSTM") else par["theta"]  # initparamtheta: the standard models' theta is 2
-    params = {"initial_smoothed": par["initial_smoothed"], "alpha": par["alpha"], "theta": theta}
-    if n >= _VECTORISED_FROM:
-        e, states, mse = _pegels_resid(model_y, mtype, params["initial_smoothed"], params["alpha"], theta)
-    else:
-        # nmse 1, not auto_theta's 3: it only sets `amse` (the multi-step errors, unused here), and `calc`
-        # forecasts nmse steps from every point (the same residuals, states and mse to the bit: tests)
-        _, e, states, mse = _theta.pegels_resid(model_y, switch_theta(mtype), params["initial_smoothed"],
-                                                params["alpha"], theta, 1)
-    if np.isnan(mse):
-        raise Exception("no model able to be fitted")  # statsforecast's own words
-    model: dict[str, Any] = {"mse": mse, "residuals": e, "m": m, "states": states, "par": params, "n": n,
-                             "modeltype": mtype, "mean_y": model_y.sum() / n, "distribution": "normal"}
-    if season is not None:
-        model["residuals"] = e * seasonal if multiplicative else e + seasonal
-        model["decompose"] = True
-        model["decomposition_type"] = "multiplicative" if multiplicative else "additive"
-        model["seas_forecast"] = {"mean": seasonal[-m:]}  # _seasonal_naive(seasonal, h=m, season_length=m)
-    return model
-
-
-def _pegels_resid(y: np.ndarray, mtype: str, initial_smoothed: float, alpha: float, theta: float
-                  ) -> tuple[np.ndarray, np.ndarray, float]:
-    """statsforecast's `_lib.theta.pegels_resid(y, ...)`: residuals, states and mse, vectorised. Its C++
-    `calc` is O(n²) in 2.1.1 (each point's one-step forecast copies the states before it: 0.6 ms at 1,000
-    points); the recursion is closed-form in numpy: the level an exponential filter (scipy's lfilter, the same
-    products and sums: the same bits), the running mean and the dynamic models' trend numerator cumulative sums
-    (other rounding: states within 1e-9 relative, residuals within 1e-14 of the series' scale; tests).
-    Upstream source (`init_state`, `update`, `calc`):
-    https://github.com/Nixtla/statsforecast/blob/v2.1.1/src/theta.cpp"""
-    from scipy.signal import lfilter
-
-    n = len(y)
-    c = 1 - 1 / theta
-    t = np.arange(n, dtype=float)
-    level = lfilter([alpha], [1.0, -(1 - alpha)], y, zi=[(1 - alpha) * initial_smoothed])[0]
-    meany = np.cumsum(y) / (t + 1)
-    if mtype in ("DSTM", "DOTM"):  # A and B follow the running regression on time
-        An, Bn = np.empty(n), np.empty(n)
-        An[0], Bn[0], mu0 = y[0], 0.0, y[0]
-        numerator = np.cumsum(6 * t[1:] * (y[1:] - meany[:-1]))  # i (i+1) (i+2) B_i, from B_0 = 0
-        Bn[1:] = numerator / (t[1:] * (t[1:] + 1) * (t[1:] + 2))
-        An[1:] = meany[1:] - Bn[1:] * (t[1:] + 2) / 2
-    else:  # A and B of the regression on time over the whole tail, fixed
-        y_mean = y.sum() / n
-        b0 = (6 * (2 * (y.dot(t + 1) / n) - (n + 1) * y_mean)) / (n * n - 1)
-        a0 = y_mean - (n + 1) * b0 / 2
-        An, Bn, mu0 = np.full(n, a0), np.full(n, b0), initial_smoothed + c * (a0 + b0)
-    decay = (1 - alpha) ** np.arange(n + 1, dtype=float)
-    mu = np.empty(n)
-    mu[0] = mu0
-    mu[1:] = level[:-1] + c * (An[:-1] * decay[1:n] + Bn[:-1] * (1 - decay[2:]) / alpha)
-    if np.any(np.abs(mu[1:] - _NA) < _TOL):
-        return np.empty(0), np.empty((0, 5)), math.nan  # calc's NA forecast: no model
-    e = y - mu
-    mse = float((e[3:] ** 2).sum() / max(np.abs(y).sum() / n, _TOL))
-    return e, np.column_stack([level, meany, An, Bn, mu]), mse
 
 
 @functools.lru_cache(maxsize=64)
@@ -291,7 +274,7 @@ class _Paths:
     v_j = 6 (n + j + W_j), W_k = Σ_{l<k} (n+l)/(n+l+1); d_0 is the first step with the state's own A.
     The bounds are quantiles of each step's paths: L d + σ × those of L z (σ ≥ 0 keeps the order)."""
 
-    key: tuple[float, float, int, int, tuple[int, ...]]
+    key: tuple[float, float, int, int, tuple[int, ...]]  # alpha, theta, n, h, levels
     propagator: np.ndarray  # L
     decay: np.ndarray  # (1-α)^k
     u: np.ndarray
@@ -299,16 +282,9 @@ class _Paths:
     first: tuple[float, float]  # (1-α)^n, (1 - (1-α)^(n+1)) / α: the first step's factors of A and B
     bounds: np.ndarray  # (2 × levels, h): the quantile rows of L z, each level's low then high
 
-    @staticmethod
-    def _key(obj: dict[str, Any], h: int, levels: tuple[int, ...]) -> tuple[float, float, int, int, tuple[int, ...]]:
-        return float(obj["par"]["alpha"]), float(obj["par"]["theta"]), int(obj["n"]), h, levels
-
-    def fits(self, obj: dict[str, Any], h: int, levels: tuple[int, ...]) -> bool:
-        return self.key == self._key(obj, h, levels)
-
     @classmethod
-    def of(cls, obj: dict[str, Any], h: int, levels: tuple[int, ...]) -> _Paths:
-        alpha, theta, n, _, _ = key = cls._key(obj, h, levels)
+    def of(cls, alpha: float, theta: float, n: int, h: int, levels: tuple[int, ...]) -> _Paths:
+        key = (alpha, theta, n, h, levels)
         c = 1 - 1 / theta
         # The h-long vectors step by step in Python floats: numpy's elementwise operations in the same order (the
         # same bits: IEEE arithmetic, libm's pow, cumsum's running sum), without some twenty numpy calls on a few
@@ -344,48 +320,3 @@ class _Paths:
         d = smoothed * self.decay + (n * mean_y) * self.u + ((n - 1) * n * (n + 1) * B) * self.b
         d[0] = smoothed + c * (A * self.first[0] + B * self.first[1])
         return self.propagator @ d
-
-
-def _forecast(obj: dict[str, Any], h: int, levels: tuple[int, ...], paths: _Paths | None
-              ) -> dict[str, np.ndarray] | None:
-    """statsforecast's `forecast_theta(obj, h, level)` for normal errors (`paths`: `_Paths.of(obj, h, levels)`);
-    None where it is not that case."""
-    from statsforecast._lib import theta as _theta
-    from statsforecast.theta import switch_theta
-
-    n, states = obj["n"], obj["states"]
-    alpha, theta = obj["par"]["alpha"], obj["par"]["theta"]
-    forecast = np.empty(h)
-    _theta.forecast(states, n, switch_theta(obj["modeltype"]), forecast, alpha, theta)
-    res = {"mean": forecast}
-    if levels:
-        tail = obj["residuals"][3:]
-        if len(tail) < 10 or alpha <= 0 or theta == 0:
-            return None  # statsforecast's other branches (or its division by zero)
-        sigma = _std(tail)
-        if np.isnan(sigma) and np.count_nonzero(~np.isnan(tail)) < 10:
-            return None
-        assert paths is not None and paths.fits(obj, h, levels)
-        smoothed, _, A, B, _ = states[-1]
-        mean = paths.mean_path(smoothed, A, B, obj["mean_y"], 1 - 1 / theta)
-        bounds = mean + sigma * paths.bounds
-        if obj.get("decompose", False):  # the seasonal factors below, in one operation for every bound
-            bounds = _seasonalised(bounds, obj, h)
-        for j, lv in enumerate(levels):
-            res[f"lo-{lv}"], res[f"hi-{lv}"] = bounds[2 * j], bounds[2 * j + 1]
-    if obj.get("decompose", False):
-        res["mean"] = _seasonalised(forecast, obj, h)
-    return res
-
-
-def _seasonalised(values: np.ndarray, obj: dict[str, Any], h: int) -> np.ndarray:
-    """forecast_theta's last step: the h steps' seasonal factors (the last season's, repeated) applied."""
-    seas = obj["seas_forecast"]["mean"]
-    seas = seas[_cycle(h, seas.size)]  # np.tile(seas, math.ceil(h / seas.size))[:h]: the same values
-    return values * seas if obj["decomposition_type"] == "multiplicative" else values + seas
-
-
-def _std(x: np.ndarray) -> float:
-    """np.std(x, ddof=1), the same steps (mean, squared deviations summed, divided, square root)."""
-    deviations = x - x.sum() / len(x)
-    return float(np.sqrt((deviations * deviations).sum() / (len(x) - 1)))

@@ -1,5 +1,5 @@
 """The live models' forecasts computed with less work per revision (forecasting/live/models: theta's paths as
-linear algebra and its vectorised filter, ETS's interval pieces per h, ARIMA's closed-form Kalman forecast)
+linear algebra, ETS's interval pieces per h, ARIMA's closed-form Kalman forecast)
 against what they replace: statsforecast's own functions, or (theta's float32 paths) an exact float64 replay of
 them; and the kept pieces (per h, n, levels or parameters) against a fresh model's answer, to the bit."""
 
@@ -13,16 +13,7 @@ import pytest
 from forecasting.live.models import load
 from forecasting.live.models.arima import LiveARIMA
 from forecasting.live.models.ets import LiveETS, _Intervals
-from forecasting.live.models.theta import (
-    _VECTORISED_FROM,
-    LiveTheta,
-    _fast,
-    _forecast,
-    _forward,
-    _normals,
-    _Paths,
-    _pegels_resid,
-)
+from forecasting.live.models.theta import LiveTheta, _fast, _normals, _Paths
 from forecasting.models import LEVELS, get_model_class
 from forecasting.models.base import Prediction
 
@@ -64,59 +55,34 @@ def _theta_paths_float64(obj: dict, h: int) -> np.ndarray:
 
 @pytest.mark.parametrize("model_type", ["STM", "OTM", "DSTM", "DOTM"])
 @pytest.mark.parametrize("n, m, h, level", [(40, 1, 7, 100.0), (150, 12, 6, -40.0), (1_000, 7, 30, 5.0)])
-def test_theta_paths_are_the_float64_recursion_and_statsforecast_within_its_float32(
-        model_type: str, n: int, m: int, h: int, level: float) -> None:
-    from statsforecast.theta import auto_theta, forecast_theta, forward_theta
+def test_theta_paths_are_the_float64_recursion(model_type: str, n: int, m: int, h: int, level: float) -> None:
+    """The paths' linear algebra (before the seasonal factors) against compute_pi_samples' recursion replayed in
+    float64 with its draws: 1e-12 of the paths' scale. (statsforecast's own bounds, of float32 paths, within 1e-6:
+    test_models.py.)"""
+    from statsforecast.theta import auto_theta, forward_theta
 
     assert _fast(), "pinned statsforecast moved: re-check forecasting.live.models.theta"
     y = _series(n, m, level, n + h)
     fit = auto_theta(y[: n // 2], m, model=model_type)
-    fitted = {"m": m, "modeltype": model_type, "par": {k: float(fit["par"][k]) for k in
-                                                       ("alpha", "theta", "initial_smoothed")}}
-    obj = _forward(fitted, y)
-    got = _forecast(obj, h, LEVELS, _Paths.of(obj, h, LEVELS))
-    assert got is not None
-    # the paths' linear algebra is the recursion's (before the seasonal factors): 1e-12 of the paths' scale
-    plain = _forecast({**obj, "decompose": False}, h, LEVELS, _Paths.of(obj, h, LEVELS))
-    assert plain is not None
+    obj = forward_theta({"m": m, "modeltype": model_type, "par": fit["par"]}, y)
+    alpha, theta = float(obj["par"]["alpha"]), float(obj["par"]["theta"])
+    smoothed, _, A, B, _ = obj["states"][-1]
+    paths = _Paths.of(alpha, theta, n, h, LEVELS)
+    plain = paths.mean_path(smoothed, A, B, obj["mean_y"], 1 - 1 / theta) + np.std(
+        obj["residuals"][3:], ddof=1) * paths.bounds
     samples = _theta_paths_float64(obj, h)
     scale = np.abs(samples).max()
-    for lv in LEVELS:
+    for k, lv in enumerate(LEVELS):
         low = (100 - lv) / 200
-        for key, q in ((f"lo-{lv}", low), (f"hi-{lv}", low + lv / 100)):
-            np.testing.assert_allclose(plain[key], np.quantile(samples, q, axis=1), rtol=0, atol=1e-12 * scale)
-    # statsforecast's own answer: the same mean to 1e-12; its bounds are of float32 paths, within 1e-6 of the scale
-    want = forecast_theta(forward_theta({"m": m, "modeltype": model_type, "par": fit["par"]}, y), h,
-                          level=list(LEVELS))
-    np.testing.assert_allclose(got["mean"], want["mean"], rtol=1e-12)
-    scale = max(np.abs(v).max() for v in want.values())
-    for key in want:
-        np.testing.assert_allclose(got[key], want[key], rtol=0, atol=1e-6 * scale)
-
-
-@pytest.mark.parametrize("model_type", ["STM", "OTM", "DSTM", "DOTM"])
-@pytest.mark.parametrize("n", [4, 60, _VECTORISED_FROM, 1_000])
-def test_theta_filter_is_statsforecasts(model_type: str, n: int) -> None:
-    """Below `_VECTORISED_FROM` points statsforecast's C++ filter with nmse 1 (its answer with auto_theta's 3, to
-    the bit); from there on the numpy one (the level to the bit, the rest within 1e-9)."""
-    from statsforecast._lib import theta as _theta
-    from statsforecast.theta import switch_theta
-
-    y = _series(n, 7, 100.0, n)
-    args = (switch_theta(model_type), y[0] / 2, 0.3, 2.5)
-    _, e3, states3, mse3 = _theta.pegels_resid(y, *args, 3)
-    _, e1, states1, mse1 = _theta.pegels_resid(y, *args, 1)
-    assert np.array_equal(e1, e3) and np.array_equal(states1, states3) and mse1 == mse3
-    e, states, mse = _pegels_resid(y, model_type, y[0] / 2, 0.3, 2.5)
-    np.testing.assert_array_equal(states[:, 0], states3[:, 0])
-    np.testing.assert_allclose(states, states3, rtol=1e-9, atol=1e-12 * np.abs(y).max())
-    np.testing.assert_allclose(e, e3, rtol=0, atol=1e-12 * np.abs(y).max())
-    assert mse == pytest.approx(mse3, rel=1e-12)
+        for row, q in ((2 * k, low), (2 * k + 1, low + lv / 100)):
+            np.testing.assert_allclose(plain[row], np.quantile(samples, q, axis=1), rtol=0, atol=1e-12 * scale)
 
 
 def test_theta_keeps_its_paths_only_while_alpha_theta_n_h_and_the_levels_stay() -> None:
     y = _series(1_100, 7, 100.0, 3)
-    live = LiveTheta({"m": 7, "modeltype": "OTM", "alpha": 0.4, "theta": 2.2, "initial_smoothed": 50.0}, y[:990])
+    live = LiveTheta({"m": 7, "modeltype": "OTM", "alpha": 0.4, "theta": 2.2, "initial_smoothed": 50.0,
+                      "decomposition": None}, None)
+    live.update(y[:990].tolist())
 
     def fresh() -> LiveTheta:
         return load(live.to_bytes())  # type: ignore[return-value]
@@ -125,18 +91,18 @@ def test_theta_keeps_its_paths_only_while_alpha_theta_n_h_and_the_levels_stay() 
         got = live.forecast(h, levels)
         assert live._paths is not None and live._paths.key[2:] == (990, h, levels)
         _same(got, fresh().forecast(h, levels))
-    hits = 0
-    for step in range(20):  # n grows to the tail's bound, then stays: the same paths serve every revision
-        before = len(live.tail)
+    for step in range(3):  # every point moves n on: new paths, the same as a fresh model's
         live.update([y[990 + step]])
         kept = live._paths
         _same(live.forecast(6, LEVELS), fresh().forecast(6, LEVELS))
-        assert (live._paths is kept) == (len(live.tail) == before)
-        hits += live._paths is kept
-    assert hits == 10
-    other = LiveTheta({**live.params, "alpha": 0.5}, live.tail)  # other parameters: other paths
+        assert live._paths is not kept and live._paths is not None and live._paths.key[2] == 991 + step
+        again = live._paths
+        live.forecast(6, LEVELS)
+        assert live._paths is again  # the same n, h and levels: kept
+    other = load(live.to_bytes())  # other parameters: other paths
+    other.params = {**live.params, "alpha": 0.5}
     other._paths = live._paths
-    _same(other.forecast(6, LEVELS), LiveTheta(other.params, live.tail).forecast(6, LEVELS))
+    _same(other.forecast(6, LEVELS), load(other.to_bytes()).forecast(6, LEVELS))
 
 
 def _ets_live(components: str, m: int, seed: int) -> LiveETS:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
@@ -81,9 +82,32 @@ def _arima_reference(model: ForecastModel, y: pd.Series) -> dict[str, np.ndarray
 
 
 def _theta_reference(model: ForecastModel, y: pd.Series) -> dict[str, np.ndarray]:
-    from statsforecast.theta import forecast_theta, forward_theta
+    return theta_reference(model._model.model_, y.to_numpy(), H)
 
-    return forecast_theta(forward_theta(model._model.model_, y.to_numpy()), H, level=list(LEVELS))
+
+def theta_reference(fit: dict, y: np.ndarray, h: int) -> dict[str, np.ndarray]:
+    """statsforecast's theta on all of `y` with the fit's parameters and seasonal decomposition (fitted on y's
+    first fit["n"] points, continued period by period): its own C++ filter (`pegels_resid`) and `forecast_theta`.
+    `forward_theta` would also estimate the decomposition again, on all of y; a live theta keeps the fit's."""
+    from statsforecast._lib import theta as _theta
+    from statsforecast.theta import forecast_theta, switch_theta
+
+    m, mtype, par, n = int(fit["m"]), fit["modeltype"], fit["par"], len(y)
+    theta = 2.0 if mtype in ("STM", "DSTM") else par["theta"]
+    factors = None
+    if fit.get("decompose", False):
+        last = np.asarray(fit["seas_forecast"]["mean"])  # the factors of the fit's points n .. n+m-1
+        factors = last[(np.arange(n + m) - fit["n"]) % m]
+    multiplicative = fit.get("decomposition_type") == "multiplicative"
+    model_y = y if factors is None else (y / factors[:n] if multiplicative else y - factors[:n])
+    _, e, states, mse = _theta.pegels_resid(model_y, switch_theta(mtype), par["initial_smoothed"], par["alpha"],
+                                            theta, 3)
+    obj = {"m": m, "modeltype": mtype, "n": n, "states": states, "residuals": e, "mean_y": np.mean(model_y),
+           "mse": mse, "par": {"alpha": par["alpha"], "theta": theta, "initial_smoothed": par["initial_smoothed"]}}
+    if factors is not None:
+        obj.update(residuals=e * factors[:n] if multiplicative else e + factors[:n], decompose=True,
+                   decomposition_type=fit["decomposition_type"], seas_forecast={"mean": factors[n:]})
+    return forecast_theta(obj, h, level=list(LEVELS))
 
 
 @pytest.mark.parametrize("name, cls, trend, reference", [
@@ -201,13 +225,14 @@ def test_the_quantile_cache_wraps_only_the_statsforecast_it_was_written_for() ->
 
 @pytest.mark.parametrize("model_type", ["STM", "OTM", "DSTM", "DOTM"])
 @pytest.mark.parametrize("m, n, level", [(12, 150, 100.0), (12, 150, -40.0), (7, 1_000, 100.0), (1, 60, 100.0)])
-def test_theta_equals_statsforecast_forward_on_seasonal_additive_and_plain_data(
+def test_theta_equals_statsforecast_on_seasonal_additive_and_plain_data(
         model_type: str, m: int, n: int, level: float) -> None:
-    # LiveTheta's own forward and forecast (the same steps in numpy, the paths as linear algebra) against
-    # statsforecast's: a multiplicative decomposition (positive seasonal data), an additive one (negative
-    # values), a 1,000-point tail (the vectorised filter), no seasonality test (m = 1); every model type. 1e-6
-    # relative on these data (statsforecast's float32 paths; no bound near zero).
-    from statsforecast.theta import auto_theta, forecast_theta, forward_theta
+    # LiveTheta fitted on the first half, the second half folded point by point, against statsforecast's filter
+    # and forecast on all the points with the fit's parameters and decomposition: a multiplicative decomposition
+    # (positive seasonal data), an additive one (negative values), a long stream, no seasonality test (m = 1);
+    # every model type. 1e-6 relative on these data (statsforecast's float32 paths; no bound near zero).
+    from statsforecast._lib import theta as _theta
+    from statsforecast.theta import auto_theta, switch_theta
 
     from forecasting.live.models.theta import _fast
 
@@ -216,10 +241,28 @@ def test_theta_equals_statsforecast_forward_on_seasonal_additive_and_plain_data(
     t = np.arange(n)
     y = level + 10 * np.sin(2 * np.pi * t / max(m, 2)) + np.cumsum(rng.normal(0, 1, n))
     fit = auto_theta(y[: n // 2], m, model=model_type)
-    live = LiveTheta({"m": m, "modeltype": model_type, **{k: float(fit["par"][k]) for k in
-                                                          ("alpha", "theta", "initial_smoothed")}}, y)
-    fitted_model = {"m": m, "modeltype": model_type, "par": fit["par"]}
-    assert_same(live.forecast(H), forecast_theta(forward_theta(fitted_model, y), H, level=list(LEVELS)), 1e-6)
+    assert fit.get("decomposition_type") == (None if m == 1 else "multiplicative" if level > 0 else "additive")
+    # this model type's fit (the model class picks the best type); from_fitted reads only statsforecast's dict
+    live = LiveTheta.from_fitted(SimpleNamespace(_model=SimpleNamespace(model_=fit)), y[: n // 2])  # type: ignore
+    fold(live, y[n // 2:])
+    assert_same(live.forecast(H), theta_reference(fit, y, H), 1e-6)
+    if model_type in ("DSTM", "DOTM"):  # their state rows: statsforecast's C++ expressions in its order
+        factors = np.asarray(fit["seas_forecast"]["mean"])[(t - n // 2) % m] if m > 1 else np.ones(n)
+        model_y = y / factors if level > 0 else y - factors
+        _, _, states, _ = _theta.pegels_resid(model_y, switch_theta(model_type), fit["par"]["initial_smoothed"],
+                                              fit["par"]["alpha"], 2.0 if model_type == "DSTM" else
+                                              fit["par"]["theta"], 3)
+        assert [live.level, live.meany, live.A, live.B] == states[-1, :4].tolist()
+
+
+def test_theta_keeps_a_fixed_size_state_however_long_the_stream() -> None:
+    y = data(seed=6)
+    live = live_model(fitted("theta", y.iloc[:FIT]), y.iloc[:FIT])
+    assert isinstance(live, LiveTheta) and live.season is not None  # data() is seasonal: its decomposition kept
+    size = len(live.to_bytes())
+    fold(live, np.resize(y.to_numpy(), 20_000))
+    assert len(live.to_bytes()) <= size + 16  # a few more digits in its counters at most
+    assert np.isfinite(live.forecast(H).mean).all()
 
 
 def test_timex_arima_search_is_followed_by_refits() -> None:
