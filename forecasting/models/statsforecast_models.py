@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from forecasting.models.base import LEVELS, ForecastModel, Prediction
+from forecasting.models.quantiles import cache_normal_quantiles
 from forecasting.seasonality import season_lengths, usable_season
 
 
@@ -34,6 +35,7 @@ class _StatsforecastModel(ForecastModel):
         exog = {} if future is None else {"X": future}
         if not levels:
             return Prediction(np.asarray(self._model.predict(h=h, **exog)["mean"], dtype=float))
+        cache_normal_quantiles()  # each interval would freeze a scipy distribution for the same two levels
         raw = self._model.predict(h=h, level=list(levels), **exog)
         intervals = {
             lv: (np.asarray(raw[f"lo-{lv}"], dtype=float), np.asarray(raw[f"hi-{lv}"], dtype=float))

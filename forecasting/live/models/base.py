@@ -110,36 +110,3 @@ def normal_intervals(mean: np.ndarray, se: np.ndarray, levels: tuple[int, ...]) 
     spread = np.multiply.outer(_z(tuple(levels)), se)
     lower, upper = mean - spread, mean + spread
     return Prediction(mean, {lv: (lower[i], upper[i]) for i, lv in enumerate(levels)})
-
-
-STATSFORECAST_QUANTILES = "2.1.1"  # the version whose private `utils._quantiles` is wrapped below
-
-
-def cache_normal_quantiles() -> None:
-    """Make statsforecast's `utils._quantiles` remember its normal-distribution answers: it freezes a scipy
-    distribution on each call (~2 ms, most of a live ETS forecast's cost), and its answer depends on the levels
-    alone. Same values; other distributions are passed through. Idempotent.
-
-    It replaces a private function, so only on the version it was written for (`STATSFORECAST_QUANTILES`);
-    on any other the call does nothing (same values, slower). Upstream source, no issue filed there:
-    https://github.com/Nixtla/statsforecast/blob/v2.1.1/python/statsforecast/utils.py (`_quantiles`)."""
-    import statsforecast
-    from statsforecast import utils
-
-    if statsforecast.__version__ != STATSFORECAST_QUANTILES:
-        return
-    original = utils._quantiles
-    if getattr(original, "cached", False):
-        return
-
-    @functools.lru_cache(maxsize=32)
-    def normal(levels: tuple[float, ...]) -> np.ndarray:
-        return original(np.asarray(levels))
-
-    def quantiles(level: Any, distribution: str = "normal", dist_params: Any = None) -> np.ndarray:
-        if distribution == "normal" and dist_params is None:
-            return normal(tuple(np.asarray(level, dtype=float).ravel().tolist())).copy()
-        return original(level, distribution=distribution, dist_params=dist_params)
-
-    quantiles.cached = True  # type: ignore[attr-defined]
-    utils._quantiles = quantiles

@@ -22,8 +22,9 @@ from typing import Any, Self
 
 import numpy as np
 
-from forecasting.live.models.base import LiveModel, cache_normal_quantiles, normal_intervals
+from forecasting.live.models.base import LiveModel, normal_intervals
 from forecasting.models.base import ForecastModel, Prediction
+from forecasting.models.quantiles import cache_normal_quantiles
 
 _NMSE = 3  # statsforecast's default: the multi-step MSE horizon of the fit (not used for the forecast)
 STATSFORECAST_ETS = "2.1.1"  # the version whose ets.py interval formulas `_Intervals` follows

@@ -214,7 +214,7 @@ def test_the_quantile_cache_wraps_only_the_statsforecast_it_was_written_for() ->
     import statsforecast
     from statsforecast import utils
 
-    from forecasting.live.models.base import STATSFORECAST_QUANTILES, cache_normal_quantiles
+    from forecasting.models.quantiles import STATSFORECAST_QUANTILES, cache_normal_quantiles
 
     before = utils._quantiles(np.asarray([80, 95]))
     cache_normal_quantiles()
