@@ -7,7 +7,7 @@
 | seasonal_naive        | last season, running Σ residual²: exact                                | O(1)           |
 | autoets, autoets_damped | statsforecast's ETS equations from the last state, running sigma²: exact | O(1)       |
 | arima                 | one Kalman step (statsforecast's filter) from the last state: exact    | O(state²)      |
-| theta                 | statsforecast `forward` on the last 1,000 points                       | O(1,000)       |
+| theta                 | the fit's equations from the last state, its seasonal factors continued | O(1)          |
 | exponentialsmoothing, fbprophet, arima with regressors | refit every 50 points on the last 1,000    | a fit / 50     |
 
 The live service runs the refits in its unit pool, never on its event loop (forecasting.live.models.refit).

@@ -1,4 +1,4 @@
-"""theta: the fitted model's own equations (statsforecast's theta.cpp `update_step`) run from the fit's last
+"""theta: the fitted model's own equations (statsforecast's theta.cpp `update`) run from the fit's last
 state over the new points only, one step a point, with the fit's parameters (alpha, theta, initial level, model
 type) and the fit's seasonal decomposition (its m factors, multiplicative or additive, continued period by
 period, as the fit's forecast continues them). O(1) a point, no history kept.
@@ -15,11 +15,12 @@ What the forecast needs after n points is O(1):
   others keep A and B of the regression on time over all the points (theta.cpp `init_state`), from two running
   sums (Σ y, Σ (i+1) y; within 1e-12 of it);
 - sigma, np.std(residuals[3:], ddof=1) (the residuals on the data's scale: the model's × the point's factor, or
-  + it for an additive decomposition): a dynamic model's residual is final once its point is folded (running
-  Σ r, Σ r²); the others' residual i is r_i - c A p_i - c B q_i with r_i = y_i - level_(i-1) final and
-  p_i = (1-α)^i, q_i = (1 - (1-α)^(i+1)) / α, so that the sums of their squares for the current A and B come
-  from nine running sums (of w = r, P = p, Q = q, times the factor where it multiplies, their squares and
-  products). Within 1e-12 of sigma from all the residuals on these data (tests).
+  + it for an additive decomposition): a dynamic model's residual is final once its point is folded; the
+  others' residual i is r_i - c A p_i - c B q_i with r_i = y_i - level_(i-1) final, p_i = (1-α)^i and
+  q_i = (1 - (1-α) p_i) / α, so, for the current A and B, w_i - L f_i - K P_i with constants L and K (`_sigma`).
+  Its variance comes from the means and centred co-moments of (w, f, P), updated per point (Welford's): no large
+  sums that cancel, so on a stream of 200,000 points with a steep trend sigma stays within 1e-8 of np.std of
+  all the residuals (tests/forecasting/live/test_model_algebra.py).
 The mean is theta.cpp's `forecast` loop; the intervals are compute_pi_samples' 200 normal paths as linear
 algebra (`_Paths`: `L (d + sigma z)` with L and the draws' quantile rows depending only on alpha, theta, n and h)
 in float64, where statsforecast keeps its paths in float32: its bounds are within 1e-6 of the paths' scale of
@@ -61,7 +62,7 @@ class LiveTheta(LiveModel):
         self.n = 0
         self.level = self.meany = self.A = self.B = 0.0
         self.sy = self.sty = 0.0  # Σ y and Σ (i+1) y of the model's values (mean_y; the standard models' A and B)
-        self.sums = (0.0,) * 9  # over the residuals after the burn-in: see the module's docstring
+        self.sums = (0.0,) * 9  # over the residuals after the burn-in: `_comoments`, `_sigma`
         self._paths: _Paths | None = None  # the last forecast's path algebra (it depends on alpha, theta, n, h)
 
     @classmethod
@@ -104,12 +105,11 @@ class LiveTheta(LiveModel):
             factor = season[i % len(season)] if season is not None else None
             y = x if factor is None else (x / factor if multiplicative else x - factor)
             if dynamic:
-                if i > 0:  # theta.cpp update_step's cur[4] from the previous row, its own expression
+                if i > 0:  # theta.cpp's one-step forecast (column 4) from the previous row, its expression
                     e = y - (level + c * (A * (1 - alpha) ** i + B * (1 - (1 - alpha) ** (i + 1)) / alpha))
-                    if i >= _BURN_IN:
-                        r = e if factor is None else (e * factor if multiplicative else e + factor)
-                        sums[0] += r
-                        sums[3] += r * r
+                    if i >= _BURN_IN:  # a dynamic model's residual is final: (w, f, P) = (it, 0, 0)
+                        _comoments(sums, i - _BURN_IN + 1,
+                                   e if factor is None else (e * factor if multiplicative else e + factor), 0.0, 0.0)
                     old = meany
                     level = alpha * y + (1 - alpha) * level
                     meany = (i * meany + y) / (i + 1)
@@ -118,12 +118,11 @@ class LiveTheta(LiveModel):
                 else:  # init_state: the first point is its own forecast
                     level, meany, A, B = alpha * y + (1 - alpha) * initial, y, y, 0.0
             else:
-                if i >= _BURN_IN:
-                    w, pw, qw = y - level, (1 - alpha) ** i, (1 - (1 - alpha) ** (i + 1)) / alpha
+                if i >= _BURN_IN:  # residual = w - L f - K P, see `_sigma`
+                    w, f, pw = y - level, 1.0, (1 - alpha) ** i
                     if factor is not None:
-                        w, pw, qw = (w * factor, pw * factor, qw * factor) if multiplicative else (w + factor, pw, qw)
-                    for k, term in enumerate((w, pw, qw, w * w, w * pw, w * qw, pw * pw, pw * qw, qw * qw)):
-                        sums[k] += term
+                        w, f, pw = (w * factor, factor, pw * factor) if multiplicative else (w + factor, 1.0, pw)
+                    _comoments(sums, i - _BURN_IN + 1, w, f, pw)
                 level = alpha * y + (1 - alpha) * (level if i > 0 else initial)
                 meany = (i * meany + y) / (i + 1) if i > 0 else y
             sy += y  # the paths' mean_y (every model type) and the standard models' regression
@@ -137,23 +136,28 @@ class LiveTheta(LiveModel):
         self.sums = tuple(sums)
 
     def _sigma(self) -> float:
-        """np.std(residuals[3:], ddof=1) for the current state (see the module's docstring)."""
+        """np.std(residuals[3:], ddof=1) for the current state. A residual is w - L f - K P (see `update`): for a
+        dynamic model w itself (L = K = 0); for a standard one, since its A and B are those of all the points,
+        L = c B / α and K = c (A - B (1-α) / α) (c A p + c B q with q = (1 - (1-α) p) / α), w = r, f = 1,
+        P = p (times the factor where it multiplies). Its variance from the centred co-moments of (w, f, P):
+        no large sums cancel, however long the stream or steep its trend."""
         count = self.n - _BURN_IN
-        sw, sp, sq, sww, swp, swq, spp, spq, sqq = self.sums
+        _, _, _, cww, cff, cpp, cwf, cwp, cfp = self.sums
         if self.params["modeltype"] in _DYNAMIC:
-            total, square = sw, sww
+            square = cww
         else:
-            ca, cb = (1 - 1 / self.params["theta"]) * self.A, (1 - 1 / self.params["theta"]) * self.B
-            total = sw - ca * sp - cb * sq
-            square = sww - 2 * ca * swp - 2 * cb * swq + ca * ca * spp + 2 * ca * cb * spq + cb * cb * sqq
-        return math.sqrt(max(square - total * total / count, 0.0) / (count - 1))
+            alpha, c = self.params["alpha"], 1 - 1 / self.params["theta"]
+            big_l, big_k = c * self.B / alpha, c * (self.A - self.B * (1 - alpha) / alpha)
+            square = (cww + big_l * big_l * cff + big_k * big_k * cpp - 2 * big_l * cwf - 2 * big_k * cwp
+                      + 2 * big_l * big_k * cfp)
+        return math.sqrt(max(square, 0.0) / (count - 1))
 
     def _predict(self, h: int, levels: tuple[int, ...]) -> Prediction:
         p = self.params
         alpha, theta, n = p["alpha"], p["theta"], self.n
         c = 1 - 1 / theta
         dynamic = p["modeltype"] in _DYNAMIC
-        # theta.cpp `forecast`: update_step with each forecast as the next value
+        # theta.cpp `forecast`: its state update with each forecast as the next value
         level, meany, A, B = self.level, self.meany, self.A, self.B
         mean = []
         for j in range(h):
@@ -205,6 +209,22 @@ def _fast() -> bool:
     import statsforecast
 
     return statsforecast.__version__ == STATSFORECAST_THETA
+
+
+def _comoments(sums: list[float], count: int, w: float, f: float, p: float) -> None:
+    """Welford's update of the means and centred co-moment sums of (w, f, P) with the `count`-th values:
+    sums = [mean w, mean f, mean P, Cww, Cff, CPP, Cwf, CwP, CfP]."""
+    dw, df, dp = w - sums[0], f - sums[1], p - sums[2]
+    sums[0] += dw / count
+    sums[1] += df / count
+    sums[2] += dp / count
+    ew, ef, ep = w - sums[0], f - sums[1], p - sums[2]
+    sums[3] += dw * ew
+    sums[4] += df * ef
+    sums[5] += dp * ep
+    sums[6] += dw * ef
+    sums[7] += dw * ep
+    sums[8] += df * ep
 
 
 def _frozen(array: np.ndarray) -> np.ndarray:
@@ -288,7 +308,7 @@ class _Paths:
         c = 1 - 1 / theta
         # The h-long vectors step by step in Python floats: numpy's elementwise operations in the same order (the
         # same bits: IEEE arithmetic, libm's pow, cumsum's running sum), without some twenty numpy calls on a few
-        # values each (most of this function's time, rebuilt at every revision while the tail grows).
+        # values each (most of this function's time, rebuilt at every revision: n moves on with each point).
         ps, qs, bs, us, vs = [], [], [], [], []
         running = 0.0
         for k in range(h):

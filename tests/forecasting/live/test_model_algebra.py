@@ -161,3 +161,49 @@ def test_arima_closed_form_forecast_is_kalman_forecasts(season: int, trend: floa
             np.testing.assert_allclose(noise + np.einsum("lr,rs,ls->l", rows, live.P, rows), var, rtol=1e-12)
     assert set(live._rows) == {1, 7, 24}
     _same(live.forecast(7, LEVELS), load(live.to_bytes()).forecast(7, LEVELS))  # kept rows = fresh ones
+
+
+def _residuals_std(y: np.ndarray, params: dict, factors: np.ndarray | None) -> float:
+    """np.std(residuals[3:], ddof=1) of a standard theta model (OTM, STM) on all of y, computed whole in numpy:
+    the level by scipy's exponential filter, A and B by the regression on time over all the points."""
+    from scipy.signal import lfilter
+
+    n, alpha, init = len(y), params["alpha"], params["initial_smoothed"]
+    multiplicative = params["decomposition"] == "multiplicative"
+    model_y = y if factors is None else (y / factors if multiplicative else y - factors)
+    level = lfilter([alpha], [1.0, -(1 - alpha)], model_y, zi=[(1 - alpha) * init])[0]
+    t = np.arange(n, dtype=float)
+    mean = model_y.mean()
+    b = 6 * (2 * (model_y @ (t + 1) / n) - (n + 1) * mean) / (n * n - 1)
+    a = mean - (n + 1) * b / 2
+    c = 1 - 1 / params["theta"]
+    mu = np.concatenate([[init], level[:-1]]) + c * (a * (1 - alpha) ** t + b * (1 - (1 - alpha) ** (t + 1)) / alpha)
+    e = model_y - mu
+    residuals = e if factors is None else (e * factors if multiplicative else e + factors)
+    return float(np.std(residuals[3:], ddof=1))
+
+
+@pytest.mark.parametrize("decomposition", [None, "multiplicative", "additive"])
+@pytest.mark.parametrize("model_type, alpha, theta", [("OTM", 0.3, 1_000.0), ("OTM", 0.99, 5.0), ("STM", 0.5, 2.0)])
+def test_theta_sigma_stays_the_residuals_std_on_a_long_steep_stream(
+        decomposition: str | None, model_type: str, alpha: float, theta: float) -> None:
+    """200,000 points rising 1,000 a step (values to 2e8, noise 1): the standard models' residuals depend on A
+    and B of all the points, so sigma comes from co-moments kept per point; summing squares instead lost all
+    of it here (a variance of -35, clamped to 0: bounds on the mean). Within 1e-8: a value near 2e8 is itself
+    rounded to 3e-8, a thirtieth of the noise."""
+    n, m = 200_000, 12
+    rng = np.random.default_rng(7)
+    t = np.arange(n)
+    season = 1 + 0.2 * np.sin(2 * np.pi * np.arange(m) / m)
+    trend = 1_000.0 + 1_000.0 * t
+    if decomposition == "multiplicative":
+        y = trend * season[t % m] + rng.normal(0, 1, n)
+    else:
+        y = trend + (100 * season[t % m] if decomposition else 0.0) + rng.normal(0, 1, n)
+    factors = None if decomposition is None else (season if decomposition == "multiplicative" else 100 * season)
+    params = {"m": m, "modeltype": model_type, "alpha": alpha, "theta": theta, "initial_smoothed": 500.0,
+              "decomposition": decomposition}
+    live = LiveTheta(params, None if factors is None else factors.tolist())
+    live.update(y.tolist())
+    want = _residuals_std(y, params, None if factors is None else factors[t % m])
+    assert live._sigma() == pytest.approx(want, rel=1e-8)
