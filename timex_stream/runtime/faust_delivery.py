@@ -109,8 +109,11 @@ class AtLeastOnceConsumer(AIOKafkaConsumer):
         self._unacked_messages -= {m for m in self._unacked_messages if m.tp in revoked}
 
     def _new_offset(self, tp: TP) -> int | None:
-        # (4) acked records no longer hold anything back (Faust's own ack keeps some: offsets below the commit)
-        self._unacked_messages -= {m for m in self._unacked_messages if m.acked}
+        # (4) What no longer holds anything back: an acked record (Faust's ack keeps those below the commit), and
+        # one Faust dropped from a queue and fetched again (its offset acked by the new copy, or committed).
+        committed, acked_index = self._committed_offset, self._acked_index
+        self._unacked_messages -= {m for m in self._unacked_messages if m.acked or m.offset in acked_index.get(
+            m.tp, ()) or (committed.get(m.tp) is not None and m.offset < committed[m.tp])}
         # (2) Offer Faust only the acked offsets below the first record still in flight on `tp`.
         in_flight = [m.offset for m in list(self._unacked_messages) if m.tp == tp]
         if not in_flight:
