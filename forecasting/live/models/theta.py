@@ -104,27 +104,19 @@ class LiveTheta(LiveModel):
             x = float(value)
             factor = season[i % len(season)] if season is not None else None
             y = x if factor is None else (x / factor if multiplicative else x - factor)
-            if dynamic:
-                if i > 0:  # theta.cpp's one-step forecast (column 4) from the previous row, its expression
-                    e = y - (level + c * (A * (1 - alpha) ** i + B * (1 - (1 - alpha) ** (i + 1)) / alpha))
-                    if i >= _BURN_IN:  # a dynamic model's residual is final: (w, f, P) = (it, 0, 0)
-                        _comoments(sums, i - _BURN_IN + 1,
-                                   e if factor is None else (e * factor if multiplicative else e + factor), 0.0, 0.0)
-                    old = meany
-                    level = alpha * y + (1 - alpha) * level
-                    meany = (i * meany + y) / (i + 1)
-                    B = ((i - 1) * B + 6 * (y - old) / (i + 1)) / (i + 2)
-                    A = meany - B * (i + 2) / 2
-                else:  # init_state: the first point is its own forecast
-                    level, meany, A, B = alpha * y + (1 - alpha) * initial, y, y, 0.0
-            else:
-                if i >= _BURN_IN:  # residual = w - L f - K P, see `_sigma`
-                    w, f, pw = y - level, 1.0, (1 - alpha) ** i
-                    if factor is not None:
-                        w, f, pw = (w * factor, factor, pw * factor) if multiplicative else (w + factor, 1.0, pw)
-                    _comoments(sums, i - _BURN_IN + 1, w, f, pw)
-                level = alpha * y + (1 - alpha) * (level if i > 0 else initial)
-                meany = (i * meany + y) / (i + 1) if i > 0 else y
+            if i >= _BURN_IN and dynamic:  # a dynamic model's residual is final: (w, f, P) = (it, 0, 0)
+                e = y - _one_step(i, level, A, B, alpha, c)
+                _comoments(sums, i - _BURN_IN + 1,
+                           e if factor is None else (e * factor if multiplicative else e + factor), 0.0, 0.0)
+            elif i >= _BURN_IN:  # residual = w - L f - K P, see `_sigma`
+                w, f, pw = y - level, 1.0, (1 - alpha) ** i
+                if factor is not None:
+                    w, f, pw = (w * factor, factor, pw * factor) if multiplicative else (w + factor, 1.0, pw)
+                _comoments(sums, i - _BURN_IN + 1, w, f, pw)
+            if i > 0:
+                level, meany, A, B = _step(i, y, level, meany, A, B, alpha, dynamic)
+            else:  # init_state: the first point is its own forecast (a standard model's A and B: below)
+                level, meany, A, B = alpha * y + (1 - alpha) * initial, y, y, 0.0
             sy += y  # the paths' mean_y (every model type) and the standard models' regression
             sty += (i + 1) * y
             n += 1
@@ -160,16 +152,10 @@ class LiveTheta(LiveModel):
         # theta.cpp `forecast`: its state update with each forecast as the next value
         level, meany, A, B = self.level, self.meany, self.A, self.B
         mean = []
-        for j in range(h):
-            i = n + j
-            mu = level + c * (A * (1 - alpha) ** i + B * (1 - (1 - alpha) ** (i + 1)) / alpha)
+        for i in range(n, n + h):
+            mu = _one_step(i, level, A, B, alpha, c)
             mean.append(mu)
-            old = meany
-            level = alpha * mu + (1 - alpha) * level
-            meany = (i * meany + mu) / (i + 1)
-            if dynamic:
-                B = ((i - 1) * B + 6 * (mu - old) / (i + 1)) / (i + 2)
-                A = meany - B * (i + 2) / 2
+            level, meany, A, B = _step(i, mu, level, meany, A, B, alpha, dynamic)
         out = np.array(mean)
         bounds = None
         if levels:
@@ -209,6 +195,22 @@ def _fast() -> bool:
     import statsforecast
 
     return statsforecast.__version__ == STATSFORECAST_THETA
+
+
+def _one_step(i: int, level: float, A: float, B: float, alpha: float, c: float) -> float:
+    """theta.cpp's forecast of point i from the row before it (its column 4), in its order of operations."""
+    return level + c * (A * (1 - alpha) ** i + B * (1 - (1 - alpha) ** (i + 1)) / alpha)
+
+
+def _step(i: int, y: float, level: float, meany: float, A: float, B: float, alpha: float, dynamic: bool
+          ) -> tuple[float, float, float, float]:
+    """theta.cpp's state update with point i (i > 0) of value y: the level, the running mean and, for a dynamic
+    model, B and A (a standard model's stay: the regression over all the points)."""
+    new_mean = (i * meany + y) / (i + 1)
+    if dynamic:
+        B = ((i - 1) * B + 6 * (y - meany) / (i + 1)) / (i + 2)
+        A = new_mean - B * (i + 2) / 2
+    return alpha * y + (1 - alpha) * level, new_mean, A, B
 
 
 def _comoments(sums: list[float], count: int, w: float, f: float, p: float) -> None:
