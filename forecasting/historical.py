@@ -219,3 +219,13 @@ def drop_history(results: Iterable[UnitResult]) -> tuple[list[UnitResult], list[
         (past if r.spec.historical_end else ordinary).append(r)
     return ordinary, past
 
+
+
+def historical_answer(config: TimexConfig, ref: dict[str, Any] | None, results: Iterable[UnitResult],
+                      history: tuple[Sequence[str], Sequence[float]], best_model: str | None
+                      ) -> dict[str, Any] | None:
+    """A BestModel's `historical_predictions` from a series' unit `results` (its historical ones count), its
+    `ref` (a SeriesRef) and the end of its `history` (None when none were asked or the series has no ref)."""
+    if not ref or not ref.get("historical_from"):
+        return None
+    return collect(config, drop_history(results)[1], ref["points"], ref["historical_from"], history, best_model)

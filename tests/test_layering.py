@@ -130,22 +130,22 @@ import json, forecasting.units
 from typing import TYPE_CHECKING
 from schemas import codec
 from schemas.topics import CATALOGUE
-from . import decide
-from .decide import Series
+from . import multivariate
+from .multivariate import answer
 if TYPE_CHECKING:
     from gateway.api import app
 def later():
     import ingestion.ingest as ingest
 """
-    found = {(i.target, i.where) for i in imports_in(code, "validator.historical", "validator/historical.py")}
+    found = {(i.target, i.where) for i in imports_in(code, "validator.book", "validator/book.py")}
     assert found == {
-        ("forecasting.units", "validator/historical.py:2"),
-        ("schemas.codec", "validator/historical.py:4"),
-        ("schemas.topics", "validator/historical.py:5"),
-        ("validator.decide", "validator/historical.py:6"),
-        ("validator.decide", "validator/historical.py:7"),
-        ("gateway.api", "validator/historical.py:9"),
-        ("ingestion.ingest", "validator/historical.py:11"),
+        ("forecasting.units", "validator/book.py:2"),
+        ("schemas.codec", "validator/book.py:4"),
+        ("schemas.topics", "validator/book.py:5"),
+        ("validator.multivariate", "validator/book.py:6"),
+        ("validator.multivariate", "validator/book.py:7"),
+        ("gateway.api", "validator/book.py:9"),
+        ("ingestion.ingest", "validator/book.py:11"),
     }
 
 

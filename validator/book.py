@@ -13,7 +13,7 @@ carries them out in order and nothing else. So the ordering rules hold here and 
 The book reads the series store (config, xcorr, history tail, a regressor's series) through a `Reader`;
 a read is no effect to order, so it happens while planning (in a thread: never on the event loop).
 
-Table layout (validator.decide): under a series key its SeriesState, under `part_key`s its parts; the book
+Table layout (timex_stream.runtime.decide): under a series key its SeriesState, under `part_key`s its parts; the book
 adds one kind of part, a ready marker waiting for its target's first unit (`_waiting_part`), so a restart
 keeps it and the timer (`retry_due`) sends it again.
 """
@@ -31,10 +31,7 @@ import pandas as pd
 from schemas import Topic
 from schemas.keys import escape, series_key
 from schemas.topics import BEST_MODELS, DATASETS, FAILURES, PREDICTIONS, PROGRESS, SERIES
-from timex_stream.runtime.records import now_ms, units_of
-from timex_stream.runtime.series_store import SeriesMissingError, SeriesStore
-from validator import multivariate
-from validator.decide import (
+from timex_stream.runtime.decide import (
     FORGET,
     READY,
     Series,
@@ -59,6 +56,9 @@ from validator.decide import (
     upgrade,
     validated,
 )
+from timex_stream.runtime.records import now_ms, units_of
+from timex_stream.runtime.series_store import SeriesMissingError, SeriesStore
+from validator import multivariate
 
 log = logging.getLogger("validator")
 Records = list[tuple[str, dict[str, Any]]]

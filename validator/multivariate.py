@@ -3,7 +3,7 @@ get_best_multivariate_predictions), kept apart from the per-series flow it hooks
 
 The ingestion computed each series' cross-correlations and extra regressors (forecasting.xcorr) and stored
 them with the series' first chunk; the validator reads them once, when the series' state is created, and
-keeps them as one of its parts (validator.decide). What this stage keeps is in the validator's table too, so
+keeps them as one of its parts (timex_stream.runtime.decide). What this stage keeps is in the validator's table too, so
 a restart goes on where it was: each regressor's "ready" marker and each multivariate unit as a part of its
 own (written once), the final refit as one more, and a few counters in the series' `SeriesState`.
 
@@ -44,9 +44,7 @@ from schemas.records import (
     SeriesRefRecord,
 )
 from timex_stream.runtime import records
-from timex_stream.runtime.records import dataset, failure, now_ms
-from timex_stream.runtime.series_store import SeriesStore, parts
-from validator.decide import (
+from timex_stream.runtime.decide import (
     MV_BASE,
     READY,
     Series,
@@ -58,6 +56,8 @@ from validator.decide import (
     ready_part,
     results,
 )
+from timex_stream.runtime.records import dataset, failure, now_ms
+from timex_stream.runtime.series_store import SeriesStore, parts
 
 BASE = MV_BASE  # multivariate units' indexes start here (READY, the ready marker's unit index, is -3)
 READY_TRIES, READY_RETRY_S = 60, 2.0  # a marker that beats its target's first unit comes back, boundedly

@@ -29,7 +29,7 @@ def build_app(settings: Settings) -> faust.App:
     # Sent to: best-models, failures, progress; datasets (final refits, repairs); predictions (its own markers);
     # series (a regressor's history + forecast, for the series it is a regressor of).
     channels = {t.name: raw_topic(app, t) for t in (PREDICTIONS, BEST_MODELS, SERIES, DATASETS, FAILURES, PROGRESS)}
-    # One table keyed like the predictions (validator.decide: states and parts). Every write happens while
+    # One table keyed like the predictions (timex_stream.runtime.decide: states and parts). Every write happens while
     # processing a prediction, so the changelog partition is that prediction's: state and input stay
     # co-partitioned across restarts and rebalances. No value_type: values are JSON (a SeriesState carries
     # its Faust type tag); one table, not two: a second changelog topic is created by Faust at start, and a

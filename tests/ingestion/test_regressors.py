@@ -14,12 +14,12 @@ from ingestion.download import Allowlist, download
 from ingestion.ingest import ingest
 from schemas import decode_as, encode
 from tests.plugins.ingestion_net import NetGuard
+from timex_stream.runtime.decide import add, decide, missing_units, new_series, plan_refits
 from timex_stream.runtime.fan_out import Outcome
 from timex_stream.runtime.records import units_of
 from timex_stream.runtime.results import additional_regressors
 from timex_stream.runtime.series_store import MemoryStore, regressor_names
 from timex_stream.runtime.unit_work import job_for, predict
-from validator.decide import add, decide, missing_units, new_series, plan_refits
 
 N, LAGS = 40, 4
 

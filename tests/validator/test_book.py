@@ -13,12 +13,12 @@ import pytest
 
 from ingestion.ingest import ingest
 from schemas.topics import BEST_MODELS, DATASETS, FAILURES, PREDICTIONS
+from timex_stream.runtime.decide import FORGET, READY, SeriesState, deadline_marker, is_series_key, stall_due
 from timex_stream.runtime.records import units_of
 from timex_stream.runtime.series_store import MemoryStore
 from timex_stream.runtime.unit_work import job_for, predict
 from validator import multivariate
 from validator.book import Book, Delete, Effect, Publish, Send, StoreReader, Track, Write
-from validator.decide import FORGET, READY, SeriesState, deadline_marker, is_series_key, stall_due
 from validator.multivariate import ready_marker
 
 CONFIG = {"input_parameters": {"source_data_url": "upload:wave.csv", "index_column_name": "date", "frequency": "MS"},

@@ -11,8 +11,8 @@ from forecasting.config import parse_config
 from forecasting.units import training_windows
 from forecasting.xcorr import SeriesXcorr
 from tests.plugins.core_series import BASE as CONFIG
+from timex_stream.runtime.decide import Series, SeriesState, add, mark_decided, new_series, recount
 from validator import multivariate as mv
-from validator.decide import Series, SeriesState, add, mark_decided, new_series, recount
 
 REF = {"partition": 1, "config_offset": 3, "offsets": [4], "points": 72, "regressors": []}
 FORECAST = {"timestamps": ["2006-01-01T00:00:00"], "yhat": [1.0], "lower_80": None, "upper_80": None,

@@ -18,10 +18,10 @@ from forecasting.models.names import KNOWN_MODELS
 from forecasting.series import to_wire
 from forecasting.units import UnitSpec
 from schemas import encode
+from timex_stream.runtime.decide import add, decide, encoded_size, new_series
 from timex_stream.runtime.records import dataset
 from timex_stream.runtime.series_store import series_ref
 from timex_stream.runtime.unit_work import Job, predict, prediction_record
-from validator.decide import add, decide, encoded_size, new_series
 
 POINTS, LAGS, UNITS = 1_000_000, 100, 470  # near 1,000,000 bytes with every model (15 of them)
 LONGEST_FLOAT = -2.2250738585072014e-308  # repr is 24 characters, the most a double takes

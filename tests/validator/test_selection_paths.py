@@ -20,11 +20,11 @@ from forecasting.units import UnitResult, UnitSpec, run_unit
 from forecasting.xcorr import SeriesXcorr
 from ingestion.ingest import ingest
 from schemas import decode_as, encode
+from timex_stream.runtime.decide import add, decide, history_tail, is_complete, new_series, plan_refits
 from timex_stream.runtime.records import units_of
 from timex_stream.runtime.series_store import MemoryStore, parts
 from timex_stream.runtime.unit_work import job_for, predict
 from validator import multivariate as mv
-from validator.decide import add, decide, history_tail, is_complete, new_series, plan_refits
 
 N, LAGS = 48, 4
 CONFIG = {"input_parameters": {"source_data_url": "upload:x.csv", "index_column_name": "date", "frequency": "MS"},

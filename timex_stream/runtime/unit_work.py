@@ -89,7 +89,8 @@ def _whole_series(units: list[UnitRecord]) -> bool:
 
 def final_refits(config: Any, results: list[UnitResult]) -> list[UnitRecord]:
     """The refit units the validator would ask for (forecasting.selection.refits_needed, numbered after the
-    validation units as validator.decide.plan_refits numbers them), from every validation unit of a series."""
+    validation units as timex_stream.runtime.decide.plan_refits numbers them), from every validation unit of a
+    series."""
     specs = refits_needed(config, results).specs
     return [unit_record(spec, len(results) + i, len(specs), refit=True) for i, spec in enumerate(specs)]
 

@@ -13,10 +13,7 @@ import pytest
 from forecasting.config import parse_config
 from forecasting.pipeline import forecast_all
 from ingestion.ingest import ingest
-from timex_stream.runtime.records import units_of
-from timex_stream.runtime.series_store import MemoryStore
-from timex_stream.runtime.unit_work import job_for, predict
-from validator.decide import (
+from timex_stream.runtime.decide import (
     FORGET,
     Series,
     SeriesState,
@@ -38,6 +35,9 @@ from validator.decide import (
     upgrade,
     validated,
 )
+from timex_stream.runtime.records import units_of
+from timex_stream.runtime.series_store import MemoryStore
+from timex_stream.runtime.unit_work import job_for, predict
 
 CONFIG = {"input_parameters": {"source_data_url": "upload:wave.csv", "index_column_name": "date", "frequency": "MS"},
           "model_parameters": {"models": "naive,seasonal_naive,exponentialsmoothing",

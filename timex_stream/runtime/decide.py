@@ -33,7 +33,7 @@ from typing import Any
 import faust
 
 from forecasting.config import TimexConfig, config_from_json
-from forecasting.historical import plan_all
+from forecasting.historical import historical_answer, plan_all
 from forecasting.selection import SeriesChoice, choose_final, refit_slot, refit_slots, refits_needed
 from forecasting.tail import HISTORY_TAIL_POINTS
 from forecasting.units import UnitResult, UnitSpec, batches
@@ -50,7 +50,6 @@ from schemas.records import (
 from timex_stream.runtime import records
 from timex_stream.runtime.records import dataset, failure, now_ms, progress
 from timex_stream.runtime.series_store import SeriesStore, regressor_names, tail
-from validator.historical import historical_answer
 
 Parts = MutableMapping[str, Any]  # where the parts go: the service's table (a plain dict in tests)
 _UNIT_FIELDS = ("unit", "error", "metrics", "forecast", "fit_seconds", "params")
@@ -328,9 +327,9 @@ def refit_results(series: Series) -> list[UnitResult]:
 
 
 def choose(series: Series, with_refits: bool = True) -> SeriesChoice:
-    """The series' model choice, from its ordinary units (historical ones: validator.historical) with their
-    refits folded in; without the refits, the choice the refits are asked for (a failed refit disqualifies
-    its unit)."""
+    """The series' model choice, from its ordinary units (historical ones: forecasting.historical's
+    historical_answer) with their refits folded in; without the refits, the choice the refits are asked for (a
+    failed refit disqualifies its unit)."""
     return choose_final(series.config, results(series), refit_results(series) if with_refits else ())
 
 
