@@ -1,8 +1,11 @@
 """The fast lane's side in the ingestion: a small request's units (timex_stream.runtime.fast_lane.eligible) run
 in a worker process of the service's own, a bounded unit pool as the predictor's (memory cap, time limit
 TIMEX_FAST_LANE_TIMEOUT_S for all of a request's units, in one call), and become the Predictions a predictor
-would send for its Datasets: the same `job_for` and `predict`, on the stored records where they landed. Any
-failure sends the Datasets instead."""
+would send for its Datasets: the same `job_for` and `predict`, on the stored records where they landed. Each
+series is then decided here as the validator decides a series whose one Prediction holds all its units and
+refits (`timex_stream.runtime.decide.decide_whole`): its failures, best-models record and "series_done" go
+out in the validator's place. Should a Prediction not be whole, the Predictions go to the validator instead;
+any failure before sends the Datasets."""
 
 from __future__ import annotations
 
@@ -12,7 +15,8 @@ from typing import Any
 from prometheus_client import CollectorRegistry, Counter
 
 from schemas import Topic, series_key
-from schemas.topics import PREDICTIONS
+from schemas.topics import BEST_MODELS, FAILURES, PREDICTIONS, PROGRESS
+from timex_stream.runtime.decide import decide_whole
 from timex_stream.runtime.fan_out import Landed, Outcome
 from timex_stream.runtime.fast_lane import LandedStore
 from timex_stream.runtime.logs import logged
@@ -40,7 +44,8 @@ class InPlace:
 
     async def answer(self, out: Outcome, landed: list[Landed], units: list[tuple[str, Any]]
                      ) -> list[tuple[Topic, str, Any]] | None:
-        """(PREDICTIONS, key, Prediction) for every unit, or None: the Datasets go to the predictors."""
+        """Each series' failures, best-models record and "series_done" (topic, key, record); or its Prediction
+        for the validator, should one not be whole; or None: the Datasets go to the predictors."""
         store = LandedStore(out.stored, landed)
         jobs = [job_for(store, dataset) for _, dataset in units]  # in memory, from the records the gate keeps small
         if unread := [job for job in jobs if not isinstance(job, Job)]:
@@ -49,13 +54,19 @@ class InPlace:
             predictions = await self.pool.run(f"{out.request_id}/in-place", predict_all, jobs)
         except Exception as exc:  # a limit (time, memory, crashes) or a bug
             return self._not_here(exc)
-        answers: list[tuple[Topic, str, Any]] = []
+        rid, decided = out.request_id, []
         for prediction in predictions:
             if logged(logging.DEBUG):  # the request's `verbose`, as the predictor logs it
                 log.debug("%s fits: %s", prediction["series"], fits(prediction))
-            answers.append((PREDICTIONS, series_key(out.request_id, prediction["series"]), prediction))
+            whole = decide_whole(prediction, store.config_json(prediction["ref"]), store)
+            if whole is None:
+                log.warning("fast lane: a Prediction of %s is not whole: the validator decides", rid)
+                self.answered.inc()
+                return [(PREDICTIONS, series_key(rid, p["series"]), p) for p in predictions]
+            decided += [(FAILURES, rid, f) for f in whole.failures]
+            decided += [(BEST_MODELS, rid, whole.best_model), (PROGRESS, rid, whole.progress)]
         self.answered.inc()
-        return answers
+        return decided
 
     def _not_here(self, why: object) -> None:
         log.warning("fast lane: not answered in place, its units go to the predictors: %s", why)

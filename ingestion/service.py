@@ -3,8 +3,9 @@ request's entry in the index (`requests`) first, so readers find it, then `serie
 and `progress` (`timex_stream.runtime.fan_out.publish`). Undecodable records go to `dead-letters`.
 
 A small request (timex_stream.runtime.fast_lane) has its units run here, in a worker process of the service's
-own (a bounded unit pool, as the predictor's), and their Predictions go to `predictions` in place of its
-Datasets; a failure or a time-out there sends the Datasets instead."""
+own (a bounded unit pool, as the predictor's), and is decided here: its `best-models`, failures and progress go
+out in place of its Datasets (a failure or a time-out there sends the Datasets instead), and a marker in the
+service's table (ingestion.answered) keeps a config delivered again from being answered twice."""
 
 from __future__ import annotations
 
@@ -15,17 +16,28 @@ from typing import Any
 
 import faust
 
+from ingestion.answered import Answered
 from ingestion.in_place import InPlace
 from ingestion.ingest import fetcher, ingest_safely
 from ingestion.standing import LiveLimits
 from schemas import DecodeError, Topic, encode
-from schemas.topics import CONFIGS, DATASETS, FAILURES, PREDICTIONS, PROGRESS, REQUESTS, SERIES, STANDING
+from schemas.topics import (
+    BEST_MODELS,
+    CONFIGS,
+    DATASETS,
+    FAILURES,
+    PREDICTIONS,
+    PROGRESS,
+    REQUESTS,
+    SERIES,
+    STANDING,
+)
 from timex_stream.runtime.fan_out import Landed, publish
 from timex_stream.runtime.faust_app import create_app, decoded, raw_topic, run_worker, send_record
 from timex_stream.runtime.intake import BadRequestIdError, Position, read_request
 from timex_stream.runtime.kafka import source_topic_check
 from timex_stream.runtime.logs import handling
-from timex_stream.runtime.records import failure
+from timex_stream.runtime.records import failure, now_ms
 from timex_stream.runtime.request_index import index_record
 from timex_stream.runtime.settings import Settings
 
@@ -33,13 +45,19 @@ log = logging.getLogger("ingestion")
 
 
 class ChannelSender:
-    """The fan-out's `Sender` over the app's topics (Faust's producer)."""
+    """The fan-out's `Sender` over the app's topics (Faust's producer); counts the failures and answers sent."""
 
     def __init__(self, app: faust.App, topics: Sequence[Topic]) -> None:
         self.channels = {t.name: raw_topic(app, t) for t in topics}
+        self.metrics = app.timex_metrics  # type: ignore[attr-defined]
 
     async def send(self, topic: Topic, key: str, record: dict[str, Any]) -> Any:
-        return await send_record(self.channels[topic.name], key, record)
+        sent = await send_record(self.channels[topic.name], key, record)
+        if topic == FAILURES:
+            self.metrics.failures.labels(record["stage"]).inc()
+        elif topic in (DATASETS, BEST_MODELS):
+            self.metrics.produced.labels(topic.name).inc()
+        return sent
 
     async def landed(self, handles: Sequence[Any]) -> list[Landed]:
         return [(md.partition, md.offset) for md in await asyncio.gather(*handles)]
@@ -49,13 +67,16 @@ def build_app(settings: Settings) -> faust.App:
     app = create_app("ingestion", settings)
     metrics = app.timex_metrics  # type: ignore[attr-defined]
     configs = raw_topic(app, CONFIGS)
-    sender = ChannelSender(app, (REQUESTS, SERIES, DATASETS, PREDICTIONS, FAILURES, PROGRESS, STANDING))
+    sender = ChannelSender(app, (REQUESTS, SERIES, DATASETS, PREDICTIONS, BEST_MODELS, FAILURES, PROGRESS, STANDING))
     fetch = fetcher(settings)
     check_topic = source_topic_check(settings.bootstrap_servers or "")  # a live request's source topic
     live_limits = LiveLimits(max_window_points=settings.live_max_window_points,
                              max_series=settings.live_max_series)
     fast_work = settings.fast_lane_max_work
     in_place = InPlace(settings, metrics.registry) if fast_work > 0 else None  # the fast lane's worker
+    # Keyed by request id, as `configs`: written while processing a config, so on its partition.
+    table = app.Table("answered", key_type=str, partitions=CONFIGS.partitions)
+    answered = Answered(table, settings.validator_forget_s)
 
     async def tell_sender(event: faust.EventT, exc: DecodeError) -> None:
         """A record on `configs` that is no config, or names an unsafe request id: if the sender named a
@@ -73,20 +94,28 @@ def build_app(settings: Settings) -> faust.App:
     @app.agent(configs)
     async def ingest_configs(stream: faust.StreamT) -> None:
         async for event, request in decoded(app, stream, CONFIGS, decode=_read, on_poison=tell_sender):
-            rid = request["request_id"]
+            rid, at = request["request_id"], _position(event)
             handling(rid, request.get("config_json"))
+            answered.forget(at, now_ms())
+            if answered.seen(rid, at):
+                log.info("delivered again: answered in place already, not again")
+                continue
             with metrics.seconds.time():
                 # Download and CSV parsing block: off the event loop, in a thread.
                 outcome = await asyncio.get_running_loop().run_in_executor(None, ingest_safely, request, fetch,
                                                                              settings.limits, check_topic,
                                                                              live_limits, fast_work)
-            units = await publish(sender, index_record(rid, _position(event), request), outcome,
+            units = await publish(sender, index_record(rid, at, request), outcome,
                                   in_place.answer if in_place else None)
-            for record in outcome.failures:
-                metrics.failures.labels(record["stage"]).inc()
-            metrics.produced.labels(DATASETS.name).inc(len(units))
-            log.info("ingested: %d units%s, %d failures", outcome.units,
-                     " answered in place" if outcome.in_place and not units else "", len(outcome.failures))
+            here = outcome.in_place and outcome.units > 0 and not units
+            if here:  # after the answer's records, on the same producer (ingestion.answered)
+                answered.mark(rid, at, now_ms())
+            log.info("ingested: %d units%s, %d failures", outcome.units, " answered in place" if here else "",
+                     len(outcome.failures))
+
+    @table.on_recover
+    async def index_recovered_markers() -> None:
+        answered.recover()
 
     if in_place is not None:
         @app.task

@@ -77,10 +77,13 @@ class Wiring:
 
 
 # Every Faust service parks what it cannot decode on dead-letters (`timex_stream.runtime.faust_app.decoded`).
-# A live request (a config with a source topic) is answered with its standing record; a small one's units may
-# run in the ingestion, their Predictions sent straight to the validator (timex_stream.runtime.fast_lane).
+# A live request (a config with a source topic) is answered with its standing record; a small one is answered
+# by the ingestion itself (timex_stream.runtime.fast_lane: best-models; its Predictions go to the validator
+# should one not be whole), marked in a table so that a config delivered again is not answered twice.
 INGESTION = Wiring("ingestion", subscribes=(CONFIGS,),
-                   produces=(REQUESTS, SERIES, DATASETS, PREDICTIONS, FAILURES, PROGRESS, STANDING, DEAD_LETTERS))
+                   produces=(REQUESTS, SERIES, DATASETS, PREDICTIONS, BEST_MODELS, FAILURES, PROGRESS, STANDING,
+                             DEAD_LETTERS),
+                   tables=("answered",))
 PREDICTOR = Wiring("predictor", subscribes=(DATASETS,), reads=(SERIES,), produces=(PREDICTIONS, DEAD_LETTERS))
 # The validator sends itself markers (deadline, forget) on predictions, final refits back to datasets, and a
 # regressor's forecast to series for the series it is a regressor of.

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import signal
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -126,3 +127,87 @@ def test_kill_9_of_the_ingestion_with_fast_lane_requests_in_flight_answers_each_
         assert views[rid].status == "done" and len(views[rid].results) == 1, views[rid].to_dict()
         assert len(best[rid]) == 1, best[rid]  # a config delivered again is not answered again
         assert stall_repairs(stack, rid) == [] and _in_place(stack, rid)
+
+
+def _ends(stack: Stack) -> dict[int, int]:
+    """The end offset of each partition of `configs`."""
+    from confluent_kafka import TopicPartition
+
+    from timex_stream.runtime.kafka import consumer
+
+    cons = consumer(stack.bootstrap, "timex-test-ends")
+    try:
+        return {p: cons.get_watermark_offsets(TopicPartition(CONFIGS.name, p), timeout=10)[1]
+                for p in range(CONFIGS.partitions)}
+    finally:
+        cons.close()
+
+
+def _rewind(stack: Stack, to: dict[int, int]) -> None:
+    """Set the ingestion's committed offsets on `configs` back to `to` (partition → offset), while it is stopped:
+    what a crash after answering and before committing leaves."""
+    from confluent_kafka import ConsumerGroupTopicPartitions, TopicPartition
+
+    from timex_stream.runtime.kafka import admin
+
+    partitions = [TopicPartition(CONFIGS.name, p, o) for p, o in to.items()]
+    client, deadline = admin(stack.bootstrap), time.monotonic() + TIMEOUT  # kept: its futures die with it
+    while True:  # the group must be empty: its member's leave may take a moment
+        future = client.alter_consumer_group_offsets([ConsumerGroupTopicPartitions("timex-ingestion", partitions)],
+                                                     request_timeout=10)["timex-ingestion"]
+        try:
+            future.result(timeout=15)
+            return
+        except Exception:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
+
+
+def test_configs_delivered_again_are_not_answered_again(
+        fast_lane: Stack, producer_: Producer, serve_csv: Callable, config_for: Callable,
+        frame_: pd.DataFrame) -> None:
+    """The ingestion stopped after answering small requests and before committing their offsets: started again,
+    it reads those configs again and skips each (its table's markers: ingestion.answered)."""
+    stack = fast_lane
+    url = serve_csv("fast-lane-again.csv", frame_)
+    before = _ends(stack)
+    rids = [submit(producer_, config_for(url, [name], models="naive,theta")) for name in ("walk", "trend") * 2]
+    views = follow(stack.bootstrap, rids, TIMEOUT)
+    assert all(views[r].status == "done" and _in_place(stack, r) for r in rids)
+    after = _ends(stack)
+    process = stack.children["ingestion"]
+    process.send_signal(signal.SIGTERM)
+    process.wait(TIMEOUT)
+    _rewind(stack, before)
+    name, env = stack.launched["ingestion"]
+    stack.launch(name, "ingestion", **env)
+    wait_for_members(stack.bootstrap, "timex-ingestion", CONFIGS.name, 1)
+    _wait_committed(stack, after)  # every config read again
+    best = records_of(stack.bootstrap, (BEST_MODELS,), rids)[BEST_MODELS.name]
+    assert all(len(best[rid]) == 1 for rid in rids), best
+    assert sorted(_delivered_again(stack, rids)) == sorted(rids)
+
+
+def _wait_committed(stack: Stack, ends: dict[int, int]) -> None:
+    from confluent_kafka import ConsumerGroupTopicPartitions, TopicPartition
+
+    from timex_stream.runtime.kafka import admin
+
+    client, deadline = admin(stack.bootstrap), time.monotonic() + TIMEOUT
+    wanted = [TopicPartition(CONFIGS.name, p) for p in ends]
+    while time.monotonic() < deadline:
+        found = client.list_consumer_group_offsets([ConsumerGroupTopicPartitions("timex-ingestion", wanted)],
+                                                   request_timeout=10)["timex-ingestion"].result(timeout=15)
+        if {tp.partition: tp.offset for tp in found.topic_partitions} == ends:
+            return
+        time.sleep(0.5)
+    raise TimeoutError(f"the ingestion did not commit {ends} within {TIMEOUT} s")
+
+
+def _delivered_again(stack: Stack, rids: list[str]) -> list[str]:
+    """The requests among `rids` the ingestion says it skipped as delivered again."""
+    lines = (stack.log_dir / "ingestion.log").read_text(errors="replace").splitlines()
+    found = [json.loads(line[line.index("{"):]).get("request_id") for line in lines
+             if "delivered again" in line and "{" in line]
+    return [rid for rid in found if rid in rids]

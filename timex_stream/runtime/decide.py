@@ -38,7 +38,7 @@ from forecasting.selection import SeriesChoice, choose_final, refit_slot, refit_
 from forecasting.tail import HISTORY_TAIL_POINTS
 from forecasting.units import UnitResult, UnitSpec, batches
 from forecasting.xcorr import SeriesXcorr
-from schemas.keys import escape, split_series_key
+from schemas.keys import escape, series_key, split_series_key
 from schemas.records import (
     BestModelRecord,
     DatasetRecord,
@@ -48,7 +48,7 @@ from schemas.records import (
     ProgressRecord,
 )
 from timex_stream.runtime import records
-from timex_stream.runtime.records import dataset, failure, now_ms, progress
+from timex_stream.runtime.records import dataset, failure, now_ms, progress, units_of
 from timex_stream.runtime.series_store import SeriesStore, regressor_names, tail
 
 Parts = MutableMapping[str, Any]  # where the parts go: the service's table (a plain dict in tests)
@@ -375,6 +375,31 @@ def decide(series: Series, deadline_s: float | None = None) -> tuple[BestModelRe
     if best is None:
         failures.append(failure(request_id, "model", "no model produced a forecast for this series", series=name))
     return record, failures
+
+
+@dataclass(frozen=True)
+class Answer:
+    """A decided series' records, in the order they go out: its failures, its BestModel, its "series_done"."""
+
+    failures: list[FailureRecord]
+    best_model: BestModelRecord
+    progress: ProgressRecord
+
+
+def decide_whole(prediction: PredictionRecord, config_json: str, store: SeriesStore) -> Answer | None:
+    """A series whose one Prediction holds every validation unit and each model's final refit (a fast-lane
+    request's: timex_stream.runtime.fast_lane), decided at once, as validator.book decides such a series in the
+    event that brings it (a new series, its units, no refit left to ask, the decision); None when the
+    Prediction is not whole. Without xcorr: the fast lane takes no request that asks for it."""
+    series = new_series(series_key(prediction["request_id"], prediction["series"]), prediction, config_json, {})
+    for unit in units_of(prediction):
+        add(series, unit)
+    if not validated(series.state) or plan_refits(series) or not is_complete(series.state):
+        return None
+    if not series.state.has_history and series.state.ref is not None:
+        series.tail = history_tail(series, store)
+    record, failures = decide(series)
+    return Answer(failures, record, progress_of(series, record))
 
 
 def _historical_mv(series: Series) -> list[UnitResult]:

@@ -7,8 +7,8 @@ producer) alike.
 in the order readers rely on: the request's index entry first (readers find the request by it), then
 "accepted" and the SeriesParts, then the units, built from where the SeriesParts landed (the claim
 check), then the failures and "ingested". A `Sender` is how a caller reaches Kafka. A request the fast lane
-takes (`Outcome.in_place`, timex_stream.runtime.fast_lane) has its units answered by the caller where the
-Datasets would go; if that fails, the Datasets go.
+takes (`Outcome.in_place`, timex_stream.runtime.fast_lane) has its units answered by the caller instead of
+sending the Datasets, and that answer goes last; if that fails, the Datasets go.
 """
 
 from __future__ import annotations
@@ -209,12 +209,12 @@ async def publish(sender: Sender, index: dict[str, Any], out: Outcome, in_place:
     units = out.datasets(landed)
     answers = await in_place(out, landed, units) if out.in_place and in_place is not None and units else None
     if answers:
-        for topic, key, record in answers:
-            await sender.send(topic, key, record)
         units = []
     for key, record in units:
         await sender.send(DATASETS, key, record)
     for topic, key, record in out.after():
+        await sender.send(topic, key, record)
+    for topic, key, record in answers or ():  # after "ingested", as the validator's answer comes after it
         await sender.send(topic, key, record)
     return units
 

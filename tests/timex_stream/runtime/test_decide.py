@@ -20,6 +20,7 @@ from timex_stream.runtime.decide import (
     add,
     deadline_marker,
     decide,
+    decide_whole,
     encoded_size,
     forgettable,
     history_tail,
@@ -107,6 +108,29 @@ def test_stream_decision_equals_the_core_pipeline_in_any_order(predictions: list
     # The answer points at the whole history and carries its end (all 60 points here) for plots.
     assert first["history_points"] == 60 and len(first["history_values"]) == 60
     assert STORE.series(first["series_ref"], "wave").to_numpy().tolist() == first["history_values"]
+
+
+
+def test_a_whole_prediction_is_decided_at_once_as_the_core_decides_and_a_partial_one_is_not(
+        predictions: list[dict]) -> None:
+    cheap = {**CONFIG, "model_parameters": {**CONFIG["model_parameters"], "models": "naive,seasonal_naive"}}
+    out = ingest({"request_id": "r2", "config_json": json.dumps(cheap), "csv_data": _csv(), "replay_of": None},
+                 fetch=lambda url: pytest.fail("no download expected"))
+    store = MemoryStore()
+    (_, dataset), = out.datasets(store.add(out.stored))  # every unit in one record: its Prediction is whole
+    whole = predict(job_for(store, dataset))
+    answer = decide_whole(whole, store.config_json(whole["ref"]), store)
+    assert answer is not None and answer.failures == []
+    best = answer.best_model
+    core = forecast_all(parse_config(cheap).config, _csv(), max_workers=1)["wave"]
+    assert (best["model"], best["transformation"], best["window"]) == (
+        core.best.spec.model, core.best.spec.transformation, core.best.spec.window)
+    assert best["forecast"]["yhat"] == pytest.approx(core.best.forecast.yhat) and best["complete"]
+    assert best["history_values"] == store.series(best["series_ref"], "wave").to_numpy().tolist()
+    assert (answer.progress["stage"], answer.progress["current_best"]) == ("series_done", best["model"])
+    # The first record of the request above holds its cheap units only (exponentialsmoothing's travel alone).
+    partial = {**predictions[0], "more": [u for u in predictions[1:] if u["unit"]["model"] != "exponentialsmoothing"]}
+    assert decide_whole(partial, STORE.config_json(partial["ref"]), STORE) is None
 
 
 def test_decided_series_ignores_late_duplicates(predictions: list[dict]) -> None:

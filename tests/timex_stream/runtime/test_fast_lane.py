@@ -1,7 +1,7 @@
 """The fast lane without a broker: which requests the gate lets through (`fast_lane.eligible`), the publish
-sequence with the units answered in place (their Predictions where the Datasets would go) or not (the Datasets
-go), and the ingestion's worker (`ingestion.in_place.InPlace`, a real pool): the Prediction a predictor would
-make for the same Dataset, or None on a time-out so that the Datasets go."""
+sequence with the units answered in place (the answer last, no Datasets) or not (the Datasets go), and the
+ingestion's side (`ingestion.in_place.InPlace`, a real pool): each series decided as the validator decides the
+Prediction a predictor would make for the same Dataset, or None on a time-out so that the Datasets go."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ import pytest
 from forecasting.config import parse_config
 from ingestion.in_place import InPlace
 from schemas import series_key
-from schemas.topics import DATASETS, PREDICTIONS
+from schemas.topics import BEST_MODELS, DATASETS, PREDICTIONS, PROGRESS
 from tests.flow.conftest import make_config, synthetic_frame
 from tests.timex_stream.runtime.test_fan_out import PARTITION, RID, FakeSender, index
 from timex_stream.runtime.fan_out import Outcome, accepted, fan_out, publish
@@ -23,6 +23,7 @@ from timex_stream.runtime.fast_lane import LandedStore, eligible, work
 from timex_stream.runtime.series_store import MemoryStore
 from timex_stream.runtime.settings import Settings
 from timex_stream.runtime.unit_work import job_for, predict
+from validator.book import Book, Send, StoreReader
 
 POINTS = 72  # synthetic_frame's
 
@@ -73,9 +74,9 @@ def test_publish_sends_the_answers_in_place_of_the_datasets_and_the_datasets_whe
     assert asyncio.run(publish(sender, index(), out, _answered)) == []  # no unit went to the predictors
     topics = sender.topics()
     assert DATASETS.name not in topics and topics.count(PREDICTIONS.name) == 2
-    # In the Datasets' place: after the stored parts, before the failures and "ingested".
-    assert topics.index(PREDICTIONS.name) > max(i for i, t in enumerate(topics) if t == "series")
-    assert sender.sent[-1][2]["stage"] == "ingested"
+    # Last: after the stored parts, the failures and "ingested" (the validator's answer comes after it too).
+    assert topics[-2:] == [PREDICTIONS.name] * 2 and topics.index(PREDICTIONS.name) > topics.index("series")
+    assert sender.sent[-3][2]["stage"] == "ingested"
 
     async def none(*_: Any) -> None:
         return None
@@ -99,11 +100,22 @@ def test_the_landed_store_reads_what_a_predictor_reads_at_the_datasets_refs() ->
     assert here.config_json == there.config_json
 
 
-def test_the_ingestions_worker_makes_the_predictors_prediction_or_gives_up_on_a_time_out() -> None:
+def _untimed(record: Any) -> Any:
+    """A record without what depends on the clock (when decided or sent, how long each fit took)."""
+    if isinstance(record, dict):
+        return {k: _untimed(v) for k, v in record.items() if k not in ("decided_at", "at", "fit_seconds")}
+    return [_untimed(v) for v in record] if isinstance(record, list) else record
+
+
+def test_the_ingestion_decides_each_series_as_the_validator_would_or_gives_up_on_a_time_out() -> None:
     config, out = planned(["walk", "trend"])
     landed = [(PARTITION, 100 + i) for i in range(len(out.stored))]
     units = out.datasets(landed)
-    expected = [predict(job_for(LandedStore(out.stored, landed), dataset)) for _, dataset in units]
+    store = LandedStore(out.stored, landed)
+    book, expected = Book({}, StoreReader(store), 600.0, 60.0, 3600.0), []  # the validator, on a dict
+    for _, dataset in units:
+        effects = asyncio.run(book.receive(predict(job_for(store, dataset))))
+        expected += [(e.topic, e.key, e.record) for e in effects if isinstance(e, Send)]
 
     async def answer(settings: Settings) -> Any:
         in_place = InPlace(settings)
@@ -115,12 +127,9 @@ def test_the_ingestions_worker_makes_the_predictors_prediction_or_gives_up_on_a_
 
     settings = dataclasses.replace(Settings(), unit_nice=0, unit_memory_mb=2048)
     answers = asyncio.run(answer(settings))
-    assert [(topic, key) for topic, key, _ in answers] == [(PREDICTIONS, series_key(RID, s)) for s in ("walk", "trend")]
-
-    def timeless(p: dict[str, Any]) -> dict[str, Any]:
-        return {**p, "worker": "", "fit_seconds": 0, "more": [{**m, "fit_seconds": 0} for m in p["more"]]}
-
-    assert [timeless(p) for _, _, p in answers] == [timeless(p) for p in expected]
-    assert all({u["unit"]["model"] for u in p["more"] if u["unit"]["refit"]} == {"naive", "theta"}
-               for _, _, p in answers)  # the final refits came with the units
+    assert [(topic, key) for topic, key, _ in answers] == [(BEST_MODELS, RID), (PROGRESS, RID)] * 2
+    assert [(topic, key, _untimed(r)) for topic, key, r in answers] == [(t, k, _untimed(r)) for t, k, r in expected]
+    for _, _, best in answers[::2]:  # decided on the final refits, which came with the units
+        assert best["complete"] and best["model"] in ("naive", "theta") and best["forecast"]["yhat"]
+        assert best["history_points"] == POINTS == len(best["history_values"])
     assert asyncio.run(answer(dataclasses.replace(settings, fast_lane_timeout_s=0.001))) is None
