@@ -12,7 +12,8 @@ its one process with its client) and the requests/s of one sequential client.
 Prints the p50/p90/p99 (ms) of each (the first, cold request apart) and where the time of the topic path goes:
 the median and p90 of each hop between the Kafka timestamps of the request's records (configs → datasets →
 predictions → datasets (refit) → predictions → best-models → reader; without the refit round trip when the
-predictor did the refit itself). Writes bench/results/latency.json.
+predictor did the refit itself; configs → best-models → reader when the ingestion decided the request itself, the
+fast lane). Writes bench/results/latency.json.
 """
 
 from __future__ import annotations
@@ -97,13 +98,17 @@ def hops(env: Running, rids: list[str], since_ms: int, answered_ms: dict[str, fl
                 stamps[rid][topic].append(msg.timestamp()[1])
     two_pass = ("ingestion", "predictor", "validator (scores, sends refit)", "predictor (refit)",
                 "validator (decides)", "best-models→reader")
-    per_hop: dict[str, list[float]] = {name: [] for name in two_pass}
+    per_hop: dict[str, list[float]] = {name: [] for name in ("ingestion (decides in place)", *two_pass)}
     for rid in rids:
         s = stamps[rid]
-        if not s[DATASETS.name] or not s[PREDICTIONS.name] or not s[BEST_MODELS.name]:
+        if not s[BEST_MODELS.name]:
             continue  # a failure: no breakdown
         d, p = sorted(s[DATASETS.name]), sorted(s[PREDICTIONS.name])
-        if len(d) >= 2:  # the validator sent the final refit back to the predictor (TIMEX's second phase)
+        if not d and not p:  # the fast lane: decided where it was ingested
+            chain, names = [s[CONFIGS.name][0], s[BEST_MODELS.name][0]], ("ingestion (decides in place)",)
+        elif not d or not p:
+            continue  # a fast-lane request the validator decided (a Prediction not whole): not this bench's
+        elif len(d) >= 2:  # the validator sent the final refit back to the predictor (TIMEX's second phase)
             chain, names = [s[CONFIGS.name][0], d[0], p[0], d[-1], p[-1], s[BEST_MODELS.name][0]], two_pass
         else:  # the predictor did the refit with the units (one pass)
             chain = [s[CONFIGS.name][0], d[0], p[-1], s[BEST_MODELS.name][0]]

@@ -4,8 +4,9 @@ a config delivered again is not answered twice.
 A config is delivered again when the ingestion stopped after answering it and before its offset was committed
 (a kill -9, a rebalance). Through the predictors its units would reach the validator again, whose decided markers
 drop them; a request decided here never reaches the validator, so the ingestion keeps a marker of its own: under
-the request id, where the config was read (partition, offset). A config found at its marked position is skipped;
-the same request id sent again later is a new record, at another offset, and answered.
+the request id, where the config was read (partition, offset). A config whose request id is marked is skipped, as
+the validator drops what comes for a series it decided: a request id is answered once within the grace window,
+whichever way it went.
 
 The markers live in a changelog-backed table written while processing a config (so a marker is on the config's
 partition, as its redelivery is), after the answer's records were queued on the same producer (a stop between the
@@ -33,10 +34,9 @@ class Answered:
         # Per partition, markers in the order they were written: (written at ms, offset, request id).
         self.order: dict[int, deque[tuple[int, int, str]]] = {}
 
-    def seen(self, rid: str, at: Position) -> bool:
-        """Whether the config of `rid` read at `at` was answered in place already (a redelivery)."""
-        found = self.table.get(rid)
-        return found is not None and (found["partition"], found["offset"]) == (at.partition, at.offset)
+    def seen(self, rid: str) -> bool:
+        """Whether request `rid` was answered in place already (a redelivery, or the same id sent again)."""
+        return rid in self.table
 
     def mark(self, rid: str, at: Position, now: int) -> None:
         self.table[rid] = {"partition": at.partition, "offset": at.offset, "at": now}

@@ -33,8 +33,9 @@ class InPlace:
     """`answer` is the `InPlace` callback of timex_stream.runtime.fan_out.publish."""
 
     def __init__(self, settings: Settings, registry: CollectorRegistry | None = None) -> None:
-        # One worker: the gate keeps a request small, and the agent publishes one request at a time. Not niced
-        # (TIMEX_UNIT_NICE): these units are the request's per-event work, which the ingestion's agent waits for.
+        # One worker: the gate keeps a request small; of the configs the agent handles at once, one runs its units
+        # while the others are ingested or sent (ingestion.service.CONCURRENCY). Not niced (TIMEX_UNIT_NICE): these
+        # units are the request's per-event work, which the ingestion's agent waits for.
         self.pool = UnitPool(1, Limits(memory_mb=settings.unit_memory_mb, timeout_s=settings.fast_lane_timeout_s),
                              forkserver_context(PRELOAD), start_model_worker)
         self.answered = Counter("timex_requests_in_place", "requests whose units ran in the ingestion (fast lane)",

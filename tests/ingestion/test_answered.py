@@ -1,5 +1,5 @@
-"""The ingestion's markers of configs answered in place (`ingestion.answered`), on a dict as the table: a config
-is skipped only at the position it was answered from, markers are forgotten once old and passed, never the one a
+"""The ingestion's markers of configs answered in place (`ingestion.answered`), on a dict as the table: a request
+id answered is skipped, markers are forgotten once old and passed, never the one a
 redelivery still needs, and the index comes back from the table after a recovery."""
 
 from __future__ import annotations
@@ -15,12 +15,11 @@ def at(partition: int, offset: int) -> Position:
     return Position(partition, offset, 0)
 
 
-def test_a_config_is_seen_again_only_at_the_position_it_was_answered_from() -> None:
+def test_a_request_answered_in_place_is_seen_again_whatever_its_position() -> None:
     answered = Answered({}, FORGET_S)
     answered.mark("r1", at(2, 10), now=0)
-    assert answered.seen("r1", at(2, 10))  # delivered again
-    assert not answered.seen("r1", at(2, 11))  # the same request id sent again: a new config
-    assert not answered.seen("r1", at(1, 10)) and not answered.seen("r2", at(2, 10))
+    assert answered.seen("r1")  # delivered again, or the same id sent again: the validator's rule
+    assert not answered.seen("r2")
 
 
 def test_markers_are_forgotten_once_older_than_the_grace_window_and_passed_on_their_partition() -> None:
@@ -33,7 +32,7 @@ def test_markers_are_forgotten_once_older_than_the_grace_window_and_passed_on_th
     assert answered.forget(at(0, 3), now=MINUTE + 1500) == 2  # r0 and r1 are
     assert set(table) == {"r2", "other"}  # another partition's markers wait for an event of theirs
     # A redelivery from offset 2 on: the marker it needs is not forgotten by an event before it.
-    assert answered.forget(at(0, 2), now=10 * MINUTE) == 0 and answered.seen("r2", at(0, 2))
+    assert answered.forget(at(0, 2), now=10 * MINUTE) == 0 and answered.seen("r2")
     assert answered.forget(at(0, 3), now=10 * MINUTE) == 1 and set(table) == {"other"}
 
 
@@ -42,7 +41,7 @@ def test_a_marker_written_again_for_a_later_config_is_not_forgotten_with_the_fir
     answered = Answered(table, FORGET_S)
     answered.mark("r1", at(0, 1), now=0)
     answered.mark("r1", at(0, 5), now=50_000)  # the same id sent again
-    assert answered.forget(at(0, 6), now=MINUTE + 1) == 0 and answered.seen("r1", at(0, 5))
+    assert answered.forget(at(0, 6), now=MINUTE + 1) == 0 and answered.seen("r1")
     assert answered.forget(at(0, 6), now=2 * MINUTE) == 1 and table == {}
 
 
@@ -51,5 +50,5 @@ def test_the_index_comes_back_from_the_table_after_a_recovery() -> None:
     Answered(table, FORGET_S).mark("r1", at(3, 7), now=0)
     recovered = Answered(table, FORGET_S)  # a restart: the table came back from its changelog
     recovered.recover()
-    assert recovered.seen("r1", at(3, 7))
+    assert recovered.seen("r1")
     assert recovered.forget(at(3, 8), now=2 * MINUTE) == 1 and table == {}
