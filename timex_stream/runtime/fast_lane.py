@@ -1,15 +1,16 @@
-"""The fast lane: a small request's units run where it is ingested, and their Predictions go straight to the
-validator, so a trivial request skips the predictor hop (its `datasets` record, the predictor's pickup and its
-series read: issue 22's "fewer hops").
+"""The fast lane: a small request's units run where it is ingested, and it is decided there too, so a trivial
+request skips the predictor's hop (its `datasets` record, the predictor's pickup and its series read) and the
+validator's (its `predictions` record, the validator's pickup, its reads and changelog): issue 22's "fewer hops".
 
 `eligible` is the pure gate the ingestion plans with (`Outcome.in_place`): every series' units fit in one
 record, so that record's Prediction also carries each model's final refit (timex_stream.runtime.unit_work);
 cheap models only; no feature whose units need more than the series (historical steps, cross-correlation,
 additional regressors); at most `max_work` points × units in all. Such a request's Prediction is the one a
 predictor would send for the same Dataset (the same `job_for` and `predict`, on the same stored bytes, read
-here from where they landed instead of from the broker), so the validator decides it as it decides every
-other: the same best-models, progress and failures, and a config delivered again after a crash is answered
-once (the validator's decided markers). Anything that goes wrong here sends the Datasets instead.
+here from where they landed instead of from the broker), and each series is decided from it as the validator
+decides it (timex_stream.runtime.decide.decide_whole): the same best-models, progress and failures. A config
+delivered again after a crash is answered once by the ingestion's own markers (ingestion.answered). Anything
+that goes wrong here sends the Datasets instead.
 """
 
 from __future__ import annotations

@@ -204,7 +204,8 @@ VARIABLES: tuple[Var, ...] = (
         "a series with no new unit for this long (and the validator up this long) gets its missing units re-planned "
         "and sent again"),
     Var("TIMEX_VALIDATOR_FORGET_S", "validator_forget_s", float,
-        "a decided series' marker is deleted (tombstoned) this long after its answer; keep it above the deadline"),
+        "a decided series' marker is deleted (tombstoned) this long after its answer (the validator's, and the "
+        "ingestion's for a request it answered itself); keep it above the deadline"),
     Var("TIMEX_GATEWAY_HOST", "gateway_host", str, "gateway HTTP API"),
     Var("TIMEX_GATEWAY_PORT", "gateway_port", int, "gateway HTTP API"),
     Var("TIMEX_GATEWAY_MAX_REQUESTS", "gateway_max_requests", lambda raw: max(1, int(raw)),
