@@ -186,7 +186,7 @@ def test_configs_delivered_again_are_not_answered_again(
     _wait_committed(stack, after)  # every config read again
     best = records_of(stack.bootstrap, (BEST_MODELS,), rids)[BEST_MODELS.name]
     assert all(len(best[rid]) == 1 for rid in rids), best
-    assert sorted(_delivered_again(stack, rids)) == sorted(rids)
+    assert set(_delivered_again(stack, rids)) == set(rids)  # each skipped (a rebalance may read it once more)
 
 
 def _wait_committed(stack: Stack, ends: dict[int, int]) -> None:
