@@ -28,6 +28,7 @@ from schemas import BY_NAME, DecodeError, Topic, decode_as, encode
 from schemas.topics import DEAD_LETTERS
 from schemas.wiring import WIRING, Wiring
 from timex_stream.runtime.faust_delivery import AtLeastOnceApp, AtLeastOnceConsumer, AtLeastOnceConsumerThread
+from timex_stream.runtime.fetch_backoff import shorten_prefetch_backoff
 from timex_stream.runtime.kafka import admin as kafka_admin
 from timex_stream.runtime.kafka import create_missing
 from timex_stream.runtime.ports import free_port
@@ -84,6 +85,7 @@ class _ConsumerThread(AtLeastOnceConsumerThread):
     def _create_worker_consumer(self, transport: Any) -> Any:
         consumer = super()._create_worker_consumer(transport)
         bound_consumer(consumer._client)  # a broker gone silent costs seconds, not its silence (silent_broker.py)
+        shorten_prefetch_backoff(consumer)  # a record waiting to be taken holds no fetch 100 ms (fetch_backoff.py)
         return consumer
 
 
