@@ -46,3 +46,12 @@ def random_walk(n: int = 80, seed: int = 3) -> pd.Series:
 
 def to_csv(frame: pd.DataFrame) -> bytes:
     return frame.to_csv(index=False).encode()
+
+
+def wave_csv() -> bytes:
+    """60 monthly points of a yearly wave with noise, column "wave": the validator's and the decision's tests'."""
+    t = np.arange(60)
+    rng = np.random.default_rng(3)
+    frame = pd.DataFrame({"date": pd.date_range("2001-01-01", periods=60, freq="MS").strftime("%Y-%m-%d"),
+                          "wave": 50 + 10 * np.sin(2 * np.pi * t / 12) + rng.normal(0, 0.5, 60)})
+    return frame.to_csv(index=False).encode()

@@ -7,12 +7,11 @@ import asyncio
 import json
 from typing import Any
 
-import numpy as np
-import pandas as pd
 import pytest
 
 from ingestion.ingest import ingest
 from schemas.topics import BEST_MODELS, DATASETS, FAILURES, PREDICTIONS
+from tests.plugins.core_series import wave_csv
 from timex_stream.runtime.decide import FORGET, READY, SeriesState, deadline_marker, is_series_key, stall_due
 from timex_stream.runtime.records import units_of
 from timex_stream.runtime.series_store import MemoryStore
@@ -29,19 +28,11 @@ KEY = "r1/wave"
 STALL_S, DEADLINE_S, FORGET_S = 60.0, 600.0, 3600.0
 
 
-def _csv() -> bytes:
-    t = np.arange(60)
-    rng = np.random.default_rng(3)
-    frame = pd.DataFrame({"date": pd.date_range("2001-01-01", periods=60, freq="MS").strftime("%Y-%m-%d"),
-                          "wave": 50 + 10 * np.sin(2 * np.pi * t / 12) + rng.normal(0, 0.5, 60)})
-    return frame.to_csv(index=False).encode()
-
-
 @pytest.fixture(scope="module")
 def store_and_units() -> tuple[MemoryStore, list[dict[str, Any]]]:
     """The series topic in memory, and every validation unit's Prediction (one unit each, no refit)."""
     store = MemoryStore()
-    out = ingest({"request_id": "r1", "config_json": json.dumps(CONFIG), "csv_data": _csv(), "replay_of": None},
+    out = ingest({"request_id": "r1", "config_json": json.dumps(CONFIG), "csv_data": wave_csv(), "replay_of": None},
                  fetch=lambda url: pytest.fail("no download expected"))
     assert not out.failures
     records = out.datasets(store.add(out.stored))

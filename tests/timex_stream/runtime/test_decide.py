@@ -6,13 +6,12 @@ from __future__ import annotations
 import json
 import random
 
-import numpy as np
-import pandas as pd
 import pytest
 
 from forecasting.config import parse_config
 from forecasting.pipeline import forecast_all
 from ingestion.ingest import ingest
+from tests.plugins.core_series import wave_csv
 from timex_stream.runtime.decide import (
     FORGET,
     Series,
@@ -46,20 +45,12 @@ CONFIG = {"input_parameters": {"source_data_url": "upload:wave.csv", "index_colu
                                "test_values": 6, "delta_training_percentage": 25, "prediction_lags": 4}}
 
 
-def _csv() -> bytes:
-    t = np.arange(60)
-    rng = np.random.default_rng(3)
-    frame = pd.DataFrame({"date": pd.date_range("2001-01-01", periods=60, freq="MS").strftime("%Y-%m-%d"),
-                          "wave": 50 + 10 * np.sin(2 * np.pi * t / 12) + rng.normal(0, 0.5, 60)})
-    return frame.to_csv(index=False).encode()
-
-
 STORE = MemoryStore()  # the series topic, in memory
 
 
 @pytest.fixture(scope="module")
 def predictions() -> list[dict]:
-    out = ingest({"request_id": "r1", "config_json": json.dumps(CONFIG), "csv_data": _csv(), "replay_of": None},
+    out = ingest({"request_id": "r1", "config_json": json.dumps(CONFIG), "csv_data": wave_csv(), "replay_of": None},
                  fetch=lambda url: pytest.fail("no download expected"))
     assert not out.failures
     records = out.datasets(STORE.add(out.stored))
@@ -98,7 +89,7 @@ def test_stream_decision_equals_the_core_pipeline_in_any_order(predictions: list
     first, second = _run(predictions, 1), _run(predictions, 2)
     for key in ("model", "transformation", "window", "metrics", "forecast"):
         assert first[key] == second[key], key
-    core = forecast_all(parse_config(CONFIG).config, _csv(), max_workers=1)["wave"]
+    core = forecast_all(parse_config(CONFIG).config, wave_csv(), max_workers=1)["wave"]
     assert (first["model"], first["transformation"], first["window"]) == (
         core.best.spec.model, core.best.spec.transformation, core.best.spec.window)
     assert first["forecast"]["yhat"] == pytest.approx(core.best.forecast.yhat)
@@ -114,7 +105,7 @@ def test_stream_decision_equals_the_core_pipeline_in_any_order(predictions: list
 def test_a_whole_prediction_is_decided_at_once_as_the_core_decides_and_a_partial_one_is_not(
         predictions: list[dict]) -> None:
     cheap = {**CONFIG, "model_parameters": {**CONFIG["model_parameters"], "models": "naive,seasonal_naive"}}
-    out = ingest({"request_id": "r2", "config_json": json.dumps(cheap), "csv_data": _csv(), "replay_of": None},
+    out = ingest({"request_id": "r2", "config_json": json.dumps(cheap), "csv_data": wave_csv(), "replay_of": None},
                  fetch=lambda url: pytest.fail("no download expected"))
     store = MemoryStore()
     (_, dataset), = out.datasets(store.add(out.stored))  # every unit in one record: its Prediction is whole
@@ -122,7 +113,7 @@ def test_a_whole_prediction_is_decided_at_once_as_the_core_decides_and_a_partial
     answer = decide_whole(whole, store.config_json(whole["ref"]), store)
     assert answer is not None and answer.failures == []
     best = answer.best_model
-    core = forecast_all(parse_config(cheap).config, _csv(), max_workers=1)["wave"]
+    core = forecast_all(parse_config(cheap).config, wave_csv(), max_workers=1)["wave"]
     assert (best["model"], best["transformation"], best["window"]) == (
         core.best.spec.model, core.best.spec.transformation, core.best.spec.window)
     assert best["forecast"]["yhat"] == pytest.approx(core.best.forecast.yhat) and best["complete"]
@@ -272,7 +263,7 @@ CHEAP = {**CONFIG, "model_parameters": {**CONFIG["model_parameters"], "models": 
 
 
 def _whole_series_prediction() -> tuple[dict, list[dict]]:
-    out = ingest({"request_id": "r2", "config_json": json.dumps(CHEAP), "csv_data": _csv(), "replay_of": None},
+    out = ingest({"request_id": "r2", "config_json": json.dumps(CHEAP), "csv_data": wave_csv(), "replay_of": None},
                  fetch=lambda url: pytest.fail("no download expected"))
     [(_, only)] = out.datasets(STORE.add(out.stored))  # every unit of this short series in one record
     return only, units_of(predict(job_for(STORE, only)))
@@ -288,7 +279,7 @@ def test_a_record_holding_a_whole_series_brings_its_final_refits_and_the_series_
         add(series, u)
     assert plan_refits(series) == [] and is_complete(series.state)  # nothing goes back to the predictors
     record, failures = decide(series)
-    core = forecast_all(parse_config(CHEAP).config, _csv(), max_workers=1)["wave"]
+    core = forecast_all(parse_config(CHEAP).config, wave_csv(), max_workers=1)["wave"]
     assert failures == [] and record["complete"]
     assert (record["model"], record["transformation"], record["window"]) == (
         core.best.spec.model, core.best.spec.transformation, core.best.spec.window)
@@ -317,7 +308,7 @@ PAIRS = {**CHEAP, "model_parameters": {**CHEAP["model_parameters"],
 def test_a_lost_refit_of_a_transformation_pair_is_asked_again_alone_and_the_decision_leaves_no_part() -> None:
     """With members per (model, transformation), a model has a refit under each transformation (its own
     part): one lost is asked again by itself, and every part is deleted once the series is decided."""
-    out = ingest({"request_id": "r3", "config_json": json.dumps(PAIRS), "csv_data": _csv(), "replay_of": None},
+    out = ingest({"request_id": "r3", "config_json": json.dumps(PAIRS), "csv_data": wave_csv(), "replay_of": None},
                  fetch=lambda url: pytest.fail("no download expected"))
     [(_, only)] = out.datasets(STORE.add(out.stored))
     units = units_of(predict(job_for(STORE, only)))
