@@ -14,6 +14,12 @@ two answers twice, as the validator's window does; never not at all). One is for
 older than `forget_s` (TIMEX_VALIDATOR_FORGET_S, the validator's grace window) and a later config of its
 partition is processed: by then its offset is committed. Each method works on the table as a mapping (a dict in
 tests); the in-memory index of markers by partition is rebuilt from the table after each recovery (`recover`).
+
+A config can also come twice to one running ingestion: Faust seeks its partitions to the committed offsets after a
+recovery and fetches again what it had handed out, and with two configs in hand at once (ingestion.service's
+CONCURRENCY) both copies passed the marker check before either was marked: a kill -9 test answered one request
+twice, 70 ms apart, in 2 of 3 runs. So a delivery is handled only if it `claim`s its request id: neither marked nor
+in hand; the copy in hand answers it (its offset holds the commit back until it is done).
 """
 
 from __future__ import annotations
@@ -33,10 +39,22 @@ class Answered:
         self.forget_ms = round(forget_s * 1000)
         # Per partition, markers in the order they were written: (written at ms, offset, request id).
         self.order: dict[int, deque[tuple[int, int, str]]] = {}
+        self.in_hand: set[str] = set()  # request ids of the configs being handled now
 
     def seen(self, rid: str) -> bool:
         """Whether request `rid` was answered in place already (a redelivery, or the same id sent again)."""
         return rid in self.table
+
+    def claim(self, rid: str) -> bool:
+        """Whether to handle this delivery of `rid`: not answered in place already, nor in hand; → True takes it in
+        hand until `release`."""
+        if self.seen(rid) or rid in self.in_hand:
+            return False
+        self.in_hand.add(rid)
+        return True
+
+    def release(self, rid: str) -> None:
+        self.in_hand.discard(rid)
 
     def mark(self, rid: str, at: Position, now: int) -> None:
         self.table[rid] = {"partition": at.partition, "offset": at.offset, "at": now}

@@ -100,19 +100,23 @@ def build_app(settings: Settings) -> faust.App:
             rid, at = request["request_id"], _position(event)
             handling(rid, request.get("config_json"))
             answered.forget(at, now_ms())
-            if answered.seen(rid):
-                log.info("delivered again: answered in place already, not again")
+            if not answered.claim(rid):
+                log.info("delivered again: %s", "answered in place already, not again" if answered.seen(rid)
+                         else "the first delivery is being handled")
                 continue
-            with metrics.seconds.time():
-                # Download and CSV parsing block: off the event loop, in a thread.
-                outcome = await asyncio.get_running_loop().run_in_executor(None, ingest_safely, request, fetch,
-                                                                             settings.limits, check_topic,
-                                                                             live_limits, fast_work)
-            units = await publish(sender, index_record(rid, at, request), outcome,
-                                  in_place.answer if in_place else None)
-            here = outcome.in_place and outcome.units > 0 and not units
-            if here:  # after the answer's records, on the same producer (ingestion.answered)
-                answered.mark(rid, at, now_ms())
+            try:
+                with metrics.seconds.time():
+                    # Download and CSV parsing block: off the event loop, in a thread.
+                    outcome = await asyncio.get_running_loop().run_in_executor(None, ingest_safely, request, fetch,
+                                                                                 settings.limits, check_topic,
+                                                                                 live_limits, fast_work)
+                units = await publish(sender, index_record(rid, at, request), outcome,
+                                      in_place.answer if in_place else None)
+                here = outcome.in_place and outcome.units > 0 and not units
+                if here:  # after the answer's records, on the same producer (ingestion.answered)
+                    answered.mark(rid, at, now_ms())
+            finally:
+                answered.release(rid)
             log.info("ingested: %d units%s, %d failures", outcome.units, " answered in place" if here else "",
                      len(outcome.failures))
 

@@ -1,5 +1,5 @@
 """The ingestion's markers of configs answered in place (`ingestion.answered`), on a dict as the table: a request
-id answered is skipped, markers are forgotten once old and passed, never the one a
+id answered, or in hand, is skipped, markers are forgotten once old and passed, never the one a
 redelivery still needs, and the index comes back from the table after a recovery."""
 
 from __future__ import annotations
@@ -20,6 +20,17 @@ def test_a_request_answered_in_place_is_seen_again_whatever_its_position() -> No
     answered.mark("r1", at(2, 10), now=0)
     assert answered.seen("r1")  # delivered again, or the same id sent again: the validator's rule
     assert not answered.seen("r2")
+
+
+def test_a_second_delivery_of_a_config_in_hand_is_not_handled_and_one_answered_never_again() -> None:
+    answered = Answered({}, FORGET_S)
+    assert answered.claim("r1") and not answered.claim("r1")  # fetched again while the first copy is handled
+    assert answered.claim("r2")  # another request is not held up
+    answered.release("r1")  # handled without an answer in place (its Datasets went to the predictors)
+    assert answered.claim("r1")
+    answered.mark("r1", at(0, 5), now=0)
+    answered.release("r1")
+    assert not answered.claim("r1") and answered.in_hand == {"r2"}
 
 
 def test_markers_are_forgotten_once_older_than_the_grace_window_and_passed_on_their_partition() -> None:
