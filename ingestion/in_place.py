@@ -9,6 +9,7 @@ any failure before sends the Datasets."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
@@ -43,18 +44,30 @@ class InPlace:
         self.sent_on = Counter("timex_requests_in_place_failed",
                                "fast-lane requests sent to the predictors after all", registry=registry)
 
-    async def answer(self, out: Outcome, landed: list[Landed], units: list[tuple[str, Any]]
-                     ) -> list[tuple[Topic, str, Any]] | None:
+    async def answer(self, out: Outcome, landing: asyncio.Future[list[Landed]]) -> list[tuple[Topic, str, Any]] | None:
         """Each series' failures, best-models record and "series_done" (topic, key, record); or its Prediction
-        for the validator, should one not be whole; or None: the Datasets go to the predictors."""
-        store = LandedStore(out.stored, landed)
-        jobs = [job_for(store, dataset) for _, dataset in units]  # in memory, from the records the gate keeps small
+        for the validator, should one not be whole; or None: the Datasets go to the predictors. The units run
+        while `landing` (where `out.stored` lands) is awaited: they read the records from memory, at stand-in
+        positions, and their Predictions then point where the records landed, as the Datasets would have."""
+        stand_in = [(0, i) for i in range(len(out.stored))]
+        held = LandedStore(out.stored, stand_in)
+        jobs = [job_for(held, dataset) for _, dataset in out.datasets(stand_in)]  # the gate keeps them small
         if unread := [job for job in jobs if not isinstance(job, Job)]:
             return self._not_here(unread[0]["error"])
-        try:  # every series in one call: one round trip, one time limit for the request
-            predictions = await self.pool.run(f"{out.request_id}/in-place", predict_all, jobs)
+        # every series in one call: one round trip, one time limit for the request
+        running = asyncio.ensure_future(self.pool.run(f"{out.request_id}/in-place", predict_all, jobs))
+        try:
+            landed = await landing
+        except BaseException:
+            running.cancel()  # the request fails as a whole (the caller's error); the pool's run goes on to its end
+            raise
+        try:
+            predictions = await running
         except Exception as exc:  # a limit (time, memory, crashes) or a bug
             return self._not_here(exc)
+        store = LandedStore(out.stored, landed)
+        for prediction, (_, dataset) in zip(predictions, out.datasets(landed), strict=True):
+            prediction["ref"] = dataset["ref"]  # the one field that depends on where the records landed
         rid, decided = out.request_id, []
         for prediction in predictions:
             if logged(logging.DEBUG):  # the request's `verbose`, as the predictor logs it

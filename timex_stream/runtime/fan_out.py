@@ -8,11 +8,13 @@ in the order readers rely on: the request's index entry first (readers find the 
 "accepted" and the SeriesParts, then the units, built from where the SeriesParts landed (the claim
 check), then the failures and "ingested". A `Sender` is how a caller reaches Kafka. A request the fast lane
 takes (`Outcome.in_place`, timex_stream.runtime.fast_lane) has its units answered by the caller instead of
-sending the Datasets, and that answer goes last; if that fails, the Datasets go.
+sending the Datasets, while its SeriesParts are on their way to the broker, and that answer goes last; if that
+fails, the Datasets go.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -192,9 +194,9 @@ class Sender(Protocol):
     async def landed(self, handles: Sequence[Any]) -> list[Landed]: ...
 
 
-# The fast lane: (the Outcome, where its stored records landed, its units as Datasets) → the records that answer
+# The fast lane: (the Outcome, where its stored records land: awaited while its units run) → the records that answer
 # the units (topic, key, record), sent in their place; None (or none): send the Datasets.
-InPlace = Callable[["Outcome", list[Landed], list[tuple[str, dict[str, Any]]]],
+InPlace = Callable[["Outcome", "asyncio.Future[list[Landed]]"],
                    Awaitable[list[tuple[Topic, str, dict[str, Any]]] | None]]
 
 
@@ -205,11 +207,10 @@ async def publish(sender: Sender, index: dict[str, Any], out: Outcome, in_place:
     await sender.send(REQUESTS, out.request_id, index)  # before any record of the request
     handles = [await sender.send(topic, key, record) for topic, key, record in out.first()]
     # The series and config first: the units point at where they landed.
-    landed = await sender.landed(handles[len(handles) - len(out.stored):])
-    units = out.datasets(landed)
-    answers = await in_place(out, landed, units) if out.in_place and in_place is not None and units else None
-    if answers:
-        units = []
+    landing = asyncio.ensure_future(sender.landed(handles[len(handles) - len(out.stored):]))
+    # The fast lane's units run while the broker stores their series (a round trip of ~3 ms, its run ~5 ms).
+    answers = await in_place(out, landing) if out.in_place and in_place is not None and out.units else None
+    units = [] if answers else out.datasets(await landing)
     for key, record in units:
         await sender.send(DATASETS, key, record)
     for topic, key, record in out.after():

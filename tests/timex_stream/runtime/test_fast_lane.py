@@ -63,8 +63,8 @@ def test_the_gate_leaves_requests_whose_answer_needs_more_than_their_units_to_th
     assert work(out.planned) <= 10_000 and not eligible(config, out.planned, 10_000)
 
 
-async def _answered(out: Outcome, landed: list, units: list) -> list:
-    return [(PREDICTIONS, series_key(RID, d["series"]), {"answer of": key}) for key, d in units]
+async def _answered(out: Outcome, landing: asyncio.Future) -> list:
+    return [(PREDICTIONS, series_key(RID, d["series"]), {"answer of": key}) for key, d in out.datasets(await landing)]
 
 
 def test_publish_sends_the_answers_in_place_of_the_datasets_and_the_datasets_when_there_are_none() -> None:
@@ -121,7 +121,10 @@ def test_the_ingestion_decides_each_series_as_the_validator_would_or_gives_up_on
         in_place = InPlace(settings)
         try:
             await in_place.pool.start()
-            return await in_place.answer(out, landed, units)
+            # The records land while the units run: the answer points where they landed, not where they were held.
+            landing = asyncio.get_running_loop().create_future()
+            asyncio.get_running_loop().call_later(0.05, landing.set_result, landed)
+            return await in_place.answer(out, landing)
         finally:
             in_place.pool.close()
 
