@@ -330,11 +330,14 @@ def _add_diffs(frame: pd.DataFrame, targets: list[str] | None, errors: dict[str,
 
 
 def _usable(series: pd.Series, config: TimexConfig) -> tuple[pd.Series | None, str | None]:
-    valid = series.dropna()
-    if valid.empty:
+    missing = series.isna().to_numpy()
+    if missing.all():
         return None, "no values left after selection (all NaN)"
-    trimmed = series.loc[valid.index[0] : valid.index[-1]]
-    trimmed.index.freq = series.index.freq
+    trimmed = series
+    if missing[0] or missing[-1]:  # NaN at either end: trimmed off (a copy with the frequency kept)
+        valid = series.index[~missing]
+        trimmed = series.loc[valid[0] : valid[-1]]
+        trimmed.index.freq = series.index.freq
     test = config.model_parameters.test_size(len(trimmed))
     if len(trimmed) < test + MIN_TRAIN_POINTS:
         return None, (
@@ -417,7 +420,10 @@ def _small_regular(config: TimexConfig, csv: CheckedCsv) -> SeriesSet | None:
     steps = np.diff(days.astype(f"datetime64[{unit}]").astype(np.int64))
     if not (steps == 1).all() or not (days[0] >= _FAST_FIRST and days[-1] <= _FAST_LAST):
         return None
-    index = pd.DatetimeIndex(days.astype("datetime64[ns]"), freq=freq)
+    # Daily: generated, as the steps checked above say they are (the constructor checks the frequency again,
+    # by inferring it twice); monthly dates have no fixed step to generate them by.
+    index = (pd.date_range(start=pd.Timestamp(days[0]), periods=len(days), freq=freq) if freq == "D"
+             else pd.DatetimeIndex(days.astype("datetime64[ns]"), freq=freq))
     result = SeriesSet(frequency=index.freqstr)
     rename = ip.timeseries_names or {}
     for i, col in enumerate(names[1:], start=1):

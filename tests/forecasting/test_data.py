@@ -128,6 +128,15 @@ def test_bad_series_are_reported_and_others_go_on() -> None:
     assert f"at least {MIN_TRAIN_POINTS} training points" in result.errors["late"]
 
 
+def test_empty_values_at_either_end_are_trimmed_and_the_frequency_kept() -> None:
+    frame = monthly_frame(24)
+    frame["a"] = [np.nan, np.nan] + list(range(2, 23)) + [np.nan]
+    result = load_series(make_config(), to_csv(frame))
+    a, b = result.series["a"], result.series["b"]
+    assert list(a) == list(range(2, 23)) and a.index.freqstr == "MS"
+    assert (a.index[0], a.index[-1]) == (b.index[2], b.index[-2]) and len(b) == 24
+
+
 @pytest.mark.parametrize(
     ("payload", "expected"),
     [
