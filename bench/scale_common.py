@@ -30,7 +30,7 @@ from confluent_kafka import TopicPartition  # noqa: E402
 from forecasting.config import parse_config  # noqa: E402
 from forecasting.pipeline import forecast_all  # noqa: E402
 from schemas import CATALOGUE  # noqa: E402
-from schemas.topics import BEST_MODELS, DATASETS, FAILURES  # noqa: E402
+from schemas.topics import BEST_MODELS, CONFIGS, DATASETS, FAILURES  # noqa: E402
 from timex_stream.runtime.kafka import consumer, ensure_topics, producer  # noqa: E402
 from timex_stream.runtime.ports import free_port  # noqa: E402
 from timex_stream.runtime.settings import Settings  # noqa: E402
@@ -181,10 +181,10 @@ class Running:
 
 @contextmanager
 def running(concurrency: int, env: dict[str, str] | None = None, predictors: int = 1,
-            gateway: bool = False) -> Iterator[Running]:
+            gateway: bool = False, ingestions: int = 1) -> Iterator[Running]:
     """An embedded broker and the stream services (`predictors` predictor processes of `concurrency` pool
-    workers each; the gateway too when `gateway`, its rate limits off) in a temp data dir, and a 127.0.0.1
-    server of `Running.files`; all stopped on exit."""
+    workers each, `ingestions` ingestion processes; the gateway too when `gateway`, its rate limits off) in a
+    temp data dir, and a 127.0.0.1 server of `Running.files`; all stopped on exit."""
     os.environ.update(TIMEX_URL_ALLOWLIST="127.0.0.0/8", TIMEX_PREDICTOR_CONCURRENCY=str(concurrency),
                       TIMEX_LOG_LEVEL="WARNING", **(env or {}))
     if gateway:  # a bench sends far more than a user: the per-user limits would measure themselves
@@ -201,7 +201,10 @@ def running(concurrency: int, env: dict[str, str] | None = None, predictors: int
             stack.start()
             for i in range(2, predictors + 1):
                 stack.launch("predictor", instance=f"predictor-{i}")
+            for i in range(2, ingestions + 1):
+                stack.launch("ingestion", instance=f"ingestion-{i}")
             wait_for_members(kafka.bootstrap_servers, "timex-predictor", DATASETS.name, predictors)
+            wait_for_members(kafka.bootstrap_servers, "timex-ingestion", CONFIGS.name, ingestions)
             gateway_url = f"http://127.0.0.1:{settings.gateway_port}" if gateway else None
             yield Running(kafka, stack, base, files, gateway_url, concurrency)
         finally:

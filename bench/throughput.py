@@ -170,8 +170,9 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=10.0, help="seconds per rate (the issue: 60)")
     parser.add_argument("--start", type=float, default=8.0, help="first rate, requests/s")
     parser.add_argument("--max", type=float, default=1024.0, help="highest rate tried")
+    parser.add_argument("--ingestions", type=int, default=1, help="ingestion processes (`configs` has 4 partitions)")
     args = parser.parse_args()
-    with running(2) as env:
+    with running(2, ingestions=args.ingestions) as env:
         out = measure(env, args.duration, args.start, args.max)
     save("throughput", out)
     update_summary(out["summary"])
