@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 
@@ -9,6 +10,7 @@ import pytest
 
 from forecasting.units import (
     CHEAP_POINTS,
+    Forecast,
     UnitResult,
     UnitSpec,
     batches,
@@ -87,6 +89,17 @@ def test_failures_are_reported_not_raised() -> None:
     assert too_big.error is not None and "window 500" in too_big.error
     unknown = run_unit(make_config(), negative, UnitSpec("prophett", "none", 12))
     assert unknown.error is not None and "unknown model 'prophett'" in unknown.error
+
+
+def test_specs_and_forecasts_as_dicts_hold_every_field_and_lists_of_their_own() -> None:
+    spec = UnitSpec("naive", "log_modified", 24, ("temp",), 30)
+    assert UnitSpec.from_dict(spec.to_dict()) == spec
+    assert set(spec.to_dict()) == {f.name for f in dataclasses.fields(UnitSpec)}
+    forecast = Forecast(["2020-01-01"], [1.0], upper_95=[2.0])
+    as_dict = forecast.to_dict()
+    assert as_dict == dataclasses.asdict(forecast) and Forecast.from_dict(as_dict) == forecast
+    as_dict["yhat"].append(3.0)  # a copy: the record built from it does not change the forecast
+    assert forecast.yhat == [1.0]
 
 
 def test_results_cross_process_boundaries_as_json() -> None:
