@@ -24,7 +24,7 @@ from gateway.state import RequestStore, read_config_record
 from schemas.keys import request_id_problem
 from timex_stream.runtime.history import parse_time
 from timex_stream.runtime.results import results_csv, results_json
-from timex_stream.runtime.submit import forecast_request, stop_standing, submit
+from timex_stream.runtime.submit import forecast_request, send_request, stop_standing
 
 log = logging.getLogger(__name__)
 STORE = web.AppKey("store", RequestStore)
@@ -129,8 +129,7 @@ async def openapi(request: web.Request) -> web.Response:
 async def _produce(request: web.Request, sub: Submission, origin: str, replay_of: str | None) -> str:
     owner = user_of(request)
     record = forecast_request(sub.config, csv=sub.csv, origin=origin, replay_of=replay_of, owner=owner)
-    produce = functools.partial(submit, request.app[PRODUCER], record["config_json"], request_id=record["request_id"],
-                                csv=sub.csv, origin=origin, replay_of=replay_of, owner=owner)
+    produce = functools.partial(send_request, request.app[PRODUCER], record)  # the record noted below, as sent
     try:
         rid = await asyncio.get_running_loop().run_in_executor(None, produce)
     except (KafkaException, BufferError, TimeoutError) as exc:

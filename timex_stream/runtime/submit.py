@@ -40,8 +40,13 @@ def forecast_request(config: dict[str, Any] | str, *, request_id: str | None = N
 
 
 def submit(producer: Producer, config: dict[str, Any] | str, **kwargs: Any) -> str:
-    """Produce a ForecastRequest and wait for the broker's ack; returns the request id."""
-    request = forecast_request(config, **kwargs)
+    """Produce a ForecastRequest (`forecast_request`'s arguments) and wait for the broker's ack; returns the
+    request id."""
+    return send_request(producer, forecast_request(config, **kwargs))
+
+
+def send_request(producer: Producer, request: ForecastRequestRecord) -> str:
+    """Produce a ForecastRequest record and wait for the broker's ack; returns the request id."""
     send(producer, CONFIGS, request["request_id"], request)
     if producer.flush(30) != 0:
         raise TimeoutError("the broker did not acknowledge the request within 30 s")
