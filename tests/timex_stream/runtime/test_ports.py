@@ -1,0 +1,38 @@
+"""`free_port`: ports below the kernel's ephemeral range (where outgoing connections take theirs), each free when
+handed out and never handed out twice in a process."""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+
+import pytest
+
+from timex_stream.runtime import ports
+from timex_stream.runtime.ports import LOWEST, ephemeral_start, free_port
+
+
+def test_ports_are_below_the_ephemeral_range_bindable_and_never_the_same_twice() -> None:
+    high = ephemeral_start()
+    ports = [free_port() for _ in range(300)]
+    assert len(set(ports)) == len(ports)
+    if high - LOWEST >= 1000:
+        assert all(LOWEST <= p < high for p in ports)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", ports[-1]))  # still free
+
+
+def test_a_port_someone_listens_on_is_not_handed_out(monkeypatch: pytest.MonkeyPatch) -> None:
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", 0))
+        held.listen()
+        taken = held.getsockname()[1]
+        tries = iter([taken, taken + 1 if taken + 1 < 65536 else taken - 1])
+        monkeypatch.setattr(ports.random, "randrange", lambda *_: next(tries))
+        assert ports.free_port() != taken  # the first choice is bound: the next one is handed out
+
+
+def test_the_range_read_from_the_kernel_or_its_default(tmp_path: Path) -> None:
+    (tmp_path / "range").write_text("40000\t60999\n")
+    assert ephemeral_start(tmp_path / "range") == 40000
+    assert ephemeral_start(tmp_path / "missing") == 32768
