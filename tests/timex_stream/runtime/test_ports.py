@@ -14,12 +14,12 @@ from timex_stream.runtime.ports import LOWEST, ephemeral_start, free_port
 
 def test_ports_are_below_the_ephemeral_range_bindable_and_never_the_same_twice() -> None:
     high = ephemeral_start()
-    ports = [free_port() for _ in range(300)]
-    assert len(set(ports)) == len(ports)
+    handed = [free_port() for _ in range(300)]
+    assert len(set(handed)) == len(handed)
     if high - LOWEST >= 1000:
-        assert all(LOWEST <= p < high for p in ports)
+        assert all(LOWEST <= p < high for p in handed)
     with socket.socket() as s:
-        s.bind(("127.0.0.1", ports[-1]))  # still free
+        s.bind(("127.0.0.1", handed[-1]))  # still free
 
 
 def test_a_port_someone_listens_on_is_not_handed_out(monkeypatch: pytest.MonkeyPatch) -> None:
