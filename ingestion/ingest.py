@@ -1,6 +1,7 @@
 """One ForecastRequest in → its Outcome (`timex_stream.runtime.fan_out`): validate the config, download the CSV
 (and any additional regressors), load the series, then fan them out. Synchronous and free of Kafka: the
-service runs it in a thread and publishes the Outcome (`timex_stream.runtime.fan_out.publish`)."""
+service runs it in a thread and publishes the Outcome (`timex_stream.runtime.fan_out.publish`); a small request
+whose CSV came with it is ingested on the service's own thread instead (`ingest_inline`)."""
 
 from __future__ import annotations
 
@@ -24,6 +25,18 @@ from timex_stream.runtime.records import failure
 from timex_stream.runtime.settings import Settings
 
 Fetch = Callable[[str], bytes]
+# Config and CSV bytes of a request `ingest_inline` takes: 1,000 daily points are ~20 KB and ingest in ~1 ms
+# (forecasting.data's fast path); up to this the event loop is held a few ms at most, even on pandas' path.
+INLINE_MAX_BYTES = 32 * 1024
+
+
+class NeedsNetwork(Exception):
+    """What `ingest_inline`'s stand-ins for the downloader and the broker check raise: the request reaches out
+    (a URL, a live request's source topic), so it is ingested in a thread after all."""
+
+
+def _offline(_: str) -> Any:
+    raise NeedsNetwork
 
 
 def fetcher(settings: Settings) -> Fetch:
@@ -112,7 +125,24 @@ def ingest_safely(request: dict[str, Any], fetch: Fetch, limits: RequestLimits |
     """`ingest`, but a bug becomes a Failure for this request instead of killing the service."""
     try:
         return ingest(request, fetch, limits, check_topic, live_limits, fast_lane_work)
+    except NeedsNetwork:
+        raise
     except Exception as exc:
         logging.getLogger("ingestion").exception("ingestion failed")
         rid = request["request_id"]
         return Outcome(rid, failures=[failure(rid, "internal", f"ingestion failed: {exc}", fatal=True)])
+
+
+def ingest_inline(request: dict[str, Any], limits: RequestLimits | None = None,
+                  live_limits: LiveLimits | None = None, fast_lane_work: int = 0) -> Outcome | None:
+    """`ingest_safely` on the caller's thread for a request of at most INLINE_MAX_BYTES whose CSV came with it
+    (the service's event loop: a thread's hand-off and wake-ups cost more than such a request's ingestion);
+    None for any other request, and for one that turns out to reach out (a live request checks its source
+    topic, additional regressors are downloaded): the service ingests those in a thread, from the start."""
+    csv = request.get("csv_data")
+    if not csv or len(csv) + len(request["config_json"]) > INLINE_MAX_BYTES:
+        return None
+    try:
+        return ingest_safely(request, _offline, limits, _offline, live_limits, fast_lane_work)
+    except NeedsNetwork:
+        return None

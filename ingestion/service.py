@@ -18,7 +18,7 @@ import faust
 
 from ingestion.answered import Answered
 from ingestion.in_place import InPlace
-from ingestion.ingest import fetcher, ingest_safely
+from ingestion.ingest import fetcher, ingest_inline, ingest_safely
 from ingestion.standing import LiveLimits
 from schemas import DecodeError, Topic, encode
 from schemas.topics import (
@@ -106,10 +106,10 @@ def build_app(settings: Settings) -> faust.App:
                 continue
             try:
                 with metrics.seconds.time():
-                    # Download and CSV parsing block: off the event loop, in a thread.
-                    outcome = await asyncio.get_running_loop().run_in_executor(None, ingest_safely, request, fetch,
-                                                                                 settings.limits, check_topic,
-                                                                                 live_limits, fast_work)
+                    outcome = ingest_inline(request, settings.limits, live_limits, fast_work)
+                    if outcome is None:  # downloads and large CSVs block: off the event loop, in a thread
+                        outcome = await asyncio.get_running_loop().run_in_executor(
+                            None, ingest_safely, request, fetch, settings.limits, check_topic, live_limits, fast_work)
                 units = await publish(sender, index_record(rid, at, request), outcome,
                                       in_place.answer if in_place else None)
                 here = outcome.in_place and outcome.units > 0 and not units
