@@ -1,4 +1,4 @@
-"""What one trivial request costs: `python bench/request_cost.py [--requests 100]`.
+"""What one trivial request costs: `python bench/request_cost.py [--requests 100] [--warm 5]`.
 
 The trivial request of bench/latency.py (1 series × 1,000 points inline, model naive) sent `--requests` times
 one after the other (each waits for its answer) to `configs` on the embedded broker with the services of
@@ -34,7 +34,7 @@ HERE = Path(__file__).resolve().parent
 IDLE_S = 5.0
 # The broker counts each fetch twice: under Fetch and under FetchConsumer (or FetchFollower).
 PARTS = ("FetchConsumer", "FetchFollower")
-WARM = 5
+WARM = 5  # `--warm`: the broker's JIT and the services' first-call costs settle over hundreds of requests
 
 
 def broker_requests(jmx: str) -> Counter[str]:
@@ -68,11 +68,11 @@ def per_request(after: dict[str, float], before: dict[str, float], n: int) -> di
     return {k: round(1000 * (v - before.get(k, 0.0)) / n, 2) for k, v in after.items()}
 
 
-def measure(env: Running, jmx: str, n: int) -> dict[str, Any]:
+def measure(env: Running, jmx: str, n: int, warm: int = WARM) -> dict[str, Any]:
     csv, bootstrap = trivial_csv(), env.kafka.bootstrap_servers
     clock = AnswerClock(bootstrap)
     try:
-        via_topic(env, clock, csv, WARM)  # the first requests warm every process up
+        via_topic(env, clock, csv, warm)  # the first requests warm every process up
         time.sleep(2)
         idle0 = env.cpu_seconds()
         time.sleep(IDLE_S)
@@ -92,20 +92,21 @@ def measure(env: Running, jmx: str, n: int) -> dict[str, Any]:
                      "idle_ms_per_s": round(sum(idle.values()), 1), "net_ms": round(sum(net.values()), 1)})
     reqs = {k: round((req1[k] - req0.get(k, 0)) / n, 2) for k in req1 if req1[k] != req0.get(k, 0)}
     recs = {k: round((rec1[k] - rec0.get(k, 0)) / n, 2) for k in rec1 if rec1[k] != rec0.get(k, 0)}
-    print_table(f"CPU ms per trivial request ({n} sequential, {wall / n * 1000:.0f} ms each on average; "
+    print_table(f"CPU ms per trivial request ({n} sequential after {warm}, {wall / n * 1000:.0f} ms each on average; "
                 f"load average {os.getloadavg()[0]:.1f})", cpu_rows)
     print_table("broker requests per trivial request (all clients, the bench's own included)",
                 [{"request": k, "per_request": v} for k, v in sorted(reqs.items(), key=lambda kv: -kv[1])]
                 + [{"request": "total", "per_request": round(sum(v for k, v in reqs.items() if k not in PARTS), 1)}])
     print_table("records written per trivial request, by topic",
                 [{"topic": k, "per_request": v} for k, v in sorted(recs.items())])
-    return {"requests": n, "wall_s": round(wall, 2), "cpu_ms": cpu_rows, "broker_requests": reqs,
+    return {"requests": n, "warm": warm, "wall_s": round(wall, 2), "cpu_ms": cpu_rows, "broker_requests": reqs,
             "records": recs, "p50_ms": round(1000 * sorted(seconds)[len(seconds) // 2], 1)}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--requests", type=int, default=100)
+    parser.add_argument("--warm", type=int, default=WARM, help="requests sent first, not measured")
     args = parser.parse_args()
     port = free_port()
     # The broker's JMX on loopback, for its request counters (the services' JVM-less clients ignore this).
@@ -116,7 +117,7 @@ def main() -> None:
                                        "-Djava.rmi.server.hostname=127.0.0.1")
     with running(2, gateway=True) as env:
         os.environ.pop("JAVA_TOOL_OPTIONS")
-        out = measure(env, f"127.0.0.1:{port}", args.requests)
+        out = measure(env, f"127.0.0.1:{port}", args.requests, args.warm)
     save("request_cost", out)
 
 
