@@ -48,7 +48,7 @@ from forecasting.models import get_model_class
 from forecasting.models.base import LEVELS, Prediction
 from forecasting.ns_range import future_index
 from forecasting.seasonality import season_length
-from forecasting.series import to_wire
+from forecasting.series import wire_timestamps
 from forecasting.transformations import Transformation, make_transformation
 from forecasting.units import _adjust_by, _bounds, model_options
 
@@ -457,4 +457,4 @@ def _future_stamps(last: pd.Timestamp, offset: DateOffset, h: int) -> list[str]:
     """The wire timestamps of the `h` steps after `last` (the window's newest bucket), as a CSV's forecast
     gives them."""
     index = pd.DatetimeIndex([last], freq=offset)
-    return to_wire(pd.Series(np.zeros(h), index=future_index(index, h)))[0]
+    return wire_timestamps(future_index(index, h))
