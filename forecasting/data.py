@@ -352,9 +352,14 @@ def _listed(errors: dict[str, str], most: int = 10) -> str:
     return shown + (f"; and {len(errors) - most} more" if len(errors) > most else "")
 
 
-def load_series(config: TimexConfig, csv_bytes: bytes) -> SeriesSet:
+class NotFastError(Exception):
+    """`load_series(..., fast_only=True)` for a CSV that needs pandas' path (tens to hundreds of ms even for a
+    small file: its caller runs that somewhere it may block)."""
+
+
+def load_series(config: TimexConfig, csv_bytes: bytes, fast_only: bool = False) -> SeriesSet:
     try:
-        return _load_series(config, csv_bytes)
+        return _load_series(config, csv_bytes, fast_only)
     except DataError:
         raise
     except (ValueError, TypeError, OverflowError) as exc:
@@ -440,9 +445,11 @@ def _small_regular(config: TimexConfig, csv: CheckedCsv) -> SeriesSet | None:
     return result if result.series else None
 
 
-def _load_series(config: TimexConfig, csv_bytes: bytes) -> SeriesSet:
+def _load_series(config: TimexConfig, csv_bytes: bytes, fast_only: bool = False) -> SeriesSet:
     csv = checked(csv_bytes)
     fast = _small_regular(config, csv)
+    if fast is None and fast_only:
+        raise NotFastError
     return fast if fast is not None else _prepared(config, csv)
 
 

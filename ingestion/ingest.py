@@ -11,7 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 from forecasting.config import ConfigError, TimexConfig, parse_config
-from forecasting.data import DataError, load_series
+from forecasting.data import DataError, NotFastError, load_series
 from forecasting.limits import RequestLimits, check_config, describe
 from forecasting.live.params import live_request
 from forecasting.regressors import RegressorError
@@ -26,17 +26,21 @@ from timex_stream.runtime.settings import Settings
 
 Fetch = Callable[[str], bytes]
 # Config and CSV bytes of a request `ingest_inline` takes: 1,000 daily points are ~20 KB and ingest in ~1 ms
-# (forecasting.data's fast path); up to this the event loop is held a few ms at most, even on pandas' path.
+# on forecasting.data's fast path, which such a request must take (pandas' path took 440 ms for 20 KB of
+# irregular hourly data with day-first dates).
 INLINE_MAX_BYTES = 32 * 1024
+# Columns besides the date: each series costs ~0.15 ms to prepare (500 series in 14 KB: 77 ms).
+INLINE_MAX_SERIES = 16
 
 
-class NeedsNetwork(Exception):
-    """What `ingest_inline`'s stand-ins for the downloader and the broker check raise: the request reaches out
-    (a URL, a live request's source topic), so it is ingested in a thread after all."""
+class NotInline(Exception):
+    """Raised in `ingest(..., inline=True)` where the request would block: it reaches out (a URL, a live
+    request's source topic, additional regressors), asks for a feature slow to prepare (cross-correlation,
+    historical predictions) or its CSV needs pandas' path; it is ingested in a thread."""
 
 
 def _offline(_: str) -> Any:
-    raise NeedsNetwork
+    raise NotInline
 
 
 def fetcher(settings: Settings) -> Fetch:
@@ -46,11 +50,12 @@ def fetcher(settings: Settings) -> Fetch:
 
 def ingest(request: dict[str, Any], fetch: Fetch, limits: RequestLimits | None = None,
            check_topic: TopicCheck | None = None, live_limits: LiveLimits | None = None,
-           fast_lane_work: int = 0) -> Outcome:
+           fast_lane_work: int = 0, inline: bool = False) -> Outcome:
     """Validate, download and plan; the request's limits are checked before downloading (the config) and
     before planning (the data): past one, the request ends with one fatal "limits" Failure and no Dataset.
     A live request (`source_topic`) becomes a standing record instead (ingestion.standing). A request of at
-    most `fast_lane_work` points × models may be answered in place (timex_stream.runtime.fast_lane)."""
+    most `fast_lane_work` points × models may be answered in place (timex_stream.runtime.fast_lane).
+    `inline`: `NotInline` rather than anything that may block for long (`ingest_inline`)."""
     limits = limits or RequestLimits()
     rid = request["request_id"]
     out = Outcome(rid)
@@ -77,9 +82,13 @@ def ingest(request: dict[str, Any], fetch: Fetch, limits: RequestLimits | None =
         return out
     if live is not None:
         return standing(out, parsed, request, live, fetch, check_topic, live_limits or LiveLimits())
+    if inline and _slow_to_prepare(parsed.config):
+        raise NotInline
     try:
         csv = request.get("csv_data") or _fetch_source(parsed.config, fetch)
-        series_set = load_series(parsed.config, csv)
+        series_set = load_series(parsed.config, csv, fast_only=inline)
+    except NotFastError:
+        raise NotInline from None
     except DownloadError as exc:
         out.failures.append(failure(rid, "download", str(exc), fatal=True))
         return out
@@ -99,6 +108,13 @@ def ingest(request: dict[str, Any], fetch: Fetch, limits: RequestLimits | None =
                   regressors=regressors)
     out.in_place = eligible(parsed.config, out.planned, fast_lane_work)
     return out
+
+
+def _slow_to_prepare(config: TimexConfig) -> bool:
+    """Features whose preparation takes tens to hundreds of ms even for a small CSV (measured on 25 KB: the
+    cross-correlation of 4 series at every lag 466 ms, the historical steps' planning 20-34 ms), or downloads
+    (additional regressors)."""
+    return bool(config.xcorr_parameters or config.historical_prediction_parameters or config.additional_regressors)
 
 
 def _regressor_fetch(fetch: Fetch) -> Fetch:
@@ -121,11 +137,11 @@ def _fetch_source(config: TimexConfig, fetch: Fetch) -> bytes:
 
 def ingest_safely(request: dict[str, Any], fetch: Fetch, limits: RequestLimits | None = None,
                   check_topic: TopicCheck | None = None, live_limits: LiveLimits | None = None,
-                  fast_lane_work: int = 0) -> Outcome:
+                  fast_lane_work: int = 0, inline: bool = False) -> Outcome:
     """`ingest`, but a bug becomes a Failure for this request instead of killing the service."""
     try:
-        return ingest(request, fetch, limits, check_topic, live_limits, fast_lane_work)
-    except NeedsNetwork:
+        return ingest(request, fetch, limits, check_topic, live_limits, fast_lane_work, inline)
+    except NotInline:
         raise
     except Exception as exc:
         logging.getLogger("ingestion").exception("ingestion failed")
@@ -135,14 +151,18 @@ def ingest_safely(request: dict[str, Any], fetch: Fetch, limits: RequestLimits |
 
 def ingest_inline(request: dict[str, Any], limits: RequestLimits | None = None,
                   live_limits: LiveLimits | None = None, fast_lane_work: int = 0) -> Outcome | None:
-    """`ingest_safely` on the caller's thread for a request of at most INLINE_MAX_BYTES whose CSV came with it
-    (the service's event loop: a thread's hand-off and wake-ups cost more than such a request's ingestion);
-    None for any other request, and for one that turns out to reach out (a live request checks its source
-    topic, additional regressors are downloaded): the service ingests those in a thread, from the start."""
+    """`ingest_safely` on the caller's thread (the service's event loop: a thread's hand-off and wake-ups cost
+    more than such a request's ingestion) for a request of at most INLINE_MAX_BYTES and INLINE_MAX_SERIES whose
+    CSV came with it and takes forecasting.data's fast path. None for any other request, and for one found to
+    reach out (a live request checks its source topic, additional regressors are downloaded), to ask for
+    cross-correlation or historical predictions, or to need pandas' path for its CSV: the service ingests those
+    in a thread, from the start."""
     csv = request.get("csv_data")
     if not csv or len(csv) + len(request["config_json"]) > INLINE_MAX_BYTES:
         return None
+    if csv[:csv.find(b"\n")].count(b",") > INLINE_MAX_SERIES:  # a conservative count: quoted commas count too
+        return None
     try:
-        return ingest_safely(request, _offline, limits, _offline, live_limits, fast_lane_work)
-    except NeedsNetwork:
+        return ingest_safely(request, _offline, limits, _offline, live_limits, fast_lane_work, inline=True)
+    except NotInline:
         return None
