@@ -20,8 +20,8 @@ import time
 from pathlib import Path
 
 import psutil
-from latency import trivial_config, trivial_csv
-from scale_common import AnswerClock, print_table, save
+from latency import trivial_csv, via_topic
+from scale_common import AnswerClock, print_table, quantile_ms, save
 
 from ingestion.in_place import InPlace
 from ingestion.ingest import ingest_inline
@@ -31,7 +31,6 @@ from timex_stream.runtime.intake import Position, read_request
 from timex_stream.runtime.kafka import consumer, ensure_topics, producer
 from timex_stream.runtime.request_index import index_record
 from timex_stream.runtime.settings import Settings
-from timex_stream.runtime.submit import submit
 from timex_stream.tools.broker.embedded import EmbeddedKafka
 
 
@@ -74,24 +73,15 @@ def measure(requests: int, warm: int) -> dict[str, float]:
             assert child.stdout is not None and child.stdout.readline().strip() == "ready"
             clock = AnswerClock(bootstrap)  # once the loop has subscribed: the topics' leaders are known by then
             try:
-                prod, csv, config = producer(bootstrap), trivial_csv(), trivial_config()
-
-                def run(n: int) -> list[float]:
-                    seconds = []
-                    for _ in range(n):
-                        t0 = time.perf_counter()
-                        rid = submit(prod, config, csv=csv, origin="bench")
-                        seconds.append(clock.wait(rid, 60) - t0)
-                    return seconds
-
-                run(warm)
+                csv = trivial_csv()
+                via_topic(bootstrap, clock, csv, warm)
                 proc, broker = psutil.Process(child.pid), psutil.Process(kafka.proc.pid)  # type: ignore[union-attr]
 
                 def cpu() -> tuple[float, float, float]:
                     return (_cpu(proc), sum(_cpu(c) for c in proc.children(recursive=True)), _cpu(broker))
 
                 before, t0 = cpu(), time.monotonic()
-                seconds = sorted(run(requests))
+                seconds, _ = via_topic(bootstrap, clock, csv, requests)
                 wall, after = time.monotonic() - t0, cpu()
             finally:
                 clock.close()
@@ -100,7 +90,7 @@ def measure(requests: int, warm: int) -> dict[str, float]:
             child.wait()
     per = [round(1000 * (a - b) / requests, 2) for a, b in zip(after, before, strict=True)]
     return {"requests": requests, "warm": warm, "ms_per_request": round(1000 * wall / requests, 1),
-            "p50_ms": round(1000 * seconds[len(seconds) // 2], 1), "loop_cpu_ms": per[0],
+            "p50_ms": quantile_ms(seconds, 0.5), "loop_cpu_ms": per[0],
             "worker_cpu_ms": per[1], "broker_cpu_ms": per[2]}
 
 

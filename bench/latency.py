@@ -52,8 +52,9 @@ def trivial_config() -> dict[str, Any]:
                                  "prediction_lags": 10, "main_accuracy_estimator": "mae"}}
 
 
-def via_topic(env: Running, clock: AnswerClock, csv: bytes, n: int) -> tuple[list[float], list[str]]:
-    prod = producer(env.kafka.bootstrap_servers)
+def via_topic(bootstrap: str, clock: AnswerClock, csv: bytes, n: int) -> tuple[list[float], list[str]]:
+    """`n` trivial requests produced to `configs` one after the other, each once answered: (seconds, ids)."""
+    prod = producer(bootstrap)
     config, seconds, rids = trivial_config(), [], []
     for _ in range(n):
         t0 = time.perf_counter()
@@ -139,10 +140,10 @@ def measure(env: Running, n: int = 200, points: int = 1000, gateway: int = 200, 
     csv = trivial_csv(points)
     clock = AnswerClock(env.kafka.bootstrap_servers)
     try:
-        since_ms = int(time.time() * 1000) - 1000
-        seconds, rids = via_topic(env, clock, csv, 1)  # the cold one: not in the CPU per request
+        since_ms, bootstrap = int(time.time() * 1000) - 1000, env.kafka.bootstrap_servers
+        seconds, rids = via_topic(bootstrap, clock, csv, 1)  # the cold one: not in the CPU per request
         cpu0 = cpu_total(env)
-        warm, warm_rids = via_topic(env, clock, csv, n - 1)
+        warm, warm_rids = via_topic(bootstrap, clock, csv, n - 1)
         topic_cpu = cpu_total(env) - cpu0
         seconds, rids = seconds + warm, rids + warm_rids
         # The clock's perf_counter arrivals as epoch ms, to compare with the records' Kafka timestamps.

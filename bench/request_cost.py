@@ -72,14 +72,14 @@ def measure(env: Running, jmx: str, n: int, warm: int = WARM) -> dict[str, Any]:
     csv, bootstrap = trivial_csv(), env.kafka.bootstrap_servers
     clock = AnswerClock(bootstrap)
     try:
-        via_topic(env, clock, csv, warm)  # the first requests warm every process up
+        via_topic(env.kafka.bootstrap_servers, clock, csv, warm)  # the first requests warm every process up
         time.sleep(2)
         idle0 = env.cpu_seconds()
         time.sleep(IDLE_S)
         idle = per_request(env.cpu_seconds(), idle0, 1)  # ms over IDLE_S: divided below
         idle = {k: round(v / IDLE_S, 2) for k, v in idle.items()}
         rec0, req0, cpu0, t0 = records(bootstrap), broker_requests(jmx), env.cpu_seconds(), time.monotonic()
-        seconds, _ = via_topic(env, clock, csv, n)
+        seconds, _ = via_topic(env.kafka.bootstrap_servers, clock, csv, n)
         cpu1, wall = env.cpu_seconds(), time.monotonic() - t0
         time.sleep(1.5)  # what the last request's checkpoints write
         req1, rec1 = broker_requests(jmx), records(bootstrap)

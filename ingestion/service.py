@@ -107,7 +107,7 @@ def build_app(settings: Settings) -> faust.App:
             try:
                 with metrics.seconds.time():
                     outcome = ingest_inline(request, settings.limits, live_limits, fast_work)
-                    if outcome is None:  # downloads and large CSVs block: off the event loop, in a thread
+                    if outcome is None:  # downloads, pandas' CSV path, slow features: off the event loop, in a thread
                         outcome = await asyncio.get_running_loop().run_in_executor(
                             None, ingest_safely, request, fetch, settings.limits, check_topic, live_limits, fast_work)
                 units = await publish(sender, index_record(rid, at, request), outcome,
