@@ -15,6 +15,8 @@ import numpy as np
 import pandas as pd
 from scale_common import core_seconds, print_json, running, service_rss
 
+from timex_stream.runtime.records import history_of
+
 
 def csv_of(points: int, seed: int = 11) -> bytes:
     t = np.arange(points)
@@ -51,7 +53,7 @@ def main() -> None:
         out.update(stream_s=round(wall, 2), over_core_s=round(wall - core_s, 2), status=view.status,
                    stream_best=best.get("model"), same_best=best.get("model") == core_best.get("load"),
                    units=best.get("units_total"), history_points=best.get("history_points"),
-                   tail_points=len(best.get("history_values") or []),
+                   tail_points=len(history_of(best)) if best else 0,
                    prepared_bytes=16 * args.points, kafka_bytes=written,
                    kafka_total_bytes=sum(written.values()),
                    kafka_over_prepared=round(sum(written.values()) / (16 * args.points), 2),

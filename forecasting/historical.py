@@ -29,6 +29,7 @@ import pandas as pd
 from forecasting.config import TimexConfig
 from forecasting.data import MIN_TRAIN_POINTS, DataError, parse_dates
 from forecasting.metrics import compute_metrics, score
+from forecasting.series import Tail
 from forecasting.tail import HISTORY_TAIL_POINTS
 from forecasting.units import UnitResult, UnitSpec, plan_units_for, refit_unit, run_unit
 
@@ -222,10 +223,10 @@ def drop_history(results: Iterable[UnitResult]) -> tuple[list[UnitResult], list[
 
 
 def historical_answer(config: TimexConfig, ref: dict[str, Any] | None, results: Iterable[UnitResult],
-                      history: tuple[Sequence[str], Sequence[float]], best_model: str | None
-                      ) -> dict[str, Any] | None:
+                      history: Tail, best_model: str | None) -> dict[str, Any] | None:
     """A BestModel's `historical_predictions` from a series' unit `results` (its historical ones count), its
     `ref` (a SeriesRef) and the end of its `history` (None when none were asked or the series has no ref)."""
     if not ref or not ref.get("historical_from"):
         return None
-    return collect(config, drop_history(results)[1], ref["points"], ref["historical_from"], history, best_model)
+    return collect(config, drop_history(results)[1], ref["points"], ref["historical_from"], history.wire(),
+                   best_model)

@@ -3,6 +3,8 @@ including dates outside the nanosecond range (kept in microseconds, see forecast
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import pandas as pd
 
@@ -60,3 +62,48 @@ def from_epoch(stamps_us: np.ndarray, values: np.ndarray, freq: str, name: str |
     if freq:
         index = pd.DatetimeIndex(index, freq=freq)
     return pd.Series(np.asarray(values, dtype=float), index=index, name=name)
+
+
+@dataclass(frozen=True, eq=False)
+class Tail:
+    """The end of a series' history an answer carries for plots, kept as arrays: packed into the BestModel record
+    as bytes (`packed`), and made ISO strings (`wire`) only where a user or the historical answer reads it (1,000
+    timestamps as strings cost ~0.3 ms to make, ~0.1 to encode and ~0.2 to decode again at every reader)."""
+
+    stamps_us: np.ndarray  # int64 microseconds since the epoch
+    values: np.ndarray  # float64
+
+    @classmethod
+    def of(cls, s: pd.Series, points: int) -> Tail:
+        """The last `points` of `s` (0: none)."""
+        end = s.iloc[-points:] if points > 0 else s.iloc[:0]
+        stamps = np.asarray(pd.DatetimeIndex(end.index).as_unit("us").values).astype("datetime64[us]")
+        return cls(stamps.astype(np.int64), end.to_numpy(dtype=float))
+
+    @classmethod
+    def from_wire(cls, stamps: list[str], values: list[float]) -> Tail:
+        if len(stamps) != len(values):
+            raise ValueError(f"{len(stamps)} timestamps but {len(values)} values")
+        return cls(np.array(stamps, dtype="datetime64[us]").astype(np.int64), np.asarray(values, dtype=float))
+
+    @classmethod
+    def unpacked(cls, stamps_us: bytes, values: bytes) -> Tail:
+        """`packed`'s inverse."""
+        stamps, floats = np.frombuffer(stamps_us, dtype="<i8"), np.frombuffer(values, dtype="<f8")
+        if len(stamps) != len(floats):
+            raise ValueError(f"{len(stamps)} timestamps but {len(floats)} values")
+        return cls(stamps.astype(np.int64), floats.astype(float))
+
+    def packed(self) -> tuple[bytes, bytes]:
+        """(int64 little-endian microseconds, float64 little-endian values)."""
+        return self.stamps_us.astype("<i8").tobytes(), self.values.astype("<f8").tobytes()
+
+    def wire(self) -> tuple[list[str], list[float]]:
+        """ISO timestamps and values, as `to_wire` writes them."""
+        return self.stamps_us.astype("datetime64[us]").astype(str).tolist(), self.values.tolist()
+
+    def __len__(self) -> int:
+        return len(self.values)
+
+
+NO_TAIL = Tail(np.empty(0, dtype=np.int64), np.empty(0, dtype=float))

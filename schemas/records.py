@@ -152,6 +152,8 @@ class BestModelRecord(TypedDict):
     comparison: list[ModelResultRecord]
     history_timestamps: list[str]
     history_values: list[float]
+    history_timestamps_us: bytes
+    history_values_f64: bytes
     history_points: int
     series_ref: SeriesRefRecord | None
     units_done: int

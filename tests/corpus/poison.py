@@ -33,7 +33,8 @@ def sample(record: str, rid: str) -> dict[str, Any]:
         "BestModel": lambda: {
             "request_id": rid, "series": "walk", "series_total": 1, "model": None, "transformation": None,
             "window": None, "main_accuracy_estimator": "mae", "metrics": {}, "forecast": None, "per_model": {},
-            "comparison": [], "history_timestamps": [], "history_values": [], "history_points": 0, "series_ref": None,
+            "comparison": [], "history_timestamps": [], "history_values": [], "history_timestamps_us": b"",
+            "history_values_f64": b"", "history_points": 0, "series_ref": None,
             "units_done": 1, "units_total": 1,
             "complete": True, "decided_at": 0},
     }[record]()

@@ -34,6 +34,7 @@ from tests.plugins.corpus_checks import Sent, gateway_skipped, matching_failures
 from tests.plugins.gateways import Gateway
 from tests.plugins.waiting import wait_until
 from timex_stream.runtime.kafka import consumer
+from timex_stream.runtime.records import history_of
 from timex_stream.runtime.request_view import RequestView
 from timex_stream.runtime.submit import submit
 from timex_stream.tools.follow import follow
@@ -62,7 +63,7 @@ def check(expect: Fails | Answers, view: RequestView) -> None:
     for name in expect.series:
         best = view.results[name]
         assert best["series"] == name and best["model"] and best["complete"], doc
-        assert len(best["forecast"]["yhat"]) == 3 and best["history_values"], doc
+        assert len(best["forecast"]["yhat"]) == 3 and len(history_of(best)), doc
     for name, words in expect.failed.items():
         assert any(f["series"] == name and all(w.lower() in f["message"].lower() for w in words)
                    for f in view.failures), doc

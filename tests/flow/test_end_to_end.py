@@ -14,6 +14,7 @@ from confluent_kafka import Producer
 from schemas.topics import CONFIGS, DATASETS, DEAD_LETTERS, PREDICTIONS
 from tests.plugins.flows import TIMEOUT
 from timex_stream.runtime.kafka import consumer
+from timex_stream.runtime.records import history_of
 from timex_stream.runtime.request_view import RequestView
 from timex_stream.runtime.submit import submit
 from timex_stream.tools.follow import follow
@@ -32,7 +33,7 @@ def test_multi_series_request_gets_one_best_model_per_series(stack: Stack, produ
         compared = {row["model"] for row in best["comparison"]}
         assert compared == {"naive", "seasonal_naive", "exponentialsmoothing"}, series
         assert best["complete"] and best["units_done"] == best["units_total"] > 0
-        assert len(best["forecast"]["yhat"]) == 6 and len(best["history_values"]) == 72
+        assert len(best["forecast"]["yhat"]) == 6 and len(history_of(best)) == 72
         assert best["metrics"]["MAE"] == min(r["metrics"]["MAE"] for r in best["comparison"] if not r["error"])
     # The seasonal series must not be won by plain naive.
     assert view.results["seasonal"]["model"] in {"seasonal_naive", "exponentialsmoothing"}

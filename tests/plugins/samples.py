@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import struct
 
 NOW = dt.datetime(2026, 11, 24, 7, 0, tzinfo=dt.UTC)
 OLD_UNIT = {"model": "arima", "transformation": "log", "window": 40, "index": 3, "total": 12, "refit": False}
@@ -45,9 +46,11 @@ SAMPLES: dict[str, dict] = {
                   "per_model": {"arima": FORECAST},
                   "comparison": [{"model": "arima", "transformation": "log", "window": 40, "metrics": METRICS,
                                   "fit_seconds": 0.2, "params": {}, "error": None, "best_of_model": True}],
-                  "history_timestamps": ["2020-01-01T00:00:00"], "history_values": [3.0], "history_points": 1,
-                  "series_ref": REF, "units_done": 12,
-                  "units_total": 12, "complete": True, "historical_predictions": HISTORICAL, "decided_at": NOW,
+                  "history_timestamps": ["2020-01-01T00:00:00"], "history_values": [3.0],
+                  "history_timestamps_us": (1_577_836_800 * 10**6).to_bytes(8, "little"),
+                  "history_values_f64": struct.pack("<d", 3.0), "history_points": 1, "series_ref": REF,
+                  "units_done": 12, "units_total": 12, "complete": True, "historical_predictions": HISTORICAL,
+                  "decided_at": NOW,
                   "xcorr": {"max_lags": 1, "threshold": 0.5, "modes": {"pearson": {"y": [0.1, 0.2, 0.9]}},
                             "lags": {"pearson": [-1, 0, 1]}, "regressors": ["y"]},
                   "univariate": {"model": "arima", "transformation": "log", "metrics": METRICS, "forecast": FORECAST,

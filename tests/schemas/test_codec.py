@@ -22,6 +22,7 @@ from schemas.codec import (
     WrongRecordError,
 )
 from tests.plugins.samples import NOW, OLD_REF, OLD_UNIT, SAMPLES
+from timex_stream.runtime.records import history_of
 
 
 def test_every_top_level_record_has_a_sample() -> None:
@@ -93,8 +94,10 @@ def test_units_from_before_the_claim_check_read_without_a_ref() -> None:
 
 
 _XCORR_KEYS = ("xcorr", "univariate", "multivariate", "kept")
-_NEWER = (*_XCORR_KEYS, "historical_predictions")
-_NONE_NEWER = dict.fromkeys(_NEWER)
+# v6: an answer's history packed; fastavro fills a bytes field's default as the schema's JSON string
+_PACKED = {"history_timestamps_us": "", "history_values_f64": ""}
+_NEWER = (*_XCORR_KEYS, "historical_predictions", *_PACKED)
+_NONE_NEWER = {**dict.fromkeys(_NEWER), **_PACKED}
 
 
 def test_answers_from_before_xcorr_decode_without_it() -> None:
@@ -127,7 +130,16 @@ def test_historical_answers_from_before_the_steps_read_with_none() -> None:
         del model["steps"]
     new = CODEC.decode_as("BestModel", _written_with_history("v4", old, "BestModel"))
     assert all(m["steps"] == [] for m in new["historical_predictions"]["models"].values())
-    assert {**new, "historical_predictions": None} == {**old, "historical_predictions": None}
+    assert {**new, "historical_predictions": None} == {**old, "historical_predictions": None, **_PACKED}
+
+
+def test_answers_from_before_the_packed_history_read_it_as_strings() -> None:
+    """BestModel v5 (its history as ISO strings) reads with the packed fields empty, and `history_of` reads either."""
+    old = {k: v for k, v in SAMPLES["BestModel"].items() if k not in _PACKED}
+    new = CODEC.decode_as("BestModel", _written_with_history("v5", old, "BestModel"))
+    assert new == {**old, **_PACKED}
+    expected = (["2020-01-01T00:00:00.000000"], [3.0])
+    assert history_of(new).wire() == history_of(SAMPLES["BestModel"]).wire() == expected
 
 
 def test_answers_from_before_the_claim_check_carry_their_whole_history() -> None:
@@ -135,7 +147,7 @@ def test_answers_from_before_the_claim_check_carry_their_whole_history() -> None
            if k not in ("series_ref", "history_points", "historical_predictions", *_XCORR_KEYS)}
     new = CODEC.decode_as("BestModel", _written_with_history("v1", old, "BestModel"))
     assert new == {**old, "series_ref": None, "history_points": 0, "xcorr": None, "univariate": None,
-                   "multivariate": None, "kept": None, "historical_predictions": None}
+                   "multivariate": None, "kept": None, "historical_predictions": None, **_PACKED}
 
 
 def test_progress_from_before_the_charts_reads_without_visualization() -> None:

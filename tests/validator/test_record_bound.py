@@ -95,5 +95,6 @@ def test_every_record_of_a_series_stays_under_the_bound(real_units: list[dict]) 
     assert all(size <= bound for size in sizes.values()), (bound, sizes)
     # The answer, which lists every unit, is now the largest record (the validator keeps each unit under its own
     # key, so none of its records holds them all): the bound, sized for the JSON state that did, is loose by
-    # about 2.5x on Avro rows; still not a guess that refuses far too much.
-    assert sizes["BestModel"] == max(sizes.values()) > 0.35 * bound, (bound, sizes)
+    # about 3.3x on Avro rows with the history packed (16 bytes a point, where its JSON takes up to 56); still not a
+    # guess that refuses far too much.
+    assert sizes["BestModel"] == max(sizes.values()) > 0.25 * bound, (bound, sizes)

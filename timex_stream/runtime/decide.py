@@ -35,6 +35,7 @@ import faust
 from forecasting.config import TimexConfig, config_from_json
 from forecasting.historical import historical_answer, plan_all
 from forecasting.selection import SeriesChoice, choose_final, refit_slot, refit_slots, refits_needed
+from forecasting.series import NO_TAIL, Tail
 from forecasting.tail import HISTORY_TAIL_POINTS
 from forecasting.units import UnitResult, UnitSpec, batches
 from forecasting.xcorr import SeriesXcorr
@@ -49,7 +50,7 @@ from schemas.records import (
 )
 from timex_stream.runtime import records
 from timex_stream.runtime.records import dataset, failure, now_ms, progress, units_of
-from timex_stream.runtime.series_store import SeriesStore, regressor_names, tail
+from timex_stream.runtime.series_store import SeriesStore, regressor_names
 
 Parts = MutableMapping[str, Any]  # where the parts go: the service's table (a plain dict in tests)
 _UNIT_FIELDS = ("unit", "error", "metrics", "forecast", "fit_seconds", "params")
@@ -125,9 +126,9 @@ class Series:
     key: str
     state: SeriesState
     parts: Parts
-    # The end of the history (ISO timestamps, values) for the answer, read from the series topic before a
-    # decision (validator.service); a history part, written by predictors of the versions before, wins.
-    tail: tuple[list[Any], list[Any]] | None = None
+    # The end of the history for the answer, read from the series topic before a decision (validator.service);
+    # a history part (ISO timestamps, values), written by predictors of the versions before, wins.
+    tail: Tail | None = None
 
     @cached_property
     def config(self) -> TimexConfig:
@@ -149,11 +150,11 @@ class Series:
         found = ((m, self.parts.get(_refit_part(self.key, m))) for m in refit_slots(self.config))
         return {m: r for m, r in found if r is not None}
 
-    def history(self) -> tuple[list[Any], list[Any]]:
+    def history(self) -> Tail:
         if not self.state.has_history:
-            return self.tail or ([], [])
+            return self.tail or NO_TAIL
         tail = self.parts[part_key(self.key, "history")]
-        return tail["timestamps"], tail["values"]
+        return Tail.from_wire(tail["timestamps"], tail["values"])
 
     @cached_property
     def xcorr(self) -> SeriesXcorr | None:
@@ -219,11 +220,11 @@ def add(series: Series, prediction: PredictionRecord) -> bool:
     return True
 
 
-def history_tail(series: Series, store: SeriesStore) -> tuple[list[str], list[float]]:
+def history_tail(series: Series, store: SeriesStore) -> Tail:
     """The end of the series for the answer's plot, from where its ref points (blocking; for a short series
     its one chunk is in the store's cache already, read with the series' xcorr)."""
     assert series.state.ref is not None
-    return tail(store.tail(series.state.ref, series.state.series, HISTORY_TAIL_POINTS), HISTORY_TAIL_POINTS)
+    return Tail.of(store.tail(series.state.ref, series.state.series, HISTORY_TAIL_POINTS), HISTORY_TAIL_POINTS)
 
 
 def recount(series: Series) -> None:
@@ -286,7 +287,7 @@ def plan_refits(series: Series) -> list[tuple[str, DatasetRecord]]:
         del series.parts[_refit_part(series.key, refit_slot(series.config, stale.spec))]
         state.refits_done -= 1
     specs, todo = plan.specs, plan.missing
-    points = state.ref["points"] if state.ref else len(series.history()[1])
+    points = state.ref["points"] if state.ref else len(series.history())
     # Cheap refits travel together, as the units did (forecasting.units.batches).
     return [dataset(state.request_id, state.series, state.series_total, specs[todo[first]], state.total + todo[first],
                     len(specs), state.ref, refit=True, more=[(specs[todo[i]], state.total + todo[i]) for i in more])
@@ -348,7 +349,7 @@ def decide(series: Series, deadline_s: float | None = None) -> tuple[BestModelRe
     best = choice.best
     winners = {id(r) for r in choice.per_model.values()}
     rows = [_row(r, id(r) in winners) for r in choice.comparison] + [_row(r, False) for r in choice.errors]
-    stamps, values = series.history()
+    tail = series.history()
     record = records.best_model(
         request_id, name, state.series_total,
         model=best.spec.model if best else None, transformation=best.spec.transformation if best else None,
@@ -356,12 +357,11 @@ def decide(series: Series, deadline_s: float | None = None) -> tuple[BestModelRe
         metrics=best.metrics if best else {}, forecast=best.forecast.to_dict() if best and best.forecast
         else None,
         per_model={m: r.forecast.to_dict() for m, r in choice.per_model.items() if r.forecast},
-        comparison=rows, history_timestamps=stamps, history_values=values,
-        history_points=state.ref["points"] if state.ref else len(values),
+        comparison=rows, history=tail, history_points=state.ref["points"] if state.ref else len(tail),
         series_ref=state.ref,
         units_done=state.units_done, units_total=state.total, complete=deadline_s is None,
         historical_predictions=historical_answer(series.config, state.ref, units + _historical_mv(series),
-                                                 (stamps, values), best.spec.model if best else None),
+                                                 tail, best.spec.model if best else None),
     )
     failures = []
     if deadline_s is not None:

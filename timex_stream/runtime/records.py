@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from forecasting.series import Tail
 from schemas.records import (
     AccuracyRecord,
     BestModelRecord,
@@ -152,8 +153,8 @@ def candidate(model: str, transformation: str, *, metrics: Mapping[str, float], 
 
 
 def best_model(request_id: str, series: str, series_total: int, *, main_accuracy_estimator: str,
-               comparison: Sequence[ModelResultRecord], history_timestamps: Sequence[str],
-               history_values: Sequence[float], history_points: int, series_ref: SeriesRefRecord | None,
+               comparison: Sequence[ModelResultRecord], history: Tail, history_points: int,
+               series_ref: SeriesRefRecord | None,
                units_done: int, units_total: int, complete: bool, model: str | None = None,
                transformation: str | None = None, window: int | None = None,
                metrics: Mapping[str, float] | None = None, forecast: ForecastRecord | None = None,
@@ -161,15 +162,33 @@ def best_model(request_id: str, series: str, series_total: int, *, main_accuracy
                historical_predictions: HistoricalPredictionsRecord | None = None, xcorr: XcorrRecord | None = None,
                univariate: CandidateRecord | None = None, multivariate: CandidateRecord | None = None,
                kept: str | None = None) -> BestModelRecord:
-    """The answer for one series, decided now (no `model`: every unit failed)."""
+    """The answer for one series, decided now (no `model`: every unit failed); `history`: the end of its history,
+    for plots (packed: `history_of` reads it back)."""
+    stamps_us, values = history.packed()
     return {"request_id": request_id, "series": series, "series_total": series_total, "model": model,
             "transformation": transformation, "window": window, "main_accuracy_estimator": main_accuracy_estimator,
             "metrics": dict(metrics or {}), "forecast": forecast, "per_model": dict(per_model or {}),
-            "comparison": list(comparison), "history_timestamps": list(history_timestamps),
-            "history_values": list(history_values), "history_points": history_points, "series_ref": series_ref,
+            "comparison": list(comparison), "history_timestamps": [], "history_values": [],
+            "history_timestamps_us": stamps_us, "history_values_f64": values, "history_points": history_points,
+            "series_ref": series_ref,
             "units_done": units_done, "units_total": units_total, "complete": complete,
             "historical_predictions": historical_predictions, "decided_at": now_ms(), "xcorr": xcorr,
             "univariate": univariate, "multivariate": multivariate, "kept": kept}
+
+
+def history_of(best: Mapping[str, Any]) -> Tail:
+    """The end of the history a BestModel record carries: packed since v6, ISO strings before."""
+    if best.get("history_timestamps_us") or best.get("history_values_f64"):
+        return Tail.unpacked(best["history_timestamps_us"], best["history_values_f64"])
+    return Tail.from_wire(best.get("history_timestamps") or [], best.get("history_values") or [])
+
+
+def for_users(best: BestModelRecord) -> dict[str, Any]:
+    """A BestModel record as users read it (the gateway's JSON, the CLI's documents, the webapp): its history as
+    ISO timestamps and values (`history_timestamps`, `history_values`), not packed."""
+    stamps, values = history_of(best).wire()
+    shown = {k: v for k, v in best.items() if k not in ("history_timestamps_us", "history_values_f64")}
+    return {**shown, "history_timestamps": stamps, "history_values": values}
 
 
 # --- requests, series and the index ---------------------------------------------------------------------------

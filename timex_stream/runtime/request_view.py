@@ -23,6 +23,7 @@ from schemas.records import (
     VisualizationParametersRecord,
 )
 from schemas.topics import BEST_MODELS, BY_NAME, FAILURES, FORECAST_HISTORY, PROGRESS
+from timex_stream.runtime.records import for_users
 
 log = logging.getLogger(__name__)
 
@@ -221,7 +222,8 @@ class RequestView:
                 "visualization": self.visualization,
                 "status": self.status, "done": self.done, "series": self.series_names,
                 "units_done": self.units_done, "units_total": self.units_total,
-                "progress": self.series_progress, "results": self.results, "failures": self.failures,
+                "progress": self.series_progress,
+                "results": {name: for_users(best) for name, best in self.results.items()}, "failures": self.failures,
                 "warnings": self.warnings, "first_at": self.first_at, "last_at": self.last_at,
                 "skipped_records": self.skipped, "live": self.live_summary()}
 

@@ -26,7 +26,7 @@ from schemas import decode_as
 from schemas.keys import escape, series_key
 from schemas.records import BestModelRecord, SeriesPartRecord, SeriesRefRecord
 from schemas.topics import SERIES
-from timex_stream.runtime.records import now_ms, series_part, series_ref  # noqa: F401 (series_ref: built in records, used with the store)
+from timex_stream.runtime.records import history_of, now_ms, series_part, series_ref  # noqa: F401 (series_ref: built in records, used with the store)
 
 # Points per record: see the module docstring.
 CHUNK_POINTS = 50_000
@@ -271,22 +271,13 @@ class SeriesStore:
                 self._consumer = None
 
 
-def tail(s: pd.Series, points: int) -> tuple[list[str], list[float]]:
-    """The last `points` of a series on the wire (ISO timestamps), for plots."""
-    from forecasting.series import to_wire
-
-    stamps, values, _ = to_wire(s.iloc[-points:] if points > 0 else s.iloc[:0])
-    return stamps, values
-
-
 def history(store: SeriesStore, best: BestModelRecord) -> pd.Series:
     """The whole history of a BestModel's series, read where its `series_ref` points; a record from before
     the claim check (no ref) carries its whole history itself."""
     ref = best.get("series_ref")
     if ref is None:
-        from forecasting.series import from_wire
-
-        return from_wire(best["history_timestamps"], best["history_values"], "", name=best["series"])
+        tail = history_of(best)
+        return from_epoch(tail.stamps_us, tail.values, "", name=best["series"])
     return store.series(ref, best["series"])
 
 

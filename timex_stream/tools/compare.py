@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from forecasting.metrics import compute_metrics
+from timex_stream.runtime.records import history_of
 from timex_stream.runtime.request_view import RequestView
 from timex_stream.tools.render import number, table
 
@@ -47,14 +48,14 @@ def compare_series(name: str, old: dict[str, Any] | None, new: dict[str, Any] | 
     old, new = old or {}, new or {}
     estimator = ((old or new).get("main_accuracy_estimator") or "").upper() or None
     forecast = old.get("forecast") or {"timestamps": [], "yhat": []}
-    actual_at = dict(zip(map(_instant, new.get("history_timestamps") or []), new.get("history_values") or [],
-                         strict=True))
+    actual = history_of(new)
+    actual_at = dict(zip(actual.stamps_us.astype("datetime64[us]"), actual.values.tolist(), strict=True))
     pairs = [(actual_at[t], y) for t, y in zip(map(_instant, forecast["timestamps"]), forecast["yhat"], strict=True)
              if t in actual_at]
     realized: dict[str, float] = {}
     if pairs:
         actual, predicted = np.array(pairs).T
-        metrics = compute_metrics(actual, predicted, np.asarray(old.get("history_values") or [], dtype=float))
+        metrics = compute_metrics(actual, predicted, history_of(old).values)
         realized = {k: metrics[k] for k in REALIZED}
     return SeriesComparison(name, estimator, old.get("model"), _score(old, estimator), new.get("model"),
                             _score(new, estimator), len(forecast["timestamps"]), len(pairs), realized)

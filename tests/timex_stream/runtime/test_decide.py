@@ -35,7 +35,7 @@ from timex_stream.runtime.decide import (
     upgrade,
     validated,
 )
-from timex_stream.runtime.records import units_of
+from timex_stream.runtime.records import history_of, units_of
 from timex_stream.runtime.series_store import MemoryStore
 from timex_stream.runtime.unit_work import job_for, predict
 
@@ -97,8 +97,8 @@ def test_stream_decision_equals_the_core_pipeline_in_any_order(predictions: list
     assert first["units_done"] == first["units_total"] == len(predictions)
     assert {m for m in first["per_model"]} == {"naive", "seasonal_naive", "exponentialsmoothing"}
     # The answer points at the whole history and carries its end (all 60 points here) for plots.
-    assert first["history_points"] == 60 and len(first["history_values"]) == 60
-    assert STORE.series(first["series_ref"], "wave").to_numpy().tolist() == first["history_values"]
+    assert first["history_points"] == 60 and len(history_of(first)) == 60
+    assert STORE.series(first["series_ref"], "wave").to_numpy().tolist() == history_of(first).values.tolist()
 
 
 
@@ -117,7 +117,7 @@ def test_a_whole_prediction_is_decided_at_once_as_the_core_decides_and_a_partial
     assert (best["model"], best["transformation"], best["window"]) == (
         core.best.spec.model, core.best.spec.transformation, core.best.spec.window)
     assert best["forecast"]["yhat"] == pytest.approx(core.best.forecast.yhat) and best["complete"]
-    assert best["history_values"] == store.series(best["series_ref"], "wave").to_numpy().tolist()
+    assert history_of(best).values.tolist() == store.series(best["series_ref"], "wave").to_numpy().tolist()
     assert (answer.progress["stage"], answer.progress["current_best"]) == ("series_done", best["model"])
     # The first record of the request above holds its cheap units only (exponentialsmoothing's travel alone).
     partial = {**predictions[0], "more": [u for u in predictions[1:] if u["unit"]["model"] != "exponentialsmoothing"]}
@@ -236,8 +236,8 @@ def test_a_state_of_the_previous_version_is_upgraded_and_decided_as_before(predi
                 add(series, p)
     assert is_complete(upgraded.state) and is_complete(fresh.state)
     (a, _), (b, _) = decide(upgraded), decide(fresh)
-    for key in ("model", "transformation", "window", "metrics", "forecast", "per_model", "history_values",
-                "units_done"):
+    for key in ("model", "transformation", "window", "metrics", "forecast", "per_model", "history_values_f64",
+                "history_timestamps_us", "units_done"):
         assert a[key] == b[key], key
     marker, no_parts = upgrade("r1/old", {"request_id": "r1", "series": "old", "total": 9, "series_total": 1,
                                           "estimator": "mae", "ref": None, "units": {}, "refits": {},

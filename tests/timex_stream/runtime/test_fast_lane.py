@@ -20,6 +20,7 @@ from tests.flow.conftest import make_config, synthetic_frame
 from tests.timex_stream.runtime.test_fan_out import PARTITION, RID, FakeSender, index
 from timex_stream.runtime.fan_out import Outcome, accepted, fan_out, publish
 from timex_stream.runtime.fast_lane import LandedStore, eligible, work
+from timex_stream.runtime.records import history_of
 from timex_stream.runtime.series_store import MemoryStore
 from timex_stream.runtime.settings import Settings
 from timex_stream.runtime.unit_work import job_for, predict
@@ -134,5 +135,5 @@ def test_the_ingestion_decides_each_series_as_the_validator_would_or_gives_up_on
     assert [(topic, key, _untimed(r)) for topic, key, r in answers] == [(t, k, _untimed(r)) for t, k, r in expected]
     for _, _, best in answers[::2]:  # decided on the final refits, which came with the units
         assert best["complete"] and best["model"] in ("naive", "theta") and best["forecast"]["yhat"]
-        assert best["history_points"] == POINTS == len(best["history_values"])
+        assert best["history_points"] == POINTS == len(history_of(best))
     assert asyncio.run(answer(dataclasses.replace(settings, fast_lane_timeout_s=0.001))) is None

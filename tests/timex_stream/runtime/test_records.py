@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from forecasting.series import Tail
 from forecasting.units import UnitSpec
 from schemas import decode_as, encode
 from schemas.records import BY_RECORD
@@ -19,6 +20,10 @@ REF = records.series_ref(0, 1, [2, 3], 40, regressors=[("x", [4])], historical_f
 UNIT = records.unit_record(SPEC, 0, 2)
 FORECAST = {"timestamps": ["2020-01-01"], "yhat": [1.0], "lower_80": None, "upper_80": None, "lower_95": [0.5],
             "upper_95": [1.5]}
+
+
+STAMPS = ["1969-12-31T00:00:00.000000", "2020-01-01T12:30:00.000001"]  # before the epoch; to the microsecond
+TAIL = Tail.from_wire(STAMPS, [-0.0, 1.5])
 
 
 def built() -> dict[str, Any]:
@@ -37,8 +42,8 @@ def built() -> dict[str, Any]:
         "Prediction": records.prediction("r1", "s", 1, UNIT, main_accuracy_estimator="mae", ref=REF, more=[outcome],
                                          metrics={"MAE": 2.0}, forecast=FORECAST, worker="host/1"),
         "BestModel": records.best_model(
-            "r1", "s", 1, main_accuracy_estimator="mae", comparison=[row], history_timestamps=["2020-01-01"],
-            history_values=[1.0], history_points=40, series_ref=REF, units_done=2, units_total=2, complete=True,
+            "r1", "s", 1, main_accuracy_estimator="mae", comparison=[row], history=TAIL, history_points=40,
+            series_ref=REF, units_done=2, units_total=2, complete=True,
             model="naive", transformation="none", window=12, metrics={"MAE": 1.0}, forecast=FORECAST,
             per_model={"naive": FORECAST},
             univariate=records.candidate("naive", "none", metrics={"MAE": 1.0}, forecast=FORECAST)),
@@ -69,6 +74,18 @@ def test_a_marker_is_a_whole_prediction_and_units_of_splits_a_batch() -> None:
     first, second = records.units_of(batch)
     assert first["metrics"] == {"MAE": 2.0} and first["more"] == [] and second["unit"]["index"] == 1
     assert second["metrics"] == {"MAE": 1.0} and second["history_values"] == []
+
+
+def test_an_answer_carries_its_history_packed_and_users_read_it_as_before() -> None:
+    best = decode_as("BestModel", encode("BestModel", built()["BestModel"]))
+    assert best["history_timestamps"] == [] and len(best["history_timestamps_us"]) == 8 * 2
+    shown = records.for_users(best)
+    assert shown["history_timestamps"] == ["1969-12-31T00:00:00.000000", "2020-01-01T12:30:00.000001"]
+    assert shown["history_values"] == [-0.0, 1.5] and "history_values_f64" not in shown
+    # a record written before v6 carries ISO strings: read the same way
+    old = {**best, "history_timestamps_us": b"", "history_values_f64": b"", "history_timestamps": STAMPS,
+           "history_values": [-0.0, 1.5]}
+    assert records.history_of(old).wire() == (STAMPS, [-0.0, 1.5]) == records.history_of(best).wire()
 
 
 def test_builders_refuse_fields_their_record_does_not_have() -> None:

@@ -20,6 +20,7 @@ from schemas.topics import CONFIGS
 from tests.plugins.cli import FAST, TIMEOUT, Run
 from tests.plugins.frames import make_config, synthetic_frame
 from tests.plugins.gateways import Gateway
+from timex_stream.runtime.records import history_of
 from timex_stream.runtime.results import COMPARISON_KEYS
 from timex_stream.tools.cli import _glue_relative_times
 from timex_stream.tools.follow import follow
@@ -61,7 +62,7 @@ def test_submit_wait_json_has_best_model_metrics_and_forecast_per_series(
         assert len(s["forecast"]["timestamps"]) == len(s["forecast"]["yhat"]) == 6
         assert s["forecast"]["lower_95"] is None or len(s["forecast"]["lower_95"]) == 6
         # What the webapp's charts draw: the history the answer carries and every scored unit.
-        assert s["history"]["values"] == best["history_values"] and len(s["history"]["timestamps"]) > 0
+        assert s["history"]["values"] == history_of(best).values.tolist() and len(s["history"]["timestamps"]) > 0
         assert {r["model"] for r in s["comparison"]} == {"naive", "seasonal_naive"}
         assert all(set(r) == set(COMPARISON_KEYS) for r in s["comparison"])
         assert sum(r["best_of_model"] for r in s["comparison"]) == 2

@@ -12,6 +12,7 @@ from confluent_kafka import Producer
 
 from tests.plugins.cli import FAST, TIMEOUT, Run, boundary, iso
 from tests.plugins.frames import make_config, synthetic_frame
+from timex_stream.runtime.records import history_of
 from timex_stream.runtime.submit import submit
 from timex_stream.tools.compare import compare_series
 from timex_stream.tools.follow import follow
@@ -52,7 +53,7 @@ def test_compare_replay_on_longer_data_gives_the_old_forecasts_actual_error(
     [replayed] = json.loads(out)
     new_id = replayed["new_id"]
     new = follow(stack.bootstrap, [new_id], TIMEOUT)[new_id]
-    assert new.status == "done" and len(new.results["trend"]["history_values"]) == 72
+    assert new.status == "done" and len(history_of(new.results["trend"])) == 72
 
     code, out, err = cli("compare", old_id, new_id, "--output", "json")
     assert code == 0, err
