@@ -371,6 +371,8 @@ def load_series(config: TimexConfig, csv_bytes: bytes, fast_only: bool = False) 
 # The fast path (`_small_regular`): a CSV of plain ISO dates and plain decimal numbers, nothing else.
 _FAST_MAX_ROWS = 100_000
 _FAST_NUMBER = r"-?\d+(?:\.\d+)?"
+# Digits up to which a decimal's double is the same from pandas' parser and Python's float (`_decimals`).
+_EXACT_DIGITS = 15
 # Per frequency: the step's numpy unit, and whether each date must be a month's first day.
 _FAST_FREQS = {"D": ("D", False), "MS": ("M", True)}
 # pandas parses these dates at ns resolution; outside, at us (`best_unit`): the normal path's business.
@@ -435,7 +437,7 @@ def _small_regular(config: TimexConfig, csv: CheckedCsv) -> SeriesSet | None:
         name = rename.get(col, col)
         if name in result.series or name in result.errors:
             return None  # the normal path says why
-        numbers = pd.to_numeric(pd.Series(flat[i::width], dtype=object)).to_numpy(dtype=float)
+        numbers = _decimals(flat[i::width])
         # + 0.0: the normal path's mean over each timestamp turns -0.0 into 0.0 (0.0 + -0.0), nothing else.
         series, problem = _usable(pd.Series(numbers + 0.0, index=index, name=name), config)
         if series is None:
@@ -443,6 +445,16 @@ def _small_regular(config: TimexConfig, csv: CheckedCsv) -> SeriesSet | None:
         else:
             result.series[name] = series
     return result if result.series else None
+
+
+def _decimals(texts: list[str]) -> np.ndarray:
+    """Plain decimals (`_FAST_NUMBER`) as the normal path's pandas parser reads them. Of at most 15 digits, Python's
+    float gives the same (5x faster): pandas' parser then builds the digits as an exact integer and divides it by an
+    exact power of ten, one correctly rounded operation, which is what a correctly rounded parser gives. Longer
+    ones go through pandas (it keeps 17 digits and drops the rest, so it can differ from correct rounding)."""
+    if max(map(len, texts), default=0) <= _EXACT_DIGITS:  # a sign or a point only makes the digits fewer
+        return np.array(texts, dtype=float)
+    return pd.to_numeric(pd.Series(texts, dtype=object)).to_numpy(dtype=float)
 
 
 def _load_series(config: TimexConfig, csv_bytes: bytes, fast_only: bool = False) -> SeriesSet:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from typing import Any
 
 import numpy as np
@@ -114,3 +115,19 @@ def test_fast_path_keeps_the_checks_of_a_hostile_file() -> None:
 def test_fast_path_takes_ascii_digits_only() -> None:
     csv = _csv(DAILY[:20], {"a": ["\u0661\u0662"] + [str(i) for i in range(19)]})  # Arabic-Indic 12
     assert data._small_regular(_config(), data.checked(csv)) is None
+
+
+def test_decimals_of_up_to_15_digits_parse_as_pandas_parses_them_and_longer_ones_through_pandas() -> None:
+    """`_decimals` reads short decimals with Python's float: bit for bit what pandas' CSV parser gives."""
+    rng = np.random.default_rng(7)
+    digits = rng.integers(1, 16, 200_000)
+    texts = []
+    for d, point, sign in zip(digits, rng.integers(0, 16, digits.size), rng.random(digits.size) < 0.5, strict=True):
+        ds = "".join(map(str, rng.integers(0, 10, d)))
+        text = ("-" if sign else "") + (ds if point == 0 or point >= d else f"{ds[:d - point]}.{ds[d - point:]}")
+        texts.append(text if len(text) <= 15 else text[:15].rstrip("."))
+    texts += ["0.1", "2.675", "-0", "999999999999999", "0.000000000001", "-0.00000000001"]
+    longer = [*texts, "9007199254740993", "0.30000000000000004", *(f"{v:.16f}" for v in rng.normal(0, 1e3, 1000))]
+    for case in (texts, longer):  # the short ones with Python's float; with a longer one, all through pandas
+        read = pd.read_csv(io.BytesIO(("v\n" + "\n".join(case) + "\n").encode()), dtype={"v": float})["v"]
+        assert data._decimals(case).tobytes() == read.to_numpy().tobytes()
