@@ -4,7 +4,7 @@ Open-loop arrivals: for `--duration` s the trivial request of bench/latency.py (
 inline, model naive) is produced to `configs` at a fixed rate, whatever the answers do; each latency runs
 from the request's scheduled time to its best-models record (`AnswerClock`), so a producer or system that
 falls behind is charged for it. A rate passes when every request is answered, none with a failure, and the
-p99 is under 1 s. The rates are a step search: `--start`, doubled while it passes, then one step halfway
+p99 is under 1 s. The rates are a step search: `--start`, doubled while it passes, then two steps halfway
 (geometric) between the last pass and the first miss, or halved from `--start` down to 1/s while it misses.
 A step stops early once more than 1 % of its requests are unanswered after 1 s (it has missed already),
 and the backlog of a missed step is drained (at most 60 s) before the next. Columns: `late` = not answered
@@ -36,6 +36,9 @@ P99_LIMIT_S = 1.0
 GRACE_S = 5.0  # after the last arrival, how long the stragglers may take before they count as lost
 DRAIN_S = 60.0
 IDLE_S = 5.0  # seconds of no traffic to measure what the processes spend idle
+# Steps halfway (geometric) between the last pass and the first miss: two leave the answer within 2^(1/4) (19 %) of
+# the rate where it stops, so a target between two doublings (200/s between 128 and 256) is told apart.
+REFINE_STEPS = 2
 
 
 def step(env: Running, clock: AnswerClock, rate: float, duration: float, csv: bytes) -> dict[str, Any]:
@@ -121,9 +124,11 @@ def search(env: Running, duration: float, start: float, ceiling: float,
                 rate /= 2
             else:
                 break
-        passes = [s["rate_rps"] for s in steps if s["pass"]]
-        misses = [s["rate_rps"] for s in steps if not s["pass"]]
-        if passes and misses and min(misses) > max(passes):
+        for _ in range(REFINE_STEPS):
+            passes = [s["rate_rps"] for s in steps if s["pass"]]
+            misses = [s["rate_rps"] for s in steps if not s["pass"]]
+            if not (passes and misses and min(misses) > max(passes)):
+                break
             between = math.sqrt(max(passes) * min(misses))
             steps.append(step(env, clock, between, duration, csv))
     finally:
