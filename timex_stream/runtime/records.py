@@ -8,6 +8,7 @@ the core itself; everything else a service sends goes through a builder of this 
 from __future__ import annotations
 
 import json
+import logging
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -39,6 +40,8 @@ from schemas.records import (
     XcorrRecord,
 )
 from schemas.topics import unit_key
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -186,7 +189,11 @@ def history_of(best: Mapping[str, Any]) -> Tail:
 def for_users(best: BestModelRecord) -> dict[str, Any]:
     """A BestModel record as users read it (the gateway's JSON, the CLI's documents, the webapp): its history as
     ISO timestamps and values (`history_timestamps`, `history_values`), not packed."""
-    stamps, values = history_of(best).wire()
+    try:
+        stamps, values = history_of(best).wire()
+    except ValueError as exc:  # a record someone else wrote, valid Avro but not a history: show the rest of it
+        log.warning("the answer for %r carries no readable history: %s", best.get("series"), exc)
+        stamps, values = [], []
     shown = {k: v for k, v in best.items() if k not in ("history_timestamps_us", "history_values_f64")}
     return {**shown, "history_timestamps": stamps, "history_values": values}
 

@@ -88,6 +88,14 @@ def test_an_answer_carries_its_history_packed_and_users_read_it_as_before() -> N
     assert records.history_of(old).wire() == (STAMPS, [-0.0, 1.5]) == records.history_of(best).wire()
 
 
+def test_an_answer_whose_packed_history_does_not_read_is_shown_without_it() -> None:
+    best = {**built()["BestModel"], "history_timestamps_us": b"\0" * 7}  # valid Avro bytes, not 8-byte stamps
+    with pytest.raises(ValueError):
+        records.history_of(best)
+    shown = records.for_users(best)
+    assert shown["history_timestamps"] == shown["history_values"] == [] and shown["model"] == "naive"
+
+
 def test_builders_refuse_fields_their_record_does_not_have() -> None:
     with pytest.raises(TypeError, match="seriez"):
         records.progress("r1", "accepted", seriez="s")
