@@ -104,6 +104,18 @@ class RequestView:
     stopped: bool = False  # a live request that was stopped (or failed for good)
     live: dict[str, LiveSeriesView] = field(default_factory=dict)  # series → its revisions
     revised_at: int | None = None  # when the last revision was written (Kafka time)
+    # Each answer as users read it (`records.for_users`), made once per record: a followed request is snapshotted
+    # at every change of it (the gateway's events), and a request of many series has as many answers to show.
+    _shown: dict[str, tuple[BestModelRecord, dict[str, Any]]] = field(default_factory=dict, repr=False,
+                                                                       compare=False)
+
+    def shown(self, series: str) -> dict[str, Any]:
+        """The answer for `series` as users read it (`records.for_users`; made again only for a newer answer)."""
+        best = self.results[series]
+        made = self._shown.get(series)
+        if made is None or made[0] is not best:
+            made = self._shown[series] = (best, for_users(best))
+        return made[1]
 
     def fold(self, topic: str, value: bytes | None, published_at: int | None = None) -> bool:
         """Decode one record of `topic` and apply it; an unreadable one is counted and skipped, never raised
@@ -223,7 +235,7 @@ class RequestView:
                 "status": self.status, "done": self.done, "series": self.series_names,
                 "units_done": self.units_done, "units_total": self.units_total,
                 "progress": self.series_progress,
-                "results": {name: for_users(best) for name, best in self.results.items()}, "failures": self.failures,
+                "results": {name: self.shown(name) for name in self.results}, "failures": self.failures,
                 "warnings": self.warnings, "first_at": self.first_at, "last_at": self.last_at,
                 "skipped_records": self.skipped, "live": self.live_summary()}
 

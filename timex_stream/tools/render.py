@@ -13,7 +13,6 @@ from tqdm import tqdm
 
 from timex_stream.runtime.history import format_ms
 from timex_stream.runtime.plain import plain
-from timex_stream.runtime.records import for_users
 from timex_stream.runtime.request_view import RequestView
 from timex_stream.runtime.results import results_json, series_entry
 
@@ -32,7 +31,7 @@ def series_entries(view: RequestView) -> dict[str, dict[str, Any]]:
     """`series_entry` of every series the request has (answered or not, or named by a failure), by name."""
     names = sorted(set(view.series_names or []) | set(view.results)
                    | {f["series"] for f in view.failures if f.get("series")})
-    return {name: series_entry(for_users(view.results[name]) if name in view.results else {},
+    return {name: series_entry(view.shown(name) if name in view.results else {},
                                [f for f in view.failures if f.get("series") == name])
             for name in names}
 

@@ -63,3 +63,12 @@ def test_one_plain_json_for_http_and_cli() -> None:
         {"stage": "model", "series": "x", "model": None, "message": "m", "fatal": False}]
     json.dumps(doc, allow_nan=False)
     assert plain({"csv": b"a,b"}) == {"csv": "a,b"}
+
+
+def test_an_answer_is_made_readable_once_and_again_only_when_a_newer_one_comes() -> None:
+    view = RequestView("r1", series_names=["x"])
+    view.results["x"] = BEST
+    first = view.to_dict()["results"]["x"]
+    assert first["history_timestamps"] == STAMPS and view.to_dict()["results"]["x"] is first  # not made again
+    view.results["x"] = {**BEST, "decided_at": 6}
+    assert view.to_dict()["results"]["x"] is not first and view.shown("x")["decided_at"] == 6
