@@ -38,8 +38,12 @@ def to_epoch(s: pd.Series) -> tuple[np.ndarray, np.ndarray, str]:
     """The compact wire form: int64 microseconds since the epoch, float64 values and the frequency."""
     index = pd.DatetimeIndex(s.index)
     freq = index.freqstr if index.freq is not None else (pd.infer_freq(index) or "")
-    stamps = np.asarray(index.as_unit("us").values).astype("datetime64[us]").astype(np.int64)
-    return stamps, s.to_numpy(dtype=float), freq
+    return epoch_us(index), s.to_numpy(dtype=float), freq
+
+
+def epoch_us(index: pd.DatetimeIndex) -> np.ndarray:
+    """The index as int64 microseconds since the epoch."""
+    return np.asarray(index.as_unit("us").values).astype("datetime64[us]").astype(np.int64)
 
 
 def regular_stamps(start_us: int, periods: int, freq: str) -> np.ndarray | None:
@@ -77,8 +81,7 @@ class Tail:
     def of(cls, s: pd.Series, points: int) -> Tail:
         """The last `points` of `s` (0: none)."""
         end = s.iloc[-points:] if points > 0 else s.iloc[:0]
-        stamps = np.asarray(pd.DatetimeIndex(end.index).as_unit("us").values).astype("datetime64[us]")
-        return cls(stamps.astype(np.int64), end.to_numpy(dtype=float))
+        return cls(epoch_us(pd.DatetimeIndex(end.index)), end.to_numpy(dtype=float))
 
     @classmethod
     def from_wire(cls, stamps: list[str], values: list[float]) -> Tail:
