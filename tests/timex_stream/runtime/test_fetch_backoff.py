@@ -1,6 +1,6 @@
 """`fetch_backoff`: an aiokafka consumer it tuned, started on the real broker, makes its fetch results with the short
-prefetch backoff (the attribute set is the one the fetcher reads), and a record it held does not hold its
-partition's next records for the long fetch of an idle one."""
+prefetch backoff (the attribute set is the one the fetcher reads), a record it held does not hold its partition's
+next records for the long fetch of an idle one, and a record it never takes does not make it fetch often."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import uuid
 
 import aiokafka
 
-from timex_stream.runtime.fetch_backoff import PREFETCH_BACKOFF_S, shorten_prefetch_backoff
+from timex_stream.runtime.fetch_backoff import HELD_RECENT_S, PREFETCH_BACKOFF_S, shorten_prefetch_backoff
 from timex_stream.runtime.kafka import create_missing, producer
 
 
@@ -81,3 +81,37 @@ def test_a_held_record_does_not_hold_its_partitions_next_ones_for_the_long_fetch
                       for topic, tune in zip(topics, (True, False), strict=True))
     assert tuned < 0.5, f"the next record came {tuned:.2f} s after the held one was taken"
     assert untuned > 0.8  # aiokafka's own: the fetch for the idle partition ran out its 1.5 s first
+
+
+async def _fetches_beside_a_record_never_taken(bootstrap: str, topic: str) -> int:
+    """Fetches sent in 1 s while partition 0 holds a record fetched over `HELD_RECENT_S` ago and never taken (as a
+    Faust table's changelog holds its last fetch) and partition 1 gets nothing."""
+    kafka = aiokafka.AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False,
+                                      auto_offset_reset="earliest", fetch_max_wait_ms=1500)
+    shorten_prefetch_backoff(kafka)
+    prod = producer(bootstrap)
+    await kafka.start()
+    try:
+        held = aiokafka.TopicPartition(topic, 0)
+        kafka.assign([held, aiokafka.TopicPartition(topic, 1)])
+        prod.produce(topic, value=b"never taken", partition=0)
+        assert prod.flush(30) == 0
+        deadline = time.monotonic() + 30
+        while held not in kafka._fetcher._records:
+            assert time.monotonic() < deadline, "the record was never fetched"
+            await asyncio.sleep(0.01)
+        await asyncio.sleep(HELD_RECENT_S + 0.5)
+        fetcher, sent = kafka._fetcher, []
+        fetch = fetcher._proc_fetch_request
+        fetcher._proc_fetch_request = lambda *args: (sent.append(1), fetch(*args))[1]
+        await asyncio.sleep(1.0)
+        return len(sent)
+    finally:
+        await kafka.stop()
+
+
+def test_a_record_never_taken_does_not_make_an_idle_consumer_fetch_often(kafka_bootstrap: str) -> None:
+    topic = f"fetch-never-{uuid.uuid4().hex[:8]}"
+    create_missing(kafka_bootstrap, {topic: (2, {})})
+    sent = asyncio.run(_fetches_beside_a_record_never_taken(kafka_bootstrap, topic))
+    assert sent <= 2  # the long wait (1.5 s); with the short one, ~50
