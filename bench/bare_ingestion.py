@@ -39,8 +39,8 @@ async def loop(bootstrap: str) -> None:
     settings = dataclasses.replace(Settings.from_env(), bootstrap_servers=bootstrap)
     in_place = InPlace(settings)
     await in_place.pool.start()
-    # The Faust producer's linger and no compression, as the ingestion's.
-    sender = ProducerSender(producer(bootstrap, **{"linger.ms": 1, "compression.type": "none"}))
+    # The Faust producer's linger, as the ingestion's.
+    sender = ProducerSender(producer(bootstrap, **{"linger.ms": 1}))
     cons = consumer(bootstrap, "bench-bare-ingestion")
     cons.subscribe([CONFIGS.name])
     print("ready", flush=True)
