@@ -60,7 +60,9 @@ async def _wait_for_next_record_after_a_held_one(bootstrap: str, topic: str, tun
         while busy not in kafka._fetcher._records:  # fetched, not taken
             assert time.monotonic() < deadline, "the record was never fetched"
             await asyncio.sleep(0.01)
-        await asyncio.sleep(0.2)  # past the prefetch backoff: the fetcher asks for the idle partition alone
+        # past the prefetch backoff (5 ms tuned, 100 ms not; and tuned, well within HELD_RECENT_S): the fetcher asks
+        # for the idle partition alone
+        await asyncio.sleep(0.05 if tune else 0.3)
         prod.produce(topic, value=b"second", partition=0)
         assert prod.flush(30) == 0
         taken = await kafka.getmany(busy, timeout_ms=1000)
