@@ -6,6 +6,7 @@ from the request's scheduled time to its best-models record (`AnswerClock`), so 
 falls behind is charged for it. A rate passes when every request is answered, none with a failure, and the
 p99 is under 1 s. The rates are a step search: `--start`, doubled while it passes, then two steps halfway
 (geometric) between the last pass and the first miss, or halved from `--start` down to 1/s while it misses.
+Then the issue's target (`TARGET_RPS`, 200/s) when it lies between the highest pass and the lowest miss.
 A step stops early once more than 1 % of its requests are unanswered after 1 s (it has missed already),
 and the backlog of a missed step is drained (at most 60 s) before the next. Columns: `late` = not answered
 5 s after the last arrival (percentiles count only the answered), `lost` = still unanswered after the drain.
@@ -39,6 +40,9 @@ IDLE_S = 5.0  # seconds of no traffic to measure what the processes spend idle
 # Steps halfway (geometric) between the last pass and the first miss: two leave the answer within 2^(1/4) (19 %) of
 # the rate where it stops, so a target between two doublings (200/s between 128 and 256) is told apart.
 REFINE_STEPS = 2
+# Issue 22's target: tried as a last step when it lies between the highest pass and the lowest miss (181/s passed
+# and 215/s missed in a run whose capacity was near 200: the geometric steps alone could not tell).
+TARGET_RPS = 200.0
 
 
 def step(env: Running, clock: AnswerClock, rate: float, duration: float, csv: bytes) -> dict[str, Any]:
@@ -124,10 +128,14 @@ def search(env: Running, duration: float, start: float, ceiling: float,
                 rate /= 2
             else:
                 break
-        for _ in range(REFINE_STEPS):
+        for refine in range(REFINE_STEPS + 1):
             passes = [s["rate_rps"] for s in steps if s["pass"]]
             misses = [s["rate_rps"] for s in steps if not s["pass"]]
             if not (passes and misses and min(misses) > max(passes)):
+                break
+            if refine == REFINE_STEPS:  # the target itself, when the steps left it between a pass and a miss
+                if max(passes) < TARGET_RPS < min(misses):
+                    steps.append(step(env, clock, TARGET_RPS, duration, csv))
                 break
             between = math.sqrt(max(passes) * min(misses))
             steps.append(step(env, clock, between, duration, csv))
