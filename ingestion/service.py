@@ -4,8 +4,9 @@ and `progress` (`timex_stream.runtime.fan_out.publish`). Undecodable records go 
 
 A small request (timex_stream.runtime.fast_lane) has its units run here, in a worker process of the service's
 own (a bounded unit pool, as the predictor's), and is decided here: its `best-models`, failures and progress go
-out in place of its Datasets (a failure or a time-out there sends the Datasets instead), and a marker in the
-service's table (ingestion.answered) keeps a config delivered again from being answered twice."""
+out in place of its Datasets (a failure or a time-out there sends the Datasets instead), its index entry with
+them, after its `series`; a marker in the service's table (ingestion.answered) keeps a config delivered again from
+being answered twice."""
 
 from __future__ import annotations
 

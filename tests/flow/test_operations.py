@@ -129,7 +129,7 @@ def test_units_that_never_arrive_are_planned_and_sent_again(stack: Stack, produc
     out = ingest({"request_id": rid, "config_json": json.dumps(config), "csv_data": frame_.to_csv(index=False).encode(),
                   "replay_of": None}, fetch=lambda url: pytest.fail("no download expected"))
     landed: list[tuple[int, int]] = []
-    for topic, key, record in out.first() + out.after():
+    for topic, key, record in out.opening() + out.parts() + out.after():
         if topic == SERIES:
             send(producer_, SERIES, key, record, on_delivery=lambda _err, msg: landed.append((msg.partition(),
                                                                                                msg.offset())))

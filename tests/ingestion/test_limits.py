@@ -39,8 +39,8 @@ def only_failure(out: Outcome) -> dict[str, Any]:
     (fatal,) = out.failures
     assert fatal["stage"] == "limits" and fatal["fatal"] and fatal["request_id"] == "req-1"
     assert out.planned == [] and out.stored == [] and out.datasets([]) == []
-    assert not any(topic in (DATASETS, SERIES) for topic, _, _ in out.first() + out.after())
-    assert [topic for topic, _, _ in out.first() + out.after()].count(FAILURES) == 1
+    assert not any(topic in (DATASETS, SERIES) for topic, _, _ in out.opening() + out.parts() + out.after())
+    assert [topic for topic, _, _ in out.opening() + out.parts() + out.after()].count(FAILURES) == 1
     return fatal
 
 

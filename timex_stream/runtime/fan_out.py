@@ -9,7 +9,8 @@ in the order readers rely on: the request's index entry first (readers find the 
 check), then the failures and "ingested". A `Sender` is how a caller reaches Kafka. A request the fast lane
 takes (`Outcome.in_place`, timex_stream.runtime.fast_lane) has its units answered by the caller instead of
 sending the Datasets, while its SeriesParts are on their way to the broker, and that answer goes last; if that
-fails, the Datasets go.
+fails, the Datasets go. Its SeriesParts go first, its index entry and "accepted" after its units ran (the
+records a reader follows then leave in one produce request, and wake its fetch once).
 """
 
 from __future__ import annotations
@@ -72,10 +73,14 @@ class Outcome:
     def units(self) -> int:
         return sum(len(p.units) for p in self.planned)
 
-    def first(self) -> list[tuple[Topic, str, dict[str, Any]]]:
-        """(topic, key, record) to produce before the datasets: "accepted", then the SeriesParts."""
-        rid = self.request_id
-        return [(PROGRESS, rid, p) for p in self.progress[:1]] + [(SERIES, k, r) for k, r in self.stored]
+    def opening(self) -> list[tuple[Topic, str, dict[str, Any]]]:
+        """(topic, key, record): "accepted", which readers see before anything else of the request but its index
+        entry."""
+        return [(PROGRESS, self.request_id, p) for p in self.progress[:1]]
+
+    def parts(self) -> list[tuple[Topic, str, dict[str, Any]]]:
+        """(topic, key, record) of the SeriesParts, which the units point at."""
+        return [(SERIES, k, r) for k, r in self.stored]
 
     def datasets(self, positions: list[tuple[int, int]]) -> list[tuple[str, dict[str, Any]]]:
         """(key, Dataset) of every unit (cheap ones batched), given where each record of `stored` landed
@@ -203,13 +208,22 @@ InPlace = Callable[["Outcome", "asyncio.Future[list[Landed]]"],
 async def publish(sender: Sender, index: dict[str, Any], out: Outcome, in_place: InPlace | None = None
                   ) -> list[tuple[str, dict[str, Any]]]:
     """Send the request's index entry (`request_index.index_record`), then `out`, in order; → the units sent
-    to `datasets` (key, Dataset): none when `in_place` answered them (`out.in_place` only)."""
-    await sender.send(REQUESTS, out.request_id, index)  # before any record of the request
-    handles = [await sender.send(topic, key, record) for topic, key, record in out.first()]
-    # The series and config first: the units point at where they landed.
-    landing = asyncio.ensure_future(sender.landed(handles[len(handles) - len(out.stored):]))
+    to `datasets` (key, Dataset): none when `in_place` answered them (`out.in_place` only). A request the fast lane
+    takes sends its SeriesParts first (no reader follows `series`: the units find them by position), and its index
+    entry and "accepted" once its units ran, still before anything else of it."""
+    opening = [(REQUESTS, out.request_id, index), *out.opening()]  # before any record a reader follows
+    here = bool(out.in_place and in_place is not None and out.units)
+    for topic, key, record in [] if here else opening:
+        await sender.send(topic, key, record)
+    # The series and config before the units: they point at where it landed.
+    handles = [await sender.send(topic, key, record) for topic, key, record in out.parts()]
+    landing = asyncio.ensure_future(sender.landed(handles))
     # The fast lane's units run while the broker stores their series (a round trip of ~3 ms, its run ~5 ms).
-    answers = await in_place(out, landing) if out.in_place and in_place is not None and out.units else None
+    answers = await in_place(out, landing) if here and in_place is not None else None
+    # The fast lane's opening goes out with its answer: one produce request then carries everything a reader
+    # follows, so the gateway's fetch (and any follower's) wakes once for the request, not twice.
+    for topic, key, record in opening if here else []:
+        await sender.send(topic, key, record)
     units = [] if answers else out.datasets(await landing)
     for key, record in units:
         await sender.send(DATASETS, key, record)

@@ -75,8 +75,14 @@ def test_publish_sends_the_answers_in_place_of_the_datasets_and_the_datasets_whe
     assert asyncio.run(publish(sender, index(), out, _answered)) == []  # no unit went to the predictors
     topics = sender.topics()
     assert DATASETS.name not in topics and topics.count(PREDICTIONS.name) == 2
-    # Last: after the stored parts, the failures and "ingested" (the validator's answer comes after it too).
-    assert topics[-2:] == [PREDICTIONS.name] * 2 and topics.index(PREDICTIONS.name) > topics.index("series")
+    # The stored parts first (nobody follows `series`), then what readers follow, from the index entry on, sent
+    # after the units ran: one produce request.
+    stored = len(out.stored)
+    assert topics[:stored] == ["series"] * stored and sender.sent_before_landed == stored
+    assert sender.sent[stored] == ("requests", RID, index())
+    assert sender.sent[stored + 1][0] == "progress" and sender.sent[stored + 1][2]["stage"] == "accepted"
+    # Last: the failures and "ingested" (the validator's answer comes after it too), then the answers.
+    assert topics[-2:] == [PREDICTIONS.name] * 2
     assert sender.sent[-3][2]["stage"] == "ingested"
 
     async def none(*_: Any) -> None:
@@ -88,6 +94,9 @@ def test_publish_sends_the_answers_in_place_of_the_datasets_and_the_datasets_whe
         units = asyncio.run(publish(sender, index(), out, callback))
         assert len(units) == len(out.planned) == 2 and PREDICTIONS.name not in sender.topics()  # one record each
         assert sender.topics().count(DATASETS.name) == len(units)
+        # the index entry and "accepted" still before the units
+        assert sender.topics().index("requests") < sender.topics().index("progress") < sender.topics().index(
+            DATASETS.name)
 
 
 def test_the_landed_store_reads_what_a_predictor_reads_at_the_datasets_refs() -> None:
