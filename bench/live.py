@@ -192,8 +192,7 @@ def wait_covered(revisions: Revisions, wanted: dict[str, int], seconds: float) -
 
 def produce_at(env: Running, stream: Stream, rate: float, count: int) -> dict[str, list[tuple[int, float]]]:
     """`count` observations at `rate` a second (open loop); → per series (ordinal, scheduled epoch ms)."""
-    prod = producer(env.kafka.bootstrap_servers, **{"linger.ms": 2,
-                                                     "queue.buffering.max.messages": 1_000_000})
+    prod = producer(env.kafka.bootstrap_servers, **{"linger.ms": 2, "queue.buffering.max.messages": 1_000_000})
     sent: dict[str, list[tuple[int, float]]] = defaultdict(list)
     start = time.time() + 0.2
     i = 0

@@ -128,20 +128,22 @@ def search(env: Running, duration: float, start: float, ceiling: float,
                 rate /= 2
             else:
                 break
-        for refine in range(REFINE_STEPS + 1):
-            passes = [s["rate_rps"] for s in steps if s["pass"]]
-            misses = [s["rate_rps"] for s in steps if not s["pass"]]
-            if not (passes and misses and min(misses) > max(passes)):
+        for _ in range(REFINE_STEPS):
+            if (bracket := _bracket(steps)) is None:
                 break
-            if refine == REFINE_STEPS:  # the target itself, when the steps left it between a pass and a miss
-                if max(passes) < TARGET_RPS < min(misses):
-                    steps.append(step(env, clock, TARGET_RPS, duration, csv))
-                break
-            between = math.sqrt(max(passes) * min(misses))
-            steps.append(step(env, clock, between, duration, csv))
+            steps.append(step(env, clock, math.sqrt(bracket[0] * bracket[1]), duration, csv))
+        if (bracket := _bracket(steps)) is not None and bracket[0] < TARGET_RPS < bracket[1]:
+            steps.append(step(env, clock, TARGET_RPS, duration, csv))
     finally:
         clock.close()
     return steps
+
+
+def _bracket(steps: list[dict[str, Any]]) -> tuple[float, float] | None:
+    """(the highest rate passed, the lowest missed) when the first is below the second; else None."""
+    passes = [s["rate_rps"] for s in steps if s["pass"]]
+    misses = [s["rate_rps"] for s in steps if not s["pass"]]
+    return (max(passes), min(misses)) if passes and misses and min(misses) > max(passes) else None
 
 
 def idle_cpu(env: Running, seconds: float = IDLE_S) -> dict[str, float]:

@@ -212,14 +212,14 @@ async def publish(sender: Sender, index: dict[str, Any], out: Outcome, in_place:
     takes sends its SeriesParts first (no reader follows `series`: the units find them by position), and its index
     entry and "accepted" once its units ran, still before anything else of it."""
     opening = [(REQUESTS, out.request_id, index), *out.opening()]  # before any record a reader follows
-    here = bool(out.in_place and in_place is not None and out.units)
+    here = in_place if out.in_place and out.units else None  # the fast lane answers the units
     for topic, key, record in [] if here else opening:
         await sender.send(topic, key, record)
     # The series and config before the units: they point at where it landed.
     handles = [await sender.send(topic, key, record) for topic, key, record in out.parts()]
     landing = asyncio.ensure_future(sender.landed(handles))
     # The fast lane's units run while the broker stores their series (a round trip of ~3 ms, its run ~5 ms).
-    answers = await in_place(out, landing) if here and in_place is not None else None
+    answers = await here(out, landing) if here else None
     # The fast lane's opening goes out with its answer: one produce request then carries everything a reader
     # follows, so the gateway's fetch (and any follower's) wakes once for the request, not twice.
     for topic, key, record in opening if here else []:

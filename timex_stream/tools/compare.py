@@ -48,8 +48,8 @@ def compare_series(name: str, old: dict[str, Any] | None, new: dict[str, Any] | 
     old, new = old or {}, new or {}
     estimator = ((old or new).get("main_accuracy_estimator") or "").upper() or None
     forecast = old.get("forecast") or {"timestamps": [], "yhat": []}
-    actual = history_of(new)
-    actual_at = dict(zip(actual.stamps_us.astype("datetime64[us]"), actual.values.tolist(), strict=True))
+    history = history_of(new)
+    actual_at = dict(zip(history.stamps_us.astype("datetime64[us]"), history.values.tolist(), strict=True))
     pairs = [(actual_at[t], y) for t, y in zip(map(_instant, forecast["timestamps"]), forecast["yhat"], strict=True)
              if t in actual_at]
     realized: dict[str, float] = {}

@@ -14,6 +14,14 @@ from timex_stream.runtime.fetch_backoff import HELD_RECENT_S, PREFETCH_BACKOFF_S
 from timex_stream.runtime.kafka import create_missing, producer
 
 
+async def _until_held(kafka: aiokafka.AIOKafkaConsumer, tp: aiokafka.TopicPartition) -> None:
+    """Until `kafka` holds fetched records of `tp` not yet taken: what holds the broker's other fetches."""
+    deadline = time.monotonic() + 30
+    while tp not in kafka._fetcher._records:
+        assert time.monotonic() < deadline, "the record was never fetched"
+        await asyncio.sleep(0.01)
+
+
 async def _backoff_of_a_fetch_result(bootstrap: str, topic: str) -> tuple[float, float]:
     """(the fetcher's prefetch backoff, the backoff of the result it made for `topic`'s one record)."""
     kafka = aiokafka.AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False,
@@ -23,10 +31,7 @@ async def _backoff_of_a_fetch_result(bootstrap: str, topic: str) -> tuple[float,
     try:
         tp = aiokafka.TopicPartition(topic, 0)
         kafka.assign([tp])
-        deadline = time.monotonic() + 30
-        while tp not in kafka._fetcher._records:  # fetched, not taken: what holds the broker's other fetches
-            assert time.monotonic() < deadline, "the record was never fetched"
-            await asyncio.sleep(0.01)
+        await _until_held(kafka, tp)
         return kafka._fetcher._prefetch_backoff, kafka._fetcher._records[tp]._backoff
     finally:
         await kafka.stop()
@@ -39,7 +44,6 @@ def test_a_tuned_consumer_holds_fetches_for_the_short_backoff_only(kafka_bootstr
     assert prod.flush(30) == 0
     fetcher_backoff, result_backoff = asyncio.run(_backoff_of_a_fetch_result(kafka_bootstrap, topic))
     assert fetcher_backoff == result_backoff == PREFETCH_BACKOFF_S < 0.1  # aiokafka's is 0.1 s
-
 
 
 async def _wait_for_next_record_after_a_held_one(bootstrap: str, topic: str, tune: bool) -> float:
@@ -56,10 +60,7 @@ async def _wait_for_next_record_after_a_held_one(bootstrap: str, topic: str, tun
         kafka.assign([busy, idle])
         prod.produce(topic, value=b"first", partition=0)
         assert prod.flush(30) == 0
-        deadline = time.monotonic() + 30
-        while busy not in kafka._fetcher._records:  # fetched, not taken
-            assert time.monotonic() < deadline, "the record was never fetched"
-            await asyncio.sleep(0.01)
+        await _until_held(kafka, busy)
         # past the prefetch backoff (5 ms tuned, 100 ms not; and tuned, well within HELD_RECENT_S): the fetcher asks
         # for the idle partition alone
         await asyncio.sleep(0.05 if tune else 0.3)
@@ -98,10 +99,7 @@ async def _fetches_beside_a_record_never_taken(bootstrap: str, topic: str) -> in
         kafka.assign([held, aiokafka.TopicPartition(topic, 1)])
         prod.produce(topic, value=b"never taken", partition=0)
         assert prod.flush(30) == 0
-        deadline = time.monotonic() + 30
-        while held not in kafka._fetcher._records:
-            assert time.monotonic() < deadline, "the record was never fetched"
-            await asyncio.sleep(0.01)
+        await _until_held(kafka, held)
         await asyncio.sleep(HELD_RECENT_S + 0.5)
         fetcher, sent = kafka._fetcher, []
         fetch = fetcher._proc_fetch_request
