@@ -23,30 +23,38 @@ def compute_metrics(
     predicted = np.asarray(predicted, dtype=float)
     errors = actual - predicted
     abs_errors = np.abs(errors)
-    mse = float(np.mean(errors**2))
+    mse = _mean(errors**2)
     with np.errstate(divide="ignore", invalid="ignore"):
-        mape = float(np.mean(abs_errors / np.abs(actual)) * 100) if np.all(actual != 0) else math.nan
+        mape = _mean(abs_errors / np.abs(actual)) * 100 if (actual != 0).all() else math.nan
         denom = np.abs(actual) + np.abs(predicted)
         smape_terms = np.where(denom == 0, 0.0, 2 * abs_errors / np.where(denom == 0, 1, denom))
     lag = season_length if len(train) > season_length else 1
     scale = _naive_scale(np.asarray(train, dtype=float), lag)
-    mae = float(np.mean(abs_errors))
+    mae = _mean(abs_errors)
+    am = _mean(errors)
+    deviations = errors - am
     return {
         "MAE": mae,
         "MSE": mse,
         "RMSE": math.sqrt(mse),
-        "AM": float(np.mean(errors)),
-        "SD": float(np.std(errors, ddof=0)),
+        "AM": am,
+        "SD": math.sqrt(_mean(deviations * deviations)),  # np.std(errors, ddof=0)'s own steps
         "MAPE": mape,
-        "sMAPE": float(np.mean(smape_terms) * 100),
+        "sMAPE": _mean(smape_terms) * 100,
         "MASE": mae / scale if scale > 0 else math.nan,
     }
+
+
+def _mean(values: np.ndarray) -> float:
+    """np.mean's arithmetic (its pairwise sum, then one division), without its wrapper: a unit's eight metrics on
+    a few held-out points spent more in np.mean's and np.std's Python layers than in the sums."""
+    return float(np.add.reduce(values) / values.size) if values.size else math.nan
 
 
 def _naive_scale(train: np.ndarray, lag: int) -> float:
     if len(train) <= lag:
         return math.nan
-    return float(np.mean(np.abs(train[lag:] - train[:-lag])))
+    return _mean(np.abs(train[lag:] - train[:-lag]))
 
 
 def score(metrics: dict[str, float], estimator: str) -> float:

@@ -20,6 +20,7 @@ class TransformationError(ValueError):
 
 class Transformation(ABC):
     name: str = ""
+    identity = False  # `apply` gives float values back unchanged
 
     def fit(self, y: np.ndarray) -> Self:
         return self
@@ -36,6 +37,7 @@ class Transformation(ABC):
 
 class Identity(Transformation):
     name = "none"
+    identity = True
 
     def apply(self, y: np.ndarray) -> np.ndarray:
         return np.asarray(y, dtype=float)

@@ -36,7 +36,7 @@ from forecasting.metrics import compute_metrics
 from forecasting.models import LEVELS, Prediction, get_model_class
 from forecasting.ns_range import future_index
 from forecasting.seasonality import season_length
-from forecasting.series import wire_timestamps
+from forecasting.series import datetime_index, wire_timestamps
 from forecasting.transformations import make_transformation
 
 
@@ -203,10 +203,13 @@ def _fit_predict(
 ) -> tuple[Prediction, dict[str, str]]:
     """Fit model+transformation on `train` (with the spec's regressors), predict `h` steps, back in the
     original scale."""
-    transformation = make_transformation(spec.transformation).fit(train.to_numpy())
+    values = train.to_numpy()
+    transformation = make_transformation(spec.transformation).fit(values)
     model_cls = get_model_class(spec.model)
     model = model_cls(season_length=season_length(train.index.freqstr), options=model_options(config, spec.model))
-    transformed = pd.Series(transformation.apply(train.to_numpy()), index=train.index, name=train.name)
+    # The identity's values are train's own: fit `train` itself (a new Series costs as much as a naive fit).
+    transformed = (train if transformation.identity and train.dtype == np.float64
+                   else pd.Series(transformation.apply(values), index=train.index, name=train.name))
     X = X_future = None
     if spec.regressors:
         if not model_cls.takes_regressors:
@@ -246,7 +249,7 @@ def _final_forecast(
     data = series.iloc[-(spec.window + test) :]
     pred, params = _fit_predict(config, data, spec, lags, LEVELS, regressors)
     name = str(series.name)
-    stamps = wire_timestamps(future_index(pd.DatetimeIndex(series.index), lags))
+    stamps = wire_timestamps(future_index(datetime_index(series.index), lags))
     bands: dict[str, list[float] | None] = {}
     for lv in LEVELS:
         lo_hi = (pred.intervals or {}).get(lv)
@@ -283,7 +286,7 @@ def run_unit(
         metrics = compute_metrics(
             series.to_numpy()[-test:], predicted, train.to_numpy(), season_length(train.index.freqstr)
         )
-        params["train_start"] = wire_timestamps(pd.DatetimeIndex(train.index[:1]))[0]
+        params["train_start"] = wire_timestamps(datetime_index(train.index[:1]))[0]
         result = UnitResult(spec=spec, metrics=metrics, test_forecast=predicted.tolist(), params=params)
     except MemoryError:  # the process hit its memory cap: not the model's answer, the caller's to report
         raise
