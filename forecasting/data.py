@@ -370,7 +370,8 @@ def load_series(config: TimexConfig, csv_bytes: bytes, fast_only: bool = False) 
 
 # The fast path (`_small_regular`): a CSV of plain ISO dates and plain decimal numbers, nothing else.
 _FAST_MAX_ROWS = 100_000
-_FAST_NUMBER = r"-?\d+(?:\.\d+)?"
+# Possessive (never backtracks: a digit run is only ever followed by a separator or a point): a third faster.
+_FAST_NUMBER = r"-?+\d++(?:\.\d++)?+"
 # Digits up to which a decimal's double is the same from pandas' parser and Python's float (`_decimals`).
 _EXACT_DIGITS = 15
 # Per frequency: the step's numpy unit, and whether each date must be a month's first day.
@@ -405,7 +406,7 @@ def _small_regular(config: TimexConfig, csv: CheckedCsv) -> SeriesSet | None:
         return None
     body = body if body.endswith("\n") else body + "\n"
     # One pattern over every row at once: a date, then exactly one plain number per value column.
-    rows = re.compile(r"(?:\d{4}-\d{2}-\d{2}" + f"(?:,{_FAST_NUMBER})" * (len(names) - 1) + r"\n)+",
+    rows = re.compile(r"(?:\d{4}-\d{2}-\d{2}" + f"(?:,{_FAST_NUMBER})" * (len(names) - 1) + r"\n)++",
                       re.ASCII)  # ASCII digits only: \d would take any script's
     if rows.fullmatch(body) is None:
         return None

@@ -78,6 +78,11 @@ class ForecastModel(ABC):
             raise ValueError("the regressors have missing or infinite values in the forecast horizon")
         return values
 
+    @staticmethod
+    def _values(y: pd.Series) -> np.ndarray:
+        """`y`'s values as floats (np.asarray goes through pandas' `__array__`: ~5 µs, a naive fit's tenth)."""
+        return y.to_numpy(dtype=float) if isinstance(y, pd.Series) else np.asarray(y, dtype=float)
+
     def _check_length(self, y: pd.Series) -> None:
         if len(y) < self.min_points:
             raise ValueError(

@@ -92,7 +92,7 @@ class ExponentialSmoothing(ForecastModel):
         self._check_length(y)
         X = self._check_regressors(y, X)
         self._columns = [] if X is None else list(X.columns)
-        values = np.asarray(y, dtype=float)
+        values = self._values(y)
         self._beta = None
         if X is not None:
             self._beta = _regression(values, X.to_numpy(dtype=float))

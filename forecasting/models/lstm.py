@@ -68,7 +68,7 @@ class LSTM(ForecastModel):
         X = self._check_regressors(y, X)
         if not available():
             raise ValueError(f"model 'lstm' is not available here: {MISSING}")
-        values = np.asarray(y, dtype=float)
+        values = self._values(y)
         if not np.all(np.isfinite(values)):
             raise ValueError("the training values have missing or infinite values")
         self._columns = [] if X is None else list(X.columns)

@@ -24,7 +24,7 @@ class _StatsforecastModel(ForecastModel):
     def fit(self, y: pd.Series, X: pd.DataFrame | None = None) -> Self:
         self._check_length(y)
         self._check_regressors(y, X)
-        values = np.asarray(y, dtype=float)
+        values = self._values(y)
         self._season = usable_season(self.season_length, len(values)) if self.uses_season else 1
         self._model = self._build(self._season).fit(values)
         return self
@@ -73,7 +73,7 @@ class SeasonalNaive(_StatsforecastModel):
     def fit(self, y: pd.Series, X: pd.DataFrame | None = None) -> Self:
         self._check_length(y)
         self._check_regressors(y, X)
-        values = np.asarray(y, dtype=float)
+        values = self._values(y)
         self._season = self.season_length if 1 < self.season_length <= len(values) else 1
         self._model = self._build(self._season).fit(values)
         return self
@@ -116,7 +116,7 @@ class AutoARIMA(_StatsforecastModel):
         X = self._check_regressors(y, X)
         self._columns = [] if X is None else list(X.columns)
         exog = None if X is None else X.to_numpy(dtype=float)
-        values = np.asarray(y, dtype=float)
+        values = self._values(y)
         self._timex = None
         if not self.options.get("seasonal", True):
             from forecasting.models.timex_arima import auto_arima, detrended
@@ -270,7 +270,7 @@ class MSTL(_StatsforecastModel):
 
         self._check_length(y)
         self._check_regressors(y, X)
-        values = np.asarray(y, dtype=float)
+        values = self._values(y)
         freq = getattr(y.index, "freqstr", None)
         # season_length is the frequency's first season only; an index without a frequency has just that one.
         candidates = season_lengths(freq) if freq else (self.season_length,)
