@@ -3,8 +3,9 @@ deployment tests agree on.
 
 A Faust service's declaration is checked by the service itself: `timex_stream.runtime.faust_app.create_app(service)`
 takes it from `WIRING`, `raw_topic` refuses a topic it does not name, `send_record` one it does not produce, and
-`run_worker` refuses to start when the app's agents or tables differ from it. The gateway (confluent-kafka,
-no Faust) reads `GATEWAY.consumes` and names its throw-away consumer groups after `GATEWAY.group`.
+`run_worker` refuses to start when the app's agents or tables differ from it. The ingestion (confluent-kafka, no
+Faust) consumes `INGESTION.subscribes` as `INGESTION.group` and its sender refuses a topic it does not produce. The
+gateway (confluent-kafka too) reads `GATEWAY.consumes` and names its throw-away consumer groups after `GATEWAY.group`.
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ class Wiring:
     produces: tuple[Topic, ...]
     # Read at a position by a consumer outside the group's subscription (the claim check: `SeriesStore`).
     reads: tuple[Topic, ...] = ()
-    tables: tuple[str, ...] = ()  # Faust tables: each has a changelog topic of the app's own
+    tables: tuple[str, ...] = ()  # tables: each has a changelog topic of the service's own
     describes: tuple[Topic, ...] = ()  # topics it only checks exist
     faust: bool = True  # a Faust app: app id = group id = prefix of its internal topics
     group_pattern: str = "literal"  # "prefix": group ids that start with `group` (one per process)
@@ -70,20 +71,21 @@ class Wiring:
 
     @property
     def internal(self) -> frozenset[str]:
-        """The topics Faust creates for the app itself: the assignor's leader topic and the table changelogs."""
-        if not self.faust:
-            return frozenset()
-        return frozenset({f"{self.group}-__assignor-__leader", *(self.changelog(t) for t in self.tables)})
+        """The topics the service keeps for itself: its tables' changelogs, and a Faust app's assignor leader topic."""
+        leader = {f"{self.group}-__assignor-__leader"} if self.faust else set()
+        return frozenset({*leader, *(self.changelog(t) for t in self.tables)})
 
 
-# Every Faust service parks what it cannot decode on dead-letters (`timex_stream.runtime.faust_app.decoded`).
+# Every stream service parks what it cannot decode on dead-letters (`timex_stream.runtime.faust_app.decoded`).
 # A live request (a config with a source topic) is answered with its standing record; a small one is answered
 # by the ingestion itself (timex_stream.runtime.fast_lane: best-models; its Predictions go to the validator
-# should one not be whole), marked in a table so that a config delivered again is not answered twice.
+# should one not be whole), marked in a table so that a config delivered again is not answered twice. The
+# ingestion is a confluent-kafka consumer, no Faust app (ingestion.service): its sends are checked against this
+# declaration by its sender (timex_stream.runtime.async_producer.RequestSender).
 INGESTION = Wiring("ingestion", subscribes=(CONFIGS,),
                    produces=(REQUESTS, SERIES, DATASETS, PREDICTIONS, BEST_MODELS, FAILURES, PROGRESS, STANDING,
                              DEAD_LETTERS),
-                   tables=("answered",))
+                   tables=("answered",), faust=False)
 PREDICTOR = Wiring("predictor", subscribes=(DATASETS,), reads=(SERIES,), produces=(PREDICTIONS, DEAD_LETTERS))
 # The validator sends itself markers (deadline, forget) on predictions, final refits back to datasets, and a
 # regressor's forecast to series for the series it is a regressor of.

@@ -61,4 +61,4 @@ def test_make_up_waits_for_the_declared_groups(kafka_use: dict) -> None:
     from timex_stream.tools.stack import service_specs
 
     groups = {spec.name: spec.group for spec in service_specs(Settings()) if spec.group}
-    assert groups == {name: use.group for name, use in kafka_use.items() if use.faust}
+    assert groups == {name: use.group for name, use in kafka_use.items() if use.group_pattern == "literal"}

@@ -1,5 +1,6 @@
-"""The ingestion service builds its Faust app in a function: importing the module builds nothing, building
-the app touches no broker, and the app consumes `configs` with one agent."""
+"""The ingestion service (a confluent-kafka consumer, no Faust app): importing the module builds nothing, and
+building the service touches no broker. Its flow runs end to end in tests/flow (fast lane, kill -9, configs
+delivered again) and tests/faults."""
 
 from __future__ import annotations
 
@@ -7,15 +8,16 @@ import dataclasses
 import importlib
 from pathlib import Path
 
+from schemas.wiring import INGESTION
 from timex_stream.runtime.settings import Settings
 
 
-def test_the_service_module_imports_and_builds_its_app_without_a_broker(tmp_path: Path) -> None:
+def test_the_service_module_imports_and_builds_the_service_without_a_broker(tmp_path: Path) -> None:
     service = importlib.import_module("ingestion.service")
-    assert not hasattr(service, "app")  # nothing built at import
-    # No broker listens on port 1: building the app must not connect to it.
+    assert not hasattr(service, "app") and not hasattr(service, "service")  # nothing built at import
+    # No broker listens on port 1: building the service must not connect to it.
     settings = dataclasses.replace(Settings(), bootstrap_servers="127.0.0.1:1", data_dir=tmp_path)
-    app = service.build_app(settings)
-    assert app.conf.id == "timex-ingestion"
-    assert [(agent.channel.get_topic_name(), agent.fun.__name__) for agent in app.agents.values()] == [
-        ("configs", "ingest_configs")]
+    ingestion = service.Ingestion(settings)
+    assert ingestion.in_order.in_hand() == 0 and ingestion.assigned == []
+    assert INGESTION.group == "timex-ingestion" and not INGESTION.faust
+    assert INGESTION.internal == {"timex-ingestion-answered-changelog"}  # no Faust leader topic

@@ -22,7 +22,7 @@ from typing import Any
 import faust
 from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
 from faust.transport.drivers.aiokafka import Producer as AIOKafkaProducer
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from schemas import BY_NAME, DecodeError, Topic, decode_as, encode
 from schemas.topics import DEAD_LETTERS
@@ -31,29 +31,13 @@ from timex_stream.runtime.faust_delivery import AtLeastOnceApp, AtLeastOnceConsu
 from timex_stream.runtime.fetch_backoff import shorten_prefetch_backoff
 from timex_stream.runtime.kafka import admin as kafka_admin
 from timex_stream.runtime.kafka import create_missing
+from timex_stream.runtime.metrics import Metrics
 from timex_stream.runtime.ports import free_port
-from timex_stream.runtime.produce_watch import ProduceWatch
 from timex_stream.runtime.replication import Replication, cluster_replication
 from timex_stream.runtime.settings import Settings
 from timex_stream.runtime.silent_broker import bound_consumer, bound_producer, check_aiokafka_version
 
 log = logging.getLogger(__name__)
-
-
-class Metrics:
-    """Prometheus metrics of one service (a registry of its own: one process, one service)."""
-
-    def __init__(self, service: str, restarts: int = 0) -> None:
-        self.registry = CollectorRegistry()
-        Gauge("timex_service_restarts", "times `make up`'s supervisor started this service again",
-              registry=self.registry).set(restarts)
-        self.consumed = Counter("timex_records_consumed", "records consumed", ["topic"], registry=self.registry)
-        self.produced = Counter("timex_records_produced", "records produced", ["topic"], registry=self.registry)
-        self.failures = Counter("timex_failures", "failures published", ["stage"], registry=self.registry)
-        self.dead_letters = Counter("timex_dead_letters", "undecodable records", ["topic"], registry=self.registry)
-        self.seconds = Histogram("timex_processing_seconds", "time to process one record", registry=self.registry,
-                                 buckets=(0.01, 0.05, 0.1, 0.5, 1, 2, 5, 10, 30, 60, 300))
-        self.produce = ProduceWatch(self.registry)  # writes the brokers refuse: a gauge and one line per episode
 
 
 class WiringError(RuntimeError):

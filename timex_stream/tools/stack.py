@@ -248,7 +248,7 @@ class Stack:
         if name == "gateway":  # the port this stack's readiness check asks, not whatever the environment says
             env.setdefault("TIMEX_GATEWAY_PORT", str(self.settings.gateway_port))
         self.log_dir.mkdir(parents=True, exist_ok=True)
-        if name in ("ingestion", "predictor", "validator", "live"):  # Faust web server: health + metrics
+        if name in ("ingestion", "predictor", "validator", "live"):  # their web server: health + metrics
             env.setdefault("TIMEX_WEB_PORT", str(free_port()))
             self.web_ports[instance] = int(env["TIMEX_WEB_PORT"])
         with open(self.log_dir / f"{instance}.log", "ab") as fh:
