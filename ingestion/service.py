@@ -8,13 +8,11 @@ out in place of its Datasets (a failure or a time-out there sends the Datasets i
 them, after its `series`; a marker in the service's table (ingestion.answered) keeps a config delivered again from
 being answered twice.
 
-A plain confluent-kafka consumer, not a Faust app (issue 22): a trivial request's every event passes here, and
-Faust's stream, its aiokafka clients in Python and their event-loop hand-offs cost about as much CPU as the
-ingestion's own work. The consumer's thread takes configs (at most IN_HAND at once), the event loop handles each
-(`_handle`: the flow above), and a config's offset is committed once it and the configs before it are handled
-and everything they sent is acknowledged (timex_stream.runtime.in_order): at least once, as the Faust agents.
-The markers' table lives in memory and in its changelog (timex_stream.runtime.changelog_table), read back when
-the group gives this process a partition.
+No Faust app (issue 22): every event of a trivial request passes here, and Faust's stream with its aiokafka consumer
+cost about as much CPU as the ingestion's own work. A confluent-kafka consumer takes the configs, four in hand at
+once, and commits each once it is handled (timex_stream.runtime.consumer_loop); the records go out through aiokafka's
+producer (timex_stream.runtime.async_producer); the markers' table is written through to its changelog and read back
+when the group gives this process a partition (timex_stream.runtime.changelog_table).
 """
 
 from __future__ import annotations
@@ -23,13 +21,9 @@ import asyncio
 import gc
 import logging
 import signal
-import threading
-import time
 from typing import Any
 
-from aiohttp import web
-from confluent_kafka import Consumer, KafkaException, Message, TopicPartition
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from confluent_kafka import Message
 
 from ingestion.answered import Answered
 from ingestion.in_place import InPlace
@@ -40,13 +34,13 @@ from schemas.topics import CONFIGS, DEAD_LETTERS, FAILURES, REQUESTS
 from schemas.wiring import INGESTION
 from timex_stream.runtime.async_producer import RequestSender, producer
 from timex_stream.runtime.changelog_table import ChangelogTable, read_partitions
+from timex_stream.runtime.consumer_loop import ConsumerLoop
 from timex_stream.runtime.fan_out import publish
-from timex_stream.runtime.in_order import InOrder
+from timex_stream.runtime.health_server import serve_health
 from timex_stream.runtime.intake import BadRequestIdError, Position, position_of, read_request
-from timex_stream.runtime.kafka import consumer, create_missing, source_topic_check
+from timex_stream.runtime.kafka import create_missing, source_topic_check
 from timex_stream.runtime.logs import configure_logging, handling
 from timex_stream.runtime.metrics import Metrics
-from timex_stream.runtime.ports import free_port
 from timex_stream.runtime.records import failure, now_ms
 from timex_stream.runtime.request_index import index_record
 from timex_stream.runtime.settings import Settings
@@ -56,7 +50,6 @@ log = logging.getLogger("ingestion")
 # at a time, the ingestion's waits capped its rate below what its CPU allows). At 181 trivial configs/s two in hand
 # took 160-175 a second (each in hand ~11 ms, most of it waiting), four 176 with a p99 of 0.6 s (bench/throughput.py).
 IN_HAND = 4
-STOP_S = 30.0  # a stop (or a rebalance) waits this long for the configs in hand
 TABLE = "answered"
 
 
@@ -72,132 +65,42 @@ class Ingestion:
         self.fetch = fetcher(settings)
         self.check_topic = source_topic_check(self.bootstrap)  # a live request's source topic
         self.in_place = InPlace(settings, self.metrics.registry) if settings.fast_lane_max_work > 0 else None
-        self.in_order = InOrder()
-        self.to_store: dict[int, int] = {}  # partition → offset to commit, from the handlers to the consumer's thread
-        self.lock = threading.Lock()
-        self.room = threading.Semaphore(IN_HAND)
-        self.assigned: list[int] = []
-        self.started = time.time()
-        self.stopping = threading.Event()  # the consumer's thread takes nothing more
-        self.handled = threading.Event()  # ... and commits and leaves once the configs in hand are handled
-        self.tasks: set[asyncio.Task[None]] = set()
+        self.intake = ConsumerLoop(self.bootstrap, INGESTION.group, CONFIGS, IN_HAND, self._handle,
+                                   on_assign=self._read_back, on_revoke=self._let_go)
+        # A marker goes to the partition of the config it was written for: where that config's redelivery is read.
+        self.table = ChangelogTable(INGESTION.changelog(TABLE), lambda _, marker: marker["partition"])
+        self.answered = Answered(self.table, settings.validator_forget_s)
 
     async def run(self) -> None:
         if not self.bootstrap:
             raise RuntimeError("KAFKA_BOOTSTRAP_SERVERS is not set (`timex-stream up` sets it for its services)")
-        self.loop = asyncio.get_running_loop()
-        changelog = INGESTION.changelog(TABLE)
+        loop = asyncio.get_running_loop()
         await asyncio.to_thread(create_missing, self.bootstrap,
-                                {changelog: (CONFIGS.partitions, {"cleanup.policy": "compact"})})
+                                {self.table.topic: (CONFIGS.partitions, {"cleanup.policy": "compact"})})
         self.producer = producer(self.bootstrap, self.settings)
         await self.producer.start()
         self.metrics.produce.install()
-        watching = self.loop.create_task(self._watch_writes())
-        # A marker goes to the partition of the config it was written for: where that config's redelivery is read.
-        self.table = ChangelogTable(changelog, lambda _, marker: marker["partition"])
-        self.answered = Answered(self.table, self.settings.validator_forget_s)
-        web_runner = await self._serve_web()
+        watching = loop.create_task(self._watch_writes())
+        web = await serve_health("ingestion", self.settings.web_host, self.settings.web_port, self.metrics.registry,
+                                 lambda: [f"{CONFIGS.name}:{p}" for p in self.intake.assigned])
         if self.in_place is not None:
             await self.in_place.pool.start()
         stop = asyncio.Event()
         for sig in (signal.SIGTERM, signal.SIGINT):
-            self.loop.add_signal_handler(sig, stop.set)
-        taking = threading.Thread(target=self._take, name="configs-consumer", daemon=True)
-        taking.start()
+            loop.add_signal_handler(sig, stop.set)
         # The ~160k objects of the imports and the start never die: frozen, a full collection walks only what came
         # since (each walked them all: 120-270 ms with the loop stopped, in the Faust services).
         gc.collect()
         gc.freeze()
-        await stop.wait()
-        log.info("stopping: %d configs in hand", self.in_order.in_hand())
-        self.stopping.set()
-        if self.tasks:
-            await asyncio.wait(self.tasks, timeout=STOP_S)
-        self.handled.set()
-        await asyncio.to_thread(taking.join, STOP_S)
+        await self.intake.run(stop)
         watching.cancel()
         await self.producer.stop()  # sends what is left first
         if self.in_place is not None:
             self.in_place.pool.close()
-        await web_runner.cleanup()
-
-    # --- the consumer's thread ---------------------------------------------------------------------------------
-
-    def _take(self) -> None:
-        """Take configs while the service runs, at most IN_HAND at once; each goes to the loop (`_handle`)."""
-        # Offsets stored by `_store` are committed every second (and at a revocation and the stop); a killed process's
-        # partitions move after 10 s, as the Faust services'; four configs in hand stop the polls (IN_HAND), so the
-        # group waits up to 10 minutes for a poll before it deems the process stuck (a big request's ingestion is
-        # bounded well under that by its limits).
-        conf = {"enable.auto.commit": True, "enable.auto.offset.store": False, "auto.commit.interval.ms": 1000,
-                "session.timeout.ms": 10_000, "heartbeat.interval.ms": 2000, "max.poll.interval.ms": 600_000}
-        cons = consumer(self.bootstrap, INGESTION.group, **conf)
-        cons.subscribe([CONFIGS.name], on_assign=self._on_assign, on_revoke=self._on_revoke,
-                       on_lost=self._on_revoke)
-        try:
-            while not self.stopping.is_set():
-                self._store(cons)
-                if not self.room.acquire(timeout=0.2):
-                    continue
-                msg = cons.poll(0.2)
-                if msg is None or msg.error():
-                    if msg is not None:
-                        log.warning("configs: %s", msg.error())
-                    self.room.release()
-                    continue
-                self.in_order.taken(msg.partition(), msg.offset())
-                self.loop.call_soon_threadsafe(self._start, msg)
-            self.handled.wait(STOP_S)
-            self._store(cons)
-            self._commit(cons)
-        finally:
-            cons.close()
-
-    def _on_assign(self, cons: Consumer, partitions: list[TopicPartition]) -> None:
-        """Read the markers of the partitions given to this process back from the changelog, before any of their
-        configs is handled (this runs within the poll that would hand them out)."""
-        numbers = [tp.partition for tp in partitions]
-        found = read_partitions(self.bootstrap, self.table.topic, numbers)
-        asyncio.run_coroutine_threadsafe(self._recovered(found), self.loop).result(STOP_S)
-        self.assigned = sorted(set(self.assigned) | set(numbers))
-        log.info("assigned configs partitions %s: %d markers read back", numbers,
-                 sum(len(v) for v in found.values()))
-
-    async def _recovered(self, found: dict[int, dict[str, Any]]) -> None:
-        self.table.load(found)
-        self.answered.recover()
-
-    def _on_revoke(self, cons: Consumer, partitions: list[TopicPartition]) -> None:
-        numbers = [tp.partition for tp in partitions]
-        if not self.in_order.wait_handled(numbers, STOP_S):
-            log.warning("partitions %s revoked with configs still in hand: they come again", numbers)
-        self._store(cons)
-        self._commit(cons)
-        self.in_order.drop(numbers)
-        asyncio.run_coroutine_threadsafe(self._dropped(numbers), self.loop).result(STOP_S)
-        self.assigned = [p for p in self.assigned if p not in numbers]
-
-    async def _dropped(self, partitions: list[int]) -> None:
-        self.table.drop(partitions)
-        self.answered.recover()
-
-    @staticmethod
-    def _commit(cons: Consumer) -> None:
-        try:
-            cons.commit(asynchronous=False)
-        except KafkaException as exc:  # nothing stored since the last commit, or the group moved on
-            if "NO_OFFSET" not in str(exc):
-                log.warning("committing configs offsets: %s", exc)
-
-    # --- the event loop -----------------------------------------------------------------------------------------
-
-    def _start(self, msg: Message) -> None:
-        task = self.loop.create_task(self._handle(msg))
-        self.tasks.add(task)
-        task.add_done_callback(self.tasks.discard)
+        await web.cleanup()
 
     async def _handle(self, msg: Message) -> None:
-        """One config, from the record to everything it sends acknowledged; then its offset may be committed."""
+        """One config: read it, ingest it, publish what it makes; returns once all of that is acknowledged."""
         sender = RequestSender(self.producer, INGESTION, self.metrics)
         at = position_of(msg)
         try:
@@ -221,11 +124,6 @@ class Ingestion:
             if errors:
                 log.error("configs[%d]@%d: %d records were not acknowledged (%s)", at.partition, at.offset,
                           len(errors), errors[0])
-            commit = self.in_order.done(at.partition, at.offset)
-            if commit is not None:
-                with self.lock:
-                    self.to_store[at.partition] = commit
-            self.room.release()
 
     async def _ingest(self, sender: RequestSender, request: dict[str, Any], at: Position) -> None:
         rid = request["request_id"]
@@ -240,8 +138,8 @@ class Ingestion:
             with self.metrics.seconds.time():
                 outcome = ingest_inline(request, limits, self.live_limits, fast_work)
                 if outcome is None:  # downloads, pandas' CSV path, slow features: off the event loop, in a thread
-                    outcome = await self.loop.run_in_executor(None, ingest_safely, request, self.fetch, limits,
-                                                              self.check_topic, self.live_limits, fast_work)
+                    outcome = await asyncio.get_running_loop().run_in_executor(
+                        None, ingest_safely, request, self.fetch, limits, self.check_topic, self.live_limits, fast_work)
                 units = await publish(sender, index_record(rid, at, request), outcome,
                                       self.in_place.answer if self.in_place else None)
                 here = outcome.in_place and outcome.units > 0 and not units
@@ -270,40 +168,23 @@ class Ingestion:
         answer = encode(FAILURES.value, failure(rid, stage, message, fatal=True))  # type: ignore[arg-type]
         await sender.send_raw(FAILURES, msg.key(), answer, FAILURES.partition_of(rid), counted=stage)
 
-    def _store(self, cons: Consumer) -> None:
-        """Store the offsets the handlers finished (on the consumer's thread: a confluent-kafka consumer is not
-        thread-safe, and a store from the event loop waited on the poll in progress); the consumer commits them."""
-        with self.lock:
-            offsets, self.to_store = self.to_store, {}
-        if not offsets:
-            return
-        try:
-            cons.store_offsets(offsets=[TopicPartition(CONFIGS.name, p, o) for p, o in offsets.items()])
-        except KafkaException as exc:  # revoked meanwhile: its next owner reads from the last commit
-            log.info("configs offsets %s not stored: %s", offsets, exc)
+    async def _read_back(self, partitions: list[int]) -> None:
+        """The markers of the partitions the group gave this process, read back from the changelog before any of
+        their configs is handled."""
+        found = await asyncio.to_thread(read_partitions, self.bootstrap, self.table.topic, partitions)
+        self.table.load(found)
+        self.answered.recover()
+        log.info("assigned configs partitions %s: %d markers read back", partitions,
+                 sum(len(v) for v in found.values()))
+
+    async def _let_go(self, partitions: list[int]) -> None:
+        self.table.drop(partitions)
+        self.answered.recover()
 
     async def _watch_writes(self) -> None:
         while True:  # writes the brokers refuse for long: said once (timex_stream.runtime.produce_watch)
             await asyncio.sleep(1.0)
             self.metrics.produce.check()
-
-    async def _serve_web(self) -> web.AppRunner:
-        app = web.Application()
-
-        async def health(_: web.Request) -> web.Response:
-            return web.json_response({"status": "ok", "service": "ingestion",
-                                      "assigned": [f"{CONFIGS.name}:{p}" for p in self.assigned],
-                                      "uptime_s": round(time.time() - self.started, 1)})
-
-        async def metrics(_: web.Request) -> web.Response:
-            return web.Response(body=generate_latest(self.metrics.registry),
-                                content_type=CONTENT_TYPE_LATEST.split(";")[0])
-
-        app.add_routes([web.get("/health", health), web.get("/metrics", metrics)])
-        runner = web.AppRunner(app, access_log=None)
-        await runner.setup()
-        await web.TCPSite(runner, self.settings.web_host, self.settings.web_port or free_port()).start()
-        return runner
 
 
 def main(s: Settings) -> int:

@@ -18,6 +18,9 @@ def test_the_service_module_imports_and_builds_the_service_without_a_broker(tmp_
     # No broker listens on port 1: building the service must not connect to it.
     settings = dataclasses.replace(Settings(), bootstrap_servers="127.0.0.1:1", data_dir=tmp_path)
     ingestion = service.Ingestion(settings)
-    assert ingestion.in_order.in_hand() == 0 and ingestion.assigned == []
+    assert ingestion.intake.in_order.in_hand() == 0 and ingestion.intake.assigned == []
     assert INGESTION.group == "timex-ingestion" and not INGESTION.faust
     assert INGESTION.internal == {"timex-ingestion-answered-changelog"}  # no Faust leader topic
+    # It uses Kafka as declared (the ACLs are made from the declaration; its sender refuses any other topic).
+    assert (ingestion.intake.group, (ingestion.intake.topic,)) == (INGESTION.group, INGESTION.subscribes)
+    assert ingestion.table.topic in INGESTION.internal
