@@ -32,7 +32,7 @@ from ingestion.standing import LiveLimits
 from schemas import DecodeError, encode
 from schemas.topics import CONFIGS, DEAD_LETTERS, FAILURES, REQUESTS
 from schemas.wiring import INGESTION
-from timex_stream.runtime.async_producer import RequestSender, producer
+from timex_stream.runtime.async_producer import RequestSender, aiokafka_producer
 from timex_stream.runtime.changelog_table import ChangelogTable, read_partitions
 from timex_stream.runtime.consumer_loop import ConsumerLoop
 from timex_stream.runtime.fan_out import publish
@@ -77,7 +77,7 @@ class Ingestion:
         loop = asyncio.get_running_loop()
         await asyncio.to_thread(create_missing, self.bootstrap,
                                 {self.table.topic: (CONFIGS.partitions, {"cleanup.policy": "compact"})})
-        self.producer = producer(self.bootstrap, self.settings)
+        self.producer = aiokafka_producer(self.bootstrap, self.settings)
         await self.producer.start()
         self.metrics.produce.install()
         watching = loop.create_task(self._watch_writes())

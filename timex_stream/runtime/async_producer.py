@@ -26,15 +26,15 @@ from timex_stream.runtime.silent_broker import bound_producer, check_aiokafka_ve
 
 log = logging.getLogger(__name__)
 Landed = tuple[int, int]
-# As the Faust services' producers (faust_app.create_app): a record waits up to 1 ms for the records its request
-# sends next; a batch lives up to Faust's 20 minutes (a long refusal makes the service wait, nothing is dropped);
-# silent_broker.py bounds what a silent broker costs; metadata at most 5 s old.
+# The Faust services' producers use these too (faust_app.create_app, which says why): a record waits up to 1 ms for
+# the records its request sends next; metadata at most 5 s old. A batch lives up to Faust's 20 minutes (a long
+# refusal makes the service wait, nothing is dropped); silent_broker.py bounds what a silent broker costs.
 LINGER_MS = 1
 BATCH_LIFETIME_MS = 1_200_000
 METADATA_MAX_AGE_MS = 5000
 
 
-def producer(bootstrap: str, settings: Settings) -> AIOKafkaProducer:
+def aiokafka_producer(bootstrap: str, settings: Settings) -> AIOKafkaProducer:
     """Idempotent, `acks=all`, uncompressed (as every producer of ours: timex_stream.runtime.kafka.producer_config)."""
     check_aiokafka_version()  # silent_broker.py sets aiokafka internals written for one version
     security: dict[str, Any] = {}

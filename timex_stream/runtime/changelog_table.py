@@ -1,6 +1,6 @@
 """A table kept in memory and in a compacted changelog topic: every write also goes to the topic, on the partition
-of the source record it was written for, and `recover` reads a partition's last values back when the service is
-given that partition (a start, a restart after a kill -9, a rebalance).
+of the source record it was written for, and `read_partitions` reads a partition's last values back (`load`) when
+the service is given that partition (a start, a restart after a kill -9, a rebalance).
 
 Keys and values are JSON, as Faust's tables write them, so the changelog the ingestion wrote as a Faust app is read
 back the same way. A write is held until `send` (a mapping's assignment cannot wait for the producer), which the
@@ -12,17 +12,12 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
-import uuid
 from collections.abc import Callable, Iterable, Iterator, MutableMapping
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
-from confluent_kafka import OFFSET_BEGINNING, KafkaError, TopicPartition
 
-from timex_stream.runtime.kafka import consumer
-
-RECOVERY_TIMEOUT_S = 120.0
+from timex_stream.runtime.history import read_range
 
 
 class ChangelogTable(MutableMapping[str, Any]):
@@ -79,35 +74,17 @@ class ChangelogTable(MutableMapping[str, Any]):
             del self.data[key], self.where[key]
 
 
-def read_partitions(bootstrap: str, topic: str, partitions: list[int], timeout: float = RECOVERY_TIMEOUT_S
-                    ) -> dict[int, dict[str, Any]]:
+def read_partitions(bootstrap: str, topic: str, partitions: list[int]) -> dict[int, dict[str, Any]]:
     """Each partition's last value per key, read from the beginning to its end (blocking)."""
     found: dict[int, dict[str, Any]] = {p: {} for p in partitions}
     if not partitions:
-        return found
-    cons = consumer(bootstrap, f"{topic}-recovery-{uuid.uuid4().hex[:8]}", **{"enable.partition.eof": True})
-    try:
-        cons.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in partitions])
-        left, deadline = set(partitions), time.monotonic() + timeout
-        while left:
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"{topic}: partitions {sorted(left)} not read to their end within {timeout:.0f} s")
-            msg = cons.poll(0.5)
-            if msg is None:
-                continue
-            if msg.error():
-                if msg.error().code() == KafkaError._PARTITION_EOF:
-                    left.discard(msg.partition())
-                    continue
-                raise RuntimeError(f"{topic}[{msg.partition()}]: {msg.error()}")
-            key = _key(msg.key())
-            value = msg.value()
-            if value is None:
-                found[msg.partition()].pop(key, None)
-            else:
-                found[msg.partition()][key] = json.loads(value)
-    finally:
-        cons.close()
+        return found  # read_range would read every partition
+    for msg in read_range(bootstrap, topic, partitions=partitions):
+        key, value = _key(msg.key()), msg.value()
+        if value is None:
+            found[msg.partition()].pop(key, None)
+        else:
+            found[msg.partition()][key] = json.loads(value)
     return found
 
 

@@ -27,6 +27,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from schemas import BY_NAME, DecodeError, Topic, decode_as, encode
 from schemas.topics import DEAD_LETTERS
 from schemas.wiring import WIRING, Wiring
+from timex_stream.runtime.async_producer import LINGER_MS, METADATA_MAX_AGE_MS
 from timex_stream.runtime.faust_delivery import AtLeastOnceApp, AtLeastOnceConsumer, AtLeastOnceConsumerThread
 from timex_stream.runtime.fetch_backoff import shorten_prefetch_backoff
 from timex_stream.runtime.kafka import admin as kafka_admin
@@ -104,9 +105,6 @@ class TimexApp(AtLeastOnceApp):
         await super().on_first_start()
 
 
-PRODUCER_LINGER_S = 0.001
-
-
 def create_app(service: str, settings: Settings, wiring: Wiring | None = None, **overrides: Any) -> faust.App:
     """The app of `service`, wired as `schemas.wiring.WIRING[service]` declares (or as `wiring`, for an app of
     the tests)."""
@@ -134,7 +132,7 @@ def create_app(service: str, settings: Settings, wiring: Wiring | None = None, *
         # A record waits up to 1 ms for the records its handler sends next: without it each handler's first send
         # left in a produce request of its own (a trivial request's ingestion sent 4, its validator 2; with it
         # 2 and 1), and the broker's CPU goes by requests far more than by records.
-        producer_linger=PRODUCER_LINGER_S,
+        producer_linger=LINGER_MS / 1000,
         # Offsets are committed once a second (or every 100 records): a redelivery after a crash is
         # harmless (results are keyed by unit), a commit per record costs a broker round trip each.
         broker_commit_every=100,
@@ -146,11 +144,11 @@ def create_app(service: str, settings: Settings, wiring: Wiring | None = None, *
         # refreshing its metadata (the offset-reset path of its fetcher): on a 3-broker cluster a predictor sat
         # 2+ minutes on "Failed fetch offsets from 1: NotLeaderForPartitionError", doing nothing, after two brokers
         # went down and came back. Metadata at most 5 s old bounds that (the default is 5 minutes).
-        consumer_metadata_max_age_ms=5000,
+        consumer_metadata_max_age_ms=METADATA_MAX_AGE_MS,
         # The producer's too: its metadata lists the brokers it may ask for more, and one taken while two brokers
         # were down named only the third; kept for Faust's default 5 minutes, the producer then stood still when
         # that broker went silent, asking nobody else (silent_broker.py also asks the bootstrap servers then).
-        producer_metadata_max_age_ms=5000,
+        producer_metadata_max_age_ms=METADATA_MAX_AGE_MS,
         stream_wait_empty=False,
         autodiscover=False,
         logging_config=None,

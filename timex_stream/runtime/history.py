@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from datetime import UTC, datetime, timedelta
 
 from confluent_kafka import Consumer, KafkaError, Message, TopicPartition
@@ -49,14 +49,16 @@ def format_ms(ms: int | None) -> str:
 
 
 def read_range(bootstrap: str, topic: str, start_ms: int | None = None, end_ms: int | None = None,
-               idle_timeout: float = 30.0) -> Iterator[Message]:
-    """Every record of `topic` with start_ms <= timestamp < end_ms (None: open), partition by partition
-    in offset order; stops at the end offsets the topic had when called."""
+               idle_timeout: float = 30.0, partitions: Collection[int] | None = None) -> Iterator[Message]:
+    """Every record of `topic` (of its `partitions`; None: all) with start_ms <= timestamp < end_ms (None: open),
+    partition by partition in offset order; stops at the end offsets the topic had when called."""
     cons = consumer(bootstrap, f"timex-history-{uuid.uuid4().hex[:8]}", **{"enable.partition.eof": True})
     ask = min(idle_timeout, ASK_S)  # each query short, asked again while `idle_timeout` lasts (see ASK_S)
     try:
-        partitions = sorted(while_transient(lambda: cons.list_topics(topic, timeout=ask),
-                                            idle_timeout).topics[topic].partitions)
+        if partitions is None:
+            partitions = while_transient(lambda: cons.list_topics(topic, timeout=ask), idle_timeout
+                                         ).topics[topic].partitions
+        partitions = sorted(partitions)
         ends = {p: while_transient(lambda p=p: cons.get_watermark_offsets(TopicPartition(topic, p), timeout=ask),
                                    idle_timeout)
                 for p in partitions}

@@ -1,6 +1,6 @@
 """`ChangelogTable` on the real broker: writes reach the changelog on the partition they name once sent, a tombstone
 removes a key, and a partition reads back its last values (as the ingestion does when the group gives it that
-partition); the service's producer (`async_producer.producer`) says where each record landed."""
+partition); the service's producer (`async_producer.aiokafka_producer`) says where each record landed."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import uuid
 
 from schemas.topics import PROGRESS
 from schemas.wiring import INGESTION, Wiring
-from timex_stream.runtime.async_producer import RequestSender, producer
+from timex_stream.runtime.async_producer import RequestSender, aiokafka_producer
 from timex_stream.runtime.changelog_table import ChangelogTable, read_partitions
 from timex_stream.runtime.kafka import create_missing
 from timex_stream.runtime.metrics import Metrics
@@ -22,7 +22,7 @@ def test_writes_deletes_and_a_read_back_per_partition(kafka_bootstrap: str) -> N
     create_missing(kafka_bootstrap, {topic: (3, {"cleanup.policy": "compact"})})
 
     async def write() -> list[tuple[int, int]]:
-        sink = producer(kafka_bootstrap, Settings())
+        sink = aiokafka_producer(kafka_bootstrap, Settings())
         await sink.start()
         try:
             table = ChangelogTable(topic, lambda _, value: value["partition"])
