@@ -179,6 +179,29 @@ class Running:
         return wall, view, {t: after[t] - before[t] for t in after if after[t] != before[t]}
 
 
+def pool_workers(pid: int) -> int:
+    """Worker processes of a service's unit pool: the children of its fork server (a child of the service)."""
+    return sum(len(children(server)) for server in children(pid))
+
+
+def settle(env: Running, quiet_cores: float = 0.25, window_s: float = 0.5, bound_s: float = 60.0) -> float:
+    """Wait until the stack has started: each predictor's pool holds its workers (a Faust task starts it, at
+    times seconds after the predictor joined its group, with the stack quiet in between) and the processes and
+    the broker together use under `quiet_cores` over a `window_s` window. A measurement that began before
+    counted that start (~1.3 CPU-s: the fork server loads the model libraries) as its requests' cost. Gives up
+    after `bound_s`; returns the seconds waited."""
+    t0 = time.perf_counter()
+    last = sum(env.cpu_seconds().values())
+    while time.perf_counter() - t0 < bound_s:
+        time.sleep(window_s)
+        now = sum(env.cpu_seconds().values())
+        started = all(pool_workers(pid) >= env.concurrency for pid in env.predictor_pids())
+        if started and now - last < quiet_cores * window_s:
+            break
+        last = now
+    return time.perf_counter() - t0
+
+
 @contextmanager
 def running(concurrency: int, env: dict[str, str] | None = None, predictors: int = 1,
             gateway: bool = False, ingestions: int = 1) -> Iterator[Running]:
@@ -206,7 +229,9 @@ def running(concurrency: int, env: dict[str, str] | None = None, predictors: int
             wait_for_members(kafka.bootstrap_servers, "timex-predictor", DATASETS.name, predictors)
             wait_for_members(kafka.bootstrap_servers, "timex-ingestion", CONFIGS.name, ingestions)
             gateway_url = f"http://127.0.0.1:{settings.gateway_port}" if gateway else None
-            yield Running(kafka, stack, base, files, gateway_url, concurrency)
+            env = Running(kafka, stack, base, files, gateway_url, concurrency)
+            settle(env)
+            yield env
         finally:
             # Kafka clients left for the garbage collector are destroyed now, while the broker is up: one
             # destroyed after it stopped can wait forever in librdkafka (a bench hung at exit that way).

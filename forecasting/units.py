@@ -325,6 +325,9 @@ def refit_unit(config: TimexConfig, series: pd.Series, result: UnitResult,
 # unit time limit). Anything else (prophet, ARIMA, exponential smoothing, any model on a long series) stays
 # one unit per record, so the predictors share a costly series. `persistence` is TIMEX's name for naive.
 CHEAP_MODELS = frozenset({"naive", "persistence", "seasonal_naive", "theta", "autotheta", "dynamic_optimized_theta"})
+# Of those, the ones whose fit and forecast are a slice and a repeat of the training values (no search, no
+# optimiser, the season read from the frequency): their time and memory follow from the points alone.
+CLOSED_FORM_MODELS = frozenset({"naive", "persistence", "seasonal_naive"})
 CHEAP_POINTS = 5_000
 BATCH_UNITS = 64
 # Relative cost of a fit per training point, to order a series' records longest first (bench/cpu_timeline.py,

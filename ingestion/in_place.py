@@ -1,10 +1,11 @@
 """The fast lane's side in the ingestion: a small request's units (timex_stream.runtime.fast_lane.eligible) run
-in a worker process of the service's own, a bounded unit pool as the predictor's (memory cap, time limit
-TIMEX_FAST_LANE_TIMEOUT_S for all of a request's units, in one call), and become the Predictions a predictor
-would send for its Datasets: the same `job_for` and `predict`, on the stored records where they landed. Each
-series is then decided here as the validator decides a series whose one Prediction holds all its units and
-refits (`timex_stream.runtime.decide.decide_whole`): its failures, best-models record and "series_done" go
-out in the validator's place. Should a Prediction not be whole, the Predictions go to the validator instead;
+on the service's thread when every model is closed-form (fast_lane.on_the_loop), else in a worker process of
+the service's own, a bounded unit pool as the predictor's (memory cap, time limit TIMEX_FAST_LANE_TIMEOUT_S for
+all of a request's units, in one call), and become the Predictions a predictor would send for its Datasets: the
+same `job_for` and `predict`, on the stored records where they landed. Each series is then decided here as the
+validator decides a series whose one Prediction holds all its units and refits
+(`timex_stream.runtime.decide.decide_whole`): its failures, best-models record and "series_done" go out in the
+validator's place. Should a Prediction not be whole, the Predictions go to the validator instead;
 any failure before sends the Datasets."""
 
 from __future__ import annotations
@@ -16,16 +17,22 @@ from typing import Any
 from prometheus_client import CollectorRegistry, Counter
 
 from schemas import Topic, series_key
+from schemas.records import PredictionRecord
 from schemas.topics import BEST_MODELS, FAILURES, PREDICTIONS, PROGRESS
 from timex_stream.runtime.decide import decide_whole
 from timex_stream.runtime.fan_out import Landed, Outcome
-from timex_stream.runtime.fast_lane import LandedStore
+from timex_stream.runtime.fast_lane import LandedStore, on_the_loop
 from timex_stream.runtime.logs import logged
 from timex_stream.runtime.pool import Limits, UnitPool, forkserver_context, start_model_worker
 from timex_stream.runtime.settings import Settings
 from timex_stream.runtime.unit_work import Job, fits, job_for, predict_all
 
 log = logging.getLogger("ingestion")
+
+
+class _NotHere(Exception):
+    """The units did not run here (its cause says why): the Datasets go to the predictors."""
+
 # What the fork server imports once (as the predictor's): its worker starts with the model libraries loaded.
 PRELOAD = ["timex_stream.runtime.orphan_guard", "timex_stream.runtime.pool", "timex_stream.runtime.unit_work"]
 
@@ -41,6 +48,9 @@ class InPlace:
                              forkserver_context(PRELOAD), start_model_worker)
         self.answered = Counter("timex_requests_in_place", "requests whose units ran in the ingestion (fast lane)",
                                 registry=registry)
+        self.on_loop = Counter("timex_requests_in_place_on_loop",
+                               "fast-lane requests whose closed-form units ran on the ingestion's thread",
+                               registry=registry)
         self.sent_on = Counter("timex_requests_in_place_failed",
                                "fast-lane requests sent to the predictors after all", registry=registry)
 
@@ -54,17 +64,11 @@ class InPlace:
         jobs = [job_for(held, dataset) for _, dataset in out.datasets(stand_in)]  # the gate keeps them small
         if unread := [job for job in jobs if not isinstance(job, Job)]:
             return self._not_here(unread[0]["error"])
-        # every series in one call: one round trip, one time limit for the request
-        running = asyncio.ensure_future(self.pool.run(f"{out.request_id}/in-place", predict_all, jobs))
         try:
-            landed = await landing
-        except BaseException:
-            running.cancel()  # the request fails as a whole (the caller's error); the pool's run goes on to its end
-            raise
-        try:
-            predictions = await running
-        except Exception as exc:  # a limit (time, memory, crashes) or a bug
-            return self._not_here(exc)
+            predictions = await self._predictions(out, jobs, landing)
+        except _NotHere as exc:
+            return self._not_here(exc.__cause__)
+        landed = await landing  # done: the units' run awaited it
         store = LandedStore(out.stored, landed)
         for prediction, (_, dataset) in zip(predictions, out.datasets(landed), strict=True):
             prediction["ref"] = dataset["ref"]  # the one field that depends on where the records landed
@@ -81,6 +85,32 @@ class InPlace:
             decided += [(BEST_MODELS, rid, whole.best_model), (PROGRESS, rid, whole.progress)]
         self.answered.inc()
         return decided
+
+    async def _predictions(self, out: Outcome, jobs: list[Job], landing: asyncio.Future[list[Landed]]
+                           ) -> list[PredictionRecord]:
+        """Every series' Prediction, once `landing` is done too. Closed-form models' units run on this thread
+        (fast_lane.on_the_loop: their bound is the gate's); the parts' produce request leaves after them, which
+        its 1 ms linger mostly waited anyway. Other units run in the pool while the broker stores the parts,
+        every series in one call (one round trip, one time limit for the request). _NotHere for a limit (time,
+        memory, crashes) or a bug."""
+        if on_the_loop(out.planned):
+            try:
+                predictions = predict_all(jobs)
+            except Exception as exc:
+                raise _NotHere from exc
+            self.on_loop.inc()
+            await landing
+            return predictions
+        running = asyncio.ensure_future(self.pool.run(f"{out.request_id}/in-place", predict_all, jobs))
+        try:
+            await landing
+        except BaseException:
+            running.cancel()  # the request fails as a whole (the caller's error); the pool's run goes on to its end
+            raise
+        try:
+            return await running
+        except Exception as exc:
+            raise _NotHere from exc
 
     def _not_here(self, why: object) -> None:
         log.warning("fast lane: not answered in place, its units go to the predictors: %s", why)

@@ -1,8 +1,9 @@
 """The fast lane on the real stack (the shared stack runs without it: its other tests are about the predictors'
 path): the ingestion is started again with TIMEX_FAST_LANE_MAX_WORK set for this module. A small request is
-answered without a predictor and with the answer, progress and failures of the predictors' path (the same
-configs again with the lane off); a request above the bound goes to the predictors; a kill -9 of the ingestion
-with fast-lane requests in flight still answers each once."""
+answered without a predictor (closed-form models' units on the ingestion's thread, others in its pool) and with
+the answer, progress and failures of the predictors' path (the same configs again with the lane off); a request
+above the bound goes to the predictors; a kill -9 of the ingestion with fast-lane requests in flight still
+answers each once."""
 
 from __future__ import annotations
 
@@ -42,13 +43,21 @@ def fast_lane(stack: Stack) -> Iterator[Stack]:
     _ingestion_with(stack, OFF)
 
 
-def _datasets_consumed(stack: Stack) -> float:
+def _metric(stack: Stack, service: str, sample: str) -> float:
     import urllib.request
 
-    with urllib.request.urlopen(f"http://127.0.0.1:{stack.web_ports['predictor']}/metrics", timeout=5) as resp:
+    with urllib.request.urlopen(f"http://127.0.0.1:{stack.web_ports[service]}/metrics", timeout=5) as resp:
         text = resp.read().decode()
-    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
-               if line.startswith('timex_records_consumed_total{topic="datasets"}'))
+    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith(sample + " "))
+
+
+def _datasets_consumed(stack: Stack) -> float:
+    return _metric(stack, "predictor", 'timex_records_consumed_total{topic="datasets"}')
+
+
+def _on_loop(stack: Stack) -> float:
+    """Fast-lane requests whose units ran on the ingestion's thread (closed-form models only)."""
+    return _metric(stack, "ingestion", "timex_requests_in_place_on_loop_total")
 
 
 def _in_place(stack: Stack, rid: str) -> bool:
@@ -79,35 +88,43 @@ def test_a_small_request_skips_the_predictors_with_the_same_answer_progress_and_
         frame_: pd.DataFrame) -> None:
     stack = fast_lane
     url = serve_csv("fast-lane.csv", frame_)
-    small = config_for(url, ["walk"], models="naive,theta")
+    small = config_for(url, ["walk"], models="naive,theta")  # theta: its units run in the ingestion's pool
+    closed = config_for(url, ["seasonal"], models="naive,seasonal_naive")  # closed-form: on the ingestion's thread
     large = config_for(url, ["walk", "trend", "seasonal"], models="naive,theta")  # 1,728 points × units
     bad = config_for(url, ["label"], models="naive,theta")  # a text column: no series can be forecast
 
-    def answer_all() -> tuple[list[str], float]:
-        before = _datasets_consumed(stack)
-        rids = [submit(producer_, c) for c in (small, large, bad)]
+    def answer_all() -> tuple[list[str], float, float]:
+        before, on_loop = _datasets_consumed(stack), _on_loop(stack)
+        rids = [submit(producer_, c) for c in (small, closed, large, bad)]
         views = follow(stack.bootstrap, rids, TIMEOUT)
-        assert [views[r].status for r in rids] == ["done", "done", "failed"], [views[r].to_dict() for r in rids]
-        return rids, _datasets_consumed(stack) - before
+        assert [views[r].status for r in rids] == ["done", "done", "done", "failed"], [views[r].to_dict()
+                                                                                       for r in rids]
+        return rids, _datasets_consumed(stack) - before, _on_loop(stack) - on_loop
 
-    (fast, fast_large, fast_bad), fast_consumed = answer_all()
-    assert _in_place(stack, fast) and not _in_place(stack, fast_large)
+    (fast, fast_closed, fast_large, fast_bad), fast_consumed, fast_on_loop = answer_all()
+    assert _in_place(stack, fast) and _in_place(stack, fast_closed) and not _in_place(stack, fast_large)
+    assert fast_on_loop == 1  # the closed-form request's; the small one's theta units ran in the pool
     try:
         _ingestion_with(stack, OFF)
-        (slow, _, slow_bad), slow_consumed = answer_all()
+        (slow, slow_closed, _, slow_bad), slow_consumed, slow_on_loop = answer_all()
     finally:
         _ingestion_with(stack, ON)
-    assert not _in_place(stack, slow)
-    # The predictors ran the same records but the small request's one (its units and final refits together).
-    assert slow_consumed - fast_consumed == 1 and fast_consumed >= 3, (fast_consumed, slow_consumed)
-    rids = [fast, slow, fast_bad, slow_bad]
+    assert not _in_place(stack, slow) and not _in_place(stack, slow_closed) and slow_on_loop == 0
+    # The predictors ran the same records but the two small requests' (each one record: its units and final
+    # refits together).
+    assert slow_consumed - fast_consumed == 2 and fast_consumed >= 3, (fast_consumed, slow_consumed)
+    rids = [fast, slow, fast_closed, slow_closed, fast_bad, slow_bad]
     found = records_of(stack.bootstrap, (BEST_MODELS, PROGRESS, FAILURES), rids)
     best, progress, failures = (found[t.name] for t in (BEST_MODELS, PROGRESS, FAILURES))
     assert len(best[fast]) == len(best[slow]) == 1 and best[fast_bad] == best[slow_bad] == []
+    assert len(best[fast_closed]) == len(best[slow_closed]) == 1
     assert _answer(best[fast][0]) == _answer(best[slow][0])
+    assert _answer(best[fast_closed][0]) == _answer(best[slow_closed][0])
     assert best[fast][0]["model"] and best[fast][0]["complete"]
+    assert {row["model"] for row in best[fast_closed][0]["comparison"]} == {"naive", "seasonal_naive"}
     assert _stages(progress[fast]) == _stages(progress[slow]) == [("accepted", None), ("ingested", None),
                                                                   ("series_done", "walk")]
+    assert _stages(progress[fast_closed]) == _stages(progress[slow_closed])
     assert _stages(progress[fast_bad]) == _stages(progress[slow_bad])
     assert _failures(failures[fast]) == _failures(failures[slow])
     assert _failures(failures[fast_bad]) == _failures(failures[slow_bad]) != []

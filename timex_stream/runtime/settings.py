@@ -191,13 +191,14 @@ VARIABLES: tuple[Var, ...] = (
         "CPU the per-record work leaves them, and any CPU nothing else wants"),
     Var("TIMEX_FAST_LANE_MAX_WORK", "fast_lane_max_work", int,
         "a request of at most this many points × units (summed over its series; cheap models only, every unit of "
-        "a series in one record, no historical predictions, cross-correlation or additional regressors) has its "
-        "units run by the ingestion in one worker process of its own (at the ingestion's priority, under "
-        "`TIMEX_UNIT_MEMORY_MB`), and its Predictions go straight to the validator: no predictor hop; 0 turns it "
-        "off"),
+        "a series in one record, no historical predictions, cross-correlation or additional regressors) is "
+        "answered by the ingestion: its units run there (at most 32 units of closed-form models on its own "
+        "thread, any others in one worker process of its own at the ingestion's priority, under "
+        "`TIMEX_UNIT_MEMORY_MB`) and each series is decided there as the validator decides it: no predictor or "
+        "validator hop; 0 turns it off"),
     Var("TIMEX_FAST_LANE_TIMEOUT_S", "fast_lane_timeout_s", float,
-        "time limit of a request's units in the ingestion's worker; over it (or on any failure there) the request "
-        "takes the predictors' path"),
+        "time limit of a request's units in the ingestion's worker (closed-form units on its thread are bounded "
+        "by their count instead); over it (or on any failure there) the request takes the predictors' path"),
     Var("TIMEX_VALIDATOR_DEADLINE_S", "validator_deadline_s", float,
         "a series is decided with what has arrived after this long"),
     Var("TIMEX_VALIDATOR_STALL_S", "validator_stall_s", float,

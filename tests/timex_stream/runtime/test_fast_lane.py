@@ -1,7 +1,8 @@
 """The fast lane without a broker: which requests the gate lets through (`fast_lane.eligible`), the publish
 sequence with the units answered in place (the answer last, no Datasets) or not (the Datasets go), and the
 ingestion's side (`ingestion.in_place.InPlace`, a real pool): each series decided as the validator decides the
-Prediction a predictor would make for the same Dataset, or None on a time-out so that the Datasets go."""
+Prediction a predictor would make for the same Dataset, or None on the pool's time-out so that the Datasets go;
+closed-form models' units on the ingestion's thread instead (`fast_lane.on_the_loop`)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from typing import Any
 
 import pandas as pd
 import pytest
+from prometheus_client import CollectorRegistry
 
 from forecasting.config import parse_config
 from ingestion.in_place import InPlace
@@ -19,7 +21,7 @@ from schemas.topics import BEST_MODELS, DATASETS, PREDICTIONS, PROGRESS
 from tests.flow.conftest import make_config, synthetic_frame
 from tests.timex_stream.runtime.test_fan_out import PARTITION, RID, FakeSender, index
 from timex_stream.runtime.fan_out import Outcome, accepted, fan_out, publish
-from timex_stream.runtime.fast_lane import LandedStore, eligible, work
+from timex_stream.runtime.fast_lane import LOOP_UNITS, LandedStore, eligible, on_the_loop, work
 from timex_stream.runtime.records import history_of
 from timex_stream.runtime.series_store import MemoryStore
 from timex_stream.runtime.settings import Settings
@@ -117,8 +119,19 @@ def _untimed(record: Any) -> Any:
     return [_untimed(v) for v in record] if isinstance(record, list) else record
 
 
-def test_the_ingestion_decides_each_series_as_the_validator_would_or_gives_up_on_a_time_out() -> None:
-    config, out = planned(["walk", "trend"])
+def test_closed_form_models_run_on_the_ingestions_thread_any_other_in_its_pool() -> None:
+    assert on_the_loop(planned(["walk", "trend"], models="naive,seasonal_naive,persistence")[1].planned)
+    assert not on_the_loop(planned(["walk"], models="naive,theta")[1].planned)
+    assert not on_the_loop(planned(["walk"], models="theta")[1].planned)
+    # Past LOOP_UNITS, closed-form units too run in the pool: the thread is held for a bounded time.
+    many = planned(["walk", "trend", "seasonal"], models="naive,seasonal_naive,persistence")[1]
+    assert many.units > LOOP_UNITS >= planned(["walk"], models="naive,seasonal_naive,persistence")[1].units
+    assert not on_the_loop(many.planned)
+
+
+@pytest.mark.parametrize("models", ["naive,theta", "naive,seasonal_naive"], ids=["pool", "on-the-loop"])
+def test_the_ingestion_decides_each_series_as_the_validator_would_or_gives_up_on_a_time_out(models: str) -> None:
+    config, out = planned(["walk", "trend"], models=models)
     landed = [(PARTITION, 100 + i) for i in range(len(out.stored))]
     units = out.datasets(landed)
     store = LandedStore(out.stored, landed)
@@ -127,8 +140,11 @@ def test_the_ingestion_decides_each_series_as_the_validator_would_or_gives_up_on
         effects = asyncio.run(book.receive(predict(job_for(store, dataset))))
         expected += [(e.topic, e.key, e.record) for e in effects if isinstance(e, Send)]
 
+    on_loop = []
+
     async def answer(settings: Settings) -> Any:
-        in_place = InPlace(settings)
+        registry = CollectorRegistry()
+        in_place = InPlace(settings, registry)
         try:
             await in_place.pool.start()
             # The records land while the units run: the answer points where they landed, not where they were held.
@@ -136,13 +152,18 @@ def test_the_ingestion_decides_each_series_as_the_validator_would_or_gives_up_on
             asyncio.get_running_loop().call_later(0.05, landing.set_result, landed)
             return await in_place.answer(out, landing)
         finally:
+            on_loop.append(registry.get_sample_value("timex_requests_in_place_on_loop_total"))
             in_place.pool.close()
 
     settings = dataclasses.replace(Settings(), unit_nice=0, unit_memory_mb=2048)
     answers = asyncio.run(answer(settings))
+    assert on_loop == [1 if on_the_loop(out.planned) else 0]
     assert [(topic, key) for topic, key, _ in answers] == [(BEST_MODELS, RID), (PROGRESS, RID)] * 2
     assert [(topic, key, _untimed(r)) for topic, key, r in answers] == [(t, k, _untimed(r)) for t, k, r in expected]
     for _, _, best in answers[::2]:  # decided on the final refits, which came with the units
-        assert best["complete"] and best["model"] in ("naive", "theta") and best["forecast"]["yhat"]
+        assert best["complete"] and best["model"] in models.split(",") and best["forecast"]["yhat"]
         assert best["history_points"] == POINTS == len(history_of(best))
-    assert asyncio.run(answer(dataclasses.replace(settings, fast_lane_timeout_s=0.001))) is None
+        assert {row["model"] for row in best["comparison"]} == set(models.split(","))
+    # The pool's time limit; closed-form units have none but the gate's size (fast_lane.on_the_loop).
+    timed_out = asyncio.run(answer(dataclasses.replace(settings, fast_lane_timeout_s=0.001)))
+    assert (timed_out is None) != on_the_loop(out.planned)
