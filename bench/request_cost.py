@@ -27,7 +27,7 @@ from typing import Any
 from latency import trivial_csv, via_topic
 from scale_common import AnswerClock, Running, print_table, running, save
 
-from timex_stream.runtime.kafka import admin, consumer
+from timex_stream.runtime.kafka import admin, consumer, producer
 from timex_stream.runtime.ports import free_port
 
 HERE = Path(__file__).resolve().parent
@@ -70,16 +70,16 @@ def per_request(after: dict[str, float], before: dict[str, float], n: int) -> di
 
 def measure(env: Running, jmx: str, n: int, warm: int = WARM) -> dict[str, Any]:
     csv, bootstrap = trivial_csv(), env.kafka.bootstrap_servers
-    clock = AnswerClock(bootstrap)
+    clock, prod = AnswerClock(bootstrap), producer(bootstrap)
     try:
-        via_topic(env.kafka.bootstrap_servers, clock, csv, warm)  # the first requests warm every process up
+        via_topic(prod, clock, csv, warm)  # the first requests warm every process up
         time.sleep(2)
         idle0 = env.cpu_seconds()
         time.sleep(IDLE_S)
         idle = per_request(env.cpu_seconds(), idle0, 1)  # ms over IDLE_S: divided below
         idle = {k: round(v / IDLE_S, 2) for k, v in idle.items()}
         rec0, req0, cpu0, t0 = records(bootstrap), broker_requests(jmx), env.cpu_seconds(), time.monotonic()
-        seconds, _ = via_topic(env.kafka.bootstrap_servers, clock, csv, n)
+        seconds, _ = via_topic(prod, clock, csv, n)
         cpu1, wall = env.cpu_seconds(), time.monotonic() - t0
         time.sleep(1.5)  # what the last request's checkpoints write
         req1, rec1 = broker_requests(jmx), records(bootstrap)

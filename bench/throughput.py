@@ -114,7 +114,7 @@ def search(env: Running, duration: float, start: float, ceiling: float,
     clock = AnswerClock(env.kafka.bootstrap_servers)
     csv, steps = trivial_csv(), []
     try:
-        via_topic(env.kafka.bootstrap_servers, clock, csv, 3)  # warm: the pool workers have loaded the model code
+        via_topic(producer(env.kafka.bootstrap_servers), clock, csv, 3)  # warm: the workers have loaded the models
         idle.update(idle_cpu(env))
         rate = start
         while True:
