@@ -32,6 +32,8 @@ Landed = tuple[int, int]
 LINGER_MS = 1
 BATCH_LIFETIME_MS = 1_200_000
 METADATA_MAX_AGE_MS = 5000
+# Every producer of ours, aiokafka's as confluent-kafka's: a send retried after a leader change is not written twice.
+GUARANTEES: dict[str, Any] = {"acks": "all", "enable_idempotence": True}
 
 
 def aiokafka_producer(bootstrap: str, settings: Settings) -> AIOKafkaProducer:
@@ -43,9 +45,8 @@ def aiokafka_producer(bootstrap: str, settings: Settings) -> AIOKafkaProducer:
                     "sasl_plain_username": settings.kafka_sasl_username,
                     "sasl_plain_password": settings.kafka_sasl_password,
                     "ssl_context": ssl.create_default_context(cafile=settings.kafka_ssl_ca_location)}
-    made = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True, linger_ms=LINGER_MS,
-                            request_timeout_ms=BATCH_LIFETIME_MS, metadata_max_age_ms=METADATA_MAX_AGE_MS,
-                            **security)
+    made = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=LINGER_MS, request_timeout_ms=BATCH_LIFETIME_MS,
+                            metadata_max_age_ms=METADATA_MAX_AGE_MS, **GUARANTEES, **security)
     bound_producer(made.client)  # a broker gone silent costs seconds, not its silence (silent_broker.py)
     return made
 

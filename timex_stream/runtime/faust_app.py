@@ -27,7 +27,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from schemas import BY_NAME, DecodeError, Topic, decode_as, encode
 from schemas.topics import DEAD_LETTERS
 from schemas.wiring import WIRING, Wiring
-from timex_stream.runtime.async_producer import LINGER_MS, METADATA_MAX_AGE_MS
+from timex_stream.runtime.async_producer import GUARANTEES, LINGER_MS, METADATA_MAX_AGE_MS
 from timex_stream.runtime.faust_delivery import AtLeastOnceApp, AtLeastOnceConsumer, AtLeastOnceConsumerThread
 from timex_stream.runtime.fetch_backoff import shorten_prefetch_backoff
 from timex_stream.runtime.kafka import admin as kafka_admin
@@ -46,10 +46,9 @@ class WiringError(RuntimeError):
 
 
 class _IdempotentProducer(AIOKafkaProducer):
-    # Faust makes its aiokafka producer idempotent only inside transactions (exactly_once); ours is always,
-    # as the confluent-kafka ones are: a send retried after a leader change is not written twice.
+    # Faust makes its aiokafka producer idempotent only inside transactions (exactly_once); ours is always.
     def _settings_extra(self) -> Mapping[str, Any]:
-        return {**super()._settings_extra(), "acks": "all", "enable_idempotence": True}
+        return {**super()._settings_extra(), **GUARANTEES}
 
     def create_batch(self) -> Any:
         """An empty aiokafka batch (aiokafka's public `create_batch`): records appended to it cost no future and no
