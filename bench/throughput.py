@@ -114,7 +114,7 @@ def search(env: Running, duration: float, start: float, ceiling: float,
     clock = AnswerClock(env.kafka.bootstrap_servers)
     csv, steps = trivial_csv(), []
     try:
-        via_topic(producer(env.kafka.bootstrap_servers), clock, csv, 3)  # warm: the workers have loaded the models
+        via_topic(producer(env.kafka.bootstrap_servers), clock, csv, 3)  # the first requests' one-time costs
         idle.update(idle_cpu(env))
         rate = start
         while True:

@@ -1,12 +1,11 @@
-"""The fast lane's side in the ingestion: a small request's units (timex_stream.runtime.fast_lane.eligible) run
-on the service's thread when every model is closed-form (fast_lane.on_the_loop), else in a worker process of
-the service's own, a bounded unit pool as the predictor's (memory cap, time limit TIMEX_FAST_LANE_TIMEOUT_S for
-all of a request's units, in one call), and become the Predictions a predictor would send for its Datasets: the
-same `job_for` and `predict`, on the stored records where they landed. Each series is then decided here as the
-validator decides a series whose one Prediction holds all its units and refits
-(`timex_stream.runtime.decide.decide_whole`): its failures, best-models record and "series_done" go out in the
-validator's place. Should a Prediction not be whole, the Predictions go to the validator instead;
-any failure before sends the Datasets."""
+"""The fast lane's side in the ingestion: a small request's units (timex_stream.runtime.fast_lane.eligible) run on
+the service's thread when they are a few of closed-form models (fast_lane.on_the_loop), else in a worker process of
+the service's own, a bounded unit pool as the predictor's (memory cap, time limit TIMEX_FAST_LANE_TIMEOUT_S for all
+of a request's units, in one call), and become the Predictions a predictor would send for its Datasets: the same
+`job_for` and `predict`, on the stored records where they landed. Each series is then decided here as the validator
+decides a series whose one Prediction holds all its units and refits (`timex_stream.runtime.decide.decide_whole`):
+its failures, best-models record and "series_done" go out in the validator's place. Should a Prediction not be
+whole, the Predictions go to the validator instead; any failure before sends the Datasets."""
 
 from __future__ import annotations
 
@@ -21,29 +20,28 @@ from schemas.records import PredictionRecord
 from schemas.topics import BEST_MODELS, FAILURES, PREDICTIONS, PROGRESS
 from timex_stream.runtime.decide import decide_whole
 from timex_stream.runtime.fan_out import Landed, Outcome
-from timex_stream.runtime.fast_lane import LandedStore, on_the_loop
+from timex_stream.runtime.fast_lane import LandedStore, on_the_loop, warm_up
 from timex_stream.runtime.logs import logged
 from timex_stream.runtime.pool import Limits, UnitPool, forkserver_context, start_model_worker
 from timex_stream.runtime.settings import Settings
 from timex_stream.runtime.unit_work import Job, fits, job_for, predict_all
 
 log = logging.getLogger("ingestion")
+# What the fork server imports once (as the predictor's): its worker starts with the model libraries loaded.
+PRELOAD = ["timex_stream.runtime.orphan_guard", "timex_stream.runtime.pool", "timex_stream.runtime.unit_work"]
 
 
 class _NotHere(Exception):
     """The units did not run here (its cause says why): the Datasets go to the predictors."""
-
-# What the fork server imports once (as the predictor's): its worker starts with the model libraries loaded.
-PRELOAD = ["timex_stream.runtime.orphan_guard", "timex_stream.runtime.pool", "timex_stream.runtime.unit_work"]
 
 
 class InPlace:
     """`answer` is the `InPlace` callback of timex_stream.runtime.fan_out.publish."""
 
     def __init__(self, settings: Settings, registry: CollectorRegistry | None = None) -> None:
-        # One worker: the gate keeps a request small; of the configs the agent handles at once, one runs its units
-        # while the others are ingested or sent (ingestion.service.CONCURRENCY). Not niced (TIMEX_UNIT_NICE): these
-        # units are the request's per-event work, which the ingestion's agent waits for.
+        # One worker: the gate keeps a request small; of the configs in hand (ingestion.service.IN_HAND), one runs
+        # its units there while the others are ingested or sent. Not niced (TIMEX_UNIT_NICE): these units are the
+        # request's per-event work, which the ingestion waits for.
         self.pool = UnitPool(1, Limits(memory_mb=settings.unit_memory_mb, timeout_s=settings.fast_lane_timeout_s),
                              forkserver_context(PRELOAD), start_model_worker)
         self.answered = Counter("timex_requests_in_place", "requests whose units ran in the ingestion (fast lane)",
@@ -53,6 +51,14 @@ class InPlace:
                                registry=registry)
         self.sent_on = Counter("timex_requests_in_place_failed",
                                "fast-lane requests sent to the predictors after all", registry=registry)
+
+    async def start(self) -> None:
+        """Start the pool's worker and load the closed-form models' libraries here (fast_lane.warm_up)."""
+        await self.pool.start()
+        warm_up()
+
+    def close(self) -> None:
+        self.pool.close()
 
     async def answer(self, out: Outcome, landing: asyncio.Future[list[Landed]]) -> list[tuple[Topic, str, Any]] | None:
         """Each series' failures, best-models record and "series_done" (topic, key, record); or its Prediction
@@ -98,8 +104,8 @@ class InPlace:
                 predictions = predict_all(jobs)
             except Exception as exc:
                 raise _NotHere from exc
-            self.on_loop.inc()
             await landing
+            self.on_loop.inc()
             return predictions
         running = asyncio.ensure_future(self.pool.run(f"{out.request_id}/in-place", predict_all, jobs))
         try:

@@ -2,11 +2,11 @@
 request's entry in the index (`requests`) first, so readers find it, then `series`, `datasets`, `failures`
 and `progress` (`timex_stream.runtime.fan_out.publish`). Undecodable records go to `dead-letters`.
 
-A small request (timex_stream.runtime.fast_lane) has its units run here, in a worker process of the service's
-own (a bounded unit pool, as the predictor's), and is decided here: its `best-models`, failures and progress go
-out in place of its Datasets (a failure or a time-out there sends the Datasets instead), its index entry with
-them, after its `series`; a marker in the service's table (ingestion.answered) keeps a config delivered again from
-being answered twice.
+A small request (timex_stream.runtime.fast_lane) has its units run here (a few closed-form ones on this thread,
+others in a worker process of the service's own: a bounded unit pool, as the predictor's), and is decided here: its
+`best-models`, failures and progress go out in place of its Datasets (a failure or a time-out there sends the
+Datasets instead), its index entry with them, after its `series`; a marker in the service's table
+(ingestion.answered) keeps a config delivered again from being answered twice.
 
 No Faust app (issue 22): every event of a trivial request passes here, and Faust's stream with its aiokafka consumer
 cost about as much CPU as the ingestion's own work. A confluent-kafka consumer takes the configs, four in hand at
@@ -46,9 +46,10 @@ from timex_stream.runtime.request_index import index_record
 from timex_stream.runtime.settings import Settings
 
 log = logging.getLogger("ingestion")
-# Configs handled at once: one is ingested while the others wait for the fast lane's worker or for the broker (one
-# at a time, the ingestion's waits capped its rate below what its CPU allows). At 181 trivial configs/s two in hand
-# took 160-175 a second (each in hand ~11 ms, most of it waiting), four 176 with a p99 of 0.6 s (bench/throughput.py).
+# Configs handled at once: one is ingested while the others wait for the broker or the fast lane's worker (one at
+# a time, the ingestion's waits capped its rate below what its CPU allows). At 181 trivial configs/s two in hand
+# took 160-175 a second (each in hand ~11 ms, most of it waiting), four 176 with a p99 of 0.6 s (bench/throughput.py,
+# with the units in the worker; on this thread since, four pass 215/s).
 IN_HAND = 4
 TABLE = "answered"
 
@@ -84,7 +85,7 @@ class Ingestion:
         web = await serve_health("ingestion", self.settings.web_host, self.settings.web_port, self.metrics.registry,
                                  lambda: [f"{CONFIGS.name}:{p}" for p in self.intake.assigned])
         if self.in_place is not None:
-            await self.in_place.pool.start()
+            await self.in_place.start()
         stop = asyncio.Event()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
@@ -96,7 +97,7 @@ class Ingestion:
         watching.cancel()
         await self.producer.stop()  # sends what is left first
         if self.in_place is not None:
-            self.in_place.pool.close()
+            self.in_place.close()
         await web.cleanup()
 
     async def _handle(self, msg: Message) -> None:

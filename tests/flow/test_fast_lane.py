@@ -135,7 +135,9 @@ def test_kill_9_of_the_ingestion_with_fast_lane_requests_in_flight_answers_each_
         frame_: pd.DataFrame) -> None:
     stack = fast_lane
     url = serve_csv("fast-lane-kill.csv", frame_)
-    rids = [submit(producer_, config_for(url, [name], models="naive,theta")) for name in ("walk", "trend") * 3]
+    # Units in the ingestion's pool (theta) and on its thread (closed-form only), mixed.
+    rids = [submit(producer_, config_for(url, [name], models=models)) for name in ("walk", "trend") * 2
+            for models in ("naive,theta", "naive,seasonal_naive")]
     follow(stack.bootstrap, rids, TIMEOUT, until=lambda v: v[rids[0]].accepted)
     _ingestion_with(stack, ON, signal.SIGKILL)
     views = follow(stack.bootstrap, rids, TIMEOUT)

@@ -32,7 +32,8 @@ Landed = tuple[int, int]
 LINGER_MS = 1
 BATCH_LIFETIME_MS = 1_200_000
 METADATA_MAX_AGE_MS = 5000
-# Every producer of ours, aiokafka's as confluent-kafka's: a send retried after a leader change is not written twice.
+# The aiokafka producers' (the ingestion's and the Faust apps'; the confluent-kafka ones set the same in
+# kafka.producer_config): a send retried after a leader change is not written twice.
 GUARANTEES: dict[str, Any] = {"acks": "all", "enable_idempotence": True}
 
 

@@ -12,13 +12,17 @@ decides it (timex_stream.runtime.decide.decide_whole): the same best-models, pro
 delivered again after a crash is answered once by the ingestion's own markers (ingestion.answered). Anything
 that goes wrong here sends the Datasets instead.
 
-`on_the_loop` says where the units run. At most LOOP_UNITS units of closed-form models
-(forecasting.units.CLOSED_FORM_MODELS: a slice and a repeat, no search) run on the ingestion's own thread: their
-time and memory follow from their count and the gate's points (0.9 ms for a trivial request's 5 units on 1,000
-points, 3 ms for 20 on 500; ~0.15 ms a unit, pandas' overhead more than the points), so a trivial request skips
-the worker's round trip (pickling both ways, two process wake-ups: 1.2 ms of CPU in all, measured). Any other
-request runs in the ingestion's unit pool, under its time and memory limits: 10 short series of 20 closed-form
-units each held the thread for 31 ms, the other configs in hand and the producer waiting behind them.
+`on_the_loop` says where the units run. At most LOOP_UNITS units of closed-form models and transformations
+(forecasting.units.CLOSED_FORM_MODELS, forecasting.transformations.CLOSED_FORM_TRANSFORMATIONS: a slice and a
+repeat, no search) run on the ingestion's own thread, with their final refits (one a model and series: never
+more fits than the units). Their time and memory follow from that count, the gate's points and the request's
+horizon (0.9 ms for a trivial request's 5 units on 1,000 points; 4.7 ms for 30 on 312 points, 5.5-6.0 with a
+horizon of 1,000; TIMEX_MAX_HORIZON_RATIO and the answer's record size bound the horizon), so a trivial
+request skips the worker's round trip (pickling both ways, two process wake-ups: 1.1-1.3 ms of CPU in all,
+measured). Any other request runs in the ingestion's unit pool, under its time and memory limits: 10 short
+series of 20 closed-form units each would hold the thread 31 ms, the other configs in hand and the producer
+waiting behind them. `warm_up` loads these models' libraries at the ingestion's start (statsforecast: 0.4 s),
+which the first request on the thread would otherwise wait for.
 """
 
 from __future__ import annotations
@@ -26,7 +30,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
+import pandas as pd
+
 from forecasting.config import TimexConfig
+from forecasting.models import get_model_class
+from forecasting.transformations import CLOSED_FORM_TRANSFORMATIONS
 from forecasting.units import CHEAP_MODELS, CLOSED_FORM_MODELS, batches
 from timex_stream.runtime.fan_out import Landed
 from timex_stream.runtime.series_store import SeriesStore
@@ -52,14 +61,22 @@ def eligible(config: TimexConfig, planned: Sequence[Any], max_work: int) -> bool
     return work(planned) <= max_work
 
 
-LOOP_UNITS = 32  # ~5 ms of the ingestion's thread at most
+LOOP_UNITS = 32
 
 
 def on_the_loop(planned: Sequence[Any]) -> bool:
     """Whether an eligible request's units run on the ingestion's thread rather than in its pool (see the
     module's docstring)."""
     units = [u for p in planned for u in p.units]
-    return len(units) <= LOOP_UNITS and all(u.model in CLOSED_FORM_MODELS for u in units)
+    return len(units) <= LOOP_UNITS and all(
+        u.model in CLOSED_FORM_MODELS and u.transformation in CLOSED_FORM_TRANSFORMATIONS for u in units)
+
+
+def warm_up() -> None:
+    """Fit and forecast each closed-form model once on a few points (see the module's docstring)."""
+    y = pd.Series(np.arange(1.0, 25.0), index=pd.date_range("2000-01-01", periods=24, freq="MS"))
+    for name in sorted(CLOSED_FORM_MODELS):
+        get_model_class(name)(season_length=12).fit(y).predict(3)
 
 
 class LandedStore(SeriesStore):

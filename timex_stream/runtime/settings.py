@@ -192,10 +192,10 @@ VARIABLES: tuple[Var, ...] = (
     Var("TIMEX_FAST_LANE_MAX_WORK", "fast_lane_max_work", int,
         "a request of at most this many points × units (summed over its series; cheap models only, every unit of "
         "a series in one record, no historical predictions, cross-correlation or additional regressors) is "
-        "answered by the ingestion: its units run there (at most 32 units of closed-form models on its own "
-        "thread, any others in one worker process of its own at the ingestion's priority, under "
-        "`TIMEX_UNIT_MEMORY_MB`) and each series is decided there as the validator decides it: no predictor or "
-        "validator hop; 0 turns it off"),
+        "answered by the ingestion: its units run there (a few of closed-form models on its own thread: "
+        "timex_stream.runtime.fast_lane.LOOP_UNITS; any others in one worker process of its own at the "
+        "ingestion's priority, under `TIMEX_UNIT_MEMORY_MB`) and each series is decided there as the validator "
+        "decides it: no predictor or validator hop; 0 turns it off"),
     Var("TIMEX_FAST_LANE_TIMEOUT_S", "fast_lane_timeout_s", float,
         "time limit of a request's units in the ingestion's worker (closed-form units on its thread are bounded "
         "by their count instead); over it (or on any failure there) the request takes the predictors' path"),

@@ -1,6 +1,7 @@
 """Run the unit a Dataset record names, on the series and config its ref points at, and build its Prediction
-record. Runs in a pool process of the predictor, or of the ingestion for a request it answers in place
-(timex_stream.runtime.fast_lane); the service reads the series (timex_stream.runtime.series_store) before."""
+record. Runs in a pool process of the predictor, or in the ingestion for a request it answers in place (in its
+pool, or on its thread: timex_stream.runtime.fast_lane); the service reads the series
+(timex_stream.runtime.series_store) before."""
 
 from __future__ import annotations
 
