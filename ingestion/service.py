@@ -38,7 +38,7 @@ from timex_stream.runtime.consumer_loop import ConsumerLoop
 from timex_stream.runtime.fan_out import publish
 from timex_stream.runtime.health_server import serve_health
 from timex_stream.runtime.intake import BadRequestIdError, Position, position_of, read_request
-from timex_stream.runtime.kafka import create_missing, source_topic_check
+from timex_stream.runtime.kafka import create_missing, dead_letter_headers, source_topic_check
 from timex_stream.runtime.logs import configure_logging, handling
 from timex_stream.runtime.metrics import Metrics
 from timex_stream.runtime.records import failure, now_ms
@@ -155,8 +155,7 @@ class Ingestion:
         """Park the record on the dead-letter topic with where it came from and why; if the sender named a
         request id (the key), answer it there, under the key exactly as sent."""
         reason = str(exc)
-        headers = {"source.topic": CONFIGS.name.encode(), "source.partition": str(msg.partition()).encode(),
-                   "source.offset": str(msg.offset()).encode(), "error": reason.encode()[:2000]}
+        headers = dead_letter_headers(CONFIGS.name, msg.partition(), msg.offset(), reason)
         await sender.send_raw(DEAD_LETTERS, CONFIGS.name.encode(), msg.value(), headers=headers)
         self.metrics.dead_letters.labels(CONFIGS.name).inc()
         log.warning("dead letter from %s[%s]@%s: %s", CONFIGS.name, msg.partition(), msg.offset(), reason)

@@ -54,6 +54,7 @@ from schemas.topics import (
 )
 from timex_stream.runtime.fan_out import Landed
 from timex_stream.runtime.faust_app import create_app, decoded, raw_topic, run_worker, send_record
+from timex_stream.runtime.kafka import dead_letter_headers
 from timex_stream.runtime.logs import request_id_var
 from timex_stream.runtime.pool import Limits, UnitPool, forkserver_context, start_model_worker
 from timex_stream.runtime.records import ACTIVE, STOPPED, failure
@@ -132,8 +133,7 @@ def build_app(settings: Settings) -> faust.App:
     earlier: list[asyncio.Future[Published]] = []  # what earlier runs wrote: read once, before any follower writes
 
     async def dead_letter(msg: Message, reason: str) -> None:
-        headers = {"source.topic": msg.topic().encode(), "source.partition": str(msg.partition()).encode(),
-                   "source.offset": str(msg.offset()).encode(), "error": reason.encode()[:2000]}
+        headers = dead_letter_headers(msg.topic(), msg.partition(), msg.offset(), reason)
         await dead_letters.send(key=msg.topic().encode(), value=msg.value() or b"", headers=headers)
         metrics.dead_letters.labels(msg.topic()).inc()
 

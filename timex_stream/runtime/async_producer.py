@@ -13,7 +13,7 @@ import asyncio
 import logging
 import ssl
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiokafka import AIOKafkaProducer
 
@@ -24,8 +24,10 @@ from timex_stream.runtime.metrics import Metrics
 from timex_stream.runtime.settings import Settings
 from timex_stream.runtime.silent_broker import bound_producer, check_aiokafka_version
 
+if TYPE_CHECKING:  # fan_out's planning imports the core: the sender needs only its type
+    from timex_stream.runtime.fan_out import Landed
+
 log = logging.getLogger(__name__)
-Landed = tuple[int, int]
 # The Faust services' producers use these too (faust_app.create_app, which says why): a record waits up to 1 ms for
 # the records its request sends next; metadata at most 5 s old. A batch lives up to Faust's 20 minutes (a long
 # refusal makes the service wait, nothing is dropped); silent_broker.py bounds what a silent broker costs.

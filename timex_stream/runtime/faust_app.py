@@ -31,7 +31,7 @@ from timex_stream.runtime.async_producer import GUARANTEES, LINGER_MS, METADATA_
 from timex_stream.runtime.faust_delivery import AtLeastOnceApp, AtLeastOnceConsumer, AtLeastOnceConsumerThread
 from timex_stream.runtime.fetch_backoff import shorten_prefetch_backoff
 from timex_stream.runtime.kafka import admin as kafka_admin
-from timex_stream.runtime.kafka import create_missing
+from timex_stream.runtime.kafka import create_missing, dead_letter_headers
 from timex_stream.runtime.metrics import Metrics
 from timex_stream.runtime.ports import free_port
 from timex_stream.runtime.replication import Replication, cluster_replication
@@ -220,8 +220,7 @@ async def send_record(channel: faust.TopicT, key: str, record: dict[str, Any]) -
 async def send_dead_letter(app: faust.App, event: faust.EventT, reason: str) -> None:
     """Park an undecodable record on the dead-letter topic with where it came from and why."""
     msg = event.message
-    headers = {"source.topic": msg.topic.encode(), "source.partition": str(msg.partition).encode(),
-               "source.offset": str(msg.offset).encode(), "error": reason.encode()[:2000]}
+    headers = dead_letter_headers(msg.topic, msg.partition, msg.offset, reason)
     _check_produces(app, DEAD_LETTERS.name)
     await raw_topic(app, DEAD_LETTERS).send(key=msg.topic.encode(), value=msg.value, headers=headers)
     app.timex_metrics.dead_letters.labels(msg.topic).inc()  # type: ignore[attr-defined]

@@ -155,6 +155,12 @@ def send(prod: Producer, topic: Topic, key: str, record: dict[str, Any],
     prod.produce(topic.name, key=key.encode(), value=encode(topic.value, record), **placed)
 
 
+def dead_letter_headers(topic: str, partition: int, offset: int, reason: str) -> dict[str, bytes]:
+    """The headers of a record parked on `dead-letters`: where it came from and why (the reason cut to 2,000 bytes)."""
+    return {"source.topic": topic.encode(), "source.partition": str(partition).encode(),
+            "source.offset": str(offset).encode(), "error": reason.encode()[:2000]}
+
+
 def source_topic_check(bootstrap: str, timeout: float = 5.0) -> Callable[[str], str | None]:
     """Whether a live request's source topic can be followed: the broker's metadata, asked with a timeout
     (the whole list, so that asking can never auto-create the topic). → why not, or None."""
